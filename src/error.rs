@@ -1,0 +1,84 @@
+//! One error type for the whole engine, split the way callers need to react (after image-tiff's
+//! taxonomy): the file is broken, the file is legal but unsupported, the caller asked for something
+//! impossible, a limit would be exceeded, the model bundle is wrong, the run was cancelled.
+//! Every message names the file or value and says what to do; the CLI and JNI print them as they are.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file exists but its content is malformed (truncated TIFF, bad header, NaN pixels...).
+    #[error("{path}: {message}")]
+    Format { path: PathBuf, message: String },
+
+    /// The file is valid but holds something we do not handle (RGB, 64-bit float, 5 channels...).
+    #[error("{path}: {message}")]
+    Unsupported { path: PathBuf, message: String },
+
+    /// The caller asked for something that cannot work (bad option value, output equal to input...).
+    #[error("{0}")]
+    Usage(String),
+
+    /// Honouring the request would exceed a memory or size limit.
+    #[error("{0}")]
+    Limits(String),
+
+    /// A model bundle is missing, corrupt or incompatible.
+    #[error("model {path}: {message}")]
+    Model { path: PathBuf, message: String },
+
+    /// An operating-system I/O error, with the path it concerned.
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+
+    /// libtorch reported an error (out of memory, CUDA failure...).
+    #[error("libtorch: {0}")]
+    Torch(String),
+
+    /// The caller's progress sink asked to stop.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn format(path: impl AsRef<Path>, message: impl Into<String>) -> Self {
+        Error::Format { path: path.as_ref().to_path_buf(), message: message.into() }
+    }
+    pub fn unsupported(path: impl AsRef<Path>, message: impl Into<String>) -> Self {
+        Error::Unsupported { path: path.as_ref().to_path_buf(), message: message.into() }
+    }
+    pub fn usage(message: impl Into<String>) -> Self {
+        Error::Usage(message.into())
+    }
+    pub fn model(path: impl AsRef<Path>, message: impl Into<String>) -> Self {
+        Error::Model { path: path.as_ref().to_path_buf(), message: message.into() }
+    }
+    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        Error::Io { path: path.as_ref().to_path_buf(), source }
+    }
+
+    /// A short machine-readable kind, used for CLI exit codes and Java exception classes.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Format { .. } => "format",
+            Error::Unsupported { .. } => "unsupported",
+            Error::Usage(_) => "usage",
+            Error::Limits(_) => "limits",
+            Error::Model { .. } => "model",
+            Error::Io { .. } => "io",
+            Error::Torch(_) => "torch",
+            Error::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl From<tch::TchError> for Error {
+    fn from(e: tch::TchError) -> Self {
+        // libtorch messages carry a C++ backtrace after the first line; users need only the first.
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or("unknown libtorch error").trim().to_string();
+        Error::Torch(first)
+    }
+}

@@ -1,0 +1,82 @@
+//! Progress and cancellation for every long call, in one small interface (push model, after
+//! ripgrep's `Sink`): the engine calls the sink; a sink returning `Control::Stop` ends the call
+//! cleanly at the next safe point with `Error::Cancelled`. Each door supplies an adapter
+//! (progress bar in the CLI, StatusService in Fiji); the engine itself never prints.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Continue,
+    Stop,
+}
+
+/// One event of a long call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event<'a> {
+    /// A phase begins; `total` units of work are expected (0 when unknown).
+    Begin { phase: &'a str, total: u64 },
+    /// `done` of the phase's units are finished.
+    Advance { done: u64, message: &'a str },
+    /// A training epoch ended.
+    Epoch { epoch: usize, epochs: usize, train_loss: f64, validation_loss: f64, seconds: f64 },
+    /// Something the user should know but that does not stop the work.
+    Warning(&'a str),
+    /// A line of information (device chosen, files found...).
+    Info(&'a str),
+}
+
+pub trait Progress {
+    fn event(&mut self, event: Event<'_>) -> Control;
+}
+
+/// A sink that ignores everything and never stops.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn event(&mut self, _event: Event<'_>) -> Control {
+        Control::Continue
+    }
+}
+
+/// A cloneable stop flag that another thread (a Cancel button, Ctrl-C) can raise.
+#[derive(Debug, Clone, Default)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst)
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Wraps any sink so that a raised `CancelFlag` also stops the call.
+pub struct WithCancel<'p, P: Progress + ?Sized> {
+    pub inner: &'p mut P,
+    pub flag: CancelFlag,
+}
+
+impl<P: Progress + ?Sized> Progress for WithCancel<'_, P> {
+    fn event(&mut self, event: Event<'_>) -> Control {
+        let control = self.inner.event(event);
+        if self.flag.is_cancelled() {
+            Control::Stop
+        } else {
+            control
+        }
+    }
+}
+
+/// Helper for engine code: report an event, turn a stop request into `Error::Cancelled`.
+pub fn report(progress: &mut dyn Progress, event: Event<'_>) -> crate::Result<()> {
+    match progress.event(event) {
+        Control::Continue => Ok(()),
+        Control::Stop => Err(crate::Error::Cancelled),
+    }
+}

@@ -1,0 +1,10 @@
+//! One integration-test binary (links libtorch once); one module per concern.
+mod util;
+mod io_tests;
+mod simulate_tests;
+mod model_tests;
+mod tiling_tests;
+mod infer_tests;
+mod train_tests;
+mod pth_import_tests;
+mod cli_tests;
