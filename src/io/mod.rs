@@ -1,1 +1,18 @@
-//! (in progress)
+//! TIFF in and out, frame by frame, with no torch. A stack is read one frame at a time by time
+//! index (`StackReader`) and written one frame at a time under a temporary name that is renamed
+//! only when complete (`StackWriter`). ImageJ hyperstack dimensions and calibration are read from
+//! and written to the ImageDescription and X/YResolution, so Fiji reopens outputs as it saved the
+//! inputs.
+
+mod imagej;
+mod paths;
+mod reader;
+mod sample;
+mod tiff_errors;
+mod writer;
+
+pub use imagej::{Calibration, ImageJMetadata};
+pub use paths::{check_output_path, list_tiff_inputs};
+pub use reader::{read_stack, ReadOptions, StackInfo, StackReader};
+pub use sample::{FrameData, SampleType};
+pub use writer::{write_stack, OutputKind, StackWriter};
