@@ -45,7 +45,10 @@ enum Storage {
     Pages,
     /// ImageJ's layout for stacks over 4 GB: one IFD, and all images stored back to back after
     /// its single strip (`images=N` in the description says how many).
-    Contiguous { first_offset: u64, little_endian: bool },
+    Contiguous {
+        first_offset: u64,
+        little_endian: bool,
+    },
 }
 
 /// Maps a time index of the view onto a page (pages are XYCZT: channel fastest).
@@ -61,7 +64,11 @@ struct PageMap {
 
 impl PageMap {
     fn page(&self, t: usize) -> usize {
-        let (z, frame) = if self.time_on_frames { (self.slice, t) } else { (t, 0) };
+        let (z, frame) = if self.time_on_frames {
+            (self.slice, t)
+        } else {
+            (t, 0)
+        };
         self.channel + self.channels * (z + self.slices * frame)
     }
 }
@@ -77,7 +84,9 @@ pub struct StackReader {
 
 impl std::fmt::Debug for StackReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StackReader").field("info", &self.info).finish_non_exhaustive()
+        f.debug_struct("StackReader")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }
 
@@ -100,31 +109,39 @@ impl StackReader {
         let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
         let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         let header = read_header(path, &mut file, file_len)?;
-        file.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| Error::io(path, e))?;
 
+        let mut decoder =
+            Decoder::new(BufReader::new(file)).map_err(|e| from_tiff(path, "page 1", e))?;
+        let shape = page_shape(path, &mut decoder, 0)?;
+        let frame_bytes = frame_bytes(path, &shape)?;
+        // One frame must fit the decoder's buffer (frame size is capped above, so a hostile header
+        // cannot make it allocate more); strip/tile tables of tall images can exceed 1 MiB.
         let mut limits = Limits::default();
-        // Frames are checked for size below; IFD arrays of tall striped images can exceed 1 MiB.
-        limits.decoding_buffer_size = usize::MAX;
+        limits.decoding_buffer_size = limits.decoding_buffer_size.max(frame_bytes as usize);
         limits.ifd_value_size = 256 * 1024 * 1024;
         limits.intermediate_buffer_size = 1024 * 1024 * 1024;
-        let mut decoder =
-            Decoder::new(BufReader::new(file)).map_err(|e| from_tiff(path, "page 1", e))?.with_limits(limits);
+        let mut decoder = decoder.with_limits(limits);
 
-        let shape = page_shape(path, &mut decoder, 0)?;
         let description = image_description(&mut decoder);
-        let imagej = match description.as_deref().map(ImageJMetadata::parse_description) {
+        let imagej = match description
+            .as_deref()
+            .map(ImageJMetadata::parse_description)
+        {
             Some(Err(message)) => return Err(Error::format(path, message)),
             Some(Ok(meta)) => meta,
             None => None,
         };
         let resolution = resolution(&mut decoder);
-        let frame_bytes = frame_bytes(path, &shape)?;
 
         let first_chunks = chunk_extents(path, &mut decoder, 0)?;
         let mut pages = 1usize;
         while decoder.more_images() {
             let context = format!("page {}", pages + 1);
-            decoder.next_image().map_err(|e| from_tiff(path, &context, e))?;
+            decoder
+                .next_image()
+                .map_err(|e| from_tiff(path, &context, e))?;
             let this = page_shape(path, &mut decoder, pages)?;
             if this != shape {
                 return Err(Error::format(
@@ -135,13 +152,19 @@ impl StackReader {
                     ),
                 ));
             }
-            check_chunks_inside(path, &context, &chunk_extents(path, &mut decoder, pages)?, file_len)?;
+            check_chunks_inside(
+                path,
+                &context,
+                &chunk_extents(path, &mut decoder, pages)?,
+                file_len,
+            )?;
             pages += 1;
         }
 
         let storage = match &imagej {
             Some(meta) if pages == 1 && meta.page_count() > 1 => {
-                let first_offset = contiguous_start(path, &mut decoder, &first_chunks, frame_bytes)?;
+                let first_offset =
+                    contiguous_start(path, &mut decoder, &first_chunks, frame_bytes)?;
                 let images = meta.page_count() as u64;
                 let needed = first_offset.saturating_add(frame_bytes.saturating_mul(images));
                 if needed > file_len {
@@ -154,7 +177,10 @@ impl StackReader {
                     ));
                 }
                 pages = meta.page_count();
-                Storage::Contiguous { first_offset, little_endian: header.little_endian }
+                Storage::Contiguous {
+                    first_offset,
+                    little_endian: header.little_endian,
+                }
             }
             _ => {
                 check_chunks_inside(path, "page 1", &first_chunks, file_len)?;
@@ -162,7 +188,10 @@ impl StackReader {
             }
         };
 
-        let mut metadata = imagej.unwrap_or_else(|| ImageJMetadata { frames: pages, ..ImageJMetadata::default() });
+        let mut metadata = imagej.unwrap_or_else(|| ImageJMetadata {
+            frames: pages,
+            ..ImageJMetadata::default()
+        });
         if metadata.page_count() != pages {
             return Err(Error::format(
                 path,
@@ -187,7 +216,11 @@ impl StackReader {
         }
 
         let map = choose_view(path, &metadata, options)?;
-        let frames = if map.time_on_frames { metadata.frames } else { metadata.slices };
+        let frames = if map.time_on_frames {
+            metadata.frames
+        } else {
+            metadata.slices
+        };
         let view = view_metadata(&metadata, map.time_on_frames);
         let info = StackInfo {
             path: path.to_path_buf(),
@@ -198,7 +231,13 @@ impl StackReader {
             metadata: view,
             bigtiff: header.bigtiff,
         };
-        Ok(StackReader { info, decoder, storage, map, buffer: DecodingResult::U8(Vec::new()) })
+        Ok(StackReader {
+            info,
+            decoder,
+            storage,
+            map,
+            buffer: DecodingResult::U8(Vec::new()),
+        })
     }
 
     pub fn info(&self) -> &StackInfo {
@@ -266,10 +305,17 @@ impl StackReader {
         let context = format!("frame {t} (page {})", page + 1);
         match self.storage {
             Storage::Pages => {
-                self.decoder.seek_to_image(page).map_err(|e| from_tiff(&path, &context, e))?;
-                self.decoder.read_image_to_buffer(&mut self.buffer).map_err(|e| from_tiff(&path, &context, e))?;
+                self.decoder
+                    .seek_to_image(page)
+                    .map_err(|e| from_tiff(&path, &context, e))?;
+                self.decoder
+                    .read_image_to_buffer(&mut self.buffer)
+                    .map_err(|e| from_tiff(&path, &context, e))?;
             }
-            Storage::Contiguous { first_offset, little_endian } => {
+            Storage::Contiguous {
+                first_offset,
+                little_endian,
+            } => {
                 let n = self.frame_len();
                 let bytes = n * self.info.sample_type.bytes();
                 let offset = first_offset + (bytes as u64) * page as u64;
@@ -286,14 +332,25 @@ impl StackReader {
         if len != self.frame_len() {
             return Err(Error::format(
                 path,
-                format!("{context}: decoded {len} samples but a {}x{} frame has {}", self.info.width, self.info.height, self.frame_len()),
+                format!(
+                    "{context}: decoded {len} samples but a {}x{} frame has {}",
+                    self.info.width,
+                    self.info.height,
+                    self.frame_len()
+                ),
             ));
         }
         Ok(())
     }
 
     fn unexpected_buffer(&self) -> Error {
-        Error::format(&self.info.path, format!("decoded samples are not {} as page 1 declares", self.info.sample_type))
+        Error::format(
+            &self.info.path,
+            format!(
+                "decoded samples are not {} as page 1 declares",
+                self.info.sample_type
+            ),
+        )
     }
 }
 
@@ -302,7 +359,10 @@ pub fn read_stack(path: &Path, options: &ReadOptions) -> Result<(StackInfo, Vec<
     let mut reader = StackReader::open(path, options)?;
     let frame_len = reader.frame_len();
     let total = frame_len.checked_mul(reader.info().frames).ok_or_else(|| {
-        Error::Limits(format!("{}: the movie is too large to hold in memory at once", path.display()))
+        Error::Limits(format!(
+            "{}: the movie is too large to hold in memory at once",
+            path.display()
+        ))
     })?;
     let mut data = vec![0f32; total];
     for (t, frame) in data.chunks_exact_mut(frame_len).enumerate() {
@@ -314,8 +374,14 @@ pub fn read_stack(path: &Path, options: &ReadOptions) -> Result<(StackInfo, Vec<
 fn read_header(path: &Path, file: &mut File, file_len: u64) -> Result<Header> {
     let mut bytes = [0u8; 16];
     let n = (file_len.min(16)) as usize;
-    file.read_exact(&mut bytes[..n]).map_err(|e| Error::io(path, e))?;
-    let not_tiff = || Error::format(path, "not a TIFF file (it does not start with a TIFF header)");
+    file.read_exact(&mut bytes[..n])
+        .map_err(|e| Error::io(path, e))?;
+    let not_tiff = || {
+        Error::format(
+            path,
+            "not a TIFF file (it does not start with a TIFF header)",
+        )
+    };
     let little_endian = match &bytes[..2.min(n)] {
         b"II" => true,
         b"MM" => false,
@@ -323,21 +389,47 @@ fn read_header(path: &Path, file: &mut File, file_len: u64) -> Result<Header> {
     };
     let u16_at = |i: usize| {
         let b = [bytes[i], bytes[i + 1]];
-        if little_endian { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) }
+        if little_endian {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_be_bytes(b)
+        }
     };
     if n < 8 {
-        return Err(Error::format(path, "the file ends inside the TIFF header; it is truncated or empty"));
+        return Err(Error::format(
+            path,
+            "the file ends inside the TIFF header; it is truncated or empty",
+        ));
     }
     let (bigtiff, first_ifd) = match u16_at(2) {
         42 => {
             let b = [bytes[4], bytes[5], bytes[6], bytes[7]];
-            (false, u64::from(if little_endian { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) }))
+            (
+                false,
+                u64::from(if little_endian {
+                    u32::from_le_bytes(b)
+                } else {
+                    u32::from_be_bytes(b)
+                }),
+            )
         }
         43 if n == 16 => {
             let b: [u8; 8] = bytes[8..16].try_into().expect("8 bytes");
-            (true, if little_endian { u64::from_le_bytes(b) } else { u64::from_be_bytes(b) })
+            (
+                true,
+                if little_endian {
+                    u64::from_le_bytes(b)
+                } else {
+                    u64::from_be_bytes(b)
+                },
+            )
         }
-        43 => return Err(Error::format(path, "the file ends inside the BigTIFF header; it is truncated")),
+        43 => {
+            return Err(Error::format(
+                path,
+                "the file ends inside the BigTIFF header; it is truncated",
+            ))
+        }
         _ => return Err(not_tiff()),
     };
     if first_ifd == 0 {
@@ -349,22 +441,46 @@ fn read_header(path: &Path, file: &mut File, file_len: u64) -> Result<Header> {
             format!("the first page directory is at byte {first_ifd} but the file has only {file_len} bytes; it is truncated"),
         ));
     }
-    Ok(Header { little_endian, bigtiff })
+    Ok(Header {
+        little_endian,
+        bigtiff,
+    })
 }
 
 /// Size and sample type of the current page, refusing what we cannot denoise with a hint.
-fn page_shape(path: &Path, decoder: &mut Decoder<BufReader<File>>, index: usize) -> Result<PageShape> {
+fn page_shape(
+    path: &Path,
+    decoder: &mut Decoder<BufReader<File>>,
+    index: usize,
+) -> Result<PageShape> {
     let page = format!("page {}", index + 1);
     let tiff = |e| from_tiff(path, &page, e);
     let (width, height) = decoder.dimensions().map_err(tiff)?;
     if width == 0 || height == 0 {
-        return Err(Error::format(path, format!("{page} is {width}x{height} pixels; an image needs at least 1x1")));
+        return Err(Error::format(
+            path,
+            format!("{page} is {width}x{height} pixels; an image needs at least 1x1"),
+        ));
     }
-    let samples: u64 = decoder.find_tag_unsigned(Tag::SamplesPerPixel).map_err(tiff)?.unwrap_or(1);
-    let photometric: Option<u64> = decoder.find_tag_unsigned(Tag::PhotometricInterpretation).map_err(tiff)?;
-    let bits: Vec<u64> = decoder.find_tag_unsigned_vec(Tag::BitsPerSample).map_err(tiff)?.unwrap_or_else(|| vec![1]);
-    let format: Vec<u64> = decoder.find_tag_unsigned_vec(Tag::SampleFormat).map_err(tiff)?.unwrap_or_else(|| vec![1]);
-    let compression: u64 = decoder.find_tag_unsigned(Tag::Compression).map_err(tiff)?.unwrap_or(1);
+    let samples: u64 = decoder
+        .find_tag_unsigned(Tag::SamplesPerPixel)
+        .map_err(tiff)?
+        .unwrap_or(1);
+    let photometric: Option<u64> = decoder
+        .find_tag_unsigned(Tag::PhotometricInterpretation)
+        .map_err(tiff)?;
+    let bits: Vec<u64> = decoder
+        .find_tag_unsigned_vec(Tag::BitsPerSample)
+        .map_err(tiff)?
+        .unwrap_or_else(|| vec![1]);
+    let format: Vec<u64> = decoder
+        .find_tag_unsigned_vec(Tag::SampleFormat)
+        .map_err(tiff)?
+        .unwrap_or_else(|| vec![1]);
+    let compression: u64 = decoder
+        .find_tag_unsigned(Tag::Compression)
+        .map_err(tiff)?
+        .unwrap_or(1);
 
     let unsupported = |message: String| Err(Error::unsupported(path, format!("{page}: {message}")));
     if samples != 1 {
@@ -415,16 +531,29 @@ fn page_shape(path: &Path, decoder: &mut Decoder<BufReader<File>>, index: usize)
              or with LZW, Deflate or PackBits"
         ));
     }
-    Ok(PageShape { width: width as usize, height: height as usize, sample_type })
+    Ok(PageShape {
+        width: width as usize,
+        height: height as usize,
+        sample_type,
+    })
 }
+
+/// One frame is decoded whole; beyond this a (possibly hostile) header is refused, not allocated.
+const MAX_FRAME_BYTES: u64 = 1 << 32;
 
 fn frame_bytes(path: &Path, shape: &PageShape) -> Result<u64> {
     (shape.width as u64)
         .checked_mul(shape.height as u64)
         .and_then(|n| n.checked_mul(shape.sample_type.bytes() as u64))
-        .filter(|&n| usize::try_from(n).is_ok())
+        .filter(|&n| n <= MAX_FRAME_BYTES && usize::try_from(n).is_ok())
         .ok_or_else(|| {
-            Error::Limits(format!("{}: a {}x{} frame is too large for this machine", path.display(), shape.width, shape.height))
+            Error::Limits(format!(
+                "{}: a {}x{} {} frame exceeds the 4 GiB per-frame limit; crop or bin the movie first",
+                path.display(),
+                shape.width,
+                shape.height,
+                shape.sample_type
+            ))
         })
 }
 
@@ -444,7 +573,11 @@ fn resolution(decoder: &mut Decoder<BufReader<File>>) -> Option<(f64, f64, Optio
     };
     let x = rational(decoder.find_tag(Tag::XResolution).ok().flatten())?;
     let y = rational(decoder.find_tag(Tag::YResolution).ok().flatten()).unwrap_or(x);
-    let unit = match decoder.find_tag_unsigned::<u64>(Tag::ResolutionUnit).ok().flatten() {
+    let unit = match decoder
+        .find_tag_unsigned::<u64>(Tag::ResolutionUnit)
+        .ok()
+        .flatten()
+    {
         Some(2) => Some("inch"),
         Some(3) => Some("cm"),
         _ => None,
@@ -453,18 +586,33 @@ fn resolution(decoder: &mut Decoder<BufReader<File>>) -> Option<(f64, f64, Optio
 }
 
 /// (offset, byte count) of every strip or tile of the current page.
-fn chunk_extents(path: &Path, decoder: &mut Decoder<BufReader<File>>, index: usize) -> Result<Vec<(u64, u64)>> {
+fn chunk_extents(
+    path: &Path,
+    decoder: &mut Decoder<BufReader<File>>,
+    index: usize,
+) -> Result<Vec<(u64, u64)>> {
     let (offsets_tag, counts_tag) = match decoder.get_chunk_type() {
         ChunkType::Strip => (Tag::StripOffsets, Tag::StripByteCounts),
         ChunkType::Tile => (Tag::TileOffsets, Tag::TileByteCounts),
     };
     let page = format!("page {}", index + 1);
-    let offsets: Vec<u64> = decoder.find_tag_unsigned_vec(offsets_tag).map_err(|e| from_tiff(path, &page, e))?.unwrap_or_default();
-    let counts: Vec<u64> = decoder.find_tag_unsigned_vec(counts_tag).map_err(|e| from_tiff(path, &page, e))?.unwrap_or_default();
+    let offsets: Vec<u64> = decoder
+        .find_tag_unsigned_vec(offsets_tag)
+        .map_err(|e| from_tiff(path, &page, e))?
+        .unwrap_or_default();
+    let counts: Vec<u64> = decoder
+        .find_tag_unsigned_vec(counts_tag)
+        .map_err(|e| from_tiff(path, &page, e))?
+        .unwrap_or_default();
     Ok(offsets.into_iter().zip(counts).collect())
 }
 
-fn check_chunks_inside(path: &Path, context: &str, chunks: &[(u64, u64)], file_len: u64) -> Result<()> {
+fn check_chunks_inside(
+    path: &Path,
+    context: &str,
+    chunks: &[(u64, u64)],
+    file_len: u64,
+) -> Result<()> {
     for &(offset, count) in chunks {
         let end = offset.saturating_add(count);
         if end > file_len {
@@ -488,7 +636,11 @@ fn contiguous_start(
     chunks: &[(u64, u64)],
     frame_bytes: u64,
 ) -> Result<u64> {
-    let compression: u64 = decoder.find_tag_unsigned(Tag::Compression).ok().flatten().unwrap_or(1);
+    let compression: u64 = decoder
+        .find_tag_unsigned(Tag::Compression)
+        .ok()
+        .flatten()
+        .unwrap_or(1);
     let contiguous = chunks.windows(2).all(|w| w[0].0 + w[0].1 == w[1].0);
     let total: u64 = chunks.iter().map(|c| c.1).sum();
     match chunks.first() {
@@ -554,7 +706,13 @@ fn choose_view(path: &Path, meta: &ImageJMetadata, options: &ReadOptions) -> Res
         }
         Some(z) => z,
     };
-    Ok(PageMap { channels, slices, channel, slice, time_on_frames })
+    Ok(PageMap {
+        channels,
+        slices,
+        channel,
+        slice,
+        time_on_frames,
+    })
 }
 
 /// Metadata describing the single-channel movie the view yields.
@@ -568,7 +726,8 @@ fn view_metadata(meta: &ImageJMetadata, time_on_frames: bool) -> ImageJMetadata 
     }
     if meta.channels > 1 {
         // Composite display settings describe the channels we dropped.
-        view.extra.retain(|(key, _)| key != "mode" && key != "ranges");
+        view.extra
+            .retain(|(key, _)| key != "mode" && key != "ranges");
     }
     view
 }
@@ -579,7 +738,11 @@ fn decode_raw(raw: &[u8], sample_type: SampleType, little_endian: bool) -> Decod
             raw.chunks_exact($n)
                 .map(|c| {
                     let b: [u8; $n] = c.try_into().expect("chunk size");
-                    if little_endian { <$t>::from_le_bytes(b) } else { <$t>::from_be_bytes(b) }
+                    if little_endian {
+                        <$t>::from_le_bytes(b)
+                    } else {
+                        <$t>::from_be_bytes(b)
+                    }
                 })
                 .collect()
         };
@@ -613,7 +776,7 @@ fn check_finite(info: &StackInfo, t: usize, frame: &[f32]) -> Result<()> {
         return Err(Error::format(
             &info.path,
             format!(
-                "frame {t} (of {}), pixel x={} y={} is {}; replace non-finite values before denoising \
+                "frame {t} (counting from 0, of {}), pixel x={} y={} is {}; replace non-finite values before denoising \
                  (Fiji: Process > Math > Remove NaNs, or set them to a number)",
                 info.frames,
                 i % info.width,
@@ -631,10 +794,22 @@ mod tests {
 
     #[test]
     fn pages_are_channel_fastest_then_slice_then_frame() {
-        let map = PageMap { channels: 2, slices: 3, channel: 1, slice: 2, time_on_frames: true };
+        let map = PageMap {
+            channels: 2,
+            slices: 3,
+            channel: 1,
+            slice: 2,
+            time_on_frames: true,
+        };
         assert_eq!(map.page(0), 1 + 2 * 2);
         assert_eq!(map.page(4), 1 + 2 * (2 + 3 * 4));
-        let plain = PageMap { channels: 2, slices: 5, channel: 0, slice: 0, time_on_frames: false };
+        let plain = PageMap {
+            channels: 2,
+            slices: 5,
+            channel: 0,
+            slice: 0,
+            time_on_frames: false,
+        };
         assert_eq!(plain.page(3), 2 * 3);
     }
 }

@@ -44,7 +44,9 @@ struct SharedFile(Arc<Mutex<BufWriter<File>>>);
 impl SharedFile {
     fn lock(&self) -> std::sync::MutexGuard<'_, BufWriter<File>> {
         // A poisoned lock only means a panic happened mid-write; the file is discarded anyway.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -122,11 +124,17 @@ impl StackWriter {
             )));
         }
         if u32::try_from(width).is_err() || u32::try_from(height).is_err() {
-            return Err(Error::Limits(format!("{}: {width}x{height} exceeds TIFF's 4294967295-pixel side limit", path.display())));
+            return Err(Error::Limits(format!(
+                "{}: {width}x{height} exceeds TIFF's 4294967295-pixel side limit",
+                path.display()
+            )));
         }
-        let name = path
-            .file_name()
-            .ok_or_else(|| Error::usage(format!("{}: the output path must name a file", path.display())))?;
+        let name = path.file_name().ok_or_else(|| {
+            Error::usage(format!(
+                "{}: the output path must name a file",
+                path.display()
+            ))
+        })?;
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -157,7 +165,11 @@ impl StackWriter {
             std::process::id(),
             TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
-        let raw = OpenOptions::new().write(true).create_new(true).open(&temp_path).map_err(|e| Error::io(&temp_path, e))?;
+        let raw = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp_path)
+            .map_err(|e| Error::io(&temp_path, e))?;
         let file = SharedFile(Arc::new(Mutex::new(BufWriter::with_capacity(1 << 20, raw))));
 
         let cal = &metadata.calibration;
@@ -191,7 +203,8 @@ impl StackWriter {
             TiffEncoder::new(file).map(Encoder::Classic)
         };
         // On error `writer` drops here and removes the temporary file.
-        writer.encoder = Some(header.map_err(|e| from_tiff(&writer.temp_path, "writing the TIFF header", e))?);
+        writer.encoder =
+            Some(header.map_err(|e| from_tiff(&writer.temp_path, "writing the TIFF header", e))?);
         Ok(writer)
     }
 
@@ -214,13 +227,15 @@ impl StackWriter {
         }
         self.check_length(frame.len())?;
         if self.failed {
-            return Err(Error::usage(format!("{}: an earlier write failed; this output is abandoned", self.final_path.display())));
+            return Err(Error::usage(format!(
+                "{}: an earlier write failed; this output is abandoned",
+                self.final_path.display()
+            )));
         }
         if self.written >= self.frames {
             return Err(Error::usage(format!(
-                "{}: all {} frames were already written; the movie was declared with {} frames",
+                "{}: the movie was declared with {} frames and all of them are already written",
                 self.final_path.display(),
-                self.written,
                 self.frames
             )));
         }
@@ -238,7 +253,11 @@ impl StackWriter {
             }
             Err(e) => {
                 self.failed = true;
-                Err(from_tiff(&self.final_path, &format!("writing frame {}", self.written), e))
+                Err(from_tiff(
+                    &self.final_path,
+                    &format!("writing frame {}", self.written),
+                    e,
+                ))
             }
         }
     }
@@ -252,7 +271,10 @@ impl StackWriter {
     /// the temporary file to the final name. On any error the temporary file is removed.
     pub fn finish(mut self) -> Result<()> {
         if self.failed {
-            return Err(Error::usage(format!("{}: an earlier write failed; nothing was saved", self.final_path.display())));
+            return Err(Error::usage(format!(
+                "{}: an earlier write failed; nothing was saved",
+                self.final_path.display()
+            )));
         }
         if self.written != self.frames {
             return Err(Error::usage(format!(
@@ -266,9 +288,12 @@ impl StackWriter {
         {
             let mut file = self.file.lock();
             file.flush().map_err(|e| Error::io(&self.temp_path, e))?;
-            file.get_ref().sync_all().map_err(|e| Error::io(&self.temp_path, e))?;
+            file.get_ref()
+                .sync_all()
+                .map_err(|e| Error::io(&self.temp_path, e))?;
         }
-        std::fs::rename(&self.temp_path, &self.final_path).map_err(|e| Error::io(&self.final_path, e))?;
+        std::fs::rename(&self.temp_path, &self.final_path)
+            .map_err(|e| Error::io(&self.final_path, e))?;
         self.finished = true;
         sync_parent_dir(&self.final_path);
         Ok(())
@@ -307,7 +332,9 @@ pub fn write_stack(
     data: &[f32],
 ) -> Result<()> {
     let (width, height, frames) = info_like;
-    let expected = width.checked_mul(height).and_then(|n| n.checked_mul(frames));
+    let expected = width
+        .checked_mul(height)
+        .and_then(|n| n.checked_mul(frames));
     if expected != Some(data.len()) {
         return Err(Error::usage(format!(
             "{}: {} values given for a {width}x{height} movie of {frames} frames",
@@ -315,7 +342,15 @@ pub fn write_stack(
             data.len()
         )));
     }
-    let mut writer = StackWriter::create(path, width, height, frames, sample_type, metadata, OutputKind::Auto)?;
+    let mut writer = StackWriter::create(
+        path,
+        width,
+        height,
+        frames,
+        sample_type,
+        metadata,
+        OutputKind::Auto,
+    )?;
     for frame in data.chunks_exact(width * height) {
         writer.write_frame(frame)?;
     }
@@ -331,10 +366,18 @@ fn write_any<K: TiffKind>(
     first: bool,
 ) -> tiff::TiffResult<()> {
     match frame {
-        FrameData::U8(v) => write_page::<K, colortype::Gray8>(encoder, width, height, v, tags, first),
-        FrameData::U16(v) => write_page::<K, colortype::Gray16>(encoder, width, height, v, tags, first),
-        FrameData::I16(v) => write_page::<K, colortype::GrayI16>(encoder, width, height, v, tags, first),
-        FrameData::F32(v) => write_page::<K, colortype::Gray32Float>(encoder, width, height, v, tags, first),
+        FrameData::U8(v) => {
+            write_page::<K, colortype::Gray8>(encoder, width, height, v, tags, first)
+        }
+        FrameData::U16(v) => {
+            write_page::<K, colortype::Gray16>(encoder, width, height, v, tags, first)
+        }
+        FrameData::I16(v) => {
+            write_page::<K, colortype::GrayI16>(encoder, width, height, v, tags, first)
+        }
+        FrameData::F32(v) => {
+            write_page::<K, colortype::Gray32Float>(encoder, width, height, v, tags, first)
+        }
     }
 }
 
@@ -354,8 +397,20 @@ where
     if first {
         dir.write_tag(Tag::ImageDescription, tags.description.as_str())?;
     }
-    dir.write_tag(Tag::XResolution, Rational { n: tags.x_resolution.0, d: tags.x_resolution.1 })?;
-    dir.write_tag(Tag::YResolution, Rational { n: tags.y_resolution.0, d: tags.y_resolution.1 })?;
+    dir.write_tag(
+        Tag::XResolution,
+        Rational {
+            n: tags.x_resolution.0,
+            d: tags.x_resolution.1,
+        },
+    )?;
+    dir.write_tag(
+        Tag::YResolution,
+        Rational {
+            n: tags.y_resolution.0,
+            d: tags.y_resolution.1,
+        },
+    )?;
     dir.write_tag(Tag::ResolutionUnit, tags.resolution_unit)?;
     image.write_data(data)
 }
@@ -364,7 +419,11 @@ where
 fn sync_parent_dir(path: &Path) {
     #[cfg(unix)]
     if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
         if let Ok(handle) = File::open(dir) {
             let _ = handle.sync_all();
         }
