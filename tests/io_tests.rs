@@ -949,3 +949,60 @@ fn a_header_claiming_a_huge_frame_is_refused_without_allocating_it() {
         &["huge.tif", "100000x100000"],
     );
 }
+
+#[test]
+fn frames_are_stored_back_to_back_as_imagej_expects() {
+    // ImageJ reads only the first directory of an `images=N` file and takes the N frames as
+    // contiguous from its strip offset; every page must sit exactly where that puts it.
+    let dir = tempfile::tempdir().unwrap();
+    for (kind, sample_type) in [
+        (OutputKind::Classic, SampleType::U16),
+        (OutputKind::Big, SampleType::F32),
+    ] {
+        let path = dir.path().join(format!("contiguous-{kind:?}.tif"));
+        let (width, height, frames) = (5usize, 3usize, 4usize);
+        let data = movie(width, height, frames, sample_type);
+        let mut writer = StackWriter::create(
+            &path,
+            width,
+            height,
+            frames,
+            sample_type,
+            &ImageJMetadata::default(),
+            kind,
+        )
+        .unwrap();
+        for frame in data.chunks(width * height) {
+            writer.write_frame(frame).unwrap();
+        }
+        writer.finish().unwrap();
+        assert_eq!(read_stack(&path, &default_read()).unwrap().1, data);
+
+        let frame_bytes = (width * height * sample_type.bytes()) as u64;
+        let mut decoder = tiff::decoder::Decoder::new(fs::File::open(&path).unwrap()).unwrap();
+        let first = decoder.get_tag_u64_vec(Tag::StripOffsets).unwrap();
+        assert_eq!(first.len(), 1, "one strip per page");
+        for page in 1..frames as u64 {
+            decoder.next_image().unwrap();
+            let offsets = decoder.get_tag_u64_vec(Tag::StripOffsets).unwrap();
+            assert_eq!(
+                offsets,
+                vec![first[0] + page * frame_bytes],
+                "page {page} of {kind:?}"
+            );
+        }
+        assert!(!decoder.more_images());
+
+        // The last frame's bytes, little-endian, exactly where ImageJ will look for them.
+        let bytes = fs::read(&path).unwrap();
+        let start = (first[0] + 3 * frame_bytes) as usize;
+        let expected: Vec<u8> = match sample_type {
+            SampleType::U16 => data[45..]
+                .iter()
+                .flat_map(|&v| (v as u16).to_le_bytes())
+                .collect(),
+            _ => data[45..].iter().flat_map(|&v| v.to_le_bytes()).collect(),
+        };
+        assert_eq!(&bytes[start..start + frame_bytes as usize], &expected[..]);
+    }
+}

@@ -9,6 +9,7 @@ mod paths;
 mod reader;
 mod sample;
 mod tiff_errors;
+mod tiff_layout;
 mod writer;
 
 pub use imagej::{Calibration, ImageJMetadata};

@@ -1,21 +1,17 @@
 //! Writing a grayscale TIFF movie one frame at a time. Frames go to a hidden temporary file beside
-//! the destination (`.<name>.partial-<pid>-<n>`); only `finish()` with every frame written flushes,
-//! fsyncs and renames it, so the final name never holds a partial movie. Dropping an unfinished
-//! writer (error, cancel, panic) deletes the temporary file.
+//! the destination (`.<name>.partial-<pid>-<n>`); only `finish()` with every frame written adds the
+//! page directories, flushes, fsyncs and renames it, so the final name never holds a partial movie.
+//! Dropping an unfinished writer (error, cancel, panic) deletes the temporary file. The layout is
+//! ImageJ's (see `tiff_layout`), so Fiji opens the result as it would its own file.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-
-use tiff::encoder::colortype::{self, ColorType};
-use tiff::encoder::{Rational, TiffEncoder, TiffKind, TiffKindBig, TiffKindStandard, TiffValue};
-use tiff::tags::Tag;
 
 use super::imagej::{to_rational, ImageJMetadata};
 use super::sample::{FrameData, SampleType};
-use super::tiff_errors::from_tiff;
+use super::tiff_layout::{first_ifd_field, header, Layout};
 use crate::error::{Error, Result};
 
 /// Classic TIFF (offsets up to 4 GB, opens everywhere) or BigTIFF.
@@ -36,60 +32,22 @@ const PAGE_OVERHEAD: u64 = 1024;
 /// Numbers temporary files uniquely within this process.
 static TEMP_COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-/// The encoder writes through this handle while the writer keeps another, so that after the
-/// encoder is gone we can still flush and fsync and see any error (BufWriter's drop hides them).
-#[derive(Clone)]
-struct SharedFile(Arc<Mutex<BufWriter<File>>>);
-
-impl SharedFile {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BufWriter<File>> {
-        // A poisoned lock only means a panic happened mid-write; the file is discarded anyway.
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-impl Write for SharedFile {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.lock().write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.lock().flush()
-    }
-}
-
-impl Seek for SharedFile {
-    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
-        self.lock().seek(pos)
-    }
-}
-
-enum Encoder {
-    Classic(TiffEncoder<SharedFile, TiffKindStandard>),
-    Big(TiffEncoder<SharedFile, TiffKindBig>),
-}
-
-/// Tags every page carries.
-struct PageTags {
-    /// ImageJ description, written on the first page only (where ImageJ looks for it).
-    description: String,
-    x_resolution: (u32, u32),
-    y_resolution: (u32, u32),
-    resolution_unit: u16,
-}
-
 /// A TIFF stack being written frame by frame.
 pub struct StackWriter {
     final_path: PathBuf,
     temp_path: PathBuf,
-    file: SharedFile,
-    encoder: Option<Encoder>,
+    file: Option<BufWriter<File>>,
     width: usize,
     height: usize,
     frames: usize,
     sample_type: SampleType,
-    tags: PageTags,
+    big: bool,
+    description: String,
+    x_resolution: (u32, u32),
+    y_resolution: (u32, u32),
+    resolution_unit: u16,
+    /// Reused little-endian bytes of one frame.
+    scratch: Vec<u8>,
     written: usize,
     failed: bool,
     finished: bool,
@@ -151,9 +109,8 @@ impl StackWriter {
             OutputKind::Auto => estimate > AUTO_BIG_THRESHOLD,
             OutputKind::Classic if estimate >= u64::from(u32::MAX) => {
                 return Err(Error::Limits(format!(
-                    "{}: about {} bytes do not fit a classic TIFF (4 GB limit); write BigTIFF instead",
-                    path.display(),
-                    estimate
+                    "{}: about {estimate} bytes do not fit a classic TIFF (4 GB limit); write BigTIFF instead",
+                    path.display()
                 )))
             }
             OutputKind::Classic => false,
@@ -170,10 +127,16 @@ impl StackWriter {
             .create_new(true)
             .open(&temp_path)
             .map_err(|e| Error::io(&temp_path, e))?;
-        let file = SharedFile(Arc::new(Mutex::new(BufWriter::with_capacity(1 << 20, raw))));
-
         let cal = &metadata.calibration;
-        let tags = PageTags {
+        let mut writer = StackWriter {
+            final_path: path.to_path_buf(),
+            temp_path,
+            file: Some(BufWriter::with_capacity(1 << 20, raw)),
+            width,
+            height,
+            frames,
+            sample_type,
+            big,
             description,
             x_resolution: to_rational(1.0 / cal.pixel_width),
             y_resolution: to_rational(1.0 / cal.pixel_height),
@@ -182,29 +145,14 @@ impl StackWriter {
                 "cm" => 3,
                 _ => 1,
             },
-        };
-        let mut writer = StackWriter {
-            final_path: path.to_path_buf(),
-            temp_path,
-            file: file.clone(),
-            encoder: None,
-            width,
-            height,
-            frames,
-            sample_type,
-            tags,
+            scratch: Vec::new(),
             written: 0,
             failed: false,
             finished: false,
         };
-        let header = if big {
-            TiffEncoder::new_big(file).map(Encoder::Big)
-        } else {
-            TiffEncoder::new(file).map(Encoder::Classic)
-        };
         // On error `writer` drops here and removes the temporary file.
-        writer.encoder =
-            Some(header.map_err(|e| from_tiff(&writer.temp_path, "writing the TIFF header", e))?);
+        let result = writer.file_mut().write_all(&header(big));
+        result.map_err(|e| Error::io(&writer.temp_path, e))?;
         Ok(writer)
     }
 
@@ -239,13 +187,22 @@ impl StackWriter {
                 self.frames
             )));
         }
-        let first = self.written == 0;
-        let (w, h) = (self.width as u32, self.height as u32);
-        let tags = &self.tags;
-        let result = match self.encoder.as_mut().expect("encoder lives until finish") {
-            Encoder::Classic(e) => write_any(e, w, h, frame, tags, first),
-            Encoder::Big(e) => write_any(e, w, h, frame, tags, first),
-        };
+        let mut bytes = std::mem::take(&mut self.scratch);
+        bytes.clear();
+        match frame {
+            FrameData::U8(v) => bytes.extend_from_slice(v),
+            FrameData::U16(v) => v
+                .iter()
+                .for_each(|s| bytes.extend_from_slice(&s.to_le_bytes())),
+            FrameData::I16(v) => v
+                .iter()
+                .for_each(|s| bytes.extend_from_slice(&s.to_le_bytes())),
+            FrameData::F32(v) => v
+                .iter()
+                .for_each(|s| bytes.extend_from_slice(&s.to_le_bytes())),
+        }
+        let result = self.file_mut().write_all(&bytes);
+        self.scratch = bytes;
         match result {
             Ok(()) => {
                 self.written += 1;
@@ -253,11 +210,7 @@ impl StackWriter {
             }
             Err(e) => {
                 self.failed = true;
-                Err(from_tiff(
-                    &self.final_path,
-                    &format!("writing frame {}", self.written),
-                    e,
-                ))
+                Err(Error::io(&self.temp_path, e))
             }
         }
     }
@@ -267,8 +220,9 @@ impl StackWriter {
         self.written
     }
 
-    /// Completes the file: checks every declared frame was written, flushes, fsyncs and renames
-    /// the temporary file to the final name. On any error the temporary file is removed.
+    /// Completes the file: checks every declared frame was written, writes the page directories,
+    /// flushes, fsyncs and renames the temporary file to the final name. On any error the
+    /// temporary file is removed and nothing appears under the final name.
     pub fn finish(mut self) -> Result<()> {
         if self.failed {
             return Err(Error::usage(format!(
@@ -284,19 +238,47 @@ impl StackWriter {
                 self.frames
             )));
         }
-        drop(self.encoder.take());
-        {
-            let mut file = self.file.lock();
-            file.flush().map_err(|e| Error::io(&self.temp_path, e))?;
-            file.get_ref()
-                .sync_all()
-                .map_err(|e| Error::io(&self.temp_path, e))?;
-        }
+        let header_len = header(self.big).len() as u64;
+        let frame_bytes = (self.width * self.height * self.sample_type.bytes()) as u64;
+        let layout = Layout {
+            big: self.big,
+            width: self.width as u32,
+            height: self.height as u32,
+            sample_type: self.sample_type,
+            pages: self.frames as u64,
+            data_start: header_len,
+            description: &self.description,
+            x_resolution: self.x_resolution,
+            y_resolution: self.y_resolution,
+            resolution_unit: self.resolution_unit,
+        };
+        let temp_path = self.temp_path.clone();
+        let file = self.file.as_mut().expect("file lives until finish");
+        let completed = (|| -> std::io::Result<()> {
+            let first_ifd =
+                layout.write_directories(file, header_len + frame_bytes * self.frames as u64)?;
+            file.seek(SeekFrom::Start(first_ifd_field(self.big)))?;
+            if self.big {
+                file.write_all(&first_ifd.to_le_bytes())?;
+            } else {
+                let offset = u32::try_from(first_ifd)
+                    .map_err(|_| std::io::Error::other("classic TIFF past 4 GB"))?;
+                file.write_all(&offset.to_le_bytes())?;
+            }
+            file.flush()?;
+            file.get_ref().sync_all()
+        })();
+        completed.map_err(|e| Error::io(&temp_path, e))?;
+        drop(self.file.take());
         std::fs::rename(&self.temp_path, &self.final_path)
             .map_err(|e| Error::io(&self.final_path, e))?;
         self.finished = true;
         sync_parent_dir(&self.final_path);
         Ok(())
+    }
+
+    fn file_mut(&mut self) -> &mut BufWriter<File> {
+        self.file.as_mut().expect("file lives until finish")
     }
 
     fn check_length(&self, len: usize) -> Result<()> {
@@ -316,7 +298,7 @@ impl StackWriter {
 impl Drop for StackWriter {
     fn drop(&mut self) {
         if !self.finished {
-            drop(self.encoder.take());
+            drop(self.file.take());
             // Best effort: a leftover hidden `.partial` file is harmless and recognisable.
             let _ = std::fs::remove_file(&self.temp_path);
         }
@@ -355,64 +337,6 @@ pub fn write_stack(
         writer.write_frame(frame)?;
     }
     writer.finish()
-}
-
-fn write_any<K: TiffKind>(
-    encoder: &mut TiffEncoder<SharedFile, K>,
-    width: u32,
-    height: u32,
-    frame: &FrameData,
-    tags: &PageTags,
-    first: bool,
-) -> tiff::TiffResult<()> {
-    match frame {
-        FrameData::U8(v) => {
-            write_page::<K, colortype::Gray8>(encoder, width, height, v, tags, first)
-        }
-        FrameData::U16(v) => {
-            write_page::<K, colortype::Gray16>(encoder, width, height, v, tags, first)
-        }
-        FrameData::I16(v) => {
-            write_page::<K, colortype::GrayI16>(encoder, width, height, v, tags, first)
-        }
-        FrameData::F32(v) => {
-            write_page::<K, colortype::Gray32Float>(encoder, width, height, v, tags, first)
-        }
-    }
-}
-
-fn write_page<K: TiffKind, C: ColorType>(
-    encoder: &mut TiffEncoder<SharedFile, K>,
-    width: u32,
-    height: u32,
-    data: &[C::Inner],
-    tags: &PageTags,
-    first: bool,
-) -> tiff::TiffResult<()>
-where
-    [C::Inner]: TiffValue,
-{
-    let mut image = encoder.new_image::<C>(width, height)?;
-    let dir = image.encoder();
-    if first {
-        dir.write_tag(Tag::ImageDescription, tags.description.as_str())?;
-    }
-    dir.write_tag(
-        Tag::XResolution,
-        Rational {
-            n: tags.x_resolution.0,
-            d: tags.x_resolution.1,
-        },
-    )?;
-    dir.write_tag(
-        Tag::YResolution,
-        Rational {
-            n: tags.y_resolution.0,
-            d: tags.y_resolution.1,
-        },
-    )?;
-    dir.write_tag(Tag::ResolutionUnit, tags.resolution_unit)?;
-    image.write_data(data)
 }
 
 /// Makes the rename itself durable; failure only weakens crash safety, so it is not reported.
