@@ -1,1 +1,6 @@
-//! (in progress)
+//! The network and the model bundle (weights + everything inference needs) live together.
+
+pub mod pth;
+pub mod unet3d;
+
+pub use unet3d::{parameter_count, UNet3d, ALIGNMENT};

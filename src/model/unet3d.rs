@@ -1,0 +1,127 @@
+//! The DeepCAD / DeepCAD-RT 3-D U-Net (deepcad-spec §2.1), layer for layer.
+//!
+//! Four levels of widths [f, 2f, 4f, 8f]; each level is two 3×3×3 convolutions (bias, zero padding 1)
+//! followed by ReLU, no normalisation layers; max-pool 2 between encoder levels; the decoder upsamples
+//! with legacy nearest interpolation to the skip's exact size and concatenates [skip, up]; a linear
+//! 1×1×1 head. Variable paths reproduce the reference state-dict names
+//! (`Generator.encoders.0.basic_module.SingleConv1.conv.weight`, ...) so checkpoints map one to one.
+
+use tch::{nn, Tensor};
+
+use crate::Result;
+
+/// Number of encoder levels; the network pools `LEVELS - 1` times, so every tile axis should be a
+/// multiple of `ALIGNMENT` for tiled and whole-volume outputs to agree.
+pub const LEVELS: usize = 4;
+pub const ALIGNMENT: usize = 1 << (LEVELS - 1);
+
+/// Two convolutions each followed by ReLU (pytorch-3dunet's `DoubleConv` with order "cr").
+#[derive(Debug)]
+struct DoubleConv {
+    conv1: nn::Conv3D,
+    conv2: nn::Conv3D,
+}
+
+impl DoubleConv {
+    fn new(p: &nn::Path, c_in: i64, c_mid: i64, c_out: i64) -> Self {
+        let config = nn::ConvConfig { padding: 1, ..Default::default() };
+        let block = p / "basic_module";
+        DoubleConv {
+            conv1: nn::conv3d(&block / "SingleConv1" / "conv", c_in, c_mid, 3, config),
+            conv2: nn::conv3d(&block / "SingleConv2" / "conv", c_mid, c_out, 3, config),
+        }
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let h = conv(&self.conv1, x, 1)?.f_relu_()?;
+        Ok(conv(&self.conv2, &h, 1)?.f_relu_()?)
+    }
+}
+
+fn conv(layer: &nn::Conv3D, x: &Tensor, padding: i64) -> Result<Tensor> {
+    Ok(x.f_conv3d(&layer.ws, layer.bs.as_ref(), [1, 1, 1], [padding; 3], [1, 1, 1], 1)?)
+}
+
+/// The network. Input and output are `[N, 1, T, H, W]` float tensors (time is the first spatial axis).
+#[derive(Debug)]
+pub struct UNet3d {
+    base_width: usize,
+    encoders: Vec<DoubleConv>,
+    decoders: Vec<DoubleConv>,
+    final_conv: nn::Conv3D,
+}
+
+impl UNet3d {
+    /// Builds the network under `root` (pass `vs.root()`); all variables live under `Generator`.
+    pub fn new(root: &nn::Path, base_width: usize) -> Self {
+        let g = root / "Generator";
+        let f = base_width as i64;
+        let widths: Vec<i64> = (0..LEVELS).map(|i| f << i).collect();
+        let encoders = (0..LEVELS)
+            .map(|i| {
+                let c_in = if i == 0 { 1 } else { widths[i - 1] };
+                let c_out = widths[i];
+                // pytorch-3dunet's encoder DoubleConv: first conv goes to max(out/2, in) channels.
+                let c_mid = (c_out / 2).max(c_in);
+                DoubleConv::new(&(&g / "encoders" / i), c_in, c_mid, c_out)
+            })
+            .collect();
+        let decoders = (0..LEVELS - 1)
+            .map(|j| {
+                let deeper = widths[LEVELS - 1 - j];
+                let skip = widths[LEVELS - 2 - j];
+                DoubleConv::new(&(&g / "decoders" / j), skip + deeper, skip, skip)
+            })
+            .collect();
+        let head = nn::ConvConfig { padding: 0, ..Default::default() };
+        let final_conv = nn::conv3d(&g / "final_conv", widths[0], 1, 1, head);
+        UNet3d { base_width, encoders, decoders, final_conv }
+    }
+
+    pub fn base_width(&self) -> usize {
+        self.base_width
+    }
+
+    /// # Shapes
+    /// `x`: `[N, 1, T, H, W]` → `[N, 1, T, H, W]`. Any size ≥ 1 works (pooling floors, upsampling
+    /// restores the skip's exact size), but only multiples of [`ALIGNMENT`] are shift-equivariant.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut skips: Vec<Tensor> = Vec::with_capacity(LEVELS);
+        let mut h = self.encoders[0].forward(x)?;
+        for encoder in &self.encoders[1..] {
+            let pooled = h.f_max_pool3d([2, 2, 2], [2, 2, 2], [0, 0, 0], [1, 1, 1], false)?;
+            skips.push(h);
+            h = encoder.forward(&pooled)?;
+        }
+        for decoder in &self.decoders {
+            let skip = skips.pop().expect("one skip per decoder level");
+            let size = skip.size()[2..].to_vec();
+            let up = h.f_upsample_nearest3d(&size, None, None, None)?;
+            drop(h); // free the deeper map before the concatenation doubles memory
+            let joined = Tensor::f_cat(&[&skip, &up], 1)?;
+            drop(up);
+            drop(skip);
+            h = decoder.forward(&joined)?;
+        }
+        conv(&self.final_conv, &h, 0)
+    }
+}
+
+/// Parameter count of the architecture for base width `f`, without building it.
+pub fn parameter_count(base_width: usize) -> usize {
+    let f = base_width;
+    let conv = |c_in: usize, c_out: usize, k: usize| c_in * c_out * k * k * k + c_out;
+    let widths: Vec<usize> = (0..LEVELS).map(|i| f << i).collect();
+    let mut total = 0;
+    for i in 0..LEVELS {
+        let c_in = if i == 0 { 1 } else { widths[i - 1] };
+        let c_mid = (widths[i] / 2).max(c_in);
+        total += conv(c_in, c_mid, 3) + conv(c_mid, widths[i], 3);
+    }
+    for j in 0..LEVELS - 1 {
+        let deeper = widths[LEVELS - 1 - j];
+        let skip = widths[LEVELS - 2 - j];
+        total += conv(skip + deeper, skip, 3) + conv(skip, skip, 3);
+    }
+    total + conv(widths[0], 1, 1)
+}
