@@ -4,6 +4,7 @@
 //! and written to the ImageDescription and X/YResolution, so Fiji reopens outputs as it saved the
 //! inputs.
 
+mod atomic_file;
 mod imagej;
 mod paths;
 mod reader;
@@ -12,6 +13,7 @@ mod tiff_errors;
 mod tiff_layout;
 mod writer;
 
+pub use atomic_file::write_file_atomically;
 pub use imagej::{Calibration, ImageJMetadata};
 pub use paths::{check_output_path, list_tiff_inputs};
 pub use reader::{read_stack, ReadOptions, StackInfo, StackReader};

@@ -4,3 +4,6 @@ pub mod pth;
 pub mod unet3d;
 
 pub use unet3d::{parameter_count, UNet3d, ALIGNMENT};
+pub mod bundle;
+
+pub use bundle::{EpochRecord, Model, ModelMetadata, Normalization, SourceRecord, TrainingRecord};

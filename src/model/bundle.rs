@@ -1,0 +1,260 @@
+//! The model bundle: one `.safetensors` file holding the weights and, in the safetensors header's
+//! metadata under the key `deepcad`, a JSON document with everything inference needs (architecture
+//! and width, patch and halo, normalisation and its statistics, format version) and how the model was
+//! trained (settings, loss history, source files). One file that standard tools can open, and that
+//! loading validates before any weight is used.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use tch::{nn, Device, Kind, Tensor};
+
+use super::unet3d::{parameter_count, UNet3d, ALIGNMENT};
+use crate::{Error, Result};
+
+pub const FORMAT_VERSION: u32 = 1;
+pub const ARCHITECTURE: &str = "deepcad-unet3d";
+const METADATA_KEY: &str = "deepcad";
+
+/// How raw intensities are mapped to network units: `x' = (x - offset) / scale`, and back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum Normalization {
+    /// Statistics fixed at training time and applied unchanged to every input (our default), so a
+    /// voxel's output depends only on its neighbourhood, never on the file or piece it came from.
+    Fixed { offset: f64, scale: f64 },
+    /// DeepCAD-RT's convention for imported checkpoints: divide by `scale_factor`, subtract the mean
+    /// of the whole input stack (computed per input file at inference).
+    StackMean { scale_factor: f64 },
+}
+
+impl Normalization {
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        match *self {
+            Normalization::Fixed { offset, scale } => {
+                if !offset.is_finite() || !scale.is_finite() || scale <= 0.0 {
+                    return Err(format!("normalisation offset {offset} / scale {scale} must be finite with scale > 0"));
+                }
+            }
+            Normalization::StackMean { scale_factor } => {
+                if !scale_factor.is_finite() || scale_factor <= 0.0 {
+                    return Err(format!("scale_factor {scale_factor} must be finite and > 0"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub validation_loss: f64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceRecord {
+    pub path: String,
+    pub width: usize,
+    pub height: usize,
+    pub frames: usize,
+    pub sample_type: String,
+}
+
+/// How the model came to be. `settings` is the training settings as JSON, so this record need not
+/// change whenever a training knob is added.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct TrainingRecord {
+    pub origin: String,
+    pub settings: serde_json::Value,
+    pub epochs_completed: usize,
+    pub history: Vec<EpochRecord>,
+    pub best_epoch: Option<usize>,
+    pub sources: Vec<SourceRecord>,
+    pub device: String,
+    pub software: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelMetadata {
+    pub format_version: u32,
+    pub architecture: String,
+    pub base_width: usize,
+    /// Training patch, `[t, y, x]` (the network input size used in training).
+    pub patch: [usize; 3],
+    /// Halo that tiled inference keeps around each tile, `[t, y, x]`: the receptive-field radius.
+    pub halo: [usize; 3],
+    pub normalization: Normalization,
+    pub parameters: usize,
+    pub training: TrainingRecord,
+}
+
+impl ModelMetadata {
+    pub fn new(base_width: usize, patch: [usize; 3], normalization: Normalization) -> Self {
+        let h = crate::tiling::DEFAULT_HALO;
+        ModelMetadata {
+            format_version: FORMAT_VERSION,
+            architecture: ARCHITECTURE.to_string(),
+            base_width,
+            patch,
+            halo: [h, h, h],
+            normalization,
+            parameters: parameter_count(base_width),
+            training: TrainingRecord { software: software_version(), ..Default::default() },
+        }
+    }
+
+    /// Every check loading needs, with messages that say what is wrong.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.format_version != FORMAT_VERSION {
+            return Err(format!(
+                "bundle format version {} is not supported by this deepcad (reads version {FORMAT_VERSION}); use a matching deepcad release",
+                self.format_version
+            ));
+        }
+        if self.architecture != ARCHITECTURE {
+            return Err(format!("architecture '{}' is unknown (expected '{ARCHITECTURE}')", self.architecture));
+        }
+        if self.base_width == 0 || self.base_width > 256 {
+            return Err(format!("base width {} is outside 1..=256", self.base_width));
+        }
+        if self.patch.iter().any(|&p| p == 0 || p % ALIGNMENT != 0) {
+            return Err(format!("patch {:?} must be positive multiples of {ALIGNMENT}", self.patch));
+        }
+        if self.halo.iter().any(|&h| h > 1024) {
+            return Err(format!("halo {:?} is implausibly large", self.halo));
+        }
+        if self.parameters != parameter_count(self.base_width) {
+            return Err(format!(
+                "metadata says {} parameters but base width {} has {}",
+                self.parameters,
+                self.base_width,
+                parameter_count(self.base_width)
+            ));
+        }
+        self.normalization.validate()
+    }
+}
+
+pub fn software_version() -> String {
+    format!("deepcad {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// A network with its bundle metadata, on one device.
+pub struct Model {
+    pub metadata: ModelMetadata,
+    pub vs: nn::VarStore,
+    pub net: UNet3d,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model").field("metadata", &self.metadata).finish()
+    }
+}
+
+impl Model {
+    /// A freshly initialised network (PyTorch default init; seed with `tch::manual_seed`).
+    pub fn new(metadata: ModelMetadata, device: Device) -> Result<Model> {
+        metadata.validate().map_err(Error::usage)?;
+        let vs = nn::VarStore::new(device);
+        let net = UNet3d::new(&vs.root(), metadata.base_width);
+        Ok(Model { metadata, vs, net })
+    }
+
+    pub fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    /// Reads only the metadata (cheap; for `deepcad info` and validation before a long run).
+    pub fn read_metadata(path: &Path) -> Result<ModelMetadata> {
+        let bytes = read_bundle_bytes(path)?;
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+            .map_err(|e| Error::model(path, format!("not a safetensors model bundle ({e}); pass a .safetensors file written by `deepcad train` or `deepcad import`")))?;
+        parse_metadata(path, header.metadata())
+    }
+
+    pub fn load(path: &Path, device: Device) -> Result<Model> {
+        let bytes = read_bundle_bytes(path)?;
+        let tensors = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| Error::model(path, format!("not a safetensors model bundle ({e}); pass a .safetensors file written by `deepcad train` or `deepcad import`")))?;
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| Error::model(path, e.to_string()))?;
+        let metadata = parse_metadata(path, header.metadata())?;
+        let mut model = Model::new(metadata, Device::Cpu).map_err(|e| Error::model(path, e.to_string()))?;
+        let mut expected = model.vs.variables();
+        let mut names: Vec<String> = expected.keys().cloned().collect();
+        names.sort();
+        for (name, view) in tensors.tensors() {
+            let Some(mut var) = expected.remove(&name) else {
+                return Err(Error::model(path, format!("unexpected tensor '{name}' for a base-width {} network", model.metadata.base_width)));
+            };
+            if view.dtype() != safetensors::Dtype::F32 {
+                return Err(Error::model(path, format!("tensor '{name}' is {:?}; only float32 weights are supported", view.dtype())));
+            }
+            let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
+            if shape != var.size() {
+                return Err(Error::model(path, format!("tensor '{name}' has shape {shape:?}, expected {:?}", var.size())));
+            }
+            let values: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                return Err(Error::model(path, format!("tensor '{name}' holds a non-finite value at index {i}; the model is corrupt (retrain or use an earlier epoch)")));
+            }
+            let src = Tensor::from_slice(&values).reshape(&shape);
+            tch::no_grad(|| var.f_copy_(&src))?;
+        }
+        if let Some(missing) = names.iter().find(|n| expected.contains_key(*n)) {
+            return Err(Error::model(path, format!("tensor '{missing}' is missing; the bundle is incomplete")));
+        }
+        if device != Device::Cpu {
+            model.vs.set_device(device);
+        }
+        Ok(model)
+    }
+
+    /// Writes the bundle atomically: a temporary file beside the target, renamed when complete, so
+    /// a crash never leaves a half model under the final name and the previous one stays loadable.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        self.metadata.validate().map_err(Error::usage)?;
+        let json = serde_json::to_string(&self.metadata).map_err(|e| Error::Usage(e.to_string()))?;
+        let mut header = HashMap::new();
+        header.insert(METADATA_KEY.to_string(), json);
+        let mut named: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        for (name, var) in self.vs.variables() {
+            let cpu = var.f_to_device(Device::Cpu)?.f_to_kind(Kind::Float)?.f_contiguous()?;
+            let shape: Vec<usize> = cpu.size().iter().map(|&d| d as usize).collect();
+            let values = Vec::<f32>::try_from(cpu.f_flatten(0, -1)?)?;
+            let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            named.push((name, shape, bytes));
+        }
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        let views: Vec<(String, safetensors::tensor::TensorView)> = named
+            .iter()
+            .map(|(n, s, b)| {
+                let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                    .map_err(|e| Error::Usage(e.to_string()))?;
+                Ok((n.clone(), view))
+            })
+            .collect::<Result<_>>()?;
+        let bytes = safetensors::serialize(views, Some(header)).map_err(|e| Error::model(path, e.to_string()))?;
+        crate::io::write_file_atomically(path, &bytes)
+    }
+}
+
+fn read_bundle_bytes(path: &Path) -> Result<Vec<u8>> {
+    if path.extension().and_then(|e| e.to_str()) == Some("pth") {
+        return Err(Error::model(path, "this is a PyTorch checkpoint; convert it first with `deepcad import` (or pass it to a command that accepts .pth)"));
+    }
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+fn parse_metadata(path: &Path, header: &Option<HashMap<String, String>>) -> Result<ModelMetadata> {
+    let json = header.as_ref().and_then(|m| m.get(METADATA_KEY)).ok_or_else(|| {
+        Error::model(path, "safetensors file has no 'deepcad' metadata; it was not written by deepcad (use `deepcad import` for DeepCAD checkpoints)")
+    })?;
+    let metadata: ModelMetadata = serde_json::from_str(json).map_err(|e| Error::model(path, format!("metadata is not valid: {e}")))?;
+    metadata.validate().map_err(|m| Error::model(path, m))?;
+    Ok(metadata)
+}
