@@ -1,1 +1,111 @@
-//! (in progress)
+//! Device choice (CPU or a CUDA GPU) and run-time loading of libtorch's CUDA library.
+//!
+//! Rust links with `--as-needed`, which drops libtorch_cuda.so: a binary would then report no CUDA
+//! even on a GPU machine. We `dlopen` it at start-up when it sits next to libtorch_cpu.so, so one
+//! build runs on CPU-only machines (where it is absent or its CUDA dependencies are) and on GPUs.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use tch::Device;
+
+use crate::{Error, Result};
+
+/// Outcome of trying to load libtorch_cuda once per process: Ok(path) or the reason it failed.
+fn cuda_library() -> &'static std::result::Result<PathBuf, String> {
+    static LOADED: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+    LOADED.get_or_init(|| {
+        let dir = libtorch_directory().ok_or_else(|| "libtorch_cpu.so is not mapped in this process".to_string())?;
+        let candidate = dir.join("libtorch_cuda.so");
+        if !candidate.exists() {
+            return Err(format!("{} does not exist (CPU-only libtorch)", candidate.display()));
+        }
+        // SAFETY: loading libtorch's own CUDA part, built for the libtorch already loaded; its
+        // static initialisers register the CUDA backend and nothing else runs.
+        let library = unsafe {
+            libloading::os::unix::Library::open(Some(&candidate), libc::RTLD_NOW | libc::RTLD_GLOBAL)
+        }
+        .map_err(|e| format!("{}: {e}", candidate.display()))?;
+        std::mem::forget(library); // stays loaded for the life of the process
+        Ok(candidate)
+    })
+}
+
+/// Folder of the libtorch_cpu.so this process uses (read from /proc/self/maps).
+pub fn libtorch_directory() -> Option<PathBuf> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines()
+        .filter_map(|line| line.split_whitespace().nth(5))
+        .find(|path| path.ends_with("/libtorch_cpu.so"))
+        .and_then(|p| PathBuf::from(p).parent().map(|d| d.to_path_buf()))
+}
+
+/// Whether a CUDA GPU can be used (loads libtorch_cuda first if present).
+pub fn cuda_available() -> bool {
+    cuda_library().is_ok() && tch::Cuda::is_available()
+}
+
+/// Why CUDA is not usable, for messages; None when it is.
+pub fn cuda_unavailable_reason() -> Option<String> {
+    match cuda_library() {
+        Err(reason) => Some(format!("libtorch CUDA library not loaded: {reason}")),
+        Ok(_) if !tch::Cuda::is_available() => Some("libtorch_cuda is loaded but no CUDA device is visible (driver missing?)".into()),
+        Ok(_) => None,
+    }
+}
+
+/// Parses `auto`, `cpu`, `cuda` or `cuda:N`. `auto` picks the first GPU when usable.
+pub fn parse_device(text: &str) -> Result<Device> {
+    let text = text.trim().to_ascii_lowercase();
+    let requested_gpu = match text.as_str() {
+        "auto" => return Ok(if cuda_available() { Device::Cuda(0) } else { Device::Cpu }),
+        "cpu" => return Ok(Device::Cpu),
+        "cuda" | "gpu" => 0,
+        other => match other.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) {
+            Some(n) => n,
+            None => return Err(Error::usage(format!("device '{text}' is not one of auto, cpu, cuda, cuda:N"))),
+        },
+    };
+    if let Some(reason) = cuda_unavailable_reason() {
+        return Err(Error::usage(format!("device '{text}' requested but CUDA is not usable: {reason}; use --device cpu")));
+    }
+    let count = tch::Cuda::device_count() as usize;
+    if requested_gpu >= count {
+        return Err(Error::usage(format!("device 'cuda:{requested_gpu}' does not exist: {count} CUDA device(s) visible")));
+    }
+    Ok(Device::Cuda(requested_gpu))
+}
+
+pub fn device_name(device: Device) -> String {
+    match device {
+        Device::Cpu => format!("cpu ({} threads)", tch::get_num_threads()),
+        Device::Cuda(n) => format!("cuda:{n}"),
+        other => format!("{other:?}"),
+    }
+}
+
+/// One line per device, for `deepcad info --devices` and the Fiji settings.
+pub fn describe_devices() -> String {
+    let mut lines = vec![format!("cpu: {} threads", tch::get_num_threads())];
+    match cuda_unavailable_reason() {
+        None => {
+            for n in 0..tch::Cuda::device_count() {
+                lines.push(format!("cuda:{n}"));
+            }
+        }
+        Some(reason) => lines.push(format!("cuda: unavailable ({reason})")),
+    }
+    lines.join("\n")
+}
+
+/// Keeps freed activation buffers mapped instead of returning them to the kernel after every
+/// layer. Without this ≈40 % of CPU inference time goes to zeroing fresh pages (see the reference
+/// measurements); process-wide, so only the doors (CLI, JNI) call it, once.
+pub fn tune_allocator_for_throughput() {
+    // SAFETY: mallopt only changes glibc malloc thresholds.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}

@@ -107,6 +107,100 @@ impl UNet3d {
     }
 }
 
+impl UNet3d {
+    /// The same function as [`UNet3d::forward`], computed with far less memory: the two
+    /// full-resolution stages (first encoder level, last decoder level and the head) run in slabs
+    /// of `slab` time steps, so only the first skip connection (f channels) is ever held at full
+    /// resolution instead of ≈5f channels. Exact, not approximate: each slab reads the two extra
+    /// rows its two 3×3×3 convolutions need and reproduces zero padding only at the true ends.
+    ///
+    /// # Shapes
+    /// `x`: `[N, 1, T, H, W]` → `[N, 1, T, H, W]`.
+    pub fn forward_low_memory(&self, x: &Tensor, slab: i64) -> Result<Tensor> {
+        let size = x.size();
+        let (t, slab) = (size[2], slab.max(1));
+        let f = self.base_width as i64;
+        let skip0 = Tensor::f_empty([size[0], f, t, size[3], size[4]], (x.kind(), x.device()))?;
+        for (a, b) in slabs(t, slab) {
+            let rows = double_conv_rows(&self.encoders[0], &|lo, hi| Ok(x.f_narrow(2, lo, hi - lo)?), t, a, b)?;
+            skip0.f_narrow(2, a, b - a)?.f_copy_(&rows)?;
+        }
+        // Levels below full resolution: 1/8 of the voxels, computed as in `forward`.
+        let mut skips: Vec<Tensor> = Vec::with_capacity(LEVELS);
+        let mut h = self.encoders[1].forward(&skip0.f_max_pool3d([2, 2, 2], [2, 2, 2], [0, 0, 0], [1, 1, 1], false)?)?;
+        for encoder in &self.encoders[2..] {
+            let pooled = h.f_max_pool3d([2, 2, 2], [2, 2, 2], [0, 0, 0], [1, 1, 1], false)?;
+            skips.push(h);
+            h = encoder.forward(&pooled)?;
+        }
+        for decoder in &self.decoders[..LEVELS - 2] {
+            let skip = skips.pop().expect("one skip per decoder level");
+            let up = h.f_upsample_nearest3d(&skip.size()[2..], None, None, None)?;
+            h = decoder.forward(&Tensor::f_cat(&[&skip, &up], 1)?)?;
+        }
+        // Last decoder level and head, slab by slab, straight into the output.
+        let coarse_t = h.size()[2];
+        let (height, width) = (size[3], size[4]);
+        let joined_rows = |lo: i64, hi: i64| -> Result<Tensor> {
+            let sources: Vec<i64> = (lo..hi).map(|d| nearest_source(d, coarse_t, t)).collect();
+            let index = Tensor::from_slice(&sources).f_to_device(h.device())?;
+            let up = h.f_index_select(2, &index)?.f_upsample_nearest3d([hi - lo, height, width], None, None, None)?;
+            Ok(Tensor::f_cat(&[&skip0.f_narrow(2, lo, hi - lo)?, &up], 1)?)
+        };
+        let output = Tensor::f_empty([size[0], 1, t, height, width], (x.kind(), x.device()))?;
+        for (a, b) in slabs(t, slab) {
+            let rows = double_conv_rows(&self.decoders[LEVELS - 2], &joined_rows, t, a, b)?;
+            output.f_narrow(2, a, b - a)?.f_copy_(&conv(&self.final_conv, &rows, 0)?)?;
+        }
+        Ok(output)
+    }
+}
+
+fn slabs(t: i64, slab: i64) -> impl Iterator<Item = (i64, i64)> {
+    (0..t).step_by(slab as usize).map(move |a| (a, (a + slab).min(t)))
+}
+
+/// PyTorch's legacy nearest-neighbour source index (`nearest_idx` in UpSample.h).
+fn nearest_source(dst: i64, input: i64, output: i64) -> i64 {
+    if output == input {
+        dst
+    } else if output == 2 * input {
+        dst >> 1
+    } else {
+        let scale = input as f32 / output as f32;
+        ((dst as f32 * scale).floor() as i64).min(input - 1)
+    }
+}
+
+/// Rows `[a, b)` (time axis) of a `DoubleConv` over a length-`t` input whose rows `[lo, hi)` are
+/// produced by `rows`. Zero padding is added only where the slab touches the ends of `[0, t)`,
+/// exactly as whole-volume padding would.
+fn double_conv_rows(
+    block: &DoubleConv,
+    rows: &dyn Fn(i64, i64) -> Result<Tensor>,
+    t: i64,
+    a: i64,
+    b: i64,
+) -> Result<Tensor> {
+    let (lo1, hi1) = ((a - 1).max(0), (b + 1).min(t));
+    let input = rows((lo1 - 1).max(0), (hi1 + 1).min(t))?;
+    let input = pad_time(&input, (lo1 == 0) as i64, (hi1 == t) as i64)?;
+    let hidden = conv_valid_in_time(&block.conv1, &input)?.f_relu_()?;
+    let hidden = pad_time(&hidden, (a == 0) as i64, (b == t) as i64)?;
+    Ok(conv_valid_in_time(&block.conv2, &hidden)?.f_relu_()?)
+}
+
+fn pad_time(x: &Tensor, front: i64, back: i64) -> Result<Tensor> {
+    if front == 0 && back == 0 {
+        return Ok(x.shallow_clone());
+    }
+    Ok(x.f_constant_pad_nd([0, 0, 0, 0, front, back])?)
+}
+
+fn conv_valid_in_time(layer: &nn::Conv3D, x: &Tensor) -> Result<Tensor> {
+    Ok(x.f_conv3d(&layer.ws, layer.bs.as_ref(), [1, 1, 1], [0, 1, 1], [1, 1, 1], 1)?)
+}
+
 /// Parameter count of the architecture for base width `f`, without building it.
 pub fn parameter_count(base_width: usize) -> usize {
     let f = base_width;
