@@ -133,27 +133,44 @@ impl UNet3d {
             skips.push(h);
             h = encoder.forward(&pooled)?;
         }
-        for decoder in &self.decoders[..LEVELS - 2] {
-            let skip = skips.pop().expect("one skip per decoder level");
-            let up = h.f_upsample_nearest3d(&skip.size()[2..], None, None, None)?;
-            h = decoder.forward(&Tensor::f_cat(&[&skip, &up], 1)?)?;
+        let deepest = &self.decoders[0];
+        let skip = skips.pop().expect("one skip per decoder level");
+        let up = h.f_upsample_nearest3d(&skip.size()[2..], None, None, None)?;
+        h = deepest.forward(&Tensor::f_cat(&[&skip, &up], 1)?)?;
+        drop((skip, up));
+        // The two finer decoder levels hold most of the memory: decode them slab by slab.
+        for j in 1..LEVELS - 1 {
+            let skip = if j == LEVELS - 2 { skip0.shallow_clone() } else { skips.pop().expect("one skip per decoder level") };
+            let head = (j == LEVELS - 2).then_some(&self.final_conv);
+            h = decode_in_slabs(&self.decoders[j], &skip, &h, slab, head)?;
         }
-        // Last decoder level and head, slab by slab, straight into the output.
-        let coarse_t = h.size()[2];
-        let (height, width) = (size[3], size[4]);
-        let joined_rows = |lo: i64, hi: i64| -> Result<Tensor> {
-            let sources: Vec<i64> = (lo..hi).map(|d| nearest_source(d, coarse_t, t)).collect();
-            let index = Tensor::from_slice(&sources).f_to_device(h.device())?;
-            let up = h.f_index_select(2, &index)?.f_upsample_nearest3d([hi - lo, height, width], None, None, None)?;
-            Ok(Tensor::f_cat(&[&skip0.f_narrow(2, lo, hi - lo)?, &up], 1)?)
-        };
-        let output = Tensor::f_empty([size[0], 1, t, height, width], (x.kind(), x.device()))?;
-        for (a, b) in slabs(t, slab) {
-            let rows = double_conv_rows(&self.decoders[LEVELS - 2], &joined_rows, t, a, b)?;
-            output.f_narrow(2, a, b - a)?.f_copy_(&conv(&self.final_conv, &rows, 0)?)?;
-        }
-        Ok(output)
+        Ok(h)
     }
+}
+
+/// One decoder level (upsample `coarse` to `skip`'s size, concatenate [skip, up], DoubleConv),
+/// optionally followed by the 1×1×1 head, computed `slab` time steps at a time.
+fn decode_in_slabs(block: &DoubleConv, skip: &Tensor, coarse: &Tensor, slab: i64, head: Option<&nn::Conv3D>) -> Result<Tensor> {
+    let size = skip.size();
+    let (t, height, width) = (size[2], size[3], size[4]);
+    let coarse_t = coarse.size()[2];
+    let joined_rows = |lo: i64, hi: i64| -> Result<Tensor> {
+        let sources: Vec<i64> = (lo..hi).map(|d| nearest_source(d, coarse_t, t)).collect();
+        let index = Tensor::from_slice(&sources).f_to_device(coarse.device())?;
+        let up = coarse.f_index_select(2, &index)?.f_upsample_nearest3d([hi - lo, height, width], None, None, None)?;
+        Ok(Tensor::f_cat(&[&skip.f_narrow(2, lo, hi - lo)?, &up], 1)?)
+    };
+    let channels = if head.is_some() { 1 } else { block.conv2.ws.size()[0] };
+    let output = Tensor::f_empty([size[0], channels, t, height, width], (skip.kind(), skip.device()))?;
+    for (a, b) in slabs(t, slab) {
+        let rows = double_conv_rows(block, &joined_rows, t, a, b)?;
+        let rows = match head {
+            Some(head) => conv(head, &rows, 0)?,
+            None => rows,
+        };
+        output.f_narrow(2, a, b - a)?.f_copy_(&rows)?;
+    }
+    Ok(output)
 }
 
 fn slabs(t: i64, slab: i64) -> impl Iterator<Item = (i64, i64)> {
