@@ -1,0 +1,59 @@
+package org.deepcad.fiji;
+
+/**
+ * The native entry points of libdeepcad (see {@code src/jni} in the Rust crate). Call
+ * {@link NativeLibrary#load} first. Every method throws {@link DeepCadException} on failure; none
+ * of them can bring the JVM down because of its arguments.
+ *
+ * <p>Pixel data travels as one primitive array per frame ({@code byte[]} for "u8",
+ * {@code short[]} for "u16", {@code float[]} for "f32"), which is exactly how an ImageJ
+ * {@code ImageStack} holds its planes, so no concatenated copy is made on the Java side.
+ * Settings are JSON objects holding only the keys to change from the engine's defaults.
+ */
+public final class DeepCadNative {
+    private DeepCadNative() {}
+
+    /** The engine's version, e.g. "deepcad 0.1.0". */
+    public static native String version();
+
+    /** JSON: {"version", "cuda_available", "devices": [...], "description", "threads", "libtorch_dir"}. */
+    public static native String devicesJson();
+
+    /** Sets libtorch's CPU thread count for this process (0 leaves it unchanged). */
+    public static native void setThreads(int threads);
+
+    /** The model bundle's metadata as JSON, without loading its weights. */
+    public static native String modelInfoJson(String modelPath);
+
+    /**
+     * Denoises one movie. {@code planes[t]} holds frame t ({@code width*height} samples of
+     * {@code sampleType}). Returns one new array per frame: of the input type, or {@code float[]}
+     * when {@code float32Output} is set.
+     */
+    public static native Object[] denoise(String modelPath, String device, Object[] planes, int width,
+        int height, String sampleType, String settingsJson, boolean float32Output,
+        ProgressListener listener);
+
+    /** Denoises TIFF files (a file or a folder of them) into a folder, streaming; returns a JSON report. */
+    public static native String denoiseFiles(String modelPath, String device, String inputPath,
+        String outputFolder, String settingsJson, boolean float32Output, ProgressListener listener);
+
+    /**
+     * Trains a model bundle on one movie held in memory and writes it to {@code outputPath};
+     * {@code resumePath} may be null. Returns the training report as JSON.
+     */
+    public static native String train(Object[] planes, int width, int height, String sampleType,
+        String sourceName, String settingsJson, String outputPath, String resumePath, String device,
+        ProgressListener listener);
+
+    /** Trains on TIFF files (a file or a folder of them); otherwise like {@link #train}. */
+    public static native String trainFiles(String inputPath, String settingsJson, String outputPath,
+        String resumePath, String device, ProgressListener listener);
+
+    /**
+     * The engine's simulated calcium-imaging movie: {@code {float[] clean, float[] noisy}}, each
+     * frames*height*width values. The JSON holds the simulator settings to change (width, height,
+     * frames, neurons, photons, seed...).
+     */
+    public static native Object[] simulate(String configJson);
+}

@@ -1,0 +1,56 @@
+package org.deepcad.fiji.commands;
+
+import java.io.File;
+
+import org.deepcad.fiji.DeepCadNative;
+import org.deepcad.fiji.DeepCadRuntime;
+import org.deepcad.fiji.DeepCadSettings;
+import org.deepcad.fiji.Json;
+import org.deepcad.fiji.NativeLibrary;
+import org.scijava.ItemIO;
+import org.scijava.command.Command;
+import org.scijava.command.ContextCommand;
+import org.scijava.log.LogService;
+import org.scijava.plugin.Parameter;
+import org.scijava.plugin.Plugin;
+import org.scijava.prefs.PrefService;
+
+/**
+ * Saves the device, CPU thread count and native library location used by the other DeepCAD
+ * commands, then reports the devices found. A new library path takes effect after a Fiji restart
+ * (a JVM loads a native library once).
+ */
+@Plugin(type = Command.class, menuPath = "Plugins>DeepCAD>DeepCAD settings", headless = true)
+public class SettingsCommand extends ContextCommand {
+    @Parameter
+    private LogService log;
+    @Parameter
+    private PrefService prefs;
+
+    @Parameter(label = "Default device", description = "auto (a CUDA GPU when usable, else CPU), cpu, cuda or cuda:N")
+    private String device = DeepCadSettings.DEFAULT_DEVICE;
+
+    @Parameter(label = "CPU threads", min = "0", description = "0 = libtorch's default (all cores)")
+    private int threads = 0;
+
+    @Parameter(label = "Native library (file or folder)", style = "open", required = false,
+        description = "Only needed when libdeepcad.so is not in Fiji.app/lib/linux64")
+    private File library_path;
+
+    @Parameter(type = ItemIO.OUTPUT, label = "Devices")
+    private String devices;
+
+    @Override
+    public void run() {
+        String library = library_path == null ? "" : library_path.getPath();
+        String before = DeepCadSettings.libraryPath(prefs);
+        DeepCadSettings.save(prefs, device.trim(), threads, library);
+        if (NativeLibrary.loadedFrom() != null && !library.isEmpty() && !library.equals(before)) {
+            log.warn("DeepCAD: the native library is already loaded from " + NativeLibrary.loadedFrom()
+                + "; restart Fiji to use " + library + ".");
+        }
+        DeepCadRuntime.start(prefs, log);
+        devices = Json.field(DeepCadNative.devicesJson(), "description");
+        log.info("DeepCAD devices:\n" + devices);
+    }
+}

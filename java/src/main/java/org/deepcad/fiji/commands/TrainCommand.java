@@ -1,0 +1,122 @@
+package org.deepcad.fiji.commands;
+
+import ij.ImagePlus;
+
+import java.io.File;
+
+import org.deepcad.fiji.CommandProgress;
+import org.deepcad.fiji.DeepCadException;
+import org.deepcad.fiji.DeepCadNative;
+import org.deepcad.fiji.DeepCadRuntime;
+import org.deepcad.fiji.DeepCadSettings;
+import org.deepcad.fiji.Json;
+import org.deepcad.fiji.LossPlot;
+import org.deepcad.fiji.Movie;
+import org.scijava.ItemIO;
+import org.scijava.app.StatusService;
+import org.scijava.command.Command;
+import org.scijava.command.ContextCommand;
+import org.scijava.log.LogService;
+import org.scijava.plugin.Parameter;
+import org.scijava.plugin.Plugin;
+import org.scijava.prefs.PrefService;
+import org.scijava.ui.UIService;
+
+/**
+ * Trains a DeepCAD model bundle on the current movie, or on TIFF files when input_path is set.
+ * The engine writes the bundle after every epoch, so a cancelled run keeps the last finished epoch.
+ */
+@Plugin(type = Command.class, menuPath = "Plugins>DeepCAD>Train DeepCAD model", headless = true)
+public class TrainCommand extends ContextCommand {
+    @Parameter
+    private LogService log;
+    @Parameter
+    private StatusService status;
+    @Parameter(required = false)
+    private PrefService prefs;
+    @Parameter(required = false)
+    private UIService ui;
+
+    @Parameter(label = "Movie", required = false,
+        description = "The movie to train on (ignored when an input file or folder is given)")
+    private ImagePlus input;
+
+    @Parameter(label = "Input file or folder", style = "both", required = false, persist = false,
+        description = "Train on this TIFF file, or on every TIFF in this folder, instead of the open movie")
+    private File input_path;
+
+    @Parameter(label = "Model file to write", style = "save", persist = false,
+        description = "Where the model bundle (.safetensors) is written after every epoch")
+    private File model_file;
+
+    @Parameter(label = "Epochs", min = "1", persist = false)
+    private int epochs = 10;
+
+    @Parameter(label = "Patch frames (t)", min = "8", stepSize = "8", persist = false,
+        description = "Frames per training patch; a multiple of 8")
+    private int patch_t = 64;
+
+    @Parameter(label = "Patch size (x and y)", min = "8", stepSize = "8", persist = false,
+        description = "Pixels per training patch side; a multiple of 8")
+    private int patch_xy = 64;
+
+    @Parameter(label = "Network base width", min = "1", max = "256", persist = false,
+        description = "16 = DeepCAD-RT (fast), 64 = DeepCAD (larger)")
+    private int base_width = 16;
+
+    @Parameter(label = "Patches per epoch", min = "1", persist = false)
+    private int patches_per_epoch = 200;
+
+    @Parameter(label = "Device", required = false, persist = false,
+        description = "auto, cpu, cuda or cuda:N; empty = the device saved in DeepCAD settings")
+    private String device = "";
+
+    @Parameter(label = "Continue from model", style = "open", required = false, persist = false,
+        description = "Optional: a bundle whose weights and epoch count training continues from")
+    private File resume_from;
+
+    @Parameter(type = ItemIO.OUTPUT, label = "Training report")
+    private String report;
+
+    @Override
+    public void run() {
+        if (model_file == null) throw DeepCadException.usage("No model file: set model_file to the bundle to write (.safetensors).");
+        boolean fromFiles = input_path != null && !input_path.getPath().isEmpty();
+        String sampleType = fromFiles ? null : Movie.sampleType(input);
+        if (!fromFiles && Movie.movieCount(input) > 1) {
+            throw DeepCadException.usage("'" + input.getTitle() + "' holds " + Movie.movieCount(input)
+                + " movies (channels or slices besides time); train on one: Image > Color > Split Channels or "
+                + "Image > Duplicate a single channel/slice, or train on files.");
+        }
+        DeepCadRuntime.start(prefs, log);
+        String settings = "{\"epochs\": " + epochs + ", \"patch\": [" + patch_t + ", " + patch_xy + ", " + patch_xy
+            + "], \"base_width\": " + base_width + ", \"patches_per_epoch\": " + patches_per_epoch + "}";
+        String chosenDevice = DeepCadSettings.effectiveDevice(device, prefs);
+        String resume = resume_from == null || resume_from.getPath().isEmpty() ? null : resume_from.getPath();
+        LossPlot plot = LossPlot.createIfDisplayed("DeepCAD training loss: " + model_file.getName(),
+            ui == null || ui.isHeadless());
+        CommandProgress progress = new CommandProgress(this, status, log, plot);
+        try {
+            if (fromFiles) {
+                report = DeepCadNative.trainFiles(input_path.getPath(), settings, model_file.getPath(), resume,
+                    chosenDevice, progress);
+            } else {
+                int[] indices = Movie.stackIndices(input, 0);
+                report = DeepCadNative.train(Movie.planes(input, indices), input.getWidth(), input.getHeight(),
+                    sampleType, input.getTitle(), settings, model_file.getPath(), resume, chosenDevice, progress);
+            }
+        } catch (DeepCadException e) {
+            if (!e.isCancelled()) throw e;
+            cancel("Training was cancelled; " + model_file + " holds the last finished epoch, if any.");
+            log.info("DeepCAD: " + getCancelReason());
+            return;
+        } finally {
+            progress.finish();
+        }
+        log.info("DeepCAD: trained " + Json.field(report, "epochs_completed") + " epoch(s); model written to " + model_file);
+    }
+
+    public String report() {
+        return report;
+    }
+}
