@@ -1,0 +1,146 @@
+//! Where training frames come from: a trait object, so files stream from disk frame by frame and
+//! the JNI layer can hand over an in-memory ImagePlus through the same door.
+
+use std::path::Path;
+
+use crate::io::{list_tiff_inputs, ReadOptions, SampleType, StackReader};
+use crate::progress::{report, Event, Progress};
+use crate::{Error, Result};
+
+/// A movie that can be read one frame (`width·height` values, row-major) at a time, in any order.
+pub trait FrameSource {
+    /// Shown in messages and recorded in the bundle (a path for files).
+    fn name(&self) -> String;
+    fn width(&self) -> usize;
+    fn height(&self) -> usize;
+    fn frames(&self) -> usize;
+    fn sample_type(&self) -> SampleType;
+    /// Reads frame `t` into `out` (`width·height` values).
+    fn read_frame(&mut self, t: usize, out: &mut [f32]) -> Result<()>;
+    /// Frame `t` without a copy, for sources that already hold it in memory (no cache needed).
+    fn borrow_frame(&self, _t: usize) -> Option<&[f32]> {
+        None
+    }
+}
+
+/// A movie held in memory, `T×H×W` row-major (e.g. an ImagePlus passed through JNI).
+#[derive(Debug, Clone)]
+pub struct InMemoryMovie {
+    name: String,
+    width: usize,
+    height: usize,
+    frames: usize,
+    sample_type: SampleType,
+    data: Vec<f32>,
+}
+
+impl InMemoryMovie {
+    /// Checks that `data` holds exactly `frames·height·width` finite values.
+    pub fn new(
+        name: impl Into<String>,
+        width: usize,
+        height: usize,
+        frames: usize,
+        sample_type: SampleType,
+        data: Vec<f32>,
+    ) -> Result<InMemoryMovie> {
+        let name = name.into();
+        if width == 0 || height == 0 || frames == 0 {
+            return Err(Error::usage(format!("{name}: movie has a zero-sized axis ({width}×{height}, {frames} frames)")));
+        }
+        let expected = width.checked_mul(height).and_then(|n| n.checked_mul(frames));
+        if expected != Some(data.len()) {
+            return Err(Error::usage(format!(
+                "{name}: {} values given for a {width}×{height} movie of {frames} frames (expected {})",
+                data.len(),
+                expected.map_or_else(|| "more than memory holds".to_string(), |n| n.to_string())
+            )));
+        }
+        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+            let frame_len = width * height;
+            return Err(Error::usage(format!(
+                "{name}: frame {} (pixel x={}, y={}) holds {}; replace NaN/Inf values before training",
+                i / frame_len + 1,
+                i % width,
+                (i % frame_len) / width,
+                data[i]
+            )));
+        }
+        Ok(InMemoryMovie { name, width, height, frames, sample_type, data })
+    }
+
+    fn frame(&self, t: usize) -> Result<&[f32]> {
+        let len = self.width * self.height;
+        self.data.get(t * len..(t + 1) * len).ok_or_else(|| {
+            Error::usage(format!("{}: frame index {t} is outside its {} frames", self.name, self.frames))
+        })
+    }
+}
+
+impl FrameSource for InMemoryMovie {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn width(&self) -> usize {
+        self.width
+    }
+    fn height(&self) -> usize {
+        self.height
+    }
+    fn frames(&self) -> usize {
+        self.frames
+    }
+    fn sample_type(&self) -> SampleType {
+        self.sample_type
+    }
+    fn read_frame(&mut self, t: usize, out: &mut [f32]) -> Result<()> {
+        let frame = self.frame(t)?;
+        if out.len() != frame.len() {
+            return Err(Error::usage(format!("{}: buffer of {} values for a frame of {}", self.name, out.len(), frame.len())));
+        }
+        out.copy_from_slice(frame);
+        Ok(())
+    }
+    fn borrow_frame(&self, t: usize) -> Option<&[f32]> {
+        self.frame(t).ok()
+    }
+}
+
+/// A TIFF stack read frame by frame from disk.
+#[derive(Debug)]
+pub struct FileMovie(pub StackReader);
+
+impl FrameSource for FileMovie {
+    fn name(&self) -> String {
+        self.0.info().path.display().to_string()
+    }
+    fn width(&self) -> usize {
+        self.0.info().width
+    }
+    fn height(&self) -> usize {
+        self.0.info().height
+    }
+    fn frames(&self) -> usize {
+        self.0.info().frames
+    }
+    fn sample_type(&self) -> SampleType {
+        self.0.info().sample_type
+    }
+    fn read_frame(&mut self, t: usize, out: &mut [f32]) -> Result<()> {
+        self.0.read_frame(t, out)
+    }
+}
+
+/// One TIFF, or every TIFF directly inside a folder (sorted by name; other entries are skipped with
+/// a warning through `progress`). Files are opened (headers checked), not read.
+pub fn open_training_inputs(path: &Path, progress: &mut dyn Progress) -> Result<Vec<Box<dyn FrameSource>>> {
+    let (files, warnings) = list_tiff_inputs(path)?;
+    for warning in &warnings {
+        report(progress, Event::Warning(warning))?;
+    }
+    let mut sources: Vec<Box<dyn FrameSource>> = Vec::with_capacity(files.len());
+    for file in &files {
+        sources.push(Box::new(FileMovie(StackReader::open(file, &ReadOptions::default())?)));
+    }
+    Ok(sources)
+}

@@ -1,0 +1,122 @@
+//! Builds training pairs straight from the sources, reading only the frames a window needs: the
+//! even frames of a `2·patch_t` window become the input and the odd ones the target (or the other
+//! way round when augmentation swaps them), cropped, transformed and normalised in one pass.
+//! Frames read from disk are kept in a bounded cache, so small data sets are decoded once and a
+//! 20 GB folder never needs more than the budget.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::augment::Augmentation;
+use super::frame_source::FrameSource;
+use super::patch_grid::Patch;
+use crate::Result;
+
+/// Memory the frame cache may hold.
+pub const FRAME_CACHE_BYTES: usize = 512 << 20;
+
+/// Recently read frames, evicted first-in first-out once `capacity_bytes` is reached.
+struct FrameCache {
+    frames: HashMap<(usize, usize), Vec<f32>>,
+    order: VecDeque<(usize, usize)>,
+    held_bytes: usize,
+    capacity_bytes: usize,
+    /// For frames too large to cache at all.
+    scratch: Vec<f32>,
+}
+
+impl FrameCache {
+    fn new(capacity_bytes: usize) -> Self {
+        FrameCache {
+            frames: HashMap::new(),
+            order: VecDeque::new(),
+            held_bytes: 0,
+            capacity_bytes,
+            scratch: Vec::new(),
+        }
+    }
+
+    fn get(&mut self, source: &mut dyn FrameSource, index: usize, t: usize) -> Result<&[f32]> {
+        let key = (index, t);
+        let len = source.width() * source.height();
+        let bytes = len * std::mem::size_of::<f32>();
+        if !self.frames.contains_key(&key) {
+            if bytes > self.capacity_bytes {
+                self.scratch.resize(len, 0.0);
+                source.read_frame(t, &mut self.scratch)?;
+                return Ok(&self.scratch);
+            }
+            let mut buffer = Vec::new();
+            while self.held_bytes + bytes > self.capacity_bytes {
+                let oldest = self.order.pop_front().expect("held bytes imply cached frames");
+                buffer = self.frames.remove(&oldest).expect("order and map agree");
+                self.held_bytes -= buffer.len() * std::mem::size_of::<f32>();
+            }
+            buffer.resize(len, 0.0);
+            source.read_frame(t, &mut buffer)?;
+            self.held_bytes += bytes;
+            self.order.push_back(key);
+            self.frames.insert(key, buffer);
+        }
+        Ok(&self.frames[&key])
+    }
+}
+
+/// Reads patches of a fixed size `[t, y, x]` as normalised `(x − offset) / scale` pairs.
+pub struct PairReader {
+    patch: [usize; 3],
+    offset: f32,
+    inv_scale: f32,
+    cache: FrameCache,
+}
+
+impl PairReader {
+    pub fn new(patch: [usize; 3], offset: f64, scale: f64) -> PairReader {
+        Self::with_cache(patch, offset, scale, FRAME_CACHE_BYTES)
+    }
+
+    pub fn with_cache(patch: [usize; 3], offset: f64, scale: f64, cache_bytes: usize) -> PairReader {
+        PairReader { patch, offset: offset as f32, inv_scale: (1.0 / scale) as f32, cache: FrameCache::new(cache_bytes) }
+    }
+
+    /// Values in one volume of a pair (`t·y·x`).
+    pub fn volume_len(&self) -> usize {
+        self.patch.iter().product()
+    }
+
+    /// Fills `input` and `target` (`volume_len()` values each, `[t][y'][x']` with `(y', x')` the
+    /// transformed plane) from `patch`'s window.
+    pub fn read_pair(
+        &mut self,
+        sources: &mut [Box<dyn FrameSource>],
+        patch: &Patch,
+        augmentation: Augmentation,
+        input: &mut [f32],
+        target: &mut [f32],
+    ) -> Result<()> {
+        let [pt, py, px] = self.patch;
+        let plane = py * px;
+        let dihedral = augmentation.dihedral;
+        let (oh, ow) = dihedral.output_size(py, px);
+        let source = &mut sources[patch.source];
+        let width = source.width();
+        for k in 0..2 * pt {
+            let t = patch.t0 + k;
+            let frame: &[f32] = if source.borrow_frame(t).is_some() {
+                source.borrow_frame(t).expect("checked above")
+            } else {
+                self.cache.get(source.as_mut(), patch.source, t)?
+            };
+            let to_input = (k % 2 == 0) != augmentation.swap;
+            let volume = if to_input { &mut *input } else { &mut *target };
+            let out = &mut volume[(k / 2) * plane..(k / 2 + 1) * plane];
+            for i in 0..oh {
+                for j in 0..ow {
+                    let (y, x) = dihedral.source(i, j, py, px);
+                    let v = frame[(patch.y0 + y) * width + patch.x0 + x];
+                    out[i * ow + j] = (v - self.offset) * self.inv_scale;
+                }
+            }
+        }
+        Ok(())
+    }
+}

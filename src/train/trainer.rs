@@ -1,0 +1,322 @@
+//! The training loop: patch plan → normalisation → model (new or resumed) → epochs of shuffled,
+//! augmented pairs with Adam → a validation loss and an atomically written bundle after every epoch.
+//!
+//! Reproducibility: `tch::manual_seed(seed)` before the network is built, and ChaCha8 streams of
+//! the seed for everything sampled (stream 0: validation split; stream e: the order and
+//! augmentations of epoch e, so a resumed run draws what an uninterrupted one would have).
+//!
+//! Resuming restores the weights, the normalisation, the epoch count and the history, but not
+//! Adam's moment estimates (the bundle holds no optimiser state): the first steps after a resume
+//! behave like a fresh Adam with the same learning rate. Fine-tuning on other data keeps the
+//! bundle's normalisation, so the model's units do not change.
+
+use std::path::Path;
+use std::time::Instant;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tch::nn::OptimizerConfig;
+use tch::{nn, Device, Reduction, Tensor};
+
+use super::augment::Augmentation;
+use super::frame_source::FrameSource;
+use super::normalization_stats::{intensity_statistics, MAX_SAMPLED_FRAMES};
+use super::pair_reader::PairReader;
+use super::patch_grid::{plan_patches, Patch, SourceShape};
+use super::settings::{best_bundle_path, TrainReport, TrainSettings};
+use super::validation_split::split_validation;
+use crate::model::{EpochRecord, Model, ModelMetadata, Normalization, SourceRecord};
+use crate::progress::{report, Event, Progress};
+use crate::{Error, Result};
+
+/// Trains a model on `sources` and writes it to `output` (a `.safetensors` bundle) after every
+/// epoch, plus `<stem>.best.safetensors` whenever the validation loss improves. With `resume`, the
+/// weights and normalisation of that bundle are the starting point and epochs continue its count.
+/// A stop request from `progress` ends the run with `Error::Cancelled`; the bundle of the last
+/// finished epoch (if any) stays in place.
+pub fn train(
+    sources: &mut [Box<dyn FrameSource>],
+    settings: &TrainSettings,
+    output: &Path,
+    resume: Option<&Path>,
+    device: Device,
+    progress: &mut dyn Progress,
+) -> Result<TrainReport> {
+    settings.validate()?;
+    check_output_folder(output)?;
+    if sources.is_empty() {
+        return Err(Error::usage("no training input: give at least one movie"));
+    }
+    let shapes: Vec<SourceShape> = sources
+        .iter()
+        .map(|s| SourceShape {
+            name: s.name(),
+            width: s.width(),
+            height: s.height(),
+            frames: settings.max_frames.map_or(s.frames(), |m| m.min(s.frames())),
+        })
+        .collect();
+    let plan = plan_patches(&shapes, settings.patch, settings.overlap, settings.patches_per_epoch)?;
+    for warning in &plan.warnings {
+        report(progress, Event::Warning(warning))?;
+    }
+    let (training, validation) = split_validation(plan.patches.len(), settings.validation_fraction, settings.seed);
+    if validation.is_empty() {
+        report(progress, Event::Warning("no patches are held out for validation; the validation loss reported is the training loss"))?;
+    }
+    let [pt, py, px] = plan.patch;
+    report(
+        progress,
+        Event::Info(&format!(
+            "{} training and {} validation patches of {pt}×{py}×{px} (t×y×x) from {} input(s)",
+            training.len(),
+            validation.len(),
+            sources.len()
+        )),
+    )?;
+
+    let records: Vec<SourceRecord> = sources
+        .iter()
+        .zip(&shapes)
+        .map(|(s, shape)| SourceRecord {
+            path: shape.name.clone(),
+            width: shape.width,
+            height: shape.height,
+            frames: shape.frames,
+            sample_type: s.sample_type().name().to_string(),
+        })
+        .collect();
+    let frames_used: Vec<usize> = shapes.iter().map(|s| s.frames).collect();
+
+    tch::manual_seed(settings.seed as i64);
+    let (mut model, mut best_loss) = match resume {
+        None => {
+            let normalization = measured_normalization(sources, &frames_used, progress)?;
+            let metadata = ModelMetadata::new(settings.base_width, plan.patch, normalization);
+            (Model::new(metadata, device)?, f64::INFINITY)
+        }
+        Some(path) => resumed_model(path, sources, &frames_used, &records, settings, device, progress)?,
+    };
+    model.metadata.patch = plan.patch;
+    let record = &mut model.metadata.training;
+    record.origin = if resume.is_some() { "deepcad train (resumed)".into() } else { "deepcad train".into() };
+    record.settings = serde_json::to_value(settings).map_err(|e| Error::usage(e.to_string()))?;
+    record.sources = records;
+    record.device = device_name(device);
+    record.software = crate::model::bundle::software_version();
+    let Normalization::Fixed { offset, scale } = model.metadata.normalization else {
+        unreachable!("training always uses fixed statistics");
+    };
+
+    let mut optimizer = nn::Adam { beta1: 0.5, beta2: 0.999, wd: 0.0, eps: 1e-8, amsgrad: false }
+        .build(&model.vs, settings.learning_rate)?;
+    let mut reader = PairReader::new(plan.patch, offset, scale);
+    let volume = reader.volume_len();
+    let batch = settings.batch_size;
+    let mut input = vec![0f32; batch * volume];
+    let mut target = vec![0f32; batch * volume];
+    let iterations = training.len().div_ceil(batch);
+    let first_epoch = model.metadata.training.epochs_completed + 1;
+    let last_epoch = first_epoch + settings.epochs - 1;
+    let best_path = best_bundle_path(output);
+    report(progress, Event::Begin { phase: "train", total: (settings.epochs * iterations) as u64 })?;
+
+    let mut done = 0u64;
+    for epoch in first_epoch..=last_epoch {
+        let started = Instant::now();
+        let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
+        rng.set_stream(epoch as u64);
+        let mut order = training.clone();
+        order.shuffle(&mut rng);
+        let (mut loss_sum, mut pairs) = (0f64, 0usize);
+        for chunk in order.chunks(batch) {
+            for (b, &index) in chunk.iter().enumerate() {
+                let augmentation = Augmentation::draw(&mut rng, py, px);
+                let (x, y) = (&mut input[b * volume..(b + 1) * volume], &mut target[b * volume..(b + 1) * volume]);
+                reader.read_pair(sources, &plan.patches[index], augmentation, x, y)?;
+            }
+            let n = chunk.len();
+            let loss = pair_loss(&model, &input[..n * volume], &target[..n * volume], n, plan.patch)?;
+            optimizer.zero_grad();
+            loss.f_backward()?;
+            optimizer.step();
+            let value = loss.f_double_value(&[])?;
+            if !value.is_finite() {
+                return Err(Error::usage(format!(
+                    "training diverged in epoch {epoch} (loss {value}); lower the learning rate (now {})",
+                    settings.learning_rate
+                )));
+            }
+            loss_sum += value * n as f64;
+            pairs += n;
+            done += 1;
+            report(progress, Event::Advance { done, message: &format!("epoch {epoch}/{last_epoch} loss {value:.4}") })?;
+        }
+        let train_loss = loss_sum / pairs as f64;
+        let validation_loss = if validation.is_empty() {
+            train_loss
+        } else {
+            validation_loss(&model, sources, &mut reader, &plan.patches, &validation, batch, plan.patch)?
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        let record = &mut model.metadata.training;
+        record.history.push(EpochRecord { epoch, train_loss, validation_loss, seconds });
+        record.epochs_completed = epoch;
+        let improved = validation_loss < best_loss;
+        if improved {
+            best_loss = validation_loss;
+            record.best_epoch = Some(epoch);
+        }
+        model.save(output)?;
+        if improved {
+            model.save(&best_path)?;
+        }
+        report(progress, Event::Epoch { epoch, epochs: last_epoch, train_loss, validation_loss, seconds })?;
+    }
+    let record = &model.metadata.training;
+    Ok(TrainReport {
+        epochs_completed: record.epochs_completed,
+        best_epoch: record.best_epoch,
+        history: record.history.clone(),
+        bundle: output.to_path_buf(),
+    })
+}
+
+/// 0.5·L1 + 0.5·MSE (means) of the network's output on `input` against `target`.
+fn pair_loss(model: &Model, input: &[f32], target: &[f32], n: usize, patch: [usize; 3]) -> Result<Tensor> {
+    let shape = [n as i64, 1, patch[0] as i64, patch[1] as i64, patch[2] as i64];
+    let device = model.device();
+    let x = Tensor::from_slice(input).f_view(shape)?.f_to_device(device)?;
+    let y = Tensor::from_slice(target).f_view(shape)?.f_to_device(device)?;
+    let out = model.net.forward(&x)?;
+    let l1 = out.f_l1_loss(&y, Reduction::Mean)?;
+    let l2 = out.f_mse_loss(&y, Reduction::Mean)?;
+    Ok(l1.f_add(&l2)?.f_mul_scalar(0.5)?)
+}
+
+/// Mean loss over the held-out patches, without augmentation or gradients.
+fn validation_loss(
+    model: &Model,
+    sources: &mut [Box<dyn FrameSource>],
+    reader: &mut PairReader,
+    patches: &[Patch],
+    validation: &[usize],
+    batch: usize,
+    patch: [usize; 3],
+) -> Result<f64> {
+    let volume = reader.volume_len();
+    let mut input = vec![0f32; batch * volume];
+    let mut target = vec![0f32; batch * volume];
+    let mut sum = 0f64;
+    for chunk in validation.chunks(batch) {
+        for (b, &index) in chunk.iter().enumerate() {
+            let (x, y) = (&mut input[b * volume..(b + 1) * volume], &mut target[b * volume..(b + 1) * volume]);
+            reader.read_pair(sources, &patches[index], Augmentation::NONE, x, y)?;
+        }
+        let n = chunk.len();
+        let loss = tch::no_grad(|| pair_loss(model, &input[..n * volume], &target[..n * volume], n, patch))?;
+        sum += loss.f_double_value(&[])? * n as f64;
+    }
+    Ok(sum / validation.len() as f64)
+}
+
+/// Mean and standard deviation of the training data as the model's fixed normalisation.
+fn measured_normalization(
+    sources: &mut [Box<dyn FrameSource>],
+    frames_used: &[usize],
+    progress: &mut dyn Progress,
+) -> Result<Normalization> {
+    let stats = intensity_statistics(sources, frames_used, MAX_SAMPLED_FRAMES)?;
+    let mut scale = stats.std;
+    if !(scale > 1e-6 * stats.mean.abs().max(1.0)) {
+        report(progress, Event::Warning(&format!(
+            "the training data is (nearly) constant (mean {}, standard deviation {}); there is nothing to denoise",
+            stats.mean, stats.std
+        )))?;
+        scale = 1.0;
+    }
+    report(progress, Event::Info(&format!(
+        "normalisation: mean {:.4}, standard deviation {:.4} (from {} frames)",
+        stats.mean, scale, stats.frames_read
+    )))?;
+    Ok(Normalization::Fixed { offset: stats.mean, scale })
+}
+
+/// Loads the bundle to continue from; returns it with the best validation loss so far (only when
+/// it was trained on these very inputs: losses on other data are not comparable).
+fn resumed_model(
+    path: &Path,
+    sources: &mut [Box<dyn FrameSource>],
+    frames_used: &[usize],
+    records: &[SourceRecord],
+    settings: &TrainSettings,
+    device: Device,
+    progress: &mut dyn Progress,
+) -> Result<(Model, f64)> {
+    let mut model = Model::load(path, device)?;
+    if model.metadata.base_width != settings.base_width {
+        report(progress, Event::Warning(&format!(
+            "{}: the bundle has base width {}; it is kept (the requested width {} applies to new models only)",
+            path.display(),
+            model.metadata.base_width,
+            settings.base_width
+        )))?;
+    }
+    if let Normalization::StackMean { scale_factor } = model.metadata.normalization {
+        // An imported reference checkpoint works in raw counts minus the mean: keep its units and
+        // fix the mean to that of the new training data.
+        let Normalization::Fixed { offset, .. } = measured_normalization(sources, frames_used, progress)? else {
+            unreachable!("measured normalisation is fixed");
+        };
+        model.metadata.normalization = Normalization::Fixed { offset, scale: scale_factor };
+    }
+    let same_data = model.metadata.training.sources == records;
+    let best = match (same_data, model.metadata.training.best_epoch) {
+        (true, Some(best)) => model
+            .metadata
+            .training
+            .history
+            .iter()
+            .find(|r| r.epoch == best)
+            .map_or(f64::INFINITY, |r| r.validation_loss),
+        _ => f64::INFINITY,
+    };
+    if !same_data {
+        model.metadata.training.best_epoch = None;
+    }
+    report(progress, Event::Info(&format!(
+        "{} from {} after epoch {} (the optimiser's moments start afresh){}",
+        if same_data { "resuming" } else { "fine-tuning" },
+        path.display(),
+        model.metadata.training.epochs_completed,
+        if same_data { "" } else { "; keeping the model's normalisation" }
+    )))?;
+    Ok((model, best))
+}
+
+/// Fails before any work when the bundle could never be written.
+fn check_output_folder(output: &Path) -> Result<()> {
+    let parent = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::usage(format!(
+            "{}: the folder for the model does not exist; create it or choose another output path",
+            parent.display()
+        )));
+    }
+    if output.is_dir() {
+        return Err(Error::usage(format!("{}: is a folder; give a file name such as model.safetensors", output.display())));
+    }
+    Ok(())
+}
+
+fn device_name(device: Device) -> String {
+    match device {
+        Device::Cpu => "cpu".to_string(),
+        Device::Cuda(n) => format!("cuda:{n}"),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
