@@ -1,0 +1,166 @@
+//! Denoising entry points: an in-memory movie (an ImagePlus's planes) into new planes, and TIFF
+//! files into a folder through the engine's streaming `denoise_file`.
+
+use std::path::{Path, PathBuf};
+
+use jni::objects::{JClass, JObject, JObjectArray, JString};
+use jni::sys::{jboolean, jint};
+use jni::{Env, EnvUnowned};
+use serde::Deserialize;
+
+use crate::infer::{denoise_file, denoise_volume, DenoiseSettings, OutputType};
+use crate::io::{list_tiff_inputs, ReadOptions, SampleType};
+use crate::model::Model;
+use crate::progress::{report, Event};
+use crate::train::InMemoryMovie;
+use crate::Error;
+
+use super::arguments;
+use super::failure::{Failure, JniResult, ThrowDeepCadException};
+use super::java_progress::JavaProgress;
+use super::pixels;
+
+/// The denoise settings Java may change (the rest stay at the engine's defaults).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DenoiseOptions {
+    tile: Option<[usize; 3]>,
+    batch_size: Option<usize>,
+    max_memory_bytes: Option<usize>,
+}
+
+fn denoise_settings(env: &Env<'_>, json: &JString<'_>, float32_output: bool) -> JniResult<DenoiseSettings> {
+    let json = arguments::optional_string(env, json)?;
+    let options: DenoiseOptions = match json.as_deref() {
+        None => DenoiseOptions::default(),
+        Some(text) => serde_json::from_str(text)
+            .map_err(|e| Error::usage(format!("denoise settings {text}: {e} (known keys: tile, batch_size, max_memory_bytes)")))?,
+    };
+    let defaults = DenoiseSettings::default();
+    Ok(DenoiseSettings {
+        tile: options.tile.or(defaults.tile),
+        batch_size: options.batch_size.unwrap_or(defaults.batch_size),
+        max_memory_bytes: options.max_memory_bytes.unwrap_or(defaults.max_memory_bytes),
+        output_type: if float32_output { OutputType::Float32 } else { OutputType::SameAsInput },
+        ..defaults
+    })
+}
+
+fn load_model(env: &Env<'_>, model_path: &JString<'_>, device: &JString<'_>) -> JniResult<Model> {
+    let path = arguments::string(env, model_path, "the model path")?;
+    let device = crate::device::parse_device(&arguments::optional_string(env, device)?.unwrap_or_else(|| "auto".into()))?;
+    Ok(Model::load(Path::new(&path), device)?)
+}
+
+/// Runs `work` with progress going to `listener`; an exception the listener threw wins over the result.
+fn with_progress<'local, T>(
+    env: &mut Env<'local>,
+    listener: &JObject<'local>,
+    work: impl FnOnce(&mut JavaProgress<'_, 'local>) -> crate::Result<T>,
+) -> JniResult<T> {
+    super::prepare_engine();
+    let mut progress = JavaProgress::new(env, listener);
+    let outcome = work(&mut progress);
+    if let Some(thrown) = progress.thrown.take() {
+        return Err(Failure::JavaThrew(thrown));
+    }
+    Ok(outcome?)
+}
+
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoise<'local>(
+    mut unowned: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    model_path: JString<'local>,
+    device: JString<'local>,
+    planes: JObjectArray<'local>,
+    width: jint,
+    height: jint,
+    sample_type: JString<'local>,
+    settings_json: JString<'local>,
+    float32_output: jboolean,
+    listener: JObject<'local>,
+) -> JObjectArray<'local> {
+    unowned
+        .with_env(|env| -> JniResult<JObjectArray<'local>> {
+            let sample_type = pixels::parse_sample_type(&arguments::string(env, &sample_type, "the sample type")?)?;
+            let settings = denoise_settings(env, &settings_json, float32_output)?;
+            let model = load_model(env, &model_path, &device)?;
+            let volume = pixels::read_planes(env, &planes, width, height, sample_type)?;
+            let frames = volume.len() / (width as usize * height as usize);
+            let mut movie = InMemoryMovie::new("image", width as usize, height as usize, frames, sample_type, volume)?;
+            let denoised = with_progress(env, &listener, |progress| {
+                report(progress, Event::Info(&format!("DeepCAD denoises on {}", crate::device::device_name(model.device()))))?;
+                denoise_volume(&model, &mut movie, &settings, progress)
+            })?;
+            drop(movie);
+            let output_type = if float32_output { SampleType::F32 } else { sample_type };
+            pixels::write_planes(env, &denoised, width, height, output_type)
+        })
+        .resolve::<ThrowDeepCadException>()
+}
+
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseFiles<'local>(
+    mut unowned: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    model_path: JString<'local>,
+    device: JString<'local>,
+    input_path: JString<'local>,
+    output_folder: JString<'local>,
+    settings_json: JString<'local>,
+    float32_output: jboolean,
+    listener: JObject<'local>,
+) -> JString<'local> {
+    unowned
+        .with_env(|env| -> JniResult<JString<'local>> {
+            let input = PathBuf::from(arguments::string(env, &input_path, "the input path")?);
+            let folder = PathBuf::from(arguments::string(env, &output_folder, "the output folder")?);
+            let settings = denoise_settings(env, &settings_json, float32_output)?;
+            let model = load_model(env, &model_path, &device)?;
+            let (inputs, warnings) = list_tiff_inputs(&input)?;
+            std::fs::create_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
+            let report = with_progress(env, &listener, |progress| {
+                report(progress, Event::Info(&format!("DeepCAD denoises {} file(s) on {}", inputs.len(), crate::device::device_name(model.device()))))?;
+                for warning in &warnings {
+                    report(progress, Event::Warning(warning))?;
+                }
+                let mut outputs = Vec::new();
+                let mut failures = Vec::new();
+                for (i, file) in inputs.iter().enumerate() {
+                    let output = folder.join(denoised_name(file));
+                    report(progress, Event::Info(&format!("{}/{}: {} → {}", i + 1, inputs.len(), file.display(), output.display())))?;
+                    match denoise_file(&model, file, &output, &ReadOptions::default(), &settings, progress) {
+                        Ok(done) => outputs.push(done),
+                        Err(Error::Cancelled) => return Err(Error::Cancelled),
+                        Err(e) => {
+                            report(progress, Event::Warning(&format!("{}: {e}", file.display())))?;
+                            failures.push((file.clone(), e));
+                        }
+                    }
+                }
+                // A batch goes on past a bad file, but one where nothing worked is an error.
+                if outputs.is_empty() {
+                    if let Some((_, first)) = failures.into_iter().next() {
+                        return Err(first);
+                    }
+                    return Err(Error::usage(format!("{}: nothing to denoise", input.display())));
+                }
+                Ok(serde_json::json!({
+                    "outputs": outputs,
+                    "failed": failures.iter().map(|(f, e)| serde_json::json!({"input": f.display().to_string(), "error": e.to_string()})).collect::<Vec<_>>(),
+                })
+                .to_string())
+            })?;
+            Ok(env.new_string(report)?)
+        })
+        .resolve::<ThrowDeepCadException>()
+}
+
+/// `<stem>-denoised.tif`, like the Denoise command's "<title>-denoised".
+fn denoised_name(input: &Path) -> String {
+    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "movie".into());
+    format!("{stem}-denoised.tif")
+}
