@@ -102,6 +102,7 @@ const NEUROPIL_LEVEL: f64 = 0.15;
 const NEUROPIL_FIELDS: usize = 3;
 /// Time constant of the neuropil's slow drift.
 const NEUROPIL_DRIFT_S: f64 = 4.0;
+const MAX_PHOTONS: f64 = 1e9;
 /// Traces are O(neurons·frames); refuse scenes whose traces alone would pass 4 GiB.
 const MAX_TRACE_VALUES: usize = 1 << 30;
 /// [`simulate`] holds two whole movies; beyond this, stream with [`Simulator::frame`].
@@ -274,6 +275,10 @@ fn validate(config: &SimulationConfig) -> Result<()> {
         if !(value.is_finite() && value > 0.0) {
             return Err(Error::usage(format!("simulation {name} is {value}; it must be a finite number above 0")));
         }
+    }
+    // Far beyond any detector, and past it Poisson sampling loses its meaning.
+    if photons > MAX_PHOTONS {
+        return Err(Error::usage(format!("simulation photons is {photons}; it must be at most {MAX_PHOTONS}")));
     }
     if !(read_noise.is_finite() && read_noise >= 0.0) {
         return Err(Error::usage(format!("simulation read noise is {read_noise}; it must be finite and at least 0")));

@@ -162,6 +162,7 @@ fn configuration_errors_name_the_value() {
     assert_usage(Simulator::new(&SimulationConfig { frames: 0, ..Default::default() }), "frames is 0");
     assert_usage(Simulator::new(&SimulationConfig { photons: 0.0, ..Default::default() }), "photons is 0");
     assert_usage(Simulator::new(&SimulationConfig { photons: f64::NAN, ..Default::default() }), "photons is NaN");
+    assert_usage(Simulator::new(&SimulationConfig { photons: 1e12, ..Default::default() }), "photons is 1000000000000");
     assert_usage(Simulator::new(&SimulationConfig { gain: -1.0, ..Default::default() }), "gain is -1");
     assert_usage(Simulator::new(&SimulationConfig { read_noise: -2.0, ..Default::default() }), "read noise is -2");
     assert_usage(Simulator::new(&SimulationConfig { frame_rate_hz: 0.0, ..Default::default() }), "frame rate");
