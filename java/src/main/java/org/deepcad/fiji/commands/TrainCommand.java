@@ -67,6 +67,10 @@ public class TrainCommand extends ContextCommand {
     @Parameter(label = "Patches per epoch", min = "1", persist = false)
     private int patches_per_epoch = 200;
 
+    @Parameter(label = "Learning rate", min = "0", stepSize = "0.0001", persist = false,
+        description = "Adam learning rate on normalised data; the engine's default is 0.0005")
+    private double learning_rate = 0.0005;
+
     @Parameter(label = "Device", required = false, persist = false,
         description = "auto, cpu, cuda or cuda:N; empty = the device saved in DeepCAD settings")
     private String device = "";
@@ -90,7 +94,8 @@ public class TrainCommand extends ContextCommand {
         }
         DeepCadRuntime.start(prefs, log);
         String settings = "{\"epochs\": " + epochs + ", \"patch\": [" + patch_t + ", " + patch_xy + ", " + patch_xy
-            + "], \"base_width\": " + base_width + ", \"patches_per_epoch\": " + patches_per_epoch + "}";
+            + "], \"base_width\": " + base_width + ", \"patches_per_epoch\": " + patches_per_epoch
+            + ", \"learning_rate\": " + learning_rate + "}";
         String chosenDevice = DeepCadSettings.effectiveDevice(device, prefs);
         String resume = resume_from == null || resume_from.getPath().isEmpty() ? null : resume_from.getPath();
         LossPlot plot = LossPlot.createIfDisplayed("DeepCAD training loss: " + model_file.getName(),

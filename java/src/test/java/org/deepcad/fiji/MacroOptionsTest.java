@@ -1,0 +1,100 @@
+package org.deepcad.fiji;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ij.ImagePlus;
+import ij.Macro;
+
+import java.io.File;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+
+import org.deepcad.fiji.commands.DenoiseCommand;
+import org.deepcad.fiji.commands.DenoiseFilesCommand;
+import org.deepcad.fiji.commands.ModelInfoCommand;
+import org.deepcad.fiji.commands.SettingsCommand;
+import org.deepcad.fiji.commands.TrainCommand;
+import org.junit.jupiter.api.Test;
+import org.scijava.command.Command;
+import org.scijava.command.CommandInfo;
+import org.scijava.command.CommandModule;
+import org.scijava.command.CommandService;
+import org.scijava.convert.ConvertService;
+import org.scijava.module.ModuleItem;
+import org.scijava.service.Service;
+
+/**
+ * Every command parameter set from an IJ1 macro options string, the way Fiji's macro playback does
+ * it: keys are the lower-cased field names read with {@link Macro#getValue}, values converted by
+ * ConvertService (images by title). Also checks the names are snake_case and the keys unambiguous.
+ */
+class MacroOptionsTest {
+    private static final Map<String, ImagePlus> OPEN_IMAGES = new HashMap<>();
+
+    private static CommandModule runMacro(Class<? extends Command> command, String options) throws Exception {
+        CommandService commands = NativeTestSupport.context().service(CommandService.class);
+        ConvertService convert = NativeTestSupport.context().service(ConvertService.class);
+        CommandInfo info = commands.getCommand(command);
+        Map<String, Object> inputs = new HashMap<>();
+        Set<String> expected = new TreeSet<>();
+        for (ModuleItem<?> item : info.inputs()) {
+            if (Service.class.isAssignableFrom(item.getType()) || item.getType() == org.scijava.Context.class) continue;
+            expected.add(item.getName());
+            String text = Macro.getValue(options + " ", item.getName(), null);
+            assertNotNull(text, command.getSimpleName() + ": the test's options lack '" + item.getName() + "'");
+            Object value = item.getType() == ImagePlus.class ? OPEN_IMAGES.get(text) : convert.convert(text, item.getType());
+            assertNotNull(value, item.getName() + "=" + text + " does not convert to " + item.getType());
+            inputs.put(item.getName(), value);
+        }
+        for (String name : expected) {
+            assertTrue(name.matches("[a-z][a-z0-9_]*"), name + " is not snake_case");
+        }
+        return commands.run(command, true, inputs).get();
+    }
+
+    private static String path(File file) {
+        return "[" + file.getPath() + "]";
+    }
+
+    @Test
+    void everyCommandRunsFromMacroStrings() throws Exception {
+        File model = NativeTestSupport.model();
+        ImagePlus movie = TestMovies.sixteenBit("macro movie.tif", TestMovies.simulate(TestMovies.FRAMES, 11)[1],
+            TestMovies.FRAMES);
+        OPEN_IMAGES.put("macro movie.tif", movie);
+
+        CommandModule denoised = runMacro(DenoiseCommand.class,
+            "input=[macro movie.tif] model_file=" + path(model) + " device=cpu float32_output=true");
+        assertEquals(ImagePlus.GRAY32, ((ImagePlus) denoised.getOutput("output")).getType());
+
+        File trained = NativeTestSupport.folder().resolve("macro model.safetensors").toFile();
+        CommandModule train = runMacro(TrainCommand.class, "input=[macro movie.tif] input_path=[] model_file=" + path(trained)
+            + " epochs=1 patch_t=16 patch_xy=16 base_width=4 patches_per_epoch=8 learning_rate=0.003 device=cpu resume_from=[]");
+        assertFalse(train.isCanceled());
+        assertTrue(trained.isFile());
+        assertEquals("1", Json.field((String) train.getOutput("report"), "epochs_completed"));
+
+        CommandModule resumed = runMacro(TrainCommand.class, "input=[macro movie.tif] input_path=[] model_file=" + path(trained)
+            + " epochs=1 patch_t=16 patch_xy=16 base_width=4 patches_per_epoch=8 learning_rate=0.003 device=cpu resume_from=" + path(trained));
+        assertEquals("2", Json.field((String) resumed.getOutput("report"), "epochs_completed"));
+
+        CommandModule info = runMacro(ModelInfoCommand.class, "model_file=" + path(trained));
+        assertEquals("4", Json.field((String) info.getOutput("model_info"), "base_width"));
+
+        File in = NativeTestSupport.folder().resolve("macro in").toFile();
+        File out = NativeTestSupport.folder().resolve("macro out").toFile();
+        assertTrue(in.mkdirs());
+        ij.IJ.saveAsTiff(movie, new File(in, "one.tif").getPath());
+        runMacro(DenoiseFilesCommand.class, "input_path=" + path(in) + " output_folder=" + path(out) + " model_file="
+            + path(model) + " device=cpu float32_output=false");
+        assertTrue(new File(out, "one-denoised.tif").isFile());
+
+        CommandModule settings = runMacro(SettingsCommand.class, "device=auto threads=0 library_path=[]");
+        assertTrue(((String) settings.getOutput("devices")).contains("cpu"));
+    }
+}
