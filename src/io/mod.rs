@@ -7,6 +7,7 @@
 mod atomic_file;
 mod imagej;
 mod paths;
+mod preview;
 mod reader;
 mod sample;
 mod tiff_errors;
@@ -15,6 +16,7 @@ mod writer;
 
 pub use atomic_file::write_file_atomically;
 pub use imagej::{Calibration, ImageJMetadata};
+pub use preview::{write_preview_png, Panel};
 pub use paths::{check_output_path, list_tiff_inputs};
 pub use reader::{read_stack, ReadOptions, StackInfo, StackReader};
 pub use sample::{FrameData, SampleType};

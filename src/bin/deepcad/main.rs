@@ -1,1 +1,232 @@
-fn main(){}
+//! `deepcad`: the command-line door. Parses flags, shows progress, calls the same engine functions
+//! the Fiji plugin calls, and maps errors to exit codes (0 ok, 1 failure, 2 bad usage, 130 cancelled).
+
+mod args;
+mod demo;
+mod progress_bar;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+use deepcad::infer::{denoise_file, DenoiseSettings, OutputType};
+use deepcad::io::{list_tiff_inputs, ImageJMetadata, OutputKind, ReadOptions, SampleType, StackWriter};
+use deepcad::model::Model;
+use deepcad::progress::{report, CancelFlag, Event, Progress};
+use deepcad::simulate::{SimulationConfig, Simulator};
+use deepcad::train::{open_training_inputs, TrainSettings};
+use deepcad::{Error, Result};
+
+use args::{Cli, Command, Compute, DenoiseArgs, InfoArgs, SimulateArgs, TrainArgs};
+use progress_bar::TerminalProgress;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    deepcad::device::tune_allocator_for_throughput();
+    let cancel = CancelFlag::new();
+    {
+        let cancel = cancel.clone();
+        // A second Ctrl-C while we wind down kills the process the usual way.
+        let _ = ctrlc::set_handler(move || {
+            if cancel.is_cancelled() {
+                std::process::exit(130);
+            }
+            eprintln!("deepcad: stopping at the next safe point (Ctrl-C again to abort)");
+            cancel.cancel();
+        });
+    }
+    let mut progress = TerminalProgress::new(cancel, cli.quiet);
+    let outcome = match cli.command {
+        Command::Train(a) => train(a, &mut progress),
+        Command::Denoise(a) => denoise(a, &mut progress),
+        Command::Info(a) => info(a),
+        Command::Simulate(a) => simulate(a, &mut progress),
+        Command::Demo(a) => demo::run(a, &mut progress),
+    };
+    drop(progress);
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Error::Cancelled) => {
+            eprintln!("deepcad: cancelled");
+            ExitCode::from(130)
+        }
+        Err(e) => {
+            eprintln!("deepcad: error: {e}");
+            ExitCode::from(if matches!(e, Error::Usage(_)) { 2 } else { 1 })
+        }
+    }
+}
+
+/// Applies --threads and --device, and says which device was chosen.
+pub fn setup_compute(compute: &Compute, progress: &mut dyn Progress) -> Result<tch::Device> {
+    if let Some(n) = compute.threads {
+        if n == 0 {
+            return Err(Error::usage("--threads must be at least 1"));
+        }
+        tch::set_num_threads(n as i32);
+    }
+    let device = deepcad::device::parse_device(&compute.device)?;
+    let mut line = format!("device {}", deepcad::device::device_name(device));
+    if compute.device == "auto" && device == tch::Device::Cpu {
+        if let Some(reason) = deepcad::device::cuda_unavailable_reason() {
+            line.push_str(&format!(" (no CUDA: {reason})"));
+        }
+    }
+    report(progress, Event::Info(&line))?;
+    Ok(device)
+}
+
+fn train(a: TrainArgs, progress: &mut dyn Progress) -> Result<()> {
+    let device = setup_compute(&a.compute, progress)?;
+    let settings = TrainSettings {
+        patch: [a.patch_t, a.patch_xy, a.patch_xy],
+        overlap: a.overlap,
+        patches_per_epoch: a.patches_per_epoch,
+        epochs: a.epochs,
+        learning_rate: a.learning_rate,
+        batch_size: a.batch_size,
+        base_width: a.base_width,
+        validation_fraction: a.validation,
+        seed: a.seed,
+        max_frames: a.max_frames,
+    };
+    settings.validate()?;
+    let mut sources = open_training_inputs(&a.input, progress)?;
+    let result = deepcad::train::train(&mut sources, &settings, &a.output, a.resume.as_deref(), device, progress)?;
+    report(progress, Event::Info(&format!(
+        "trained {} epochs; model {} (best epoch {})",
+        result.epochs_completed,
+        result.bundle.display(),
+        result.best_epoch.map_or("-".to_string(), |e| e.to_string())
+    )))
+}
+
+/// Pairs every input movie with its output path: a file for one input, names in a folder otherwise.
+fn output_paths(inputs: &[PathBuf], output: &Path, suffix: &str, progress: &mut dyn Progress) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let mut movies = Vec::new();
+    for input in inputs {
+        let (files, warnings) = list_tiff_inputs(input)?;
+        for w in &warnings {
+            report(progress, Event::Warning(w))?;
+        }
+        movies.extend(files);
+    }
+    let single_file_out = movies.len() == 1 && !output.is_dir() && inputs.len() == 1 && inputs[0].is_file();
+    if single_file_out {
+        return Ok(vec![(movies[0].clone(), output.to_path_buf())]);
+    }
+    std::fs::create_dir_all(output).map_err(|e| Error::io(output, e))?;
+    Ok(movies
+        .into_iter()
+        .map(|m| {
+            let stem = m.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let target = output.join(format!("{stem}{suffix}.tif"));
+            (m, target)
+        })
+        .collect())
+}
+
+fn denoise(a: DenoiseArgs, progress: &mut dyn Progress) -> Result<()> {
+    let device = setup_compute(&a.compute, progress)?;
+    let model = Model::load(&a.model, device)?;
+    let settings = DenoiseSettings {
+        tile: a.tile,
+        batch_size: a.batch_size,
+        output_type: if a.float32 { OutputType::Float32 } else { OutputType::SameAsInput },
+        max_memory_bytes: a.max_memory,
+        ..Default::default()
+    };
+    let read_options = ReadOptions { channel: a.channel, slice: a.slice };
+    let jobs = output_paths(&a.inputs, &a.output, &a.suffix, progress)?;
+    let mut failures = 0;
+    for (i, (input, output)) in jobs.iter().enumerate() {
+        report(progress, Event::Info(&format!("{}/{}: {} -> {}", i + 1, jobs.len(), input.display(), output.display())))?;
+        match denoise_file(&model, input, output, &read_options, &settings, progress) {
+            Ok(r) => report(progress, Event::Info(&format!(
+                "{}: {} frames in {:.1} s ({:.1} frames/s)",
+                output.display(), r.frames, r.seconds, r.frames as f64 / r.seconds
+            )))?,
+            // One bad file in a batch must not stop the others; a single job reports directly.
+            Err(e) if jobs.len() > 1 && !matches!(e, Error::Cancelled) => {
+                failures += 1;
+                report(progress, Event::Warning(&format!("skipped: {e}")))?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if failures > 0 {
+        return Err(Error::Usage(format!("{failures} of {} movies could not be denoised (see warnings above)", jobs.len())));
+    }
+    Ok(())
+}
+
+fn info(a: InfoArgs) -> Result<()> {
+    if a.devices || a.model.is_none() {
+        println!("{}", deepcad::device::describe_devices());
+        if a.model.is_none() {
+            return Ok(());
+        }
+    }
+    let path = a.model.expect("checked above");
+    let meta = Model::read_metadata(&path)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&meta).map_err(|e| Error::Usage(e.to_string()))?);
+        return Ok(());
+    }
+    println!("model:          {}", path.display());
+    println!("format:         {} v{} ({})", meta.architecture, meta.format_version, meta.training.software);
+    println!("base width:     {} ({} parameters)", meta.base_width, meta.parameters);
+    println!("patch [t,y,x]:  {:?}", meta.patch);
+    println!("halo [t,y,x]:   {:?}", meta.halo);
+    println!("normalisation:  {}", serde_json::to_string(&meta.normalization).unwrap_or_default());
+    println!("origin:         {}", meta.training.origin);
+    println!("epochs:         {} (best {})", meta.training.epochs_completed, meta.training.best_epoch.map_or("-".into(), |e| e.to_string()));
+    for e in &meta.training.history {
+        println!("  epoch {:>3}: train {:.5}  validation {:.5}  {:.1} s", e.epoch, e.train_loss, e.validation_loss, e.seconds);
+    }
+    for s in &meta.training.sources {
+        println!("source:         {} ({}×{}, {} frames, {})", s.path, s.width, s.height, s.frames, s.sample_type);
+    }
+    Ok(())
+}
+
+/// Writes a simulated movie frame by frame (any length fits in memory).
+pub fn write_simulation(config: &SimulationConfig, noisy: &Path, truth: Option<&Path>, progress: &mut dyn Progress) -> Result<()> {
+    let sim = Simulator::new(config)?;
+    let meta = ImageJMetadata { frames: config.frames, hyperstack: false, ..Default::default() };
+    let (w, h, t) = (config.width, config.height, config.frames);
+    let mut noisy_writer = StackWriter::create(noisy, w, h, t, SampleType::U16, &meta, OutputKind::Auto)?;
+    let mut truth_writer = match truth {
+        Some(p) => Some(StackWriter::create(p, w, h, t, SampleType::F32, &meta, OutputKind::Auto)?),
+        None => None,
+    };
+    let (mut clean, mut raw) = (vec![0f32; w * h], vec![0f32; w * h]);
+    report(progress, Event::Begin { phase: "simulate", total: t as u64 })?;
+    for f in 0..t {
+        sim.frame(f, &mut clean, &mut raw);
+        noisy_writer.write_frame(&raw)?;
+        if let Some(wr) = truth_writer.as_mut() {
+            wr.write_frame(&clean)?;
+        }
+        report(progress, Event::Advance { done: f as u64 + 1, message: "frames" })?;
+    }
+    noisy_writer.finish()?;
+    if let Some(wr) = truth_writer {
+        wr.finish()?;
+    }
+    Ok(())
+}
+
+fn simulate(a: SimulateArgs, progress: &mut dyn Progress) -> Result<()> {
+    let config = SimulationConfig {
+        width: a.width,
+        height: a.height,
+        frames: a.frames,
+        neurons: a.neurons,
+        photons: a.photons,
+        seed: a.seed,
+        ..Default::default()
+    };
+    write_simulation(&config, &a.output, a.truth.as_deref(), progress)?;
+    report(progress, Event::Info(&format!("wrote {}", a.output.display())))
+}

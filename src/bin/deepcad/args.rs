@@ -1,0 +1,206 @@
+//! Command-line flags. Parsing only validates shapes of values; the engine checks meaning.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "deepcad",
+    version,
+    about = "Self-supervised denoising of calcium-imaging and other fluorescence time-lapse movies (DeepCAD)",
+    long_about = "Self-supervised denoising of calcium-imaging and other fluorescence time-lapse movies.\n\n\
+        A 3-D U-Net learns to predict the odd frames of a noisy movie from its even frames, so the\n\
+        noisy recording is its own training set. Train once per kind of data, then denoise any number\n\
+        of movies with the model bundle (.safetensors).\n\n\
+        Quick start:\n  deepcad demo --out demo\n  deepcad train movie.tif -o model.safetensors\n  deepcad denoise movie.tif --model model.safetensors -o movie-denoised.tif",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Only print errors and warnings.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Clone)]
+pub struct Compute {
+    /// Where to run: auto (CUDA when usable), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// CPU threads for libtorch (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Train a model on one movie or a folder of movies (TIFF).
+    Train(TrainArgs),
+    /// Denoise movies with a trained model.
+    Denoise(DenoiseArgs),
+    /// Show what a model bundle holds, or which devices are usable.
+    Info(InfoArgs),
+    /// Write a simulated two-photon calcium movie with its ground truth.
+    Simulate(SimulateArgs),
+    /// Simulate a movie, train briefly, denoise, and report SNR before and after with a picture.
+    Demo(DemoArgs),
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// A TIFF movie or a folder of TIFF movies (other files are skipped with a warning).
+    pub input: PathBuf,
+    /// Model bundle to write (updated after every epoch; the best also goes to <name>.best.safetensors).
+    #[arg(long, short)]
+    pub output: PathBuf,
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Patch length in time (network input frames; a window spans twice as many raw frames). Multiple of 8.
+    #[arg(long, default_value_t = 64)]
+    pub patch_t: usize,
+    /// Patch width and height in pixels. Multiple of 8.
+    #[arg(long, default_value_t = 64)]
+    pub patch_xy: usize,
+    /// Patch-grid overlap in x/y, in [0, 1).
+    #[arg(long, default_value_t = 0.25)]
+    pub overlap: f64,
+    /// Patches per epoch (approximate; the grid decides the exact count).
+    #[arg(long, default_value_t = 200)]
+    pub patches_per_epoch: usize,
+    /// Adam learning rate (data are normalised, so one value suits any brightness).
+    #[arg(long, default_value_t = deepcad::train::DEFAULT_LEARNING_RATE)]
+    pub learning_rate: f64,
+    #[arg(long, default_value_t = 1)]
+    pub batch_size: usize,
+    /// Base width of the U-Net: 16 = DeepCAD-RT, 64 = DeepCAD.
+    #[arg(long, default_value_t = 16)]
+    pub base_width: usize,
+    /// Share of patches held out for the validation loss.
+    #[arg(long, default_value_t = 0.1)]
+    pub validation: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Use only the first N frames of each movie.
+    #[arg(long)]
+    pub max_frames: Option<usize>,
+    /// Continue training (or fine-tune on new data) from this bundle.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    #[command(flatten)]
+    pub compute: Compute,
+}
+
+#[derive(Args)]
+pub struct DenoiseArgs {
+    /// TIFF movies or folders of them.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Model bundle (.safetensors).
+    #[arg(long, short)]
+    pub model: PathBuf,
+    /// Output file (one input) or folder (several inputs; created if missing).
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Write 32-bit float instead of the input's bit depth.
+    #[arg(long)]
+    pub float32: bool,
+    /// Tile size t,y,x (multiples of 8). Default: the least-overhead tile within --max-memory.
+    #[arg(long, value_parser = parse_triple)]
+    pub tile: Option<[usize; 3]>,
+    /// Memory for network activations, e.g. 1G, 512M.
+    #[arg(long, default_value = "1G", value_parser = parse_bytes)]
+    pub max_memory: usize,
+    /// Tiles per network call (helps on GPUs).
+    #[arg(long, default_value_t = 1)]
+    pub batch_size: usize,
+    /// Channel of a multi-channel hyperstack (counting from 0).
+    #[arg(long)]
+    pub channel: Option<usize>,
+    /// Z slice of a 3-D time-lapse hyperstack (counting from 0).
+    #[arg(long)]
+    pub slice: Option<usize>,
+    /// Suffix for output names when --output is a folder.
+    #[arg(long, default_value = "_denoised")]
+    pub suffix: String,
+    #[command(flatten)]
+    pub compute: Compute,
+}
+
+#[derive(Args)]
+pub struct InfoArgs {
+    /// Model bundle to describe.
+    pub model: Option<PathBuf>,
+    /// Print the bundle's metadata as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// List usable devices.
+    #[arg(long)]
+    pub devices: bool,
+}
+
+#[derive(Args)]
+pub struct SimulateArgs {
+    /// Noisy movie to write (16-bit TIFF).
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Also write the noise-free ground truth (32-bit TIFF).
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
+    #[arg(long, default_value_t = 128)]
+    pub width: usize,
+    #[arg(long, default_value_t = 128)]
+    pub height: usize,
+    #[arg(long, default_value_t = 500)]
+    pub frames: usize,
+    #[arg(long, default_value_t = 30)]
+    pub neurons: usize,
+    /// Mean photons per pixel per frame at a bright soma: 50 bright, 5 typical, 0.5 very noisy.
+    #[arg(long, default_value_t = 5.0)]
+    pub photons: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Folder for the movie, model, denoised output and picture.
+    #[arg(long, default_value = "deepcad-demo")]
+    pub out: PathBuf,
+    /// Training epochs (the demo is brief on purpose).
+    #[arg(long, default_value_t = 4)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 2.0)]
+    pub photons: f64,
+    #[command(flatten)]
+    pub compute: Compute,
+}
+
+fn parse_triple(text: &str) -> Result<[usize; 3], String> {
+    let values: Vec<usize> = text
+        .split(',')
+        .map(|v| v.trim().parse::<usize>().map_err(|_| format!("'{v}' is not a whole number")))
+        .collect::<Result<_, _>>()?;
+    values.try_into().map_err(|_| "expected three numbers t,y,x such as 208,160,160".to_string())
+}
+
+fn parse_bytes(text: &str) -> Result<usize, String> {
+    let t = text.trim().to_ascii_uppercase();
+    let (number, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&t[..i], &t[i..]),
+        None => (t.as_str(), ""),
+    };
+    let value: f64 = number.parse().map_err(|_| format!("'{text}' is not a size such as 1G or 512M"))?;
+    let multiplier = match unit {
+        "" | "B" => 1.0,
+        "K" | "KB" | "KIB" => 1024.0,
+        "M" | "MB" | "MIB" => 1024.0 * 1024.0,
+        "G" | "GB" | "GIB" => 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(format!("unknown unit '{unit}' in '{text}'; use K, M or G")),
+    };
+    if value <= 0.0 {
+        return Err(format!("'{text}' must be positive"));
+    }
+    Ok((value * multiplier) as usize)
+}

@@ -1,0 +1,78 @@
+//! The CLI's adapter for the engine's progress interface: indicatif bars on a terminal, plain
+//! lines otherwise; Ctrl-C raises the cancel flag so training keeps its last finished epoch.
+
+use deepcad::progress::{CancelFlag, Control, Event, Progress};
+use indicatif::{ProgressBar, ProgressStyle};
+
+pub struct TerminalProgress {
+    bar: Option<ProgressBar>,
+    cancel: CancelFlag,
+    quiet: bool,
+}
+
+impl TerminalProgress {
+    pub fn new(cancel: CancelFlag, quiet: bool) -> Self {
+        TerminalProgress { bar: None, cancel, quiet }
+    }
+
+    fn println(&self, line: String) {
+        match &self.bar {
+            Some(bar) if !bar.is_hidden() => bar.println(line),
+            _ => eprintln!("{line}"),
+        }
+    }
+}
+
+impl Progress for TerminalProgress {
+    fn event(&mut self, event: Event<'_>) -> Control {
+        match event {
+            Event::Begin { phase, total } => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+                if !self.quiet {
+                    let bar = ProgressBar::new(total);
+                    bar.set_style(
+                        ProgressStyle::with_template("{prefix:>9} [{bar:30}] {pos}/{len} {msg} (eta {eta})")
+                            .expect("static template")
+                            .progress_chars("=> "),
+                    );
+                    bar.set_prefix(phase.to_string());
+                    self.bar = Some(bar);
+                }
+            }
+            Event::Advance { done, message } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_position(done);
+                    bar.set_message(message.to_string());
+                }
+            }
+            Event::Epoch { epoch, epochs, train_loss, validation_loss, seconds } => {
+                if !self.quiet {
+                    self.println(format!(
+                        "epoch {epoch}/{epochs}: train loss {train_loss:.5}, validation loss {validation_loss:.5} ({seconds:.1} s)"
+                    ));
+                }
+            }
+            Event::Warning(text) => self.println(format!("deepcad: warning: {text}")),
+            Event::Info(text) => {
+                if !self.quiet {
+                    self.println(format!("deepcad: {text}"))
+                }
+            }
+        }
+        if self.cancel.is_cancelled() {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
+    }
+}
+
+impl Drop for TerminalProgress {
+    fn drop(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
