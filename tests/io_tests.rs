@@ -897,7 +897,7 @@ fn input_folders_list_tiffs_in_order_and_warn_about_the_rest() {
 }
 
 fn research_file(name: &str) -> Option<PathBuf> {
-    let path = Path::new("/work/shared/research-data/fissa_tests_b").join(name);
+    let path = crate::util::shared_dir().join("research-data/fissa_tests_b").join(name);
     path.exists().then_some(path)
 }
 

@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 fn fixture() -> PathBuf {
     let root = std::env::var_os("DEEPCAD_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| "/work/shared/fixtures".into());
+        .unwrap_or_else(|| crate::util::shared_dir().join("fixtures"));
     let path = root.join("deepcad-rt-official/E_10_Iter_3500.pth");
     assert!(
         path.is_file(),
