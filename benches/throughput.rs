@@ -1,1 +1,162 @@
-fn main(){}
+//! CPU throughput and peak memory, printed (never asserted). Each measurement runs in a child
+//! process of this binary so its peak RSS is its own.
+//!
+//!   cargo bench --bench throughput            # all phases
+//!   cargo bench --bench throughput -- infer   # one phase: infer, network, network-plain, train64, train150 (152³: patches are multiples of 8)
+//!
+//! Baselines measured in the same run: the plain (whole-activation) forward against our
+//! low-memory forward, and the DeepCAD-RT demo tiling (150³ tiles, overlap 0.6), whose voxel count
+//! is computed from the reference's tiling rule and timed at the network throughput measured here.
+
+use std::process::Command;
+use std::time::Instant;
+
+use deepcad::infer::{denoise_file, DenoiseSettings};
+use deepcad::io::{ImageJMetadata, OutputKind, ReadOptions, SampleType, StackWriter};
+use deepcad::model::{Model, ModelMetadata, Normalization};
+use deepcad::progress::{Control, Event, Progress, Silent};
+use deepcad::simulate::{SimulationConfig, Simulator};
+use deepcad::train::{train, InMemoryMovie, TrainSettings};
+use tch::{Device, Kind, Tensor};
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// Reference tiling (deepcad-spec §4.1): tiles per axis `ceil((L − P + gap)/gap)`, gap = int(P·(1−overlap)).
+fn reference_voxels(shape: [usize; 3], patch: usize, overlap: f64) -> f64 {
+    let gap = (patch as f64 * (1.0 - overlap)) as usize;
+    shape.iter().map(|&l| ((l.saturating_sub(patch) + gap) as f64 / gap as f64).ceil().max(1.0) * patch as f64).product()
+}
+
+fn write_movie(path: &std::path::Path, shape: [usize; 3]) {
+    let [t, h, w] = shape;
+    let sim = Simulator::new(&SimulationConfig { width: w, height: h, frames: t, seed: 2, ..Default::default() }).unwrap();
+    let meta = ImageJMetadata { frames: t, ..Default::default() };
+    let mut writer = StackWriter::create(path, w, h, t, SampleType::U16, &meta, OutputKind::Auto).unwrap();
+    let (mut clean, mut noisy) = (vec![0f32; w * h], vec![0f32; w * h]);
+    for f in 0..t {
+        sim.frame(f, &mut clean, &mut noisy);
+        writer.write_frame(&noisy).unwrap();
+    }
+    writer.finish().unwrap();
+}
+
+fn infer_phase() {
+    let shape = [400, 160, 160];
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("movie.tif"), dir.path().join("out.tif"));
+    write_movie(&input, shape);
+    tch::manual_seed(0);
+    let model = Model::new(ModelMetadata::new(16, [64, 64, 64], Normalization::Fixed { offset: 100.0, scale: 10.0 }), Device::Cpu).unwrap();
+    let started = Instant::now();
+    let report = denoise_file(&model, &input, &output, &ReadOptions::default(), &DenoiseSettings::default(), &mut Silent).unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    let voxels = (shape[0] * shape[1] * shape[2]) as f64;
+    println!(
+        "infer {}x{}x{} uint16, f=16, default seamless tiling {:?} ({} tiles, {:.2}x voxels): {:.1} s, {:.1} frames/s, {:.2} Mvoxel/s, peak RSS {:.0} MB",
+        shape[0], shape[1], shape[2], report.tile, report.tiles, report.overhead, seconds, shape[0] as f64 / seconds, voxels / seconds / 1e6, peak_rss_mb()
+    );
+    println!("infer reference-tiling voxels (150^3, overlap 0.6): {:.2}x the movie", reference_voxels(shape, 150, 0.6) / voxels);
+}
+
+fn network_phase(low_memory: bool) {
+    tch::manual_seed(0);
+    let model = Model::new(ModelMetadata::new(16, [64, 64, 64], Normalization::Fixed { offset: 0.0, scale: 1.0 }), Device::Cpu).unwrap();
+    let x = Tensor::randn([1, 1, 144, 144, 144], (Kind::Float, Device::Cpu));
+    let _guard = tch::no_grad_guard();
+    let run = || if low_memory { model.net.forward_low_memory(&x, 8).unwrap() } else { model.net.forward(&x).unwrap() };
+    let _ = run(); // warm-up: oneDNN primitive creation, allocator growth
+    let started = Instant::now();
+    let reps = 2;
+    for _ in 0..reps {
+        let _ = run();
+    }
+    let seconds = started.elapsed().as_secs_f64() / reps as f64;
+    let rate = 144f64.powi(3) / seconds;
+    println!(
+        "network 144^3 tile, {} forward: {:.2} Mvoxel/s, peak RSS {:.0} MB",
+        if low_memory { "low-memory" } else { "plain" }, rate / 1e6, peak_rss_mb()
+    );
+    if low_memory {
+        let shape = [400, 160, 160];
+        let reference = reference_voxels(shape, 150, 0.6);
+        println!(
+            "infer 400x160x160 with the reference demo tiling at this network speed would take {:.1} s (network time only)",
+            reference / rate
+        );
+    }
+}
+
+struct IterationTimer {
+    started: Option<Instant>,
+    times: Vec<f64>,
+}
+
+impl Progress for IterationTimer {
+    fn event(&mut self, event: Event<'_>) -> Control {
+        if let Event::Advance { .. } = event {
+            let now = Instant::now();
+            if let Some(s) = self.started {
+                self.times.push((now - s).as_secs_f64());
+            }
+            self.started = Some(now);
+        }
+        Control::Continue
+    }
+}
+
+fn train_phase(patch: usize, iterations: usize) {
+    let frames = 2 * patch + 16;
+    let size = patch + 16;
+    let sim = Simulator::new(&SimulationConfig { width: size, height: size, frames, seed: 3, ..Default::default() }).unwrap();
+    let mut data = Vec::with_capacity(frames * size * size);
+    let (mut clean, mut noisy) = (vec![0f32; size * size], vec![0f32; size * size]);
+    for f in 0..frames {
+        sim.frame(f, &mut clean, &mut noisy);
+        data.extend_from_slice(&noisy);
+    }
+    let mut sources: Vec<Box<dyn deepcad::train::FrameSource>> =
+        vec![Box::new(InMemoryMovie::new("bench", size, size, frames, SampleType::U16, data).unwrap())];
+    let settings = TrainSettings {
+        patch: [patch, patch, patch],
+        patches_per_epoch: iterations + 1,
+        epochs: 1,
+        validation_fraction: 0.0,
+        ..Default::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut timer = IterationTimer { started: None, times: Vec::new() };
+    train(&mut sources, &settings, &dir.path().join("m.safetensors"), None, Device::Cpu, &mut timer).unwrap();
+    let steady: Vec<f64> = timer.times.iter().skip(1).copied().collect();
+    let mean = steady.iter().sum::<f64>() / steady.len().max(1) as f64;
+    println!("train {patch}^3 patch, f=16, batch 1: {mean:.3} s/iteration over {} iterations, peak RSS {:.0} MB", steady.len(), peak_rss_mb());
+}
+
+fn main() {
+    let phase = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    deepcad::device::tune_allocator_for_throughput();
+    println!("# deepcad throughput on CPU ({} threads)", tch::get_num_threads());
+    match phase.as_deref() {
+        Some("infer") => infer_phase(),
+        Some("network") => network_phase(true),
+        Some("network-plain") => network_phase(false),
+        Some("train64") => train_phase(64, 8),
+        Some("train150") => train_phase(152, 3),
+        Some(other) => eprintln!("unknown phase {other}; use infer, network, network-plain, train64, train150"),
+        None => {
+            let me = std::env::current_exe().expect("own path");
+            for phase in ["network-plain", "network", "infer", "train64", "train150"] {
+                let out = Command::new(&me).arg(phase).output().expect("run phase");
+                print!("{}", String::from_utf8_lossy(&out.stdout).lines().skip(1).map(|l| format!("{l}\n")).collect::<String>());
+            }
+        }
+    }
+}
