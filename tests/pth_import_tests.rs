@@ -668,3 +668,44 @@ fn mutated_pickles_never_panic() {
         "most mutations must be rejected, got {rejected}"
     );
 }
+
+/// Reads a little-endian float32 `.npy` array (the golden fixture's format).
+fn read_npy_f32(path: &std::path::Path) -> (Vec<usize>, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[..6], b"\x93NUMPY");
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+    assert!(header.contains("'<f4'") && header.contains("'fortran_order': False"), "{header}");
+    let shape_text = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap();
+    let shape: Vec<usize> = shape_text.split(',').filter(|s| !s.trim().is_empty()).map(|s| s.trim().parse().unwrap()).collect();
+    let data = bytes[10 + header_len..].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    (shape, data)
+}
+
+#[test]
+fn imported_official_checkpoint_reproduces_the_reference_output() {
+    let dir = fixture().parent().unwrap().to_path_buf();
+    let model = deepcad::model::import::import_reference_checkpoint(&fixture(), None, tch::Device::Cpu).unwrap();
+    assert_eq!(model.metadata.base_width, 16);
+    let (shape, input) = read_npy_f32(&dir.join("input.npy"));
+    let (out_shape, expected) = read_npy_f32(&dir.join("output.npy"));
+    assert_eq!(shape, vec![1, 1, 32, 64, 64]);
+    assert_eq!(out_shape, shape);
+    let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+    let x = tch::Tensor::from_slice(&input).reshape(&dims);
+    let _guard = tch::no_grad_guard();
+    for output in [model.net.forward(&x).unwrap(), model.net.forward_low_memory(&x, 8).unwrap()] {
+        let ours = Vec::<f32>::try_from(output.flatten(0, -1)).unwrap();
+        let peak = expected.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
+        let worst = ours.iter().zip(&expected).map(|(a, b)| (a - b).abs() as f64).fold(0.0, f64::max);
+        eprintln!("golden: max abs error {worst:.3e}, relative to max|out| {:.3e}", worst / peak);
+        assert!(worst / peak < 1e-4, "max relative error {}", worst / peak);
+    }
+    // Round trip through our bundle keeps the weights and the reference normalisation.
+    let bundle = tempfile::tempdir().unwrap();
+    let path = bundle.path().join("imported.safetensors");
+    model.save(&path).unwrap();
+    let meta = deepcad::model::Model::read_metadata(&path).unwrap();
+    assert_eq!(meta.normalization, deepcad::model::Normalization::StackMean { scale_factor: 1.0 });
+    assert!(meta.training.origin.contains("E_10_Iter_3500.pth"));
+}

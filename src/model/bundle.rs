@@ -177,7 +177,11 @@ impl Model {
         parse_metadata(path, header.metadata())
     }
 
+    /// Loads a bundle; an official DeepCAD `.pth` checkpoint is imported on the fly.
     pub fn load(path: &Path, device: Device) -> Result<Model> {
+        if path.extension().and_then(|e| e.to_str()) == Some("pth") {
+            return super::import::import_reference_checkpoint(path, None, device);
+        }
         let bytes = read_bundle_bytes(path)?;
         let tensors = safetensors::SafeTensors::deserialize(&bytes)
             .map_err(|e| Error::model(path, format!("not a safetensors model bundle ({e}); pass a .safetensors file written by `deepcad train` or `deepcad import`")))?;
@@ -245,7 +249,7 @@ impl Model {
 
 fn read_bundle_bytes(path: &Path) -> Result<Vec<u8>> {
     if path.extension().and_then(|e| e.to_str()) == Some("pth") {
-        return Err(Error::model(path, "this is a PyTorch checkpoint; convert it first with `deepcad import` (or pass it to a command that accepts .pth)"));
+        return Err(Error::model(path, "this is a PyTorch checkpoint; convert it with `deepcad import` to see its metadata"));
     }
     std::fs::read(path).map_err(|e| Error::io(path, e))
 }

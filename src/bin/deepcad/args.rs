@@ -44,6 +44,8 @@ pub enum Command {
     Info(InfoArgs),
     /// Write a simulated two-photon calcium movie with its ground truth.
     Simulate(SimulateArgs),
+    /// Convert an official DeepCAD / DeepCAD-RT checkpoint (.pth + para.yaml) into a model bundle.
+    Import(ImportArgs),
     /// Simulate a movie, train briefly, denoise, and report SNR before and after with a picture.
     Demo(DemoArgs),
 }
@@ -161,6 +163,18 @@ pub struct SimulateArgs {
     pub photons: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// The PyTorch checkpoint (e.g. E_10_Iter_3500.pth).
+    pub checkpoint: PathBuf,
+    /// Its para.yaml (default: para.yaml beside the checkpoint, if present).
+    #[arg(long)]
+    pub params: Option<PathBuf>,
+    /// Bundle to write (.safetensors).
+    #[arg(long, short)]
+    pub output: PathBuf,
 }
 
 #[derive(Args)]

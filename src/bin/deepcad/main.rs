@@ -17,7 +17,7 @@ use deepcad::simulate::{SimulationConfig, Simulator};
 use deepcad::train::{open_training_inputs, TrainSettings};
 use deepcad::{Error, Result};
 
-use args::{Cli, Command, Compute, DenoiseArgs, InfoArgs, SimulateArgs, TrainArgs};
+use args::{Cli, Command, Compute, DenoiseArgs, ImportArgs, InfoArgs, SimulateArgs, TrainArgs};
 use progress_bar::TerminalProgress;
 
 fn main() -> ExitCode {
@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         Command::Denoise(a) => denoise(a, &mut progress),
         Command::Info(a) => info(a),
         Command::Simulate(a) => simulate(a, &mut progress),
+        Command::Import(a) => import(a, &mut progress),
         Command::Demo(a) => demo::run(a, &mut progress),
     };
     drop(progress);
@@ -215,6 +216,17 @@ pub fn write_simulation(config: &SimulationConfig, noisy: &Path, truth: Option<&
         wr.finish()?;
     }
     Ok(())
+}
+
+fn import(a: ImportArgs, progress: &mut dyn Progress) -> Result<()> {
+    let model = deepcad::model::import::import_reference_checkpoint(&a.checkpoint, a.params.as_deref(), tch::Device::Cpu)?;
+    model.save(&a.output)?;
+    report(progress, Event::Info(&format!(
+        "wrote {} (base width {}, reference normalisation {})",
+        a.output.display(),
+        model.metadata.base_width,
+        serde_json::to_string(&model.metadata.normalization).unwrap_or_default()
+    )))
 }
 
 fn simulate(a: SimulateArgs, progress: &mut dyn Progress) -> Result<()> {
