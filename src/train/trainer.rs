@@ -229,7 +229,8 @@ fn measured_normalization(
 ) -> Result<Normalization> {
     let stats = intensity_statistics(sources, frames_used, MAX_SAMPLED_FRAMES)?;
     let mut scale = stats.std;
-    if !(scale > 1e-6 * stats.mean.abs().max(1.0)) {
+    let constant = scale.is_nan() || scale <= 1e-6 * stats.mean.abs().max(1.0);
+    if constant {
         report(progress, Event::Warning(&format!(
             "the training data is (nearly) constant (mean {}, standard deviation {}); there is nothing to denoise",
             stats.mean, stats.std
