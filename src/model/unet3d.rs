@@ -110,7 +110,7 @@ impl UNet3d {
 impl UNet3d {
     /// The same function as [`UNet3d::forward`], computed with far less memory: the two
     /// full-resolution stages (first encoder level, last decoder level and the head) run in slabs
-    /// of `slab` time steps, so only the first skip connection (f channels) is ever held at full
+    /// of `slab` columns (the last axis), so only the first skip connection (f channels) is ever held at full
     /// resolution instead of ≈5f channels. Exact, not approximate: each slab reads the two extra
     /// rows its two 3×3×3 convolutions need and reproduces zero padding only at the true ends.
     ///
@@ -118,12 +118,12 @@ impl UNet3d {
     /// `x`: `[N, 1, T, H, W]` → `[N, 1, T, H, W]`.
     pub fn forward_low_memory(&self, x: &Tensor, slab: i64) -> Result<Tensor> {
         let size = x.size();
-        let (t, slab) = (size[2], slab.max(1));
+        let (t, slab) = (size[SLAB_DIM as usize], slab.max(1));
         let f = self.base_width as i64;
-        let skip0 = Tensor::f_empty([size[0], f, t, size[3], size[4]], (x.kind(), x.device()))?;
+        let skip0 = Tensor::f_empty([size[0], f, size[2], size[3], size[4]], (x.kind(), x.device()))?;
         for (a, b) in slabs(t, slab) {
-            let rows = double_conv_rows(&self.encoders[0], &|lo, hi| Ok(x.f_narrow(2, lo, hi - lo)?), t, a, b)?;
-            skip0.f_narrow(2, a, b - a)?.f_copy_(&rows)?;
+            let rows = double_conv_rows(&self.encoders[0], &|lo, hi| Ok(x.f_narrow(SLAB_DIM, lo, hi - lo)?), t, a, b)?;
+            skip0.f_narrow(SLAB_DIM, a, b - a)?.f_copy_(&rows)?;
         }
         // Levels below full resolution: 1/8 of the voxels, computed as in `forward`.
         let mut skips: Vec<Tensor> = Vec::with_capacity(LEVELS);
@@ -149,29 +149,34 @@ impl UNet3d {
 }
 
 /// One decoder level (upsample `coarse` to `skip`'s size, concatenate [skip, up], DoubleConv),
-/// optionally followed by the 1×1×1 head, computed `slab` time steps at a time.
+/// optionally followed by the 1×1×1 head, computed `slab` columns at a time.
 fn decode_in_slabs(block: &DoubleConv, skip: &Tensor, coarse: &Tensor, slab: i64, head: Option<&nn::Conv3D>) -> Result<Tensor> {
     let size = skip.size();
-    let (t, height, width) = (size[2], size[3], size[4]);
-    let coarse_t = coarse.size()[2];
+    let (frames, height, t) = (size[2], size[3], size[4]);
+    let coarse_t = coarse.size()[SLAB_DIM as usize];
     let joined_rows = |lo: i64, hi: i64| -> Result<Tensor> {
         let sources: Vec<i64> = (lo..hi).map(|d| nearest_source(d, coarse_t, t)).collect();
         let index = Tensor::from_slice(&sources).f_to_device(coarse.device())?;
-        let up = coarse.f_index_select(2, &index)?.f_upsample_nearest3d([hi - lo, height, width], None, None, None)?;
-        Ok(Tensor::f_cat(&[&skip.f_narrow(2, lo, hi - lo)?, &up], 1)?)
+        let up = coarse.f_index_select(SLAB_DIM, &index)?.f_upsample_nearest3d([frames, height, hi - lo], None, None, None)?;
+        Ok(Tensor::f_cat(&[&skip.f_narrow(SLAB_DIM, lo, hi - lo)?, &up], 1)?)
     };
     let channels = if head.is_some() { 1 } else { block.conv2.ws.size()[0] };
-    let output = Tensor::f_empty([size[0], channels, t, height, width], (skip.kind(), skip.device()))?;
+    let output = Tensor::f_empty([size[0], channels, frames, height, t], (skip.kind(), skip.device()))?;
     for (a, b) in slabs(t, slab) {
         let rows = double_conv_rows(block, &joined_rows, t, a, b)?;
         let rows = match head {
             Some(head) => conv(head, &rows, 0)?,
             None => rows,
         };
-        output.f_narrow(2, a, b - a)?.f_copy_(&rows)?;
+        output.f_narrow(SLAB_DIM, a, b - a)?.f_copy_(&rows)?;
     }
     Ok(output)
 }
+
+/// Slabs run along the last axis (x). libtorch sends a 3-D convolution to oneDNN only when
+/// N·C·T·H exceeds 20480 (for batch 1); slicing x keeps T·H whole, so slabs stay on the fast path,
+/// where slicing time would fall back to the much slower native kernel.
+const SLAB_DIM: i64 = 4;
 
 fn slabs(t: i64, slab: i64) -> impl Iterator<Item = (i64, i64)> {
     (0..t).step_by(slab as usize).map(move |a| (a, (a + slab).min(t)))
@@ -189,7 +194,7 @@ fn nearest_source(dst: i64, input: i64, output: i64) -> i64 {
     }
 }
 
-/// Rows `[a, b)` (time axis) of a `DoubleConv` over a length-`t` input whose rows `[lo, hi)` are
+/// Columns `[a, b)` (along `SLAB_DIM`) of a `DoubleConv` over a length-`t` input whose rows `[lo, hi)` are
 /// produced by `rows`. Zero padding is added only where the slab touches the ends of `[0, t)`,
 /// exactly as whole-volume padding would.
 fn double_conv_rows(
@@ -201,21 +206,21 @@ fn double_conv_rows(
 ) -> Result<Tensor> {
     let (lo1, hi1) = ((a - 1).max(0), (b + 1).min(t));
     let input = rows((lo1 - 1).max(0), (hi1 + 1).min(t))?;
-    let input = pad_time(&input, (lo1 == 0) as i64, (hi1 == t) as i64)?;
-    let hidden = conv_valid_in_time(&block.conv1, &input)?.f_relu_()?;
-    let hidden = pad_time(&hidden, (a == 0) as i64, (b == t) as i64)?;
-    Ok(conv_valid_in_time(&block.conv2, &hidden)?.f_relu_()?)
+    let input = pad_slab_axis(&input, (lo1 == 0) as i64, (hi1 == t) as i64)?;
+    let hidden = conv_valid_along_slab_axis(&block.conv1, &input)?.f_relu_()?;
+    let hidden = pad_slab_axis(&hidden, (a == 0) as i64, (b == t) as i64)?;
+    Ok(conv_valid_along_slab_axis(&block.conv2, &hidden)?.f_relu_()?)
 }
 
-fn pad_time(x: &Tensor, front: i64, back: i64) -> Result<Tensor> {
+fn pad_slab_axis(x: &Tensor, front: i64, back: i64) -> Result<Tensor> {
     if front == 0 && back == 0 {
         return Ok(x.shallow_clone());
     }
-    Ok(x.f_constant_pad_nd([0, 0, 0, 0, front, back])?)
+    Ok(x.f_constant_pad_nd([front, back, 0, 0, 0, 0])?)
 }
 
-fn conv_valid_in_time(layer: &nn::Conv3D, x: &Tensor) -> Result<Tensor> {
-    Ok(x.f_conv3d(&layer.ws, layer.bs.as_ref(), [1, 1, 1], [0, 1, 1], [1, 1, 1], 1)?)
+fn conv_valid_along_slab_axis(layer: &nn::Conv3D, x: &Tensor) -> Result<Tensor> {
+    Ok(x.f_conv3d(&layer.ws, layer.bs.as_ref(), [1, 1, 1], [1, 1, 0], [1, 1, 1], 1)?)
 }
 
 /// Parameter count of the architecture for base width `f`, without building it.
