@@ -56,7 +56,7 @@ impl Default for DenoiseSettings {
             batch_size: 1,
             output_type: OutputType::SameAsInput,
             max_memory_bytes: 1 << 30,
-            slab: 8,
+            slab: 4,
         }
     }
 }

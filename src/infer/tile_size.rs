@@ -6,9 +6,9 @@ use crate::tiling::{round_up, TilePlan};
 use crate::{Error, Result};
 
 /// Peak bytes per tile voxel of the low-memory forward on CPU (measured with
-/// `examples/probe_forward.rs` at f=16: ≈110–200 B), scaled with the base width.
+/// `examples/probe_forward.rs` at f=16: ≈160 B on a 144³ tile), scaled with the base width.
 pub fn bytes_per_voxel(base_width: usize) -> usize {
-    (200 * base_width).div_ceil(16).max(64)
+    (150 * base_width).div_ceil(16).max(48)
 }
 
 /// Candidate tile lengths along one axis: the whole padded axis, or `2·halo + 8k`.
