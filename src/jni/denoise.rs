@@ -12,7 +12,6 @@ use crate::infer::{denoise_file, denoise_volume, DenoiseSettings, OutputType};
 use crate::io::{list_tiff_inputs, ReadOptions, SampleType};
 use crate::model::Model;
 use crate::progress::{report, Event};
-use crate::train::InMemoryMovie;
 use crate::Error;
 
 use super::arguments;
@@ -87,9 +86,7 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoise<'local>(
             let sample_type = pixels::parse_sample_type(&arguments::string(env, &sample_type, "the sample type")?)?;
             let settings = denoise_settings(env, &settings_json, float32_output)?;
             let model = load_model(env, &model_path, &device)?;
-            let volume = pixels::read_planes(env, &planes, width, height, sample_type)?;
-            let frames = volume.len() / (width as usize * height as usize);
-            let mut movie = InMemoryMovie::new("image", width as usize, height as usize, frames, sample_type, volume)?;
+            let mut movie = pixels::read_movie(env, "image".into(), &planes, width, height, sample_type)?;
             let denoised = with_progress(env, &listener, |progress| {
                 report(progress, Event::Info(&format!("DeepCAD denoises on {}", crate::device::device_name(model.device()))))?;
                 denoise_volume(&model, &mut movie, &settings, progress)

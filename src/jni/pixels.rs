@@ -23,6 +23,20 @@ fn frame_len(width: i32, height: i32) -> JniResult<usize> {
     Ok(width as usize * height as usize)
 }
 
+/// Reads the planes of a Java movie (one primitive array per frame) into an engine movie.
+pub fn read_movie(
+    env: &mut Env<'_>,
+    name: String,
+    planes: &JObjectArray<'_>,
+    width: i32,
+    height: i32,
+    sample_type: SampleType,
+) -> JniResult<crate::train::InMemoryMovie> {
+    let volume = read_planes(env, planes, width, height, sample_type)?;
+    let frames = volume.len() / frame_len(width, height)?;
+    Ok(crate::train::InMemoryMovie::new(name, width as usize, height as usize, frames, sample_type, volume)?)
+}
+
 /// Reads every plane into one `T×H×W` f32 volume, checking each plane's type and length.
 pub fn read_planes(
     env: &mut Env<'_>,

@@ -7,7 +7,7 @@ use jni::sys::jint;
 use jni::{Env, EnvUnowned};
 
 use crate::progress::{report, Event};
-use crate::train::{best_bundle_path, open_training_inputs, train, FrameSource, InMemoryMovie, TrainReport, TrainSettings};
+use crate::train::{best_bundle_path, open_training_inputs, train, FrameSource, TrainReport, TrainSettings};
 
 use super::arguments;
 use super::failure::{Failure, JniResult, ThrowDeepCadException};
@@ -35,9 +35,7 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_train<'local>(
             let sample_type = pixels::parse_sample_type(&arguments::string(env, &sample_type, "the sample type")?)?;
             let name = arguments::optional_string(env, &source_name)?.unwrap_or_else(|| "image".into());
             let request = TrainingRequest::read(env, &settings_json, &output_path, &resume_path, &device)?;
-            let volume = pixels::read_planes(env, &planes, width, height, sample_type)?;
-            let frames = volume.len() / (width as usize * height as usize);
-            let movie = InMemoryMovie::new(name, width as usize, height as usize, frames, sample_type, volume)?;
+            let movie = pixels::read_movie(env, name, &planes, width, height, sample_type)?;
             let mut sources: Vec<Box<dyn FrameSource>> = vec![Box::new(movie)];
             let report = request.run(env, &listener, |_| Ok(std::mem::take(&mut sources)))?;
             Ok(env.new_string(report)?)
