@@ -7,4 +7,6 @@ mod tiling_tests;
 mod infer_tests;
 mod train_tests;
 mod pth_import_tests;
+mod export_tests;
 mod cli_tests;
+mod streaming_tests;

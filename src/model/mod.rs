@@ -6,5 +6,6 @@ pub mod unet3d;
 pub use unet3d::{parameter_count, UNet3d, ALIGNMENT};
 pub mod bundle;
 pub mod import;
+pub mod export_bioimageio;
 
 pub use bundle::{EpochRecord, Model, ModelMetadata, Normalization, SourceRecord, TrainingRecord};
