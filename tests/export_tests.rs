@@ -71,7 +71,7 @@ fn exported_package_is_complete_hashed_and_its_torchscript_reproduces_the_engine
     assert_eq!(report.test_shape, [32, 32, 32]);
     assert!(report.max_relative_difference <= 1e-5, "{}", report.max_relative_difference);
 
-    for name in ["rdf.yaml", "weights_torchscript.pt", "test_input.npy", "test_output.npy", "cover.png", "README.md"] {
+    for name in ["rdf.yaml", "weights_torchscript.pt", "test_input.npy", "test_output.npy", "sample_input.tif", "sample_output.tif", "cover.png", "README.md"] {
         assert!(output.join(name).is_file(), "{name} missing");
     }
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
@@ -99,7 +99,7 @@ fn exported_package_is_complete_hashed_and_its_torchscript_reproduces_the_engine
     assert!(!rdf.contains("pytorch_state_dict"));
     for (name, hash) in &report.files {
         assert_eq!(&sha256_file(&output.join(name)).unwrap(), hash, "{name}");
-        if name.ends_with(".npy") || name.ends_with(".pt") {
+        if name.ends_with(".npy") || name.ends_with(".pt") || name.ends_with(".tif") {
             assert_eq!(&declared_sha256(&rdf, name), hash, "rdf.yaml hash of {name}");
         }
     }
@@ -172,11 +172,11 @@ fn existing_output_is_refused_unless_overwrite_and_zip_packages_hold_every_file(
     let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap()).unwrap();
     let mut names: Vec<String> = archive.file_names().map(String::from).collect();
     names.sort();
-    assert_eq!(names, vec!["README.md", "cover.png", "rdf.yaml", "test_input.npy", "test_output.npy", "weights_torchscript.pt"]);
+    assert_eq!(names, vec!["README.md", "cover.png", "rdf.yaml", "sample_input.tif", "sample_output.tif", "test_input.npy", "test_output.npy", "weights_torchscript.pt"]);
     let mut rdf = String::new();
     std::io::Read::read_to_string(&mut archive.by_name("rdf.yaml").unwrap(), &mut rdf).unwrap();
     assert!(rdf.contains("      - type: space\n        id: z\n") && !rdf.contains("type: time"), "{rdf}");
-    assert_eq!(report.files.len(), 5);
+    assert_eq!(report.files.len(), 7);
     let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
     assert_eq!(leftovers, 1, "only the zip remains");
 }
@@ -217,4 +217,28 @@ fn official_validator_accepts_the_package_when_bioimageio_core_is_installed() {
     let run = std::process::Command::new(&python).args(["-c", script]).arg(output.join("rdf.yaml")).output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
     assert!(run.status.success(), "bioimageio.core test_model failed:\n{text}");
+}
+
+#[test]
+fn official_format_validator_accepts_the_package_when_bioimageio_spec_is_installed() {
+    // Format-only validation (rdf.yaml schema, hashes, test tensors against the axes); needs no torch.
+    let python = validator_python();
+    let probe = std::process::Command::new(&python).args(["-c", "import bioimageio.spec"]).output();
+    if !matches!(&probe, Ok(out) if out.status.success()) {
+        eprintln!(
+            "SKIPPED official_format_validator_accepts_the_package: `{} -c \"import bioimageio.spec\"` failed (set DEEPCAD_BIOIMAGEIO_PYTHON to a Python with `pip install bioimageio.spec`)",
+            python.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = small_model(deepcad::tiling::DEFAULT_HALO);
+    let output = dir.path().join("package.zip");
+    let report = export_bioimageio(&model, &output, &ExportOptions::default()).unwrap();
+    assert_eq!(report.min_size, [112, 112, 112]);
+    let script = "import sys\nfrom bioimageio.spec import load_description\nd = load_description(sys.argv[1], format_version='discover')\ns = d.validation_summary\nprint('format_version', getattr(d, 'format_version', None))\nprint(s.display() if False else s.format() if hasattr(s, 'format') else s)\nprint('STATUS', s.status)\nsys.exit(0 if s.status in ('passed', 'valid-format') else 1)\n";
+    let run = std::process::Command::new(&python).args(["-c", script]).arg(&output).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    eprintln!("{text}");
+    assert!(run.status.success(), "bioimageio.spec validation failed:\n{text}");
 }

@@ -41,6 +41,8 @@ pub const REPRODUCTION_TOLERANCE: f64 = 1e-5;
 const WEIGHTS_FILE: &str = "weights_torchscript.pt";
 const TEST_INPUT_FILE: &str = "test_input.npy";
 const TEST_OUTPUT_FILE: &str = "test_output.npy";
+const SAMPLE_INPUT_FILE: &str = "sample_input.tif";
+const SAMPLE_OUTPUT_FILE: &str = "sample_output.tif";
 const COVER_FILE: &str = "cover.png";
 const DOCUMENTATION_FILE: &str = "README.md";
 const RDF_FILE: &str = "rdf.yaml";
@@ -210,12 +212,15 @@ fn build_package(
     let output_values = Vec::<f32>::try_from(engine_output.f_flatten(0, -1)?)?;
     write_npy(&dir.join(TEST_INPUT_FILE), &test.values, &shape5)?;
     write_npy(&dir.join(TEST_OUTPUT_FILE), &output_values, &shape5)?;
+    // Sample tensors (for people, read with imageio): the same movies as ImageJ float32 stacks.
+    write_sample_tiff(&dir.join(SAMPLE_INPUT_FILE), test.shape, &test.values)?;
+    write_sample_tiff(&dir.join(SAMPLE_OUTPUT_FILE), test.shape, &output_values)?;
     write_cover(&dir.join(COVER_FILE), test, &output_values)?;
     let documentation = documentation_text(model, min_size, options);
     crate::io::write_file_atomically(&dir.join(DOCUMENTATION_FILE), documentation.as_bytes())?;
 
     let mut files = Vec::new();
-    for name in [WEIGHTS_FILE, TEST_INPUT_FILE, TEST_OUTPUT_FILE, COVER_FILE, DOCUMENTATION_FILE] {
+    for name in [WEIGHTS_FILE, TEST_INPUT_FILE, TEST_OUTPUT_FILE, SAMPLE_INPUT_FILE, SAMPLE_OUTPUT_FILE, COVER_FILE, DOCUMENTATION_FILE] {
         files.push((name.to_string(), sha256_file(&dir.join(name))?));
     }
     let hashes: HashMap<&str, &str> = files.iter().map(|(n, h)| (n.as_str(), h.as_str())).collect();
@@ -331,6 +336,11 @@ pub fn write_npy(path: &Path, values: &[f32], shape: &[i64]) -> Result<()> {
     crate::io::write_file_atomically(path, &bytes)
 }
 
+fn write_sample_tiff(path: &Path, [t, h, w]: [usize; 3], values: &[f32]) -> Result<()> {
+    let metadata = crate::io::ImageJMetadata { frames: t, hyperstack: true, ..Default::default() };
+    crate::io::write_stack(path, (w, h, t), crate::io::SampleType::F32, &metadata, values)
+}
+
 /// Middle frame of the test input beside the same frame denoised (about 2:1, as bioimage.io asks).
 fn write_cover(path: &Path, test: &TestMovie, output: &[f32]) -> Result<()> {
     let [t, h, w] = test.shape;
@@ -401,14 +411,15 @@ fn rdf_text(model: &Model, min_size: [usize; 3], options: &ExportOptions, hashes
             format!("      - type: space\n        id: {id}\n        size: {{tensor_id: raw, axis_id: {id}}}\n        halo: {}\n", halo[i])
         }
     };
-    let tensor = |id: &str, input: bool, description: &str, file: &str| -> String {
+    let tensor = |id: &str, input: bool, description: &str, file: &str, sample: &str| -> String {
         format!(
-            "  - id: {id}\n    description: {}\n    axes:\n      - type: batch\n      - type: channel\n        channel_names: [{id}]\n{}{}{}    test_tensor:\n      source: {file}\n      sha256: {}\n    data:\n      type: float32\n",
+            "  - id: {id}\n    description: {}\n    axes:\n      - type: batch\n      - type: channel\n        channel_names: [{id}]\n{}{}{}    test_tensor:\n      source: {file}\n      sha256: {}\n    sample_tensor:\n      source: {sample}\n      sha256: {}\n    data:\n      type: float32\n",
             quoted(description),
             first_axis(input),
             space_axis("y", 1, input),
             space_axis("x", 2, input),
             hashes[file],
+            hashes[sample],
         )
     };
     let mut text = String::new();
@@ -429,8 +440,8 @@ fn rdf_text(model: &Model, min_size: [usize; 3], options: &ExportOptions, hashes
     text.push_str(&format!("documentation: {DOCUMENTATION_FILE}\n"));
     text.push_str(&format!("covers:\n  - {COVER_FILE}\n"));
     text.push_str("tags: [denoising, self-supervised, fluorescence, calcium-imaging, time-lapse, 3d, unet, deepcad, pytorch]\n");
-    text.push_str(&format!("inputs:\n{}", tensor("raw", true, "Raw fluorescence movie in its own intensity units (normalisation is inside the model); time, y and x multiples of 8", TEST_INPUT_FILE)));
-    text.push_str(&format!("outputs:\n{}", tensor("denoised", false, "Denoised movie, same size and intensity units; crop the halo of each tile", TEST_OUTPUT_FILE)));
+    text.push_str(&format!("inputs:\n{}", tensor("raw", true, "Raw fluorescence movie in its own intensity units (normalisation is inside the model); time, y and x multiples of 8", TEST_INPUT_FILE, SAMPLE_INPUT_FILE)));
+    text.push_str(&format!("outputs:\n{}", tensor("denoised", false, "Denoised movie, same size and intensity units; crop the halo of each tile", TEST_OUTPUT_FILE, SAMPLE_OUTPUT_FILE)));
     text.push_str("weights:\n  torchscript:\n");
     text.push_str(&format!("    source: {WEIGHTS_FILE}\n    sha256: {}\n", hashes[WEIGHTS_FILE]));
     text.push_str(&format!("    pytorch_version: \"{LIBTORCH_VERSION}\"\n"));
@@ -474,6 +485,10 @@ voxels nearer the border are influenced by zero padding.\n\n\
 ## Weights\n\
 TorchScript traced from Rust with libtorch {LIBTORCH_VERSION} (`deepcad export-bioimageio`). No `pytorch_state_dict` \
 is included. Runtimes older than the one that wrote the archive may refuse to load it.\n\n\
+## Validation\n\
+On export, the saved TorchScript was reloaded and run on `test_input.npy`; it reproduces the engine's output \
+(`test_output.npy`) within a relative error of {tolerance:e}. This is a check of faithful export, not of \
+denoising quality: judge that on your own data (compare against a temporal average and inspect traces).\n\n\
 ## Training\n\
 Origin: {origin}; epochs completed: {epochs}; software: {software}.\n\n\
 ## Citation\n{citations}",
@@ -486,6 +501,7 @@ Origin: {origin}; epochs completed: {epochs}; software: {software}.\n\n\
         origin = if m.training.origin.is_empty() { "unknown" } else { &m.training.origin },
         epochs = m.training.epochs_completed,
         software = m.training.software,
+        tolerance = REPRODUCTION_TOLERANCE,
     )
 }
 
