@@ -2,7 +2,7 @@
 //! and at other sizes, overwrite refusal, zip output, and (when installed) the official validator.
 use std::path::{Path, PathBuf};
 
-use deepcad::model::export_bioimageio::{export_bioimageio, minimum_size_for_halo, sha256_file, ExportOptions, TemporalAxis, TestMovie};
+use deepcad::model::export_bioimageio::{export_bioimageio, minimum_size_for_halo, package_minimum_size, sha256_file, ExportOptions, TemporalAxis, TestMovie};
 use deepcad::model::{Model, ModelMetadata, Normalization};
 use tch::{CModule, Device, Kind, Tensor};
 
@@ -191,6 +191,30 @@ fn test_movie_that_breaks_the_size_rules_is_rejected_with_the_rule() {
         .to_string();
     assert!(err.contains("axis x") && err.contains("20") && err.contains("multiple of 8"), "{err}");
     assert!(!dir.path().join("p").exists());
+}
+
+#[test]
+fn test_input_from_a_tiff_is_its_centre_block_and_too_small_movies_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (frames, height, width) = (40usize, 36usize, 50usize);
+    let data: Vec<f32> = (0..frames * height * width).map(|i| (i % 1000) as f32).collect();
+    let tiff = dir.path().join("movie.tif");
+    let metadata = deepcad::io::ImageJMetadata { frames, hyperstack: true, ..Default::default() };
+    deepcad::io::write_stack(&tiff, (width, height, frames), deepcad::io::SampleType::F32, &metadata, &data).unwrap();
+    let model = small_model(12);
+    let shape = package_minimum_size(&model);
+    assert_eq!(shape, [32, 32, 32]);
+    let movie = TestMovie::from_tiff(&tiff, shape).unwrap();
+    let (t0, y0, x0) = (4, 2, 9);
+    assert_eq!(movie.values[0], data[t0 * height * width + y0 * width + x0]);
+    let last = ((t0 + 31) * height + y0 + 31) * width + x0 + 31;
+    assert_eq!(*movie.values.last().unwrap(), data[last]);
+    let output = dir.path().join("pkg");
+    export_bioimageio(&model, &output, &ExportOptions { test_input: Some(movie.clone()), ..Default::default() }).unwrap();
+    assert_eq!(read_npy(&output.join("test_input.npy")).1, movie.values);
+
+    let err = TestMovie::from_tiff(&tiff, [48, 32, 32]).unwrap_err().to_string();
+    assert!(err.contains("movie.tif") && err.contains("[48, 32, 32]"), "{err}");
 }
 
 /// Python interpreter for the validator: DEEPCAD_BIOIMAGEIO_PYTHON or python3.

@@ -65,6 +65,37 @@ pub struct TestMovie {
     pub shape: [usize; 3],
 }
 
+impl TestMovie {
+    /// The centre `[t, y, x]` block of a movie file (TIFF), e.g. `shape` = [`package_minimum_size`]:
+    /// a real recording makes a far more telling test tensor and cover than random values.
+    pub fn from_tiff(path: &Path, shape: [usize; 3]) -> Result<TestMovie> {
+        let mut reader = crate::io::StackReader::open(path, &crate::io::ReadOptions::default())?;
+        let info = reader.info().clone();
+        let available = [info.frames, info.height, info.width];
+        if available.iter().zip(shape.iter()).any(|(a, s)| a < s) {
+            return Err(Error::usage(format!(
+                "{}: movie is {available:?} (t, y, x) but the package's test input needs at least {shape:?}; use a larger recording",
+                path.display()
+            )));
+        }
+        let start = [0, 1, 2].map(|i| (available[i] - shape[i]) / 2);
+        let mut frame = vec![0f32; info.width * info.height];
+        let mut values = Vec::with_capacity(shape.iter().product());
+        for t in start[0]..start[0] + shape[0] {
+            reader.read_frame(t, &mut frame)?;
+            for y in start[1]..start[1] + shape[1] {
+                values.extend_from_slice(&frame[y * info.width + start[2]..][..shape[2]]);
+            }
+        }
+        Ok(TestMovie { values, shape })
+    }
+}
+
+/// Minimum input size `[t, y, x]` the package declares for this model (see [`minimum_size_for_halo`]).
+pub fn package_minimum_size(model: &Model) -> [usize; 3] {
+    model.metadata.halo.map(minimum_size_for_halo)
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ExportOptions {
     /// Package name; default derived from the architecture and width.
@@ -115,7 +146,7 @@ pub fn export_bioimageio(model: &Model, output: &Path, options: &ExportOptions) 
         return Err(Error::usage(format!("output folder {} does not exist; create it first", parent.display())));
     }
     let halo = model.metadata.halo;
-    let min_size = halo.map(minimum_size_for_halo);
+    let min_size = package_minimum_size(model);
     let test = match &options.test_input {
         Some(movie) => {
             check_test_movie(movie, min_size)?;
