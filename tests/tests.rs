@@ -9,3 +9,4 @@ mod train_tests;
 mod pth_import_tests;
 mod export_tests;
 mod cli_tests;
+mod streaming_tests;
