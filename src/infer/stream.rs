@@ -208,15 +208,16 @@ fn denoise_block(
     affine: Affine,
     g: Geometry,
     time_tile: &AxisTile,
-    block: Vec<f32>,
+    values: Vec<f32>,
     done: &mut u64,
     finished: &Sender<Result<Finished>>,
 ) -> Result<Vec<f32>> {
-    let block = Tensor::f_from_slice(&block)?.f_reshape([
+    let block = Tensor::f_from_slice(&values)?.f_reshape([
         time_tile.length as i64,
         g.padded_height as i64,
         g.padded_width as i64,
     ])?;
+    drop(values); // the tensor holds a copy
     let (keep_t0, keep_t1) = time_tile.keep_local();
     let kept_frames = keep_t1 - keep_t0;
     let stitched = Tensor::f_zeros([kept_frames as i64, g.height as i64, g.width as i64], (Kind::Float, Device::Cpu))?;
