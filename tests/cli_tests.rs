@@ -108,3 +108,22 @@ fn help_reads_like_a_unix_tool() {
         assert!(text.contains(word), "--help lacks {word}: {text}");
     }
 }
+
+#[test]
+fn import_and_export_round_trip_through_the_cli() {
+    let checkpoint = crate::util::shared_dir().join("fixtures/deepcad-rt-official/E_10_Iter_3500.pth");
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("rt.safetensors");
+    ok(&["import", path(&checkpoint), "-o", path(&bundle)]);
+    let info = ok(&["info", path(&bundle)]);
+    assert!(String::from_utf8_lossy(&info.stdout).contains("stack_mean"));
+    let package = dir.path().join("rt.zip");
+    ok(&["export-bioimageio", path(&bundle), "-o", path(&package)]);
+    assert!(package.is_file());
+    // A second export without --overwrite is refused and leaves the package as it was.
+    let before = std::fs::read(&package).unwrap();
+    let again = deepcad(&["export-bioimageio", path(&bundle), "-o", path(&package)]);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("overwrite"), "{}", stderr(&again));
+    assert_eq!(std::fs::read(&package).unwrap(), before);
+}

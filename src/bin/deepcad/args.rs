@@ -46,6 +46,8 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Convert an official DeepCAD / DeepCAD-RT checkpoint (.pth + para.yaml) into a model bundle.
     Import(ImportArgs),
+    /// Write a BioImage Model Zoo package (spec 0.5 rdf.yaml, TorchScript) for deepImageJ / bioimageio.core.
+    ExportBioimageio(ExportBioimageioArgs),
     /// Simulate a movie, train briefly, denoise, and report SNR before and after with a picture.
     Demo(DemoArgs),
 }
@@ -175,6 +177,33 @@ pub struct ImportArgs {
     /// Bundle to write (.safetensors).
     #[arg(long, short)]
     pub output: PathBuf,
+}
+
+#[derive(Args)]
+pub struct ExportBioimageioArgs {
+    /// Model bundle (.safetensors) or official DeepCAD-RT checkpoint (.pth).
+    pub model: PathBuf,
+    /// Package to write: a folder, or a .zip file (what bioimage.io uploads and deepImageJ installs).
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// A TIFF movie whose centre block becomes the test input and cover (default: seeded random values).
+    #[arg(long)]
+    pub test_input: Option<PathBuf>,
+    /// Package name (default: "DeepCAD 3D U-Net denoiser (base width F)").
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Author name; repeat for several (default: "deepcad user").
+    #[arg(long = "author")]
+    pub authors: Vec<String>,
+    /// SPDX licence of the weights.
+    #[arg(long, default_value = "MIT")]
+    pub license: String,
+    /// Declare the time axis as space axis `z`, for consumers whose tilers only handle space axes.
+    #[arg(long)]
+    pub time_as_z: bool,
+    /// Replace an existing output (only once the new package is complete).
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Args)]

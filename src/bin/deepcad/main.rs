@@ -17,7 +17,7 @@ use deepcad::simulate::{SimulationConfig, Simulator};
 use deepcad::train::{open_training_inputs, TrainSettings};
 use deepcad::{Error, Result};
 
-use args::{Cli, Command, Compute, DenoiseArgs, ImportArgs, InfoArgs, SimulateArgs, TrainArgs};
+use args::{Cli, Command, Compute, DenoiseArgs, ExportBioimageioArgs, ImportArgs, InfoArgs, SimulateArgs, TrainArgs};
 use progress_bar::TerminalProgress;
 
 fn main() -> ExitCode {
@@ -42,6 +42,7 @@ fn main() -> ExitCode {
         Command::Info(a) => info(a),
         Command::Simulate(a) => simulate(a, &mut progress),
         Command::Import(a) => import(a, &mut progress),
+        Command::ExportBioimageio(a) => export_bioimageio(a, &mut progress),
         Command::Demo(a) => demo::run(a, &mut progress),
     };
     drop(progress);
@@ -226,6 +227,31 @@ fn import(a: ImportArgs, progress: &mut dyn Progress) -> Result<()> {
         a.output.display(),
         model.metadata.base_width,
         serde_json::to_string(&model.metadata.normalization).unwrap_or_default()
+    )))
+}
+
+fn export_bioimageio(a: ExportBioimageioArgs, progress: &mut dyn Progress) -> Result<()> {
+    use deepcad::model::export_bioimageio::{self as bioimageio, ExportOptions, TemporalAxis, TestMovie};
+    // CPU on purpose: the traced TorchScript must hold CPU tensors to load everywhere.
+    let model = Model::load(&a.model, tch::Device::Cpu)?;
+    let test_input = match &a.test_input {
+        Some(path) => Some(TestMovie::from_tiff(path, bioimageio::package_minimum_size(&model))?),
+        None => None,
+    };
+    let options = ExportOptions {
+        name: a.name,
+        description: None,
+        authors: a.authors,
+        license: Some(a.license),
+        temporal_axis: if a.time_as_z { TemporalAxis::Z } else { TemporalAxis::Time },
+        test_input,
+        overwrite: a.overwrite,
+    };
+    report(progress, Event::Info("tracing the network and computing the test output"))?;
+    let r = bioimageio::export_bioimageio(&model, &a.output, &options)?;
+    report(progress, Event::Info(&format!(
+        "wrote {} ({} files + rdf.yaml); TorchScript reproduces the engine within {:.1e} (relative) on a {:?} test input; inputs: multiples of 8, at least {:?} (t, y, x); halo {:?}",
+        r.output.display(), r.files.len(), r.max_relative_difference, r.test_shape, r.min_size, r.halo
     )))
 }
 
