@@ -117,6 +117,10 @@ fn import_and_export_round_trip_through_the_cli() {
     ok(&["import", path(&checkpoint), "-o", path(&bundle)]);
     let info = ok(&["info", path(&bundle)]);
     assert!(String::from_utf8_lossy(&info.stdout).contains("stack_mean"));
+    // `info` on the checkpoint itself describes what every command would load from it.
+    let direct = ok(&["info", path(&checkpoint)]);
+    let text = String::from_utf8_lossy(&direct.stdout);
+    assert!(text.contains("stack_mean") && text.contains("1020337 parameters"), "{text}");
     let package = dir.path().join("rt.zip");
     ok(&["export-bioimageio", path(&bundle), "-o", path(&package)]);
     assert!(package.is_file());

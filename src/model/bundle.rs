@@ -171,6 +171,10 @@ impl Model {
 
     /// Reads only the metadata (cheap; for `deepcad info` and validation before a long run).
     pub fn read_metadata(path: &Path) -> Result<ModelMetadata> {
+        if is_reference_checkpoint(path) {
+            // Same rule as `load`: a .pth is imported, so `info` describes what `load` would use.
+            return Ok(super::import::import_reference_checkpoint(path, None, Device::Cpu)?.metadata);
+        }
         let bytes = read_bundle_bytes(path)?;
         let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
             .map_err(|e| Error::model(path, format!("not a safetensors model bundle ({e}); pass a .safetensors file written by `deepcad train` or `deepcad import`")))?;
@@ -179,7 +183,7 @@ impl Model {
 
     /// Loads a bundle; an official DeepCAD `.pth` checkpoint is imported on the fly.
     pub fn load(path: &Path, device: Device) -> Result<Model> {
-        if path.extension().and_then(|e| e.to_str()) == Some("pth") {
+        if is_reference_checkpoint(path) {
             return super::import::import_reference_checkpoint(path, None, device);
         }
         let bytes = read_bundle_bytes(path)?;
@@ -247,10 +251,12 @@ impl Model {
     }
 }
 
+/// Official DeepCAD / DeepCAD-RT checkpoints are recognised by their `.pth` extension.
+fn is_reference_checkpoint(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()) == Some("pth")
+}
+
 fn read_bundle_bytes(path: &Path) -> Result<Vec<u8>> {
-    if path.extension().and_then(|e| e.to_str()) == Some("pth") {
-        return Err(Error::model(path, "this is a PyTorch checkpoint; convert it with `deepcad import` to see its metadata"));
-    }
     std::fs::read(path).map_err(|e| Error::io(path, e))
 }
 
