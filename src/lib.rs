@@ -2,14 +2,15 @@
 //!
 //! Rooms (see `shared/design/architecture.md`): `io` (TIFF in/out, frame by frame, no torch),
 //! `tiling` (pure tile arithmetic), `model` (network + bundle), `train`, `infer`, `device`,
-//! `progress` (one interface for progress and cancellation), `simulate` and `metrics` (demo data
-//! and quality measures), `jni` (the only unsafe FFI edge).
+//! `progress` (one interface for progress and cancellation), `simulate`, `metrics` and `evaluation` (demo
+//! data, quality measures, baselines), `jni` (the only unsafe FFI edge).
 
 pub mod error;
 pub mod progress;
 
 pub use error::{Error, Result};
 pub mod device;
+pub mod evaluation;
 pub mod infer;
 pub mod io;
 pub mod jni;

@@ -10,3 +10,4 @@ mod pth_import_tests;
 mod export_tests;
 mod cli_tests;
 mod streaming_tests;
+mod evaluation_tests;

@@ -50,6 +50,9 @@ pub enum Command {
     ExportBioimageio(ExportBioimageioArgs),
     /// Simulate a movie, train briefly, denoise, and report SNR before and after with a picture.
     Demo(DemoArgs),
+    /// Score denoised movies: against ground truth (SNR, PSNR, SSIM, correlations, baselines), or
+    /// without it (is the removed residual noise-like?).
+    Score(ScoreArgs),
 }
 
 #[derive(Args)]
@@ -152,6 +155,9 @@ pub struct SimulateArgs {
     /// Also write the noise-free ground truth (32-bit TIFF).
     #[arg(long)]
     pub truth: Option<PathBuf>,
+    /// Also write the neurons as a label image (16-bit, 0 = background, n = neuron n), for `deepcad score --labels`.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
     #[arg(long, default_value_t = 128)]
     pub width: usize,
     #[arg(long, default_value_t = 128)]
@@ -204,6 +210,31 @@ pub struct ExportBioimageioArgs {
     /// Replace an existing output (only once the new package is complete).
     #[arg(long)]
     pub overwrite: bool,
+}
+
+#[derive(Args)]
+pub struct ScoreArgs {
+    /// Denoised movies to score, as FILE or NAME=FILE.
+    #[arg(required = true)]
+    pub outputs: Vec<String>,
+    /// The noisy movie the outputs were made from.
+    #[arg(long)]
+    pub raw: PathBuf,
+    /// Noise-free ground truth of the same size (e.g. from `deepcad simulate --truth`).
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
+    /// Label image of the neurons (0 = background, n = neuron n) for trace correlations.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Also score a moving average and a 3-D Gaussian filter at their best widths (needs --truth).
+    #[arg(long)]
+    pub baselines: bool,
+    /// First frame the model was not trained on (e.g. `train --max-frames N`), for the held-out check.
+    #[arg(long)]
+    pub held_out_from: Option<usize>,
+    /// Also write every number as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Args)]

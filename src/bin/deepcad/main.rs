@@ -4,6 +4,7 @@
 mod args;
 mod demo;
 mod progress_bar;
+mod score;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         Command::Import(a) => import(a, &mut progress),
         Command::ExportBioimageio(a) => export_bioimageio(a, &mut progress),
         Command::Demo(a) => demo::run(a, &mut progress),
+        Command::Score(a) => score::run(a, &mut progress),
     };
     drop(progress);
     match outcome {
@@ -266,5 +268,13 @@ fn simulate(a: SimulateArgs, progress: &mut dyn Progress) -> Result<()> {
         ..Default::default()
     };
     write_simulation(&config, &a.output, a.truth.as_deref(), progress)?;
+    if let Some(path) = &a.labels {
+        let footprints = Simulator::new(&config)?.footprints().to_vec();
+        let labels = deepcad::evaluation::labels_from_footprints(&footprints, config.width * config.height, 0.5);
+        let meta = ImageJMetadata { frames: 1, hyperstack: false, ..Default::default() };
+        let mut writer = StackWriter::create(path, config.width, config.height, 1, SampleType::U16, &meta, OutputKind::Auto)?;
+        writer.write_frame(&labels)?;
+        writer.finish()?;
+    }
     report(progress, Event::Info(&format!("wrote {}", a.output.display())))
 }

@@ -1,0 +1,154 @@
+//! `deepcad score`: every quality number of denoised movies in one table (and JSON), so the
+//! evaluation harness and users with their own data measure the same way.
+
+use std::path::{Path, PathBuf};
+
+use deepcad::evaluation::{best_baseline, footprints_from_labels, residual_checks, score, ResidualChecks, Scorecard};
+use deepcad::io::{read_stack, write_file_atomically, ReadOptions, StackInfo};
+use deepcad::progress::{report, Event, Progress};
+use deepcad::{Error, Result};
+use serde::Serialize;
+
+use crate::args::ScoreArgs;
+
+#[derive(Serialize)]
+struct Entry {
+    name: String,
+    /// The file scored, or the baseline's setting.
+    source: String,
+    scores: Option<Scorecard>,
+    /// Reference-free checks of `raw − output` (none for the raw movie itself).
+    residual: Option<ResidualChecks>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    raw: PathBuf,
+    truth: Option<PathBuf>,
+    labels: Option<PathBuf>,
+    width: usize,
+    height: usize,
+    frames: usize,
+    entries: Vec<Entry>,
+}
+
+pub fn run(a: ScoreArgs, progress: &mut dyn Progress) -> Result<()> {
+    let (info, raw) = read_stack(&a.raw, &ReadOptions::default())?;
+    let (width, height) = (info.width, info.height);
+    let truth = a.truth.as_deref().map(|path| read_matching(path, &info, "ground truth")).transpose()?;
+    let neurons = match &a.labels {
+        Some(path) => {
+            let (label_info, labels) = read_stack(path, &ReadOptions::default())?;
+            if (label_info.width, label_info.height, label_info.frames) != (width, height, 1) {
+                return Err(Error::usage(format!(
+                    "{}: the label image is {}×{}×{} but must be one {width}×{height} frame like {}",
+                    path.display(),
+                    label_info.width,
+                    label_info.height,
+                    label_info.frames,
+                    a.raw.display()
+                )));
+            }
+            footprints_from_labels(&labels, width, height).map_err(|e| Error::usage(format!("{}: {e}", path.display())))?
+        }
+        None => Vec::new(),
+    };
+    if a.baselines && truth.is_none() {
+        return Err(Error::usage("--baselines picks each baseline's best width against the ground truth; give --truth too"));
+    }
+
+    let mut entries = Vec::new();
+    let mut add = |name: String, source: String, movie: &[f32], progress: &mut dyn Progress| -> Result<()> {
+        report(progress, Event::Info(&format!("scoring {name}")))?;
+        let scores = truth.as_deref().map(|t| score(movie, t, width, height, &neurons)).transpose()?;
+        let residual = if name == "raw" { None } else { Some(residual_checks(&raw, movie, width, height, a.held_out_from)?) };
+        entries.push(Entry { name, source, scores, residual });
+        Ok(())
+    };
+    if truth.is_some() {
+        add("raw".into(), a.raw.display().to_string(), &raw, progress)?;
+    }
+    if let Some(truth) = truth.as_deref().filter(|_| a.baselines) {
+        for family in ["moving_average", "gaussian_3d"] {
+            let baseline = best_baseline(&raw, truth, width, height, family)?;
+            add(family.into(), baseline.kind.describe(), &baseline.movie, progress)?;
+        }
+    }
+    for spec in &a.outputs {
+        let (name, path) = match spec.split_once('=') {
+            Some((name, path)) if !name.is_empty() => (name.to_string(), PathBuf::from(path)),
+            _ => {
+                let path = PathBuf::from(spec);
+                (path.file_stem().map_or(spec.clone(), |s| s.to_string_lossy().into_owned()), path)
+            }
+        };
+        let movie = read_matching(&path, &info, "denoised movie")?;
+        add(name, path.display().to_string(), &movie, progress)?;
+    }
+
+    print_table(&entries, truth.is_some());
+    if let Some(path) = &a.json {
+        let report = Report {
+            raw: a.raw.clone(),
+            truth: a.truth.clone(),
+            labels: a.labels.clone(),
+            width,
+            height,
+            frames: info.frames,
+            entries,
+        };
+        let text = serde_json::to_string_pretty(&report).map_err(|e| Error::usage(format!("scores as JSON: {e}")))?;
+        write_file_atomically(path, text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Reads a movie that must have the raw movie's size.
+fn read_matching(path: &Path, raw: &StackInfo, role: &str) -> Result<Vec<f32>> {
+    let (info, movie) = read_stack(path, &ReadOptions::default())?;
+    if (info.width, info.height, info.frames) != (raw.width, raw.height, raw.frames) {
+        return Err(Error::usage(format!(
+            "{}: this {role} is {}×{}×{} (x×y×t) but the raw movie {} is {}×{}×{}; score outputs of that movie only",
+            path.display(),
+            info.width,
+            info.height,
+            info.frames,
+            raw.path.display(),
+            raw.width,
+            raw.height,
+            raw.frames
+        )));
+    }
+    Ok(movie)
+}
+
+fn print_table(entries: &[Entry], with_truth: bool) {
+    let name_width = entries.iter().map(|e| e.name.chars().count()).max().unwrap_or(4).max(4);
+    if with_truth {
+        println!(
+            "{:<name_width$}  {:>8}  {:>8}  {:>8}  {:>6}  {:>6}  {:>8}   source",
+            "name", "SNR dB", "invSNR", "PSNR", "SSIM", "r", "trace r"
+        );
+        for e in entries {
+            let s = e.scores.as_ref().expect("scored against the truth");
+            let trace = s.trace_correlation_median.map_or("-".into(), |r| format!("{r:.3}"));
+            println!(
+                "{:<name_width$}  {:>8.2}  {:>8.2}  {:>8.2}  {:>6.3}  {:>6.3}  {:>8}   {}",
+                e.name, s.snr_db, s.invariant_snr_db, s.psnr_db, s.ssim, s.pearson, trace, e.source
+            );
+        }
+        println!();
+    }
+    println!(
+        "{:<name_width$}  {:>9}  {:>10}  {:>10}  {:>10}  {:>9}",
+        "name", "resid lag1", "noise gain", "noise floor", "var~I r", "held-out"
+    );
+    for e in entries {
+        let Some(r) = &e.residual else { continue };
+        let held = r.held_out.as_ref().map_or("-".into(), |h| format!("{:.3}", h.ratio));
+        println!(
+            "{:<name_width$}  {:>9.3}  {:>10.3}  {:>10.2}  {:>10.3}  {:>9}",
+            e.name, r.lag1_autocorrelation, r.noise_gain, r.noise_floor, r.variance_intensity_correlation, held
+        );
+    }
+}

@@ -1,0 +1,15 @@
+//! Evaluation of a denoised movie: scores against ground truth, the classical baselines a learned
+//! denoiser must beat, and reference-free checks for real data without ground truth.
+//!
+//! Pure Rust on whole in-memory `f32` movies (`T × H × W`, frame-major); built on [`crate::metrics`].
+//! This is the engine side of `deepcad score` and of the evaluation harness in `eval/`.
+
+mod baselines;
+mod regions;
+mod residual_checks;
+mod scorecard;
+
+pub use baselines::{best_baseline, gaussian_3d, Baseline, BaselineKind};
+pub use regions::{footprints_from_labels, labels_from_footprints};
+pub use residual_checks::{residual_checks, ResidualChecks};
+pub use scorecard::{score, Scorecard};
