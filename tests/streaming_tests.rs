@@ -178,3 +178,161 @@ fn two_overlapping_pieces_joined_equal_the_whole_movie() {
     let step_whole = mean(&whole, cut) - mean(&whole, cut - 1);
     assert!((step_joined - step_whole).abs() < 1e-3 * scale, "step at the cut {step_joined} vs {step_whole}");
 }
+
+#[test]
+fn sequential_and_pipelined_runs_give_identical_output() {
+    let (frames, height, width) = (300, 16, 16);
+    let mut data = vec![0f32; frames * height * width];
+    for (t, frame) in data.chunks_exact_mut(height * width).enumerate() {
+        synthetic_frame(t, frame);
+    }
+    let model = random_model();
+    let run = |pipelined: bool| {
+        // Several time tiles, so the read-ahead actually runs ahead.
+        let settings = DenoiseSettings { tile: Some([120, 16, 16]), pipelined, ..Default::default() };
+        let mut movie = InMemoryMovie::new("movie", width, height, frames, SampleType::F32, data.clone()).unwrap();
+        denoise_volume(&model, &mut movie, &settings, &mut Silent).unwrap()
+    };
+    let (pipelined, sequential) = (run(true), run(false));
+    assert_eq!(pipelined.len(), frames * height * width);
+    assert!(pipelined == sequential, "the read-ahead pipeline changed the output");
+}
+
+/// Starts `deepcad denoise` on a movie long enough to be stopped mid-way; returns the child once
+/// its hidden temporary output exists and holds some finished frames.
+fn start_denoise_and_wait_for_frames(dir: &Path) -> std::process::Child {
+    let (frames, side) = (6_000, 32);
+    write_u16_movie(&dir.join("movie.tif"), frames, side, side);
+    random_model().save(&dir.join("model.safetensors")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_deepcad"))
+        .args(["denoise", "--quiet", "--device", "cpu", "--threads", "1", "--tile", "120,32,32", "--model"])
+        .arg(dir.join("model.safetensors"))
+        .arg("--output")
+        .arg(dir.join("out.tif"))
+        .arg(dir.join("movie.tif"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let frame_bytes = (side * side * 2) as u64;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let written = temporary_outputs(dir).iter().map(|p| p.metadata().map_or(0, |m| m.len())).max().unwrap_or(0);
+        // More than a few blocks written, far fewer than all 6,000 frames.
+        if written > 200 * frame_bytes {
+            assert!(written < (frames as u64 / 2) * frame_bytes, "the run finished too fast to be interrupted");
+            return child;
+        }
+        assert!(std::time::Instant::now() < deadline, "no frames were written within 120 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The writer's hidden `.out.tif.partial-*` files in `dir`.
+fn temporary_outputs(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".out.tif.partial-"))
+        .collect()
+}
+
+fn wait_for_exit(mut child: std::process::Child) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "deepcad did not stop within 60 s of the signal");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_killed_denoise_leaves_nothing_under_the_output_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = start_denoise_and_wait_for_frames(dir.path());
+    // SAFETY: plain kill(2) of our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) }, 0);
+    let status = wait_for_exit(child);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    assert!(!dir.path().join("out.tif").exists(), "a killed run left a file under the final name");
+    // Nothing can clean up after SIGKILL: the hidden partial file stays (documented in the README).
+    assert_eq!(temporary_outputs(dir.path()).len(), 1);
+}
+
+#[test]
+fn an_interrupted_denoise_exits_130_and_leaves_no_output_and_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = start_denoise_and_wait_for_frames(dir.path());
+    // SAFETY: plain kill(2) of our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
+    let status = wait_for_exit(child);
+    assert_eq!(status.code(), Some(130), "exit status after Ctrl-C: {status:?}");
+    assert!(!dir.path().join("out.tif").exists(), "a cancelled run left a file under the final name");
+    assert_eq!(temporary_outputs(dir.path()), Vec::<std::path::PathBuf>::new(), "a cancelled run left its temporary file");
+    let mut left: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(left, ["model.safetensors", "movie.tif"]);
+}
+
+/// A cheap deterministic uint16-range movie (content does not matter for a memory bound).
+fn write_patterned_u16_movie(path: &Path, frames: usize, side: usize) {
+    let meta = ImageJMetadata { frames, ..Default::default() };
+    let mut writer = StackWriter::create(path, side, side, frames, SampleType::U16, &meta, OutputKind::Auto).unwrap();
+    let mut frame = vec![0f32; side * side];
+    for t in 0..frames {
+        for (i, v) in frame.iter_mut().enumerate() {
+            *v = ((i.wrapping_mul(2_654_435_761) ^ t.wrapping_mul(40_503)) % 997) as f32 + 100.0;
+        }
+        writer.write_frame(&frame).unwrap();
+    }
+    writer.finish().unwrap();
+}
+
+/// `deepcad train` for one short epoch in a child process; returns its peak RSS in bytes.
+fn cli_train_peak_rss(input: &Path, output: &Path, patch_xy: usize) -> u64 {
+    run_measuring_peak_rss(
+        Command::new(env!("CARGO_BIN_EXE_deepcad"))
+            .args(["train", "--quiet", "--device", "cpu", "--threads", "1", "--epochs", "1", "--patch-t", "8"])
+            .args(["--patch-xy", &patch_xy.to_string(), "--patches-per-epoch", "200", "--base-width", "4", "--output"])
+            .arg(output)
+            .arg(input),
+    )
+}
+
+#[test]
+fn training_on_a_movie_four_times_the_frame_cache_stays_within_a_length_independent_bound() {
+    use deepcad::train::pair_reader::FRAME_CACHE_BYTES;
+    // 64×64 frames, 131,072 of them: 2 GiB as float32 (1 GiB on disk), four times the trainer's
+    // frame cache. One patch covers a whole frame, so the epoch's 200 patches are windows of 2·8
+    // frames spread evenly over the whole movie (from its first to its last frames). A 512-frame
+    // movie gives the baseline (libtorch, the model, the optimiser); the long movie may add at most
+    // the frame cache and a margin, however long it is. (Filling the cache would take training
+    // on ≥ 512 MiB of frames, minutes on CI; the bound holds either way.)
+    let (side, frames, short_frames) = (64, 131_072, 512);
+    let raw_float_bytes = (frames * side * side * 4) as u64;
+    assert!(raw_float_bytes >= 4 * FRAME_CACHE_BYTES as u64);
+    let dir = tempfile::tempdir().unwrap();
+    let (short, long) = (dir.path().join("short.tif"), dir.path().join("long.tif"));
+    write_patterned_u16_movie(&short, short_frames, side);
+    let peak_short = cli_train_peak_rss(&short, &dir.path().join("short.safetensors"), side);
+    write_patterned_u16_movie(&long, frames, side);
+    let started = std::time::Instant::now();
+    let peak = cli_train_peak_rss(&long, &dir.path().join("long.safetensors"), side);
+    let bound = peak_short + FRAME_CACHE_BYTES as u64 + (64 << 20);
+    eprintln!(
+        "training 1 epoch in {:.1} s: peak RSS {} MiB for {frames} frames ({} MiB as float32), {} MiB for {short_frames}; bound {} MiB",
+        started.elapsed().as_secs_f64(),
+        peak >> 20,
+        raw_float_bytes >> 20,
+        peak_short >> 20,
+        bound >> 20
+    );
+    assert!(peak < bound, "peak RSS {} MiB exceeds {} MiB (baseline + frame cache + margin)", peak >> 20, bound >> 20);
+    assert!(peak < raw_float_bytes / 2, "peak RSS {} MiB is not far below the movie's {} MiB", peak >> 20, raw_float_bytes >> 20);
+    // The model was trained on the long movie (its whole length, not a prefix).
+    let meta = deepcad::model::Model::read_metadata(&dir.path().join("long.safetensors")).unwrap();
+    assert_eq!(meta.training.sources[0].frames, frames);
+}

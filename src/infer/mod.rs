@@ -20,7 +20,7 @@ use serde::Serialize;
 pub use stream::denoise_stream;
 pub use tile_size::{bytes_per_voxel, choose_tile};
 
-use crate::io::{OutputKind, ReadOptions, SampleType, StackReader, StackWriter};
+use crate::io::{ImageJMetadata, OutputKind, ReadOptions, SampleType, StackReader, StackWriter};
 use crate::model::Model;
 use crate::progress::Progress;
 use crate::train::{FileMovie, FrameSource};
@@ -46,6 +46,9 @@ pub struct DenoiseSettings {
     pub max_memory_bytes: usize,
     /// Time steps per slab of the low-memory forward.
     pub slab: usize,
+    /// Read the next block (and write the last) while the network runs on this one. `false` runs
+    /// read, compute and write one after the other: the same output, kept to measure the overlap.
+    pub pipelined: bool,
 }
 
 impl Default for DenoiseSettings {
@@ -57,6 +60,7 @@ impl Default for DenoiseSettings {
             output_type: OutputType::SameAsInput,
             max_memory_bytes: 1 << 30,
             slab: 4,
+            pipelined: true,
         }
     }
 }
@@ -101,22 +105,37 @@ pub fn denoise_file(
 ) -> Result<DenoiseReport> {
     crate::io::check_output_path(output, &[input.to_path_buf()])?;
     let reader = StackReader::open(input, read_options)?;
-    let info = reader.info().clone();
+    let metadata = reader.info().metadata.clone();
+    denoise_to_file(model, &mut FileMovie(reader), output, &[input.to_path_buf()], &metadata, settings, progress)
+}
+
+/// Denoises any frame source (a file, a Fiji virtual stack...) into a TIFF at `output`, streaming
+/// like [`denoise_file`]. `protected` are paths the output must not be (the source's files);
+/// `metadata` (calibration, extra description lines) is written with the result.
+pub fn denoise_to_file(
+    model: &Model,
+    source: &mut dyn FrameSource,
+    output: &Path,
+    protected: &[PathBuf],
+    metadata: &ImageJMetadata,
+    settings: &DenoiseSettings,
+    progress: &mut dyn Progress,
+) -> Result<DenoiseReport> {
+    crate::io::check_output_path(output, protected)?;
+    let (frames, width, height) = (source.frames(), source.width(), source.height());
     let sample_type = match settings.output_type {
-        OutputType::SameAsInput => info.sample_type,
+        OutputType::SameAsInput => source.sample_type(),
         OutputType::Float32 => SampleType::F32,
     };
-    let mut writer =
-        StackWriter::create(output, info.width, info.height, info.frames, sample_type, &info.metadata, OutputKind::Auto)?;
-    let mut source = FileMovie(reader);
+    let mut writer = StackWriter::create(output, width, height, frames, sample_type, metadata, OutputKind::Auto)?;
     let started = std::time::Instant::now();
-    let plan = denoise_stream(model, &mut source, settings, progress, &mut |frame: &[f32]| writer.write_frame(frame))?;
+    let plan = denoise_stream(model, source, settings, progress, &mut |frame: &[f32]| writer.write_frame(frame))?;
     writer.finish()?;
     Ok(DenoiseReport {
         output: output.to_path_buf(),
-        frames: info.frames,
-        width: info.width,
-        height: info.height,
+        frames,
+        width,
+        height,
         tile: plan.tile,
         halo: plan.halo,
         tiles: plan.tile_count(),

@@ -5,7 +5,8 @@
 //! writes block k−1's frames while a compute thread runs the network on block k. Reading and
 //! writing stay on the calling thread because frame sources and sinks need not be `Send` (a JNI
 //! source must stay on its Java thread); only finished blocks and progress counts cross over.
-//! At most two input blocks and one output block are alive at once.
+//! At most two input blocks and one output block are alive at once. `pipelined: false` keeps the
+//! threads but reads each block only after the previous one is written (to measure the overlap).
 
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 
@@ -121,10 +122,15 @@ pub fn denoise_stream(
         });
         let mut frame = vec![0f32; height * width];
         // A failed send means the compute thread stopped; its error waits in `finished_rx`.
-        let _ = block_tx.send(read_block(source, &time_tiles[0], affine, geometry, &mut frame)?);
+        if settings.pipelined {
+            let _ = block_tx.send(read_block(source, &time_tiles[0], affine, geometry, &mut frame)?);
+        }
         for k in 0..time_tiles.len() {
-            if let Some(next) = time_tiles.get(k + 1) {
-                let _ = block_tx.send(read_block(source, next, affine, geometry, &mut frame)?);
+            // Pipelined: block k is already queued, read k+1 while it runs. Sequential: read k
+            // only now, and wait for its result before reading on.
+            let to_read = if settings.pipelined { time_tiles.get(k + 1) } else { Some(&time_tiles[k]) };
+            if let Some(tile) = to_read {
+                let _ = block_tx.send(read_block(source, tile, affine, geometry, &mut frame)?);
             }
             loop {
                 match finished_rx.recv() {
