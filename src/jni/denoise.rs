@@ -1,5 +1,6 @@
-//! Denoising entry points: an in-memory movie (an ImagePlus's planes) into new planes, and TIFF
-//! files into a folder through the engine's streaming `denoise_file`.
+//! Denoising entry points: an in-memory movie (an ImagePlus's planes) into new planes; a movie
+//! read plane by plane from Java (a virtual stack) streamed into a TIFF; and TIFF files into a
+//! folder through the engine's streaming `denoise_file`.
 
 use std::path::{Path, PathBuf};
 
@@ -8,16 +9,20 @@ use jni::sys::{jboolean, jint};
 use jni::{Env, EnvUnowned};
 use serde::Deserialize;
 
-use crate::infer::{denoise_file, denoise_volume, DenoiseSettings, OutputType};
-use crate::io::{list_tiff_inputs, ReadOptions, SampleType};
+use std::cell::RefCell;
+
+use crate::infer::{denoise_file, denoise_to_file, denoise_volume, DenoiseSettings, OutputType};
+use crate::io::{list_tiff_inputs, Calibration, ImageJMetadata, ReadOptions, SampleType};
 use crate::model::Model;
 use crate::progress::{report, Event};
 use crate::Error;
 
 use super::arguments;
 use super::failure::{Failure, JniResult, ThrowDeepCadException};
-use super::java_progress::JavaProgress;
+use super::java_planes::JavaPlanes;
+use super::java_progress::{JavaProgress, SharedProgress};
 use super::pixels;
+use super::raw_layout::contiguous_data_offset;
 
 /// The denoise settings Java may change (the rest stay at the engine's defaults).
 #[derive(Debug, Default, Deserialize)]
@@ -94,6 +99,115 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoise<'local>(
             drop(movie);
             let output_type = if float32_output { SampleType::F32 } else { sample_type };
             pixels::write_planes(env, &denoised, width, height, output_type)
+        })
+        .resolve::<ThrowDeepCadException>()
+}
+
+/// The calibration Java sends with a streamed movie, written into the output TIFF.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct CalibrationOptions {
+    pixel_width: f64,
+    pixel_height: f64,
+    pixel_depth: f64,
+    unit: String,
+    frame_interval: f64,
+    time_unit: String,
+}
+
+impl Default for CalibrationOptions {
+    fn default() -> Self {
+        let c = Calibration::default();
+        CalibrationOptions {
+            pixel_width: c.pixel_width,
+            pixel_height: c.pixel_height,
+            pixel_depth: c.pixel_depth,
+            unit: c.unit,
+            frame_interval: c.frame_interval,
+            time_unit: c.time_unit,
+        }
+    }
+}
+
+fn output_metadata(env: &Env<'_>, json: &JString<'_>, frames: usize) -> JniResult<ImageJMetadata> {
+    let json = arguments::optional_string(env, json)?;
+    let c: CalibrationOptions = match json.as_deref() {
+        None => CalibrationOptions::default(),
+        Some(text) => serde_json::from_str(text).map_err(|e| Error::usage(format!("calibration {text}: {e}")))?,
+    };
+    // Non-positive or non-finite sizes would make a TIFF other readers reject; ImageJ treats them as 1.
+    let size = |v: f64| if v.is_finite() && v > 0.0 { v } else { 1.0 };
+    let calibration = Calibration {
+        pixel_width: size(c.pixel_width),
+        pixel_height: size(c.pixel_height),
+        pixel_depth: size(c.pixel_depth),
+        unit: c.unit,
+        frame_interval: if c.frame_interval.is_finite() && c.frame_interval > 0.0 { c.frame_interval } else { 0.0 },
+        time_unit: c.time_unit,
+    };
+    Ok(ImageJMetadata { frames, calibration, ..Default::default() })
+}
+
+/// Denoises a movie that Java hands over one plane at a time (`PlaneSource.plane(t)`, called on
+/// this thread) into a TIFF at `output_path`, streaming: neither the input nor the output is held
+/// whole. Returns a JSON report with where the frames lie in the file (`data_offset`,
+/// `frame_bytes`, little-endian) so Java can open it as a virtual stack.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseToFile<'local>(
+    mut unowned: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    model_path: JString<'local>,
+    device: JString<'local>,
+    planes: JObject<'local>,
+    frames: jint,
+    width: jint,
+    height: jint,
+    sample_type: JString<'local>,
+    settings_json: JString<'local>,
+    float32_output: jboolean,
+    output_path: JString<'local>,
+    source_path: JString<'local>,
+    calibration_json: JString<'local>,
+    listener: JObject<'local>,
+) -> JString<'local> {
+    unowned
+        .with_env(|env| -> JniResult<JString<'local>> {
+            let sample_type = pixels::parse_sample_type(&arguments::string(env, &sample_type, "the sample type")?)?;
+            let settings = denoise_settings(env, &settings_json, float32_output)?;
+            let output = PathBuf::from(arguments::string(env, &output_path, "the output path")?);
+            let source = arguments::optional_string(env, &source_path)?.map(PathBuf::from);
+            let metadata = output_metadata(env, &calibration_json, frames.max(0) as usize)?;
+            let model = load_model(env, &model_path, &device)?;
+            let name = source.as_ref().map_or_else(|| "image".to_string(), |p| p.display().to_string());
+            let protected: Vec<PathBuf> = source.into_iter().collect();
+            super::prepare_engine();
+            let shared = RefCell::new(JavaProgress::new(env, &listener));
+            let outcome = (|| -> JniResult<crate::infer::DenoiseReport> {
+                let mut movie = JavaPlanes::new(&shared, &planes, name, frames, width, height, sample_type)?;
+                let mut progress = SharedProgress(&shared);
+                report(&mut progress, Event::Info(&format!("DeepCAD denoises on {}", crate::device::device_name(model.device()))))?;
+                Ok(denoise_to_file(&model, &mut movie, &output, &protected, &metadata, &settings, &mut progress)?)
+            })();
+            if let Some(thrown) = shared.into_inner().thrown.take() {
+                return Err(Failure::JavaThrew(thrown));
+            }
+            let done = outcome?;
+            let output_type = if float32_output { SampleType::F32 } else { sample_type };
+            let frame_bytes = (done.width * done.height * output_type.bytes()) as u64;
+            let data_offset = contiguous_data_offset(&done.output, done.frames, frame_bytes)?;
+            let json = serde_json::json!({
+                "output": done.output.display().to_string(),
+                "frames": done.frames,
+                "width": done.width,
+                "height": done.height,
+                "sample_type": output_type.to_string(),
+                "data_offset": data_offset,
+                "frame_bytes": frame_bytes,
+                "tile": done.tile,
+                "seconds": done.seconds,
+            });
+            Ok(env.new_string(json.to_string())?)
         })
         .resolve::<ThrowDeepCadException>()
 }

@@ -22,6 +22,22 @@ impl<'a, 'local> JavaProgress<'a, 'local> {
         JavaProgress { env, listener, phase: String::new(), total: 0, thrown: None }
     }
 
+    /// The calling thread's environment, for other callbacks made during the same native call
+    /// (a frame source shares it through a `RefCell`).
+    pub fn env(&mut self) -> &mut Env<'local> {
+        self.env
+    }
+
+    /// Moves a pending Java exception (from any callback) into `thrown`; true if there was one.
+    pub fn keep_pending_exception(&mut self) -> bool {
+        let Some(throwable) = self.env.exception_occurred() else { return false };
+        self.env.exception_clear();
+        if self.thrown.is_none() {
+            self.thrown = self.env.new_global_ref(throwable).ok();
+        }
+        true
+    }
+
     fn send(&mut self, phase: &str, done: u64, total: u64, message: &str, train_loss: f64, validation_loss: f64) -> Control {
         if self.listener.is_null() || self.thrown.is_some() {
             return if self.thrown.is_some() { Control::Stop } else { Control::Continue };
@@ -51,10 +67,7 @@ impl<'a, 'local> JavaProgress<'a, 'local> {
             Ok(false) => Control::Stop,
             Err(_) => {
                 // Keep what the listener threw (or the JNI failure's pending exception) for the caller.
-                if let Some(throwable) = self.env.exception_occurred() {
-                    self.env.exception_clear();
-                    self.thrown = self.env.new_global_ref(throwable).ok();
-                }
+                self.keep_pending_exception();
                 Control::Stop
             }
         }
@@ -81,5 +94,15 @@ impl Progress for JavaProgress<'_, '_> {
             Event::Warning(message) => self.send("warning", 0, 0, message, f64::NAN, f64::NAN),
             Event::Info(message) => self.send("info", 0, 0, message, f64::NAN, f64::NAN),
         }
+    }
+}
+
+/// `JavaProgress` shared with a frame source that calls back into Java on the same thread: both
+/// borrow it in turn, never at once (the engine reads a frame or reports progress, not both).
+pub struct SharedProgress<'r, 'a, 'local>(pub &'r std::cell::RefCell<JavaProgress<'a, 'local>>);
+
+impl Progress for SharedProgress<'_, '_, '_> {
+    fn event(&mut self, event: Event<'_>) -> Control {
+        self.0.borrow_mut().event(event)
     }
 }

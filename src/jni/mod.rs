@@ -7,8 +7,10 @@ mod arguments;
 mod denoise;
 mod failure;
 mod info;
+mod java_planes;
 mod java_progress;
 mod pixels;
+mod raw_layout;
 mod train;
 
 /// Process-wide engine tuning that only a door may do, once, before the first computation.

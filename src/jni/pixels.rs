@@ -56,49 +56,83 @@ pub fn read_planes(
     let total = len.checked_mul(frames).ok_or_else(|| Error::Limits(format!("{frames} frames of {len} pixels overflow memory")))?;
     let mut volume = Vec::new();
     volume.try_reserve_exact(total).map_err(|_| Error::Limits(format!("not enough memory for {frames} frames of {width}×{height} pixels as 32-bit floats")))?;
-    let mut bytes = vec![0i8; if sample_type == SampleType::U8 { len } else { 0 }];
-    let mut shorts = vec![0i16; if matches!(sample_type, SampleType::U16 | SampleType::I16) { len } else { 0 }];
-    let mut floats = vec![0f32; if sample_type == SampleType::F32 { len } else { 0 }];
-    for t in 0..frames {
+    volume.resize(total, 0.0);
+    let mut reader = PlaneReader::new(width, height, sample_type)?;
+    for (t, frame) in volume.chunks_exact_mut(len).enumerate() {
         env.with_local_frame(2, |env| -> JniResult<()> {
             let plane: JObject = planes.get_element(env, t)?;
-            let wrong = |what: &str| -> super::failure::Failure {
-                Error::usage(format!("frame {}: expected a {what} of {len} values for a {width}×{height} {sample_type} image", t + 1)).into()
-            };
-            match sample_type {
-                SampleType::U8 => {
-                    let array = env.cast_local::<JByteArray>(plane).map_err(|_| wrong("byte[]"))?;
-                    if array.is_null() || array.len(env)? != len {
-                        return Err(wrong("byte[]"));
-                    }
-                    array.get_region(env, 0, &mut bytes)?;
-                    volume.extend(bytes.iter().map(|&b| b as u8 as f32));
-                }
-                SampleType::U16 | SampleType::I16 => {
-                    let array = env.cast_local::<JShortArray>(plane).map_err(|_| wrong("short[]"))?;
-                    if array.is_null() || array.len(env)? != len {
-                        return Err(wrong("short[]"));
-                    }
-                    array.get_region(env, 0, &mut shorts)?;
-                    if sample_type == SampleType::U16 {
-                        volume.extend(shorts.iter().map(|&s| s as u16 as f32));
-                    } else {
-                        volume.extend(shorts.iter().map(|&s| s as f32));
-                    }
-                }
-                SampleType::F32 => {
-                    let array = env.cast_local::<JFloatArray>(plane).map_err(|_| wrong("float[]"))?;
-                    if array.is_null() || array.len(env)? != len {
-                        return Err(wrong("float[]"));
-                    }
-                    array.get_region(env, 0, &mut floats)?;
-                    volume.extend_from_slice(&floats);
-                }
-            }
-            Ok(())
+            reader.read(env, plane, t, frame)
         })?;
     }
     Ok(volume)
+}
+
+/// Converts Java planes (one primitive array per frame) into `f32` frames through reused buffers.
+pub struct PlaneReader {
+    width: i32,
+    height: i32,
+    sample_type: SampleType,
+    bytes: Vec<i8>,
+    shorts: Vec<i16>,
+    floats: Vec<f32>,
+}
+
+impl PlaneReader {
+    pub fn new(width: i32, height: i32, sample_type: SampleType) -> JniResult<PlaneReader> {
+        let len = frame_len(width, height)?;
+        Ok(PlaneReader {
+            width,
+            height,
+            sample_type,
+            bytes: vec![0i8; if sample_type == SampleType::U8 { len } else { 0 }],
+            shorts: vec![0i16; if matches!(sample_type, SampleType::U16 | SampleType::I16) { len } else { 0 }],
+            floats: vec![0f32; if sample_type == SampleType::F32 { len } else { 0 }],
+        })
+    }
+
+    /// Reads `plane` (frame `t`, for messages) into `out`, checking its array type and length.
+    pub fn read<'any>(&mut self, env: &mut Env<'_>, plane: JObject<'any>, t: usize, out: &mut [f32]) -> JniResult<()> {
+        let (width, height, sample_type) = (self.width, self.height, self.sample_type);
+        let len = out.len();
+        let wrong = |what: &str| -> super::failure::Failure {
+            Error::usage(format!("frame {}: expected a {what} of {len} values for a {width}×{height} {sample_type} image", t + 1)).into()
+        };
+        if plane.is_null() {
+            return Err(wrong("non-null array"));
+        }
+        match sample_type {
+            SampleType::U8 => {
+                let array = env.cast_local::<JByteArray>(plane).map_err(|_| wrong("byte[]"))?;
+                if array.len(env)? != len {
+                    return Err(wrong("byte[]"));
+                }
+                array.get_region(env, 0, &mut self.bytes)?;
+                for (o, &b) in out.iter_mut().zip(&self.bytes) {
+                    *o = b as u8 as f32;
+                }
+            }
+            SampleType::U16 | SampleType::I16 => {
+                let array = env.cast_local::<JShortArray>(plane).map_err(|_| wrong("short[]"))?;
+                if array.len(env)? != len {
+                    return Err(wrong("short[]"));
+                }
+                array.get_region(env, 0, &mut self.shorts)?;
+                let unsigned = sample_type == SampleType::U16;
+                for (o, &s) in out.iter_mut().zip(&self.shorts) {
+                    *o = if unsigned { s as u16 as f32 } else { s as f32 };
+                }
+            }
+            SampleType::F32 => {
+                let array = env.cast_local::<JFloatArray>(plane).map_err(|_| wrong("float[]"))?;
+                if array.len(env)? != len {
+                    return Err(wrong("float[]"));
+                }
+                array.get_region(env, 0, &mut self.floats)?;
+                out.copy_from_slice(&self.floats);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One new Java array per frame of `volume`, cast to `sample_type` the way the TIFF writer casts

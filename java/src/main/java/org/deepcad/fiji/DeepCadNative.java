@@ -34,6 +34,20 @@ public final class DeepCadNative {
         int height, String sampleType, String settingsJson, boolean float32Output,
         ProgressListener listener);
 
+    /**
+     * Denoises a movie read one plane at a time from {@code planes} (see {@link PlaneSource}) into
+     * a TIFF at {@code outputPath}, streaming: neither the movie nor the result is held whole.
+     * {@code sourcePath} (may be null) is the file the planes come from, never overwritten;
+     * {@code calibrationJson} (may be null) holds pixel_width, pixel_height, pixel_depth, unit,
+     * frame_interval, time_unit for the output file. Returns a JSON report: output, frames, width,
+     * height, sample_type, data_offset and frame_bytes (frame t's little-endian samples start at
+     * data_offset + t*frame_bytes), tile, seconds. A crash or cancel leaves nothing under
+     * {@code outputPath}.
+     */
+    public static native String denoiseToFile(String modelPath, String device, PlaneSource planes, int frames,
+        int width, int height, String sampleType, String settingsJson, boolean float32Output, String outputPath,
+        String sourcePath, String calibrationJson, ProgressListener listener);
+
     /** Denoises TIFF files (a file or a folder of them) into a folder, streaming; returns a JSON report. */
     public static native String denoiseFiles(String modelPath, String device, String inputPath,
         String outputFolder, String settingsJson, boolean float32Output, ProgressListener listener);

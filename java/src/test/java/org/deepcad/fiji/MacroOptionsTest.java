@@ -69,7 +69,8 @@ class MacroOptionsTest {
         OPEN_IMAGES.put("macro movie.tif", movie);
 
         CommandModule denoised = runMacro(DenoiseCommand.class,
-            "input=[macro movie.tif] model_file=" + path(model) + " device=cpu float32_output=true");
+            "input=[macro movie.tif] model_file=" + path(model) + " device=cpu float32_output=true output_file="
+                + path(NativeTestSupport.folder().resolve("macro virtual output.tif").toFile()));
         assertEquals(ImagePlus.GRAY32, ((ImagePlus) denoised.getOutput("output")).getType());
 
         File trained = NativeTestSupport.folder().resolve("macro model.safetensors").toFile();

@@ -2,8 +2,12 @@ package org.deepcad.fiji.commands;
 
 import ij.ImagePlus;
 import ij.ImageStack;
+import ij.io.FileInfo;
+import ij.plugin.FileInfoVirtualStack;
 
 import java.io.File;
+import java.util.ArrayList;
+import java.util.List;
 
 import org.deepcad.fiji.CommandProgress;
 import org.deepcad.fiji.DeepCadException;
@@ -11,6 +15,7 @@ import org.deepcad.fiji.DeepCadNative;
 import org.deepcad.fiji.DeepCadRuntime;
 import org.deepcad.fiji.DeepCadSettings;
 import org.deepcad.fiji.Movie;
+import org.deepcad.fiji.VirtualOutput;
 import org.scijava.ItemIO;
 import org.scijava.app.StatusService;
 import org.scijava.command.Command;
@@ -24,6 +29,11 @@ import org.scijava.prefs.PrefService;
  * Denoises the current movie into a new image "&lt;title&gt;-denoised" with the same dimensions, bit
  * depth (or 32-bit on request) and calibration. Channels (and the slices of a slices-and-frames
  * hyperstack) are denoised one after the other.
+ *
+ * <p>A virtual stack (a movie larger than memory, e.g. opened with File &gt; Import &gt; TIFF Virtual
+ * Stack) is never loaded: the engine pulls its planes one at a time and streams the result into a
+ * TIFF file (the "Output file", or "&lt;title&gt;-denoised.tif" beside the source, see
+ * {@link VirtualOutput}), which is then shown as a virtual stack too.
  */
 @Plugin(type = Command.class, menuPath = "Plugins>DeepCAD>Denoise with DeepCAD model", headless = true)
 public class DenoiseCommand extends ContextCommand {
@@ -49,6 +59,13 @@ public class DenoiseCommand extends ContextCommand {
         description = "Write 32-bit float results instead of the input's bit depth (clipped to its range)")
     private boolean float32_output = false;
 
+    // A path as text, not a File: SciJava pops up a file chooser for a lone unset File input, which
+    // would interrupt every macro or script call that leaves this optional field empty.
+    @Parameter(label = "Output file (virtual stacks)", required = false, persist = false,
+        description = "Virtual stacks only: the denoised movie is written to this TIFF and opened as a virtual stack. "
+            + "Empty = <title>-denoised.tif beside the source file (never overwriting an existing file)")
+    private String output_file = "";
+
     @Parameter(type = ItemIO.OUTPUT, label = "Denoised movie")
     private ImagePlus output;
 
@@ -59,6 +76,17 @@ public class DenoiseCommand extends ContextCommand {
         DeepCadRuntime.start(prefs, log);
         String chosenDevice = DeepCadSettings.effectiveDevice(device, prefs);
         CommandProgress progress = new CommandProgress(this, status, log, null);
+        if (input.getStack().isVirtual()) {
+            try {
+                output = denoiseVirtual(sampleType, chosenDevice, progress);
+            } catch (DeepCadException e) {
+                if (!e.isCancelled()) throw e;
+                cancel("Denoising was cancelled; no output image was made.");
+            } finally {
+                progress.finish();
+            }
+            return;
+        }
         ImageStack result = Movie.emptyLike(input);
         int movies = Movie.movieCount(input);
         try {
@@ -77,6 +105,38 @@ public class DenoiseCommand extends ContextCommand {
             progress.finish();
         }
         output = Movie.result(input, result);
+    }
+
+    /**
+     * Streams each movie of the virtual input into its output file (planes pulled one at a time
+     * on this thread) and opens the result as a virtual stack. On failure or cancel, the files
+     * this run finished are removed again, so nothing half-made is left behind.
+     */
+    private ImagePlus denoiseVirtual(String sampleType, String chosenDevice, CommandProgress progress) {
+        File target = output_file != null && !output_file.trim().isEmpty() ? new File(output_file.trim()) : VirtualOutput.besideSource(input);
+        ImageStack stack = input.getStack();
+        FileInfo[] planes = new FileInfo[stack.getSize()];
+        int movies = Movie.movieCount(input);
+        List<File> written = new ArrayList<>();
+        boolean complete = false;
+        try {
+            for (int m = 0; m < movies; m++) {
+                int[] indices = Movie.stackIndices(input, m);
+                File file = VirtualOutput.movieFile(target, input, m);
+                log.info("DeepCAD: denoising " + input.getTitle() + (movies > 1 ? " (movie " + (m + 1) + " of " + movies + ")" : "")
+                    + " plane by plane into " + file);
+                String report = DeepCadNative.denoiseToFile(model_file.getPath(), chosenDevice,
+                    t -> stack.getPixels(indices[t]), indices.length, input.getWidth(), input.getHeight(), sampleType,
+                    "{}", float32_output, file.getPath(), VirtualOutput.sourcePath(input), VirtualOutput.calibrationJson(input),
+                    progress);
+                written.add(file);
+                VirtualOutput.addPlanes(planes, indices, report, file);
+            }
+            complete = true;
+        } finally {
+            if (!complete) for (File file : written) file.delete();
+        }
+        return Movie.result(input, new FileInfoVirtualStack(planes));
     }
 
     public ImagePlus output() {

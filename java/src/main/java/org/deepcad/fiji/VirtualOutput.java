@@ -1,0 +1,106 @@
+package org.deepcad.fiji;
+
+import ij.ImagePlus;
+import ij.ImageStack;
+import ij.VirtualStack;
+import ij.io.FileInfo;
+import ij.measure.Calibration;
+
+import java.io.File;
+
+/**
+ * Where a virtual stack's denoised result goes and how it is opened again as a virtual stack.
+ * The result of a movie too large for memory cannot be held in memory either, so it is written
+ * to a TIFF by the engine and shown as a {@code FileInfoVirtualStack} over that file: planes are
+ * read from disk when displayed. Without an explicit output file it is written beside the source
+ * as "&lt;title&gt;-denoised.tif" (never overwriting: "-2", "-3"... are added), where a user finds
+ * it next to the recording. A multi-channel (or slices-and-frames) image gives one file per movie,
+ * "&lt;name&gt;-c&lt;c&gt;[-z&lt;z&gt;].tif".
+ */
+public final class VirtualOutput {
+    private VirtualOutput() {}
+
+    /** The file the source's planes come from, or null when unknown. */
+    public static String sourcePath(ImagePlus input) {
+        File dir = sourceDirectory(input);
+        FileInfo info = input.getOriginalFileInfo();
+        String name = info != null ? info.fileName : null;
+        ImageStack stack = input.getStack();
+        if (name == null && stack instanceof VirtualStack && stack.getSize() > 0) name = ((VirtualStack) stack).getFileName(1);
+        if (dir == null || name == null || name.isEmpty()) return null;
+        return new File(dir, name).getPath();
+    }
+
+    private static File sourceDirectory(ImagePlus input) {
+        ImageStack stack = input.getStack();
+        String dir = stack instanceof VirtualStack ? ((VirtualStack) stack).getDirectory() : null;
+        if (dir == null && input.getOriginalFileInfo() != null) dir = input.getOriginalFileInfo().directory;
+        return dir == null || dir.isEmpty() ? null : new File(dir);
+    }
+
+    /** "&lt;title&gt;-denoised.tif" beside the source, with "-2", "-3"... if taken. */
+    public static File besideSource(ImagePlus input) {
+        File dir = sourceDirectory(input);
+        if (dir == null || !dir.isDirectory() || !dir.canWrite()) {
+            throw DeepCadException.usage("'" + input.getTitle() + "' is a virtual stack whose folder is unknown or not "
+                + "writable" + (dir == null ? "" : " (" + dir + ")") + ", so its denoised movie cannot be written beside "
+                + "it: set 'Output file' to where the result should go.");
+        }
+        String base = Movie.resultTitle(input.getTitle());
+        File file = new File(dir, base + ".tif");
+        for (int n = 2; exists(file, input); n++) file = new File(dir, base + "-" + n + ".tif");
+        return file;
+    }
+
+    /** Whether the name (or any per-movie name derived from it) is taken. */
+    private static boolean exists(File file, ImagePlus input) {
+        int movies = Movie.movieCount(input);
+        for (int m = 0; m < movies; m++) if (movieFile(file, input, m).exists()) return true;
+        return false;
+    }
+
+    /** The output file of movie {@code m}: {@code output} itself when there is one movie. */
+    public static File movieFile(File output, ImagePlus input, int m) {
+        if (Movie.movieCount(input) == 1) return output;
+        String name = output.getName();
+        String base = name.replaceFirst("(?i)\\.tiff?$", "");
+        int channels = input.getNChannels();
+        String suffix = (channels > 1 ? "-c" + (m % channels + 1) : "")
+            + (input.getNFrames() > 1 && input.getNSlices() > 1 ? "-z" + (m / channels + 1) : "");
+        return new File(output.getAbsoluteFile().getParentFile(), base + suffix + ".tif");
+    }
+
+    /** The input's calibration as the engine's JSON, written into the output file. */
+    public static String calibrationJson(ImagePlus input) {
+        Calibration c = input.getCalibration();
+        return Json.object("pixel_width", c.pixelWidth, "pixel_height", c.pixelHeight, "pixel_depth", c.pixelDepth,
+            "unit", c.getUnit(), "frame_interval", c.frameInterval, "time_unit", c.getTimeUnit());
+    }
+
+    /**
+     * Records where the frames of one denoised movie lie ({@code report} from
+     * {@link DeepCadNative#denoiseToFile}): frame t goes to stack position {@code stackIndices[t]}.
+     */
+    public static void addPlanes(FileInfo[] planes, int[] stackIndices, String report, File file) {
+        long offset = Long.parseLong(Json.field(report, "data_offset"));
+        long frameBytes = Long.parseLong(Json.field(report, "frame_bytes"));
+        String sampleType = Json.field(report, "sample_type");
+        int width = Integer.parseInt(Json.field(report, "width"));
+        int height = Integer.parseInt(Json.field(report, "height"));
+        File absolute = file.getAbsoluteFile();
+        for (int t = 0; t < stackIndices.length; t++) {
+            FileInfo fi = new FileInfo();
+            fi.fileFormat = FileInfo.TIFF;
+            fi.fileType = "u8".equals(sampleType) ? FileInfo.GRAY8
+                : "f32".equals(sampleType) ? FileInfo.GRAY32_FLOAT : FileInfo.GRAY16_UNSIGNED;
+            fi.width = width;
+            fi.height = height;
+            fi.intelByteOrder = true;
+            fi.nImages = 1;
+            fi.directory = absolute.getParent() + File.separator;
+            fi.fileName = absolute.getName();
+            fi.longOffset = offset + t * frameBytes;
+            planes[stackIndices[t] - 1] = fi;
+        }
+    }
+}
