@@ -46,3 +46,37 @@ pub fn contiguous_data_offset(path: &Path, frames: usize, frame_bytes: u64) -> R
     }
     Ok(first)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::{ImageJMetadata, OutputKind, SampleType, StackWriter};
+
+    /// Classic and BigTIFF outputs: the offset found is where frame t's samples really are.
+    #[test]
+    fn offsets_point_at_each_frame_in_classic_and_big_tiff() {
+        let dir = tempfile::tempdir().unwrap();
+        for kind in [OutputKind::Classic, OutputKind::Big] {
+            let path = dir.path().join(format!("{kind:?}.tif"));
+            let (w, h, frames) = (5, 3, 4);
+            let meta = ImageJMetadata { frames, ..Default::default() };
+            let mut writer = StackWriter::create(&path, w, h, frames, SampleType::U16, &meta, kind).unwrap();
+            for t in 0..frames {
+                let frame: Vec<f32> = (0..w * h).map(|i| (1000 * t + i) as f32).collect();
+                writer.write_frame(&frame).unwrap();
+            }
+            writer.finish().unwrap();
+            let frame_bytes = (w * h * 2) as u64;
+            let offset = contiguous_data_offset(&path, frames, frame_bytes).unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            for t in 0..frames {
+                let at = (offset + t as u64 * frame_bytes) as usize;
+                for i in 0..w * h {
+                    let v = u16::from_le_bytes([bytes[at + 2 * i], bytes[at + 2 * i + 1]]);
+                    assert_eq!(v as usize, 1000 * t + i, "{kind:?} frame {t} sample {i}");
+                }
+            }
+            assert!(contiguous_data_offset(&path, frames, frame_bytes + 2).is_err());
+        }
+    }
+}
