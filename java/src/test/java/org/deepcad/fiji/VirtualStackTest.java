@@ -128,6 +128,37 @@ class VirtualStackTest {
     }
 
     @Test
+    void aTwoChannelVirtualHyperstackGivesOneFilePerChannelShownAsOneHyperstack() throws Exception {
+        ImagePlus a = TestMovies.sixteenBit("a", TestMovies.simulate(TestMovies.FRAMES, 64)[1], TestMovies.FRAMES);
+        ImagePlus b = TestMovies.sixteenBit("b", TestMovies.simulate(TestMovies.FRAMES, 65)[1], TestMovies.FRAMES);
+        ImageStack both = new ImageStack(TestMovies.SIZE, TestMovies.SIZE);
+        for (int t = 1; t <= TestMovies.FRAMES; t++) {
+            both.addSlice(a.getStack().getProcessor(t));
+            both.addSlice(b.getStack().getProcessor(t));
+        }
+        ImagePlus hyper = new ImagePlus("two.tif", both);
+        hyper.setDimensions(2, 1, TestMovies.FRAMES);
+        hyper.setOpenAsHyperStack(true);
+        ImagePlus virtual = virtualCopy(hyper, "virtual-channels");
+        assertEquals(2, virtual.getNChannels());
+        assertEquals(TestMovies.FRAMES, virtual.getNFrames());
+        File chosen = NativeTestSupport.folder().resolve("chosen/out.tif").toFile();
+        assertTrue(chosen.getParentFile().mkdirs());
+
+        ImagePlus output = denoiseCommand(virtual, "output_file", chosen.getPath());
+        ImagePlus expected = denoiseCommand(hyper);
+
+        assertTrue(output.getStack().isVirtual());
+        assertArrayEquals(hyper.getDimensions(), output.getDimensions());
+        assertTrue(new File(chosen.getParentFile(), "out-c1.tif").isFile());
+        assertTrue(new File(chosen.getParentFile(), "out-c2.tif").isFile());
+        assertFalse(chosen.exists(), "per-channel files replace the single name");
+        for (int i = 1; i <= both.getSize(); i++) {
+            assertArrayEquals((short[]) expected.getStack().getPixels(i), (short[]) output.getStack().getPixels(i), "plane " + i);
+        }
+    }
+
+    @Test
     void planesArePulledInTimeOrderThroughABoundedWindowAndTheFileEqualsTheInMemoryResult() throws Exception {
         // 600 frames in time tiles of 120 (halo 52: 16 new frames per tile), so the engine slides
         // through the movie; it asks for every frame only while its window passes over it.
