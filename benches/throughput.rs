@@ -3,6 +3,7 @@
 //!
 //!   cargo bench --bench throughput            # all phases
 //!   cargo bench --bench throughput -- infer   # one phase: infer, network, network-plain, train64, train150 (152³: patches are multiples of 8)
+//!   cargo bench --bench throughput -- train64 float32   # training phases take a precision: auto (default), float32, bfloat16
 //!
 //! Baselines measured in the same run: the plain (whole-activation) forward against our
 //! low-memory forward, and the DeepCAD-RT demo tiling (150³ tiles, overlap 0.6), whose voxel count
@@ -16,7 +17,7 @@ use deepcad::io::{ImageJMetadata, OutputKind, ReadOptions, SampleType, StackWrit
 use deepcad::model::{Model, ModelMetadata, Normalization};
 use deepcad::progress::{Control, Event, Progress, Silent};
 use deepcad::simulate::{SimulationConfig, Simulator};
-use deepcad::train::{train, InMemoryMovie, TrainSettings};
+use deepcad::train::{train, InMemoryMovie, Precision, TrainSettings};
 use tch::{Device, Kind, Tensor};
 
 fn peak_rss_mb() -> f64 {
@@ -113,7 +114,7 @@ impl Progress for IterationTimer {
     }
 }
 
-fn train_phase(patch: usize, iterations: usize) {
+fn train_phase(patch: usize, iterations: usize, precision: Precision) {
     let frames = 2 * patch + 16;
     let size = patch + 16;
     let sim = Simulator::new(&SimulationConfig { width: size, height: size, frames, seed: 3, ..Default::default() }).unwrap();
@@ -130,6 +131,7 @@ fn train_phase(patch: usize, iterations: usize) {
         patches_per_epoch: iterations + 1,
         epochs: 1,
         validation_fraction: 0.0,
+        precision,
         ..Default::default()
     };
     let dir = tempfile::tempdir().unwrap();
@@ -137,19 +139,26 @@ fn train_phase(patch: usize, iterations: usize) {
     train(&mut sources, &settings, &dir.path().join("m.safetensors"), None, Device::Cpu, &mut timer).unwrap();
     let steady: Vec<f64> = timer.times.iter().skip(1).copied().collect();
     let mean = steady.iter().sum::<f64>() / steady.len().max(1) as f64;
-    println!("train {patch}^3 patch, f=16, batch 1: {mean:.3} s/iteration over {} iterations, peak RSS {:.0} MB", steady.len(), peak_rss_mb());
+    let used = precision.resolve(Device::Cpu);
+    println!("train {patch}^3 patch, f=16, batch 1, {used:?}: {mean:.3} s/iteration over {} iterations, peak RSS {:.0} MB", steady.len(), peak_rss_mb());
 }
 
 fn main() {
-    let phase = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let positional: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let phase = positional.first().cloned();
+    let precision = match positional.get(1).map(String::as_str) {
+        Some("float32") => Precision::Float32,
+        Some("bfloat16") => Precision::MixedBfloat16,
+        _ => Precision::Auto,
+    };
     deepcad::device::tune_allocator_for_throughput();
     println!("# deepcad throughput on CPU ({} threads)", tch::get_num_threads());
     match phase.as_deref() {
         Some("infer") => infer_phase(),
         Some("network") => network_phase(true),
         Some("network-plain") => network_phase(false),
-        Some("train64") => train_phase(64, 8),
-        Some("train150") => train_phase(152, 3),
+        Some("train64") => train_phase(64, 8, precision),
+        Some("train150") => train_phase(152, 3, precision),
         Some(other) => eprintln!("unknown phase {other}; use infer, network, network-plain, train64, train150"),
         None => {
             let me = std::env::current_exe().expect("own path");

@@ -38,8 +38,29 @@ impl DoubleConv {
     }
 }
 
+/// Runs in the input's precision, so mixed-precision training can feed bfloat16 activations to a
+/// network whose (master) weights stay float32: the weights are cast differentiably per call and
+/// their gradients arrive in float32. A float32 input takes the plain path unchanged.
 fn conv(layer: &nn::Conv3D, x: &Tensor, padding: i64) -> Result<Tensor> {
-    Ok(x.f_conv3d(&layer.ws, layer.bs.as_ref(), [1, 1, 1], [padding; 3], [1, 1, 1], 1)?)
+    if x.kind() == layer.ws.kind() {
+        return Ok(x.f_conv3d(&layer.ws, layer.bs.as_ref(), [1, 1, 1], [padding; 3], [1, 1, 1], 1)?);
+    }
+    if !reduced_precision_is_exact_enough(x) {
+        let y = x.f_to_kind(layer.ws.kind())?.f_conv3d(&layer.ws, layer.bs.as_ref(), [1, 1, 1], [padding; 3], [1, 1, 1], 1)?;
+        return Ok(y.f_to_kind(x.kind())?);
+    }
+    let weight = layer.ws.f_to_kind(x.kind())?;
+    let bias = layer.bs.as_ref().map(|b| b.f_to_kind(x.kind())).transpose()?;
+    Ok(x.f_conv3d(&weight, bias.as_ref(), [1, 1, 1], [padding; 3], [1, 1, 1], 1)?)
+}
+
+/// oneDNN's bfloat16 weight gradient of a 3×3×3 convolution is wrong when the input is 2 deep
+/// (libtorch 2.11, AVX-512 BF16 kernel): the gradient holds garbage up to 1e38 or NaN in most calls,
+/// for 16 to 384 channels (measured against float32 on the same inputs; depths 1 and 3–20 and every
+/// height and width were exact). Training a 16-frame patch reaches that depth at the bottom level, and
+/// diverged. Volumes with an axis shorter than the kernel are tiny, so they simply run in float32.
+fn reduced_precision_is_exact_enough(x: &Tensor) -> bool {
+    x.size()[2..].iter().all(|&n| n >= 3)
 }
 
 /// The network. Input and output are `[N, 1, T, H, W]` float tensors (time is the first spatial axis).

@@ -15,6 +15,6 @@ pub mod validation_split;
 pub use augment::{Augmentation, Dihedral};
 pub use frame_source::{open_training_inputs, FileMovie, FrameSource, InMemoryMovie};
 pub use patch_grid::{plan_patches, Patch, PatchPlan, SourceShape};
-pub use settings::{best_bundle_path, TrainReport, TrainSettings, DEFAULT_LEARNING_RATE};
+pub use settings::{best_bundle_path, Precision, TrainReport, TrainSettings, DEFAULT_LEARNING_RATE};
 pub use trainer::train;
 pub use validation_split::split_validation;

@@ -33,6 +33,42 @@ pub struct TrainSettings {
     pub seed: u64,
     /// Use at most this many frames of each input (from the start).
     pub max_frames: Option<usize>,
+    /// Arithmetic of the training forward/backward pass (weights, optimiser and loss stay float32).
+    pub precision: Precision,
+}
+
+/// Training arithmetic. Mixed bfloat16 keeps float32 master weights, Adam state and loss, and runs
+/// the convolutions in bfloat16: on CPUs with native bf16 (AVX-512 BF16, AMX) that is what brings a
+/// 64³ iteration at f = 16 from 0.80 s to about 0.35 s. A step whose bfloat16 loss or gradients are
+/// not finite is redone in float32 (with a warning), so reduced precision never corrupts the weights.
+/// Float32 runs are bit-reproducible for a seed; inference always runs in float32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// Mixed bfloat16 where the device computes it natively (CUDA, or a CPU with bf16), else float32.
+    #[default]
+    Auto,
+    Float32,
+    MixedBfloat16,
+}
+
+impl Precision {
+    /// The precision a run on `device` actually uses: `Auto` resolved, the others as they are.
+    pub fn resolve(self, device: tch::Device) -> Precision {
+        match self {
+            Precision::Auto if matches!(device, tch::Device::Cuda(_)) || cpu_has_native_bfloat16() => Precision::MixedBfloat16,
+            Precision::Auto => Precision::Float32,
+            explicit => explicit,
+        }
+    }
+}
+
+/// AVX-512 BF16 or AMX-BF16 in /proc/cpuinfo: oneDNN runs bf16 convolutions natively there;
+/// elsewhere it emulates them and bfloat16 would be slower than float32.
+fn cpu_has_native_bfloat16() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .map(|info| info.split_whitespace().any(|flag| flag == "avx512_bf16" || flag == "amx_bf16"))
+        .unwrap_or(false)
 }
 
 /// Adam learning rate for normalised (zero-mean, unit-std) data; see the type's doc. Measured on
@@ -56,6 +92,7 @@ impl Default for TrainSettings {
             validation_fraction: 0.1,
             seed: 0,
             max_frames: None,
+            precision: Precision::default(),
         }
     }
 }

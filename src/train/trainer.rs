@@ -17,14 +17,14 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::nn::OptimizerConfig;
-use tch::{nn, Device, Reduction, Tensor};
+use tch::{nn, Device, Kind, Reduction, Tensor};
 
 use super::augment::Augmentation;
 use super::frame_source::FrameSource;
 use super::normalization_stats::{intensity_statistics, MAX_SAMPLED_FRAMES};
 use super::pair_reader::PairReader;
 use super::patch_grid::{plan_patches, Patch, SourceShape};
-use super::settings::{best_bundle_path, TrainReport, TrainSettings};
+use super::settings::{best_bundle_path, Precision, TrainReport, TrainSettings};
 use super::validation_split::split_validation;
 use crate::model::{EpochRecord, Model, ModelMetadata, Normalization, SourceRecord};
 use crate::progress::{report, Event, Progress};
@@ -101,7 +101,10 @@ pub fn train(
     model.metadata.patch = plan.patch;
     let record = &mut model.metadata.training;
     record.origin = if resume.is_some() { "deepcad train (resumed)".into() } else { "deepcad train".into() };
-    record.settings = serde_json::to_value(settings).map_err(|e| Error::usage(e.to_string()))?;
+    // The bundle records the precision that actually ran (auto resolved).
+    let precision = settings.precision.resolve(device);
+    let recorded = TrainSettings { precision, ..settings.clone() };
+    record.settings = serde_json::to_value(&recorded).map_err(|e| Error::usage(e.to_string()))?;
     record.sources = records;
     record.device = device_name(device);
     record.software = crate::model::bundle::software_version();
@@ -111,6 +114,12 @@ pub fn train(
 
     let mut optimizer = nn::Adam { beta1: 0.5, beta2: 0.999, wd: 0.0, eps: 1e-8, amsgrad: false }
         .build(&model.vs, settings.learning_rate)?;
+    let bfloat16 = precision == Precision::MixedBfloat16;
+    report(progress, Event::Info(if bfloat16 {
+        "precision: mixed bfloat16 (bfloat16 convolutions; float32 weights, optimiser and loss)"
+    } else {
+        "precision: float32"
+    }))?;
     let mut reader = PairReader::new(plan.patch, offset, scale);
     let volume = reader.volume_len();
     let batch = settings.batch_size;
@@ -137,17 +146,23 @@ pub fn train(
                 reader.read_pair(sources, &plan.patches[index], augmentation, x, y)?;
             }
             let n = chunk.len();
-            let loss = pair_loss(&model, &input[..n * volume], &target[..n * volume], n, plan.patch)?;
-            optimizer.zero_grad();
-            loss.f_backward()?;
-            optimizer.step();
-            let value = loss.f_double_value(&[])?;
+            let (x, y) = (&input[..n * volume], &target[..n * volume]);
+            let mut value = loss_and_gradients(&model, &mut optimizer, x, y, n, plan.patch, bfloat16)?;
+            if bfloat16 && !(value.is_finite() && gradients_are_finite(&model.vs)?) {
+                // Like AMP's gradient scaler: never apply a non-finite reduced-precision step.
+                report(progress, Event::Warning(&format!(
+                    "epoch {epoch}, iteration {}: the bfloat16 step gave a non-finite loss or gradient (loss {value}); redone in float32",
+                    pairs / batch + 1
+                )))?;
+                value = loss_and_gradients(&model, &mut optimizer, x, y, n, plan.patch, false)?;
+            }
             if !value.is_finite() {
                 return Err(Error::usage(format!(
                     "training diverged in epoch {epoch} (loss {value}); lower the learning rate (now {})",
                     settings.learning_rate
                 )));
             }
+            optimizer.step();
             loss_sum += value * n as f64;
             pairs += n;
             done += 1;
@@ -183,13 +198,45 @@ pub fn train(
     })
 }
 
-/// 0.5·L1 + 0.5·MSE (means) of the network's output on `input` against `target`.
-fn pair_loss(model: &Model, input: &[f32], target: &[f32], n: usize, patch: [usize; 3]) -> Result<Tensor> {
+/// Fresh gradients of the pair loss in the optimiser's variables; returns the loss.
+fn loss_and_gradients(
+    model: &Model,
+    optimizer: &mut nn::Optimizer,
+    input: &[f32],
+    target: &[f32],
+    n: usize,
+    patch: [usize; 3],
+    bfloat16: bool,
+) -> Result<f64> {
+    let loss = pair_loss(model, input, target, n, patch, bfloat16)?;
+    optimizer.zero_grad();
+    loss.f_backward()?;
+    Ok(loss.f_double_value(&[])?)
+}
+
+/// Whether every gradient is finite (one reduction per variable, cheap beside a step).
+fn gradients_are_finite(vs: &nn::VarStore) -> Result<bool> {
+    for variable in vs.trainable_variables() {
+        let grad = variable.grad();
+        if grad.defined() && grad.f_isfinite()?.f_all()?.f_int64_value(&[])? == 0 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// 0.5·L1 + 0.5·MSE (means) of the network's output on `input` against `target`. With `bfloat16`
+/// the network computes in bfloat16 (its float32 weights cast per convolution) and the loss in float32.
+fn pair_loss(model: &Model, input: &[f32], target: &[f32], n: usize, patch: [usize; 3], bfloat16: bool) -> Result<Tensor> {
     let shape = [n as i64, 1, patch[0] as i64, patch[1] as i64, patch[2] as i64];
     let device = model.device();
     let x = Tensor::from_slice(input).f_view(shape)?.f_to_device(device)?;
     let y = Tensor::from_slice(target).f_view(shape)?.f_to_device(device)?;
-    let out = model.net.forward(&x)?;
+    let out = if bfloat16 {
+        model.net.forward(&x.f_to_kind(Kind::BFloat16)?)?.f_to_kind(Kind::Float)?
+    } else {
+        model.net.forward(&x)?
+    };
     let l1 = out.f_l1_loss(&y, Reduction::Mean)?;
     let l2 = out.f_mse_loss(&y, Reduction::Mean)?;
     Ok(l1.f_add(&l2)?.f_mul_scalar(0.5)?)
@@ -215,7 +262,7 @@ fn validation_loss(
             reader.read_pair(sources, &patches[index], Augmentation::NONE, x, y)?;
         }
         let n = chunk.len();
-        let loss = tch::no_grad(|| pair_loss(model, &input[..n * volume], &target[..n * volume], n, patch))?;
+        let loss = tch::no_grad(|| pair_loss(model, &input[..n * volume], &target[..n * volume], n, patch, false))?;
         sum += loss.f_double_value(&[])? * n as f64;
     }
     Ok(sum / validation.len() as f64)

@@ -93,6 +93,11 @@ fn train(a: TrainArgs, progress: &mut dyn Progress) -> Result<()> {
         validation_fraction: a.validation,
         seed: a.seed,
         max_frames: a.max_frames,
+        precision: match a.precision.as_str() {
+            "float32" => deepcad::train::Precision::Float32,
+            "bfloat16" => deepcad::train::Precision::MixedBfloat16,
+            _ => deepcad::train::Precision::Auto,
+        },
     };
     settings.validate()?;
     let mut sources = open_training_inputs(&a.input, progress)?;
