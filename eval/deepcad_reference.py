@@ -163,7 +163,7 @@ def train(args):
     movie -= mean
     patch = (args.patch_t or args.patch, args.patch, args.patch)
     grid = patch_grid(movie.shape, patch, args.overlap, args.patches)
-    net = Network3DUnet(args.fmap)
+    net = Network3DUnet(args.fmap).to(args.device)
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr, betas=(0.5, 0.999))
     pt, py, px = patch
     times, losses = [], []
@@ -177,17 +177,17 @@ def train(args):
             if random.random() < 0.5:
                 inp, tgt = tgt, inp
             k = random.randrange(8)
-            inp = torch.from_numpy(np.ascontiguousarray(dihedral(inp, k)))[None, None]
-            tgt = torch.from_numpy(np.ascontiguousarray(dihedral(tgt, k)))[None, None]
+            inp = torch.from_numpy(np.ascontiguousarray(dihedral(inp, k)))[None, None].to(args.device)
+            tgt = torch.from_numpy(np.ascontiguousarray(dihedral(tgt, k)))[None, None].to(args.device)
             started = time.perf_counter()
             out = net(inp)
             loss = 0.5 * F.l1_loss(out, tgt) + 0.5 * F.mse_loss(out, tgt)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            losses.append(float(loss))  # also waits for the device
             times.append(time.perf_counter() - started)
-            losses.append(float(loss))
-    torch.save(net.state_dict(), args.output)
+    torch.save({k: v.cpu() for k, v in net.state_dict().items()}, args.output)
     steady = times[1:] or times
     return {"iterations": len(times), "seconds_per_iteration": float(np.mean(steady)),
             "final_loss": float(np.mean(losses[-20:])), "mean": mean, "patches_per_epoch": len(grid)}
@@ -260,7 +260,7 @@ def reflect(index, length):
 
 
 @torch.no_grad()
-def denoise_reference(net, movie, patch, overlap):
+def denoise_reference(net, movie, patch, overlap, device="cpu"):
     """§4.1 with the reference's per-tile brightness factor; output float32 in input units."""
     mean = float(movie.astype(np.float64).mean())
     x = movie.astype(np.float32) - mean
@@ -272,7 +272,7 @@ def denoise_reference(net, movie, patch, overlap):
             for tt in axes[0]:
                 sizes = [min(patch[i], movie.shape[i]) for i in range(3)]
                 src = x[tt[0]:tt[0] + sizes[0], ty[0]:ty[0] + sizes[1], tx[0]:tx[0] + sizes[2]]
-                pred = net(torch.from_numpy(np.ascontiguousarray(src))[None, None])[0, 0].numpy()
+                pred = net(torch.from_numpy(np.ascontiguousarray(src))[None, None].to(device))[0, 0].cpu().numpy()
                 keep = tuple(slice(a[1], a[2]) for a in (tt, ty, tx))
                 out_k = pred[keep] + mean
                 raw_k = src[keep] + mean
@@ -284,7 +284,7 @@ def denoise_reference(net, movie, patch, overlap):
 
 
 @torch.no_grad()
-def denoise_seamless(net, movie, normalization, tile, halo):
+def denoise_seamless(net, movie, normalization, tile, halo, device="cpu"):
     """The Rust engine's tiling and normalisation, for implementation parity and speed at equal work."""
     if normalization["mode"] == "fixed":
         offset, scale = normalization["offset"], normalization["scale"]
@@ -300,7 +300,7 @@ def denoise_seamless(net, movie, normalization, tile, halo):
                 idx = [np.array([reflect(i, movie.shape[a]) for i in range(p[0], p[0] + p[1])])
                        for a, p in enumerate((tt, ty, tx))]
                 src = x[np.ix_(*idx)]
-                pred = net(torch.from_numpy(np.ascontiguousarray(src))[None, None])[0, 0].numpy()
+                pred = net(torch.from_numpy(np.ascontiguousarray(src))[None, None].to(device))[0, 0].cpu().numpy()
                 keep = tuple(slice(p[2] - p[0], p[3] - p[0]) for p in (tt, ty, tx))
                 out[tt[2]:tt[3], ty[2]:ty[3], tx[2]:tx[3]] = pred[keep] * scale + offset
                 tiles += 1
@@ -311,11 +311,12 @@ def denoise(args):
     torch.set_num_threads(args.threads)
     movie = read_movie(args.movie)
     net, normalization = load_network(args.model, args.fmap)
+    net = net.to(args.device)
     started = time.perf_counter()
     if args.tiling == "reference":
-        out, tiles = denoise_reference(net, movie, (args.patch,) * 3, args.overlap)
+        out, tiles = denoise_reference(net, movie, (args.patch,) * 3, args.overlap, args.device)
     else:
-        out, tiles = denoise_seamless(net, movie, normalization, args.tile, args.halo)
+        out, tiles = denoise_seamless(net, movie, normalization, args.tile, args.halo, args.device)
     seconds = time.perf_counter() - started
     tifffile.imwrite(args.output, out, imagej=True, metadata={"axes": "TYX"})
     if args.uint16_out:
@@ -329,13 +330,15 @@ def denoise(args):
 
 def bench_network(args):
     torch.set_num_threads(args.threads)
-    net = Network3DUnet(args.fmap).eval()
-    x = torch.randn(1, 1, args.size, args.size, args.size)
+    net = Network3DUnet(args.fmap).eval().to(args.device)
+    x = torch.randn(1, 1, args.size, args.size, args.size, device=args.device)
     with torch.no_grad():
         net(x)
+        synchronize(args.device)
         started = time.perf_counter()
         for _ in range(args.repeats):
             net(x)
+        synchronize(args.device)
         seconds = (time.perf_counter() - started) / args.repeats
     return {"size": args.size, "voxels_per_second": args.size ** 3 / seconds,
             "flops_per_voxel": flops_per_voxel(args.fmap)}
@@ -344,10 +347,10 @@ def bench_network(args):
 def bench_train(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    net = Network3DUnet(args.fmap)
+    net = Network3DUnet(args.fmap).to(args.device)
     optimizer = torch.optim.Adam(net.parameters(), lr=5e-5, betas=(0.5, 0.999))
-    x = torch.randn(1, 1, args.patch, args.patch, args.patch)
-    y = torch.randn(1, 1, args.patch, args.patch, args.patch)
+    x = torch.randn(1, 1, args.patch, args.patch, args.patch, device=args.device)
+    y = torch.randn(1, 1, args.patch, args.patch, args.patch, device=args.device)
     times = []
     for _ in range(args.iterations + 1):
         started = time.perf_counter()
@@ -356,18 +359,26 @@ def bench_train(args):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        synchronize(args.device)
         times.append(time.perf_counter() - started)
     return {"patch": args.patch, "seconds_per_iteration": float(np.mean(times[1:]))}
 
 
+def synchronize(device):
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
 def matmul_peak(args):
     torch.set_num_threads(args.threads)
-    a, b = torch.randn(4096, 4096), torch.randn(4096, 4096)
+    a, b = torch.randn(4096, 4096, device=args.device), torch.randn(4096, 4096, device=args.device)
     torch.mm(a, b)
     best = math.inf
     for _ in range(3):
+        synchronize(args.device)
         started = time.perf_counter()
         torch.mm(a, b)
+        synchronize(args.device)
         best = min(best, time.perf_counter() - started)
     return {"gflops": 2 * 4096 ** 3 / best / 1e9}
 
@@ -376,6 +387,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--fmap", type=int, default=16)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("train")
     p.add_argument("movie")
@@ -410,6 +422,8 @@ def main():
     result = {"train": train, "denoise": denoise, "bench-network": bench_network,
               "bench-train": bench_train, "matmul-peak": matmul_peak}[args.command](args)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if args.device.startswith("cuda"):
+        result["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2 ** 20
     print(json.dumps(result))
 
 
