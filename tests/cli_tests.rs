@@ -131,3 +131,24 @@ fn import_and_export_round_trip_through_the_cli() {
     assert!(stderr(&again).contains("overwrite"), "{}", stderr(&again));
     assert_eq!(std::fs::read(&package).unwrap(), before);
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly_like_other_unix_tools() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("m.safetensors");
+    let metadata = deepcad::model::ModelMetadata::new(16, [64, 64, 64], deepcad::model::Normalization::Fixed { offset: 0.0, scale: 1.0 });
+    deepcad::model::Model::new(metadata, tch::Device::Cpu).unwrap().save(&bundle).unwrap();
+    // `deepcad info --json m | head -c 0`: the pipe's reader is gone before anything is written.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_deepcad"))
+        .args(["info", "--json", path(&bundle)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -22,6 +22,12 @@ use args::{Cli, Command, Compute, DenoiseArgs, ExportBioimageioArgs, ImportArgs,
 use progress_bar::TerminalProgress;
 
 fn main() -> ExitCode {
+    // Like other Unix tools: `deepcad info --json | head` ends quietly when the reader goes away,
+    // instead of panicking on a broken pipe (Rust ignores SIGPIPE by default).
+    // SAFETY: called before any thread exists; restores the default disposition of one signal.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     deepcad::device::tune_allocator_for_throughput();
     let cancel = CancelFlag::new();
