@@ -154,6 +154,16 @@ def dihedral(volume, k):
     return np.rot90(volume, k % 4, axes=(1, 2))
 
 
+def train_step(net, optimizer, inp, tgt):
+    """§3: loss 0.5·L1 + 0.5·MSE, one Adam step; returns the loss (reading it waits for the device)."""
+    out = net(inp)
+    loss = 0.5 * F.l1_loss(out, tgt) + 0.5 * F.mse_loss(out, tgt)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return float(loss)
+
+
 def train(args):
     torch.manual_seed(args.seed)
     random.seed(args.seed)
@@ -180,12 +190,7 @@ def train(args):
             inp = torch.from_numpy(np.ascontiguousarray(dihedral(inp, k)))[None, None].to(args.device)
             tgt = torch.from_numpy(np.ascontiguousarray(dihedral(tgt, k)))[None, None].to(args.device)
             started = time.perf_counter()
-            out = net(inp)
-            loss = 0.5 * F.l1_loss(out, tgt) + 0.5 * F.mse_loss(out, tgt)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss))  # also waits for the device
+            losses.append(train_step(net, optimizer, inp, tgt))
             times.append(time.perf_counter() - started)
     torch.save({k: v.cpu() for k, v in net.state_dict().items()}, args.output)
     steady = times[1:] or times
@@ -354,12 +359,7 @@ def bench_train(args):
     times = []
     for _ in range(args.iterations + 1):
         started = time.perf_counter()
-        out = net(x)
-        loss = 0.5 * F.l1_loss(out, y) + 0.5 * F.mse_loss(out, y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        synchronize(args.device)
+        train_step(net, optimizer, x, y)
         times.append(time.perf_counter() - started)
     return {"patch": args.patch, "seconds_per_iteration": float(np.mean(times[1:]))}
 
