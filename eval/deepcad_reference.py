@@ -161,7 +161,7 @@ def train_step(net, optimizer, inp, tgt):
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
-    return float(loss)
+    return loss.item()
 
 
 def train(args):
