@@ -45,7 +45,7 @@ fn conv(layer: &nn::Conv3D, x: &Tensor, padding: i64) -> Result<Tensor> {
     if x.kind() == layer.ws.kind() {
         return Ok(x.f_conv3d(&layer.ws, layer.bs.as_ref(), [1, 1, 1], [padding; 3], [1, 1, 1], 1)?);
     }
-    if !reduced_precision_is_exact_enough(x) {
+    if needs_float32(x) {
         let y = x.f_to_kind(layer.ws.kind())?.f_conv3d(&layer.ws, layer.bs.as_ref(), [1, 1, 1], [padding; 3], [1, 1, 1], 1)?;
         return Ok(y.f_to_kind(x.kind())?);
     }
@@ -54,13 +54,17 @@ fn conv(layer: &nn::Conv3D, x: &Tensor, padding: i64) -> Result<Tensor> {
     Ok(x.f_conv3d(&weight, bias.as_ref(), [1, 1, 1], [padding; 3], [1, 1, 1], 1)?)
 }
 
-/// oneDNN's bfloat16 weight gradient of a 3×3×3 convolution is wrong when the input is 2 deep
-/// (libtorch 2.11, AVX-512 BF16 kernel): the gradient holds garbage up to 1e38 or NaN in most calls,
-/// for 16 to 384 channels (measured against float32 on the same inputs; depths 1 and 3–20 and every
-/// height and width were exact). Training a 16-frame patch reaches that depth at the bottom level, and
-/// diverged. Volumes with an axis shorter than the kernel are tiny, so they simply run in float32.
-fn reduced_precision_is_exact_enough(x: &Tensor) -> bool {
-    x.size()[2..].iter().all(|&n| n >= 3)
+/// Convolutions that reduced-precision input still runs in float32 (libtorch 2.11 on CPU, oneDNN):
+/// - an axis shorter than the kernel: oneDNN's bf16 weight gradient of a 3×3×3 convolution is wrong
+///   when the input is 2 deep (AVX-512 BF16 kernel; garbage up to 1e38 or NaN in most calls, for 16 to
+///   384 channels, measured against float32 on the same inputs; depths 1 and 3–20 and every height and
+///   width were exact). A 16-frame patch is 2 deep at the bottom level and made training diverge.
+///   Such volumes are tiny, so float32 costs nothing.
+/// - a single input channel (the first convolution): oneDNN has no direct bf16 weight-gradient
+///   kernel for it and falls back to a GEMM path about 10× slower than float32 (64³, 1 → 8 channels).
+fn needs_float32(x: &Tensor) -> bool {
+    let size = x.size();
+    size[1] == 1 || size[2..].iter().any(|&n| n < 3)
 }
 
 /// The network. Input and output are `[N, 1, T, H, W]` float tensors (time is the first spatial axis).
