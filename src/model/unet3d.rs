@@ -54,17 +54,13 @@ fn conv(layer: &nn::Conv3D, x: &Tensor, padding: i64) -> Result<Tensor> {
     Ok(x.f_conv3d(&weight, bias.as_ref(), [1, 1, 1], [padding; 3], [1, 1, 1], 1)?)
 }
 
-/// Convolutions that reduced-precision input still runs in float32 (libtorch 2.11 on CPU, oneDNN):
-/// - an axis shorter than the kernel: oneDNN's bf16 weight gradient of a 3×3×3 convolution is wrong
-///   when the input is 2 deep (AVX-512 BF16 kernel; garbage up to 1e38 or NaN in most calls, for 16 to
-///   384 channels, measured against float32 on the same inputs; depths 1 and 3–20 and every height and
-///   width were exact). A 16-frame patch is 2 deep at the bottom level and made training diverge.
-///   Such volumes are tiny, so float32 costs nothing.
-/// - a single input channel (the first convolution): oneDNN has no direct bf16 weight-gradient
-///   kernel for it and falls back to a GEMM path about 10× slower than float32 (64³, 1 → 8 channels).
+/// oneDNN's bfloat16 weight gradient of a 3×3×3 convolution is wrong when the input is 2 deep
+/// (libtorch 2.11, AVX-512 BF16 kernel): garbage up to 1e38 or NaN in most calls, for 16 to 384
+/// input channels, measured against float32 on the same inputs; depths 1 and 3–20, with every height
+/// and width tried (1–24), were exact. A 16-frame patch is 2 deep at the bottom level and made training diverge. Volumes
+/// with an axis shorter than the kernel are tiny, so they simply run in float32.
 fn needs_float32(x: &Tensor) -> bool {
-    let size = x.size();
-    size[1] == 1 || size[2..].iter().any(|&n| n < 3)
+    x.size()[2..].iter().any(|&n| n < 3)
 }
 
 /// The network. Input and output are `[N, 1, T, H, W]` float tensors (time is the first spatial axis).

@@ -9,6 +9,9 @@
 //! Adam's moment estimates (the bundle holds no optimiser state): the first steps after a resume
 //! behave like a fresh Adam with the same learning rate. Fine-tuning on other data keeps the
 //! bundle's normalisation, so the model's units do not change.
+//!
+//! Precision ([`Precision`]): mixed bfloat16 runs the network in bf16 on float32 master weights;
+//! validation always runs in float32, so validation losses compare across precisions.
 
 use std::path::Path;
 use std::time::Instant;
