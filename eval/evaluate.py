@@ -306,7 +306,7 @@ def write_report(results, out):
     levels, s, p = results["levels"], results.get("speed"), results.get("parity")
     lines = ["# DeepCAD evaluation report", "",
              f"Generated {results['date']} by `{results['command']}` in {results['minutes']:.1f} min on "
-             f"{results['machine']} ({results['threads']} threads, CPU). deepcad {results['deepcad_version']}, "
+             f"{results['machine']} ({results['threads']} threads, {results['config']['device']}). {results['deepcad_version']}, "
              f"PyTorch {results['torch_version']} for the reference.", "",
              "Data: simulated two-photon calcium movies (`deepcad simulate`: somata with GCaMP-like transients, "
              f"neuropil, background, Poisson–Gaussian noise), {results['config']['width']}×{results['config']['width']} px, "
@@ -413,8 +413,8 @@ def main():
     parser.add_argument("--frames", type=int, default=600)
     parser.add_argument("--neurons", type=int, default=30)
     parser.add_argument("--patch", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--patches", type=int, default=80)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--patches", type=int, default=64)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--device", default="cpu", help="cpu, or cuda[:N] for the GPU table (both implementations)")
@@ -435,7 +435,7 @@ def main():
     import torch
     results = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "scripts/evaluate.sh " + " ".join(sys.argv[1:]),
+        "command": " ".join(["scripts/evaluate.sh", *sys.argv[1:]]),
         "machine": machine_name(),
         "threads": cfg.threads,
         "deepcad_version": runner.run([cfg.deepcad, "--version"])[0].strip(),
