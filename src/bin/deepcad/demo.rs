@@ -23,7 +23,7 @@ pub fn run(a: DemoArgs, progress: &mut dyn Progress) -> Result<()> {
 
     let config = SimulationConfig { width: 96, height: 96, frames: 300, neurons: 20, photons: a.photons, seed: 1, ..Default::default() };
     report(progress, Event::Info(&format!("simulating {}×{}×{} frames at {} photons", config.width, config.height, config.frames, config.photons)))?;
-    crate::write_simulation(&config, &noisy_path, Some(&truth_path), progress)?;
+    crate::write_simulation(&config, &noisy_path, Some(&truth_path), None, progress)?;
 
     let settings = TrainSettings {
         patch: [32, 64, 64],

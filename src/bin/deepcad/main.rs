@@ -206,7 +206,14 @@ fn info(a: InfoArgs) -> Result<()> {
 }
 
 /// Writes a simulated movie frame by frame (any length fits in memory).
-pub fn write_simulation(config: &SimulationConfig, noisy: &Path, truth: Option<&Path>, progress: &mut dyn Progress) -> Result<()> {
+/// With `labels`, also the neurons as a one-frame label image (from the same scene).
+pub fn write_simulation(
+    config: &SimulationConfig,
+    noisy: &Path,
+    truth: Option<&Path>,
+    labels: Option<&Path>,
+    progress: &mut dyn Progress,
+) -> Result<()> {
     let sim = Simulator::new(config)?;
     let meta = ImageJMetadata { frames: config.frames, hyperstack: false, ..Default::default() };
     let (w, h, t) = (config.width, config.height, config.frames);
@@ -228,6 +235,13 @@ pub fn write_simulation(config: &SimulationConfig, noisy: &Path, truth: Option<&
     noisy_writer.finish()?;
     if let Some(wr) = truth_writer {
         wr.finish()?;
+    }
+    if let Some(path) = labels {
+        let labels = deepcad::evaluation::labels_from_footprints(sim.footprints(), w * h, 0.5);
+        let meta = ImageJMetadata { frames: 1, hyperstack: false, ..Default::default() };
+        let mut writer = StackWriter::create(path, w, h, 1, SampleType::U16, &meta, OutputKind::Auto)?;
+        writer.write_frame(&labels)?;
+        writer.finish()?;
     }
     Ok(())
 }
@@ -278,14 +292,6 @@ fn simulate(a: SimulateArgs, progress: &mut dyn Progress) -> Result<()> {
         seed: a.seed,
         ..Default::default()
     };
-    write_simulation(&config, &a.output, a.truth.as_deref(), progress)?;
-    if let Some(path) = &a.labels {
-        let footprints = Simulator::new(&config)?.footprints().to_vec();
-        let labels = deepcad::evaluation::labels_from_footprints(&footprints, config.width * config.height, 0.5);
-        let meta = ImageJMetadata { frames: 1, hyperstack: false, ..Default::default() };
-        let mut writer = StackWriter::create(path, config.width, config.height, 1, SampleType::U16, &meta, OutputKind::Auto)?;
-        writer.write_frame(&labels)?;
-        writer.finish()?;
-    }
+    write_simulation(&config, &a.output, a.truth.as_deref(), a.labels.as_deref(), progress)?;
     report(progress, Event::Info(&format!("wrote {}", a.output.display())))
 }

@@ -58,20 +58,21 @@ pub fn run(a: ScoreArgs, progress: &mut dyn Progress) -> Result<()> {
     }
 
     let mut entries = Vec::new();
-    let mut add = |name: String, source: String, movie: &[f32], progress: &mut dyn Progress| -> Result<()> {
+    // `checked`: run the residual checks (not for the raw movie, whose residual is zero).
+    let mut add = |name: String, source: String, movie: &[f32], checked: bool, progress: &mut dyn Progress| -> Result<()> {
         report(progress, Event::Info(&format!("scoring {name}")))?;
         let scores = truth.as_deref().map(|t| score(movie, t, width, height, &neurons)).transpose()?;
-        let residual = if name == "raw" { None } else { Some(residual_checks(&raw, movie, width, height, a.held_out_from)?) };
+        let residual = if checked { Some(residual_checks(&raw, movie, width, height, a.held_out_from)?) } else { None };
         entries.push(Entry { name, source, scores, residual });
         Ok(())
     };
     if truth.is_some() {
-        add("raw".into(), a.raw.display().to_string(), &raw, progress)?;
+        add("raw".into(), a.raw.display().to_string(), &raw, false, progress)?;
     }
     if let Some(truth) = truth.as_deref().filter(|_| a.baselines) {
         for family in ["moving_average", "gaussian_3d"] {
             let baseline = best_baseline(&raw, truth, width, height, family)?;
-            add(family.into(), baseline.kind.describe(), &baseline.movie, progress)?;
+            add(family.into(), baseline.kind.describe(), &baseline.movie, true, progress)?;
         }
     }
     for spec in &a.outputs {
@@ -83,7 +84,7 @@ pub fn run(a: ScoreArgs, progress: &mut dyn Progress) -> Result<()> {
             }
         };
         let movie = read_matching(&path, &info, "denoised movie")?;
-        add(name, path.display().to_string(), &movie, progress)?;
+        add(name, path.display().to_string(), &movie, true, progress)?;
     }
 
     print_table(&entries, truth.is_some());
