@@ -19,6 +19,7 @@ harness can check that the same weights and tiling give the same numbers in both
 
 Subcommands (each prints one JSON line with its measurements):
   train   MOVIE -o MODEL.pth [--patch 64 --patches 200 --epochs 3 --max-frames N --lr 5e-5 --seed 0]
+          [--time-budget SECONDS]   (epochs until the budget is spent; --epochs, if given, is the cap)
   denoise MOVIE -m MODEL.pth|BUNDLE.safetensors -o OUT.tif [--tiling reference|seamless] [--patch 150 --overlap 0.6]
           [--tile T,Y,X --halo 52] [--uint16-out OUT16.tif]
   bench-network [--size 144]           forward throughput of one tile (no_grad)
@@ -165,6 +166,9 @@ def train_step(net, optimizer, inp, tgt):
 
 
 def train(args):
+    """Shuffled passes over the patch grid (epochs) until `--epochs` passes are done or, with
+    `--time-budget`, until that many wall-clock seconds have passed since the training loop began
+    (the pass under way ends early; `--epochs` stays the cap when given); then one save."""
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -176,11 +180,24 @@ def train(args):
     net = Network3DUnet(args.fmap).to(args.device)
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr, betas=(0.5, 0.999))
     pt, py, px = patch
+    epochs = args.epochs if args.epochs is not None else (None if args.time_budget is not None else 3)
     times, losses = [], []
-    for epoch in range(args.epochs):
+    epochs_started, stopped_early = 0, False
+    loop_started = time.perf_counter()
+
+    def out_of_time():
+        return args.time_budget is not None and time.perf_counter() - loop_started >= args.time_budget
+
+    while epochs is None or epochs_started < epochs:
+        if times and out_of_time():
+            break
+        epochs_started += 1
         order = list(range(len(grid)))
         random.shuffle(order)
         for i in order:
+            if times and out_of_time():
+                stopped_early = True
+                break
             t0, y0, x0 = grid[i]
             window = movie[t0:t0 + 2 * pt, y0:y0 + py, x0:x0 + px]
             inp, tgt = window[0::2], window[1::2]
@@ -192,9 +209,15 @@ def train(args):
             started = time.perf_counter()
             losses.append(train_step(net, optimizer, inp, tgt))
             times.append(time.perf_counter() - started)
+        if stopped_early:
+            break
+    loop_seconds = time.perf_counter() - loop_started
     torch.save({k: v.cpu() for k, v in net.state_dict().items()}, args.output)
     steady = times[1:] or times
-    return {"iterations": len(times), "seconds_per_iteration": float(np.mean(steady)),
+    return {"iterations": len(times), "epochs_started": epochs_started,
+            "epochs_completed": epochs_started - (1 if stopped_early else 0),
+            "time_budget_seconds": args.time_budget, "epochs_cap": args.epochs, "loop_seconds": loop_seconds,
+            "seconds_per_iteration": float(np.mean(steady)),
             "final_loss": float(np.mean(losses[-20:])), "mean": mean, "patches_per_epoch": len(grid)}
 
 
@@ -396,7 +419,10 @@ def main():
     p.add_argument("--patch-t", type=int, default=None)
     p.add_argument("--overlap", type=float, default=0.25)
     p.add_argument("--patches", type=int, default=200)
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=None,
+                   help="passes over the patch grid (default 3; with --time-budget, a cap, none by default)")
+    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="train until this many wall-clock seconds of the training loop are spent, then save")
     p.add_argument("--max-frames", type=int, default=None)
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--scale-factor", type=float, default=1.0)

@@ -1,12 +1,19 @@
 """The evaluation harness: quality against ground truth, parity with a PyTorch reference, speed.
 
 Runs everything on one machine in one go and writes a Markdown report with PNG plots:
-  1. simulated two-photon movies at several photon levels (`deepcad simulate`, with truth and labels);
-  2. our engine (`deepcad train` on the first 80 % of the frames, `deepcad denoise`, float32 and
-     the input's uint16) and the PyTorch reference (eval/deepcad_reference.py, DeepCAD-RT's
-     settings) trained on the same frames with the same number of patches and epochs;
-  3. `deepcad score` for every output plus the best-width moving-average and 3-D Gaussian baselines,
-     and the reference-free residual checks (the last 20 % of frames were never trained on);
+  1. simulated two-photon movies at several photon levels (`deepcad simulate`, with truth and labels),
+     each level for several seeds (the seed of the simulation and of both trainings);
+  2. our engine (`deepcad train` on the first 80 % of the frames, `deepcad denoise` with its default
+     output type and with the input's type) and the PyTorch reference (eval/deepcad_reference.py,
+     DeepCAD-RT's settings) trained on the same frames, either
+       * with `--budget SECONDS` (the headline setting): ours with its defaults and
+         `--time-budget SECONDS` only, the reference for the same wall-clock time that our training
+         actually took, or
+       * without it: both with the same patch size, number of patches and epochs;
+  3. `deepcad score` for every output plus the best-width moving-average and 3-D Gaussian baselines
+     (best by pixel SNR and best by neuron-trace correlation: oracle choices), and the reference-free
+     residual checks (the last 20 % of frames were never trained on); a headline table with the mean
+     and range over seeds and a verdict: ours beats the reference and the best baseline at every seed;
   4. parity: the PyTorch implementation with our weights and our tiling must give our numbers;
   5. speed, measured in this run: end-to-end inference on a 400×160×160 uint16 movie (our default
      tiling; the reference's demo tiling 150³/0.6 and its fast 64³/0.25 setting), network
@@ -14,12 +21,14 @@ Runs everything on one machine in one go and writes a Markdown report with PNG p
      achieved FLOP/s against this machine's float32 matrix-multiply peak.
 
 Usage (scripts/evaluate.sh sets up the Python environment and builds the release binary):
-  python eval/evaluate.py --out docs/evaluation [--quick] [--real movie.tif]
+  python eval/evaluate.py --out docs/evaluation [--budget 900] [--seeds 1,2] [--photons 50,5,1,0.5]
+                          [--quick] [--skip-reference] [--skip-speed] [--real movie.tif]
 """
 
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -48,16 +57,22 @@ class Runner:
         self.env = dict(os.environ, OMP_NUM_THREADS=str(threads))
 
     def run(self, args, cwd=None):
+        """Returns (stdout, wall seconds, peak RSS MB); the child's stderr goes to the log and is
+        kept in self.last_stderr."""
         started = time.perf_counter()
         print("$ " + " ".join(map(str, args)), flush=True)
         with open(self.log, "a") as log:
             log.write("$ " + " ".join(map(str, args)) + "\n")
             log.flush()
+            stderr_from = log.tell()
             child = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE, stderr=log,
                                      cwd=cwd, env=self.env, text=True)
             stdout = child.stdout.read()
             _, status, usage = os.wait4(child.pid, 0)
             child.returncode = os.waitstatus_to_exitcode(status)
+            with open(self.log) as written:
+                written.seek(stderr_from)
+                self.last_stderr = written.read()
             log.write(stdout)
         seconds = time.perf_counter() - started
         if child.returncode != 0:
@@ -80,35 +95,75 @@ class Runner:
 
 # ------------------------------------------------------------------------------------ quality
 
-def quality_level(runner, work, photons, cfg):
-    level = work / f"photons-{photons:g}"
+def our_iterations(stderr):
+    """Training iterations from `deepcad train`'s log lines (batch 1 by default): the training-patch
+    count per epoch, the epoch lines, and the time-budget stop line; failing those, the sum over
+    epochs of seconds × iterations/s."""
+    per_epoch = [round(float(sec) * float(rate)) for sec, rate in
+                 re.findall(r"^epoch \d+(?:/\d+)?: .*?\(([\d.]+) s, ([\d.]+) iterations/s", stderr, re.M)]
+    patches = re.search(r"(\d+) training and \d+ validation patches", stderr)
+    stop = re.search(r"stopped in epoch \d+ after (\d+) of (\d+) iterations", stderr)
+    if stop:
+        full = int(stop.group(2))
+    elif patches:
+        full = int(patches.group(1))
+    else:
+        return sum(per_epoch), len(per_epoch)
+    return (len(per_epoch) - (1 if stop else 0)) * full + (int(stop.group(1)) if stop else 0), len(per_epoch)
+
+
+def sample_type(path):
+    return str(tifffile.TiffFile(path).series[0].dtype)
+
+
+def quality_level(runner, work, photons, seed, cfg):
+    level = work / f"photons-{photons:g}-seed-{seed}"
     level.mkdir(parents=True, exist_ok=True)
     raw, truth, labels = level / "raw.tif", level / "truth.tif", level / "labels.tif"
     runner.deepcad_cmd("simulate", "-o", raw, "--truth", truth, "--labels", labels, "--width", cfg.width,
                        "--height", cfg.width, "--frames", cfg.frames, "--neurons", cfg.neurons,
-                       "--photons", photons, "--seed", cfg.seed)
+                       "--photons", photons, "--seed", seed)
     train_frames = int(cfg.frames * 0.8)
-    record = {"photons": photons, "train_frames": train_frames}
+    record = {"photons": photons, "seed": seed, "train_frames": train_frames}
 
+    # Ours. With a budget: its defaults plus only the budget, the frames and the seed.
     model = level / "ours.safetensors"
-    _, seconds, rss = runner.deepcad_cmd(
-        "train", raw, "-o", model, "--epochs", cfg.epochs, "--patches-per-epoch", cfg.patches,
-        "--patch-t", cfg.patch, "--patch-xy", cfg.patch, "--max-frames", train_frames, "--seed", cfg.seed,
-        *runner.compute())
+    if cfg.budget:
+        settings = ["--time-budget", f"{cfg.budget:g}s"]
+    else:
+        settings = ["--epochs", cfg.epochs, "--patches-per-epoch", cfg.patches, "--patch-t", cfg.patch,
+                    "--patch-xy", cfg.patch]
+    _, seconds, rss = runner.run([runner.deepcad, "train", raw, "-o", model, *settings,
+                                  "--max-frames", train_frames, "--seed", seed, *runner.compute()])
+    iterations, epochs = our_iterations(runner.last_stderr)
     info = json.loads(runner.run([runner.deepcad, "info", model, "--json"])[0])
-    record["ours_train"] = {"seconds": seconds, "peak_rss_mb": rss, "history": info["training"]["history"]}
+    record["ours_train"] = {"seconds": seconds, "peak_rss_mb": rss, "iterations": iterations, "epochs": epochs,
+                            "arguments": [str(a) for a in settings],
+                            "settings": info["training"].get("settings"),
+                            "best_epoch": info["training"].get("best_epoch"),
+                            "history": info["training"]["history"]}
     outputs = {}
-    for name, extra in (("ours", ["--float32"]), ("ours_uint16", [])):
+    for name, output_type in (("ours", "auto"), ("ours_input_type", "input")):
         path = level / f"{name}.tif"
-        _, seconds, rss = runner.deepcad_cmd("denoise", raw, "-m", model, "-o", path, *extra, *runner.compute())
+        _, seconds, rss = runner.deepcad_cmd("denoise", raw, "-m", model, "-o", path, "--output-type", output_type,
+                                             *runner.compute())
         outputs[name] = path
-        record[f"{name}_denoise"] = {"seconds": seconds, "peak_rss_mb": rss}
+        record[f"{name}_denoise"] = {"seconds": seconds, "peak_rss_mb": rss, "output_type": output_type,
+                                     "sample_type": sample_type(path)}
 
     if not cfg.skip_reference:
         ref_model = level / "reference.pth"
+        # The reference's own settings (patch grid overlap 0.25, lr 5e-5, 0.5·L1 + 0.5·MSE, stack-mean
+        # subtraction); the patch is 64³ (DeepCAD-RT's 150³ does not fit the simulated movies).
+        if cfg.budget:
+            # The same wall clock: our whole training process (start-up and checks included) becomes
+            # the reference's training-loop budget, so the reference gets slightly more, not less.
+            settings = ["--patch", cfg.patch, "--time-budget", f"{record['ours_train']['seconds']:.3f}"]
+        else:
+            settings = ["--patch", cfg.patch, "--patches", cfg.patches, "--epochs", cfg.epochs]
         record["reference_train"] = runner.reference(
-            "train", raw, "-o", ref_model, "--patch", cfg.patch, "--patches", cfg.patches, "--epochs", cfg.epochs,
-            "--max-frames", train_frames, "--seed", cfg.seed)
+            "train", raw, "-o", ref_model, *settings, "--max-frames", train_frames, "--seed", seed)
+        record["reference_train"]["arguments"] = [str(a) for a in settings]
         record["reference_denoise"] = runner.reference(
             "denoise", raw, "-m", ref_model, "-o", level / "reference.tif", "--uint16-out",
             level / "reference_uint16.tif", "--tiling", "reference", "--patch", 150, "--overlap", 0.6)
@@ -122,7 +177,66 @@ def quality_level(runner, work, photons, cfg):
     record["scores"] = json.loads(scores.read_text())
     record["paths"] = {"raw": str(raw), "truth": str(truth), "labels": str(labels),
                        **{k: str(v) for k, v in outputs.items()}}
+    record["metrics"] = run_metrics(record)
     return record
+
+
+SNR_BASELINES = ("moving_average", "gaussian_3d")
+TRACE_BASELINES = ("moving_average", "gaussian_3d", "moving_average_for_traces", "gaussian_3d_for_traces")
+
+
+def run_metrics(record):
+    """The headline numbers of one run: SNR and median trace r of raw, ours, the reference and the
+    best baseline (by SNR among the SNR-chosen widths; by trace r among all four baseline entries)."""
+    def value(name, key):
+        e = entry(record, name)
+        if e is None or e["scores"] is None:
+            return None
+        v = e["scores"][key]
+        return math.inf if v is None and key == "snr_db" else v
+
+    def best(names, key):
+        present = [n for n in names if value(n, key) is not None]
+        return max(present, key=lambda n: value(n, key)) if present else None
+
+    best_snr, best_trace = best(SNR_BASELINES, "snr_db"), best(TRACE_BASELINES, "trace_correlation_median")
+    m = {"snr": {}, "trace": {}, "best_baseline_snr": best_snr, "best_baseline_trace": best_trace,
+         "best_baseline_snr_source": entry(record, best_snr)["source"] if best_snr else None,
+         "best_baseline_trace_source": entry(record, best_trace)["source"] if best_trace else None}
+    for name in ("raw", "ours", "ours_input_type", "reference", "reference_uint16"):
+        m["snr"][name] = value(name, "snr_db")
+        m["trace"][name] = value(name, "trace_correlation_median")
+    m["snr"]["best_baseline"] = value(best_snr, "snr_db") if best_snr else None
+    m["trace"]["best_baseline"] = value(best_trace, "trace_correlation_median") if best_trace else None
+    for metric in ("snr", "trace"):
+        ours, ref, base = m[metric]["ours"], m[metric]["reference"], m[metric]["best_baseline"]
+        m[f"ours_beats_baseline_{metric}"] = ours is not None and base is not None and ours > base
+        m[f"ours_beats_reference_{metric}"] = None if ref is None else (ours is not None and ours > ref)
+    return m
+
+
+def summarize(runs, photon_levels):
+    """Per photon level: mean, min and max over seeds of every headline number, and the verdicts
+    (true only if ours beats the reference and the best baseline at every seed)."""
+    summary = []
+    for photons in photon_levels:
+        level_runs = [r for r in runs if r["photons"] == photons]
+        item = {"photons": photons, "seeds": [r["seed"] for r in level_runs]}
+        for metric in ("snr", "trace"):
+            item[metric] = {}
+            for name in level_runs[0]["metrics"][metric]:
+                values = [r["metrics"][metric][name] for r in level_runs]
+                if any(v is None for v in values):
+                    continue
+                item[metric][name] = {"mean": float(np.mean(values)), "min": float(min(values)),
+                                      "max": float(max(values)), "values": values}
+            beats_ref = [r["metrics"][f"ours_beats_reference_{metric}"] for r in level_runs]
+            beats_base = [r["metrics"][f"ours_beats_baseline_{metric}"] for r in level_runs]
+            item[f"ours_beats_baseline_{metric}"] = all(beats_base)
+            item[f"ours_beats_reference_{metric}"] = None if None in beats_ref else all(beats_ref)
+            item[f"ours_wins_{metric}"] = all(beats_base) and all(b is not False for b in beats_ref)
+        summary.append(item)
+    return summary
 
 
 def parity(runner, work, level_record):
@@ -192,45 +306,75 @@ def entry(level, name):
 
 LABELS = {
     "raw": "raw",
-    "moving_average": "moving average (best width)",
-    "gaussian_3d": "3-D Gaussian (best σ)",
-    "ours": "DeepCAD Rust, float32",
-    "ours_uint16": "DeepCAD Rust, uint16 (rounded, clipped)",
+    "moving_average": "moving average (best width for SNR)",
+    "moving_average_for_traces": "moving average (best width for traces)",
+    "gaussian_3d": "3-D Gaussian (best σ for SNR)",
+    "gaussian_3d_for_traces": "3-D Gaussian (best σ for traces)",
+    "ours": "DeepCAD Rust, default output",
+    "ours_input_type": "DeepCAD Rust, input's type (rounded, clipped)",
     "reference": "PyTorch reference, float32",
     "reference_uint16": "PyTorch reference, uint16 (its cast: wraps)",
+    "best_baseline": "best baseline",
 }
 
 
 def fmt(v, digits=2):
-    return "∞" if v is None else f"{v:.{digits}f}"
+    return "∞" if v is None or v == math.inf else f"{v:.{digits}f}"
 
 
-def plots(levels, speed_numbers, out):
+def spread(stat, digits=2):
+    """'mean [min, max]' over seeds, or the one value."""
+    if stat is None:
+        return "—"
+    if len(stat["values"]) == 1:
+        return fmt(stat["mean"], digits)
+    return f"{fmt(stat['mean'], digits)} [{fmt(stat['min'], digits)}, {fmt(stat['max'], digits)}]"
+
+
+def first_seed_runs(results):
+    first = results["settings"]["seeds"][0]
+    return [r for r in results["levels"] if r["seed"] == first]
+
+
+def plots(results, out):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    photons = [l["photons"] for l in levels]
-    for name, style in (("raw", "k:"), ("moving_average", "c--"), ("gaussian_3d", "g--"), ("ours", "r-o"),
-                        ("ours_uint16", "r:x"), ("reference", "b-s"), ("reference_uint16", "b:+")):
-        values = [entry(l, name)["scores"]["snr_db"] if entry(l, name) else None for l in levels]
-        if all(v is not None for v in values):
-            ax.plot(photons, values, style, label=LABELS[name])
-    ax.set_xscale("log")
-    ax.set_xlabel("photons per pixel per frame (bright soma)")
-    ax.set_ylabel("SNR vs ground truth (dB)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    summary, speed_numbers = results["summary"], results.get("speed")
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    photons = [l["photons"] for l in summary]
+    for ax, metric, names in (
+            (a1, "snr", (("raw", "k:"), ("best_baseline", "g--"), ("ours", "r-o"), ("ours_input_type", "r:x"),
+                         ("reference", "b-s"), ("reference_uint16", "b:+"))),
+            (a2, "trace", (("raw", "k:"), ("best_baseline", "g--"), ("ours", "r-o"), ("reference", "b-s")))):
+        for name, style in names:
+            stats = [l[metric].get(name) for l in summary]
+            if any(s is None for s in stats):
+                continue
+            mean = np.array([s["mean"] for s in stats])
+            err = np.array([[s["mean"] - s["min"] for s in stats], [s["max"] - s["mean"] for s in stats]])
+            label = LABELS[name] + (" (oracle width)" if name == "best_baseline" else "")
+            ax.errorbar(photons, mean, yerr=err, fmt=style, capsize=3, label=label)
+        ax.set_xscale("log")
+        ax.set_xticks(photons, [f"{v:g}" for v in photons])
+        ax.minorticks_off()
+        ax.set_xlabel("photons per pixel per frame (bright soma)")
+        ax.grid(alpha=0.3)
+    a1.set_ylabel("SNR vs ground truth (dB)")
+    a2.set_ylabel("median neuron-trace correlation r")
+    a1.legend(fontsize=7)
+    fig.suptitle(f"mean over seeds {', '.join(map(str, results['settings']['seeds']))} (bars: min–max)", fontsize=9)
     fig.tight_layout()
     fig.savefig(out / "snr_vs_photons.png", dpi=110)
     plt.close(fig)
 
-    # Example frames: one row per photon level.
+    # Example frames: one row per photon level (first seed).
+    levels = first_seed_runs(results)
     names = [n for n in ("raw", "gaussian_3d", "ours", "reference", "truth") if n in levels[0]["paths"] or n == "gaussian_3d"]
     fig, axes = plt.subplots(len(levels), len(names), figsize=(2.2 * len(names), 2.3 * len(levels)), squeeze=False)
     for row, level in enumerate(levels):
-        frame = level["train_frames"] + 20  # a held-out frame
+        frame = min(level["train_frames"] + 20, results["config"]["frames"] - 1)  # a held-out frame
         truth = tifffile.imread(level["paths"]["truth"])[frame]
         lo, hi = np.percentile(truth, [0.5, 99.5])
         for col, name in enumerate(names):
@@ -249,7 +393,7 @@ def plots(levels, speed_numbers, out):
     fig.savefig(out / "frames.png", dpi=100)
     plt.close(fig)
 
-    # Traces of a few neurons at the middle photon level.
+    # Traces of a few neurons at the middle photon level (first seed).
     level = levels[len(levels) // 2]
     labels = tifffile.imread(level["paths"]["labels"])
     movies = {n: tifffile.imread(level["paths"][n]) for n in ("truth", "raw", "ours", "reference") if n in level["paths"]}
@@ -265,7 +409,8 @@ def plots(levels, speed_numbers, out):
         ax.axvline(level["train_frames"], color="0.5", ls="--", lw=0.8)
         ax.set_ylabel(f"neuron {int(neuron)}", fontsize=8)
     axes[0, 0].legend(fontsize=7, ncol=4, loc="upper right")
-    axes[-1, 0].set_xlabel(f"frame ({level['photons']:g} photons; frames right of the dashed line were never trained on)")
+    axes[-1, 0].set_xlabel(f"frame ({level['photons']:g} photons, seed {level['seed']}; frames right of the "
+                           "dashed line were never trained on)")
     fig.tight_layout()
     fig.savefig(out / "traces.png", dpi=100)
     plt.close(fig)
@@ -302,54 +447,144 @@ def gaussian_frame(level, frame):
     return gaussian_filter(raw[lo:hi], (st, sxy, sxy), mode="nearest", truncate=3.0)[frame - lo]
 
 
+def yes_no(value):
+    return "—" if value is None else ("**yes**" if value else "no")
+
+
+def our_defaults(run):
+    """The training settings our bundle recorded, in words."""
+    t = run["ours_train"].get("settings") or {}
+    try:
+        patch = "×".join(map(str, t["patch"]))
+        return (f"patches {patch} (t×y×x), {t['patches_per_epoch']} per epoch, overlap {t['overlap']:g}, "
+                f"lr {t['learning_rate']:g}, {t['loss']} loss, batch {t['batch_size']}, "
+                f"validation share {t['validation_fraction']:g}, precision {t['precision']}")
+    except (KeyError, TypeError):
+        return "as recorded in results.json"
+
+
 def write_report(results, out):
-    levels, s, p = results["levels"], results.get("speed"), results.get("parity")
+    runs, summary, st = results["levels"], results["summary"], results["settings"]
+    s, p, c = results.get("speed"), results.get("parity"), results["config"]
+    with_reference = not c["skip_reference"]
+    seeds = st["seeds"]
     lines = ["# DeepCAD evaluation report", "",
              f"Generated {results['date']} by `{results['command']}` in {results['minutes']:.1f} min on "
-             f"{results['machine']} ({results['threads']} threads, {results['config']['device']}). {results['deepcad_version']}, "
+             f"{results['machine']} ({results['threads']} threads, {c['device']}). {results['deepcad_version']}, "
              f"PyTorch {results['torch_version']} for the reference.", "",
+             "Settings: " + (f"**same wall-clock budget**: {st['budget_seconds']:g} s of training for ours"
+                             if st["budget_seconds"] else
+                             f"**same work**: {c['epochs']} epochs × {c['patches']} patches of {c['patch']}³ for both")
+             + f"; photon levels {', '.join(f'{v:g}' for v in st['photons'])}; seeds {', '.join(map(str, seeds))} "
+             "(each seed is the simulation's and both trainings'); every level is run for every seed.", "",
              "Data: simulated two-photon calcium movies (`deepcad simulate`: somata with GCaMP-like transients, "
-             f"neuropil, background, Poisson–Gaussian noise), {results['config']['width']}×{results['config']['width']} px, "
-             f"{results['config']['frames']} frames, {results['config']['neurons']} neurons, at each photon level. "
-             f"Both implementations train on the first 80 % of the frames ({results['config']['epochs']} epochs × "
-             f"{results['config']['patches']} patches of {results['config']['patch']}³, f = 16) and denoise the whole "
-             "movie; the last 20 % were never seen in training. Ours uses its defaults (statistics-based "
-             "normalisation, lr 5e-4, seamless tiling); the PyTorch reference uses DeepCAD-RT's (stack-mean "
-             "subtraction, lr 5e-5, tiling 150³ with overlap 0.6 and the per-tile brightness factor). Baselines "
-             "are scored at the width that is best against the truth (an oracle choice that flatters them).", "",
-             "## Headline: SNR gain over the raw movie (dB)", "",
-             "| photons | raw SNR | DeepCAD Rust | PyTorch reference | best baseline | trace r: raw / ours / reference / best baseline |",
-             "|---|---|---|---|---|---|"]
-    for l in levels:
-        raw = entry(l, "raw")["scores"]["snr_db"]
-        best = max(("moving_average", "gaussian_3d"), key=lambda n: entry(l, n)["scores"]["snr_db"])
-        ref = entry(l, "reference")
-        lines.append(f"| {l['photons']:g} | {raw:.2f} | **{entry(l, 'ours')['scores']['snr_db'] - raw:+.2f}** | "
-                     f"{'%+.2f' % (ref['scores']['snr_db'] - raw) if ref else '—'} | "
-                     f"{entry(l, best)['scores']['snr_db'] - raw:+.2f} ({entry(l, best)['source']}) | "
-                     + " / ".join(fmt(entry(l, n)["scores"]["trace_correlation_median"], 3) if entry(l, n) else "—"
-                                  for n in ("raw", "ours", "reference", best)) + " |")
-    lines += ["", "![SNR versus photon level](snr_vs_photons.png)", ""]
-    for l in levels:
-        lines += [f"## {l['photons']:g} photons per pixel per frame", "",
+             f"neuropil, background, Poisson–Gaussian noise), {c['width']}×{c['width']} px, {c['frames']} frames, "
+             f"{c['neurons']} neurons. Both implementations train on the first 80 % of the frames and denoise the "
+             "whole movie; the last 20 % were never seen in training."]
+    if st["budget_seconds"]:
+        lines += ["", f"Ours: `deepcad train --time-budget {st['budget_seconds']:g}s --max-frames N --seed S` and "
+                  f"nothing else, i.e. its defaults ({our_defaults(runs[0])}, statistics-based normalisation), then `deepcad denoise` with its defaults (seamless tiling, "
+                  "`--output-type auto`: float32 when the data are dim, else the input's type) using the bundle "
+                  "written by `-o`. The PyTorch reference then trains with a training-loop budget equal to the "
+                  "wall-clock seconds our whole `deepcad train` process took (start-up, validation and checks "
+                  "included, so the reference gets slightly more time), with DeepCAD-RT's settings (stack-mean "
+                  f"subtraction, lr 5e-5, 0.5·L1 + 0.5·MSE, grid overlap 0.25, 200 patches per epoch, patches "
+                  f"{c['patch']}³ because its 150³ does not fit these movies) and denoises with its tiling "
+                  "(150³, overlap 0.6, per-tile brightness factor)."]
+    else:
+        lines += ["", f"Both train {c['epochs']} epochs × {c['patches']} patches of {c['patch']}³ (f = 16). Ours uses "
+                  "its other defaults (statistics-based normalisation, lr 5e-4, MSE loss, seamless tiling, "
+                  "`--output-type auto`); the PyTorch reference uses DeepCAD-RT's (stack-mean subtraction, lr 5e-5, "
+                  "0.5·L1 + 0.5·MSE, tiling 150³ with overlap 0.6 and the per-tile brightness factor)."]
+    lines += ["", "Baselines are scored at the width that is best against the truth (an oracle choice that "
+              "flatters them): the best by pixel SNR is the better of the moving average and the 3-D Gaussian at "
+              "their SNR-best widths; the best by traces is the highest median trace r among those and the same "
+              "filters at their trace-best widths.", ""]
+    if not any(entry(r, n) for r in runs for n in ("moving_average_for_traces", "gaussian_3d_for_traces")):
+        lines += ["Note: this `deepcad score` did not emit the trace-best baseline widths "
+                  "(`*_for_traces`), so the best baseline by traces is taken over the SNR-best widths only.", ""]
+
+    lines += ["## Headline: ours against the PyTorch reference and the best oracle baseline", "",
+              f"Mean over {len(seeds)} seed(s)" + (" ([min, max] over seeds in brackets)" if len(seeds) > 1 else "") +
+              ". SNR in dB against the ground truth; trace r = median over neurons of the correlation between the "
+              "output's and the truth's mean trace in the neuron's mask. The verdict is **yes** only if ours beats "
+              + ("both the reference and " if with_reference else "") + "the best baseline on that metric at "
+              "every seed" + ("" if with_reference else " (reference skipped in this run)") + ".", "",
+              "| photons | raw SNR | ours SNR | reference SNR | best baseline SNR | raw trace r | ours trace r | "
+              "reference trace r | best baseline trace r | ours wins SNR / traces |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for l in summary:
+        sn, tr = l["snr"], l["trace"]
+        lines.append(f"| {l['photons']:g} | {spread(sn.get('raw'))} | **{spread(sn.get('ours'))}** | "
+                     f"{spread(sn.get('reference'))} | {spread(sn.get('best_baseline'))} | "
+                     f"{spread(tr.get('raw'), 3)} | **{spread(tr.get('ours'), 3)}** | {spread(tr.get('reference'), 3)} | "
+                     f"{spread(tr.get('best_baseline'), 3)} | {yes_no(l['ours_wins_snr'])} / {yes_no(l['ours_wins_trace'])} |")
+    lines += ["", "Per seed: beats the reference / beats the best baseline (SNR; traces):", "",
+              "| photons | seed | SNR: vs reference | SNR: vs baseline | traces: vs reference | traces: vs baseline | "
+              "best baseline by SNR | best baseline by traces |", "|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        m = r["metrics"]
+
+        def margin(metric, other, digits):
+            ours, them = m[metric]["ours"], m[metric][other]
+            if ours is None or them is None:
+                return "—"
+            return f"{'**yes**' if ours > them else 'no'} ({ours - them:+.{digits}f})"
+        lines.append(f"| {r['photons']:g} | {r['seed']} | {margin('snr', 'reference', 2)} | "
+                     f"{margin('snr', 'best_baseline', 2)} | {margin('trace', 'reference', 3)} | "
+                     f"{margin('trace', 'best_baseline', 3)} | {m['best_baseline_snr_source']} | "
+                     f"{m['best_baseline_trace_source']} |")
+
+    lines += ["", "### Training runs", "",
+              "| photons | seed | ours: seconds | ours: iterations (epochs) | ours: s/iteration | "
+              "reference: loop budget s | reference: iterations (epochs) | reference: s/iteration |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        o, ref = r["ours_train"], r.get("reference_train")
+        per_it = f"{o['seconds'] / o['iterations']:.2f}" if o.get("iterations") else "—"
+        if ref:
+            budget = f"{ref['time_budget_seconds']:.1f}" if ref.get("time_budget_seconds") else "— (fixed work)"
+            ref_cells = (f"{budget} | {ref['iterations']} ({ref.get('epochs_started', '?')}) | "
+                         f"{ref['seconds_per_iteration']:.2f}")
+        else:
+            ref_cells = "— | — | —"
+        lines.append(f"| {r['photons']:g} | {r['seed']} | {o['seconds']:.1f} | {o['iterations']} ({o['epochs']}) | "
+                     f"{per_it} | {ref_cells} |")
+    lines += ["", "Ours: seconds are the whole `deepcad train` process; s/iteration = that / iterations (start-up, "
+              "validation and checks included). Reference: s/iteration is the timed training step alone.", "",
+              "### Cost of integer output", "",
+              "| photons | ours default output type (`auto`) | ours SNR, default | ours SNR, input's type | cost of rounding (dB) |",
+              "|---|---|---|---|---|"]
+    for l in summary:
+        types = sorted({r["ours_denoise"]["sample_type"] for r in runs if r["photons"] == l["photons"]})
+        a, b = l["snr"].get("ours"), l["snr"].get("ours_input_type")
+        cost = f"{a['mean'] - b['mean']:+.2f}" if a and b else "—"
+        lines.append(f"| {l['photons']:g} | {', '.join(types)} | {spread(a)} | {spread(b)} | {cost} |")
+
+    lines += ["", "![SNR and trace correlation versus photon level](snr_vs_photons.png)", ""]
+    for r in runs:
+        lines += [f"## {r['photons']:g} photons per pixel per frame, seed {r['seed']}", "",
                   "| output | SNR dB | invariant SNR dB | PSNR dB | mean SSIM | pixel r | trace r (median) |",
                   "|---|---|---|---|---|---|---|"]
-        for e in l["scores"]["entries"]:
+        for e in r["scores"]["entries"]:
             sc = e["scores"]
             label = LABELS.get(e["name"], e["name"])
-            if e["name"] in ("moving_average", "gaussian_3d"):
+            if e["name"] in TRACE_BASELINES:
                 label += f" — {e['source']}"
+            if e["name"].startswith("ours"):
+                label += f" ({r[e['name'] + '_denoise']['sample_type']})"
             lines.append(f"| {label} | {fmt(sc['snr_db'])} | {fmt(sc['invariant_snr_db'])} | {fmt(sc['psnr_db'])} | "
                          f"{fmt(sc['ssim'], 3)} | {fmt(sc['pearson'], 3)} | {fmt(sc['trace_correlation_median'], 3)} |")
         lines.append("")
-    lines += ["![Example frames (a held-out frame)](frames.png)", "", "![Neuron traces](traces.png)", "",
+    first = seeds[0]
+    lines += ["![Example frames (a held-out frame, first seed)](frames.png)", "", "![Neuron traces](traces.png)", "",
               "## Reference-free checks (what a user without ground truth can look at)", "",
               "The residual raw − output should be noise: lag-1 temporal autocorrelation near 0, variance rising "
               "linearly with intensity with the detector's gain (the simulation's gain is 2.0 counts per photon), "
-              "and frames never trained on (the last 20 %) no worse than training frames (ratio ≈ 1).", "",
+              f"and frames never trained on (the last 20 %) no worse than training frames (ratio ≈ 1). Seed {first}.", "",
               "| photons | output | residual lag-1 r | noise gain | variance~intensity r | held-out / training RMS |",
               "|---|---|---|---|---|---|"]
-    for l in levels:
+    for l in first_seed_runs(results):
         for e in l["scores"]["entries"]:
             r = e["residual"]
             if r is None:
@@ -408,23 +643,35 @@ def main():
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "evaluation")
     parser.add_argument("--work", type=Path, default=Path("/tmp/deepcad-evaluation"))
     parser.add_argument("--deepcad", type=Path, default=ROOT / "target" / "release" / "deepcad")
-    parser.add_argument("--photons", default="50,5,1")
+    parser.add_argument("--photons", default="50,5,1,0.5", help="photon levels, comma-separated")
+    parser.add_argument("--seeds", default="1,2",
+                        help="seeds, comma-separated: each level is simulated and trained once per seed")
+    parser.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                        help="same wall-clock budget: ours trains with its defaults and --time-budget SECONDS, the "
+                             "reference for as long as ours took (--epochs/--patches then do not apply)")
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--frames", type=int, default=600)
     parser.add_argument("--neurons", type=int, default=30)
-    parser.add_argument("--patch", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--patches", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--patch", type=int, default=64, help="training patch (both without --budget; the reference's with it)")
+    parser.add_argument("--epochs", type=int, default=4, help="without --budget: epochs for both")
+    parser.add_argument("--patches", type=int, default=64, help="without --budget: patches per epoch for both")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--device", default="cpu", help="cpu, or cuda[:N] for the GPU table (both implementations)")
     parser.add_argument("--skip-reference", action="store_true", help="ours and the baselines only")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--real", type=Path, help="also train/denoise this real movie and run the reference-free checks")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the harness itself")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes, one seed, two levels (and a budget of at most 30 s), to check the harness")
     cfg = parser.parse_args()
     if cfg.quick:
         cfg.width, cfg.frames, cfg.neurons, cfg.epochs, cfg.patches, cfg.photons = 64, 200, 8, 1, 4, "20,2"
+        cfg.seeds = cfg.seeds.split(",")[0]
+        if cfg.budget:
+            cfg.budget = min(cfg.budget, 30.0)
+    photon_levels = [float(p) for p in cfg.photons.split(",")]
+    seeds = [int(v) for v in cfg.seeds.split(",")]
+    if cfg.budget is not None and cfg.budget <= 0:
+        parser.error("--budget must be positive")
     started = time.time()
     if cfg.work.exists():
         shutil.rmtree(cfg.work)
@@ -441,9 +688,25 @@ def main():
         "deepcad_version": runner.run([cfg.deepcad, "--version"])[0].strip(),
         "torch_version": torch.__version__,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(cfg).items()},
-        "levels": [quality_level(runner, cfg.work, float(p), cfg) for p in cfg.photons.split(",")],
+        "levels": [quality_level(runner, cfg.work, photons, seed, cfg) for photons in photon_levels for seed in seeds],
     }
-    middle = results["levels"][len(results["levels"]) // 2]
+    results["summary"] = summarize(results["levels"], photon_levels)
+    results["settings"] = {
+        "mode": "same wall-clock budget" if cfg.budget else "same work (epochs × patches)",
+        "budget_seconds": cfg.budget, "seeds": seeds, "photons": photon_levels,
+        "ours_arguments": results["levels"][0]["ours_train"]["arguments"],
+        "reference_arguments": (None if cfg.skip_reference else
+                                ["--patch", str(cfg.patch), "--time-budget", "<ours seconds>"] if cfg.budget else
+                                results["levels"][0]["reference_train"]["arguments"]),
+        "runs": [{"photons": r["photons"], "seed": r["seed"],
+                  "ours_seconds": r["ours_train"]["seconds"], "ours_iterations": r["ours_train"]["iterations"],
+                  "ours_epochs": r["ours_train"]["epochs"],
+                  "reference_budget_seconds": r.get("reference_train", {}).get("time_budget_seconds"),
+                  "reference_iterations": r.get("reference_train", {}).get("iterations"),
+                  "reference_epochs": r.get("reference_train", {}).get("epochs_started")}
+                 for r in results["levels"]],
+    }
+    middle = first_seed_runs(results)[len(photon_levels) // 2]
     if not cfg.skip_reference:
         results["parity"] = parity(runner, cfg.work, middle)
     if not cfg.skip_speed:
@@ -453,10 +716,18 @@ def main():
     if cfg.real:
         results["real"] = real_movie(runner, cfg)
     results["minutes"] = (time.time() - started) / 60
-    plots(results["levels"], results.get("speed"), cfg.out)
+    plots(results, cfg.out)
     write_report(results, cfg.out)
     (cfg.out / "results.json").write_text(json.dumps(results, indent=1, default=str))
-    print(f"evaluate: wrote {cfg.out / 'report.md'} in {results['minutes']:.1f} min")
+    print(headline_text(results))
+
+
+def headline_text(results):
+    """The headline table as it appears in the report, for the terminal."""
+    text = (out_path := Path(results["config"]["out"]) / "report.md").read_text()
+    start = text.index("## Headline")
+    end = text.index("### Training runs")
+    return f"{text[start:end].rstrip()}\n\nevaluate: wrote {out_path} in {results['minutes']:.1f} min"
 
 
 def real_movie(runner, cfg):
@@ -465,9 +736,11 @@ def real_movie(runner, cfg):
     train_frames = int(frames * 0.8)
     patch_t = max(8, min(cfg.patch, (train_frames // 2) // 8 * 8))
     model, out = cfg.work / "real.safetensors", cfg.work / "real-denoised.tif"
-    runner.deepcad_cmd("train", cfg.real, "-o", model, "--epochs", cfg.epochs, "--patches-per-epoch", cfg.patches,
-                       "--patch-t", patch_t, "--max-frames", train_frames, *runner.compute())
-    runner.deepcad_cmd("denoise", cfg.real, "-m", model, "-o", out, "--float32", *runner.compute())
+    settings = (["--time-budget", f"{cfg.budget:g}s"] if cfg.budget else
+                ["--epochs", cfg.epochs, "--patches-per-epoch", cfg.patches])
+    runner.deepcad_cmd("train", cfg.real, "-o", model, *settings, "--patch-t", patch_t, "--max-frames", train_frames,
+                       *runner.compute())
+    runner.deepcad_cmd("denoise", cfg.real, "-m", model, "-o", out, *runner.compute())
     table, _, _ = runner.run([runner.deepcad, "score", "--raw", cfg.real, "--held-out-from", train_frames,
                               f"deepcad={out}"])
     return f"{cfg.real} ({frames} frames, trained on the first {train_frames}, patch_t {patch_t})\n{table}"
