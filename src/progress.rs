@@ -19,8 +19,18 @@ pub enum Event<'a> {
     Begin { phase: &'a str, total: u64 },
     /// `done` of the phase's units are finished.
     Advance { done: u64, message: &'a str },
-    /// A training epoch ended.
-    Epoch { epoch: usize, epochs: usize, train_loss: f64, validation_loss: f64, seconds: f64 },
+    /// A training epoch ended (`seconds` including its validation; `epochs` 0 when the run lasts
+    /// as long as its time budget allows); `remaining_seconds` is the
+    /// estimated time to the end of the run (the planned epochs or the time budget, whichever first).
+    Epoch {
+        epoch: usize,
+        epochs: usize,
+        train_loss: f64,
+        validation_loss: f64,
+        seconds: f64,
+        iterations_per_second: f64,
+        remaining_seconds: f64,
+    },
     /// Something the user should know but that does not stop the work.
     Warning(&'a str),
     /// A line of information (device chosen, files found...).
@@ -78,5 +88,15 @@ pub fn report(progress: &mut dyn Progress, event: Event<'_>) -> crate::Result<()
     match progress.event(event) {
         Control::Continue => Ok(()),
         Control::Stop => Err(crate::Error::Cancelled),
+    }
+}
+
+/// A duration for people: "45 s", "12 min", "2.5 h".
+pub fn human_duration(seconds: f64) -> String {
+    match seconds {
+        s if !s.is_finite() => "unknown time".to_string(),
+        s if s < 90.0 => format!("{:.0} s", s.max(0.0)),
+        s if s < 5400.0 => format!("{:.0} min", s / 60.0),
+        s => format!("{:.1} h", s / 3600.0),
     }
 }

@@ -4,10 +4,10 @@ use std::path::Path;
 use std::process::Command;
 
 use deepcad::evaluation::{
-    best_baseline, footprints_from_labels, gaussian_3d, labels_from_footprints, residual_checks, score, BaselineKind,
+    best_baseline, footprints_from_labels, gaussian_3d, labels_from_footprints, residual_checks, score, BaselineKind, Criterion,
 };
 use deepcad::io::{read_stack, ReadOptions};
-use deepcad::metrics::snr_db;
+use deepcad::metrics::{snr_db, trace_correlations};
 use deepcad::simulate::{simulate, SimulationConfig, Simulator};
 
 fn small_movie(photons: f64) -> (SimulationConfig, Vec<f32>, Vec<f32>) {
@@ -40,7 +40,7 @@ fn best_baselines_beat_raw_and_report_their_setting() {
     let (config, clean, noisy) = small_movie(2.0);
     let raw_snr = snr_db(&noisy, &clean).unwrap();
     for family in ["moving_average", "gaussian_3d"] {
-        let best = best_baseline(&noisy, &clean, config.width, config.height, family).unwrap();
+        let best = best_baseline(&noisy, &clean, config.width, config.height, family, Criterion::Snr).unwrap();
         let snr = snr_db(&best.movie, &clean).unwrap();
         assert!(snr > raw_snr + 5.0, "{family} {:?}: {snr} dB vs raw {raw_snr}", best.kind);
         // Best means best: no other candidate of the family scores higher.
@@ -51,7 +51,25 @@ fn best_baselines_beat_raw_and_report_their_setting() {
         .unwrap();
         assert!(snr >= snr_db(&other, &clean).unwrap());
     }
-    assert!(best_baseline(&noisy, &clean, config.width, config.height, "median").is_err());
+    assert!(best_baseline(&noisy, &clean, config.width, config.height, "median", Criterion::Snr).is_err());
+}
+
+#[test]
+fn the_trace_criterion_picks_the_width_with_the_best_neuron_traces() {
+    let (config, clean, noisy) = small_movie(2.0);
+    let simulator = Simulator::new(&config).unwrap();
+    let neurons = simulator.footprints().to_vec();
+    let median = |movie: &[f32]| {
+        let mut r = trace_correlations(movie, &clean, config.width, config.height, &neurons).unwrap();
+        r.sort_by(f64::total_cmp);
+        r[r.len() / 2]
+    };
+    let best = best_baseline(&noisy, &clean, config.width, config.height, "moving_average", Criterion::TraceCorrelation(&neurons)).unwrap();
+    let chosen = median(&best.movie);
+    for window in deepcad::evaluation::MOVING_AVERAGE_WINDOWS {
+        let other = deepcad::metrics::temporal_moving_average(&noisy, config.width, config.height, window).unwrap();
+        assert!(chosen >= median(&other), "window {window} has better traces than the chosen {:?}", best.kind);
+    }
 }
 
 #[test]
@@ -149,11 +167,14 @@ fn score_command_ranks_raw_baselines_and_truth_and_names_mismatched_files() {
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("scores.json")).unwrap()).unwrap();
     let entries = report["entries"].as_array().unwrap();
     let names: Vec<&str> = entries.iter().map(|e| e["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["raw", "moving_average", "gaussian_3d", "perfect"]);
+    assert_eq!(names, ["raw", "moving_average", "moving_average_for_traces", "gaussian_3d", "gaussian_3d_for_traces", "perfect"]);
     let snr = |i: usize| entries[i]["scores"]["snr_db"].as_f64();
-    assert!(snr(1).unwrap() > snr(0).unwrap() + 3.0 && snr(2).unwrap() > snr(0).unwrap() + 3.0);
-    assert_eq!(snr(3), None, "an exact estimate scores +∞ (null in JSON)");
-    assert!(entries[0]["residual"].is_null() && entries[3]["residual"]["held_out"]["ratio"].is_f64());
+    assert!(snr(1).unwrap() > snr(0).unwrap() + 3.0 && snr(3).unwrap() > snr(0).unwrap() + 3.0);
+    // Chosen for traces: never worse on traces than the SNR choice of the same family.
+    let trace = |i: usize| entries[i]["scores"]["trace_correlation_median"].as_f64().unwrap();
+    assert!(trace(2) >= trace(1) && trace(4) >= trace(3));
+    assert_eq!(snr(5), None, "an exact estimate scores +∞ (null in JSON)");
+    assert!(entries[0]["residual"].is_null() && entries[5]["residual"]["held_out"]["ratio"].is_f64());
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("SNR dB") && table.contains("perfect"), "{table}");
 

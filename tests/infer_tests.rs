@@ -138,3 +138,48 @@ fn output_equal_to_input_is_refused() {
     assert_eq!(err.kind(), "usage");
     assert!(err.to_string().contains("in.tif"), "{err}");
 }
+
+#[test]
+fn automatic_output_type_keeps_integers_for_bright_data_and_floats_for_dim_data() {
+    use deepcad::infer::MIN_SPREAD_FOR_INTEGER_OUTPUT;
+    let bright = random_model(4, 500.0, MIN_SPREAD_FOR_INTEGER_OUTPUT * 2.0);
+    let dim = random_model(4, 101.0, 2.7);
+    assert_eq!(OutputType::Auto.resolve(SampleType::U16, &bright), (SampleType::U16, None));
+    let (chosen, why) = OutputType::Auto.resolve(SampleType::U16, &dim);
+    assert_eq!(chosen, SampleType::F32);
+    assert!(why.unwrap().contains("2.7 counts"));
+    assert_eq!(OutputType::Auto.resolve(SampleType::U8, &dim).0, SampleType::F32);
+    assert_eq!(OutputType::Auto.resolve(SampleType::F32, &bright).0, SampleType::F32);
+    // Explicit choices always win.
+    assert_eq!(OutputType::SameAsInput.resolve(SampleType::U16, &dim), (SampleType::U16, None));
+    assert_eq!(OutputType::Float32.resolve(SampleType::U16, &bright), (SampleType::F32, None));
+    // Imported reference models (per-stack mean) keep the input's type.
+    tch::manual_seed(11);
+    let imported = Model::new(
+        ModelMetadata::new(4, [16, 16, 16], Normalization::StackMean { scale_factor: 1.0 }),
+        Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(OutputType::Auto.resolve(SampleType::U16, &imported).0, SampleType::U16);
+
+    // The default writes dim data as float, and says why.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("dim.tif");
+    let (t, h, w) = (12, 16, 16);
+    let data: Vec<f32> = random_movie(t, h, w, 5).iter().map(|v| 100.0 + (v / 200.0).round()).collect();
+    write_stack(&input, (w, h, t), SampleType::U16, &ImageJMetadata::default(), &data).unwrap();
+    struct Infos(Vec<String>);
+    impl Progress for Infos {
+        fn event(&mut self, event: Event<'_>) -> Control {
+            if let Event::Info(text) = event {
+                self.0.push(text.to_string());
+            }
+            Control::Continue
+        }
+    }
+    let mut infos = Infos(Vec::new());
+    let output = dir.path().join("dim-denoised.tif");
+    denoise_file(&dim, &input, &output, &ReadOptions::default(), &DenoiseSettings::default(), &mut infos).unwrap();
+    assert_eq!(StackReader::open(&output, &ReadOptions::default()).unwrap().info().sample_type, SampleType::F32);
+    assert!(infos.0.iter().any(|i| i.contains("32-bit float")), "{:?}", infos.0);
+}

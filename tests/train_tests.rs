@@ -57,6 +57,9 @@ struct Recorder {
     warnings: Vec<String>,
     advances: Vec<String>,
     epochs: Vec<usize>,
+    epoch_totals: Vec<usize>,
+    remaining: Vec<f64>,
+    infos: Vec<String>,
     total: u64,
 }
 
@@ -65,14 +68,19 @@ impl Progress for Recorder {
         match event {
             Event::Warning(w) => self.warnings.push(w.to_string()),
             Event::Begin { total, .. } => self.total = total,
-            Event::Epoch { epoch, .. } => self.epochs.push(epoch),
+            Event::Epoch { epoch, epochs, remaining_seconds, iterations_per_second, .. } => {
+                assert!(iterations_per_second.is_finite() && iterations_per_second > 0.0, "{iterations_per_second}");
+                self.epochs.push(epoch);
+                self.epoch_totals.push(epochs);
+                self.remaining.push(remaining_seconds);
+            }
             Event::Advance { done, message } => {
                 self.advances.push(message.to_string());
                 if self.stop_after.is_some_and(|n| done >= n) {
                     return Control::Stop;
                 }
             }
-            Event::Info(_) => {}
+            Event::Info(text) => self.infos.push(text.to_string()),
         }
         Control::Continue
     }
@@ -532,4 +540,87 @@ fn auto_precision_resolves_per_device_and_old_settings_default_to_it() {
     assert_eq!(old.precision, Precision::Auto);
     let named: TrainSettings = serde_json::from_value(serde_json::json!({"precision": "mixed_bfloat16"})).unwrap();
     assert_eq!(named.precision, Precision::MixedBfloat16);
+}
+
+// ---------------------------------------------------------------- time budget, loss, checks
+
+#[test]
+fn a_time_budget_ends_the_run_early_with_a_saved_validated_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("budget.safetensors");
+    // Far more epochs than 2 s allow; the budget must end the run, not the epoch count.
+    let settings = TrainSettings {
+        epochs: deepcad::train::EPOCHS_UNTIL_TIME_BUDGET,
+        time_budget_seconds: Some(2.0),
+        patches_per_epoch: 400,
+        ..small_settings()
+    };
+    let mut recorder = Recorder::default();
+    let started = std::time::Instant::now();
+    let report = train(&mut simulated(80, 32, 2), &settings, &output, None, Device::Cpu, &mut recorder).unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(seconds < 30.0, "a 2 s budget took {seconds:.1} s");
+    assert!(report.epochs_completed >= 1 && report.epochs_completed < 50, "{}", report.epochs_completed);
+    assert_eq!(recorder.total, 0, "an open-ended run announces no iteration total");
+    assert!(recorder.epoch_totals.iter().all(|&t| t == 0), "{:?}", recorder.epoch_totals);
+    assert_eq!(*recorder.remaining.last().unwrap(), 0.0);
+    assert!(recorder.infos.iter().any(|i| i.contains("time budget of 2 s spent")), "{:?}", recorder.infos);
+    let model = Model::load(&output, Device::Cpu).unwrap();
+    assert_eq!(model.metadata.training.epochs_completed, report.epochs_completed);
+    assert!(model.metadata.training.history.iter().all(|e| e.validation_loss.is_finite()));
+    assert!(best_bundle_path(&output).exists());
+    assert_eq!(model.metadata.training.settings["time_budget_seconds"], serde_json::json!(2.0));
+}
+
+#[test]
+fn with_epochs_and_no_budget_the_estimate_counts_down_to_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = TrainSettings { epochs: 3, ..small_settings() };
+    let mut recorder = Recorder::default();
+    train(&mut simulated(60, 32, 2), &settings, &dir.path().join("m.safetensors"), None, Device::Cpu, &mut recorder).unwrap();
+    assert_eq!(recorder.epoch_totals, vec![3, 3, 3]);
+    let r = &recorder.remaining;
+    assert!(r[0] > 0.0 && r[1] > 0.0 && r[2] == 0.0 && r[1] < r[0], "{r:?}");
+}
+
+#[test]
+fn a_bad_time_budget_is_refused_before_any_work() {
+    for budget in [0.0, -5.0, f64::NAN, f64::INFINITY] {
+        let settings = TrainSettings { time_budget_seconds: Some(budget), ..small_settings() };
+        let err = settings.validate().unwrap_err();
+        assert!(matches!(err, Error::Usage(_)) && err.to_string().contains("time budget"), "{budget}: {err}");
+    }
+}
+
+#[test]
+fn the_default_loss_is_mean_squared_error_and_the_reference_loss_differs() {
+    assert_eq!(TrainSettings::default().loss, deepcad::train::Loss::Mse);
+    let dir = tempfile::tempdir().unwrap();
+    let run = |loss, name: &str| {
+        let settings = TrainSettings { epochs: 1, loss, precision: Precision::Float32, ..small_settings() };
+        train(&mut simulated(60, 32, 2), &settings, &dir.path().join(name), None, Device::Cpu, &mut Silent).unwrap()
+    };
+    let mse = run(deepcad::train::Loss::Mse, "mse.safetensors");
+    let reference = run(deepcad::train::Loss::L1Mse, "l1.safetensors");
+    // Same data and seed: only the loss differs, so the recorded losses must too.
+    assert_ne!(mse.history[0].train_loss, reference.history[0].train_loss);
+    let recorded = Model::load(&dir.path().join("l1.safetensors"), Device::Cpu).unwrap().metadata.training.settings;
+    assert_eq!(recorded["loss"], serde_json::json!("l1_mse"));
+}
+
+#[test]
+fn training_reports_reference_free_checks_on_held_out_patches() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = TrainSettings { epochs: 2, ..small_settings() };
+    let mut recorder = Recorder::default();
+    let report = train(&mut simulated(60, 32, 2), &settings, &dir.path().join("m.safetensors"), None, Device::Cpu, &mut recorder).unwrap();
+    let checks = report.checks.expect("patches were held out, so the checks ran");
+    assert!(checks.patches >= 1 && checks.patches <= deepcad::train::model_checks::CHECKED_PATCHES);
+    assert!(checks.residual_lag1_autocorrelation.abs() < 1.0);
+    let ratio = checks.held_out_ratio.expect("a held-out ratio");
+    assert!(ratio > 0.2 && ratio < 5.0, "{ratio}");
+    // Shot noise on simulated data: residual variance rises with intensity (gain 2 in the simulation).
+    assert!(checks.noise_gain > 0.0, "{checks:?}");
+    let lines: Vec<_> = recorder.infos.iter().filter(|i| i.starts_with("check: ")).collect();
+    assert_eq!(lines.len(), 3, "{:?}", recorder.infos);
 }

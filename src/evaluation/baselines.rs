@@ -4,7 +4,8 @@
 
 use serde::Serialize;
 
-use crate::metrics::{gaussian_filter, snr_db, temporal_moving_average};
+use crate::metrics::{gaussian_filter, snr_db, temporal_moving_average, trace_correlations};
+use crate::simulate::Footprint;
 use crate::{Error, Result};
 
 /// Which baseline and with which width.
@@ -39,8 +40,25 @@ pub const MOVING_AVERAGE_WINDOWS: [usize; 6] = [3, 5, 9, 15, 25, 41];
 pub const GAUSSIAN_SIGMAS: [(f64, f64); 12] =
     [(1.0, 0.5), (1.0, 1.0), (1.0, 1.5), (2.0, 0.5), (2.0, 1.0), (2.0, 1.5), (4.0, 0.5), (4.0, 1.0), (4.0, 1.5), (8.0, 0.5), (8.0, 1.0), (8.0, 1.5)];
 
-/// Applies every setting of one family to `raw` and keeps the one with the highest SNR against `truth`.
-pub fn best_baseline(raw: &[f32], truth: &[f32], width: usize, height: usize, family: &str) -> Result<Baseline> {
+/// What "best" means when a baseline's width is chosen against the truth.
+#[derive(Debug, Clone, Copy)]
+pub enum Criterion<'a> {
+    /// Highest pixel SNR.
+    Snr,
+    /// Highest median correlation of the neurons' mean traces with the truth's: a plain temporal
+    /// mean often wins on traces while losing on pixels, and a denoiser must beat both.
+    TraceCorrelation(&'a [Footprint]),
+}
+
+/// Applies every setting of one family to `raw` and keeps the best one against `truth`.
+pub fn best_baseline(
+    raw: &[f32],
+    truth: &[f32],
+    width: usize,
+    height: usize,
+    family: &str,
+    criterion: Criterion<'_>,
+) -> Result<Baseline> {
     let candidates: Vec<BaselineKind> = match family {
         "moving_average" => MOVING_AVERAGE_WINDOWS.iter().map(|&window| BaselineKind::MovingAverage { window }).collect(),
         "gaussian_3d" => GAUSSIAN_SIGMAS
@@ -57,9 +75,16 @@ pub fn best_baseline(raw: &[f32], truth: &[f32], width: usize, height: usize, fa
             BaselineKind::MovingAverage { window } => temporal_moving_average(raw, width, height, window)?,
             BaselineKind::Gaussian3d { sigma_t, sigma_xy } => gaussian_3d(raw, width, height, sigma_t, sigma_xy)?,
         };
-        let snr = snr_db(&movie, truth)?;
-        if best.as_ref().is_none_or(|(best_snr, _)| snr > *best_snr) {
-            best = Some((snr, Baseline { kind, movie }));
+        let merit = match criterion {
+            Criterion::Snr => snr_db(&movie, truth)?,
+            Criterion::TraceCorrelation(neurons) => {
+                let mut r = trace_correlations(&movie, truth, width, height, neurons)?;
+                r.sort_by(f64::total_cmp);
+                r.get(r.len() / 2).copied().unwrap_or(f64::NEG_INFINITY)
+            }
+        };
+        if best.as_ref().is_none_or(|(best_merit, _)| merit > *best_merit) {
+            best = Some((merit, Baseline { kind, movie }));
         }
     }
     Ok(best.expect("every family has candidates").1)

@@ -28,9 +28,40 @@ use crate::Result;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum OutputType {
+    /// The input's sample type unless rounding to it would throw denoised detail away (dim integer
+    /// data): see [`OutputType::resolve`].
+    Auto,
     /// The input's sample type, rounded and clipped to its range (never wrapped).
     SameAsInput,
     Float32,
+}
+
+/// Below this spread of the training data (the model's normalisation scale, in counts), integer
+/// output is too coarse for the denoised signal: rounding adds 1/12 count² of error, which at
+/// 1 photon per pixel (spread ≈ 2.7 counts) cost 3.1 dB and at 5 photons (≈ 5 counts) 0.56 dB,
+/// but at 50 photons (≈ 30 counts) only 0.02 dB (docs/evaluation/report.md).
+pub const MIN_SPREAD_FOR_INTEGER_OUTPUT: f64 = 16.0;
+
+impl OutputType {
+    /// The sample type written for an input of `input` type denoised by `model`, and why when
+    /// `Auto` chose differently from the input. Depends only on the model, so every file and every
+    /// block of a movie denoised with one model gets the same type.
+    pub fn resolve(self, input: SampleType, model: &Model) -> (SampleType, Option<String>) {
+        match self {
+            OutputType::Float32 => (SampleType::F32, None),
+            OutputType::SameAsInput => (input, None),
+            OutputType::Auto => match model.metadata.normalization {
+                crate::model::Normalization::Fixed { scale, .. }
+                    if input != SampleType::F32 && scale < MIN_SPREAD_FOR_INTEGER_OUTPUT =>
+                {
+                    (SampleType::F32, Some(format!(
+                        "writing 32-bit float: the model's data spread {scale:.1} counts (under {MIN_SPREAD_FOR_INTEGER_OUTPUT}) is too fine for {input} output, rounding would throw away part of the denoising gain"
+                    )))
+                }
+                _ => (input, None),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -57,7 +88,7 @@ impl Default for DenoiseSettings {
             tile: None,
             halo: None,
             batch_size: 1,
-            output_type: OutputType::SameAsInput,
+            output_type: OutputType::Auto,
             max_memory_bytes: 1 << 30,
             slab: 4,
             pipelined: true,
@@ -123,10 +154,10 @@ pub fn denoise_to_file(
 ) -> Result<DenoiseReport> {
     crate::io::check_output_path(output, protected)?;
     let (frames, width, height) = (source.frames(), source.width(), source.height());
-    let sample_type = match settings.output_type {
-        OutputType::SameAsInput => source.sample_type(),
-        OutputType::Float32 => SampleType::F32,
-    };
+    let (sample_type, why) = settings.output_type.resolve(source.sample_type(), model);
+    if let Some(why) = why {
+        crate::progress::report(progress, crate::progress::Event::Info(&why))?;
+    }
     let mut writer = StackWriter::create(output, width, height, frames, sample_type, metadata, OutputKind::Auto)?;
     let started = std::time::Instant::now();
     let plan = denoise_stream(model, source, settings, progress, &mut |frame: &[f32]| writer.write_frame(frame))?;

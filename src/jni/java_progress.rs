@@ -87,8 +87,11 @@ impl Progress for JavaProgress<'_, '_> {
                 let phase = self.phase.clone();
                 self.send(&phase, done, self.total, message, f64::NAN, f64::NAN)
             }
-            Event::Epoch { epoch, epochs, train_loss, validation_loss, seconds } => {
-                let message = format!("{seconds:.1} s");
+            Event::Epoch { epoch, epochs, train_loss, validation_loss, seconds, iterations_per_second, remaining_seconds } => {
+                let message = format!(
+                    "{seconds:.1} s, {iterations_per_second:.2} iterations/s, about {} left",
+                    crate::progress::human_duration(remaining_seconds)
+                );
                 self.send("epoch", epoch as u64, epochs as u64, &message, train_loss, validation_loss)
             }
             Event::Warning(message) => self.send("warning", 0, 0, message, f64::NAN, f64::NAN),

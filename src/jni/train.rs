@@ -116,6 +116,7 @@ fn report_json(report: &TrainReport, output: &Path) -> String {
         "best_epoch": report.best_epoch,
         "history": report.history,
         "bundle": report.bundle.display().to_string(),
+        "checks": report.checks,
         "best_bundle": best_bundle_path(output).display().to_string(),
     })
     .to_string()

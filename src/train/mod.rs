@@ -1,10 +1,11 @@
 //! Training DeepCAD models (deepcad-spec §1.2, §3): pairs of even/odd frames from windows of
-//! `2·patch_t` raw frames on a patch grid, 16-fold augmentation, 0.5·L1 + 0.5·MSE with Adam
-//! (β 0.5, 0.999), a held-out validation loss, and a bundle written after every epoch.
+//! `2·patch_t` raw frames on a patch grid, 16-fold augmentation, mean squared error (see [`Loss`]) with Adam
+//! (β 0.9, 0.999) on a warm-up + cosine schedule, a held-out validation loss, and a bundle written after every epoch.
 //! Deviations from the reference are documented on [`TrainSettings`] and [`train`].
 
 pub mod augment;
 pub mod frame_source;
+pub mod model_checks;
 pub mod normalization_stats;
 pub mod pair_reader;
 pub mod patch_grid;
@@ -14,7 +15,8 @@ pub mod validation_split;
 
 pub use augment::{Augmentation, Dihedral};
 pub use frame_source::{open_training_inputs, FileMovie, FrameSource, InMemoryMovie};
+pub use model_checks::ModelChecks;
 pub use patch_grid::{plan_patches, Patch, PatchPlan, SourceShape};
-pub use settings::{best_bundle_path, Precision, TrainReport, TrainSettings, DEFAULT_LEARNING_RATE};
+pub use settings::{best_bundle_path, Loss, Schedule, EPOCHS_UNTIL_TIME_BUDGET, Precision, TrainReport, TrainSettings, DEFAULT_LEARNING_RATE};
 pub use trainer::train;
 pub use validation_split::split_validation;

@@ -78,6 +78,16 @@ impl PairReader {
         PairReader { patch, offset: offset as f32, inv_scale: (1.0 / scale) as f32, cache: FrameCache::new(cache_bytes) }
     }
 
+    /// The patch `[t, y, x]` of every pair.
+    pub fn patch(&self) -> [usize; 3] {
+        self.patch
+    }
+
+    /// `(offset, scale)`: a normalised value `v` is `v·scale + offset` in the data's units.
+    pub fn normalization(&self) -> (f64, f64) {
+        (self.offset as f64, 1.0 / self.inv_scale as f64)
+    }
+
     /// Values in one volume of a pair (`t·y·x`).
     pub fn volume_len(&self) -> usize {
         self.patch.iter().product()

@@ -9,11 +9,14 @@ use crate::{Error, Result};
 
 /// Training knobs. Stored as JSON in the bundle's training record, so new fields need `serde(default)`.
 ///
-/// Deviation from the reference (deepcad-spec §1.2, §3): DeepCAD-RT trains on raw counts minus the
-/// stack mean with lr 5e-5, so the right learning rate depends on the movie's brightness. We train on
-/// `(x − mean) / std` of the training data (stored in the bundle and applied unchanged at inference),
-/// which makes one default learning rate work for dim and bright data alike; the default below was
-/// chosen by measurement on simulated calcium movies at 64³ patches, f = 16 (see `DEFAULT_LEARNING_RATE`).
+/// Deviations from the reference (deepcad-spec §1.2, §3), each measured (docs/evaluation/experiments.md):
+/// DeepCAD-RT trains on raw counts minus the stack mean with lr 5e-5, so the right learning rate
+/// depends on the movie's brightness. We train on `(x − mean) / std` of the training data (stored in
+/// the bundle and applied unchanged at inference), which makes one default learning rate work for dim
+/// and bright data alike. The loss is mean squared error instead of 0.5·L1 + 0.5·MSE ([`Loss`]), the
+/// learning rate warms up and decays on a cosine ([`Schedule`]), Adam's β1 is 0.9 instead of 0.5, and
+/// a fresh network starts with a zero output head: all for dim data, where the reference's recipe
+/// left a flat image.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TrainSettings {
@@ -35,6 +38,67 @@ pub struct TrainSettings {
     pub max_frames: Option<usize>,
     /// Arithmetic of the training forward/backward pass (weights, optimiser and loss stay float32).
     pub precision: Precision,
+    /// What the network's prediction of the target frames is scored by.
+    pub loss: Loss,
+    /// How the learning rate changes over the run.
+    pub schedule: Schedule,
+    /// Stop once this much wall-clock time (seconds) has been spent, within at most `epochs`
+    /// epochs: the epoch under way ends early, is validated and saved like any other.
+    pub time_budget_seconds: Option<f64>,
+}
+
+/// Learning-rate schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    /// The same rate throughout (DeepCAD's choice).
+    Constant,
+    /// A linear warm-up over the first [`WARMUP_SHARE`] of the run, then half a cosine from the
+    /// full rate down to zero: the run is the planned iterations or the time budget, whichever ends
+    /// first. Adam's first steps move every weight by about the full rate whatever its gradient;
+    /// on dim data, where gradients are mostly noise, that can silence every ReLU of a layer for
+    /// good (a constant output); the warm-up prevents it. The decay then settles the weights.
+    #[default]
+    Cosine,
+}
+
+/// Share of the run spent warming the learning rate up (with [`Schedule::Cosine`]).
+pub const WARMUP_SHARE: f64 = 0.05;
+
+impl Schedule {
+    /// The rate at `progress` ∈ [0, 1] of the run for a base rate `rate`.
+    pub fn rate(self, rate: f64, progress: f64) -> f64 {
+        match self {
+            Schedule::Constant => rate,
+            Schedule::Cosine if progress < WARMUP_SHARE => rate * (progress.max(0.0) / WARMUP_SHARE).max(0.01),
+            Schedule::Cosine => {
+                let decay = ((progress - WARMUP_SHARE) / (1.0 - WARMUP_SHARE)).clamp(0.0, 1.0);
+                rate * 0.5 * (1.0 + (std::f64::consts::PI * decay).cos())
+            }
+        }
+    }
+}
+
+/// `epochs` value for "as many epochs as the time budget allows" (progress then reports no total).
+pub const EPOCHS_UNTIL_TIME_BUDGET: usize = 1_000_000;
+
+/// The training loss. Self-supervised denoising predicts one noisy frame from its neighbours, so
+/// the loss decides which statistic of the noisy target the network learns: mean squared error
+/// learns its mean (the clean signal, whatever the noise, as long as it is zero-mean: Noise2Noise),
+/// an L1 term pulls towards its median. For dim shot-noise data the median is not the signal:
+/// below ~0.7 expected photons the median photon count is 0 whatever the brightness, so L1 sees
+/// almost no signal. Measured on a simulated 1-photon movie (128×128×600, 400 iterations of 64³):
+/// the reference's 0.5·L1 + 0.5·MSE on normalised data left a flat image (SNR −0.04 dB, trace
+/// r 0.00); MSE alone gave 9.5 dB and trace r 0.93 (docs/evaluation/report.md). DeepCAD-RT gets
+/// away with its L1 term only because it trains on raw counts, where the squared term dominates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Loss {
+    /// Mean squared error (the default).
+    #[default]
+    Mse,
+    /// DeepCAD's 0.5·L1 + 0.5·MSE, for reproducing the reference.
+    L1Mse,
 }
 
 /// Training arithmetic. Mixed bfloat16 keeps float32 master weights, Adam state and loss, and runs
@@ -73,13 +137,13 @@ fn cpu_has_native_bfloat16() -> bool {
         .unwrap_or(false)
 }
 
-/// Adam learning rate for normalised (zero-mean, unit-std) data; see the type's doc. Measured on
-/// simulated 96×96×400 calcium movies, 32³ patches, f = 16, 40 patches × 3 epochs, validation loss
-/// after epoch 1/2/3 at 5 photons: 5e-5 (the reference's) 0.629/0.560/0.532, 1e-4 0.564/0.512/0.495,
-/// 3e-4 0.502/0.472/0.465, 5e-4 0.486/0.461/0.462, 1e-3 0.482/0.458/0.477 (bumpy), 3e-3
-/// 0.492/0.463/0.458; at 50 photons 5e-4 and 1e-3 were within 7 %, and 0.5 photons trained stably.
-/// 5e-4 is as fast as the fastest while leaving a margin for wider nets and larger patches.
-pub const DEFAULT_LEARNING_RATE: f64 = 5e-4;
+/// Peak Adam learning rate for normalised (zero-mean, unit-std) data, reached after the warm-up of
+/// the default cosine schedule. An earlier sweep with a constant rate (simulated 96×96×400 movies,
+/// 32³ patches, f = 16, 5 photons, validation loss after 3 epochs: 5e-5 0.532, 1e-4 0.495, 3e-4
+/// 0.465, 5e-4 0.462, 1e-3 0.477 but bumpy, 3e-3 0.458) put the useful range at 5e-4 to 3e-3; with
+/// the cosine decay settling the end of the run, 1e-3 gets off the flat start faster on dim data
+/// (docs/evaluation/experiments.md).
+pub const DEFAULT_LEARNING_RATE: f64 = 1e-3;
 
 impl Default for TrainSettings {
     fn default() -> Self {
@@ -95,6 +159,9 @@ impl Default for TrainSettings {
             seed: 0,
             max_frames: None,
             precision: Precision::default(),
+            loss: Loss::default(),
+            schedule: Schedule::default(),
+            time_budget_seconds: None,
         }
     }
 }
@@ -135,6 +202,13 @@ impl TrainSettings {
                 self.validation_fraction
             )));
         }
+        if let Some(budget) = self.time_budget_seconds {
+            if !(budget.is_finite() && budget > 0.0) {
+                return Err(Error::usage(format!(
+                    "time budget {budget} s must be a positive number of seconds (for example 900 for 15 minutes)"
+                )));
+            }
+        }
         if self.max_frames == Some(0) {
             return Err(Error::usage("max frames must be at least 1 (or leave it unset to use every frame)"));
         }
@@ -151,6 +225,8 @@ pub struct TrainReport {
     pub history: Vec<EpochRecord>,
     /// The bundle of the last epoch (`output`); the best one is [`best_bundle_path`]`(output)`.
     pub bundle: PathBuf,
+    /// Reference-free checks of the final model on held-out patches.
+    pub checks: Option<super::ModelChecks>,
 }
 
 /// `<stem>.best.safetensors` beside `output`: the bundle of the epoch with the lowest validation loss.

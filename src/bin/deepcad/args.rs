@@ -62,8 +62,13 @@ pub struct TrainArgs {
     /// Model bundle to write (updated after every epoch; the best also goes to <name>.best.safetensors).
     #[arg(long, short)]
     pub output: PathBuf,
-    #[arg(long, default_value_t = 10)]
-    pub epochs: usize,
+    /// Epochs to train (default 10, or as many as --time-budget allows).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Stop after this much wall-clock time, e.g. 15m, 1h30m, 900s: the epoch under way ends early and
+    /// is saved; the best epoch is kept in <name>.best.safetensors as always.
+    #[arg(long, value_parser = parse_duration)]
+    pub time_budget: Option<std::time::Duration>,
     /// Patch length in time (network input frames; a window spans twice as many raw frames). Multiple of 8.
     #[arg(long, default_value_t = 64)]
     pub patch_t: usize,
@@ -99,6 +104,13 @@ pub struct TrainArgs {
     /// float32 = bit-reproducible for a seed. Denoising always runs in float32.
     #[arg(long, default_value = "auto", value_parser = clap::builder::PossibleValuesParser::new(["auto", "float32", "bfloat16"]))]
     pub precision: String,
+    /// Learning-rate schedule: cosine (from --learning-rate down to 0 over the run or the time budget) or constant.
+    #[arg(long, default_value = "cosine", value_parser = clap::builder::PossibleValuesParser::new(["cosine", "constant"]))]
+    pub schedule: String,
+    /// Training loss: mse (learns the mean of the noisy target: right for shot noise at any brightness),
+    /// or l1-mse, DeepCAD's 0.5·L1 + 0.5·MSE (its median pull fails on dim data).
+    #[arg(long, default_value = "mse", value_parser = clap::builder::PossibleValuesParser::new(["mse", "l1-mse"]))]
+    pub loss: String,
     #[command(flatten)]
     pub compute: Compute,
 }
@@ -114,8 +126,12 @@ pub struct DenoiseArgs {
     /// Output file (one input) or folder (several inputs; created if missing).
     #[arg(long, short)]
     pub output: PathBuf,
-    /// Write 32-bit float instead of the input's bit depth.
-    #[arg(long)]
+    /// Sample type written: auto = the input's bit depth, or 32-bit float when the model's data are
+    /// too dim for integer rounding (it would cost dB); input = always the input's; float32 = always float.
+    #[arg(long, default_value = "auto", value_parser = clap::builder::PossibleValuesParser::new(["auto", "input", "float32"]))]
+    pub output_type: String,
+    /// Same as --output-type float32.
+    #[arg(long, conflicts_with = "output_type")]
     pub float32: bool,
     /// Tile size t,y,x (multiples of 8). Default: the least-overhead tile within --max-memory.
     #[arg(long, value_parser = parse_triple)]
@@ -253,6 +269,15 @@ pub struct DemoArgs {
     pub photons: f64,
     #[command(flatten)]
     pub compute: Compute,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let duration = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("'{text}' is not a duration such as 15m, 1h30m or 900s ({e})"))?;
+    if duration.is_zero() {
+        return Err(format!("'{text}' must be longer than zero"));
+    }
+    Ok(duration)
 }
 
 fn parse_triple(text: &str) -> Result<[usize; 3], String> {

@@ -92,7 +92,9 @@ fn train(a: TrainArgs, progress: &mut dyn Progress) -> Result<()> {
         patch: [a.patch_t, a.patch_xy, a.patch_xy],
         overlap: a.overlap,
         patches_per_epoch: a.patches_per_epoch,
-        epochs: a.epochs,
+        // With only a time budget, the budget decides when to stop.
+        epochs: a.epochs.unwrap_or(if a.time_budget.is_some() { deepcad::train::EPOCHS_UNTIL_TIME_BUDGET } else { 10 }),
+        time_budget_seconds: a.time_budget.map(|d| d.as_secs_f64()),
         learning_rate: a.learning_rate,
         batch_size: a.batch_size,
         base_width: a.base_width,
@@ -104,6 +106,8 @@ fn train(a: TrainArgs, progress: &mut dyn Progress) -> Result<()> {
             "bfloat16" => deepcad::train::Precision::MixedBfloat16,
             _ => deepcad::train::Precision::Auto,
         },
+        loss: if a.loss == "l1-mse" { deepcad::train::Loss::L1Mse } else { deepcad::train::Loss::Mse },
+        schedule: if a.schedule == "constant" { deepcad::train::Schedule::Constant } else { deepcad::train::Schedule::Cosine },
     };
     settings.validate()?;
     let mut sources = open_training_inputs(&a.input, progress)?;
@@ -147,7 +151,11 @@ fn denoise(a: DenoiseArgs, progress: &mut dyn Progress) -> Result<()> {
     let settings = DenoiseSettings {
         tile: a.tile,
         batch_size: a.batch_size,
-        output_type: if a.float32 { OutputType::Float32 } else { OutputType::SameAsInput },
+        output_type: match (a.float32, a.output_type.as_str()) {
+            (true, _) | (_, "float32") => OutputType::Float32,
+            (_, "input") => OutputType::SameAsInput,
+            _ => OutputType::Auto,
+        },
         max_memory_bytes: a.max_memory,
         ..Default::default()
     };

@@ -32,8 +32,14 @@ impl Progress for TerminalProgress {
                 }
                 if !self.quiet {
                     let bar = ProgressBar::new(total);
+                    // No total (a run bounded by time): count and elapsed time instead of a bar.
+                    let template = if total > 0 {
+                        "{prefix:>9} [{bar:30}] {pos}/{len} {msg} (eta {eta})"
+                    } else {
+                        "{prefix:>9} {spinner} {pos} {msg} ({elapsed})"
+                    };
                     bar.set_style(
-                        ProgressStyle::with_template("{prefix:>9} [{bar:30}] {pos}/{len} {msg} (eta {eta})")
+                        ProgressStyle::with_template(template)
                             .expect("static template")
                             .progress_chars("=> "),
                     );
@@ -47,10 +53,12 @@ impl Progress for TerminalProgress {
                     bar.set_message(message.to_string());
                 }
             }
-            Event::Epoch { epoch, epochs, train_loss, validation_loss, seconds } => {
+            Event::Epoch { epoch, epochs, train_loss, validation_loss, seconds, iterations_per_second, remaining_seconds } => {
                 if !self.quiet {
+                    let of = if epochs > 0 { format!("/{epochs}") } else { String::new() };
                     self.println(format!(
-                        "epoch {epoch}/{epochs}: train loss {train_loss:.5}, validation loss {validation_loss:.5} ({seconds:.1} s)"
+                        "epoch {epoch}{of}: train loss {train_loss:.5}, validation loss {validation_loss:.5} ({seconds:.1} s, {iterations_per_second:.2} iterations/s, about {} left)",
+                        deepcad::progress::human_duration(remaining_seconds)
                     ));
                 }
             }

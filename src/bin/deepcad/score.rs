@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use deepcad::evaluation::{best_baseline, footprints_from_labels, residual_checks, score, ResidualChecks, Scorecard};
+use deepcad::evaluation::{best_baseline, footprints_from_labels, Criterion, residual_checks, score, ResidualChecks, Scorecard};
 use deepcad::io::{read_stack, write_file_atomically, ReadOptions, StackInfo};
 use deepcad::progress::{report, Event, Progress};
 use deepcad::{Error, Result};
@@ -71,8 +71,13 @@ pub fn run(a: ScoreArgs, progress: &mut dyn Progress) -> Result<()> {
     }
     if let Some(truth) = truth.as_deref().filter(|_| a.baselines) {
         for family in ["moving_average", "gaussian_3d"] {
-            let baseline = best_baseline(&raw, truth, width, height, family)?;
+            let baseline = best_baseline(&raw, truth, width, height, family, Criterion::Snr)?;
             add(family.into(), baseline.kind.describe(), &baseline.movie, true, progress)?;
+            if !neurons.is_empty() {
+                // The same family at its best width for neuron traces (often wider in time).
+                let baseline = best_baseline(&raw, truth, width, height, family, Criterion::TraceCorrelation(&neurons))?;
+                add(format!("{family}_for_traces"), baseline.kind.describe(), &baseline.movie, true, progress)?;
+            }
         }
     }
     for spec in &a.outputs {

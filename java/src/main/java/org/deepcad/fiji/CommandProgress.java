@@ -35,9 +35,11 @@ public final class CommandProgress implements ProgressListener {
                 if (log != null) log.warn(message);
                 break;
             case "epoch":
-                if (log != null) log.info(String.format("epoch %d/%d: training loss %.6g, validation loss %.6g",
-                    done, total, trainLoss, validationLoss));
-                showStatus(done, total, "DeepCAD training: epoch " + done + "/" + total);
+                // total 0: the run lasts as long as its time limit allows.
+                String of = total > 0 ? "/" + total : "";
+                if (log != null) log.info(String.format("epoch %d%s: training loss %.6g, validation loss %.6g (%s)",
+                    done, of, trainLoss, validationLoss, message));
+                showStatus(done, total, "DeepCAD training: epoch " + done + of);
                 if (plot != null) plot.add((int) done, trainLoss, validationLoss);
                 break;
             default:

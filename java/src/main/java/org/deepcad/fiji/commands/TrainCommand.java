@@ -49,8 +49,14 @@ public class TrainCommand extends ContextCommand {
         description = "Where the model bundle (.safetensors) is written after every epoch")
     private File model_file;
 
-    @Parameter(label = "Epochs", min = "1", persist = false)
+    @Parameter(label = "Epochs", min = "1", persist = false,
+        description = "Most epochs to train; training stops earlier when the time limit is reached")
     private int epochs = 10;
+
+    @Parameter(label = "Time limit (minutes)", min = "0", persist = false,
+        description = "Stop training after this many minutes (0 = no limit); the epoch under way is saved, "
+            + "and the best epoch is kept beside the model as <name>.best.safetensors")
+    private double time_limit_minutes = 0;
 
     @Parameter(label = "Patch frames (t)", min = "8", stepSize = "8", persist = false,
         description = "Frames per training patch; a multiple of 8")
@@ -68,8 +74,8 @@ public class TrainCommand extends ContextCommand {
     private int patches_per_epoch = 200;
 
     @Parameter(label = "Learning rate", min = "0", stepSize = "0.0001", persist = false,
-        description = "Adam learning rate on normalised data; the engine's default is 0.0005")
-    private double learning_rate = 0.0005;
+        description = "Peak Adam learning rate on normalised data (it warms up, then decays on a cosine); the engine's default is 0.001")
+    private double learning_rate = 0.001;
 
     @Parameter(label = "Device", required = false, persist = false,
         description = "auto, cpu, cuda or cuda:N; empty = the device saved in DeepCAD settings")
@@ -95,7 +101,8 @@ public class TrainCommand extends ContextCommand {
         DeepCadRuntime.start(prefs, log);
         String settings = "{\"epochs\": " + epochs + ", \"patch\": [" + patch_t + ", " + patch_xy + ", " + patch_xy
             + "], \"base_width\": " + base_width + ", \"patches_per_epoch\": " + patches_per_epoch
-            + ", \"learning_rate\": " + learning_rate + "}";
+            + ", \"learning_rate\": " + learning_rate
+            + (time_limit_minutes > 0 ? ", \"time_budget_seconds\": " + time_limit_minutes * 60 : "") + "}";
         String chosenDevice = DeepCadSettings.effectiveDevice(device, prefs);
         String resume = resume_from == null || resume_from.getPath().isEmpty() ? null : resume_from.getPath();
         LossPlot plot = LossPlot.createIfDisplayed("DeepCAD training loss: " + model_file.getName(),
