@@ -152,3 +152,51 @@ fn a_reader_that_goes_away_ends_the_output_quietly_like_other_unix_tools() {
     assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
     assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn training_never_writes_over_an_input_or_an_existing_file_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let movie = dir.path().join("movie.tif");
+    ok(&["simulate", "-o", path(&movie), "--width", "16", "--height", "16", "--frames", "40"]);
+    let before = std::fs::read(&movie).unwrap();
+    let tiny = ["--epochs", "1", "--patch-t", "16", "--patch-xy", "16", "--patches-per-epoch", "4", "--base-width", "4", "--device", "cpu"];
+    let train = |output: &Path, extra: &[&str]| {
+        let mut args = vec!["train", path(&movie), "-o", path(output)];
+        args.extend_from_slice(&tiny);
+        args.extend_from_slice(extra);
+        deepcad(&args)
+    };
+
+    // The movie itself, by its name, through `./`, a symbolic link and a hard link: refused, exit 2.
+    let symlink = dir.path().join("link.tif");
+    std::os::unix::fs::symlink(&movie, &symlink).unwrap();
+    let hard = dir.path().join("hard.tif");
+    std::fs::hard_link(&movie, &hard).unwrap();
+    let dotted = dir.path().join(".").join("movie.tif");
+    for output in [&movie, &dotted, &symlink, &hard] {
+        for extra in [&[][..], &["--overwrite"][..]] {
+            let out = train(output, extra);
+            assert_eq!(out.status.code(), Some(2), "{output:?} {extra:?}: {}", stderr(&out));
+            assert!(stderr(&out).contains("movie.tif"), "{}", stderr(&out));
+        }
+    }
+    assert_eq!(std::fs::read(&movie).unwrap(), before, "the movie must never change");
+
+    // An existing file that is not the model being resumed: refused unless --overwrite.
+    let notes = dir.path().join("notes.safetensors");
+    std::fs::write(&notes, "my notes").unwrap();
+    let out = train(&notes, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("notes.safetensors") && stderr(&out).contains("already exists"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes");
+    ok(&[&["train", path(&movie), "-o", path(&notes)][..], &tiny, &["--overwrite"]].concat());
+    assert!(deepcad::model::Model::read_metadata(&notes).is_ok(), "replaced by a bundle when asked");
+
+    // A second run to the same model: refused; continuing it in place is allowed (and its .best too).
+    let model = dir.path().join("m.safetensors");
+    ok(&[&["train", path(&movie), "-o", path(&model)][..], &tiny].concat());
+    let out = train(&model, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    ok(&[&["train", path(&movie), "-o", path(&model), "--resume", path(&model)][..], &tiny].concat());
+    assert_eq!(deepcad::model::Model::read_metadata(&model).unwrap().training.epochs_completed, 2);
+}

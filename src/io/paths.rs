@@ -137,8 +137,9 @@ pub fn check_output_path(output: &Path, inputs: &[PathBuf]) -> Result<()> {
     }
 }
 
-/// Same file by canonical path, or (on Unix) by device and inode, which also catches hard links.
-fn same_file(a: &Path, b: &Path) -> bool {
+/// Whether two paths name the same existing file: by canonical path, or (on Unix) by device and
+/// inode, which also catches hard links.
+pub fn same_file(a: &Path, b: &Path) -> bool {
     if let (Ok(ca), Ok(cb)) = (a.canonicalize(), b.canonicalize()) {
         if ca == cb {
             return true;

@@ -42,6 +42,9 @@ pub struct TrainSettings {
     pub loss: Loss,
     /// How the learning rate changes over the run.
     pub schedule: Schedule,
+    /// Replace an existing file at the output (or its `.best` companion). Off by default: training
+    /// never replaces a file unless asked, except the bundle it continues from (`resume`).
+    pub overwrite: bool,
     /// Stop once this much wall-clock time (seconds) has been spent, within at most `epochs`
     /// epochs: the epoch under way ends early, is validated and saved like any other.
     pub time_budget_seconds: Option<f64>,
@@ -161,6 +164,7 @@ impl Default for TrainSettings {
             precision: Precision::default(),
             loss: Loss::default(),
             schedule: Schedule::default(),
+            overwrite: false,
             time_budget_seconds: None,
         }
     }

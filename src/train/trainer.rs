@@ -48,7 +48,7 @@ pub fn train(
     progress: &mut dyn Progress,
 ) -> Result<TrainReport> {
     settings.validate()?;
-    check_output_folder(output)?;
+    check_training_output(output, resume, sources, settings.overwrite)?;
     if sources.is_empty() {
         return Err(Error::usage("no training input: give at least one movie"));
     }
@@ -407,20 +407,28 @@ fn resumed_model(
     Ok((model, best))
 }
 
-/// Fails before any work when the bundle could never be written.
-fn check_output_folder(output: &Path) -> Result<()> {
-    let parent = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !parent.is_dir() {
-        return Err(Error::usage(format!(
-            "{}: the folder for the model does not exist; create it or choose another output path",
-            parent.display()
-        )));
-    }
-    if output.is_dir() {
-        return Err(Error::usage(format!("{}: is a folder; give a file name such as model.safetensors", output.display())));
+/// Fails before any work when the bundle could never be written, would land on a training input
+/// (by any name: `./`, a symbolic or a hard link), or would replace an existing file the user did
+/// not ask to replace. The bundle being resumed may be replaced: continuing in place is the point.
+fn check_training_output(
+    output: &Path,
+    resume: Option<&Path>,
+    sources: &[Box<dyn FrameSource>],
+    overwrite: bool,
+) -> Result<()> {
+    let inputs: Vec<std::path::PathBuf> =
+        sources.iter().map(|s| std::path::PathBuf::from(s.name())).filter(|p| p.is_file()).collect();
+    // Continuing in place also rewrites that bundle's `.best` companion.
+    let in_place = resume.is_some_and(|r| crate::io::same_file(output, r));
+    for path in [output.to_path_buf(), best_bundle_path(output)] {
+        crate::io::check_output_path(&path, &inputs)?;
+        let is_resumed = in_place || resume.is_some_and(|r| crate::io::same_file(&path, r));
+        if path.exists() && !overwrite && !is_resumed {
+            return Err(Error::usage(format!(
+                "{}: already exists and training never replaces a file unless asked; choose another model name, or allow replacing existing files",
+                path.display()
+            )));
+        }
     }
     Ok(())
 }

@@ -97,9 +97,12 @@ pub struct TrainArgs {
     /// Use only the first N frames of each movie.
     #[arg(long)]
     pub max_frames: Option<usize>,
-    /// Continue training (or fine-tune on new data) from this bundle.
+    /// Continue training (or fine-tune on new data) from this bundle (it may also be the output).
     #[arg(long)]
     pub resume: Option<PathBuf>,
+    /// Replace an existing model file at --output (never an input movie).
+    #[arg(long)]
+    pub overwrite: bool,
     /// Training arithmetic: auto = mixed bfloat16 on CUDA or a CPU with native bf16 (about 2× faster), else float32;
     /// float32 = bit-reproducible for a seed. Denoising always runs in float32.
     #[arg(long, default_value = "auto", value_parser = clap::builder::PossibleValuesParser::new(["auto", "float32", "bfloat16"]))]

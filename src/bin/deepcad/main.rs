@@ -108,6 +108,7 @@ fn train(a: TrainArgs, progress: &mut dyn Progress) -> Result<()> {
         },
         loss: if a.loss == "l1-mse" { deepcad::train::Loss::L1Mse } else { deepcad::train::Loss::Mse },
         schedule: if a.schedule == "constant" { deepcad::train::Schedule::Constant } else { deepcad::train::Schedule::Cosine },
+        overwrite: a.overwrite,
     };
     settings.validate()?;
     let mut sources = open_training_inputs(&a.input, progress)?;

@@ -75,14 +75,23 @@ class MacroOptionsTest {
 
         File trained = NativeTestSupport.folder().resolve("macro model.safetensors").toFile();
         CommandModule train = runMacro(TrainCommand.class, "input=[macro movie.tif] input_path=[] model_file=" + path(trained)
-            + " epochs=1 patch_t=16 patch_xy=16 base_width=4 patches_per_epoch=8 learning_rate=0.003 device=cpu resume_from=[]");
+            + " epochs=1 time_limit_minutes=0 patch_t=16 patch_xy=16 base_width=4 patches_per_epoch=8 learning_rate=0.003"
+            + " device=cpu replace_existing=false resume_from=[]");
         assertFalse(train.isCanceled());
         assertTrue(trained.isFile());
         assertEquals("1", Json.field((String) train.getOutput("report"), "epochs_completed"));
 
         CommandModule resumed = runMacro(TrainCommand.class, "input=[macro movie.tif] input_path=[] model_file=" + path(trained)
-            + " epochs=1 patch_t=16 patch_xy=16 base_width=4 patches_per_epoch=8 learning_rate=0.003 device=cpu resume_from=" + path(trained));
+            + " epochs=1 time_limit_minutes=0 patch_t=16 patch_xy=16 base_width=4 patches_per_epoch=8 learning_rate=0.003"
+            + " device=cpu replace_existing=false resume_from=" + path(trained));
         assertEquals("2", Json.field((String) resumed.getOutput("report"), "epochs_completed"));
+
+        // A time limit (0.6 s) ends a 500-epoch request early; replacing the existing model was asked for.
+        CommandModule limited = runMacro(TrainCommand.class, "input=[macro movie.tif] input_path=[] model_file=" + path(trained)
+            + " epochs=500 time_limit_minutes=0.01 patch_t=16 patch_xy=16 base_width=4 patches_per_epoch=8 learning_rate=0.003"
+            + " device=cpu replace_existing=true resume_from=[]");
+        int epochs = Integer.parseInt(Json.field((String) limited.getOutput("report"), "epochs_completed"));
+        assertTrue(epochs >= 1 && epochs < 500, "epochs " + epochs);
 
         CommandModule info = runMacro(ModelInfoCommand.class, "model_file=" + path(trained));
         assertEquals("4", Json.field((String) info.getOutput("model_info"), "base_width"));

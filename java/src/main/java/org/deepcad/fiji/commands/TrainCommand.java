@@ -81,6 +81,10 @@ public class TrainCommand extends ContextCommand {
         description = "auto, cpu, cuda or cuda:N; empty = the device saved in DeepCAD settings")
     private String device = "";
 
+    @Parameter(label = "Replace an existing model file", required = false, persist = false,
+        description = "Allow training to replace a file that already exists at the model path (never an input movie)")
+    private boolean replace_existing = false;
+
     @Parameter(label = "Continue from model", style = "open", required = false, persist = false,
         description = "Optional: a bundle whose weights and epoch count training continues from")
     private File resume_from;
@@ -102,7 +106,8 @@ public class TrainCommand extends ContextCommand {
         String settings = "{\"epochs\": " + epochs + ", \"patch\": [" + patch_t + ", " + patch_xy + ", " + patch_xy
             + "], \"base_width\": " + base_width + ", \"patches_per_epoch\": " + patches_per_epoch
             + ", \"learning_rate\": " + learning_rate
-            + (time_limit_minutes > 0 ? ", \"time_budget_seconds\": " + time_limit_minutes * 60 : "") + "}";
+            + (time_limit_minutes > 0 ? ", \"time_budget_seconds\": " + time_limit_minutes * 60 : "")
+            + ", \"overwrite\": " + replace_existing + "}";
         String chosenDevice = DeepCadSettings.effectiveDevice(device, prefs);
         String resume = resume_from == null || resume_from.getPath().isEmpty() ? null : resume_from.getPath();
         LossPlot plot = LossPlot.createIfDisplayed("DeepCAD training loss: " + model_file.getName(),
