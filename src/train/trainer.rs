@@ -144,8 +144,11 @@ pub fn train(
     let run_started = Instant::now();
     let budget = settings.time_budget_seconds;
     let over_budget = || budget.is_some_and(|b| run_started.elapsed().as_secs_f64() >= b);
+    // Where the time budget ended the run: (epoch, iterations done in it).
+    let mut budget_spent_in: Option<(usize, usize)> = None;
     for epoch in first_epoch..=last_epoch {
         if epoch > first_epoch && over_budget() {
+            budget_spent_in = Some((epoch - 1, iterations));
             break;
         }
         let started = Instant::now();
@@ -228,13 +231,15 @@ pub fn train(
             remaining_seconds,
         })?;
         if stopped_early {
-            report(progress, Event::Info(&format!(
-                "time budget of {:.0} s spent: stopped in epoch {epoch} after {} of {iterations} iterations",
-                budget.unwrap_or_default(),
-                pairs.div_ceil(batch)
-            )))?;
+            budget_spent_in = Some((epoch, pairs.div_ceil(batch)));
             break;
         }
+    }
+    if let Some((epoch, done_in_epoch)) = budget_spent_in {
+        report(progress, Event::Info(&format!(
+            "time budget of {:.0} s spent: stopped after iteration {done_in_epoch} of {iterations} in epoch {epoch}",
+            budget.unwrap_or_default()
+        )))?;
     }
     let checks = model_checks(&model, sources, &mut reader, &plan.patches, &validation, &training)?;
     if let Some(checks) = &checks {
