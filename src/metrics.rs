@@ -53,6 +53,17 @@ pub fn psnr_db(estimate: &[f32], truth: &[f32]) -> Result<f64> {
 }
 
 /// Pearson correlation coefficient of two equally long series; `0.0` if either is constant.
+/// Median of `values` (mean of the two middle ones for an even count); `None` when empty.
+pub fn median(values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    Some(if sorted.len() % 2 == 1 { sorted[mid] } else { (sorted[mid - 1] + sorted[mid]) / 2.0 })
+}
+
 pub fn pearson(a: &[f32], b: &[f32]) -> Result<f64> {
     check_pair("first series", a, "second series", b)?;
     let ma = moments(a);

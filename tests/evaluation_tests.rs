@@ -60,9 +60,7 @@ fn the_trace_criterion_picks_the_width_with_the_best_neuron_traces() {
     let simulator = Simulator::new(&config).unwrap();
     let neurons = simulator.footprints().to_vec();
     let median = |movie: &[f32]| {
-        let mut r = trace_correlations(movie, &clean, config.width, config.height, &neurons).unwrap();
-        r.sort_by(f64::total_cmp);
-        r[r.len() / 2]
+        deepcad::metrics::median(&trace_correlations(movie, &clean, config.width, config.height, &neurons).unwrap()).unwrap()
     };
     let best = best_baseline(&noisy, &clean, config.width, config.height, "moving_average", Criterion::TraceCorrelation(&neurons)).unwrap();
     let chosen = median(&best.movie);

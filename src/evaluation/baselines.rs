@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::metrics::{gaussian_filter, snr_db, temporal_moving_average, trace_correlations};
+use crate::metrics::{gaussian_filter, median, snr_db, temporal_moving_average, trace_correlations};
 use crate::simulate::Footprint;
 use crate::{Error, Result};
 
@@ -77,10 +77,9 @@ pub fn best_baseline(
         };
         let merit = match criterion {
             Criterion::Snr => snr_db(&movie, truth)?,
+            // The same median the scorecard reports, so "best" means best by the reported number.
             Criterion::TraceCorrelation(neurons) => {
-                let mut r = trace_correlations(&movie, truth, width, height, neurons)?;
-                r.sort_by(f64::total_cmp);
-                r.get(r.len() / 2).copied().unwrap_or(f64::NEG_INFINITY)
+                median(&trace_correlations(&movie, truth, width, height, neurons)?).unwrap_or(f64::NEG_INFINITY)
             }
         };
         if best.as_ref().is_none_or(|(best_merit, _)| merit > *best_merit) {

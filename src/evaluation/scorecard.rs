@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::metrics::{invariant_snr_db, mean_ssim, pearson, psnr_db, snr_db, trace_correlations};
+use crate::metrics::{invariant_snr_db, mean_ssim, median, pearson, psnr_db, snr_db, trace_correlations};
 use crate::simulate::Footprint;
 use crate::Result;
 
@@ -37,14 +37,4 @@ pub fn score(estimate: &[f32], truth: &[f32], width: usize, height: usize, neuro
         trace_correlation_median: median(&trace_correlations),
         trace_correlations,
     })
-}
-
-fn median(values: &[f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    Some(if sorted.len() % 2 == 1 { sorted[mid] } else { (sorted[mid - 1] + sorted[mid]) / 2.0 })
 }

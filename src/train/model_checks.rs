@@ -26,7 +26,8 @@ pub const CHECKED_PATCHES: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelChecks {
-    /// Held-out patches the residual statistics come from.
+    /// Patches the residual statistics come from: held-out ones, or training ones when nothing
+    /// was held out (`held_out_ratio` is then `None`).
     pub patches: usize,
     /// Mean lag-1 temporal autocorrelation of the residual (≈ 0 is good).
     pub residual_lag1_autocorrelation: f64,
@@ -42,9 +43,10 @@ pub struct ModelChecks {
 impl ModelChecks {
     /// One line per check, in words, for the CLI summary and the Fiji log.
     pub fn describe(&self) -> Vec<String> {
+        let kind = if self.held_out_ratio.is_some() { "held-out" } else { "training" };
         let mut lines = vec![
             format!(
-                "residual lag-1 correlation {:+.3} on {} held-out patches (near 0: what the model removes looks like noise; clearly positive: it also removes signal)",
+                "residual lag-1 correlation {:+.3} on {} {kind} patches (near 0: what the model removes looks like noise; clearly positive: it also removes signal)",
                 self.residual_lag1_autocorrelation, self.patches
             ),
             format!(
