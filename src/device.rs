@@ -98,9 +98,27 @@ pub fn describe_devices() -> String {
     lines.join("\n")
 }
 
+/// Most CPU threads accepted: more than this many per core only adds contention (and thousands
+/// of OpenMP threads can stall the process).
+pub const MAX_THREADS_PER_CORE: usize = 4;
+
+/// Checks a requested libtorch thread count against this machine: 1 to
+/// [`MAX_THREADS_PER_CORE`] × its cores.
+pub fn checked_thread_count(threads: usize) -> crate::Result<i32> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let most = MAX_THREADS_PER_CORE * cores;
+    if threads == 0 || threads > most {
+        return Err(crate::Error::usage(format!(
+            "thread count {threads} is outside 1..={most} ({MAX_THREADS_PER_CORE} per core on this machine's {cores} cores); {cores} is usually best"
+        )));
+    }
+    Ok(threads as i32)
+}
+
 /// Keeps freed activation buffers mapped instead of returning them to the kernel after every
 /// layer. Without this ≈40 % of CPU inference time goes to zeroing fresh pages (see the reference
-/// measurements); process-wide, so only the doors (CLI, JNI) call it, once.
+/// measurements). Process-wide, so only the CLI calls it, once: a library inside another
+/// process (Fiji's JVM) must not change that process's allocator.
 pub fn tune_allocator_for_throughput() {
     // SAFETY: mallopt only changes glibc malloc thresholds.
     unsafe {

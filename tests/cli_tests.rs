@@ -57,6 +57,36 @@ fn simulate_train_denoise_beats_raw_and_temporal_mean() {
 }
 
 #[test]
+fn the_built_in_model_denoises_without_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let (noisy, truth, denoised) = (dir.path().join("noisy.tif"), dir.path().join("truth.tif"), dir.path().join("d.tif"));
+    // Brightness, gain, offset and frame rate unlike any of its training movies.
+    ok(&["simulate", "-o", path(&noisy), "--truth", path(&truth), "--width", "64", "--height", "64", "--frames", "200",
+        "--neurons", "10", "--photons", "1.2", "--gain", "3.5", "--offset", "700", "--frame-rate", "20", "--seed", "77"]);
+    let info = ok(&["info", "default"]);
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(text.contains("per_movie") && text.contains("base width:     16"), "{text}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_deepcad"))
+        .args(["denoise", path(&noisy), "--model", "default", "-o", path(&denoised), "--device", "cpu"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Dim data: the automatic output type writes float and says so.
+    assert!(stderr(&out).contains("writing 32-bit float"), "{}", stderr(&out));
+    let (_, raw) = read_stack(&noisy, &ReadOptions::default()).unwrap();
+    let (_, clean) = read_stack(&truth, &ReadOptions::default()).unwrap();
+    let (info, result) = read_stack(&denoised, &ReadOptions::default()).unwrap();
+    assert_eq!(info.sample_type, deepcad::io::SampleType::F32);
+    let mean5 = metrics::temporal_moving_average(&raw, 64, 64, 5).unwrap();
+    let (snr_raw, snr_mean, snr_ours) =
+        (metrics::snr_db(&raw, &clean).unwrap(), metrics::snr_db(&mean5, &clean).unwrap(), metrics::snr_db(&result, &clean).unwrap());
+    eprintln!("built-in model: SNR raw {snr_raw:.2} dB, 5-frame mean {snr_mean:.2} dB, denoised {snr_ours:.2} dB");
+    assert!(snr_ours > snr_raw + 8.0, "denoised {snr_ours:.2} dB vs raw {snr_raw:.2} dB");
+    assert!(snr_ours > snr_mean + 2.0, "denoised {snr_ours:.2} dB vs 5-frame mean {snr_mean:.2} dB");
+}
+
+#[test]
 fn bad_inputs_fail_with_the_file_name_and_a_nonzero_exit() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.tif");
@@ -197,6 +227,106 @@ fn training_never_writes_over_an_input_or_an_existing_file_unless_asked() {
     ok(&[&["train", path(&movie), "-o", path(&model)][..], &tiny].concat());
     let out = train(&model, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    ok(&[&["train", path(&movie), "-o", path(&model), "--resume", path(&model)][..], &tiny].concat());
-    assert_eq!(deepcad::model::Model::read_metadata(&model).unwrap().training.epochs_completed, 2);
+    // On the same movie, --epochs is the total: re-running a stopped command finishes that training.
+    let resume_to = |total: &str| {
+        let mut args = vec!["train", path(&movie), "-o", path(&model), "--resume", path(&model)];
+        args.extend_from_slice(&tiny[2..]);
+        args.extend_from_slice(&["--epochs", total]);
+        ok(&args);
+        deepcad::model::Model::read_metadata(&model).unwrap().training.epochs_completed
+    };
+    assert_eq!(resume_to("3"), 3);
+    assert_eq!(resume_to("3"), 3, "nothing left to do");
+}
+
+/// Simulates a small movie at `path` (16×16 pixels, 40 frames).
+fn small_movie(movie: &Path, seed: &str) {
+    ok(&["simulate", "-o", path(movie), "--width", "16", "--height", "16", "--frames", "40", "--seed", seed]);
+}
+
+#[test]
+fn folder_mode_plans_every_output_and_refuses_collisions_before_writing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("d");
+    std::fs::create_dir(&d).unwrap();
+    let denoise = |args: &[&str]| deepcad(&[&["denoise", "--model", "default", "--device", "cpu"][..], args].concat());
+
+    // d/b.tif and d/b.tiff into d itself with no suffix: b.tif would replace an input.
+    small_movie(&d.join("b.tif"), "1");
+    small_movie(&d.join("b.tiff"), "2");
+    let before = std::fs::read(d.join("b.tif")).unwrap();
+    let out = denoise(&[path(&d), "-o", path(&d), "--suffix", ""]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("b.tif") && stderr(&out).contains("would replace the input"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(d.join("b.tif")).unwrap(), before, "an input must never change");
+
+    // a.tif, a.tiff and a.TIF: one output name for three movies.
+    let e = dir.path().join("e");
+    std::fs::create_dir(&e).unwrap();
+    for (name, seed) in [("a.tif", "3"), ("a.tiff", "4"), ("a.TIF", "5")] {
+        small_movie(&e.join(name), seed);
+    }
+    let out_dir = dir.path().join("out");
+    let out = denoise(&[path(&e), "-o", path(&out_dir)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("would both be written to") && stderr(&out).contains("a-denoised.tif"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_dir(&out_dir).map(|r| r.count()).unwrap_or(0), 0, "nothing may be written");
+
+    // d1/x.tif and d2/x.tif into one folder.
+    let (d1, d2) = (dir.path().join("d1"), dir.path().join("d2"));
+    std::fs::create_dir(&d1).unwrap();
+    std::fs::create_dir(&d2).unwrap();
+    small_movie(&d1.join("x.tif"), "6");
+    small_movie(&d2.join("x.tif"), "7");
+    let out = denoise(&[path(&d1.join("x.tif")), path(&d2.join("x.tif")), "-o", path(&out_dir)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("d1") && stderr(&out).contains("d2"), "{}", stderr(&out));
+
+    // Distinct names: one output each, named <stem>-denoised.tif.
+    let out = denoise(&[path(&d1), "-o", path(&out_dir)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out_dir.join("x-denoised.tif").is_file());
+}
+
+#[test]
+fn denoise_never_replaces_an_existing_file_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (movie, result) = (dir.path().join("movie.tif"), dir.path().join("result.tif"));
+    small_movie(&movie, "1");
+    std::fs::write(&result, "precious").unwrap();
+    let denoise = |extra: &[&str]| {
+        deepcad(&[&["denoise", path(&movie), "--model", "default", "-o", path(&result), "--device", "cpu"][..], extra].concat())
+    };
+    let out = denoise(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("result.tif") && stderr(&out).contains("already exists"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&result).unwrap(), "precious");
+    let out = denoise(&["--overwrite"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read_stack(&result, &ReadOptions::default()).unwrap().0.frames, 40, "replaced when asked");
+    // Simulate keeps the same rule.
+    let out = deepcad(&["simulate", "-o", path(&movie), "--width", "16", "--height", "16", "--frames", "40"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
+fn sigterm_stops_like_ctrl_c_and_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let (movie, out) = (dir.path().join("long.tif"), dir.path().join("long-denoised.tif"));
+    ok(&["simulate", "-o", path(&movie), "--width", "96", "--height", "96", "--frames", "3000"]);
+    let child = Command::new(env!("CARGO_BIN_EXE_deepcad"))
+        .args(["denoise", path(&movie), "--model", "default", "-o", path(&out), "--device", "cpu"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let done = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(130), "{text}");
+    assert!(text.contains("cancelled"), "{text}");
+    assert!(!out.exists(), "no output under the final name");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "only the movie remains: {leftovers:?}");
 }

@@ -1,6 +1,6 @@
 //! Inference: tiled output equals whole-volume output, frame counts and types are kept, files
 //! appear complete or not at all.
-use deepcad::infer::{denoise_file, denoise_volume, DenoiseSettings, OutputType};
+use deepcad::infer::{denoise_file, denoise_volume, output_spread, DenoiseSettings, OutputType};
 use deepcad::io::{read_stack, write_stack, ImageJMetadata, ReadOptions, SampleType, StackReader};
 use deepcad::model::{Model, ModelMetadata, Normalization};
 use deepcad::progress::{Control, Event, Progress, Silent};
@@ -142,17 +142,24 @@ fn output_equal_to_input_is_refused() {
 #[test]
 fn automatic_output_type_keeps_integers_for_bright_data_and_floats_for_dim_data() {
     use deepcad::infer::MIN_SPREAD_FOR_INTEGER_OUTPUT;
-    let bright = random_model(4, 500.0, MIN_SPREAD_FOR_INTEGER_OUTPUT * 2.0);
-    let dim = random_model(4, 101.0, 2.7);
-    assert_eq!(OutputType::Auto.resolve(SampleType::U16, &bright), (SampleType::U16, None));
-    let (chosen, why) = OutputType::Auto.resolve(SampleType::U16, &dim);
+    let mut movie = InMemoryMovie::new("m", 8, 8, 4, SampleType::U16, (0..256).map(|v| (v % 7) as f32).collect()).unwrap();
+    let dim_model = random_model(4, 101.0, 2.7);
+    let bright = output_spread(&random_model(4, 500.0, MIN_SPREAD_FOR_INTEGER_OUTPUT * 2.0), &mut movie).unwrap();
+    let dim = output_spread(&dim_model, &mut movie).unwrap();
+    assert_eq!(OutputType::Auto.resolve(SampleType::U16, bright), (SampleType::U16, None));
+    let (chosen, why) = OutputType::Auto.resolve(SampleType::U16, dim);
     assert_eq!(chosen, SampleType::F32);
     assert!(why.unwrap().contains("2.7 counts"));
-    assert_eq!(OutputType::Auto.resolve(SampleType::U8, &dim).0, SampleType::F32);
-    assert_eq!(OutputType::Auto.resolve(SampleType::F32, &bright).0, SampleType::F32);
+    assert_eq!(OutputType::Auto.resolve(SampleType::U8, dim).0, SampleType::F32);
+    assert_eq!(OutputType::Auto.resolve(SampleType::F32, bright).0, SampleType::F32);
     // Explicit choices always win.
-    assert_eq!(OutputType::SameAsInput.resolve(SampleType::U16, &dim), (SampleType::U16, None));
-    assert_eq!(OutputType::Float32.resolve(SampleType::U16, &bright), (SampleType::F32, None));
+    assert_eq!(OutputType::SameAsInput.resolve(SampleType::U16, dim), (SampleType::U16, None));
+    assert_eq!(OutputType::Float32.resolve(SampleType::U16, bright), (SampleType::F32, None));
+    // Per-movie models judge each movie by its own spread (this one: values 0..6, std ≈ 2).
+    let general = Model::new(ModelMetadata::new(4, [16, 16, 16], Normalization::PerMovie), Device::Cpu).unwrap();
+    let spread = output_spread(&general, &mut movie).unwrap().unwrap();
+    assert!((spread - 2.0).abs() < 0.1, "{spread}");
+    assert_eq!(OutputType::Auto.resolve(SampleType::U16, Some(spread)).0, SampleType::F32);
     // Imported reference models (per-stack mean) keep the input's type.
     tch::manual_seed(11);
     let imported = Model::new(
@@ -160,7 +167,7 @@ fn automatic_output_type_keeps_integers_for_bright_data_and_floats_for_dim_data(
         Device::Cpu,
     )
     .unwrap();
-    assert_eq!(OutputType::Auto.resolve(SampleType::U16, &imported).0, SampleType::U16);
+    assert_eq!(OutputType::Auto.resolve(SampleType::U16, output_spread(&imported, &mut movie).unwrap()).0, SampleType::U16);
 
     // The default writes dim data as float, and says why.
     let dir = tempfile::tempdir().unwrap();
@@ -179,7 +186,7 @@ fn automatic_output_type_keeps_integers_for_bright_data_and_floats_for_dim_data(
     }
     let mut infos = Infos(Vec::new());
     let output = dir.path().join("dim-denoised.tif");
-    denoise_file(&dim, &input, &output, &ReadOptions::default(), &DenoiseSettings::default(), &mut infos).unwrap();
+    denoise_file(&dim_model, &input, &output, &ReadOptions::default(), &DenoiseSettings::default(), &mut infos).unwrap();
     assert_eq!(StackReader::open(&output, &ReadOptions::default()).unwrap().info().sample_type, SampleType::F32);
     assert!(infos.0.iter().any(|i| i.contains("32-bit float")), "{:?}", infos.0);
 }

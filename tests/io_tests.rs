@@ -1006,3 +1006,27 @@ fn frames_are_stored_back_to_back_as_imagej_expects() {
         assert_eq!(&bytes[start..start + frame_bytes as usize], &expected[..]);
     }
 }
+
+#[test]
+fn of_two_writers_to_one_path_that_refuse_to_replace_the_second_fails_and_the_first_stays() {
+
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out.tif");
+    let meta = ImageJMetadata::default();
+    let open = || StackWriter::create(&target, 4, 4, 1, SampleType::U16, &meta, OutputKind::Auto).unwrap().refuse_existing("denoising").unwrap();
+    let (mut first, mut second) = (open(), open());
+    first.write_frame(&[1.0; 16]).unwrap();
+    second.write_frame(&[2.0; 16]).unwrap();
+    first.finish().unwrap();
+    let err = second.finish().unwrap_err();
+    assert_eq!(err.kind(), "usage");
+    assert!(err.to_string().contains("another run wrote it meanwhile"), "{err}");
+    let (_, values) = read_stack(&target, &ReadOptions::default()).unwrap();
+    assert!(values.iter().all(|&v| v == 1.0), "the first result stays");
+    // Nothing of the loser is left behind (no hidden partial file).
+    let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, vec!["out.tif".to_string()]);
+    // And an existing file is refused before any work.
+    let err = StackWriter::create(&target, 4, 4, 1, SampleType::U16, &meta, OutputKind::Auto).unwrap().refuse_existing("denoising").unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
+}

@@ -11,3 +11,4 @@ mod export_tests;
 mod cli_tests;
 mod streaming_tests;
 mod evaluation_tests;
+mod hostile_inputs_tests;

@@ -10,8 +10,9 @@ use deepcad::simulate::{simulate, SimulationConfig};
 use deepcad::train::pair_reader::PairReader;
 use deepcad::train::{
     best_bundle_path, open_training_inputs, plan_patches, split_validation, train, Augmentation, Dihedral,
-    FrameSource, InMemoryMovie, Patch, Precision, SourceShape, TrainSettings,
+    FrameSource, InMemoryMovie, Init, NormalizationChoice, Patch, Precision, SourceShape, TrainSettings,
 };
+use deepcad::infer::{denoise_volume, DenoiseSettings};
 use deepcad::Error;
 use tch::Device;
 
@@ -310,7 +311,14 @@ fn training_lowers_the_loss_and_writes_bundles_every_epoch() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("model.safetensors");
     let mut sources = simulated(120, 48, 1);
-    let settings = TrainSettings { patch: [16, 32, 32], patches_per_epoch: 24, epochs: 4, base_width: 8, ..small_settings() };
+    let settings = TrainSettings {
+        patch: [16, 32, 32],
+        patches_per_epoch: 24,
+        epochs: 4,
+        base_width: 8,
+        normalization: NormalizationChoice::Fixed,
+        ..small_settings()
+    };
     let mut recorder = Recorder::default();
     let report = train(&mut sources, &settings, &output, None, Device::Cpu, &mut recorder).unwrap();
 
@@ -408,7 +416,8 @@ fn resuming_continues_the_epochs_and_keeps_the_normalisation() {
     let before = Model::load(&first, Device::Cpu).unwrap();
 
     let resumed = dir.path().join("resumed.safetensors");
-    let settings2 = TrainSettings { epochs: 2, ..small_settings() };
+    // The same movie: `epochs` is the total, so 3 means two more.
+    let settings2 = TrainSettings { epochs: 3, ..small_settings() };
     let mut recorder = Recorder::default();
     let report = train(&mut simulated(60, 32, 2), &settings2, &resumed, Some(&first), Device::Cpu, &mut recorder).unwrap();
     assert_eq!(report.epochs_completed, 3);
@@ -430,6 +439,81 @@ fn resuming_continues_the_epochs_and_keeps_the_normalisation() {
     let tuned = Model::load(&tuned, Device::Cpu).unwrap();
     assert_eq!(tuned.metadata.normalization, before.metadata.normalization);
     assert_eq!(tuned.metadata.training.sources[0].path, "bright");
+}
+
+#[test]
+fn per_movie_normalisation_makes_a_model_blind_to_brightness_gain_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("general.safetensors");
+    let movie = |photons: f64, gain: f64, offset: f64, seed: u64| -> Box<dyn FrameSource> {
+        let config = SimulationConfig { width: 32, height: 32, frames: 60, neurons: 8, photons, gain, offset, seed, ..Default::default() };
+        Box::new(InMemoryMovie::new(format!("sim{seed}"), 32, 32, 60, SampleType::U16, simulate(&config).unwrap().1).unwrap())
+    };
+    let mut sources = vec![movie(1.0, 1.0, 50.0, 1), movie(30.0, 6.0, 400.0, 2)];
+    let settings = TrainSettings { epochs: 1, normalization: NormalizationChoice::PerMovie, ..small_settings() };
+    let mut recorder = Recorder::default();
+    train(&mut sources, &settings, &bundle, None, Device::Cpu, &mut recorder).unwrap();
+    assert!(recorder.infos.iter().any(|i| i.contains("per movie") && i.contains("2 movies")), "{:?}", recorder.infos);
+    let general = Model::load(&bundle, Device::Cpu).unwrap();
+    assert_eq!(general.metadata.normalization, Normalization::PerMovie);
+
+    // Denoising a·x + b gives a·denoise(x) + b: each movie is measured in its own units.
+    let (_, noisy) = simulate(&SimulationConfig { width: 32, height: 32, frames: 40, photons: 2.0, seed: 9, ..Default::default() }).unwrap();
+    let brighter: Vec<f32> = noisy.iter().map(|v| 3.0 * v + 500.0).collect();
+    let denoise = |model: &Model, data: Vec<f32>| {
+        let mut m = InMemoryMovie::new("m", 32, 32, 40, SampleType::F32, data).unwrap();
+        denoise_volume(model, &mut m, &DenoiseSettings::default(), &mut Silent).unwrap()
+    };
+    let worst_mismatch = |model: &Model| {
+        let (a, b) = (denoise(model, noisy.clone()), denoise(model, brighter.clone()));
+        a.iter().zip(&b).map(|(x, y)| ((3.0 * x + 500.0 - y) / y.abs().max(1.0)).abs()).fold(0f32, f32::max)
+    };
+    let general_mismatch = worst_mismatch(&general);
+    assert!(general_mismatch < 1e-4, "per-movie model: relative mismatch {general_mismatch}");
+    // A fixed-statistics network is not: the same weights behind fixed units see another movie.
+    let fixed = Model {
+        metadata: deepcad::model::ModelMetadata { normalization: Normalization::Fixed { offset: 150.0, scale: 20.0 }, ..general.metadata.clone() },
+        ..Model::load(&bundle, Device::Cpu).unwrap()
+    };
+    let fixed_mismatch = worst_mismatch(&fixed);
+    assert!(fixed_mismatch > 1e-2, "fixed model: relative mismatch {fixed_mismatch}");
+}
+
+#[test]
+fn new_models_start_from_the_built_in_model_when_it_fits_and_say_so_when_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let warm = dir.path().join("warm.safetensors");
+    let settings = TrainSettings { patch: [16, 16, 16], base_width: 16, epochs: 1, patches_per_epoch: 4, ..small_settings() };
+    let mut recorder = Recorder::default();
+    train(&mut simulated(40, 32, 4), &settings, &warm, None, Device::Cpu, &mut recorder).unwrap();
+    assert!(recorder.infos.iter().any(|i| i.contains("built-in general model")), "{:?}", recorder.infos);
+    let model = Model::load(&warm, Device::Cpu).unwrap();
+    // Its own history only (not the built-in model's 20 epochs), in the built-in model's units.
+    assert_eq!(model.metadata.training.epochs_completed, 1);
+    assert!(model.metadata.training.origin.contains("built-in"), "{}", model.metadata.training.origin);
+    assert_eq!(model.metadata.normalization, Normalization::PerMovie);
+    // One short epoch at the warm-up's small rates stays close to the built-in weights.
+    let built_in = Model::load(Path::new(deepcad::model::BUILT_IN_MODEL), Device::Cpu).unwrap();
+    let distance = |a: &Model, b: &Model| -> f64 {
+        let (wa, wb) = (weights(a), weights(b));
+        wa.iter().zip(&wb).flat_map(|((_, x), (_, y))| x.iter().zip(y).map(|(p, q)| ((p - q) as f64).powi(2))).sum::<f64>().sqrt()
+    };
+    let random_start = dir.path().join("random.safetensors");
+    let random = TrainSettings { init: Init::Random, ..settings.clone() };
+    train(&mut simulated(40, 32, 4), &random, &random_start, None, Device::Cpu, &mut Silent).unwrap();
+    let random_model = Model::load(&random_start, Device::Cpu).unwrap();
+    assert!(
+        distance(&model, &built_in) < 0.1 * distance(&random_model, &built_in),
+        "warm {} vs random {}",
+        distance(&model, &built_in),
+        distance(&random_model, &built_in)
+    );
+
+    // A network the built-in weights do not fit starts from random weights, and says why.
+    let mut recorder = Recorder::default();
+    let narrow = TrainSettings { base_width: 4, ..settings };
+    train(&mut simulated(40, 32, 4), &narrow, &dir.path().join("narrow.safetensors"), None, Device::Cpu, &mut recorder).unwrap();
+    assert!(recorder.infos.iter().any(|i| i.contains("random weights: base width 4")), "{:?}", recorder.infos);
 }
 
 // ---------------------------------------------------------------- precision

@@ -10,6 +10,7 @@
 //! (statistics are fixed at training), halo at the receptive-field radius (seamless), mirror padding
 //! instead of negative indexing, clipping and rounding instead of wrapping on the integer cast.
 
+pub mod batch;
 mod stream;
 mod tile_size;
 
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+pub use batch::{denoise_batch, plan_batch, BatchPlan, BatchReport, DEFAULT_SUFFIX};
 pub use stream::denoise_stream;
 pub use tile_size::{bytes_per_voxel, choose_tile};
 
@@ -43,25 +45,45 @@ pub enum OutputType {
 pub const MIN_SPREAD_FOR_INTEGER_OUTPUT: f64 = 16.0;
 
 impl OutputType {
-    /// The sample type written for an input of `input` type denoised by `model`, and why when
-    /// `Auto` chose differently from the input. Depends only on the model, so every file and every
-    /// block of a movie denoised with one model gets the same type.
-    pub fn resolve(self, input: SampleType, model: &Model) -> (SampleType, Option<String>) {
-        match self {
-            OutputType::Float32 => (SampleType::F32, None),
-            OutputType::SameAsInput => (input, None),
-            OutputType::Auto => match model.metadata.normalization {
-                crate::model::Normalization::Fixed { scale, .. }
-                    if input != SampleType::F32 && scale < MIN_SPREAD_FOR_INTEGER_OUTPUT =>
-                {
-                    (SampleType::F32, Some(format!(
-                        "writing 32-bit float: the model's data spread {scale:.1} counts (under {MIN_SPREAD_FOR_INTEGER_OUTPUT}) is too fine for {input} output, rounding would throw away part of the denoising gain"
-                    )))
-                }
-                _ => (input, None),
-            },
+    /// The names every door uses: `auto`, `input` (same as the input) and `float32`.
+    pub fn from_name(name: &str) -> Result<OutputType> {
+        match name {
+            "auto" => Ok(OutputType::Auto),
+            "input" => Ok(OutputType::SameAsInput),
+            "float32" => Ok(OutputType::Float32),
+            other => Err(crate::Error::usage(format!("output type '{other}' is unknown; use auto, input or float32"))),
         }
     }
+
+    /// The sample type written for an input of `input` type whose denoised values spread over
+    /// `spread` counts per network unit ([`output_spread`]), and why when `Auto` chose differently
+    /// from the input.
+    pub fn resolve(self, input: SampleType, spread: Option<f64>) -> (SampleType, Option<String>) {
+        match (self, spread) {
+            (OutputType::Float32, _) => (SampleType::F32, None),
+            (OutputType::Auto, Some(spread)) if input != SampleType::F32 && spread < MIN_SPREAD_FOR_INTEGER_OUTPUT => (
+                SampleType::F32,
+                Some(format!(
+                    "writing 32-bit float: the data spread {spread:.1} counts (under {MIN_SPREAD_FOR_INTEGER_OUTPUT}) is too fine for {input} output, rounding would throw away part of the denoising gain"
+                )),
+            ),
+            _ => (input, None),
+        }
+    }
+}
+
+/// How many counts one network unit spans for `source` under `model`: the fixed scale, or the
+/// movie's own standard deviation for per-movie models (from the whole movie, so every block of it
+/// agrees). `None` for imported stack-mean models, whose scale factor says nothing about the data.
+pub fn output_spread(model: &Model, source: &mut dyn FrameSource) -> Result<Option<f64>> {
+    Ok(match model.metadata.normalization {
+        crate::model::Normalization::Fixed { scale, .. } => Some(scale),
+        crate::model::Normalization::PerMovie => {
+            let frames = source.frames();
+            Some(crate::train::normalization_stats::movie_statistics(source, frames)?.usable_scale())
+        }
+        crate::model::Normalization::StackMean { .. } => None,
+    })
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -80,6 +102,10 @@ pub struct DenoiseSettings {
     /// Read the next block (and write the last) while the network runs on this one. `false` runs
     /// read, compute and write one after the other: the same output, kept to measure the overlap.
     pub pipelined: bool,
+    /// Replace an existing file at the output. Off by default: an existing file is refused before
+    /// any work, and if one appears meanwhile (another run writing the same path), this run fails
+    /// at the end instead of replacing it.
+    pub overwrite: bool,
 }
 
 impl Default for DenoiseSettings {
@@ -92,6 +118,7 @@ impl Default for DenoiseSettings {
             max_memory_bytes: 1 << 30,
             slab: 4,
             pipelined: true,
+            overwrite: false,
         }
     }
 }
@@ -107,6 +134,13 @@ pub struct DenoiseReport {
     pub tiles: usize,
     pub overhead: f64,
     pub seconds: f64,
+    /// What was written (the output type resolved), e.g. "u16".
+    #[serde(serialize_with = "serialize_as_text")]
+    pub sample_type: SampleType,
+}
+
+fn serialize_as_text<S: serde::Serializer>(value: &SampleType, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
 }
 
 /// Denoises a whole movie held by `source` and returns it as float32 in input units (T·H·W).
@@ -154,11 +188,16 @@ pub fn denoise_to_file(
 ) -> Result<DenoiseReport> {
     crate::io::check_output_path(output, protected)?;
     let (frames, width, height) = (source.frames(), source.width(), source.height());
-    let (sample_type, why) = settings.output_type.resolve(source.sample_type(), model);
+    // Only the automatic choice needs the data's spread (a per-movie model measures the movie for it).
+    let spread = if settings.output_type == OutputType::Auto { output_spread(model, source)? } else { None };
+    let (sample_type, why) = settings.output_type.resolve(source.sample_type(), spread);
     if let Some(why) = why {
         crate::progress::report(progress, crate::progress::Event::Info(&why))?;
     }
     let mut writer = StackWriter::create(output, width, height, frames, sample_type, metadata, OutputKind::Auto)?;
+    if !settings.overwrite {
+        writer = writer.refuse_existing("denoising")?;
+    }
     let started = std::time::Instant::now();
     let plan = denoise_stream(model, source, settings, progress, &mut |frame: &[f32]| writer.write_frame(frame))?;
     writer.finish()?;
@@ -172,5 +211,6 @@ pub fn denoise_to_file(
         tiles: plan.tile_count(),
         overhead: plan.overhead(),
         seconds: started.elapsed().as_secs_f64(),
+        sample_type,
     })
 }

@@ -40,6 +40,11 @@ fn resolve_normalization(normalization: &Normalization, source: &mut dyn FrameSo
             let mean = sum / (source.frames() * frame.len()) as f64;
             Ok(Affine { offset: mean as f32, scale: scale_factor as f32 })
         }
+        Normalization::PerMovie => {
+            let frames = source.frames();
+            let stats = crate::train::normalization_stats::movie_statistics(source, frames)?;
+            Ok(Affine { offset: stats.mean as f32, scale: stats.usable_scale() as f32 })
+        }
     }
 }
 
@@ -266,6 +271,17 @@ fn denoise_block(
     let mut values = Vec::<f32>::try_from(stitched.f_flatten(0, -1)?)?;
     for v in values.iter_mut() {
         *v = *v * affine.scale + affine.offset;
+    }
+    // Never written as 0 or a clipped extreme: a non-finite value means a broken model or input.
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        let plane = g.height * g.width;
+        return Err(Error::usage(format!(
+            "the network gave a non-finite value ({}) at frame {} (y {}, x {}) ; the model is broken (retrain it or choose another) or the movie holds extreme values",
+            values[i],
+            time_tile.keep_start + i / plane,
+            (i % plane) / g.width,
+            i % g.width
+        )));
     }
     Ok(values)
 }

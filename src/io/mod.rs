@@ -17,7 +17,7 @@ mod writer;
 pub use atomic_file::write_file_atomically;
 pub use imagej::{Calibration, ImageJMetadata};
 pub use preview::{write_preview_png, Panel};
-pub use paths::{check_output_path, list_tiff_inputs, same_file};
+pub use paths::{check_output_path, list_tiff_inputs, open_regular_file, same_file};
 pub use reader::{read_stack, ReadOptions, StackInfo, StackReader};
 pub use sample::{FrameData, SampleType};
 pub use writer::{write_stack, OutputKind, StackWriter};

@@ -65,8 +65,27 @@ pub fn list_tiff_inputs(path: &Path) -> Result<(Vec<PathBuf>, Vec<String>)> {
     Ok((inputs, warnings))
 }
 
+/// Opens an input for reading only if it is a regular file: a folder, FIFO, socket or device
+/// (`/dev/zero`) gets an error naming it, never a hang or an endless read.
+pub fn open_regular_file(path: &Path) -> Result<File> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Err(Error::usage(format!("{}: is a folder, not a file", path.display())));
+    }
+    if !meta.is_file() {
+        return Err(Error::usage(format!(
+            "{}: is not a regular file (a device, FIFO or socket); pass a file",
+            path.display()
+        )));
+    }
+    File::open(path).map_err(|e| Error::io(path, e))
+}
+
 fn has_tiff_magic(path: &Path) -> std::io::Result<bool> {
     let mut head = [0u8; 4];
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::other("not a regular file (a device, FIFO or socket)"));
+    }
     let mut file = File::open(path)?;
     let mut read = 0;
     while read < head.len() {

@@ -106,7 +106,7 @@ struct PageShape {
 
 impl StackReader {
     pub fn open(path: &Path, options: &ReadOptions) -> Result<StackReader> {
-        let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut file = super::open_regular_file(path)?;
         let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         let header = read_header(path, &mut file, file_len)?;
         file.seek(SeekFrom::Start(0))

@@ -51,6 +51,8 @@ pub struct StackWriter {
     written: usize,
     failed: bool,
     finished: bool,
+    /// `Some(what)`: never replace a file at the final path ("what" names the job in messages).
+    refuse_existing: Option<&'static str>,
 }
 
 impl std::fmt::Debug for StackWriter {
@@ -129,6 +131,7 @@ impl StackWriter {
             .map_err(|e| Error::io(&temp_path, e))?;
         let cal = &metadata.calibration;
         let mut writer = StackWriter {
+            refuse_existing: None,
             final_path: path.to_path_buf(),
             temp_path,
             file: Some(BufWriter::with_capacity(1 << 20, raw)),
@@ -270,11 +273,50 @@ impl StackWriter {
         })();
         completed.map_err(|e| Error::io(&temp_path, e))?;
         drop(self.file.take());
-        std::fs::rename(&self.temp_path, &self.final_path)
-            .map_err(|e| Error::io(&self.final_path, e))?;
+        match self.refuse_existing {
+            None => std::fs::rename(&self.temp_path, &self.final_path).map_err(|e| Error::io(&self.final_path, e))?,
+            Some(job) => self.publish_without_replacing(job)?,
+        }
         self.finished = true;
         sync_parent_dir(&self.final_path);
         Ok(())
+    }
+
+    /// Never replace a file at the final path: refused now if one exists, and if one appears
+    /// while this writer works (another run writing the same path), `finish` fails instead of
+    /// replacing it. `job` names the work in messages ("denoising").
+    pub fn refuse_existing(mut self, job: &'static str) -> Result<StackWriter> {
+        if self.final_path.exists() {
+            return Err(self.exists_error(job, "and"));
+        }
+        self.refuse_existing = Some(job);
+        Ok(self)
+    }
+
+    fn exists_error(&self, job: &str, how: &str) -> Error {
+        Error::usage(format!(
+            "{}: already exists {how} {job} never replaces a file unless asked; choose another name, or allow replacing existing files",
+            self.final_path.display()
+        ))
+    }
+
+    /// Links the finished temporary file under the final name, which fails if that name exists
+    /// (atomic, unlike check-then-rename), then drops the temporary name. Where the filesystem has
+    /// no hard links, a check and a rename (a tiny race window) stand in.
+    fn publish_without_replacing(&mut self, job: &str) -> Result<()> {
+        match std::fs::hard_link(&self.temp_path, &self.final_path) {
+            Ok(()) => {
+                std::fs::remove_file(&self.temp_path).map_err(|e| Error::io(&self.temp_path, e))?;
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(self.exists_error(job, "(another run wrote it meanwhile; nothing of this run was saved) and"))
+            }
+            Err(_) if self.final_path.exists() => {
+                Err(self.exists_error(job, "(another run wrote it meanwhile; nothing of this run was saved) and"))
+            }
+            Err(_) => std::fs::rename(&self.temp_path, &self.final_path).map_err(|e| Error::io(&self.final_path, e)),
+        }
     }
 
     fn file_mut(&mut self) -> &mut BufWriter<File> {

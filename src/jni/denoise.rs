@@ -5,14 +5,14 @@
 use std::path::{Path, PathBuf};
 
 use jni::objects::{JClass, JObject, JObjectArray, JString};
-use jni::sys::{jboolean, jint};
+use jni::sys::jint;
 use jni::{Env, EnvUnowned};
 use serde::Deserialize;
 
 use std::cell::RefCell;
 
-use crate::infer::{denoise_file, denoise_to_file, denoise_volume, DenoiseSettings, OutputType};
-use crate::io::{list_tiff_inputs, Calibration, ImageJMetadata, ReadOptions, SampleType};
+use crate::infer::{denoise_batch, denoise_to_file, denoise_volume, output_spread, plan_batch, DenoiseSettings, OutputType, DEFAULT_SUFFIX};
+use crate::io::{Calibration, ImageJMetadata, ReadOptions};
 use crate::model::Model;
 use crate::progress::{report, Event};
 use crate::Error;
@@ -31,21 +31,24 @@ struct DenoiseOptions {
     tile: Option<[usize; 3]>,
     batch_size: Option<usize>,
     max_memory_bytes: Option<usize>,
+    overwrite: Option<bool>,
 }
 
-fn denoise_settings(env: &Env<'_>, json: &JString<'_>, float32_output: bool) -> JniResult<DenoiseSettings> {
+fn denoise_settings(env: &Env<'_>, json: &JString<'_>, output_type: &JString<'_>) -> JniResult<DenoiseSettings> {
+    let output_type = OutputType::from_name(&arguments::string(env, output_type, "the output type")?)?;
     let json = arguments::optional_string(env, json)?;
     let options: DenoiseOptions = match json.as_deref() {
         None => DenoiseOptions::default(),
         Some(text) => serde_json::from_str(text)
-            .map_err(|e| Error::usage(format!("denoise settings {text}: {e} (known keys: tile, batch_size, max_memory_bytes)")))?,
+            .map_err(|e| Error::usage(format!("denoise settings {text}: {e} (known keys: tile, batch_size, max_memory_bytes, overwrite)")))?,
     };
     let defaults = DenoiseSettings::default();
     Ok(DenoiseSettings {
         tile: options.tile.or(defaults.tile),
         batch_size: options.batch_size.unwrap_or(defaults.batch_size),
         max_memory_bytes: options.max_memory_bytes.unwrap_or(defaults.max_memory_bytes),
-        output_type: if float32_output { OutputType::Float32 } else { OutputType::SameAsInput },
+        overwrite: options.overwrite.unwrap_or(defaults.overwrite),
+        output_type,
         ..defaults
     })
 }
@@ -62,7 +65,6 @@ fn with_progress<'local, T>(
     listener: &JObject<'local>,
     work: impl FnOnce(&mut JavaProgress<'_, 'local>) -> crate::Result<T>,
 ) -> JniResult<T> {
-    super::prepare_engine();
     let mut progress = JavaProgress::new(env, listener);
     let outcome = work(&mut progress);
     if let Some(thrown) = progress.thrown.take() {
@@ -83,21 +85,24 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoise<'local>(
     height: jint,
     sample_type: JString<'local>,
     settings_json: JString<'local>,
-    float32_output: jboolean,
+    output_type: JString<'local>,
     listener: JObject<'local>,
 ) -> JObjectArray<'local> {
     unowned
         .with_env(|env| -> JniResult<JObjectArray<'local>> {
             let sample_type = pixels::parse_sample_type(&arguments::string(env, &sample_type, "the sample type")?)?;
-            let settings = denoise_settings(env, &settings_json, float32_output)?;
+            let settings = denoise_settings(env, &settings_json, &output_type)?;
             let model = load_model(env, &model_path, &device)?;
             let mut movie = pixels::read_movie(env, "image".into(), &planes, width, height, sample_type)?;
-            let denoised = with_progress(env, &listener, |progress| {
+            let (denoised, output_type) = with_progress(env, &listener, |progress| {
                 report(progress, Event::Info(&format!("DeepCAD denoises on {}", crate::device::device_name(model.device()))))?;
-                denoise_volume(&model, &mut movie, &settings, progress)
+                let (output_type, why) = settings.output_type.resolve(sample_type, output_spread(&model, &mut movie)?);
+                if let Some(why) = why {
+                    report(progress, Event::Info(&why))?;
+                }
+                Ok((denoise_volume(&model, &mut movie, &settings, progress)?, output_type))
             })?;
             drop(movie);
-            let output_type = if float32_output { SampleType::F32 } else { sample_type };
             pixels::write_planes(env, &denoised, width, height, output_type)
         })
         .resolve::<ThrowDeepCadException>()
@@ -165,7 +170,7 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseToFile<'local>
     height: jint,
     sample_type: JString<'local>,
     settings_json: JString<'local>,
-    float32_output: jboolean,
+    output_type: JString<'local>,
     output_path: JString<'local>,
     source_path: JString<'local>,
     calibration_json: JString<'local>,
@@ -174,14 +179,13 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseToFile<'local>
     unowned
         .with_env(|env| -> JniResult<JString<'local>> {
             let sample_type = pixels::parse_sample_type(&arguments::string(env, &sample_type, "the sample type")?)?;
-            let settings = denoise_settings(env, &settings_json, float32_output)?;
+            let settings = denoise_settings(env, &settings_json, &output_type)?;
             let output = PathBuf::from(arguments::string(env, &output_path, "the output path")?);
             let source = arguments::optional_string(env, &source_path)?.map(PathBuf::from);
             let metadata = output_metadata(env, &calibration_json, frames.max(0) as usize)?;
             let model = load_model(env, &model_path, &device)?;
             let name = source.as_ref().map_or_else(|| "image".to_string(), |p| p.display().to_string());
             let protected: Vec<PathBuf> = source.into_iter().collect();
-            super::prepare_engine();
             let shared = RefCell::new(JavaProgress::new(env, &listener));
             let outcome = (|| -> JniResult<crate::infer::DenoiseReport> {
                 let mut movie = JavaPlanes::new(&shared, &planes, name, frames, width, height, sample_type)?;
@@ -193,7 +197,7 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseToFile<'local>
                 return Err(Failure::JavaThrew(thrown));
             }
             let done = outcome?;
-            let output_type = if float32_output { SampleType::F32 } else { sample_type };
+            let output_type = done.sample_type;
             let frame_bytes = (done.width * done.height * output_type.bytes()) as u64;
             let data_offset = contiguous_data_offset(&done.output, done.frames, frame_bytes)?;
             let json = serde_json::json!({
@@ -222,56 +226,28 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseFiles<'local>(
     input_path: JString<'local>,
     output_folder: JString<'local>,
     settings_json: JString<'local>,
-    float32_output: jboolean,
+    output_type: JString<'local>,
     listener: JObject<'local>,
 ) -> JString<'local> {
     unowned
         .with_env(|env| -> JniResult<JString<'local>> {
             let input = PathBuf::from(arguments::string(env, &input_path, "the input path")?);
             let folder = PathBuf::from(arguments::string(env, &output_folder, "the output folder")?);
-            let settings = denoise_settings(env, &settings_json, float32_output)?;
+            let settings = denoise_settings(env, &settings_json, &output_type)?;
             let model = load_model(env, &model_path, &device)?;
-            let (inputs, warnings) = list_tiff_inputs(&input)?;
+            // Always a folder here (even for one input file): the command's "Output folder".
             std::fs::create_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
+            let plan = plan_batch(std::slice::from_ref(&input), &folder, DEFAULT_SUFFIX, settings.overwrite)?;
             let report = with_progress(env, &listener, |progress| {
-                report(progress, Event::Info(&format!("DeepCAD denoises {} file(s) on {}", inputs.len(), crate::device::device_name(model.device()))))?;
-                for warning in &warnings {
-                    report(progress, Event::Warning(warning))?;
-                }
-                let mut outputs = Vec::new();
-                let mut failures = Vec::new();
-                for (i, file) in inputs.iter().enumerate() {
-                    let output = folder.join(denoised_name(file));
-                    report(progress, Event::Info(&format!("{}/{}: {} → {}", i + 1, inputs.len(), file.display(), output.display())))?;
-                    match denoise_file(&model, file, &output, &ReadOptions::default(), &settings, progress) {
-                        Ok(done) => outputs.push(done),
-                        Err(Error::Cancelled) => return Err(Error::Cancelled),
-                        Err(e) => {
-                            report(progress, Event::Warning(&format!("{}: {e}", file.display())))?;
-                            failures.push((file.clone(), e));
-                        }
-                    }
-                }
-                // A batch goes on past a bad file, but one where nothing worked is an error.
-                if outputs.is_empty() {
-                    if let Some((_, first)) = failures.into_iter().next() {
-                        return Err(first);
-                    }
-                    return Err(Error::usage(format!("{}: nothing to denoise", input.display())));
-                }
-                Ok(serde_json::json!({
-                    "outputs": outputs,
-                    "failed": failures.iter().map(|(f, e)| serde_json::json!({"input": f.display().to_string(), "error": e.to_string()})).collect::<Vec<_>>(),
-                })
-                .to_string())
+                report(progress, Event::Info(&format!(
+                    "DeepCAD denoises {} file(s) on {}",
+                    plan.jobs.len(),
+                    crate::device::device_name(model.device())
+                )))?;
+                let done = denoise_batch(&model, &plan, &ReadOptions::default(), &settings, progress)?;
+                serde_json::to_string(&done).map_err(|e| Error::usage(e.to_string()))
             })?;
             Ok(env.new_string(report)?)
         })
         .resolve::<ThrowDeepCadException>()
-}
-
-/// `<stem>-denoised.tif`, like the Denoise command's "<title>-denoised".
-fn denoised_name(input: &Path) -> String {
-    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "movie".into());
-    format!("{stem}-denoised.tif")
 }

@@ -62,7 +62,8 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_setThreads<'local>(
                 return Err(Error::usage(format!("threads {threads} must be 0 (libtorch's default) or more")).into());
             }
             if threads > 0 {
-                tch::set_num_threads(threads);
+                // The settings' purpose: this process's libtorch thread count for later commands.
+                tch::set_num_threads(crate::device::checked_thread_count(threads as usize)?);
             }
             Ok(())
         })

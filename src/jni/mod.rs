@@ -13,8 +13,6 @@ mod pixels;
 mod raw_layout;
 mod train;
 
-/// Process-wide engine tuning that only a door may do, once, before the first computation.
-fn prepare_engine() {
-    static PREPARED: std::sync::Once = std::sync::Once::new();
-    PREPARED.call_once(crate::device::tune_allocator_for_throughput);
-}
+// Deliberately nothing process-wide happens here: inside the JVM the library leaves the
+// allocator (`mallopt`) and signal handlers alone; the CLI, which owns its process, tunes the
+// allocator itself. The thread count changes only through the settings' `setThreads`.

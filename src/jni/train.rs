@@ -96,7 +96,6 @@ impl TrainingRequest {
         listener: &JObject<'local>,
         open: impl FnOnce(&mut JavaProgress<'_, '_>) -> crate::Result<Vec<Box<dyn FrameSource>>>,
     ) -> JniResult<String> {
-        super::prepare_engine();
         let mut progress = JavaProgress::new(env, listener);
         let outcome = (|| {
             report(&mut progress, Event::Info(&format!("DeepCAD trains on {}", crate::device::device_name(self.device))))?;

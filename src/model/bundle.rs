@@ -14,6 +14,9 @@ use super::unet3d::{parameter_count, UNet3d, ALIGNMENT};
 use crate::{Error, Result};
 
 pub const FORMAT_VERSION: u32 = 1;
+/// Largest patch side a bundle, a training or an import may ask for (DeepCAD-RT uses 150; our
+/// default is 64): far past any real use, and small enough that no size computed from it overflows.
+pub const MAX_PATCH: usize = 1024;
 pub const ARCHITECTURE: &str = "deepcad-unet3d";
 const METADATA_KEY: &str = "deepcad";
 
@@ -27,21 +30,37 @@ pub enum Normalization {
     /// DeepCAD-RT's convention for imported checkpoints: divide by `scale_factor`, subtract the mean
     /// of the whole input stack (computed per input file at inference).
     StackMean { scale_factor: f64 },
+    /// Each movie's own mean and standard deviation (sampled evenly over at most 256 frames),
+    /// measured for every training movie and again for every input at inference: for general
+    /// models that meet movies of any brightness, gain and offset (the built-in model).
+    PerMovie,
 }
+
+/// Largest intensity offset or scale, and the inverse of the smallest scale, a bundle may hold: far
+/// past any detector, and small enough that normalised float32 values stay finite.
+pub const MAX_INTENSITY: f64 = 1e12;
+
+/// Largest weight magnitude accepted at load: trained DeepCAD weights are of order 1; a value
+/// this large means a corrupt or tampered file whose output would overflow.
+pub const MAX_WEIGHT: f32 = 1e6;
 
 impl Normalization {
     pub fn validate(&self) -> std::result::Result<(), String> {
         match *self {
             Normalization::Fixed { offset, scale } => {
-                if !offset.is_finite() || !scale.is_finite() || scale <= 0.0 {
-                    return Err(format!("normalisation offset {offset} / scale {scale} must be finite with scale > 0"));
+                if !(offset.abs() <= MAX_INTENSITY && (1.0 / MAX_INTENSITY..=MAX_INTENSITY).contains(&scale)) {
+                    return Err(format!(
+                        "normalisation offset {offset} / scale {scale} is out of range (|offset| ≤ {MAX_INTENSITY:e}, scale in {:e}..={MAX_INTENSITY:e})",
+                        1.0 / MAX_INTENSITY
+                    ));
                 }
             }
             Normalization::StackMean { scale_factor } => {
-                if !scale_factor.is_finite() || scale_factor <= 0.0 {
-                    return Err(format!("scale_factor {scale_factor} must be finite and > 0"));
+                if !(1.0 / MAX_INTENSITY..=MAX_INTENSITY).contains(&scale_factor) {
+                    return Err(format!("scale_factor {scale_factor} is out of range ({:e}..={MAX_INTENSITY:e})", 1.0 / MAX_INTENSITY));
                 }
             }
+            Normalization::PerMovie => {}
         }
         Ok(())
     }
@@ -121,12 +140,13 @@ impl ModelMetadata {
         if self.base_width == 0 || self.base_width > 256 {
             return Err(format!("base width {} is outside 1..=256", self.base_width));
         }
-        if self.patch.iter().any(|&p| p == 0 || p % ALIGNMENT != 0) {
-            return Err(format!("patch {:?} must be positive multiples of {ALIGNMENT}", self.patch));
+        if self.patch.iter().any(|&p| p == 0 || p % ALIGNMENT != 0 || p > MAX_PATCH) {
+            return Err(format!("patch {:?} must be positive multiples of {ALIGNMENT}, at most {MAX_PATCH}", self.patch));
         }
         if self.halo.iter().any(|&h| h > 1024) {
             return Err(format!("halo {:?} is implausibly large", self.halo));
         }
+
         if self.parameters != parameter_count(self.base_width) {
             return Err(format!(
                 "metadata says {} parameters but base width {} has {}",
@@ -175,10 +195,8 @@ impl Model {
             // Same rule as `load`: a .pth is imported, so `info` describes what `load` would use.
             return Ok(super::import::import_reference_checkpoint(path, None, Device::Cpu)?.metadata);
         }
-        let bytes = read_bundle_bytes(path)?;
-        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
-            .map_err(|e| Error::model(path, format!("not a safetensors model bundle ({e}); pass a .safetensors file written by `deepcad train` or `deepcad import`")))?;
-        parse_metadata(path, header.metadata())
+        let bytes = read_bundle_header(path)?;
+        parse_metadata(path, &header_metadata(path, &bytes)?)
     }
 
     /// Loads a bundle; an official DeepCAD `.pth` checkpoint is imported on the fly.
@@ -209,6 +227,12 @@ impl Model {
             let values: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
             if let Some(i) = values.iter().position(|v| !v.is_finite()) {
                 return Err(Error::model(path, format!("tensor '{name}' holds a non-finite value at index {i}; the model is corrupt (retrain or use an earlier epoch)")));
+            }
+            if let Some(i) = values.iter().position(|v| v.abs() > MAX_WEIGHT) {
+                return Err(Error::model(path, format!(
+                    "tensor '{name}' holds {} at index {i}, beyond any trained weight (|w| ≤ {MAX_WEIGHT:e}); the model is corrupt (retrain or use an earlier epoch)",
+                    values[i]
+                )));
             }
             let src = Tensor::from_slice(&values).reshape(&shape);
             tch::no_grad(|| var.f_copy_(&src))?;
@@ -256,8 +280,62 @@ fn is_reference_checkpoint(path: &Path) -> bool {
     path.extension().and_then(|e| e.to_str()) == Some("pth")
 }
 
+/// Largest bundle read: a base-width-256 network is ≈ 1 GB of float32 weights.
+const MAX_BUNDLE_BYTES: u64 = 2 << 30;
+/// Largest safetensors header (names, shapes and our metadata with its training history).
+const MAX_HEADER_BYTES: u64 = 64 << 20;
+
 fn read_bundle_bytes(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::io(path, e))
+    use std::io::Read;
+    if let Some(bytes) = super::built_in::built_in_bytes(path) {
+        return Ok(bytes.to_vec());
+    }
+    let file = crate::io::open_regular_file(path)?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    if len > MAX_BUNDLE_BYTES {
+        return Err(Error::model(path, format!("{len} bytes is larger than any model bundle ({MAX_BUNDLE_BYTES} at most)")));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(MAX_BUNDLE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
+    Ok(bytes)
+}
+
+/// The bytes of a bundle up to the end of its safetensors header (8-byte length, then JSON), so
+/// describing a bundle never reads its weights, and a bogus length is refused before any read.
+fn read_bundle_header(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    if let Some(bytes) = super::built_in::built_in_bytes(path) {
+        return Ok(bytes.to_vec());
+    }
+    let mut file = crate::io::open_regular_file(path)?;
+    let mut length = [0u8; 8];
+    file.read_exact(&mut length).map_err(|e| Error::model(path, format!("not a safetensors model bundle (no header: {e})")))?;
+    let header_len = u64::from_le_bytes(length);
+    if header_len > MAX_HEADER_BYTES {
+        return Err(Error::model(path, format!(
+            "not a safetensors model bundle (its header claims {header_len} bytes); pass a .safetensors file written by `deepcad train` or `deepcad import`"
+        )));
+    }
+    let mut bytes = length.to_vec();
+    file.take(header_len).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
+    Ok(bytes)
+}
+
+/// The `__metadata__` map of a safetensors header (the 8-byte length and the JSON after it).
+fn header_metadata(path: &Path, bytes: &[u8]) -> Result<Option<HashMap<String, String>>> {
+    let not_a_bundle = |why: String| {
+        Error::model(path, format!("not a safetensors model bundle ({why}); pass a .safetensors file written by `deepcad train` or `deepcad import`"))
+    };
+    let length = bytes.get(..8).ok_or_else(|| not_a_bundle("too short".into()))?;
+    let header_len = u64::from_le_bytes(length.try_into().expect("8 bytes")) as usize;
+    let json = bytes.get(8..8usize.saturating_add(header_len)).ok_or_else(|| not_a_bundle("truncated header".into()))?;
+    #[derive(Deserialize)]
+    struct Header {
+        #[serde(rename = "__metadata__")]
+        metadata: Option<HashMap<String, String>>,
+    }
+    let header: Header = serde_json::from_slice(json).map_err(|e| not_a_bundle(e.to_string()))?;
+    Ok(header.metadata)
 }
 
 fn parse_metadata(path: &Path, header: &Option<HashMap<String, String>>) -> Result<ModelMetadata> {
@@ -266,5 +344,13 @@ fn parse_metadata(path: &Path, header: &Option<HashMap<String, String>>) -> Resu
     })?;
     let metadata: ModelMetadata = serde_json::from_str(json).map_err(|e| Error::model(path, format!("metadata is not valid: {e}")))?;
     metadata.validate().map_err(|m| Error::model(path, m))?;
+    // Every bundle we write has the full radius; a smaller one was edited by hand.
+    if metadata.halo.iter().any(|&h| h < crate::tiling::RECEPTIVE_FIELD_RADIUS) {
+        return Err(Error::model(path, format!(
+            "halo {:?} is smaller than the network's receptive-field radius {}: tiles would show seams",
+            metadata.halo,
+            crate::tiling::RECEPTIVE_FIELD_RADIUS
+        )));
+    }
     Ok(metadata)
 }

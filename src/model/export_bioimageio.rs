@@ -209,6 +209,8 @@ fn default_test_movie(normalization: &Normalization, shape: [usize; 3]) -> TestM
     let (offset, scale) = match *normalization {
         Normalization::Fixed { offset, scale } => (offset, scale),
         Normalization::StackMean { scale_factor } => (scale_factor, scale_factor),
+        // Any brightness suits a per-movie model; a typical two-photon level.
+        Normalization::PerMovie => (100.0, 10.0),
     };
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20210901);
     let noise = Normal::new(0.0f64, 1.0).expect("unit normal");
@@ -281,6 +283,16 @@ fn normalised_forward(normalization: &Normalization, x: &Tensor, net: &dyn Fn(&T
             let mean = x.f_mean_dim(&[1i64, 2, 3, 4][..], true, Kind::Float)?;
             let y = net(&x.f_sub(&mean)?.f_div_scalar(scale_factor)?)?;
             Ok(y.f_mul_scalar(scale_factor)?.f_add(&mean)?)
+        }
+        Normalization::PerMovie => {
+            // The tensor's own mean and (population) standard deviation, as `deepcad denoise`
+            // measures them on the whole movie.
+            let dims = &[1i64, 2, 3, 4][..];
+            let mean = x.f_mean_dim(dims, true, Kind::Float)?;
+            let centred = x.f_sub(&mean)?;
+            let std = centred.f_square()?.f_mean_dim(dims, true, Kind::Float)?.f_sqrt()?.f_clamp_min(1e-6)?;
+            let y = net(&centred.f_div(&std)?)?;
+            Ok(y.f_mul(&std)?.f_add(&mean)?)
         }
     }
 }
@@ -493,6 +505,7 @@ fn documentation_text(model: &Model, min_size: [usize; 3], options: &ExportOptio
         Normalization::Fixed { offset, scale } => format!(
             "fixed statistics from training: the model computes `(x - {offset}) / {scale}`, runs the network and maps back with `y * {scale} + {offset}`"
         ),
+        Normalization::PerMovie => "the movie's own statistics: `(x - mean(x)) / std(x)`, the network, and back with `y * std(x) + mean(x)`, where mean and (population) standard deviation are those of the tensor passed to the model (`deepcad denoise` measures them on up to 256 frames spread over the whole movie, so tiled results can differ slightly)".to_string(),
         Normalization::StackMean { scale_factor } => format!(
             "DeepCAD-RT's convention: `(x - mean(x)) / {scale_factor}` and back, where `mean(x)` is the mean of the tensor passed to the model (of each tile when a consumer tiles; `deepcad denoise` uses the whole stack, so tiled results can differ slightly)"
         ),

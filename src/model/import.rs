@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use tch::{Device, Tensor};
 
-use super::bundle::{Model, ModelMetadata, Normalization};
+use super::bundle::{Model, ModelMetadata, Normalization, MAX_PATCH};
 use super::pth::{check_reference_architecture, read_pth, ReferenceParams};
 use crate::tiling::round_up;
 use crate::{Error, Result};
@@ -32,9 +32,19 @@ pub fn import_reference_checkpoint(pth: &Path, params: Option<&Path>, device: De
         }
     }
     let scale_factor = get(&["scale_factor", "normalize_factor"]).unwrap_or(1.0);
-    let patch_t = get(&["patch_t", "img_s"]).unwrap_or(150.0) as usize;
-    let patch_xy = get(&["patch_x", "img_w", "img_h"]).unwrap_or(150.0) as usize;
-    let patch = [patch_t, patch_xy, patch_xy].map(|p| round_up(p.max(8), 8));
+    // para.yaml is user-editable text: every size is checked before any arithmetic on it.
+    let patch_size = |keys: &[&str]| -> Result<usize> {
+        match get(keys) {
+            None => Ok(round_up(150, 8)),
+            Some(v) if v.is_finite() && (1.0..=MAX_PATCH as f64).contains(&v) => Ok(round_up(v as usize, 8).max(8)),
+            Some(v) => Err(Error::model(pth, format!(
+                "para.yaml's {} is {v}; a patch size must be a whole number in 1..={MAX_PATCH} (DeepCAD-RT uses 150)",
+                keys[0]
+            ))),
+        }
+    };
+    let patch_xy = patch_size(&["patch_x", "img_w", "img_h"])?;
+    let patch = [patch_size(&["patch_t", "img_s"])?, patch_xy, patch_xy];
     let mut metadata = ModelMetadata::new(base_width, patch, Normalization::StackMean { scale_factor });
     metadata.training.origin = format!("imported from DeepCAD checkpoint {}", pth.display());
     if let Some(p) = &params {

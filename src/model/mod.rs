@@ -4,8 +4,10 @@ pub mod pth;
 pub mod unet3d;
 
 pub use unet3d::{parameter_count, UNet3d, ALIGNMENT};
+pub mod built_in;
 pub mod bundle;
 pub mod import;
 pub mod export_bioimageio;
 
-pub use bundle::{EpochRecord, Model, ModelMetadata, Normalization, SourceRecord, TrainingRecord};
+pub use built_in::BUILT_IN_MODEL;
+pub use bundle::{EpochRecord, MAX_PATCH, Model, ModelMetadata, Normalization, SourceRecord, TrainingRecord};

@@ -43,7 +43,7 @@ pub struct PthTensor {
 /// Names are normalised with [`normalise_reference_key`] (so `module.` prefixes are dropped and a
 /// missing `Generator.` prefix is added). Only float32 tensors are accepted.
 pub fn read_pth(path: &Path) -> Result<Vec<PthTensor>> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = crate::io::open_regular_file(path)?;
     let mut magic = [0u8; 2];
     let got = (&file).read(&mut magic).map_err(|e| Error::io(path, e))?;
     if got == 2 && magic[0] == 0x80 && magic[1] <= 5 {
@@ -53,7 +53,7 @@ pub fn read_pth(path: &Path) -> Result<Vec<PthTensor>> {
              current torch: torch.save(torch.load(old, map_location='cpu'), new)",
         ));
     }
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = crate::io::open_regular_file(path)?;
     let mut archive = zip::ZipArchive::new(BufReader::new(file))
         .map_err(|e| Error::model(path, format!("not a torch checkpoint (zip archive): {e}")))?;
 
@@ -94,7 +94,7 @@ pub struct ReferenceParams {
 
 impl ReferenceParams {
     pub fn read(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let file = crate::io::open_regular_file(path)?;
         let mut bytes = Vec::new();
         file.take(MAX_PARAMS_BYTES + 1)
             .read_to_end(&mut bytes)

@@ -17,6 +17,6 @@ pub use augment::{Augmentation, Dihedral};
 pub use frame_source::{open_training_inputs, FileMovie, FrameSource, InMemoryMovie};
 pub use model_checks::ModelChecks;
 pub use patch_grid::{plan_patches, Patch, PatchPlan, SourceShape};
-pub use settings::{best_bundle_path, Loss, Schedule, EPOCHS_UNTIL_TIME_BUDGET, Precision, TrainReport, TrainSettings, DEFAULT_LEARNING_RATE};
+pub use settings::{best_bundle_path, Init, Loss, NormalizationChoice, Schedule, EPOCHS_UNTIL_TIME_BUDGET, Precision, TrainReport, TrainSettings, DEFAULT_LEARNING_RATE};
 pub use trainer::train;
 pub use validation_split::split_validation;

@@ -125,11 +125,13 @@ fn residual_of(
     let prediction = tch::no_grad(|| model.net.forward(&x))?.f_to_device(tch::Device::Cpu)?.f_flatten(0, -1)?;
     let mut predicted: Vec<f32> = Vec::<f32>::try_from(&prediction)?;
     // Back to counts, so the variance–intensity slope is the detector's gain.
-    let (offset, scale) = reader.normalization();
+    let (offset, scale) = reader.normalization(patch.source);
     let to_counts = |v: &mut f32| *v = (*v as f64 * scale + offset) as f32;
     predicted.iter_mut().for_each(to_counts);
     target.iter_mut().for_each(to_counts);
-    let rms = (target.iter().zip(&predicted).map(|(&t, &p)| ((t - p) as f64).powi(2)).sum::<f64>() / volume as f64).sqrt();
+    // In network units, so movies of different brightness (per-movie models) weigh alike in the
+    // held-out/training ratio; under fixed statistics the scale cancels in the ratio anyway.
+    let rms = (target.iter().zip(&predicted).map(|(&t, &p)| ((t - p) as f64).powi(2)).sum::<f64>() / volume as f64).sqrt() / scale;
     Ok(PatchResidual { checks: residual_checks(&target, &predicted, px, py, None)?, rms })
 }
 

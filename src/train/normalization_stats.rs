@@ -1,4 +1,5 @@
-//! Mean and standard deviation of the training data, the fixed normalisation stored in the bundle.
+//! Mean and standard deviation of movies: of all training data for the fixed normalisation stored
+//! in the bundle, or of one movie for per-movie normalisation (at training and at inference alike).
 //! Streamed frame by frame in f64, over at most `MAX_SAMPLED_FRAMES` frames spread evenly over the
 //! inputs in proportion to their length: brightness statistics settle long before that, and a
 //! 20 GB folder is not read twice.
@@ -15,9 +16,33 @@ pub struct IntensityStatistics {
     pub frames_read: usize,
 }
 
+impl IntensityStatistics {
+    /// The standard deviation as a normalisation scale, or 1 for a (nearly) constant movie, which
+    /// has nothing to normalise (and would otherwise divide by zero).
+    pub fn usable_scale(&self) -> f64 {
+        let constant = self.std.is_nan() || self.std <= 1e-6 * self.mean.abs().max(1.0);
+        if constant { 1.0 } else { self.std }
+    }
+}
+
 /// Statistics over the first `frames_used[i]` frames of each source (evenly sampled).
 pub fn intensity_statistics(
     sources: &mut [Box<dyn FrameSource>],
+    frames_used: &[usize],
+    max_sampled_frames: usize,
+) -> Result<IntensityStatistics> {
+    let mut views: Vec<&mut dyn FrameSource> = sources.iter_mut().map(|s| s.as_mut() as &mut dyn FrameSource).collect();
+    statistics_of(&mut views, frames_used, max_sampled_frames)
+}
+
+/// Statistics of one movie's first `frames` frames, sampled as for training, so a per-movie model
+/// sees the same normalisation at inference as it saw for its training movies.
+pub fn movie_statistics(source: &mut dyn FrameSource, frames: usize) -> Result<IntensityStatistics> {
+    statistics_of(&mut [source], &[frames], MAX_SAMPLED_FRAMES)
+}
+
+fn statistics_of(
+    sources: &mut [&mut dyn FrameSource],
     frames_used: &[usize],
     max_sampled_frames: usize,
 ) -> Result<IntensityStatistics> {

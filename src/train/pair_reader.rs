@@ -61,21 +61,33 @@ impl FrameCache {
     }
 }
 
-/// Reads patches of a fixed size `[t, y, x]` as normalised `(x − offset) / scale` pairs.
+/// Reads patches of a fixed size `[t, y, x]` as normalised `(x − offset) / scale` pairs, with one
+/// `(offset, scale)` for every source or each source's own (per-movie normalisation).
 pub struct PairReader {
     patch: [usize; 3],
-    offset: f32,
-    inv_scale: f32,
+    /// `(offset, 1/scale)`: one entry applies to every source, otherwise one per source.
+    affines: Vec<(f32, f32)>,
     cache: FrameCache,
 }
 
 impl PairReader {
+    /// The same `(x − offset) / scale` for every source.
     pub fn new(patch: [usize; 3], offset: f64, scale: f64) -> PairReader {
         Self::with_cache(patch, offset, scale, FRAME_CACHE_BYTES)
     }
 
     pub fn with_cache(patch: [usize; 3], offset: f64, scale: f64, cache_bytes: usize) -> PairReader {
-        PairReader { patch, offset: offset as f32, inv_scale: (1.0 / scale) as f32, cache: FrameCache::new(cache_bytes) }
+        Self::per_source_with_cache(patch, &[(offset, scale)], cache_bytes)
+    }
+
+    /// Source `i` normalised with `affines[i] = (offset, scale)`.
+    pub fn per_source(patch: [usize; 3], affines: &[(f64, f64)]) -> PairReader {
+        Self::per_source_with_cache(patch, affines, FRAME_CACHE_BYTES)
+    }
+
+    fn per_source_with_cache(patch: [usize; 3], affines: &[(f64, f64)], cache_bytes: usize) -> PairReader {
+        let affines = affines.iter().map(|&(offset, scale)| (offset as f32, (1.0 / scale) as f32)).collect();
+        PairReader { patch, affines, cache: FrameCache::new(cache_bytes) }
     }
 
     /// The patch `[t, y, x]` of every pair.
@@ -83,9 +95,14 @@ impl PairReader {
         self.patch
     }
 
-    /// `(offset, scale)`: a normalised value `v` is `v·scale + offset` in the data's units.
-    pub fn normalization(&self) -> (f64, f64) {
-        (self.offset as f64, 1.0 / self.inv_scale as f64)
+    /// `(offset, scale)` of `source`: a normalised value `v` is `v·scale + offset` in its units.
+    pub fn normalization(&self, source: usize) -> (f64, f64) {
+        let (offset, inv_scale) = self.affine(source);
+        (offset as f64, 1.0 / inv_scale as f64)
+    }
+
+    fn affine(&self, source: usize) -> (f32, f32) {
+        self.affines[if self.affines.len() == 1 { 0 } else { source }]
     }
 
     /// Values in one volume of a pair (`t·y·x`).
@@ -107,6 +124,7 @@ impl PairReader {
         let plane = py * px;
         let dihedral = augmentation.dihedral;
         let (oh, ow) = dihedral.output_size(py, px);
+        let (offset, inv_scale) = self.affine(patch.source);
         let source = &mut sources[patch.source];
         let width = source.width();
         for k in 0..2 * pt {
@@ -123,7 +141,7 @@ impl PairReader {
                 for j in 0..ow {
                     let (y, x) = dihedral.source(i, j, py, px);
                     let v = frame[(patch.y0 + y) * width + patch.x0 + x];
-                    out[i * ow + j] = (v - self.offset) * self.inv_scale;
+                    out[i * ow + j] = (v - offset) * inv_scale;
                 }
             }
         }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{EpochRecord, ALIGNMENT};
+use crate::model::{EpochRecord, ALIGNMENT, MAX_PATCH};
 use crate::{Error, Result};
 
 /// Training knobs. Stored as JSON in the bundle's training record, so new fields need `serde(default)`.
@@ -42,6 +42,10 @@ pub struct TrainSettings {
     pub loss: Loss,
     /// How the learning rate changes over the run.
     pub schedule: Schedule,
+    /// How a new model maps intensities to network units (a resumed model keeps its own).
+    pub normalization: NormalizationChoice,
+    /// Where a new model's weights start (a resumed model continues from its own).
+    pub init: Init,
     /// Replace an existing file at the output (or its `.best` companion). Off by default: training
     /// never replaces a file unless asked, except the bundle it continues from (`resume`).
     pub overwrite: bool,
@@ -81,6 +85,42 @@ impl Schedule {
         }
     }
 }
+
+/// How a new model normalises its inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NormalizationChoice {
+    /// Mean and standard deviation of all training data, stored and applied unchanged to every
+    /// input: a model for one microscope and one kind of movie (needs `Init::Random`).
+    Fixed,
+    /// Each movie's own mean and standard deviation, at training and at inference: movies of any
+    /// brightness, gain and offset. The default, and the built-in model's units (so training can
+    /// start from it). For one movie it equals `Fixed`.
+    #[default]
+    PerMovie,
+}
+
+/// Where a new model's weights start.
+///
+/// Starting from the built-in general model (a warm start, as Cellpose and StarDist users
+/// fine-tune pretrained models) learned faster than random weights at every photon level of the
+/// evaluation harness: fine-tuned for 80 s it beat 240 s of training from scratch by 0.6–3.7 dB
+/// (docs/evaluation/builtin-model.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Init {
+    /// The built-in model's weights when the network fits them (base width 16, per-movie
+    /// normalisation); random weights otherwise, with a note saying why.
+    #[default]
+    BuiltIn,
+    /// PyTorch's default initialisation from the seed, with a zero output head.
+    Random,
+}
+
+/// Largest batch of patches, in values (2³¹: 8 GB of float32 per buffer).
+pub const MAX_BATCH_VALUES: usize = 1 << 31;
+/// Largest requested patch count per epoch.
+pub const MAX_PATCHES_PER_EPOCH: usize = 10_000_000;
 
 /// `epochs` value for "as many epochs as the time budget allows" (progress then reports no total).
 pub const EPOCHS_UNTIL_TIME_BUDGET: usize = 1_000_000;
@@ -164,6 +204,8 @@ impl Default for TrainSettings {
             precision: Precision::default(),
             loss: Loss::default(),
             schedule: Schedule::default(),
+            normalization: NormalizationChoice::default(),
+            init: Init::default(),
             overwrite: false,
             time_budget_seconds: None,
         }
@@ -179,8 +221,28 @@ impl TrainSettings {
                 self.patch
             )));
         }
+        // Bounds well past any real use, so no size computed from them can overflow.
+        if let Some(p) = self.patch.iter().find(|&&p| p > MAX_PATCH) {
+            return Err(Error::usage(format!("patch size {p} (in {:?}, [t, y, x]) is above {MAX_PATCH}; 64 is the default", self.patch)));
+        }
+        let values = self.patch.iter().try_fold(self.batch_size, |n, &p| n.checked_mul(p));
+        if values.is_none_or(|n| n > MAX_BATCH_VALUES) {
+            return Err(Error::usage(format!(
+                "a batch of {} patches of {:?} holds more than {MAX_BATCH_VALUES} values; use a smaller patch or batch",
+                self.batch_size, self.patch
+            )));
+        }
         if !(0.0..1.0).contains(&self.overlap) {
             return Err(Error::usage(format!("overlap {} must be in [0, 1) (0.25 is a good default)", self.overlap)));
+        }
+        if self.patches_per_epoch > MAX_PATCHES_PER_EPOCH {
+            return Err(Error::usage(format!(
+                "patches per epoch {} is above {MAX_PATCHES_PER_EPOCH}; use more epochs instead",
+                self.patches_per_epoch
+            )));
+        }
+        if self.epochs > EPOCHS_UNTIL_TIME_BUDGET {
+            return Err(Error::usage(format!("epochs {} is above {EPOCHS_UNTIL_TIME_BUDGET}", self.epochs)));
         }
         if self.patches_per_epoch == 0 {
             return Err(Error::usage("patches per epoch must be at least 1"));

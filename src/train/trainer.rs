@@ -25,10 +25,10 @@ use tch::{nn, Device, Kind, Reduction, Tensor};
 use super::augment::Augmentation;
 use super::frame_source::FrameSource;
 use super::model_checks::model_checks;
-use super::normalization_stats::{intensity_statistics, MAX_SAMPLED_FRAMES};
+use super::normalization_stats::{intensity_statistics, movie_statistics, MAX_SAMPLED_FRAMES};
 use super::pair_reader::PairReader;
 use super::patch_grid::{plan_patches, PatchPlan, SourceShape};
-use super::settings::{best_bundle_path, Loss, EPOCHS_UNTIL_TIME_BUDGET, Precision, TrainReport, TrainSettings};
+use super::settings::{best_bundle_path, Init, Loss, NormalizationChoice, EPOCHS_UNTIL_TIME_BUDGET, Precision, TrainReport, TrainSettings};
 use super::validation_split::split_validation;
 use crate::model::{EpochRecord, Model, ModelMetadata, Normalization, SourceRecord};
 use crate::progress::{report, Event, Progress};
@@ -93,20 +93,33 @@ pub fn train(
         .collect();
     let frames_used: Vec<usize> = shapes.iter().map(|s| s.frames).collect();
 
-    tch::manual_seed(settings.seed as i64);
     let (mut model, mut best_loss) = match resume {
         None => {
-            let normalization = measured_normalization(sources, &frames_used, progress)?;
-            let metadata = ModelMetadata::new(settings.base_width, plan.patch, normalization);
-            let mut model = Model::new(metadata, device)?;
-            model.net.zero_head()?;
+            let model = match warm_start(settings, device, progress)? {
+                Some(model) => model,
+                None => {
+                    let normalization = match settings.normalization {
+                        NormalizationChoice::Fixed => measured_normalization(sources, &frames_used, progress)?,
+                        NormalizationChoice::PerMovie => Normalization::PerMovie,
+                    };
+                    let metadata = ModelMetadata::new(settings.base_width, plan.patch, normalization);
+                    seeded_new_model(metadata, settings.seed, device)?
+                }
+            };
             (model, f64::INFINITY)
         }
         Some(path) => resumed_model(path, sources, &frames_used, &records, settings, device, progress)?,
     };
     model.metadata.patch = plan.patch;
+    // Re-running a stopped command on the same movies finishes that training: `epochs` is then
+    // the total. On other movies (fine-tuning) it counts the epochs to add.
+    let continuing = resume.is_some() && model.metadata.training.sources == records;
     let record = &mut model.metadata.training;
-    record.origin = if resume.is_some() { "deepcad train (resumed)".into() } else { "deepcad train".into() };
+    if resume.is_some() {
+        record.origin = "deepcad train (resumed)".into();
+    } else if record.origin != WARM_START_ORIGIN {
+        record.origin = "deepcad train".into();
+    }
     // The bundle records the precision that actually ran (auto resolved).
     let precision = settings.precision.resolve(device);
     let recorded = TrainSettings { precision, ..settings.clone() };
@@ -114,9 +127,7 @@ pub fn train(
     record.sources = records;
     record.device = device_name(device);
     record.software = crate::model::bundle::software_version();
-    let Normalization::Fixed { offset, scale } = model.metadata.normalization else {
-        unreachable!("training always uses fixed statistics");
-    };
+    let affines = training_affines(&model.metadata.normalization, sources, &frames_used, progress)?;
 
     let mut optimizer = nn::Adam { beta1: ADAM_BETA1, beta2: 0.999, wd: 0.0, eps: 1e-8, amsgrad: false }
         .build(&model.vs, settings.learning_rate)?;
@@ -126,18 +137,35 @@ pub fn train(
     } else {
         "precision: float32"
     }))?;
-    let mut reader = PairReader::new(plan.patch, offset, scale);
+    let mut reader = PairReader::per_source(plan.patch, &affines);
     let volume = reader.volume_len();
     let batch = settings.batch_size;
     let mut input = vec![0f32; batch * volume];
     let mut target = vec![0f32; batch * volume];
     let iterations = training.len().div_ceil(batch);
-    let first_epoch = model.metadata.training.epochs_completed + 1;
-    let last_epoch = first_epoch + settings.epochs - 1;
+    let completed = model.metadata.training.epochs_completed;
+    let first_epoch = completed + 1;
     let best_path = best_bundle_path(output);
     let open_ended = settings.time_budget_seconds.is_some() && settings.epochs >= EPOCHS_UNTIL_TIME_BUDGET;
+    let epochs_to_run = if continuing && !open_ended { settings.epochs.saturating_sub(completed) } else { settings.epochs };
+    if epochs_to_run == 0 {
+        report(progress, Event::Info(&format!(
+            "the model has already trained {completed} of the {} epochs asked for on these movies; nothing left to do (ask for more epochs to continue)",
+            settings.epochs
+        )))?;
+        model.save(output)?;
+        let record = &model.metadata.training;
+        return Ok(TrainReport {
+            epochs_completed: record.epochs_completed,
+            best_epoch: record.best_epoch,
+            history: record.history.clone(),
+            bundle: output.to_path_buf(),
+            checks: None,
+        });
+    }
+    let last_epoch = first_epoch + epochs_to_run - 1;
     let (planned_iterations, planned_epochs) =
-        if open_ended { (0, 0) } else { ((settings.epochs * iterations) as u64, last_epoch) };
+        if open_ended { (0, 0) } else { ((epochs_to_run * iterations) as u64, last_epoch) };
     report(progress, Event::Begin { phase: "train", total: planned_iterations })?;
 
     let mut done = 0u64;
@@ -344,20 +372,87 @@ fn measured_normalization(
     progress: &mut dyn Progress,
 ) -> Result<Normalization> {
     let stats = intensity_statistics(sources, frames_used, MAX_SAMPLED_FRAMES)?;
-    let mut scale = stats.std;
-    let constant = scale.is_nan() || scale <= 1e-6 * stats.mean.abs().max(1.0);
-    if constant {
+    let scale = stats.usable_scale();
+    if scale != stats.std {
         report(progress, Event::Warning(&format!(
             "the training data is (nearly) constant (mean {}, standard deviation {}); there is nothing to denoise",
             stats.mean, stats.std
         )))?;
-        scale = 1.0;
     }
     report(progress, Event::Info(&format!(
         "normalisation: mean {:.4}, standard deviation {:.4} (from {} frames)",
         stats.mean, scale, stats.frames_read
     )))?;
     Ok(Normalization::Fixed { offset: stats.mean, scale })
+}
+
+const WARM_START_ORIGIN: &str = "deepcad train (started from the built-in model)";
+
+/// The built-in model as a new model's starting point (its weights and per-movie units, none of
+/// its training history), when the settings allow it; `None` means random weights (and says why
+/// when the user did not ask for them).
+fn warm_start(settings: &TrainSettings, device: Device, progress: &mut dyn Progress) -> Result<Option<Model>> {
+    if settings.init == Init::Random {
+        return Ok(None);
+    }
+    let built_in = crate::model::Model::read_metadata(std::path::Path::new(crate::model::BUILT_IN_MODEL))?;
+    let why_not = if settings.base_width != built_in.base_width {
+        Some(format!("base width {} (the built-in model has {})", settings.base_width, built_in.base_width))
+    } else if settings.normalization != NormalizationChoice::PerMovie {
+        Some("fixed normalisation (the built-in model works per movie)".to_string())
+    } else {
+        None
+    };
+    if let Some(why) = why_not {
+        report(progress, Event::Info(&format!("starting from random weights: {why}")))?;
+        return Ok(None);
+    }
+    let mut model = Model::load(std::path::Path::new(crate::model::BUILT_IN_MODEL), device)?;
+    model.metadata.training = crate::model::TrainingRecord {
+        origin: WARM_START_ORIGIN.into(),
+        software: crate::model::bundle::software_version(),
+        ..Default::default()
+    };
+    report(progress, Event::Info("starting from the built-in general model's weights (a fine-tune; ask for random weights to train from scratch)"))?;
+    Ok(Some(model))
+}
+
+/// A fresh network initialised from `seed` (with a zero output head). libtorch's generator is
+/// process-wide: the lock makes seeding and initialising one step, so trainings started at once
+/// (two Fiji commands) each get the weights their seed gives.
+fn seeded_new_model(metadata: ModelMetadata, seed: u64, device: Device) -> Result<Model> {
+    static INITIALISING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INITIALISING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    tch::manual_seed(seed as i64);
+    let mut model = Model::new(metadata, device)?;
+    model.net.zero_head()?;
+    Ok(model)
+}
+
+/// `(offset, scale)` of each training movie: the model's fixed statistics for all, or under
+/// per-movie normalisation each movie's own (measured as inference will measure it).
+fn training_affines(
+    normalization: &Normalization,
+    sources: &mut [Box<dyn FrameSource>],
+    frames_used: &[usize],
+    progress: &mut dyn Progress,
+) -> Result<Vec<(f64, f64)>> {
+    match *normalization {
+        Normalization::Fixed { offset, scale } => Ok(vec![(offset, scale)]),
+        Normalization::StackMean { .. } => unreachable!("a resumed stack-mean model is converted to fixed statistics"),
+        Normalization::PerMovie => {
+            let mut affines = Vec::with_capacity(sources.len());
+            for (source, &frames) in sources.iter_mut().zip(frames_used) {
+                let stats = movie_statistics(source.as_mut(), frames)?;
+                affines.push((stats.mean, stats.usable_scale()));
+            }
+            report(progress, Event::Info(&format!(
+                "normalisation: per movie (each movie's own mean and standard deviation; {} movies)",
+                affines.len()
+            )))?;
+            Ok(affines)
+        }
+    }
 }
 
 /// Loads the bundle to continue from; returns it with the best validation loss so far (only when
@@ -435,7 +530,24 @@ fn check_training_output(
             )));
         }
     }
-    Ok(())
+    check_folder_is_writable(output)
+}
+
+/// Tries a hidden file beside `output`, so an unwritable folder is reported before any training,
+/// not after the first epoch.
+fn check_folder_is_writable(output: &Path) -> Result<()> {
+    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let probe = output.with_file_name(format!(".{name}.probe-{}", std::process::id()));
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(Error::usage(format!(
+            "{}: the model cannot be written in this folder ({e}); choose a folder you can write to",
+            output.display()
+        ))),
+    }
 }
 
 fn device_name(device: Device) -> String {

@@ -62,7 +62,8 @@ pub struct TrainArgs {
     /// Model bundle to write (updated after every epoch; the best also goes to <name>.best.safetensors).
     #[arg(long, short)]
     pub output: PathBuf,
-    /// Epochs to train (default 10, or as many as --time-budget allows).
+    /// Epochs to train (default 10, or as many as --time-budget allows). With --resume on the same
+    /// movies it is the total, so re-running a stopped command finishes that training.
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Stop after this much wall-clock time, e.g. 15m, 1h30m, 900s: the epoch under way ends early and
@@ -97,7 +98,8 @@ pub struct TrainArgs {
     /// Use only the first N frames of each movie.
     #[arg(long)]
     pub max_frames: Option<usize>,
-    /// Continue training (or fine-tune on new data) from this bundle (it may also be the output).
+    /// Continue training (or fine-tune on new data) from this bundle (it may also be the output);
+    /// `default` fine-tunes the built-in general model.
     #[arg(long)]
     pub resume: Option<PathBuf>,
     /// Replace an existing model file at --output (never an input movie).
@@ -114,6 +116,16 @@ pub struct TrainArgs {
     /// or l1-mse, DeepCAD's 0.5·L1 + 0.5·MSE (its median pull fails on dim data).
     #[arg(long, default_value = "mse", value_parser = clap::builder::PossibleValuesParser::new(["mse", "l1-mse"]))]
     pub loss: String,
+    /// How a new model normalises intensities: per-movie (each movie's own mean and standard deviation,
+    /// at training and at denoising: any brightness, the built-in model's units) or fixed (the training
+    /// data's, applied unchanged to every input).
+    #[arg(long, default_value = "per-movie", value_parser = clap::builder::PossibleValuesParser::new(["fixed", "per-movie"]))]
+    pub normalization: String,
+    /// Where a new model starts: builtin = the built-in general model's weights (a fine-tune; learns
+    /// much faster), random = from scratch. Random is used anyway for a base width other than 16 or
+    /// fixed normalisation (with a note).
+    #[arg(long, default_value = "builtin", value_parser = clap::builder::PossibleValuesParser::new(["builtin", "random"]))]
+    pub init: String,
     #[command(flatten)]
     pub compute: Compute,
 }
@@ -123,7 +135,8 @@ pub struct DenoiseArgs {
     /// TIFF movies or folders of them.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// Model bundle (.safetensors).
+    /// Model bundle (.safetensors), an official DeepCAD-RT checkpoint (.pth), or `default` for the
+    /// built-in general model (no training needed; a model trained on your data is usually better).
     #[arg(long, short)]
     pub model: PathBuf,
     /// Output file (one input) or folder (several inputs; created if missing).
@@ -151,16 +164,20 @@ pub struct DenoiseArgs {
     /// Z slice of a 3-D time-lapse hyperstack (counting from 0).
     #[arg(long)]
     pub slice: Option<usize>,
-    /// Suffix for output names when --output is a folder.
-    #[arg(long, default_value = "_denoised")]
+    /// Suffix for output names when --output is a folder: cells.tif → cells-denoised.tif.
+    #[arg(long, default_value = deepcad::infer::DEFAULT_SUFFIX)]
     pub suffix: String,
+    /// Replace existing output files (never an input movie). Without it, an existing output is
+    /// refused before any work starts.
+    #[arg(long)]
+    pub overwrite: bool,
     #[command(flatten)]
     pub compute: Compute,
 }
 
 #[derive(Args)]
 pub struct InfoArgs {
-    /// Model bundle to describe.
+    /// Model bundle to describe (`default`: the built-in general model).
     pub model: Option<PathBuf>,
     /// Print the bundle's metadata as JSON.
     #[arg(long)]
@@ -192,6 +209,21 @@ pub struct SimulateArgs {
     /// Mean photons per pixel per frame at a bright soma: 50 bright, 5 typical, 0.5 very noisy.
     #[arg(long, default_value_t = 5.0)]
     pub photons: f64,
+    /// Frames per second: sets how many frames a calcium transient lasts (decay 0.5–1 s).
+    #[arg(long, default_value_t = 30.0)]
+    pub frame_rate: f64,
+    /// Detector counts per photon.
+    #[arg(long, default_value_t = 2.0)]
+    pub gain: f64,
+    /// Constant detector offset, in counts.
+    #[arg(long, default_value_t = 100.0)]
+    pub offset: f64,
+    /// Standard deviation of the Gaussian read noise, in counts.
+    #[arg(long, default_value_t = 2.0)]
+    pub read_noise: f64,
+    /// Replace existing files at the output paths.
+    #[arg(long)]
+    pub overwrite: bool,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }

@@ -23,18 +23,20 @@ pub fn run(a: DemoArgs, progress: &mut dyn Progress) -> Result<()> {
 
     let config = SimulationConfig { width: 96, height: 96, frames: 300, neurons: 20, photons: a.photons, seed: 1, ..Default::default() };
     report(progress, Event::Info(&format!("simulating {}×{}×{} frames at {} photons", config.width, config.height, config.frames, config.photons)))?;
-    crate::write_simulation(&config, &noisy_path, Some(&truth_path), None, progress)?;
+    // The demo folder is the demo's own: a rerun replaces its files.
+    crate::write_simulation(&config, &noisy_path, Some(&truth_path), None, true, progress)?;
 
     let settings = TrainSettings {
         patch: [32, 64, 64],
         patches_per_epoch: 60,
         epochs: a.epochs,
+        overwrite: true,
         ..Default::default()
     };
     let mut sources = open_training_inputs(&noisy_path, progress)?;
     deepcad::train::train(&mut sources, &settings, &model_path, None, device, progress)?;
     let model = deepcad::model::Model::load(&model_path, device)?;
-    let denoise = DenoiseSettings { output_type: OutputType::Float32, ..Default::default() };
+    let denoise = DenoiseSettings { output_type: OutputType::Float32, overwrite: true, ..Default::default() };
     denoise_file(&model, &noisy_path, &denoised_path, &ReadOptions::default(), &denoise, progress)?;
 
     let (_, noisy) = read_stack(&noisy_path, &ReadOptions::default())?;

@@ -6,12 +6,12 @@ mod demo;
 mod progress_bar;
 mod score;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
-use deepcad::infer::{denoise_file, DenoiseSettings, OutputType};
-use deepcad::io::{list_tiff_inputs, ImageJMetadata, OutputKind, ReadOptions, SampleType, StackWriter};
+use deepcad::infer::{DenoiseSettings, OutputType};
+use deepcad::io::{ImageJMetadata, OutputKind, ReadOptions, SampleType, StackWriter};
 use deepcad::model::Model;
 use deepcad::progress::{report, CancelFlag, Event, Progress};
 use deepcad::simulate::{SimulationConfig, Simulator};
@@ -33,12 +33,13 @@ fn main() -> ExitCode {
     let cancel = CancelFlag::new();
     {
         let cancel = cancel.clone();
-        // A second Ctrl-C while we wind down kills the process the usual way.
+        // Ctrl-C, SIGTERM (what SLURM sends at a time limit) and SIGHUP stop at the next safe point
+        // (training keeps its last finished epoch); a second one while we wind down exits at once.
         let _ = ctrlc::set_handler(move || {
             if cancel.is_cancelled() {
                 std::process::exit(130);
             }
-            eprintln!("deepcad: stopping at the next safe point (Ctrl-C again to abort)");
+            eprintln!("deepcad: stopping at the next safe point (Ctrl-C or SIGTERM again to abort)");
             cancel.cancel();
         });
     }
@@ -70,10 +71,8 @@ fn main() -> ExitCode {
 /// Applies --threads and --device, and says which device was chosen.
 pub fn setup_compute(compute: &Compute, progress: &mut dyn Progress) -> Result<tch::Device> {
     if let Some(n) = compute.threads {
-        if n == 0 {
-            return Err(Error::usage("--threads must be at least 1"));
-        }
-        tch::set_num_threads(n as i32);
+        let n = deepcad::device::checked_thread_count(n).map_err(|e| Error::usage(format!("--threads: {e}")))?;
+        tch::set_num_threads(n);
     }
     let device = deepcad::device::parse_device(&compute.device)?;
     let mut line = format!("device {}", deepcad::device::device_name(device));
@@ -108,6 +107,12 @@ fn train(a: TrainArgs, progress: &mut dyn Progress) -> Result<()> {
         },
         loss: if a.loss == "l1-mse" { deepcad::train::Loss::L1Mse } else { deepcad::train::Loss::Mse },
         schedule: if a.schedule == "constant" { deepcad::train::Schedule::Constant } else { deepcad::train::Schedule::Cosine },
+        normalization: if a.normalization == "fixed" {
+            deepcad::train::NormalizationChoice::Fixed
+        } else {
+            deepcad::train::NormalizationChoice::PerMovie
+        },
+        init: if a.init == "random" { deepcad::train::Init::Random } else { deepcad::train::Init::BuiltIn },
         overwrite: a.overwrite,
     };
     settings.validate()?;
@@ -119,31 +124,6 @@ fn train(a: TrainArgs, progress: &mut dyn Progress) -> Result<()> {
         result.bundle.display(),
         result.best_epoch.map_or("-".to_string(), |e| e.to_string())
     )))
-}
-
-/// Pairs every input movie with its output path: a file for one input, names in a folder otherwise.
-fn output_paths(inputs: &[PathBuf], output: &Path, suffix: &str, progress: &mut dyn Progress) -> Result<Vec<(PathBuf, PathBuf)>> {
-    let mut movies = Vec::new();
-    for input in inputs {
-        let (files, warnings) = list_tiff_inputs(input)?;
-        for w in &warnings {
-            report(progress, Event::Warning(w))?;
-        }
-        movies.extend(files);
-    }
-    let single_file_out = movies.len() == 1 && !output.is_dir() && inputs.len() == 1 && inputs[0].is_file();
-    if single_file_out {
-        return Ok(vec![(movies[0].clone(), output.to_path_buf())]);
-    }
-    std::fs::create_dir_all(output).map_err(|e| Error::io(output, e))?;
-    Ok(movies
-        .into_iter()
-        .map(|m| {
-            let stem = m.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            let target = output.join(format!("{stem}{suffix}.tif"));
-            (m, target)
-        })
-        .collect())
 }
 
 fn denoise(a: DenoiseArgs, progress: &mut dyn Progress) -> Result<()> {
@@ -158,28 +138,18 @@ fn denoise(a: DenoiseArgs, progress: &mut dyn Progress) -> Result<()> {
             _ => OutputType::Auto,
         },
         max_memory_bytes: a.max_memory,
+        overwrite: a.overwrite,
         ..Default::default()
     };
     let read_options = ReadOptions { channel: a.channel, slice: a.slice };
-    let jobs = output_paths(&a.inputs, &a.output, &a.suffix, progress)?;
-    let mut failures = 0;
-    for (i, (input, output)) in jobs.iter().enumerate() {
-        report(progress, Event::Info(&format!("{}/{}: {} -> {}", i + 1, jobs.len(), input.display(), output.display())))?;
-        match denoise_file(&model, input, output, &read_options, &settings, progress) {
-            Ok(r) => report(progress, Event::Info(&format!(
-                "{}: {} frames in {:.1} s ({:.1} frames/s)",
-                output.display(), r.frames, r.seconds, r.frames as f64 / r.seconds
-            )))?,
-            // One bad file in a batch must not stop the others; a single job reports directly.
-            Err(e) if jobs.len() > 1 && !matches!(e, Error::Cancelled) => {
-                failures += 1;
-                report(progress, Event::Warning(&format!("skipped: {e}")))?;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    if failures > 0 {
-        return Err(Error::Usage(format!("{failures} of {} movies could not be denoised (see warnings above)", jobs.len())));
+    let plan = deepcad::infer::plan_batch(&a.inputs, &a.output, &a.suffix, a.overwrite)?;
+    let done = deepcad::infer::denoise_batch(&model, &plan, &read_options, &settings, progress)?;
+    if !done.failed.is_empty() {
+        return Err(Error::Usage(format!(
+            "{} of {} movies could not be denoised (see warnings above)",
+            done.failed.len(),
+            plan.jobs.len()
+        )));
     }
     Ok(())
 }
@@ -221,14 +191,19 @@ pub fn write_simulation(
     noisy: &Path,
     truth: Option<&Path>,
     labels: Option<&Path>,
+    overwrite: bool,
     progress: &mut dyn Progress,
 ) -> Result<()> {
     let sim = Simulator::new(config)?;
+    let create = |path: &Path, frames: usize, sample_type: SampleType, meta: &ImageJMetadata| -> Result<StackWriter> {
+        let writer = StackWriter::create(path, config.width, config.height, frames, sample_type, meta, OutputKind::Auto)?;
+        if overwrite { Ok(writer) } else { writer.refuse_existing("simulate") }
+    };
     let meta = ImageJMetadata { frames: config.frames, hyperstack: false, ..Default::default() };
     let (w, h, t) = (config.width, config.height, config.frames);
-    let mut noisy_writer = StackWriter::create(noisy, w, h, t, SampleType::U16, &meta, OutputKind::Auto)?;
+    let mut noisy_writer = create(noisy, t, SampleType::U16, &meta)?;
     let mut truth_writer = match truth {
-        Some(p) => Some(StackWriter::create(p, w, h, t, SampleType::F32, &meta, OutputKind::Auto)?),
+        Some(p) => Some(create(p, t, SampleType::F32, &meta)?),
         None => None,
     };
     let (mut clean, mut raw) = (vec![0f32; w * h], vec![0f32; w * h]);
@@ -248,7 +223,7 @@ pub fn write_simulation(
     if let Some(path) = labels {
         let labels = deepcad::evaluation::labels_from_footprints(sim.footprints(), w * h, 0.5);
         let meta = ImageJMetadata { frames: 1, hyperstack: false, ..Default::default() };
-        let mut writer = StackWriter::create(path, w, h, 1, SampleType::U16, &meta, OutputKind::Auto)?;
+        let mut writer = create(path, 1, SampleType::U16, &meta)?;
         writer.write_frame(&labels)?;
         writer.finish()?;
     }
@@ -298,9 +273,12 @@ fn simulate(a: SimulateArgs, progress: &mut dyn Progress) -> Result<()> {
         frames: a.frames,
         neurons: a.neurons,
         photons: a.photons,
+        frame_rate_hz: a.frame_rate,
+        gain: a.gain,
+        offset: a.offset,
+        read_noise: a.read_noise,
         seed: a.seed,
-        ..Default::default()
     };
-    write_simulation(&config, &a.output, a.truth.as_deref(), a.labels.as_deref(), progress)?;
+    write_simulation(&config, &a.output, a.truth.as_deref(), a.labels.as_deref(), a.overwrite, progress)?;
     report(progress, Event::Info(&format!("wrote {}", a.output.display())))
 }

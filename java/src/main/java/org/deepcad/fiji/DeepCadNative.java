@@ -27,11 +27,12 @@ public final class DeepCadNative {
 
     /**
      * Denoises one movie. {@code planes[t]} holds frame t ({@code width*height} samples of
-     * {@code sampleType}). Returns one new array per frame: of the input type, or {@code float[]}
-     * when {@code float32Output} is set.
+     * {@code sampleType}). {@code modelPath} "default" is the built-in model. {@code outputType} is
+     * "auto", "input" or "float32" (see {@link OutputChoice}). Returns one new array per frame: of
+     * the input type, or {@code float[]} when the output type resolved to 32-bit float.
      */
     public static native Object[] denoise(String modelPath, String device, Object[] planes, int width,
-        int height, String sampleType, String settingsJson, boolean float32Output,
+        int height, String sampleType, String settingsJson, String outputType,
         ProgressListener listener);
 
     /**
@@ -45,12 +46,12 @@ public final class DeepCadNative {
      * {@code outputPath}.
      */
     public static native String denoiseToFile(String modelPath, String device, PlaneSource planes, int frames,
-        int width, int height, String sampleType, String settingsJson, boolean float32Output, String outputPath,
+        int width, int height, String sampleType, String settingsJson, String outputType, String outputPath,
         String sourcePath, String calibrationJson, ProgressListener listener);
 
     /** Denoises TIFF files (a file or a folder of them) into a folder, streaming; returns a JSON report. */
     public static native String denoiseFiles(String modelPath, String device, String inputPath,
-        String outputFolder, String settingsJson, boolean float32Output, ProgressListener listener);
+        String outputFolder, String settingsJson, String outputType, ProgressListener listener);
 
     /**
      * Trains a model bundle on one movie held in memory and writes it to {@code outputPath};

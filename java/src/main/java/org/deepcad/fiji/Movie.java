@@ -3,7 +3,9 @@ package org.deepcad.fiji;
 import ij.CompositeImage;
 import ij.ImagePlus;
 import ij.ImageStack;
+import ij.process.ByteProcessor;
 import ij.process.LUT;
+import ij.process.ShortProcessor;
 
 /**
  * How an ImagePlus maps onto the engine's movies: the time axis is the frames, or the slices when
@@ -68,6 +70,27 @@ public final class Movie {
         ImageStack out = new ImageStack(image.getWidth(), image.getHeight(), in.getSize());
         for (int i = 1; i <= in.getSize(); i++) out.setSliceLabel(in.getSliceLabel(i), i);
         return out;
+    }
+
+    /**
+     * Makes every plane the same type: when some are {@code float[]} and others integer, the integer
+     * ones become {@code float[]} with the same values (an ImageStack holds one type).
+     */
+    public static void toCommonType(Object[] planes, int width, int height) {
+        boolean anyFloat = false;
+        boolean anyInteger = false;
+        for (Object p : planes) {
+            if (p instanceof float[]) anyFloat = true;
+            else anyInteger = true;
+        }
+        if (!(anyFloat && anyInteger)) return;
+        for (int i = 0; i < planes.length; i++) {
+            if (planes[i] instanceof short[]) {
+                planes[i] = new ShortProcessor(width, height, (short[]) planes[i], null).convertToFloatProcessor().getPixels();
+            } else if (planes[i] instanceof byte[]) {
+                planes[i] = new ByteProcessor(width, height, (byte[]) planes[i], null).convertToFloatProcessor().getPixels();
+            }
+        }
     }
 
     /** "<title>-denoised" (a .tif/.tiff ending moves after the suffix is dropped). */

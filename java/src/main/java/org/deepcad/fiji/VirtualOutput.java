@@ -26,9 +26,21 @@ public final class VirtualOutput {
         FileInfo info = input.getOriginalFileInfo();
         String name = info != null ? info.fileName : null;
         ImageStack stack = input.getStack();
-        if (name == null && stack instanceof VirtualStack && stack.getSize() > 0) name = ((VirtualStack) stack).getFileName(1);
+        if (name == null && stack instanceof VirtualStack && stack.getSize() > 0) name = firstFileName((VirtualStack) stack);
         if (dir == null || name == null || name.isEmpty()) return null;
         return new File(dir, name).getPath();
+    }
+
+    /**
+     * The first plane's file name, or null. A virtual stack made by a plugin may have no file
+     * names at all: ImageJ's getFileName then throws a NullPointerException.
+     */
+    private static String firstFileName(VirtualStack stack) {
+        try {
+            return stack.getFileName(1);
+        } catch (RuntimeException noNames) {
+            return null;
+        }
     }
 
     private static File sourceDirectory(ImagePlus input) {

@@ -33,12 +33,11 @@ class CommandsTest {
     }
 
     private static ImagePlus denoise(ImagePlus input, Object... extra) throws Exception {
-        Object[] inputs = new Object[4 + extra.length];
-        inputs[0] = "input";
-        inputs[1] = input;
-        inputs[2] = "model_file";
-        inputs[3] = NativeTestSupport.model();
-        System.arraycopy(extra, 0, inputs, 4, extra.length);
+        // The input's bit depth unless a test asks otherwise (later pairs win).
+        Object[] base = { "input", input, "model_file", NativeTestSupport.model(), "output_type", OutputChoice.SAME_AS_INPUT };
+        Object[] inputs = new Object[base.length + extra.length];
+        System.arraycopy(base, 0, inputs, 0, base.length);
+        System.arraycopy(extra, 0, inputs, base.length, extra.length);
         CommandModule module = run(DenoiseCommand.class, inputs);
         assertFalse(module.isCanceled(), () -> "cancelled: " + module.getCancelReason());
         return (ImagePlus) module.getOutput("output");
@@ -48,7 +47,7 @@ class CommandsTest {
     void trainedModelDenoisesASimulatedMovieKeepingShapeTypeTitleAndCalibration() throws Exception {
         float[][] movie = TestMovies.simulate(TestMovies.FRAMES, 7);
         ImagePlus input = TestMovies.sixteenBit("cells.tif", movie[1], TestMovies.FRAMES);
-        ImagePlus output = denoise(input, "device", "cpu");
+        ImagePlus output = denoise(input, "device", "cpu", "output_type", OutputChoice.SAME_AS_INPUT);
 
         assertEquals("cells-denoised", output.getTitle());
         assertEquals(input.getWidth(), output.getWidth());
@@ -93,17 +92,47 @@ class CommandsTest {
         float[][] movie = TestMovies.simulate(TestMovies.FRAMES, 8);
         ImagePlus input = TestMovies.sixteenBit("frames", movie[1], TestMovies.FRAMES);
         input.setDimensions(1, 1, TestMovies.FRAMES);
-        ImagePlus output = denoise(input, "float32_output", true, "device", "cpu");
+        ImagePlus output = denoise(input, "output_type", OutputChoice.FLOAT32, "device", "cpu");
         assertEquals(ImagePlus.GRAY32, output.getType());
         assertEquals(TestMovies.FRAMES, output.getNFrames());
         assertEquals(1, output.getNSlices());
-        ImagePlus sixteen = denoise(input, "device", "cpu");
+        ImagePlus sixteen = denoise(input, "device", "cpu", "output_type", OutputChoice.SAME_AS_INPUT);
         // The 16-bit result is the 32-bit result rounded and clipped.
         float[] f = (float[]) output.getStack().getPixels(3);
         short[] s = (short[]) sixteen.getStack().getPixels(3);
         for (int i = 0; i < s.length; i++) {
             assertEquals(Math.max(0, Math.min(65535, Math.round(f[i]))), s[i] & 0xffff, 1.0, "pixel " + i);
         }
+    }
+
+    @Test
+    void theBuiltInModelNeedsNoFileAndAutomaticOutputKeepsDimDataInFloat() throws Exception {
+        float[][] movie = TestMovies.simulate(TestMovies.FRAMES, 12);
+        ImagePlus input = TestMovies.sixteenBit("dim.tif", movie[1], TestMovies.FRAMES);
+        CommandModule module = run(DenoiseCommand.class, "input", input, "model", ModelChoice.BUILT_IN, "device", "cpu");
+        assertFalse(module.isCanceled(), () -> "cancelled: " + module.getCancelReason());
+        ImagePlus output = (ImagePlus) module.getOutput("output");
+        assertEquals("dim-denoised", output.getTitle());
+        assertArrayEquals(input.getDimensions(), output.getDimensions());
+        // A few photons per pixel: rounding to 16 bits would throw part of the gain away.
+        assertEquals(ImagePlus.GRAY32, output.getType());
+        double noisyError = TestMovies.meanSquaredError(input, movie[0]);
+        double denoisedError = TestMovies.meanSquaredError(output, movie[0]);
+        System.out.printf("built-in model: MSE noisy %.2f, denoised %.2f%n", noisyError, denoisedError);
+        assertTrue(denoisedError < 0.5 * noisyError, "denoised MSE " + denoisedError + " vs noisy " + noisyError);
+
+    }
+
+    @Test
+    void planesOfMixedTypesBecomeFloatWithTheSameValues() {
+        Object[] planes = { new short[] { 1, (short) 65535 }, new float[] { 0.5f, 2f }, new byte[] { (byte) 200, 3 } };
+        Movie.toCommonType(planes, 2, 1);
+        assertArrayEquals(new float[] { 1f, 65535f }, (float[]) planes[0]);
+        assertArrayEquals(new float[] { 0.5f, 2f }, (float[]) planes[1]);
+        assertArrayEquals(new float[] { 200f, 3f }, (float[]) planes[2]);
+        Object[] same = { new short[] { 7 }, new short[] { 8 } };
+        Movie.toCommonType(same, 1, 1);
+        assertTrue(same[0] instanceof short[] && same[1] instanceof short[]);
     }
 
     @Test
@@ -172,7 +201,7 @@ class CommandsTest {
             ij.IJ.saveAsTiff(TestMovies.sixteenBit("m" + i, movie[1], TestMovies.FRAMES), new File(in, "m" + i + ".tif").getPath());
         }
         CommandModule module = run(DenoiseFilesCommand.class, "input_path", in, "output_folder", out,
-            "model_file", NativeTestSupport.model(), "device", "cpu");
+            "model_file", NativeTestSupport.model(), "device", "cpu", "output_type", OutputChoice.SAME_AS_INPUT);
         assertNotNull(module.getOutput("report"));
         for (int i = 0; i < 2; i++) {
             ImagePlus result = ij.IJ.openImage(new File(out, "m" + i + "-denoised.tif").getPath());
@@ -181,5 +210,17 @@ class CommandsTest {
             assertEquals(ImagePlus.GRAY16, result.getType());
             assertEquals(0.4, result.getCalibration().pixelWidth, 1e-9);
         }
+        // A second run into the same folder: the existing outputs are refused, untouched, unless replacing is allowed.
+        long before = new File(out, "m0-denoised.tif").lastModified();
+        java.util.concurrent.ExecutionException refused = org.junit.jupiter.api.Assertions.assertThrows(
+            java.util.concurrent.ExecutionException.class, () -> run(DenoiseFilesCommand.class, "input_path", in,
+                "output_folder", out, "model_file", NativeTestSupport.model(), "device", "cpu"));
+        Throwable cause = refused.getCause();
+        while (!(cause instanceof DeepCadException) && cause != null && cause.getCause() != null) cause = cause.getCause();
+        assertTrue(cause instanceof DeepCadException && cause.getMessage().contains("already exists"), String.valueOf(cause));
+        assertEquals(before, new File(out, "m0-denoised.tif").lastModified());
+        CommandModule replaced = run(DenoiseFilesCommand.class, "input_path", in, "output_folder", out,
+            "model_file", NativeTestSupport.model(), "device", "cpu", "replace_existing", true);
+        assertTrue(((String) replaced.getOutput("report")).contains("m1-denoised.tif"));
     }
 }

@@ -45,6 +45,12 @@ class ErrorPathsTest {
     }
 
     @Test
+    void choosingAModelFileWithoutOneSaysWhatToDo() {
+        DeepCadException e = failure(DenoiseCommand.class, "input", movie(), "model", ModelChoice.FILE, "device", "cpu");
+        assertTrue(e.getMessage().contains("No model file") && e.getMessage().contains(ModelChoice.BUILT_IN), e.getMessage());
+    }
+
+    @Test
     void rgbImageIsRefusedWithWhatToDo() throws Exception {
         ImagePlus rgb = new ImagePlus("colour", new ColorProcessor(32, 32));
         DeepCadException e = failure(DenoiseCommand.class, "input", rgb, "model_file", NativeTestSupport.model());
@@ -100,14 +106,17 @@ class ErrorPathsTest {
         NativeTestSupport.context();
         String model = NativeTestSupport.model().getPath();
         DeepCadException wrongLength = assertThrows(DeepCadException.class, () -> DeepCadNative.denoise(model, "cpu",
-            new Object[] { new short[10] }, 32, 32, "u16", "{}", false, null));
+            new Object[] { new short[10] }, 32, 32, "u16", "{}", "input", null));
         assertTrue(wrongLength.getMessage().contains("frame 1"), wrongLength.getMessage());
         DeepCadException wrongType = assertThrows(DeepCadException.class, () -> DeepCadNative.denoise(model, "cpu",
-            new Object[] { new float[32 * 32] }, 32, 32, "u16", "{}", false, null));
+            new Object[] { new float[32 * 32] }, 32, 32, "u16", "{}", "input", null));
         assertTrue(wrongType.getMessage().contains("short[]"), wrongType.getMessage());
-        assertThrows(DeepCadException.class, () -> DeepCadNative.denoise(model, "cpu", null, 32, 32, "u16", null, false, null));
-        assertThrows(DeepCadException.class, () -> DeepCadNative.denoise(model, "cpu", new Object[] { null }, 32, 32, "u16", null, false, null));
-        assertThrows(DeepCadException.class, () -> DeepCadNative.denoise(model, "cpu", new Object[0], -1, 32, "rgb", null, false, null));
+        assertThrows(DeepCadException.class, () -> DeepCadNative.denoise(model, "cpu", null, 32, 32, "u16", null, "input", null));
+        assertThrows(DeepCadException.class, () -> DeepCadNative.denoise(model, "cpu", new Object[] { null }, 32, 32, "u16", null, "input", null));
+        assertThrows(DeepCadException.class, () -> DeepCadNative.denoise(model, "cpu", new Object[0], -1, 32, "rgb", null, "input", null));
+        DeepCadException badOutputType = assertThrows(DeepCadException.class, () -> DeepCadNative.denoise(model, "cpu",
+            new Object[] { new short[32 * 32] }, 32, 32, "u16", null, "float64", null));
+        assertTrue(badOutputType.getMessage().contains("float64"), badOutputType.getMessage());
         DeepCadException badSettings = assertThrows(DeepCadException.class, () -> DeepCadNative.train(new Object[] { new short[4] },
             2, 2, "u16", "x", "{\"epochz\": 3}", "/tmp/x.safetensors", null, "cpu", null));
         assertTrue(badSettings.getMessage().contains("epochz"), badSettings.getMessage());
@@ -126,11 +135,11 @@ class ErrorPathsTest {
         planes = Arrays.copyOf(planes, TestMovies.FRAMES);
         Object[] finalPlanes = planes;
         IllegalStateException thrown = assertThrows(IllegalStateException.class,
-            () -> DeepCadNative.denoise(NativeTestSupport.model().getPath(), "cpu", finalPlanes, 32, 32, "u16", null, false,
+            () -> DeepCadNative.denoise(NativeTestSupport.model().getPath(), "cpu", finalPlanes, 32, 32, "u16", null, "input",
                 (phase, done, total, message, trainLoss, validationLoss) -> { throw boom; }));
         assertSame(boom, thrown);
         DeepCadException cancelled = assertThrows(DeepCadException.class,
-            () -> DeepCadNative.denoise(NativeTestSupport.model().getPath(), "cpu", finalPlanes, 32, 32, "u16", null, false,
+            () -> DeepCadNative.denoise(NativeTestSupport.model().getPath(), "cpu", finalPlanes, 32, 32, "u16", null, "input",
                 (phase, done, total, message, trainLoss, validationLoss) -> false));
         assertEquals("cancelled", cancelled.kind());
     }

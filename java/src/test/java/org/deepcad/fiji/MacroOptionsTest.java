@@ -69,26 +69,26 @@ class MacroOptionsTest {
         OPEN_IMAGES.put("macro movie.tif", movie);
 
         CommandModule denoised = runMacro(DenoiseCommand.class,
-            "input=[macro movie.tif] model_file=" + path(model) + " device=cpu float32_output=true output_file="
+            "input=[macro movie.tif] model=[Model file] model_file=" + path(model) + " device=cpu output_type=[32-bit float] replace_existing=false output_file="
                 + path(NativeTestSupport.folder().resolve("macro virtual output.tif").toFile()));
         assertEquals(ImagePlus.GRAY32, ((ImagePlus) denoised.getOutput("output")).getType());
 
         File trained = NativeTestSupport.folder().resolve("macro model.safetensors").toFile();
         CommandModule train = runMacro(TrainCommand.class, "input=[macro movie.tif] input_path=[] model_file=" + path(trained)
-            + " epochs=1 time_limit_minutes=0 patch_t=16 patch_xy=16 base_width=4 patches_per_epoch=8 learning_rate=0.003"
+            + " epochs=1 time_limit_minutes=0 patch_t=16 patch_xy=16 base_width=4 start_from_built_in=false patches_per_epoch=8 learning_rate=0.003"
             + " device=cpu replace_existing=false resume_from=[]");
         assertFalse(train.isCanceled());
         assertTrue(trained.isFile());
         assertEquals("1", Json.field((String) train.getOutput("report"), "epochs_completed"));
 
         CommandModule resumed = runMacro(TrainCommand.class, "input=[macro movie.tif] input_path=[] model_file=" + path(trained)
-            + " epochs=1 time_limit_minutes=0 patch_t=16 patch_xy=16 base_width=4 patches_per_epoch=8 learning_rate=0.003"
+            + " epochs=2 time_limit_minutes=0 patch_t=16 patch_xy=16 base_width=4 start_from_built_in=false patches_per_epoch=8 learning_rate=0.003"
             + " device=cpu replace_existing=false resume_from=" + path(trained));
         assertEquals("2", Json.field((String) resumed.getOutput("report"), "epochs_completed"));
 
         // A time limit (0.6 s) ends a 500-epoch request early; replacing the existing model was asked for.
         CommandModule limited = runMacro(TrainCommand.class, "input=[macro movie.tif] input_path=[] model_file=" + path(trained)
-            + " epochs=500 time_limit_minutes=0.01 patch_t=16 patch_xy=16 base_width=4 patches_per_epoch=8 learning_rate=0.003"
+            + " epochs=500 time_limit_minutes=0.01 patch_t=16 patch_xy=16 base_width=4 start_from_built_in=false patches_per_epoch=8 learning_rate=0.003"
             + " device=cpu replace_existing=true resume_from=[]");
         int epochs = Integer.parseInt(Json.field((String) limited.getOutput("report"), "epochs_completed"));
         assertTrue(epochs >= 1 && epochs < 500, "epochs " + epochs);
@@ -100,8 +100,8 @@ class MacroOptionsTest {
         File out = NativeTestSupport.folder().resolve("macro out").toFile();
         assertTrue(in.mkdirs());
         ij.IJ.saveAsTiff(movie, new File(in, "one.tif").getPath());
-        runMacro(DenoiseFilesCommand.class, "input_path=" + path(in) + " output_folder=" + path(out) + " model_file="
-            + path(model) + " device=cpu float32_output=false");
+        runMacro(DenoiseFilesCommand.class, "input_path=" + path(in) + " output_folder=" + path(out) + " model=[Model file] model_file="
+            + path(model) + " device=cpu output_type=[Same as input] replace_existing=false");
         assertTrue(new File(out, "one-denoised.tif").isFile());
 
         CommandModule settings = runMacro(SettingsCommand.class, "device=auto threads=0 library_path=[]");

@@ -70,9 +70,11 @@ class VirtualStackTest {
     }
 
     private static ImagePlus denoiseCommand(ImagePlus input, Object... extra) throws Exception {
-        Object[] inputs = new Object[6 + extra.length];
-        System.arraycopy(new Object[] { "input", input, "model_file", NativeTestSupport.model(), "device", "cpu" }, 0, inputs, 0, 6);
-        System.arraycopy(extra, 0, inputs, 6, extra.length);
+        // The input's bit depth unless a test asks otherwise (later pairs win).
+        Object[] base = { "input", input, "model_file", NativeTestSupport.model(), "device", "cpu", "output_type", OutputChoice.SAME_AS_INPUT };
+        Object[] inputs = new Object[base.length + extra.length];
+        System.arraycopy(base, 0, inputs, 0, base.length);
+        System.arraycopy(extra, 0, inputs, base.length, extra.length);
         CommandModule module = NativeTestSupport.context().service(CommandService.class).run(DenoiseCommand.class, true, inputs).get();
         assertFalse(module.isCanceled(), () -> "cancelled: " + module.getCancelReason());
         return (ImagePlus) module.getOutput("output");
@@ -127,6 +129,49 @@ class VirtualStackTest {
         assertTrue(new File(written.getParentFile(), "recording-denoised-2.tif").isFile());
     }
 
+    /** A virtual stack made by a plugin: planes computed on request, no folder, no file names. */
+    static final class NamelessStack extends VirtualStack {
+        final ImageStack inner;
+
+        NamelessStack(ImageStack inner) {
+            super(inner.getWidth(), inner.getHeight(), inner.getSize());
+            this.inner = inner;
+            setBitDepth(inner.getBitDepth());
+        }
+
+        @Override
+        public ImageProcessor getProcessor(int n) {
+            return inner.getProcessor(n);
+        }
+
+        @Override
+        public int getSize() {
+            return inner.getSize();
+        }
+
+        @Override
+        public int size() {
+            return inner.getSize();
+        }
+    }
+
+    @Test
+    void aVirtualStackWithoutFileNamesAsksForAnOutputFileInsteadOfFailingRaw() throws Exception {
+        ImagePlus source = TestMovies.sixteenBit("made", TestMovies.simulate(TestMovies.FRAMES, 66)[1], TestMovies.FRAMES);
+        ImagePlus nameless = new ImagePlus("made by a plugin", new NamelessStack(source.getStack()));
+        java.util.concurrent.ExecutionException e = assertThrows(java.util.concurrent.ExecutionException.class,
+            () -> denoiseCommand(nameless));
+        Throwable cause = e.getCause();
+        while (!(cause instanceof DeepCadException) && cause != null && cause.getCause() != null) cause = cause.getCause();
+        assertTrue(cause instanceof DeepCadException, "a DeepCadException, not " + e.getCause());
+        assertTrue(cause.getMessage().contains("Output file"), cause.getMessage());
+        // With an output file it streams like any virtual stack.
+        File out = NativeTestSupport.folder().resolve("nameless-denoised.tif").toFile();
+        ImagePlus output = denoiseCommand(nameless, "output_file", out.getPath());
+        assertTrue(out.isFile());
+        assertEquals(TestMovies.FRAMES, output.getStackSize());
+    }
+
     @Test
     void aTwoChannelVirtualHyperstackGivesOneFilePerChannelShownAsOneHyperstack() throws Exception {
         ImagePlus a = TestMovies.sixteenBit("a", TestMovies.simulate(TestMovies.FRAMES, 64)[1], TestMovies.FRAMES);
@@ -172,11 +217,17 @@ class VirtualStackTest {
         String report = DeepCadNative.denoiseToFile(NativeTestSupport.model().getPath(), "cpu", t -> {
             requests.add(t);
             return stack.getPixels(t + 1);
-        }, frames, size, size, "u16", settings, false, out.getPath(), null, null, null);
+        }, frames, size, size, "u16", settings, "input", out.getPath(), null, null, null);
 
+        // The test model normalises per movie: one ascending pass over up to 256 evenly spread frames
+        // measures the movie first, then the window slides.
+        int sampled = Math.min(256, frames);
+        for (int k = 1; k < sampled; k++) {
+            assertTrue(requests.get(k) > requests.get(k - 1), "the statistics pass reads in order");
+        }
         int[] counts = new int[frames];
         int furthest = -1;
-        for (int t : requests) {
+        for (int t : requests.subList(sampled, requests.size())) {
             counts[t]++;
             // Never back by more than one tile: the engine needs only a window of the movie.
             assertTrue(furthest - t < tile, "frame " + t + " asked for after frame " + furthest);
@@ -191,7 +242,7 @@ class VirtualStackTest {
         assertTrue(maxCount <= 10, "a frame was read " + maxCount + " times");
 
         Object[] expected = DeepCadNative.denoise(NativeTestSupport.model().getPath(), "cpu", Movie.planes(image, indices(frames)),
-            size, size, "u16", settings, false, null);
+            size, size, "u16", settings, "input", null);
         ImageStack written = IJ.openImage(out.getPath()).getStack();
         assertEquals(frames, written.getSize());
         assertEquals(Long.parseLong(Json.field(report, "frame_bytes")), 2L * size * size);
@@ -216,7 +267,7 @@ class VirtualStackTest {
             DeepCadNative.denoiseToFile(NativeTestSupport.model().getPath(), "cpu", t -> {
                 if (t == 20) throw boom;
                 return stack.getPixels(t + 1);
-            }, TestMovies.FRAMES, TestMovies.SIZE, TestMovies.SIZE, "u16", "{}", false, out.getPath(), null, null, null));
+            }, TestMovies.FRAMES, TestMovies.SIZE, TestMovies.SIZE, "u16", "{}", "input", out.getPath(), null, null, null));
         assertSame(boom, thrown);
         assertFalse(out.exists());
         assertEquals(0, leftovers(out), "no temporary file is left");
@@ -224,7 +275,7 @@ class VirtualStackTest {
         // A plane of the wrong type is a usage error naming the frame.
         DeepCadException wrong = assertThrows(DeepCadException.class, () ->
             DeepCadNative.denoiseToFile(NativeTestSupport.model().getPath(), "cpu", t -> new int[3],
-                TestMovies.FRAMES, TestMovies.SIZE, TestMovies.SIZE, "u16", "{}", false, out.getPath(), null, null, null));
+                TestMovies.FRAMES, TestMovies.SIZE, TestMovies.SIZE, "u16", "{}", "input", out.getPath(), null, null, null));
         assertEquals("usage", wrong.kind());
         assertTrue(wrong.getMessage().contains("frame ") && wrong.getMessage().contains("short[]"), wrong.getMessage());
         assertFalse(out.exists());

@@ -14,7 +14,9 @@ import org.deepcad.fiji.DeepCadException;
 import org.deepcad.fiji.DeepCadNative;
 import org.deepcad.fiji.DeepCadRuntime;
 import org.deepcad.fiji.DeepCadSettings;
+import org.deepcad.fiji.ModelChoice;
 import org.deepcad.fiji.Movie;
+import org.deepcad.fiji.OutputChoice;
 import org.deepcad.fiji.VirtualOutput;
 import org.scijava.ItemIO;
 import org.scijava.app.StatusService;
@@ -27,7 +29,7 @@ import org.scijava.prefs.PrefService;
 
 /**
  * Denoises the current movie into a new image "&lt;title&gt;-denoised" with the same dimensions, bit
- * depth (or 32-bit on request) and calibration. Channels (and the slices of a slices-and-frames
+ * depth (32-bit when the data are too dim for it, or on request) and calibration. Channels (and the slices of a slices-and-frames
  * hyperstack) are denoised one after the other.
  *
  * <p>A virtual stack (a movie larger than memory, e.g. opened with File &gt; Import &gt; TIFF Virtual
@@ -47,7 +49,11 @@ public class DenoiseCommand extends ContextCommand {
     @Parameter(label = "Movie", description = "A grayscale stack or hyperstack; time = frames, or slices when there is one frame")
     private ImagePlus input;
 
-    @Parameter(label = "Model file", style = "open", persist = false,
+    @Parameter(label = "Model", choices = {ModelChoice.FILE, ModelChoice.BUILT_IN}, persist = false,
+        description = "A model trained on your own movies (best), or the built-in general model trained on simulated two-photon movies (no training needed)")
+    private String model = ModelChoice.FILE;
+
+    @Parameter(label = "Model file", style = "open", persist = false, required = false,
         description = "A DeepCAD model bundle (.safetensors) from 'Train DeepCAD model' or 'deepcad train'")
     private File model_file;
 
@@ -55,9 +61,10 @@ public class DenoiseCommand extends ContextCommand {
         description = "auto, cpu, cuda or cuda:N; empty = the device saved in DeepCAD settings")
     private String device = "";
 
-    @Parameter(label = "32-bit output", required = false, persist = false,
-        description = "Write 32-bit float results instead of the input's bit depth (clipped to its range)")
-    private boolean float32_output = false;
+    @Parameter(label = "Output type", choices = {OutputChoice.AUTOMATIC, OutputChoice.SAME_AS_INPUT, OutputChoice.FLOAT32},
+        required = false, persist = false,
+        description = "Automatic: the input's bit depth, or 32-bit float when the data are too dim for it (rounding would throw away part of the denoising gain)")
+    private String output_type = OutputChoice.AUTOMATIC;
 
     // A path as text, not a File: SciJava pops up a file chooser for a lone unset File input, which
     // would interrupt every macro or script call that leaves this optional field empty.
@@ -66,19 +73,24 @@ public class DenoiseCommand extends ContextCommand {
             + "Empty = <title>-denoised.tif beside the source file (never overwriting an existing file)")
     private String output_file = "";
 
+    @Parameter(label = "Replace an existing output file", required = false, persist = false,
+        description = "Virtual stacks only: allow replacing a file that already exists at 'Output file' (never the source movie)")
+    private boolean replace_existing = false;
+
     @Parameter(type = ItemIO.OUTPUT, label = "Denoised movie")
     private ImagePlus output;
 
     @Override
     public void run() {
         String sampleType = Movie.sampleType(input);
-        if (model_file == null) throw DeepCadException.usage("No model file: set model_file to a DeepCAD model bundle.");
+        String modelPath = ModelChoice.enginePath(model, model_file);
+        String outputType = OutputChoice.engineName(output_type);
         DeepCadRuntime.start(prefs, log);
         String chosenDevice = DeepCadSettings.effectiveDevice(device, prefs);
         CommandProgress progress = new CommandProgress(this, status, log, null);
         if (input.getStack().isVirtual()) {
             try {
-                output = denoiseVirtual(sampleType, chosenDevice, progress);
+                output = denoiseVirtual(sampleType, modelPath, chosenDevice, outputType, progress);
             } catch (DeepCadException e) {
                 if (!e.isCancelled()) throw e;
                 cancel("Denoising was cancelled; no output image was made.");
@@ -88,14 +100,15 @@ public class DenoiseCommand extends ContextCommand {
             return;
         }
         ImageStack result = Movie.emptyLike(input);
+        Object[] planes = new Object[input.getStackSize()];
         int movies = Movie.movieCount(input);
         try {
             for (int m = 0; m < movies; m++) {
                 if (movies > 1) log.info("DeepCAD: denoising movie " + (m + 1) + " of " + movies + " in " + input.getTitle());
                 int[] indices = Movie.stackIndices(input, m);
-                Object[] denoised = DeepCadNative.denoise(model_file.getPath(), chosenDevice, Movie.planes(input, indices),
-                    input.getWidth(), input.getHeight(), sampleType, "{}", float32_output, progress);
-                for (int t = 0; t < indices.length; t++) result.setPixels(denoised[t], indices[t]);
+                Object[] denoised = DeepCadNative.denoise(modelPath, chosenDevice, Movie.planes(input, indices),
+                    input.getWidth(), input.getHeight(), sampleType, "{}", outputType, progress);
+                for (int t = 0; t < indices.length; t++) planes[indices[t] - 1] = denoised[t];
             }
         } catch (DeepCadException e) {
             if (!e.isCancelled()) throw e;
@@ -104,6 +117,9 @@ public class DenoiseCommand extends ContextCommand {
         } finally {
             progress.finish();
         }
+        // A per-movie model may find one channel too dim for integers and another not: one type for all.
+        Movie.toCommonType(planes, input.getWidth(), input.getHeight());
+        for (int i = 0; i < planes.length; i++) result.setPixels(planes[i], i + 1);
         output = Movie.result(input, result);
     }
 
@@ -112,7 +128,8 @@ public class DenoiseCommand extends ContextCommand {
      * on this thread) and opens the result as a virtual stack. On failure or cancel, the files
      * this run finished are removed again, so nothing half-made is left behind.
      */
-    private ImagePlus denoiseVirtual(String sampleType, String chosenDevice, CommandProgress progress) {
+    private ImagePlus denoiseVirtual(String sampleType, String modelPath, String chosenDevice, String outputType,
+        CommandProgress progress) {
         File target = output_file != null && !output_file.trim().isEmpty() ? new File(output_file.trim()) : VirtualOutput.besideSource(input);
         ImageStack stack = input.getStack();
         FileInfo[] planes = new FileInfo[stack.getSize()];
@@ -125,9 +142,9 @@ public class DenoiseCommand extends ContextCommand {
                 File file = VirtualOutput.movieFile(target, input, m);
                 log.info("DeepCAD: denoising " + input.getTitle() + (movies > 1 ? " (movie " + (m + 1) + " of " + movies + ")" : "")
                     + " plane by plane into " + file);
-                String report = DeepCadNative.denoiseToFile(model_file.getPath(), chosenDevice,
+                String report = DeepCadNative.denoiseToFile(modelPath, chosenDevice,
                     t -> stack.getPixels(indices[t]), indices.length, input.getWidth(), input.getHeight(), sampleType,
-                    "{}", float32_output, file.getPath(), VirtualOutput.sourcePath(input), VirtualOutput.calibrationJson(input),
+                    "{\"overwrite\": " + replace_existing + "}", outputType, file.getPath(), VirtualOutput.sourcePath(input), VirtualOutput.calibrationJson(input),
                     progress);
                 written.add(file);
                 VirtualOutput.addPlanes(planes, indices, report, file);

@@ -7,6 +7,8 @@ import org.deepcad.fiji.DeepCadException;
 import org.deepcad.fiji.DeepCadNative;
 import org.deepcad.fiji.DeepCadRuntime;
 import org.deepcad.fiji.DeepCadSettings;
+import org.deepcad.fiji.ModelChoice;
+import org.deepcad.fiji.OutputChoice;
 import org.scijava.ItemIO;
 import org.scijava.app.StatusService;
 import org.scijava.command.Command;
@@ -33,18 +35,28 @@ public class DenoiseFilesCommand extends ContextCommand {
     private File input_path;
 
     @Parameter(label = "Output folder", style = "directory", persist = false,
-        description = "Denoised files are written here as <name>-denoised.tif; existing files are not overwritten")
+        description = "Denoised files are written here as <name>-denoised.tif; an existing file is refused unless replacing is allowed")
     private File output_folder;
 
-    @Parameter(label = "Model file", style = "open", persist = false)
+    @Parameter(label = "Replace existing output files", required = false, persist = false,
+        description = "Allow replacing <name>-denoised.tif files that already exist in the output folder (never an input)")
+    private boolean replace_existing = false;
+
+    @Parameter(label = "Model", choices = {ModelChoice.FILE, ModelChoice.BUILT_IN}, persist = false,
+        description = "A model trained on your own movies (best), or the built-in general model trained on simulated two-photon movies (no training needed)")
+    private String model = ModelChoice.FILE;
+
+    @Parameter(label = "Model file", style = "open", persist = false, required = false)
     private File model_file;
 
     @Parameter(label = "Device", required = false, persist = false,
         description = "auto, cpu, cuda or cuda:N; empty = the device saved in DeepCAD settings")
     private String device = "";
 
-    @Parameter(label = "32-bit output", required = false, persist = false)
-    private boolean float32_output = false;
+    @Parameter(label = "Output type", choices = {OutputChoice.AUTOMATIC, OutputChoice.SAME_AS_INPUT, OutputChoice.FLOAT32},
+        required = false, persist = false,
+        description = "Automatic: each input's bit depth, or 32-bit float when the data are too dim for it")
+    private String output_type = OutputChoice.AUTOMATIC;
 
     @Parameter(type = ItemIO.OUTPUT, label = "Report")
     private String report;
@@ -53,12 +65,13 @@ public class DenoiseFilesCommand extends ContextCommand {
     public void run() {
         if (input_path == null) throw DeepCadException.usage("No input: set input_path to a TIFF file or a folder of TIFFs.");
         if (output_folder == null) throw DeepCadException.usage("No output folder: set output_folder.");
-        if (model_file == null) throw DeepCadException.usage("No model file: set model_file to a DeepCAD model bundle.");
+        String modelPath = ModelChoice.enginePath(model, model_file);
+        String outputType = OutputChoice.engineName(output_type);
         DeepCadRuntime.start(prefs, log);
         CommandProgress progress = new CommandProgress(this, status, log, null);
         try {
-            report = DeepCadNative.denoiseFiles(model_file.getPath(), DeepCadSettings.effectiveDevice(device, prefs),
-                input_path.getPath(), output_folder.getPath(), "{}", float32_output, progress);
+            report = DeepCadNative.denoiseFiles(modelPath, DeepCadSettings.effectiveDevice(device, prefs),
+                input_path.getPath(), output_folder.getPath(), "{\"overwrite\": " + replace_existing + "}", outputType, progress);
         } catch (DeepCadException e) {
             if (!e.isCancelled()) throw e;
             cancel("Denoising was cancelled; finished files stay in " + output_folder + ".");

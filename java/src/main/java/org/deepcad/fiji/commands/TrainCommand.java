@@ -50,7 +50,7 @@ public class TrainCommand extends ContextCommand {
     private File model_file;
 
     @Parameter(label = "Epochs", min = "1", persist = false,
-        description = "Most epochs to train; training stops earlier when the time limit is reached")
+        description = "Most epochs to train; training stops earlier when the time limit is reached. Continuing a model on the same movie: the total, so running a stopped training again finishes it")
     private int epochs = 10;
 
     @Parameter(label = "Time limit (minutes)", min = "0", persist = false,
@@ -69,6 +69,10 @@ public class TrainCommand extends ContextCommand {
     @Parameter(label = "Network base width", min = "1", max = "256", persist = false,
         description = "16 = DeepCAD-RT (fast), 64 = DeepCAD (larger)")
     private int base_width = 16;
+
+    @Parameter(label = "Start from the built-in model", required = false, persist = false,
+        description = "Fine-tune the built-in general model (learns much faster) instead of starting from random weights; needs base width 16")
+    private boolean start_from_built_in = true;
 
     @Parameter(label = "Patches per epoch", min = "1", persist = false)
     private int patches_per_epoch = 200;
@@ -107,6 +111,7 @@ public class TrainCommand extends ContextCommand {
             + "], \"base_width\": " + base_width + ", \"patches_per_epoch\": " + patches_per_epoch
             + ", \"learning_rate\": " + learning_rate
             + (time_limit_minutes > 0 ? ", \"time_budget_seconds\": " + time_limit_minutes * 60 : "")
+            + ", \"init\": \"" + (start_from_built_in ? "built_in" : "random") + "\""
             + ", \"overwrite\": " + replace_existing + "}";
         String chosenDevice = DeepCadSettings.effectiveDevice(device, prefs);
         String resume = resume_from == null || resume_from.getPath().isEmpty() ? null : resume_from.getPath();

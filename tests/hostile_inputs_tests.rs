@@ -1,0 +1,239 @@
+//! The standing hostile-input suite: inputs a careless or hostile user could hand the CLI, made in
+//! the test itself. Every case must end in a clean error (exit 1 or 2, never a panic's 101 or a
+//! signal) that names the offending file or value, within a time limit (never a hang), leaving every
+//! input byte-identical and nothing under an output's final name. The tally is printed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use deepcad::model::{Model, ModelMetadata, Normalization};
+use tch::Device;
+
+const TIME_LIMIT: Duration = Duration::from_secs(60);
+
+struct Case {
+    name: &'static str,
+    args: Vec<String>,
+    /// Text the error message must contain (the file or the value).
+    names: String,
+    /// Files that must not change.
+    inputs: Vec<PathBuf>,
+    /// Paths that must not exist afterwards.
+    no_output: Vec<PathBuf>,
+}
+
+#[derive(Default, Debug)]
+struct Tally {
+    cases: usize,
+    clean_errors: usize,
+    crashes: usize,
+    hangs: usize,
+    unnamed: usize,
+    inputs_modified: usize,
+    outputs_left: usize,
+}
+
+fn hash(path: &Path) -> Option<Vec<u8>> {
+    // Regular files only: a FIFO or device is never read by the check itself.
+    std::fs::metadata(path).ok().filter(|m| m.is_file()).map(|_| std::fs::read(path).unwrap())
+}
+
+fn run_case(case: &Case, tally: &mut Tally) -> Vec<String> {
+    let mut problems = Vec::new();
+    let before: Vec<Option<Vec<u8>>> = case.inputs.iter().map(|p| hash(p)).collect();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_deepcad"))
+        .args(&case.args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start deepcad");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > TIME_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    tally.cases += 1;
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    match status.map(|s| s.code()) {
+        None => {
+            tally.hangs += 1;
+            problems.push(format!("{}: still running after {TIME_LIMIT:?}", case.name));
+        }
+        Some(Some(1 | 2)) => {
+            tally.clean_errors += 1;
+            if !stderr.contains(&case.names) {
+                tally.unnamed += 1;
+                problems.push(format!("{}: the message does not name '{}': {stderr}", case.name, case.names));
+            }
+        }
+        Some(code) => {
+            tally.crashes += 1;
+            problems.push(format!("{}: exit {code:?} (want 1 or 2): {stderr}", case.name));
+        }
+    }
+    for (path, old) in case.inputs.iter().zip(before) {
+        if hash(path) != old {
+            tally.inputs_modified += 1;
+            problems.push(format!("{}: {} changed", case.name, path.display()));
+        }
+    }
+    for path in &case.no_output {
+        if path.exists() {
+            tally.outputs_left += 1;
+            problems.push(format!("{}: {} was left behind", case.name, path.display()));
+        }
+    }
+    problems
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// A valid bundle's bytes rewritten with `edit` applied to its metadata JSON and `weight` (if any)
+/// put into its first weight tensor.
+fn tampered_bundle(good: &Path, out: &Path, edit: impl Fn(&mut serde_json::Value), weight: Option<f32>) {
+    let bytes = std::fs::read(good).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut metadata = header.metadata().clone().unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&metadata["deepcad"]).unwrap();
+    edit(&mut json);
+    metadata.insert("deepcad".into(), json.to_string());
+    let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> =
+        tensors.tensors().into_iter().map(|(n, v)| (n, v.shape().to_vec(), v.data().to_vec())).collect();
+    owned.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some(w) = weight {
+        owned[0].2[..4].copy_from_slice(&w.to_le_bytes());
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = owned
+        .iter()
+        .map(|(n, shape, data)| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data).unwrap()))
+        .collect();
+    std::fs::write(out, safetensors::serialize(views, Some(metadata)).unwrap()).unwrap();
+}
+
+#[test]
+fn hostile_inputs_end_in_clean_errors_that_name_the_culprit() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let movie = d.join("movie.tif");
+    let status = Command::new(env!("CARGO_BIN_EXE_deepcad"))
+        .args(["simulate", "-q", "-o", &s(&movie), "--width", "16", "--height", "16", "--frames", "40"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tch::manual_seed(1);
+    let good = d.join("good.safetensors");
+    Model::new(ModelMetadata::new(4, [16, 16, 16], Normalization::Fixed { offset: 100.0, scale: 5.0 }), Device::Cpu)
+        .unwrap()
+        .save(&good)
+        .unwrap();
+    let out = d.join("out.tif");
+    let denoise = |input: &Path, model: &Path| -> Vec<String> {
+        ["denoise", &s(input), "--model", &s(model), "-o", &s(&out), "--device", "cpu"].map(String::from).to_vec()
+    };
+    let mut cases = Vec::new();
+
+    // Not regular files: a FIFO (opening it would block), a device that never ends, a folder named like a file.
+    let fifo = d.join("fifo.tif");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    cases.push(Case { name: "FIFO as movie", args: denoise(&fifo, &good), names: s(&fifo), inputs: vec![], no_output: vec![out.clone()] });
+    let zero = PathBuf::from("/dev/zero");
+    cases.push(Case { name: "/dev/zero as model", args: ["info", "/dev/zero"].map(String::from).to_vec(), names: "/dev/zero".into(), inputs: vec![], no_output: vec![] });
+    cases.push(Case { name: "/dev/zero as movie", args: denoise(&zero, &good), names: "/dev/zero".into(), inputs: vec![], no_output: vec![out.clone()] });
+    let folder = d.join("folder.tif");
+    std::fs::create_dir(&folder).unwrap();
+    cases.push(Case { name: "folder as model", args: denoise(&movie, &folder), names: s(&folder), inputs: vec![movie.clone()], no_output: vec![out.clone()] });
+    let fifo_model = d.join("fifo.safetensors");
+    assert!(Command::new("mkfifo").arg(&fifo_model).status().unwrap().success());
+    cases.push(Case { name: "FIFO as model", args: denoise(&movie, &fifo_model), names: s(&fifo_model), inputs: vec![movie.clone()], no_output: vec![out.clone()] });
+
+    // Text and empty files.
+    let text = d.join("notes.tif");
+    std::fs::write(&text, "not a TIFF").unwrap();
+    cases.push(Case { name: "text as movie", args: denoise(&text, &good), names: s(&text), inputs: vec![text.clone()], no_output: vec![out.clone()] });
+    let empty = d.join("empty.safetensors");
+    std::fs::write(&empty, "").unwrap();
+    cases.push(Case { name: "empty model", args: denoise(&movie, &empty), names: s(&empty), inputs: vec![movie.clone(), empty.clone()], no_output: vec![out.clone()] });
+    let huge_header = d.join("huge-header.safetensors");
+    std::fs::write(&huge_header, u64::MAX.to_le_bytes()).unwrap();
+    cases.push(Case { name: "header length 2^64-1", args: ["info", &s(&huge_header)].map(String::from).to_vec(), names: s(&huge_header), inputs: vec![huge_header.clone()], no_output: vec![] });
+
+    // Tampered bundles: out-of-range normalisation, absurd weights, a halo that would show seams.
+    let tampered: [(&str, Box<dyn Fn(&mut serde_json::Value)>, Option<f32>, &str); 4] = [
+        ("offset 1e308", Box::new(|j| j["normalization"]["offset"] = 1e308.into()), None, "offset"),
+        ("scale 1e-300", Box::new(|j| j["normalization"]["scale"] = 1e-300.into()), None, "scale"),
+        ("weight 3e38", Box::new(|_| {}), Some(3e38), "beyond any trained weight"),
+        ("halo 8", Box::new(|j| j["halo"] = serde_json::json!([8, 8, 8])), None, "receptive-field radius"),
+    ];
+    for (i, (name, edit, weight, why)) in tampered.into_iter().enumerate() {
+        let bad = d.join(format!("tampered-{i}.safetensors"));
+        tampered_bundle(&good, &bad, edit, weight);
+        cases.push(Case { name, args: denoise(&movie, &bad), names: why.into(), inputs: vec![movie.clone(), bad.clone()], no_output: vec![out.clone()] });
+    }
+
+    // Absurd numbers.
+    let train_out = d.join("m.safetensors");
+    for (name, flag, value, names) in [
+        ("threads 3000000000", "--threads", "3000000000", "3000000000"),
+        ("threads 2000", "--threads", "2000", "2000"),
+        ("patch 2^32", "--patch-t", "4294967296", "4294967296"),
+    ] {
+        let args = ["train", &s(&movie), "-o", &s(&train_out), flag, value, "--device", "cpu"].map(String::from).to_vec();
+        cases.push(Case { name, args, names: names.into(), inputs: vec![movie.clone()], no_output: vec![train_out.clone()] });
+    }
+    // An unwritable model folder is reported before training, not after an epoch.
+    let nowhere = PathBuf::from("/proc/deepcad-model.safetensors");
+    cases.push(Case {
+        name: "unwritable model folder",
+        args: ["train", &s(&movie), "-o", &s(&nowhere), "--device", "cpu"].map(String::from).to_vec(),
+        names: s(&nowhere),
+        inputs: vec![movie.clone()],
+        no_output: vec![],
+    });
+
+    // para.yaml with a patch of 1e300 beside an official checkpoint.
+    let checkpoint = crate::util::shared_dir().join("fixtures/deepcad-rt-official/E_10_Iter_3500.pth");
+    if checkpoint.is_file() {
+        let folder = d.join("rt");
+        std::fs::create_dir(&folder).unwrap();
+        let copy = folder.join("E_10_Iter_3500.pth");
+        std::fs::copy(&checkpoint, &copy).unwrap();
+        std::fs::write(folder.join("para.yaml"), "patch_x: 150\npatch_t: 1e300\nscale_factor: 1\n").unwrap();
+        let imported = d.join("rt.safetensors");
+        cases.push(Case {
+            name: "para.yaml patch_t 1e300",
+            args: ["import", &s(&copy), "-o", &s(&imported)].map(String::from).to_vec(),
+            names: "patch_t".into(),
+            inputs: vec![copy.clone()],
+            no_output: vec![imported],
+        });
+    } else {
+        eprintln!("skipped the para.yaml case: {} is missing", checkpoint.display());
+    }
+
+    let mut tally = Tally::default();
+    let problems: Vec<String> = cases.iter().flat_map(|c| run_case(c, &mut tally)).collect();
+    eprintln!(
+        "hostile inputs: {} cases, {} clean errors naming the culprit, {} crashes, {} hangs, {} unnamed, {} inputs modified, {} outputs left",
+        tally.cases,
+        tally.clean_errors - tally.unnamed,
+        tally.crashes,
+        tally.hangs,
+        tally.unnamed,
+        tally.inputs_modified,
+        tally.outputs_left
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
+}
