@@ -41,12 +41,12 @@ if [ ! -f "$EVAL_VENV/.complete" ]; then
     echo "evaluate: installing PyTorch $DEEPCAD_TORCH_VERSION ($DEVICE) and plotting tools into $EVAL_VENV (one time)" >&2
     python3 -m venv "$EVAL_VENV"
     if [ "$DEVICE" = cuda ]; then
-        "$EVAL_VENV/bin/pip" install --quiet "torch==$DEEPCAD_TORCH_VERSION" numpy tifffile matplotlib scipy safetensors
+        "$EVAL_VENV/bin/pip" install --quiet "torch==$DEEPCAD_TORCH_VERSION" numpy tifffile matplotlib scipy safetensors h5py
     else
         # torch's own pure-Python requirements (from its METADATA), then torch and the CUDA libraries
         # without dependencies (installed last, so that pip does not complain about the ones left out).
         "$EVAL_VENV/bin/pip" install --quiet filelock "typing-extensions>=4.10.0" "setuptools<82" "sympy>=1.13.3" \
-            "networkx>=2.5.1" jinja2 "fsspec>=0.8.5" numpy tifffile matplotlib scipy safetensors
+            "networkx>=2.5.1" jinja2 "fsspec>=0.8.5" numpy tifffile matplotlib scipy safetensors h5py
         "$EVAL_VENV/bin/pip" install --quiet --no-deps "torch==$DEEPCAD_TORCH_VERSION" \
             "nvidia-cuda-runtime==13.0.*" "nvidia-cuda-cupti==13.0.*" \
             "nvidia-cublas==13.1.0.3.*" "nvidia-cufft==12.0.0.61.*" "nvidia-cufile==1.15.1.6.*" \
