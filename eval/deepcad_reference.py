@@ -316,6 +316,14 @@ def denoise_seamless(net, movie, normalization, tile, halo, device="cpu"):
     """The Rust engine's tiling and normalisation, for implementation parity and speed at equal work."""
     if normalization["mode"] == "fixed":
         offset, scale = normalization["offset"], normalization["scale"]
+    elif normalization["mode"] == "per_movie":
+        # The engine's rule: mean and population std of up to 256 frames spread evenly over the movie.
+        frames = movie.shape[0]
+        n = min(256, frames)
+        sampled = movie[[int((i + 0.5) * frames / n) for i in range(n)]].astype(np.float64)
+        offset, scale = float(sampled.mean()), float(sampled.std())
+        if not scale > 1e-6 * max(abs(offset), 1.0):
+            scale = 1.0
     else:
         offset, scale = float(movie.astype(np.float64).mean()), normalization["scale_factor"]
     x = (movie.astype(np.float32) - offset) / scale

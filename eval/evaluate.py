@@ -456,9 +456,12 @@ def our_defaults(run):
     t = run["ours_train"].get("settings") or {}
     try:
         patch = "×".join(map(str, t["patch"]))
+        start = {"built_in": "starting from the built-in model's weights", "random": "from random weights"}
         return (f"patches {patch} (t×y×x), {t['patches_per_epoch']} per epoch, overlap {t['overlap']:g}, "
                 f"lr {t['learning_rate']:g}, {t['loss']} loss, batch {t['batch_size']}, "
-                f"validation share {t['validation_fraction']:g}, precision {t['precision']}")
+                f"validation share {t['validation_fraction']:g}, precision {t['precision']}, "
+                f"{t.get('normalization', 'fixed').replace('_', '-')} normalisation, "
+                f"{start.get(t.get('init'), 'from random weights')}")
     except (KeyError, TypeError):
         return "as recorded in results.json"
 
@@ -483,7 +486,7 @@ def write_report(results, out):
              "whole movie; the last 20 % were never seen in training."]
     if st["budget_seconds"]:
         lines += ["", f"Ours: `deepcad train --time-budget {st['budget_seconds']:g}s --max-frames N --seed S` and "
-                  f"nothing else, i.e. its defaults ({our_defaults(runs[0])}, statistics-based normalisation), then `deepcad denoise` with its defaults (seamless tiling, "
+                  f"nothing else, i.e. its defaults ({our_defaults(runs[0])}), then `deepcad denoise` with its defaults (seamless tiling, "
                   "`--output-type auto`: float32 when the data are dim, else the input's type) using the bundle "
                   "written by `-o`. The PyTorch reference then trains with a training-loop budget equal to the "
                   "wall-clock seconds our whole `deepcad train` process took (start-up, validation and checks "
@@ -662,7 +665,12 @@ def main():
     parser.add_argument("--real", type=Path, help="also train/denoise this real movie and run the reference-free checks")
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes, one seed, two levels (and a budget of at most 30 s), to check the harness")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite report.md from the results.json in --out (after editing the report's text)")
     cfg = parser.parse_args()
+    if cfg.report_only:
+        write_report(json.loads((cfg.out / "results.json").read_text()), cfg.out)
+        return
     if cfg.quick:
         cfg.width, cfg.frames, cfg.neurons, cfg.epochs, cfg.patches, cfg.photons = 64, 200, 8, 1, 4, "20,2"
         cfg.seeds = cfg.seeds.split(",")[0]

@@ -58,14 +58,15 @@ class VirtualStackTest {
             return inner.getSize();
         }
 
+        /** The inner virtual stack's folder; ImageJ's own answer (none) over an in-memory stack. */
         @Override
         public String getDirectory() {
-            return ((VirtualStack) inner).getDirectory();
+            return inner instanceof VirtualStack ? ((VirtualStack) inner).getDirectory() : super.getDirectory();
         }
 
         @Override
         public String getFileName(int n) {
-            return ((VirtualStack) inner).getFileName(n);
+            return inner instanceof VirtualStack ? ((VirtualStack) inner).getFileName(n) : super.getFileName(n);
         }
     }
 
@@ -129,36 +130,11 @@ class VirtualStackTest {
         assertTrue(new File(written.getParentFile(), "recording-denoised-2.tif").isFile());
     }
 
-    /** A virtual stack made by a plugin: planes computed on request, no folder, no file names. */
-    static final class NamelessStack extends VirtualStack {
-        final ImageStack inner;
-
-        NamelessStack(ImageStack inner) {
-            super(inner.getWidth(), inner.getHeight(), inner.getSize());
-            this.inner = inner;
-            setBitDepth(inner.getBitDepth());
-        }
-
-        @Override
-        public ImageProcessor getProcessor(int n) {
-            return inner.getProcessor(n);
-        }
-
-        @Override
-        public int getSize() {
-            return inner.getSize();
-        }
-
-        @Override
-        public int size() {
-            return inner.getSize();
-        }
-    }
-
     @Test
     void aVirtualStackWithoutFileNamesAsksForAnOutputFileInsteadOfFailingRaw() throws Exception {
         ImagePlus source = TestMovies.sixteenBit("made", TestMovies.simulate(TestMovies.FRAMES, 66)[1], TestMovies.FRAMES);
-        ImagePlus nameless = new ImagePlus("made by a plugin", new NamelessStack(source.getStack()));
+        // Over an in-memory stack: planes computed on request, no folder and no file names, as a plugin makes them.
+        ImagePlus nameless = new ImagePlus("made by a plugin", new CountingStack(source.getStack()));
         java.util.concurrent.ExecutionException e = assertThrows(java.util.concurrent.ExecutionException.class,
             () -> denoiseCommand(nameless));
         Throwable cause = e.getCause();
