@@ -18,7 +18,8 @@ public final class Movie {
 
     /** The engine's sample type name for the image, or an exception a user can act on. */
     public static String sampleType(ImagePlus image) {
-        if (image == null) {
+        // Headless, an unset image input arrives as an empty ImagePlus, not as null.
+        if (image == null || image.getWidth() == 0 || image.getStack().getSize() == 0) {
             throw DeepCadException.usage("No image: open a movie (a stack or hyperstack with a time axis) first.");
         }
         switch (image.getType()) {

@@ -1,10 +1,12 @@
 package org.deepcad.fiji.commands;
 
+import ij.IJ;
 import ij.ImagePlus;
 import ij.ImageStack;
 import ij.io.FileInfo;
 import ij.plugin.FileInfoVirtualStack;
 
+import java.awt.GraphicsEnvironment;
 import java.io.File;
 import java.util.ArrayList;
 import java.util.List;
@@ -17,15 +19,12 @@ import org.deepcad.fiji.DeepCadSettings;
 import org.deepcad.fiji.ModelChoice;
 import org.deepcad.fiji.Movie;
 import org.deepcad.fiji.OutputChoice;
+import org.deepcad.fiji.ResultFile;
 import org.deepcad.fiji.VirtualOutput;
 import org.scijava.ItemIO;
-import org.scijava.app.StatusService;
 import org.scijava.command.Command;
-import org.scijava.command.ContextCommand;
-import org.scijava.log.LogService;
 import org.scijava.plugin.Parameter;
 import org.scijava.plugin.Plugin;
-import org.scijava.prefs.PrefService;
 
 /**
  * Denoises the current movie into a new image "&lt;title&gt;-denoised" with the same dimensions, bit
@@ -38,15 +37,9 @@ import org.scijava.prefs.PrefService;
  * {@link VirtualOutput}), which is then shown as a virtual stack too.
  */
 @Plugin(type = Command.class, menuPath = "Plugins>DeepCAD>Denoise with DeepCAD model", headless = true)
-public class DenoiseCommand extends ContextCommand {
-    @Parameter
-    private LogService log;
-    @Parameter
-    private StatusService status;
-    @Parameter(required = false)
-    private PrefService prefs;
+public class DenoiseCommand extends DeepCadCommand {
 
-    @Parameter(label = "Movie", description = "A grayscale stack or hyperstack; time = frames, or slices when there is one frame")
+    @Parameter(label = "Movie", description = "A grayscale stack or hyperstack; time = frames, or slices when there is one frame", required = false)
     private ImagePlus input;
 
     @Parameter(label = "Model", choices = {ModelChoice.FILE, ModelChoice.BUILT_IN}, persist = false,
@@ -68,21 +61,24 @@ public class DenoiseCommand extends ContextCommand {
 
     // A path as text, not a File: SciJava pops up a file chooser for a lone unset File input, which
     // would interrupt every macro or script call that leaves this optional field empty.
-    @Parameter(label = "Output file (virtual stacks)", required = false, persist = false,
-        description = "Virtual stacks only: the denoised movie is written to this TIFF and opened as a virtual stack. "
-            + "Empty = <title>-denoised.tif beside the source file (never overwriting an existing file)")
+    @Parameter(label = "Output file (optional)", required = false, persist = false,
+        description = "Also save the denoised movie as this TIFF (the way to keep a result in headless runs). "
+            + "Virtual stacks are always written to a file: this one, or when empty <title>-denoised.tif beside "
+            + "the source file (never overwriting an existing file), and opened from it")
     private String output_file = "";
 
     @Parameter(label = "Replace an existing output file", required = false, persist = false,
-        description = "Virtual stacks only: allow replacing a file that already exists at 'Output file' (never the source movie)")
+        description = "Allow replacing a file that already exists at 'Output file' (never the source movie)")
     private boolean replace_existing = false;
 
     @Parameter(type = ItemIO.OUTPUT, label = "Denoised movie")
     private ImagePlus output;
 
     @Override
-    public void run() {
+    protected void execute() {
         String sampleType = Movie.sampleType(input);
+        File saveTo = output_file == null || output_file.trim().isEmpty() ? null : new File(output_file.trim());
+        if (saveTo != null && !input.getStack().isVirtual()) ResultFile.checkWritable(saveTo, input, replace_existing);
         String modelPath = ModelChoice.enginePath(model, model_file);
         String outputType = OutputChoice.engineName(output_type);
         DeepCadRuntime.start(prefs, log);
@@ -90,7 +86,7 @@ public class DenoiseCommand extends ContextCommand {
         CommandProgress progress = new CommandProgress(this, status, log, null);
         if (input.getStack().isVirtual()) {
             try {
-                output = denoiseVirtual(sampleType, modelPath, chosenDevice, outputType, progress);
+                denoiseVirtual(sampleType, modelPath, chosenDevice, outputType, progress);
             } catch (DeepCadException e) {
                 if (!e.isCancelled()) throw e;
                 cancel("Denoising was cancelled; no output image was made.");
@@ -121,6 +117,21 @@ public class DenoiseCommand extends ContextCommand {
         Movie.toCommonType(planes, input.getWidth(), input.getHeight());
         for (int i = 0; i < planes.length; i++) result.setPixels(planes[i], i + 1);
         output = Movie.result(input, result);
+        if (saveTo != null) {
+            ResultFile.save(output, saveTo, replace_existing);
+            log.info("DeepCAD: " + output.getTitle() + " saved to " + saveTo);
+        }
+        showForHeadlessMacro();
+    }
+
+    /**
+     * Headless, a command's output image is only logged, never registered with ImageJ, so a macro
+     * could neither select nor save it. Inside a macro we register it ourselves (a headless macro
+     * runs in batch mode: show() adds the image to the macro's images without any window).
+     */
+    private void showForHeadlessMacro() {
+        boolean headless = ui != null ? ui.isHeadless() : GraphicsEnvironment.isHeadless();
+        if (headless && IJ.isMacro()) output.show();
     }
 
     /**
@@ -153,7 +164,10 @@ public class DenoiseCommand extends ContextCommand {
         } finally {
             if (!complete) for (File file : written) file.delete();
         }
-        return Movie.result(input, new FileInfoVirtualStack(planes));
+        ImagePlus result = Movie.result(input, new FileInfoVirtualStack(planes));
+        output = result;
+        showForHeadlessMacro();
+        return result;
     }
 
     public ImagePlus output() {

@@ -10,32 +10,23 @@ import org.deepcad.fiji.DeepCadSettings;
 import org.deepcad.fiji.ModelChoice;
 import org.deepcad.fiji.OutputChoice;
 import org.scijava.ItemIO;
-import org.scijava.app.StatusService;
+import org.scijava.plugin.Attr;
 import org.scijava.command.Command;
-import org.scijava.command.ContextCommand;
-import org.scijava.log.LogService;
 import org.scijava.plugin.Parameter;
 import org.scijava.plugin.Plugin;
-import org.scijava.prefs.PrefService;
 
 /**
  * Denoises a TIFF file, or every TIFF in a folder, into an output folder. The engine streams the
  * movies frame by frame, so they need not fit in memory; this is the command for headless batches.
  */
 @Plugin(type = Command.class, menuPath = "Plugins>DeepCAD>Denoise files with DeepCAD model", headless = true)
-public class DenoiseFilesCommand extends ContextCommand {
-    @Parameter
-    private LogService log;
-    @Parameter
-    private StatusService status;
-    @Parameter(required = false)
-    private PrefService prefs;
+public class DenoiseFilesCommand extends DeepCadCommand {
 
-    @Parameter(label = "Input file or folder", style = "both", persist = false)
+    @Parameter(label = "Input file or folder", style = "both", persist = false, required = false)
     private File input_path;
 
     @Parameter(label = "Output folder", style = "directory", persist = false,
-        description = "Denoised files are written here as <name>-denoised.tif; an existing file is refused unless replacing is allowed")
+        description = "Denoised files are written here as <name>-denoised.tif; an existing file is refused unless replacing is allowed", required = false)
     private File output_folder;
 
     @Parameter(label = "Replace existing output files", required = false, persist = false,
@@ -58,11 +49,11 @@ public class DenoiseFilesCommand extends ContextCommand {
         description = "Automatic: each input's bit depth, or 32-bit float when the data are too dim for it")
     private String output_type = OutputChoice.AUTOMATIC;
 
-    @Parameter(type = ItemIO.OUTPUT, label = "Report")
+    @Parameter(type = ItemIO.OUTPUT, label = "Report", attrs = @Attr(name = UndisplayedOutputs.NO_DISPLAY, value = "true"))
     private String report;
 
     @Override
-    public void run() {
+    protected void execute() {
         if (input_path == null) throw DeepCadException.usage("No input: set input_path to a TIFF file or a folder of TIFFs.");
         if (output_folder == null) throw DeepCadException.usage("No output folder: set output_folder.");
         String modelPath = ModelChoice.enginePath(model, model_file);

@@ -7,32 +7,25 @@ import org.deepcad.fiji.DeepCadNative;
 import org.deepcad.fiji.DeepCadRuntime;
 import org.scijava.ItemIO;
 import org.scijava.command.Command;
-import org.scijava.command.ContextCommand;
-import org.scijava.log.LogService;
 import org.scijava.plugin.Parameter;
 import org.scijava.plugin.Plugin;
-import org.scijava.prefs.PrefService;
 
 /** Shows what a model bundle holds (architecture, patch, normalisation, training history) without loading its weights. */
 @Plugin(type = Command.class, menuPath = "Plugins>DeepCAD>DeepCAD model info", headless = true)
-public class ModelInfoCommand extends ContextCommand {
-    @Parameter
-    private LogService log;
-    @Parameter(required = false)
-    private PrefService prefs;
+public class ModelInfoCommand extends DeepCadCommand {
 
-    @Parameter(label = "Model file", style = "open", persist = false)
+    @Parameter(label = "Model file", style = "open", persist = false, required = false)
     private File model_file;
 
     @Parameter(type = ItemIO.OUTPUT, label = "Model info")
     private String model_info;
 
     @Override
-    public void run() {
+    protected void execute() {
         if (model_file == null) throw DeepCadException.usage("No model file: set model_file to a DeepCAD model bundle.");
         DeepCadRuntime.start(prefs, log);
         model_info = DeepCadNative.modelInfoJson(model_file.getPath());
-        log.info("DeepCAD model " + model_file + ":\n" + model_info);
+        // No log line of its own: the output is shown (headless: printed) once by Fiji itself.
     }
 
     public String modelInfo() {

@@ -8,12 +8,10 @@ import org.deepcad.fiji.DeepCadSettings;
 import org.deepcad.fiji.Json;
 import org.deepcad.fiji.NativeLibrary;
 import org.scijava.ItemIO;
+import org.scijava.plugin.Attr;
 import org.scijava.command.Command;
-import org.scijava.command.ContextCommand;
-import org.scijava.log.LogService;
 import org.scijava.plugin.Parameter;
 import org.scijava.plugin.Plugin;
-import org.scijava.prefs.PrefService;
 
 /**
  * Saves the device, CPU thread count and native library location used by the other DeepCAD
@@ -21,11 +19,7 @@ import org.scijava.prefs.PrefService;
  * (a JVM loads a native library once).
  */
 @Plugin(type = Command.class, menuPath = "Plugins>DeepCAD>DeepCAD settings", headless = true)
-public class SettingsCommand extends ContextCommand {
-    @Parameter
-    private LogService log;
-    @Parameter
-    private PrefService prefs;
+public class SettingsCommand extends DeepCadCommand {
 
     @Parameter(label = "Default device", description = "auto (a CUDA GPU when usable, else CPU), cpu, cuda or cuda:N")
     private String device = DeepCadSettings.DEFAULT_DEVICE;
@@ -37,11 +31,11 @@ public class SettingsCommand extends ContextCommand {
         description = "Only needed when libdeepcad.so is not in Fiji.app/lib/linux64")
     private File library_path;
 
-    @Parameter(type = ItemIO.OUTPUT, label = "Devices")
+    @Parameter(type = ItemIO.OUTPUT, label = "Devices", attrs = @Attr(name = UndisplayedOutputs.NO_DISPLAY, value = "true"))
     private String devices;
 
     @Override
-    public void run() {
+    protected void execute() {
         String library = library_path == null ? "" : library_path.getPath();
         String before = DeepCadSettings.libraryPath(prefs);
         DeepCadSettings.save(prefs, device.trim(), threads, library);

@@ -13,29 +13,17 @@ import org.deepcad.fiji.Json;
 import org.deepcad.fiji.LossPlot;
 import org.deepcad.fiji.Movie;
 import org.scijava.ItemIO;
-import org.scijava.app.StatusService;
+import org.scijava.plugin.Attr;
 import org.scijava.command.Command;
-import org.scijava.command.ContextCommand;
-import org.scijava.log.LogService;
 import org.scijava.plugin.Parameter;
 import org.scijava.plugin.Plugin;
-import org.scijava.prefs.PrefService;
-import org.scijava.ui.UIService;
 
 /**
  * Trains a DeepCAD model bundle on the current movie, or on TIFF files when input_path is set.
  * The engine writes the bundle after every epoch, so a cancelled run keeps the last finished epoch.
  */
 @Plugin(type = Command.class, menuPath = "Plugins>DeepCAD>Train DeepCAD model", headless = true)
-public class TrainCommand extends ContextCommand {
-    @Parameter
-    private LogService log;
-    @Parameter
-    private StatusService status;
-    @Parameter(required = false)
-    private PrefService prefs;
-    @Parameter(required = false)
-    private UIService ui;
+public class TrainCommand extends DeepCadCommand {
 
     @Parameter(label = "Movie", required = false,
         description = "The movie to train on (ignored when an input file or folder is given)")
@@ -46,7 +34,7 @@ public class TrainCommand extends ContextCommand {
     private File input_path;
 
     @Parameter(label = "Model file to write", style = "save", persist = false,
-        description = "Where the model bundle (.safetensors) is written after every epoch")
+        description = "Where the model bundle (.safetensors) is written after every epoch", required = false)
     private File model_file;
 
     @Parameter(label = "Epochs", min = "1", persist = false,
@@ -93,11 +81,11 @@ public class TrainCommand extends ContextCommand {
         description = "Optional: a bundle whose weights and epoch count training continues from")
     private File resume_from;
 
-    @Parameter(type = ItemIO.OUTPUT, label = "Training report")
+    @Parameter(type = ItemIO.OUTPUT, label = "Training report", attrs = @Attr(name = UndisplayedOutputs.NO_DISPLAY, value = "true"))
     private String report;
 
     @Override
-    public void run() {
+    protected void execute() {
         if (model_file == null) throw DeepCadException.usage("No model file: set model_file to the bundle to write (.safetensors).");
         boolean fromFiles = input_path != null && !input_path.getPath().isEmpty();
         String sampleType = fromFiles ? null : Movie.sampleType(input);
