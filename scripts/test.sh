@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets everything up from nothing (libtorch 2.11 in ~/.cache/deepcad, Rust crates, Maven artifacts)
 # and runs every test: the Rust engine and CLI (unit + integration, incl. the end-to-end
-# simulate → train → denoise check) and the Fiji door (JUnit in a SciJava context).
+# simulate → train → denoise check), the Fiji door (JUnit in a SciJava context) and the plugin in a
+# real ImageJ2 + imagej-legacy runtime (macros, --headless --run, recorder, GUI under Xvfb).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -13,3 +14,5 @@ echo "== Rust engine and CLI"
 cargo test --lib --test integration --bins 2>&1
 echo "== Fiji door (JNI + SciJava commands)"
 java/run-tests.sh
+echo "== Fiji runtime (ImageJ2 + imagej-legacy: macros, --run, recorder, GUI)"
+fiji-plugin/test-fiji.sh

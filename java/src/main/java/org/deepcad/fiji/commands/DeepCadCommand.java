@@ -12,7 +12,8 @@ import org.scijava.prefs.PrefService;
 import org.scijava.ui.UIService;
 
 /**
- * What every DeepCAD command shares: its services and how it fails.
+ * What every DeepCAD command shares: its services and how it fails. Menu weights 1-5 keep the
+ * submenu in the README's order (Train first) instead of alphabetical.
  *
  * <p>Every user parameter is declared {@code required = false} and checked here instead: SciJava
  * cancels a command whose required input is unset before {@code run()}, silently (the reason is

@@ -23,6 +23,7 @@ import org.deepcad.fiji.ResultFile;
 import org.deepcad.fiji.VirtualOutput;
 import org.scijava.ItemIO;
 import org.scijava.command.Command;
+import org.scijava.plugin.Menu;
 import org.scijava.plugin.Parameter;
 import org.scijava.plugin.Plugin;
 
@@ -36,7 +37,7 @@ import org.scijava.plugin.Plugin;
  * TIFF file (the "Output file", or "&lt;title&gt;-denoised.tif" beside the source, see
  * {@link VirtualOutput}), which is then shown as a virtual stack too.
  */
-@Plugin(type = Command.class, menuPath = "Plugins>DeepCAD>Denoise with DeepCAD model", headless = true)
+@Plugin(type = Command.class, menu = {@Menu(label = "Plugins"), @Menu(label = "DeepCAD"), @Menu(label = "Denoise with DeepCAD model", weight = 2)}, headless = true)
 public class DenoiseCommand extends DeepCadCommand {
 
     @Parameter(label = "Movie", description = "A grayscale stack or hyperstack; time = frames, or slices when there is one frame", required = false)

@@ -12,6 +12,7 @@ import org.deepcad.fiji.OutputChoice;
 import org.scijava.ItemIO;
 import org.scijava.plugin.Attr;
 import org.scijava.command.Command;
+import org.scijava.plugin.Menu;
 import org.scijava.plugin.Parameter;
 import org.scijava.plugin.Plugin;
 
@@ -19,7 +20,7 @@ import org.scijava.plugin.Plugin;
  * Denoises a TIFF file, or every TIFF in a folder, into an output folder. The engine streams the
  * movies frame by frame, so they need not fit in memory; this is the command for headless batches.
  */
-@Plugin(type = Command.class, menuPath = "Plugins>DeepCAD>Denoise files with DeepCAD model", headless = true)
+@Plugin(type = Command.class, menu = {@Menu(label = "Plugins"), @Menu(label = "DeepCAD"), @Menu(label = "Denoise files with DeepCAD model", weight = 3)}, headless = true)
 public class DenoiseFilesCommand extends DeepCadCommand {
 
     @Parameter(label = "Input file or folder", style = "both", persist = false, required = false)
@@ -70,7 +71,8 @@ public class DenoiseFilesCommand extends DeepCadCommand {
         } finally {
             progress.finish();
         }
-        log.info("DeepCAD: " + report);
+        // Each file's line was logged as it finished; the JSON report is for scripts (module output).
+        log.info("DeepCAD: finished; the denoised files are in " + output_folder);
     }
 
     public String report() {

@@ -7,11 +7,12 @@ import org.deepcad.fiji.DeepCadNative;
 import org.deepcad.fiji.DeepCadRuntime;
 import org.scijava.ItemIO;
 import org.scijava.command.Command;
+import org.scijava.plugin.Menu;
 import org.scijava.plugin.Parameter;
 import org.scijava.plugin.Plugin;
 
 /** Shows what a model bundle holds (architecture, patch, normalisation, training history) without loading its weights. */
-@Plugin(type = Command.class, menuPath = "Plugins>DeepCAD>DeepCAD model info", headless = true)
+@Plugin(type = Command.class, menu = {@Menu(label = "Plugins"), @Menu(label = "DeepCAD"), @Menu(label = "DeepCAD model info", weight = 4)}, headless = true)
 public class ModelInfoCommand extends DeepCadCommand {
 
     @Parameter(label = "Model file", style = "open", persist = false, required = false)

@@ -10,6 +10,7 @@ import org.deepcad.fiji.NativeLibrary;
 import org.scijava.ItemIO;
 import org.scijava.plugin.Attr;
 import org.scijava.command.Command;
+import org.scijava.plugin.Menu;
 import org.scijava.plugin.Parameter;
 import org.scijava.plugin.Plugin;
 
@@ -18,7 +19,7 @@ import org.scijava.plugin.Plugin;
  * commands, then reports the devices found. A new library path takes effect after a Fiji restart
  * (a JVM loads a native library once).
  */
-@Plugin(type = Command.class, menuPath = "Plugins>DeepCAD>DeepCAD settings", headless = true)
+@Plugin(type = Command.class, menu = {@Menu(label = "Plugins"), @Menu(label = "DeepCAD"), @Menu(label = "DeepCAD settings", weight = 5)}, headless = true)
 public class SettingsCommand extends DeepCadCommand {
 
     @Parameter(label = "Default device", description = "auto (a CUDA GPU when usable, else CPU), cpu, cuda or cuda:N")

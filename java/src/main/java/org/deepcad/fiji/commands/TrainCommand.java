@@ -15,6 +15,7 @@ import org.deepcad.fiji.Movie;
 import org.scijava.ItemIO;
 import org.scijava.plugin.Attr;
 import org.scijava.command.Command;
+import org.scijava.plugin.Menu;
 import org.scijava.plugin.Parameter;
 import org.scijava.plugin.Plugin;
 
@@ -22,7 +23,7 @@ import org.scijava.plugin.Plugin;
  * Trains a DeepCAD model bundle on the current movie, or on TIFF files when input_path is set.
  * The engine writes the bundle after every epoch, so a cancelled run keeps the last finished epoch.
  */
-@Plugin(type = Command.class, menuPath = "Plugins>DeepCAD>Train DeepCAD model", headless = true)
+@Plugin(type = Command.class, menu = {@Menu(label = "Plugins"), @Menu(label = "DeepCAD"), @Menu(label = "Train DeepCAD model", weight = 1)}, headless = true)
 public class TrainCommand extends DeepCadCommand {
 
     @Parameter(label = "Movie", required = false,

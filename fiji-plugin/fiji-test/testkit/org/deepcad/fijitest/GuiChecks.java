@@ -1,0 +1,255 @@
+package org.deepcad.fijitest;
+
+import ij.IJ;
+import ij.ImagePlus;
+import ij.Menus;
+import ij.WindowManager;
+import ij.plugin.frame.Recorder;
+import ij.process.ImageProcessor;
+
+import java.awt.Menu;
+import java.awt.MenuBar;
+import java.awt.MenuItem;
+import java.io.File;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import org.scijava.Cancelable;
+import org.scijava.command.Command;
+import org.scijava.command.CommandInfo;
+import org.scijava.command.CommandService;
+import org.scijava.module.Module;
+import org.scijava.module.ModuleService;
+import org.scijava.plugin.Attr;
+import org.scijava.plugin.Parameter;
+import org.scijava.plugin.Plugin;
+
+/**
+ * Test only: the GUI checks, started with {@code --run org.deepcad.fijitest.GuiChecks 'data="…"'}
+ * once Fiji's UI is up (under Xvfb). It writes one "name: value" line per finding to
+ * {@code <data>/gui-results.txt} and "done" last; fiji-plugin/test-fiji.sh asserts on them, takes the
+ * screenshot and stops the process. Not itself recorded ("no-record").
+ */
+@Plugin(type = Command.class, attrs = @Attr(name = "no-record"))
+public class GuiChecks implements Command {
+    @Parameter
+    private String data;
+    @Parameter
+    private CommandService commands;
+    @Parameter
+    private ModuleService modules;
+
+    private PrintWriter results;
+
+    @Override
+    public void run() {
+        File out = new File(data, "gui-results.txt");
+        try (PrintWriter writer = new PrintWriter(Files.newBufferedWriter(out.toPath(), StandardCharsets.UTF_8), true)) {
+            results = writer;
+            try {
+                checks();
+            } catch (Throwable e) {
+                result("error", e.toString().replace('\n', ' '));
+                e.printStackTrace();
+            }
+            result("done", "yes");
+        } catch (IOException e) {
+            throw new RuntimeException(e);
+        }
+    }
+
+    private void result(String key, String value) {
+        results.println(key + ": " + value);
+        System.out.println("GUI-CHECK " + key + ": " + value);
+    }
+
+    private void checks() throws Exception {
+        long deadline = System.currentTimeMillis() + 60_000;
+        while ((IJ.getInstance() == null || Menus.getMenuBar() == null) && System.currentTimeMillis() < deadline) Thread.sleep(200);
+        result("ui", IJ.getInstance() != null ? "ImageJ window up" : "no ImageJ window");
+        result("menu", String.join("|", deepCadMenu()));
+
+        Recorder recorder = new Recorder();
+        Recorder.record = true;
+        ImagePlus movie = IJ.openImage(new File(data, "bright.tif").getPath());
+        movie.setTitle("rec movie");
+        movie.show();
+        deadline = System.currentTimeMillis() + 20_000;
+        while (WindowManager.getCurrentImage() != movie && System.currentTimeMillis() < deadline) Thread.sleep(100);
+
+        String model = new File(data, "macro-model.safetensors").getPath();
+        Map<String, Object> denoise = new LinkedHashMap<>();
+        denoise.put("model", "Model file");
+        denoise.put("model_file", new File(model));
+        denoise.put("device", "cpu");
+        denoise.put("output_type", "Automatic");
+        denoise.put("output_file", "");
+        denoise.put("replace_existing", false);
+        ImagePlus first = (ImagePlus) clickAndRun("org.deepcad.fiji.commands.DenoiseCommand", denoise).getOutput("output");
+        result("denoise output", first == null ? "none" : first.getTitle() + " " + first.getBitDepth() + "-bit " + first.getStackSize());
+        String line = recordedLine(recorder, "Denoise with DeepCAD model");
+        result("recorded denoise", line);
+
+        Map<String, Object> info = new LinkedHashMap<>();
+        info.put("model_file", new File(model));
+        clickAndRun("org.deepcad.fiji.commands.ModelInfoCommand", info);
+        result("recorded info", recordedLine(recorder, "DeepCAD model info"));
+
+        File folder = new File(data, "gui-files");
+        folder.mkdirs();
+        Map<String, Object> files = new LinkedHashMap<>();
+        files.put("input_path", new File(data, "bright.tif"));
+        files.put("output_folder", folder);
+        files.put("replace_existing", false);
+        files.put("model", "Model file");
+        files.put("model_file", new File(model));
+        files.put("device", "cpu");
+        files.put("output_type", "Automatic");
+        clickAndRun("org.deepcad.fiji.commands.DenoiseFilesCommand", files);
+        String filesLine = recordedLine(recorder, "Denoise files with DeepCAD model");
+        result("recorded files", filesLine);
+
+        // Training from the menu on the active movie: the live loss plot (a plain window, one point per
+        // finished epoch) and a recorded line.
+        WindowManager.setCurrentWindow(movie.getWindow());
+        int imagesBefore = WindowManager.getImageCount();
+        Map<String, Object> train = new LinkedHashMap<>();
+        train.put("input_path", null);
+        train.put("model_file", new File(data, "gui-model.safetensors"));
+        train.put("epochs", 2);
+        train.put("time_limit_minutes", 0.0);
+        train.put("patch_t", 16);
+        train.put("patch_xy", 32);
+        train.put("base_width", 16);
+        train.put("start_from_built_in", true);
+        train.put("patches_per_epoch", 4);
+        train.put("learning_rate", 0.001);
+        train.put("device", "cpu");
+        train.put("replace_existing", false);
+        train.put("resume_from", null);
+        clickAndRun("org.deepcad.fiji.commands.TrainCommand", train);
+        Thread.sleep(1000); // the plot is drawn on the event thread
+        result("train images added", String.valueOf(WindowManager.getImageCount() - imagesBefore));
+        result("loss plot points", lossPlotPoints("DeepCAD training loss: gui-model.safetensors"));
+        result("recorded train", recordedLine(recorder, "Train DeepCAD model"));
+        screenshot(new File(data, "gui-screenshot.png"));
+
+        Recorder.record = false;
+        if (line != null && first != null) {
+            // Play the recorded line back with the movie active, as a user pasting it into a macro.
+            WindowManager.setCurrentWindow(movie.getWindow());
+            int before = WindowManager.getImageCount();
+            IJ.runMacro(line);
+            ImagePlus replay = WindowManager.getCurrentImage();
+            result("replay images added", String.valueOf(WindowManager.getImageCount() - before));
+            result("replay output", replay == null || replay == movie || replay == first ? "none"
+                : replay.getTitle() + " " + replay.getBitDepth() + "-bit " + replay.getStackSize());
+            result("replay max difference", replay == null || replay == movie || replay == first ? "n/a" : String.valueOf(maxDifference(first, replay)));
+        }
+        // The README's macro line typed in the GUI, optional keys (output_file, replace_existing) left
+        // out: it must run to the end without stopping on an input dialog.
+        WindowManager.setCurrentWindow(movie.getWindow());
+        int beforeMacro = WindowManager.getImageCount();
+        String readme = "run(\"Denoise with DeepCAD model\", \"input=[rec movie] model=[Model file] model_file=["
+            + model + "] device=cpu output_type=Automatic\");";
+        Thread macro = new Thread(() -> IJ.runMacro(readme), "Run$_gui-macro");
+        macro.start();
+        macro.join(120_000);
+        boolean blocked = macro.isAlive();
+        for (java.awt.Window window : java.awt.Window.getWindows()) {
+            if (blocked && window instanceof java.awt.Dialog && window.isShowing()) {
+                result("dialog left open", ((java.awt.Dialog) window).getTitle());
+                window.dispose();
+            }
+        }
+        macro.join(30_000);
+        result("gui macro with optional keys omitted", blocked ? "stopped on a dialog" : "finished, images added: "
+            + (WindowManager.getImageCount() - beforeMacro));
+
+        if (filesLine != null) {
+            File produced = new File(folder, "bright-denoised.tif");
+            File copy = new File(data, "gui-files-first.tif");
+            Files.move(produced.toPath(), copy.toPath());
+            IJ.runMacro(filesLine);
+            result("replay files", produced.isFile() ? "written" : "missing");
+            if (produced.isFile()) {
+                result("replay files max difference",
+                    String.valueOf(maxDifference(IJ.openImage(copy.getPath()), IJ.openImage(produced.getPath()))));
+            }
+        }
+    }
+
+    /** What a click on the command's menu item does: the module service runs it with all processing. */
+    private Module clickAndRun(String commandClass, Map<String, Object> dialogValues) throws Exception {
+        DialogStandIn.answer(commandClass, dialogValues);
+        CommandInfo info = commands.getCommand(commandClass);
+        Module module = modules.run(info, true).get(300, TimeUnit.SECONDS);
+        boolean cancelled = module instanceof Cancelable && ((Cancelable) module).isCanceled();
+        result("ran " + info.getMenuPath().getLeaf().getName(), cancelled ? "cancelled: " + ((Cancelable) module).getCancelReason() : "ok");
+        return module;
+    }
+
+    /** The number of points in the open loss plot window with this title, or "no window". */
+    private static String lossPlotPoints(String title) {
+        for (java.awt.Frame frame : java.awt.Frame.getFrames()) {
+            if (frame.isShowing() && title.equals(frame.getTitle()) && frame instanceof javax.swing.JFrame) {
+                Object points = ((javax.swing.JFrame) frame).getRootPane().getClientProperty("deepcad.loss.points");
+                return String.valueOf(points);
+            }
+        }
+        return "no window";
+    }
+
+    private void screenshot(File png) {
+        try {
+            java.awt.Rectangle screen = new java.awt.Rectangle(java.awt.Toolkit.getDefaultToolkit().getScreenSize());
+            javax.imageio.ImageIO.write(new java.awt.Robot().createScreenCapture(screen), "png", png);
+            result("screenshot", png.getPath());
+        } catch (Exception e) {
+            result("screenshot", "failed: " + e);
+        }
+    }
+
+    private static String recordedLine(Recorder recorder, String command) {
+        String found = null;
+        for (String line : recorder.getText().split("\n")) {
+            if (line.startsWith("run(\"" + command + "\"")) found = line;
+        }
+        return found;
+    }
+
+    private static List<String> deepCadMenu() {
+        List<String> labels = new ArrayList<>();
+        MenuBar bar = Menus.getMenuBar();
+        for (int m = 0; bar != null && m < bar.getMenuCount(); m++) {
+            Menu menu = bar.getMenu(m);
+            if (!"Plugins".equals(menu.getLabel())) continue;
+            for (int i = 0; i < menu.getItemCount(); i++) {
+                MenuItem item = menu.getItem(i);
+                if (item instanceof Menu && "DeepCAD".equals(item.getLabel())) {
+                    Menu sub = (Menu) item;
+                    for (int k = 0; k < sub.getItemCount(); k++) labels.add(sub.getItem(k).getLabel());
+                }
+            }
+        }
+        return labels;
+    }
+
+    private static double maxDifference(ImagePlus a, ImagePlus b) {
+        if (a.getWidth() != b.getWidth() || a.getHeight() != b.getHeight() || a.getStackSize() != b.getStackSize()) return -1;
+        double max = 0;
+        for (int s = 1; s <= a.getStackSize(); s++) {
+            ImageProcessor pa = a.getStack().getProcessor(s);
+            ImageProcessor pb = b.getStack().getProcessor(s);
+            for (int i = 0; i < pa.getPixelCount(); i++) max = Math.max(max, Math.abs(pa.getf(i) - pb.getf(i)));
+        }
+        return max;
+    }
+}

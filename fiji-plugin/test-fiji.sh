@@ -1,0 +1,306 @@
+#!/usr/bin/env bash
+# Tests the DeepCAD plugin where Fiji users run it: a real ImageJ2 + imagej-legacy runtime (patched
+# ImageJ 1.54p, the macro interpreter, SciJava's --run, the macro recorder, the Swing UI under Xvfb).
+#
+# It assembles a Fiji.app-style folder from nothing in $DEEPCAD_FIJI_TEST_DIR (default
+# fiji-plugin/target/fiji-test):
+#   Fiji.app/jars/          the Fiji core: the 18 source-built artifacts of ../shared/fiji-stack plus
+#                           their Maven Central dependencies (fiji-test/pom.xml, the stack README's recipe)
+#   Fiji.app/jars/deepcad-fiji.jar, Fiji.app/lib/linux64/...
+#                           our overlay, copied exactly as fiji-plugin/build.sh lays it out
+#   Fiji.app/jars/deepcad-fiji-testkit.jar
+#                           test-only: the launcher main (what net.imagej.Main does) and the GUI driver
+# and starts it like Fiji's launcher does (class path jars/*.jar and plugins/*.jar, java.library.path
+# = lib/linux64, no LD_LIBRARY_PATH, no deepcad.* property). Each test asserts on results: pixels
+# (compared with the CLI's output for the same model and input), files, image titles, dimensions,
+# calibration and log lines. Every process it starts is stopped by its PID.
+#
+# Usage: fiji-plugin/test-fiji.sh        (DEEPCAD_PROFILE=release to test the release build)
+# Needs: ../shared/fiji-stack (or DEEPCAD_FIJI_STACK), Maven Central, a JDK 11+. The GUI part needs
+# Xvfb (installed with apt-get when missing and possible; otherwise reported as SKIPPED).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+# shellcheck source=/dev/null
+source scripts/env.sh
+profile="${DEEPCAD_PROFILE:-debug}"
+here="$root/fiji-plugin/fiji-test"
+work="${DEEPCAD_FIJI_TEST_DIR:-$root/fiji-plugin/target/fiji-test}"
+stack="${DEEPCAD_FIJI_STACK:-$root/../shared/fiji-stack}"
+app="$work/Fiji.app"
+data="$work/data"
+logs="$work/logs"
+started="$(date +%s)"
+
+passed=()
+failed=()
+skipped=()
+pass() { passed+=("$1"); echo "  PASS    $1"; }
+fail() { failed+=("$1"); echo "  FAIL    $1${2:+: $2}"; }
+skip() { skipped+=("$1"); echo "  SKIPPED $1${2:+: $2}"; }
+
+# Every background process this script starts, stopped by PID on exit.
+pids=()
+cleanup() {
+    local pid
+    for pid in "${pids[@]+"${pids[@]}"}"; do kill "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+summary() {
+    echo "== Fiji runtime: ${#passed[@]} passed, ${#failed[@]} failed, ${#skipped[@]} skipped ($(( $(date +%s) - started )) s; logs in $logs)"
+    local name
+    for name in "${failed[@]+"${failed[@]}"}"; do echo "   FAILED: $name"; done
+    for name in "${skipped[@]+"${skipped[@]}"}"; do echo "   SKIPPED: $name"; done
+    [ "${#failed[@]}" -eq 0 ]
+}
+
+if [ ! -f "$stack/vendor-repo.tar.gz" ]; then
+    skip "Fiji runtime tests" "the vendored Fiji core ($stack/vendor-repo.tar.gz) is absent; set DEEPCAD_FIJI_STACK"
+    summary
+    exit 0
+fi
+
+echo "== Fiji runtime: assembling Fiji.app in $work"
+mkdir -p "$work" "$logs"
+rm -rf "$data" "$work/vendor-repo" "$work/macros"
+mkdir -p "$data" "$work/macros"
+
+# 1. The Fiji core: vendored artifacts + Maven Central (the stack README's recipe).
+tar xzf "$stack/vendor-repo.tar.gz" -C "$work"
+cat > "$work/settings.xml" <<XML
+<settings>
+  <mirrors><mirror><id>vendored-mirror</id><mirrorOf>*,!central,!vendored</mirrorOf>
+    <url>file://$work/vendor-repo</url></mirror></mirrors>
+  <profiles><profile><id>vendored</id><repositories><repository><id>vendored</id>
+    <url>file://$work/vendor-repo</url></repository></repositories></profile></profiles>
+  <activeProfiles><activeProfile>vendored</activeProfile></activeProfiles>
+</settings>
+XML
+rm -rf "$work/core"
+mvn -B -q -s "$work/settings.xml" -f "$here/pom.xml" dependency:copy-dependencies \
+    -DoutputDirectory="$work/core" -DincludeScope=runtime > "$logs/core.log" 2>&1 \
+    || { cat "$logs/core.log" >&2; echo "test-fiji: could not resolve the Fiji core" >&2; exit 1; }
+
+# 2. Our overlay, built exactly as users get it. DEEPCAD_FIJI_REUSE_NATIVE=1 (development only) keeps
+#    the native libraries of the last overlay and CLI and rebuilds just the jar.
+reuse="${DEEPCAD_FIJI_REUSE_NATIVE:-0}"
+if [ "$reuse" = 1 ] && [ -f "$work/overlay/Fiji.app/lib/linux64/libdeepcad.so" ]; then
+    mvn -B -q -f java/pom.xml -DskipTests package > "$logs/overlay.log" 2>&1 || { cat "$logs/overlay.log" >&2; exit 1; }
+    cp java/target/deepcad-fiji.jar "$work/overlay/Fiji.app/jars/deepcad-fiji.jar"
+    echo "  (reusing the native libraries of $work/overlay)"
+else
+    DEEPCAD_PROFILE="$profile" fiji-plugin/build.sh "$work/overlay" > "$logs/overlay.log" 2>&1 \
+        || { cat "$logs/overlay.log" >&2; exit 1; }
+fi
+
+# 3. Fiji.app = core + overlay (copied over it, as the README says) + the test kit.
+rm -rf "$app"
+mkdir -p "$app/jars" "$app/plugins" "$app/macros"
+cp "$work/core"/*.jar "$app/jars/"
+cp -r "$work/overlay/Fiji.app/." "$app/"
+rm -rf "$work/testkit-classes"
+mkdir -p "$work/testkit-classes"
+javac -nowarn -source 8 -target 8 -Xlint:-options -d "$work/testkit-classes" -cp "$app/jars/*" \
+    "$here"/testkit/org/deepcad/fijitest/*.java > "$logs/testkit.log" 2>&1 || { cat "$logs/testkit.log" >&2; exit 1; }
+jar cf "$app/jars/deepcad-fiji-testkit.jar" -C "$work/testkit-classes" .
+
+# 4. The CLI (same profile) for reference outputs and test movies.
+if [ "$reuse" != 1 ]; then
+    if [ "$profile" = release ]; then cargo build --release --bin deepcad; else cargo build --bin deepcad; fi > "$logs/cli.log" 2>&1 \
+        || { cat "$logs/cli.log" >&2; exit 1; }
+fi
+deepcad="$root/target/$profile/deepcad"
+"$deepcad" simulate -q -o "$data/bright.tif" --width 48 --height 40 --frames 64 --neurons 5 --photons 50 --seed 4
+
+for name in lib compare macro_train_denoise macro_omitted macro_files_info macro_missing; do
+    cat "$here/macros/lib.ijm" "$here/macros/$name.ijm" > "$work/macros/$name.ijm"
+done
+
+# Starts the runtime as Fiji's launcher does (config/jaunch/fiji.toml): class path, library path,
+# app-directory properties, --add-opens on Java 9+. $1 = log name, $2 = time limit (s), rest = args.
+fiji_start() {
+    local name="$1" limit="$2"
+    shift 2
+    env -u LD_LIBRARY_PATH -u DEEPCAD_LIBRARY_PATH timeout --kill-after=10 "$limit" \
+        java -Xmx2g --add-opens=java.base/java.lang=ALL-UNNAMED \
+        -Dplugins.dir="$app" -Dimagej.dir="$app" -Dij.dir="$app" -Dfiji.dir="$app" \
+        -Dscijava.app.name=Fiji -Dscijava.app.directory="$app" -Dscijava.context.strict=false \
+        -Djava.library.path="$app/lib/linux64" -Djna.library.path="$app/lib/linux64" \
+        -cp "$app/jars/*:$app/plugins/*" ${FIJI_JVM_ARGS:-} org.deepcad.fijitest.FijiMain "$@" \
+        > "$logs/$name.log" 2>&1 &
+    fiji_pid=$!
+    pids+=("$fiji_pid")
+}
+fiji() {
+    local name="$1" limit="$2" rc=0
+    fiji_start "$@"
+    wait "$fiji_pid" || rc=$?
+    [ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] || echo "  (runtime $name stopped after its ${limit} s limit)"
+    return 0
+}
+headless() { local name="$1" limit="$2"; shift 2; FIJI_JVM_ARGS="-Djava.awt.headless=true" fiji "$name" "$limit" --headless "$@"; }
+
+# The CHECK-OK / CHECK-FAIL lines of a test macro's log, each a test; "MACRO-DONE" must appear.
+macro_results() {
+    local name="$1" line
+    while IFS= read -r line; do
+        case "$line" in
+            CHECK-OK\ *) pass "$name: ${line#CHECK-OK }" ;;
+            CHECK-FAIL\ *) fail "$name: ${line#CHECK-FAIL }" ;;
+        esac
+    done < "$logs/$name.log"
+    grep -q "^MACRO-DONE $name" "$logs/$name.log" || fail "$name: the macro ran to its end" "see $logs/$name.log"
+}
+# A log contains a text (fixed string): pass, else fail with the log's name.
+expect_log() {
+    local test="$1" log="$2" text="$3"
+    if grep -qF -- "$text" "$logs/$log.log"; then pass "$test"; else fail "$test" "'$text' not in $logs/$log.log"; fi
+}
+expect_no_log() {
+    local test="$1" log="$2" text="$3"
+    if grep -qF -- "$text" "$logs/$log.log"; then fail "$test" "'$text' in $logs/$log.log"; else pass "$test"; fi
+}
+count_log() { grep -cF -- "$2" "$logs/$1.log" || true; }
+
+echo "== Fiji runtime: installation"
+core_files="$(cd "$work/core" && ls | sed 's|^|./jars/|')"
+ours="$(cd "$app" && find . -type f | sort | grep -vxF -e ./jars/deepcad-fiji-testkit.jar $(printf -- '-e %s ' $core_files) || true)"
+expected="$(cd "$work/overlay/Fiji.app" && find . -type f | sort)"
+if [ -n "$ours" ] && [ "$ours" = "$expected" ] && ! grep -vx -e './jars/deepcad-fiji\.jar' -e './lib/linux64/[^/]*' <<< "$ours" | grep -q .; then
+    pass "install: ours are exactly jars/deepcad-fiji.jar and lib/linux64/* (build.sh's overlay)"
+else
+    fail "install: ours are exactly jars/deepcad-fiji.jar and lib/linux64/* (build.sh's overlay)" "found: $(echo $ours)"
+fi
+
+echo "== Fiji runtime: headless macros (--headless -macro)"
+headless macro_train_denoise 600 -macro "$work/macros/macro_train_denoise.ijm" "$data"
+macro_results macro_train_denoise
+expect_log "native library found through java.library.path in Fiji.app/lib/linux64" macro_train_denoise "loaded from $app/lib/linux64/libdeepcad.so"
+expect_no_log "training prints no raw JSON report" macro_train_denoise '"history":'
+if [ -f "$data/macro-model.safetensors" ]; then
+    "$deepcad" denoise -q "$data/bright.tif" --model "$data/macro-model.safetensors" --device cpu -o "$data/cli-macro.tif"
+    headless macro_files_info 300 -macro "$work/macros/macro_files_info.ijm" "$data,$data/macro-model.safetensors"
+    macro_results macro_files_info
+    [ "$(count_log macro_files_info '"epochs_completed"')" = 1 ] && pass "model info (macro): printed once" \
+        || fail "model info (macro): printed once" "$(count_log macro_files_info '"epochs_completed"') times in $logs/macro_files_info.log"
+fi
+headless macro_omitted 300 -macro "$work/macros/macro_omitted.ijm" "$data"
+macro_results macro_omitted
+headless macro_missing 120 -macro "$work/macros/macro_missing.ijm" "$data"
+expect_log "macro with input_path missing: stops with a message naming it" macro_missing "No input: set input_path"
+expect_log "macro with input_path missing: reported as a macro error at the run(...) line" macro_missing "Macro Error: DeepCAD: No input"
+expect_no_log "macro with input_path missing: the next line never runs" macro_missing "AFTER-MISSING-INPUT"
+
+echo "== Fiji runtime: headless commands (--headless --run)"
+train_args='epochs=1,time_limit_minutes=0,patch_t=16,patch_xy=32,base_width=16,start_from_built_in=true,patches_per_epoch=4,learning_rate=0.001,device="cpu",replace_existing=false'
+headless run_train 600 --run "Train DeepCAD model" "input_path=\"$data/bright.tif\",model_file=\"$data/run-model.safetensors\",$train_args"
+[ -f "$data/run-model.safetensors" ] && pass "--run train: model file written" || fail "--run train: model file written" "see $logs/run_train.log"
+expect_log "--run train: says where the model went" run_train "trained 1 epoch(s); model written to $data/run-model.safetensors"
+mkdir -p "$data/out-run"
+headless run_denoise_files 300 --run "Denoise files with DeepCAD model" \
+    "input_path=\"$data/bright.tif\",output_folder=\"$data/out-run\",model=\"Model file\",model_file=\"$data/run-model.safetensors\",device=\"cpu\",output_type=\"Automatic\""
+[ -f "$data/out-run/bright-denoised.tif" ] && pass "--run denoise files: bright-denoised.tif written" \
+    || fail "--run denoise files: bright-denoised.tif written" "see $logs/run_denoise_files.log"
+if [ -f "$data/run-model.safetensors" ]; then
+    "$deepcad" denoise -q "$data/bright.tif" --model "$data/run-model.safetensors" --device cpu -o "$data/cli-run.tif"
+fi
+headless run_info 120 --run "DeepCAD model info" "model_file=\"$data/run-model.safetensors\""
+expect_log "--run model info: shows the bundle (1 epoch)" run_info '"epochs_completed": 1'
+[ "$(count_log run_info '"epochs_completed"')" = 1 ] && pass "--run model info: printed once" \
+    || fail "--run model info: printed once" "$(count_log run_info '"epochs_completed"') times in $logs/run_info.log"
+headless run_missing_input 120 --run "Denoise files with DeepCAD model" "output_folder=\"$data\",model=\"Built-in general model\",device=\"cpu\""
+expect_log "--run denoise files without input_path: fails loudly naming it" run_missing_input "DeepCAD: No input: set input_path"
+headless run_missing_model 120 --run "Train DeepCAD model" "input_path=\"$data/bright.tif\",$train_args"
+expect_log "--run train without model_file: fails loudly naming it" run_missing_model "DeepCAD: No model file: set model_file"
+headless run_no_image 120 --run "Denoise with DeepCAD model" 'model="Built-in general model",device="cpu"'
+expect_log "--run denoise (image) headless without an image: says so" run_no_image "DeepCAD: No image"
+headless run_wrong_model 120 --run "Denoise files with DeepCAD model" \
+    "input_path=\"$data/bright.tif\",output_folder=\"$data\",model=\"Model file\",model_file=\"$data/absent.safetensors\",device=\"cpu\""
+expect_log "--run with a model file that does not exist: names the file" run_wrong_model "DeepCAD: $data/absent.safetensors"
+[ ! -e "$data/bright-denoised.tif" ] && pass "--run with a model file that does not exist: writes nothing" \
+    || fail "--run with a model file that does not exist: writes nothing" "$data/bright-denoised.tif exists"
+
+echo "== Fiji runtime: pixels against the CLI (same model, same input)"
+pairs=""
+[ -f "$data/cli-macro.tif" ] && pairs="$pairs;$data/macro-denoised.tif|$data/cli-macro.tif;$data/files-macro/bright-denoised.tif|$data/cli-macro.tif;!$data/bright.tif|$data/cli-macro.tif"
+[ -f "$data/cli-run.tif" ] && pairs="$pairs;$data/out-run/bright-denoised.tif|$data/cli-run.tif"
+if [ -n "$pairs" ]; then
+    headless compare 300 -macro "$work/macros/compare.ijm" "${pairs#;}"
+    macro_results compare
+else
+    fail "pixels against the CLI" "no model was trained, nothing to compare"
+fi
+
+echo "== Fiji runtime: GUI under Xvfb (menus, recorder and playback, loss plot)"
+if ! command -v Xvfb > /dev/null && [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+    echo "  installing Xvfb (apt-get)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb; } > "$logs/apt.log" 2>&1 || true
+fi
+if ! command -v Xvfb > /dev/null; then
+    skip "GUI tests (menus, recorder, playback, loss plot, screenshot)" "Xvfb is not installed and could not be installed (see $logs/apt.log)"
+else
+    n=71
+    while [ -e "/tmp/.X11-unix/X$n" ] || [ -e "/tmp/.X$n-lock" ]; do n=$((n + 1)); done
+    Xvfb ":$n" -screen 0 1280x1024x24 -nolisten tcp > "$logs/xvfb.log" 2>&1 &
+    xvfb_pid=$!
+    pids+=("$xvfb_pid")
+    for _ in $(seq 50); do [ -e "/tmp/.X11-unix/X$n" ] && break; sleep 0.2; done
+    results="$data/gui-results.txt"
+    DISPLAY=":$n" fiji_start gui 500 --run org.deepcad.fijitest.GuiChecks "data=\"$data\""
+    for _ in $(seq 480); do
+        grep -q '^done:' "$results" 2>/dev/null && break
+        kill -0 "$fiji_pid" 2>/dev/null || break
+        sleep 1
+    done
+    kill "$fiji_pid" 2>/dev/null || true
+    wait "$fiji_pid" 2>/dev/null || true
+    kill "$xvfb_pid" 2>/dev/null || true
+    gui() { sed -n "s/^$1: //p" "$results" 2>/dev/null | head -n 1; }
+    expect_gui() { # test, key, expected value (exact)
+        local got
+        got="$(gui "$2")"
+        if [ "$got" = "$3" ]; then pass "$1"; else fail "$1" "$2 = '${got:-<none>}', expected '$3'"; fi
+    }
+    expect_gui_match() { # test, key, extended regular expression
+        local got
+        got="$(gui "$2")"
+        if grep -qE -- "$3" <<< "$got"; then pass "$1"; else fail "$1" "$2 = '${got:-<none>}'"; fi
+    }
+    if [ ! -f "$results" ]; then
+        fail "GUI: the driver ran" "no $results; see $logs/gui.log"
+    else
+        expect_gui "GUI: ImageJ main window is up" ui "ImageJ window up"
+        expect_gui "GUI: Plugins > DeepCAD lists each command once, in the README's order" menu \
+            "Train DeepCAD model|Denoise with DeepCAD model|Denoise files with DeepCAD model|DeepCAD model info|DeepCAD settings"
+        expect_gui "GUI: Denoise run from the menu (module service) succeeds" "ran Denoise with DeepCAD model" ok
+        expect_gui "GUI: its result is the image '<title>-denoised', 16-bit, 64 frames" "denoise output" "rec movie-denoised 16-bit 64"
+        expect_gui_match "recorder: Denoise recorded as run(\"Denoise with DeepCAD model\", ...) with its keys" "recorded denoise" \
+            '^run\("Denoise with DeepCAD model", ".*model=\[Model file\] model_file=[^ ]*macro-model\.safetensors device=cpu output_type=Automatic'
+        expect_gui "recorder: playing the recorded Denoise line back adds one image" "replay images added" 1
+        expect_gui "recorder: ... with the same title, bit depth and frames" "replay output" "rec movie-denoised 16-bit 64"
+        expect_gui "recorder: ... and identical pixels" "replay max difference" 0.0
+        expect_gui_match "recorder: Denoise files recorded with input_path and output_folder" "recorded files" \
+            '^run\("Denoise files with DeepCAD model", "input_path=[^ ]*bright\.tif output_folder=[^ ]*gui-files .*model_file='
+        expect_gui "recorder: the recorded Denoise files line, played back, writes the file again" "replay files" written
+        expect_gui "recorder: ... with identical pixels" "replay files max difference" 0.0
+        expect_gui_match "recorder: Model info recorded" "recorded info" '^run\("DeepCAD model info", "model_file=[^ ]*macro-model\.safetensors"\);$'
+        expect_gui_match "recorder: Train recorded with every setting" "recorded train" \
+            '^run\("Train DeepCAD model", "model_file=[^ ]*gui-model\.safetensors epochs=2 .*patch_t=16 patch_xy=32 .*device=cpu'
+        expect_gui "GUI: the README's macro line with optional keys left out runs without a dialog" \
+            "gui macro with optional keys omitted" "finished, images added: 1"
+        expect_gui "GUI: training adds no image (the loss plot is not an image window)" "train images added" 0
+        expect_gui "GUI: the live loss plot shows one point per finished epoch (2)" "loss plot points" 2
+        mkdir -p "$work/artifacts"
+        if [ -f "$data/gui-screenshot.png" ]; then
+            cp "$data/gui-screenshot.png" "$work/artifacts/gui-screenshot.png"
+            pass "GUI: screenshot kept: $work/artifacts/gui-screenshot.png"
+        else
+            fail "GUI: screenshot kept" "$(gui screenshot)"
+        fi
+        [ -z "$(gui error)" ] || fail "GUI: the driver finished without an error" "$(gui error)"
+    fi
+fi
+
+summary
