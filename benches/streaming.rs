@@ -21,7 +21,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use deepcad::infer::{bytes_per_voxel, choose_tile, denoise_file, DenoiseSettings};
+use deepcad::infer::{bytes_per_voxel, denoise_file, plan_memory, Budget, DenoiseSettings};
 use deepcad::io::{ImageJMetadata, OutputKind, ReadOptions, SampleType, StackWriter};
 use deepcad::model::{Model, ModelMetadata, Normalization};
 use deepcad::progress::Silent;
@@ -102,8 +102,9 @@ fn main() {
     let model = Model::new(ModelMetadata::new(options.base_width, [64, 64, 64], Normalization::Fixed { offset: 100.0, scale: 10.0 }), Device::Cpu).unwrap();
     model.save(&bundle).unwrap();
     let shortest = *options.lengths.iter().min().expect("at least one length");
-    let budget = DenoiseSettings::default().max_memory_bytes / bytes_per_voxel(options.base_width);
-    let tile = choose_tile([shortest, side, side], model.metadata.halo, budget).unwrap();
+    let defaults = DenoiseSettings::default();
+    let budget = Budget { bytes: defaults.max_memory_bytes, activation_bytes_per_voxel: bytes_per_voxel(options.base_width), batch: 1, pipelined: true };
+    let tile = plan_memory("bench", [shortest, side, side], model.metadata.halo, None, &budget).unwrap().tiles.tile;
     let tile_arg = format!("{},{},{}", tile[0], tile[1], tile[2]);
     println!("binary: {binary}");
     println!(

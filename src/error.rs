@@ -55,6 +55,16 @@ impl Error {
     pub fn model(path: impl AsRef<Path>, message: impl Into<String>) -> Self {
         Error::Model { path: path.as_ref().to_path_buf(), message: message.into() }
     }
+    /// Whether the user's input or request is at fault (a bad file, a bad value, a missing file, a
+    /// run the memory budget cannot hold), as opposed to a failure while working: the CLI's exit
+    /// code 2 against 1.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Error::Format { .. } | Error::Unsupported { .. } | Error::Usage(_) | Error::Limits(_) | Error::Model { .. } => true,
+            Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+            Error::Torch(_) | Error::Cancelled => false,
+        }
+    }
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
         Error::Io { path: path.as_ref().to_path_buf(), source }
     }

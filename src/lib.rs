@@ -9,6 +9,7 @@ pub mod error;
 pub mod progress;
 
 pub use error::{Error, Result};
+pub mod allocation;
 pub mod device;
 pub mod evaluation;
 pub mod infer;

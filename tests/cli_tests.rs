@@ -97,7 +97,7 @@ fn bad_inputs_fail_with_the_file_name_and_a_nonzero_exit() {
     let text = dir.path().join("notes.tif");
     std::fs::write(&text, "hello, not an image").unwrap();
     let out = deepcad(&["denoise", path(&text), "--model", path(&dir.path().join("m.safetensors")), "-o", path(&dir.path().join("o.tif"))]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "a missing model is bad input");
     assert!(stderr(&out).contains("m.safetensors"), "the missing model is reported first: {}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&text).unwrap(), "hello, not an image");
 

@@ -336,3 +336,91 @@ fn training_on_a_movie_four_times_the_frame_cache_stays_within_a_length_independ
     let meta = deepcad::model::Model::read_metadata(&dir.path().join("long.safetensors")).unwrap();
     assert_eq!(meta.training.sources[0].frames, frames);
 }
+
+#[test]
+fn frames_split_into_bands_to_fit_the_budget_give_the_same_output() {
+    use deepcad::infer::{bytes_per_voxel, plan_memory, Budget};
+    let (frames, height, width) = (60, 96, 40);
+    let mut data = vec![0f32; frames * height * width];
+    for (t, frame) in data.chunks_exact_mut(height * width).enumerate() {
+        synthetic_frame(t, frame);
+    }
+    let model = random_model();
+    let (tile, halo) = ([40, 40, 40], [8, 8, 8]);
+    let budget = |bytes| Budget { bytes, activation_bytes_per_voxel: bytes_per_voxel(4), batch: 1, pipelined: true };
+    let one_band = plan_memory("m", [frames, height, width], halo, Some(tile), &budget(1 << 30)).unwrap();
+    assert_eq!(one_band.bands.len(), 1);
+    // Just under what whole frames need: the plan must split them.
+    let tight = one_band.bytes - 1;
+    let banded = plan_memory("m", [frames, height, width], halo, Some(tile), &budget(tight)).unwrap();
+    assert!(banded.bands.len() > 1 && banded.bytes <= tight, "{:?} {} bytes", banded.bands, banded.bytes);
+    let run = |max_memory_bytes: usize| {
+        let settings = DenoiseSettings { tile: Some(tile), halo: Some(halo), max_memory_bytes, ..Default::default() };
+        let mut movie = InMemoryMovie::new("movie", width, height, frames, SampleType::F32, data.clone()).unwrap();
+        denoise_volume(&model, &mut movie, &settings, &mut Silent).unwrap()
+    };
+    let (whole, in_bands) = (run(1 << 30), run(tight));
+    assert_eq!(whole.len(), frames * height * width);
+    assert!(whole == in_bands, "splitting frames into bands changed the output");
+    // Tighter still: blocks are run once per part of their kept frames.
+    let mut budget_bytes = tight;
+    let parts = loop {
+        budget_bytes = budget_bytes * 9 / 10;
+        let plan = plan_memory("m", [frames, height, width], halo, Some(tile), &budget(budget_bytes)).unwrap();
+        if plan.frames_per_pass < 32 {
+            break plan;
+        }
+    };
+    assert!(parts.bytes <= budget_bytes);
+    assert!(run(budget_bytes) == whole, "running blocks in parts changed the output ({parts:?})");
+}
+
+/// Peak RSS and stderr of `deepcad denoise` with `--max-memory budget` (exit status checked by the caller).
+fn cli_denoise_with_budget(bundle: &Path, input: &Path, output: &Path, budget: &str) -> (std::process::ExitStatus, u64, String) {
+    let child = Command::new(env!("CARGO_BIN_EXE_deepcad"))
+        .args(["denoise", "--quiet", "--device", "cpu", "--threads", "2", "--max-memory", budget, "--model"])
+        .arg(bundle)
+        .arg("--output")
+        .arg(output)
+        .arg(input)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut message = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.unwrap(), &mut message).unwrap();
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our own child, not yet reaped.
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid, "wait4 failed");
+    (std::os::unix::process::ExitStatusExt::from_raw(status), usage.ru_maxrss as u64 * 1024, message)
+}
+
+#[test]
+fn large_frames_are_denoised_within_the_memory_budget_or_refused_clearly() {
+    // 2048² frames: one time block of whole frames (3 blocks in flight of 8 padded frames) is
+    // 400 MB, far above a 256 MB budget; the run must split frames into bands and stay within it.
+    let (frames, side) = (4, 2048);
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    let bundle = path("f4.safetensors");
+    random_model().save(&bundle).unwrap();
+    write_u16_movie(&path("tiny.tif"), frames, 16, 16);
+    write_u16_movie(&path("wide.tif"), frames, side, side);
+
+    let (status, base, message) = cli_denoise_with_budget(&bundle, &path("tiny.tif"), &path("tiny-out.tif"), "256M");
+    assert!(status.success(), "{message}");
+    let (status, peak, message) = cli_denoise_with_budget(&bundle, &path("wide.tif"), &path("wide-out.tif"), "256M");
+    assert!(status.success(), "{message}");
+    eprintln!("2048² frames with a 256 MB budget: peak RSS {} MB (16² frames: {} MB)", peak >> 20, base >> 20);
+    assert!(peak < base + (256 << 20), "peak RSS {} MB is more than the budget above the {} MB baseline", peak >> 20, base >> 20);
+    let denoised = StackReader::open(&path("wide-out.tif"), &ReadOptions::default()).unwrap();
+    assert_eq!((denoised.info().frames, denoised.info().width, denoised.info().height), (frames, side, side));
+
+    // A budget below what even one band needs: a clear error, exit 2, nothing written.
+    let (status, _, message) = cli_denoise_with_budget(&bundle, &path("wide.tif"), &path("refused.tif"), "24M");
+    assert_eq!(status.code(), Some(2), "{message}");
+    assert!(message.contains("wide.tif") && message.contains("memory budget"), "{message}");
+    assert!(!path("refused.tif").exists());
+}

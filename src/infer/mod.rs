@@ -12,7 +12,7 @@
 
 pub mod batch;
 mod stream;
-mod tile_size;
+mod memory_plan;
 
 use std::path::{Path, PathBuf};
 
@@ -20,7 +20,7 @@ use serde::Serialize;
 
 pub use batch::{denoise_batch, plan_batch, BatchPlan, BatchReport, DEFAULT_SUFFIX};
 pub use stream::denoise_stream;
-pub use tile_size::{bytes_per_voxel, choose_tile};
+pub use memory_plan::{bytes_per_voxel, plan_memory, split_bands, Budget, MemoryPlan};
 
 use crate::io::{ImageJMetadata, OutputKind, ReadOptions, SampleType, StackReader, StackWriter};
 use crate::model::Model;
@@ -95,7 +95,9 @@ pub struct DenoiseSettings {
     /// Tiles run through the network at once (useful on GPUs with small tiles).
     pub batch_size: usize,
     pub output_type: OutputType,
-    /// Budget for network activations; the default keeps a CPU run near 1.5 GB in all.
+    /// Budget for the streaming core's whole working set: network activations, blocks of frames
+    /// in flight and the output block (`memory_plan.rs`). Large frames are split into bands of
+    /// rows to fit; the default keeps a CPU run near 1.5 GB in all.
     pub max_memory_bytes: usize,
     /// Time steps per slab of the low-memory forward.
     pub slab: usize,
@@ -150,7 +152,8 @@ pub fn denoise_volume(
     settings: &DenoiseSettings,
     progress: &mut dyn Progress,
 ) -> Result<Vec<f32>> {
-    let mut out = Vec::with_capacity(source.frames() * source.width() * source.height());
+    let len = source.frames().saturating_mul(source.width()).saturating_mul(source.height());
+    let mut out = crate::allocation::with_capacity_f32(len, "the denoised movie")?;
     denoise_stream(model, source, settings, progress, &mut |frame: &[f32]| {
         out.extend_from_slice(frame);
         Ok(())

@@ -8,14 +8,17 @@
 //! At most two input blocks and one output block are alive at once. `pipelined: false` keeps the
 //! threads but reads each block only after the previous one is written (to measure the overlap).
 
+use std::ops::Range;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 
 use tch::{Device, Kind, Tensor};
 
-use super::{choose_tile, DenoiseSettings};
-use crate::model::{Model, Normalization};
+use super::memory_plan::{bytes_per_voxel, plan_memory, Budget, MemoryPlan};
+use super::DenoiseSettings;
+use crate::allocation::zeroed_f32;
+use crate::model::{Model, Normalization, ALIGNMENT};
 use crate::progress::{report, Event, Progress};
-use crate::tiling::{reflect_index, AxisTile, TilePlan};
+use crate::tiling::{reflect_index, round_up, AxisTile, TilePlan};
 use crate::train::FrameSource;
 use crate::{Error, Result};
 
@@ -54,16 +57,43 @@ struct Geometry {
     frames: usize,
     height: usize,
     width: usize,
-    padded_height: usize,
     padded_width: usize,
+}
+
+/// One piece of work: a time block, restricted to a band of tile rows (all rows unless whole frames
+/// would not fit the memory budget).
+#[derive(Debug, Clone)]
+struct Unit {
+    time: AxisTile,
+    /// y tiles of the band.
+    rows: Vec<AxisTile>,
+    /// Whether this unit ends its time block (the block's frames are then complete).
+    last_band: bool,
+}
+
+impl Unit {
+    /// Padded rows read.
+    fn read_rows(&self) -> Range<usize> {
+        let (first, last) = (&self.rows[0], &self.rows[self.rows.len() - 1]);
+        first.origin..last.origin + last.length
+    }
+
+    /// Volume rows kept.
+    fn kept_rows(&self) -> Range<usize> {
+        self.rows[0].keep_start..self.rows[self.rows.len() - 1].keep_end
+    }
+
+    fn kept_frames(&self) -> usize {
+        self.time.keep_end - self.time.keep_start
+    }
 }
 
 /// What the compute thread hands back, in order.
 enum Finished {
     /// Tiles done so far (for progress).
     Tiles(u64),
-    /// The kept frames of one time block, in input units, `frames·H·W`.
-    Block(Vec<f32>),
+    /// The kept frames and rows of one unit, in input units, `frames·rows·W`.
+    Band(Vec<f32>),
 }
 
 /// The model crosses to the compute thread by reference. `Tensor` is `Send` but not `Sync`, so
@@ -73,6 +103,19 @@ enum Finished {
 struct ExclusiveModel<'a>(&'a Model);
 // SAFETY: see above — exclusive use by the compute thread for the lifetime of the scope.
 unsafe impl Send for ExclusiveModel<'_> {}
+
+/// The memory plan of a run: tiles and bands within `settings.max_memory_bytes`.
+pub(super) fn plan(model: &Model, name: &str, shape: [usize; 3], settings: &DenoiseSettings) -> Result<MemoryPlan> {
+    let halo = settings.halo.unwrap_or(model.metadata.halo);
+    let per_voxel = bytes_per_voxel(model.metadata.base_width);
+    let budget = Budget {
+        bytes: settings.max_memory_bytes,
+        activation_bytes_per_voxel: if model.device() == Device::Cpu { per_voxel } else { 2 * per_voxel },
+        batch: settings.batch_size,
+        pipelined: settings.pipelined,
+    };
+    plan_memory(name, shape, halo, settings.tile, &budget)
+}
 
 pub fn denoise_stream(
     model: &Model,
@@ -88,61 +131,76 @@ pub fn denoise_stream(
     if settings.batch_size == 0 {
         return Err(Error::usage("batch size must be at least 1"));
     }
-    let halo = settings.halo.unwrap_or(model.metadata.halo);
-    let tile = match settings.tile {
-        Some(tile) => tile,
-        None => {
-            let per_voxel = if model.device() == Device::Cpu { super::bytes_per_voxel(model.metadata.base_width) } else { 2 * super::bytes_per_voxel(model.metadata.base_width) };
-            choose_tile(shape, halo, settings.max_memory_bytes / per_voxel / settings.batch_size)?
-        }
-    };
-    let plan = TilePlan::new(shape, tile, halo).map_err(|e| Error::usage(format!("{}: cannot tile {shape:?} with tile {tile:?} and halo {halo:?}: {}", source.name(), e.0)))?;
+    let MemoryPlan { tiles: plan, bands, frames_per_pass, bytes } = plan(model, &source.name(), shape, settings)?;
     let affine = resolve_normalization(&model.metadata.normalization, source)?;
     report(progress, Event::Info(&format!(
-        "tile {:?} (t, y, x), halo {:?}, {} tiles, {:.2}× voxels pushed through the network",
-        plan.tile, plan.halo, plan.tile_count(), plan.overhead()
+        "tile {:?} (t, y, x), halo {:?}, {} tiles, {:.2}× voxels pushed through the network, about {:.0} MB of working memory",
+        plan.tile, plan.halo, plan.tile_count(), plan.overhead(), bytes as f64 / 1e6
     )))?;
-    report(progress, Event::Begin { phase: "denoise", total: plan.tile_count() as u64 })?;
+    if bands.len() > 1 {
+        report(progress, Event::Info(&format!(
+            "frames of {}×{} do not fit the memory budget whole: each time block is read and denoised in {} bands of rows{}",
+            shape[2], shape[1], bands.len(),
+            if frames_per_pass < plan.tile[0] { format!(", keeping at most {frames_per_pass} frames per pass") } else { String::new() }
+        )))?;
+    }
 
     let (height, width) = (shape[1], shape[2]);
-    let geometry = Geometry {
-        frames: shape[0],
-        height,
-        width,
-        padded_height: plan.per_axis[1].iter().map(|t| t.origin + t.length).max().unwrap_or(height),
-        padded_width: plan.per_axis[2].iter().map(|t| t.origin + t.length).max().unwrap_or(width),
+    let geometry = Geometry { frames: shape[0], height, width, padded_width: round_up(width, ALIGNMENT) };
+    let mut units = Vec::with_capacity(plan.per_axis[0].len() * bands.len());
+    for &block in &plan.per_axis[0] {
+        // A block whose kept frames would not fit whole is run once per part of them.
+        for keep_start in (block.keep_start..block.keep_end).step_by(frames_per_pass.max(1)) {
+            let time = AxisTile { keep_start, keep_end: (keep_start + frames_per_pass).min(block.keep_end), ..block };
+            for (b, band) in bands.iter().enumerate() {
+                units.push(Unit { time, rows: plan.per_axis[1][band.clone()].to_vec(), last_band: b + 1 == bands.len() });
+            }
+        }
+    }
+    let tile_runs: usize = units.iter().map(|u| u.rows.len() * plan.per_axis[2].len()).sum();
+    report(progress, Event::Begin { phase: "denoise", total: tile_runs as u64 })?;
+    // Whole frames are assembled from bands before they are written (one band: no copy).
+    let mut assembly = if bands.len() > 1 {
+        let kept = units.iter().map(Unit::kept_frames).max().unwrap_or(0);
+        zeroed_f32(kept * height * width, "the output block")?
+    } else {
+        Vec::new()
     };
     // A fresh thread starts with libtorch's default intra-op thread count; keep the caller's.
     let threads = tch::get_num_threads();
-    let time_tiles = &plan.per_axis[0];
     std::thread::scope(|scope| -> Result<()> {
         // Capacity 1: the reader runs at most one block ahead of the network.
         let (block_tx, block_rx) = sync_channel::<Vec<f32>>(1);
         let (finished_tx, finished_rx) = channel::<Result<Finished>>();
         let compute_model = ExclusiveModel(model);
-        let plan = &plan;
+        let (plan, units) = (&plan, &units);
         scope.spawn(move || {
             let compute_model = compute_model;
-            compute_blocks(compute_model.0, plan, settings, affine, geometry, threads, block_rx, finished_tx)
+            compute_blocks(compute_model.0, plan, units, settings, affine, geometry, threads, block_rx, finished_tx)
         });
-        let mut frame = vec![0f32; height * width];
+        let mut frame = zeroed_f32(height * width, "one frame")?;
         // A failed send means the compute thread stopped; its error waits in `finished_rx`.
         if settings.pipelined {
-            let _ = block_tx.send(read_block(source, &time_tiles[0], affine, geometry, &mut frame)?);
+            let _ = block_tx.send(read_block(source, &units[0], affine, geometry, &mut frame)?);
         }
-        for k in 0..time_tiles.len() {
-            // Pipelined: block k is already queued, read k+1 while it runs. Sequential: read k
+        for (k, unit) in units.iter().enumerate() {
+            // Pipelined: unit k is already queued, read k+1 while it runs. Sequential: read k
             // only now, and wait for its result before reading on.
-            let to_read = if settings.pipelined { time_tiles.get(k + 1) } else { Some(&time_tiles[k]) };
-            if let Some(tile) = to_read {
-                let _ = block_tx.send(read_block(source, tile, affine, geometry, &mut frame)?);
+            let to_read = if settings.pipelined { units.get(k + 1) } else { Some(unit) };
+            if let Some(next) = to_read {
+                let _ = block_tx.send(read_block(source, next, affine, geometry, &mut frame)?);
             }
             loop {
                 match finished_rx.recv() {
                     Ok(Ok(Finished::Tiles(done))) => report(progress, Event::Advance { done, message: "tiles" })?,
-                    Ok(Ok(Finished::Block(values))) => {
-                        for frame in values.chunks_exact(height * width) {
-                            sink(frame)?;
+                    Ok(Ok(Finished::Band(values))) => {
+                        if bands.len() == 1 {
+                            values.chunks_exact(height * width).try_for_each(&mut *sink)?;
+                        } else {
+                            place_band(&mut assembly, &values, unit, height, width);
+                            if unit.last_band {
+                                assembly[..unit.kept_frames() * height * width].chunks_exact(height * width).try_for_each(&mut *sink)?;
+                            }
                         }
                         break;
                     }
@@ -159,22 +217,27 @@ pub fn denoise_stream(
     Ok(plan)
 }
 
-/// Input block of one time tile: its frames, mirrored past the ends, normalised, spatially padded.
-fn read_block(
-    source: &mut dyn FrameSource,
-    time_tile: &AxisTile,
-    affine: Affine,
-    g: Geometry,
-    frame: &mut [f32],
-) -> Result<Vec<f32>> {
-    let plane_len = g.padded_height * g.padded_width;
-    let mut block = vec![0f32; time_tile.length * plane_len];
-    for (i, padded_t) in (time_tile.origin..time_tile.origin + time_tile.length).enumerate() {
+/// Copies one band's kept frames and rows (`frames·rows·W`) into whole frames (`frames·H·W`).
+fn place_band(assembly: &mut [f32], values: &[f32], unit: &Unit, height: usize, width: usize) {
+    let rows = unit.kept_rows();
+    let band_plane = rows.len() * width;
+    for (t, band) in values.chunks_exact(band_plane).enumerate() {
+        let plane = &mut assembly[t * height * width..(t + 1) * height * width];
+        plane[rows.start * width..rows.end * width].copy_from_slice(band);
+    }
+}
+
+/// Input of one unit: its frames (mirrored past the ends) and padded rows, normalised.
+fn read_block(source: &mut dyn FrameSource, unit: &Unit, affine: Affine, g: Geometry, frame: &mut [f32]) -> Result<Vec<f32>> {
+    let rows = unit.read_rows();
+    let plane_len = rows.len() * g.padded_width;
+    let mut block = zeroed_f32(unit.time.length * plane_len, "an input block")?;
+    for (i, padded_t) in (unit.time.origin..unit.time.origin + unit.time.length).enumerate() {
         source.read_frame(reflect_index(padded_t, g.frames), frame)?;
         let plane = &mut block[i * plane_len..(i + 1) * plane_len];
-        for y in 0..g.padded_height {
+        for (r, y) in rows.clone().enumerate() {
             let row = &frame[reflect_index(y, g.height) * g.width..][..g.width];
-            let out = &mut plane[y * g.padded_width..(y + 1) * g.padded_width];
+            let out = &mut plane[r * g.padded_width..(r + 1) * g.padded_width];
             for (x, value) in out.iter_mut().enumerate() {
                 *value = (row[reflect_index(x, g.width)] - affine.offset) / affine.scale;
             }
@@ -183,12 +246,13 @@ fn read_block(
     Ok(block)
 }
 
-/// The compute thread: one block in, its kept frames out, until the blocks run out or the
-/// calling thread hangs up (error or cancel on its side).
+/// The compute thread: one unit's block in, its kept frames and rows out, until the units run out
+/// or the calling thread hangs up (error or cancel on its side).
 #[allow(clippy::too_many_arguments)]
 fn compute_blocks(
     model: &Model,
     plan: &TilePlan,
+    units: &[Unit],
     settings: &DenoiseSettings,
     affine: Affine,
     g: Geometry,
@@ -201,45 +265,42 @@ fn compute_blocks(
     }
     let _no_grad = tch::no_grad_guard();
     let mut done = 0u64;
-    for (time_tile, block) in plan.per_axis[0].iter().zip(blocks.iter()) {
-        let result = denoise_block(model, plan, settings, affine, g, time_tile, block, &mut done, &finished);
+    for (unit, block) in units.iter().zip(blocks.iter()) {
+        let result = denoise_unit(model, plan, unit, settings, affine, g, block, &mut done, &finished);
         let stop = result.is_err();
-        if finished.send(result.map(Finished::Block)).is_err() || stop {
+        if finished.send(result.map(Finished::Band)).is_err() || stop {
             return;
         }
     }
 }
 
-/// Runs one time block's spatial tiles through the network and stitches their kept centres.
+/// Runs one unit's spatial tiles through the network and stitches their kept centres.
 #[allow(clippy::too_many_arguments)]
-fn denoise_block(
+fn denoise_unit(
     model: &Model,
     plan: &TilePlan,
+    unit: &Unit,
     settings: &DenoiseSettings,
     affine: Affine,
     g: Geometry,
-    time_tile: &AxisTile,
     values: Vec<f32>,
     done: &mut u64,
     finished: &Sender<Result<Finished>>,
 ) -> Result<Vec<f32>> {
-    let block = Tensor::f_from_slice(&values)?.f_reshape([
-        time_tile.length as i64,
-        g.padded_height as i64,
-        g.padded_width as i64,
-    ])?;
+    let (read_rows, kept_rows) = (unit.read_rows(), unit.kept_rows());
+    let block = Tensor::f_from_slice(&values)?.f_reshape([unit.time.length as i64, read_rows.len() as i64, g.padded_width as i64])?;
     drop(values); // the tensor holds a copy
-    let (keep_t0, keep_t1) = time_tile.keep_local();
+    let (keep_t0, keep_t1) = unit.time.keep_local();
     let kept_frames = keep_t1 - keep_t0;
-    let stitched = Tensor::f_zeros([kept_frames as i64, g.height as i64, g.width as i64], (Kind::Float, Device::Cpu))?;
+    let stitched = Tensor::f_zeros([kept_frames as i64, kept_rows.len() as i64, g.width as i64], (Kind::Float, Device::Cpu))?;
 
-    let spatial: Vec<(AxisTile, AxisTile)> = plan.spatial_tiles().collect();
+    let spatial: Vec<(AxisTile, AxisTile)> = unit.rows.iter().flat_map(|&y| plan.per_axis[2].iter().map(move |&x| (y, x))).collect();
     for batch in spatial.chunks(settings.batch_size) {
         let inputs: Vec<Tensor> = batch
             .iter()
             .map(|(ty, tx)| {
                 Ok(block
-                    .f_narrow(1, ty.origin as i64, ty.length as i64)?
+                    .f_narrow(1, (ty.origin - read_rows.start) as i64, ty.length as i64)?
                     .f_narrow(2, tx.origin as i64, tx.length as i64)?)
             })
             .collect::<Result<_>>()?;
@@ -260,7 +321,7 @@ fn denoise_block(
                 .f_narrow(1, y0 as i64, (y1 - y0) as i64)?
                 .f_narrow(2, x0 as i64, (x1 - x0) as i64)?;
             stitched
-                .f_narrow(1, ty.keep_start as i64, (y1 - y0) as i64)?
+                .f_narrow(1, (ty.keep_start - kept_rows.start) as i64, (y1 - y0) as i64)?
                 .f_narrow(2, tx.keep_start as i64, (x1 - x0) as i64)?
                 .f_copy_(&kept)?;
             *done += 1;
@@ -274,12 +335,12 @@ fn denoise_block(
     }
     // Never written as 0 or a clipped extreme: a non-finite value means a broken model or input.
     if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        let plane = g.height * g.width;
+        let plane = kept_rows.len() * g.width;
         return Err(Error::usage(format!(
             "the network gave a non-finite value ({}) at frame {} (y {}, x {}) ; the model is broken (retrain it or choose another) or the movie holds extreme values",
             values[i],
-            time_tile.keep_start + i / plane,
-            (i % plane) / g.width,
+            unit.time.keep_start + i / plane,
+            kept_rows.start + (i % plane) / g.width,
             i % g.width
         )));
     }

@@ -364,7 +364,7 @@ pub fn read_stack(path: &Path, options: &ReadOptions) -> Result<(StackInfo, Vec<
             path.display()
         ))
     })?;
-    let mut data = vec![0f32; total];
+    let mut data = crate::allocation::zeroed_f32(total, &format!("{} as 32-bit floats", path.display()))?;
     for (t, frame) in data.chunks_exact_mut(frame_len).enumerate() {
         reader.read_frame(t, frame)?;
     }

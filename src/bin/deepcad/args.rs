@@ -152,7 +152,7 @@ pub struct DenoiseArgs {
     /// Tile size t,y,x (multiples of 8). Default: the least-overhead tile within --max-memory.
     #[arg(long, value_parser = parse_triple)]
     pub tile: Option<[usize; 3]>,
-    /// Memory for network activations, e.g. 1G, 512M.
+    /// Memory for the whole denoising working set (network activations and frames in flight), e.g. 1G, 512M.
     #[arg(long, default_value = "1G", value_parser = parse_bytes)]
     pub max_memory: usize,
     /// Tiles per network call (helps on GPUs).

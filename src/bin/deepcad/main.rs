@@ -63,7 +63,7 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("deepcad: error: {e}");
-            ExitCode::from(if matches!(e, Error::Usage(_)) { 2 } else { 1 })
+            ExitCode::from(if e.is_bad_input() { 2 } else { 1 })
         }
     }
 }
