@@ -114,7 +114,7 @@ fi
 deepcad="$root/target/$profile/deepcad"
 "$deepcad" simulate -q -o "$data/bright.tif" --width 48 --height 40 --frames 64 --neurons 5 --photons 50 --seed 4
 
-for name in lib compare macro_train_denoise macro_omitted macro_files_info macro_missing; do
+for name in compare macro_train_denoise macro_omitted macro_files_info macro_missing macro_types; do
     cat "$here/macros/lib.ijm" "$here/macros/$name.ijm" > "$work/macros/$name.ijm"
 done
 
@@ -188,6 +188,8 @@ if [ -f "$data/macro-model.safetensors" ]; then
 fi
 headless macro_omitted 300 -macro "$work/macros/macro_omitted.ijm" "$data"
 macro_results macro_omitted
+headless macro_types 300 -macro "$work/macros/macro_types.ijm" "$data"
+macro_results macro_types
 headless macro_missing 120 -macro "$work/macros/macro_missing.ijm" "$data"
 expect_log "macro with input_path missing: stops with a message naming it" macro_missing "No input: set input_path"
 expect_log "macro with input_path missing: reported as a macro error at the run(...) line" macro_missing "Macro Error: DeepCAD: No input"

@@ -3,6 +3,7 @@ package org.deepcad.fiji.commands;
 import ij.IJ;
 import ij.ImagePlus;
 import ij.ImageStack;
+import ij.WindowManager;
 import ij.io.FileInfo;
 import ij.plugin.FileInfoVirtualStack;
 
@@ -132,7 +133,12 @@ public class DenoiseCommand extends DeepCadCommand {
      */
     private void showForHeadlessMacro() {
         boolean headless = ui != null ? ui.isHeadless() : GraphicsEnvironment.isHeadless();
-        if (headless && IJ.isMacro()) output.show();
+        if (!headless || !IJ.isMacro()) return;
+        output.show();
+        // In batch mode show() also makes the image this thread's "current image", and this is a
+        // pooled SciJava thread: a later command on it would take this result as the active image
+        // instead of the one the macro selected. The macro's own current image is left as it was.
+        WindowManager.setTempCurrentImage(null);
     }
 
     /**
