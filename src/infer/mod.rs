@@ -11,8 +11,9 @@
 //! instead of negative indexing, clipping and rounding instead of wrapping on the integer cast.
 
 pub mod batch;
-mod stream;
 mod memory_plan;
+pub mod official_pipeline;
+mod stream;
 
 use std::path::{Path, PathBuf};
 
@@ -82,7 +83,7 @@ pub fn output_spread(model: &Model, source: &mut dyn FrameSource) -> Result<Opti
             let frames = source.frames();
             Some(crate::train::normalization_stats::movie_statistics(source, frames)?.usable_scale())
         }
-        crate::model::Normalization::StackMean { .. } => None,
+        crate::model::Normalization::StackMean { .. } | crate::model::Normalization::StackMin { .. } => None,
     })
 }
 
@@ -104,6 +105,9 @@ pub struct DenoiseSettings {
     /// Read the next block (and write the last) while the network runs on this one. `false` runs
     /// read, compute and write one after the other: the same output, kept to measure the overlap.
     pub pipelined: bool,
+    /// Reproduce an official DeepCAD-RT test pipeline instead of our seamless tiling (interop:
+    /// a checkpoint then gives its authors' numbers, seams included). Files only.
+    pub compat: Option<official_pipeline::CompatSettings>,
     /// Replace an existing file at the output. Off by default: an existing file is refused before
     /// any work, and if one appears meanwhile (another run writing the same path), this run fails
     /// at the end instead of replacing it.
@@ -120,6 +124,7 @@ impl Default for DenoiseSettings {
             max_memory_bytes: 1 << 30,
             slab: 4,
             pipelined: true,
+            compat: None,
             overwrite: false,
         }
     }
@@ -171,6 +176,9 @@ pub fn denoise_file(
     settings: &DenoiseSettings,
     progress: &mut dyn Progress,
 ) -> Result<DenoiseReport> {
+    if let Some(compat) = &settings.compat {
+        return official_pipeline::denoise_file_official(model, input, output, read_options, compat, settings, progress);
+    }
     crate::io::check_output_path(output, &[input.to_path_buf()])?;
     let reader = StackReader::open(input, read_options)?;
     let metadata = reader.info().metadata.clone();

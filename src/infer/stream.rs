@@ -43,6 +43,16 @@ fn resolve_normalization(normalization: &Normalization, source: &mut dyn FrameSo
             let mean = sum / (source.frames() * frame.len()) as f64;
             Ok(Affine { offset: mean as f32, scale: scale_factor as f32 })
         }
+        Normalization::StackMin { normalize_factor } => {
+            // The 2021 convention: the minimum of the whole input stack (one streaming pass).
+            let mut frame = vec![0f32; source.width() * source.height()];
+            let mut min = f32::INFINITY;
+            for t in 0..source.frames() {
+                source.read_frame(t, &mut frame)?;
+                min = frame.iter().fold(min, |m, &v| m.min(v));
+            }
+            Ok(Affine { offset: min, scale: normalize_factor as f32 })
+        }
         Normalization::PerMovie => {
             let frames = source.frames();
             let stats = crate::train::normalization_stats::movie_statistics(source, frames)?;

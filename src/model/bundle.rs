@@ -30,6 +30,11 @@ pub enum Normalization {
     /// DeepCAD-RT's convention for imported checkpoints: divide by `scale_factor`, subtract the mean
     /// of the whole input stack (computed per input file at inference).
     StackMean { scale_factor: f64 },
+    /// The 2021 DeepCAD-RT convention (the official checkpoint was trained with it): subtract the
+    /// minimum of the whole input stack, divide by `normalize_factor`. Our pipeline adds the minimum
+    /// back, so outputs stay in input units; the 2021 pipeline itself (`--compat deepcad-rt-2021`)
+    /// does not.
+    StackMin { normalize_factor: f64 },
     /// Each movie's own mean and standard deviation (sampled evenly over at most 256 frames),
     /// measured for every training movie and again for every input at inference: for general
     /// models that meet movies of any brightness, gain and offset (the built-in model).
@@ -55,7 +60,8 @@ impl Normalization {
                     ));
                 }
             }
-            Normalization::StackMean { scale_factor } => {
+            Normalization::StackMean { scale_factor: factor } | Normalization::StackMin { normalize_factor: factor } => {
+                let scale_factor = factor;
                 if !(1.0 / MAX_INTENSITY..=MAX_INTENSITY).contains(&scale_factor) {
                     return Err(format!("scale_factor {scale_factor} is out of range ({:e}..={MAX_INTENSITY:e})", 1.0 / MAX_INTENSITY));
                 }

@@ -209,6 +209,7 @@ fn default_test_movie(normalization: &Normalization, shape: [usize; 3]) -> TestM
     let (offset, scale) = match *normalization {
         Normalization::Fixed { offset, scale } => (offset, scale),
         Normalization::StackMean { scale_factor } => (scale_factor, scale_factor),
+        Normalization::StackMin { normalize_factor } => (normalize_factor, normalize_factor),
         // Any brightness suits a per-movie model; a typical two-photon level.
         Normalization::PerMovie => (100.0, 10.0),
     };
@@ -283,6 +284,11 @@ fn normalised_forward(normalization: &Normalization, x: &Tensor, net: &dyn Fn(&T
             let mean = x.f_mean_dim(&[1i64, 2, 3, 4][..], true, Kind::Float)?;
             let y = net(&x.f_sub(&mean)?.f_div_scalar(scale_factor)?)?;
             Ok(y.f_mul_scalar(scale_factor)?.f_add(&mean)?)
+        }
+        Normalization::StackMin { normalize_factor } => {
+            let min = x.f_amin(&[1i64, 2, 3, 4][..], true)?;
+            let y = net(&x.f_sub(&min)?.f_div_scalar(normalize_factor)?)?;
+            Ok(y.f_mul_scalar(normalize_factor)?.f_add(&min)?)
         }
         Normalization::PerMovie => {
             // The tensor's own mean and (population) standard deviation, as `deepcad denoise`
@@ -506,6 +512,9 @@ fn documentation_text(model: &Model, min_size: [usize; 3], options: &ExportOptio
             "fixed statistics from training: the model computes `(x - {offset}) / {scale}`, runs the network and maps back with `y * {scale} + {offset}`"
         ),
         Normalization::PerMovie => "the movie's own statistics: `(x - mean(x)) / std(x)`, the network, and back with `y * std(x) + mean(x)`, where mean and (population) standard deviation are those of the tensor passed to the model (`deepcad denoise` measures them on up to 256 frames spread over the whole movie, so tiled results can differ slightly)".to_string(),
+        Normalization::StackMin { normalize_factor } => format!(
+            "the 2021 DeepCAD-RT convention: `(x - min(x)) / {normalize_factor}` and back (the minimum added back), where `min(x)` is the minimum of the tensor passed to the model (of each tile when a consumer tiles; `deepcad denoise` uses the whole stack)"
+        ),
         Normalization::StackMean { scale_factor } => format!(
             "DeepCAD-RT's convention: `(x - mean(x)) / {scale_factor}` and back, where `mean(x)` is the mean of the tensor passed to the model (of each tile when a consumer tiles; `deepcad denoise` uses the whole stack, so tiled results can differ slightly)"
         ),

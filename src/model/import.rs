@@ -1,6 +1,8 @@
 //! Turns an official DeepCAD / DeepCAD-RT checkpoint (`.pth`, with its `para.yaml` when present)
-//! into our model bundle. The imported model keeps the reference's normalisation (divide by the
-//! scale factor, subtract the input stack's mean), so its results match the reference's.
+//! into our model bundle. The imported model keeps the normalisation it was trained with — the
+//! stack's mean subtracted (DeepCAD-RT since 2022) or its minimum (the 2021 release, which trained
+//! the official checkpoint) — chosen from `para.yaml`'s keys or by the caller, and recorded in the
+//! bundle.
 
 use std::path::{Path, PathBuf};
 
@@ -17,7 +19,44 @@ pub fn sidecar_params(pth: &Path) -> Option<PathBuf> {
     candidate.is_file().then_some(candidate)
 }
 
+/// The normalisation a reference checkpoint was trained with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferenceNormalization {
+    /// DeepCAD-RT since 2022 (`scale_factor`, `overlap_factor` in para.yaml): `x/scale − mean`.
+    StackMean,
+    /// DeepCAD / DeepCAD-RT 2021 (`normalize_factor`, `gap_s` in para.yaml): `(x − min)/factor`.
+    StackMin,
+}
+
+impl ReferenceNormalization {
+    pub fn from_name(name: &str) -> Result<Self> {
+        match name {
+            "stack-mean" => Ok(ReferenceNormalization::StackMean),
+            "stack-min" => Ok(ReferenceNormalization::StackMin),
+            other => Err(Error::usage(format!("reference normalisation '{other}' is unknown; use stack-mean or stack-min"))),
+        }
+    }
+}
+
+/// The convention `params` says the checkpoint was trained with, and why; the current one
+/// (stack mean) when nothing says otherwise.
+fn convention_from_params(params: Option<&ReferenceParams>) -> (ReferenceNormalization, &'static str) {
+    let has = |key: &str| params.is_some_and(|p| p.entries.iter().any(|(k, _)| k == key));
+    if has("scale_factor") || has("overlap_factor") {
+        (ReferenceNormalization::StackMean, "para.yaml has DeepCAD-RT's scale_factor/overlap_factor: stack mean subtracted")
+    } else if has("normalize_factor") || has("gap_s") {
+        (ReferenceNormalization::StackMin, "para.yaml has the 2021 release's normalize_factor/gap_s: stack minimum subtracted")
+    } else {
+        (ReferenceNormalization::StackMean, "no para.yaml says otherwise: DeepCAD-RT's current convention, stack mean subtracted")
+    }
+}
+
 pub fn import_reference_checkpoint(pth: &Path, params: Option<&Path>, device: Device) -> Result<Model> {
+    import_reference_checkpoint_as(pth, params, None, device)
+}
+
+/// Imports `pth` with the normalisation `convention` (or the one its para.yaml implies).
+pub fn import_reference_checkpoint_as(pth: &Path, params: Option<&Path>, convention: Option<ReferenceNormalization>, device: Device) -> Result<Model> {
     let tensors = read_pth(pth)?;
     let base_width = check_reference_architecture(pth, &tensors)?;
     let params = match params.map(Path::to_path_buf).or_else(|| sidecar_params(pth)) {
@@ -45,8 +84,16 @@ pub fn import_reference_checkpoint(pth: &Path, params: Option<&Path>, device: De
     };
     let patch_xy = patch_size(&["patch_x", "img_w", "img_h"])?;
     let patch = [patch_size(&["patch_t", "img_s"])?, patch_xy, patch_xy];
-    let mut metadata = ModelMetadata::new(base_width, patch, Normalization::StackMean { scale_factor });
-    metadata.training.origin = format!("imported from DeepCAD checkpoint {}", pth.display());
+    let (convention, why) = match convention {
+        Some(chosen) => (chosen, "chosen at import"),
+        None => convention_from_params(params.as_ref()),
+    };
+    let normalization = match convention {
+        ReferenceNormalization::StackMean => Normalization::StackMean { scale_factor },
+        ReferenceNormalization::StackMin => Normalization::StackMin { normalize_factor: scale_factor },
+    };
+    let mut metadata = ModelMetadata::new(base_width, patch, normalization);
+    metadata.training.origin = format!("imported from DeepCAD checkpoint {} (normalisation {why})", pth.display());
     if let Some(p) = &params {
         let settings: serde_json::Map<String, serde_json::Value> =
             p.entries.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();

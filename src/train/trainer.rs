@@ -439,7 +439,9 @@ fn training_affines(
 ) -> Result<Vec<(f64, f64)>> {
     match *normalization {
         Normalization::Fixed { offset, scale } => Ok(vec![(offset, scale)]),
-        Normalization::StackMean { .. } => unreachable!("a resumed stack-mean model is converted to fixed statistics"),
+        Normalization::StackMean { .. } | Normalization::StackMin { .. } => {
+            unreachable!("a resumed stack-mean or stack-min model is converted to fixed statistics")
+        }
         Normalization::PerMovie => {
             let mut affines = Vec::with_capacity(sources.len());
             for (source, &frames) in sources.iter_mut().zip(frames_used) {
@@ -475,9 +477,9 @@ fn resumed_model(
             settings.base_width
         )))?;
     }
-    if let Normalization::StackMean { scale_factor } = model.metadata.normalization {
-        // An imported reference checkpoint works in raw counts minus the mean: keep its units and
-        // fix the mean to that of the new training data.
+    if let Normalization::StackMean { scale_factor } | Normalization::StackMin { normalize_factor: scale_factor } = model.metadata.normalization {
+        // An imported reference checkpoint works in raw counts minus the mean (or minimum): keep
+        // its units and fix the offset to the mean of the new training data.
         let Normalization::Fixed { offset, .. } = measured_normalization(sources, frames_used, progress)? else {
             unreachable!("measured normalisation is fixed");
         };

@@ -142,6 +142,20 @@ pub struct DenoiseArgs {
     /// Output file (one input) or folder (several inputs; created if missing).
     #[arg(long, short)]
     pub output: PathBuf,
+    /// Reproduce an official DeepCAD-RT test pipeline instead of our seamless tiling, so a
+    /// checkpoint gives its authors' numbers (tile seams and all): deepcad-rt (since 2022) or
+    /// deepcad-rt-2021 (the release that trained the official checkpoint). Holds the movie in memory.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["deepcad-rt", "deepcad-rt-2021"]))]
+    pub compat: Option<String>,
+    /// With --compat: the pipeline's patch t,y,x (default 150,150,150).
+    #[arg(long, value_parser = parse_triple, requires = "compat")]
+    pub patch: Option<[usize; 3]>,
+    /// With --compat: overlap factor between patches (deepcad-rt's demo default 0.6).
+    #[arg(long, requires = "compat", conflicts_with = "gap")]
+    pub overlap: Option<f64>,
+    /// With --compat: gaps between patch origins t,y,x (deepcad-rt-2021's default 60,90,90).
+    #[arg(long, value_parser = parse_triple, requires = "compat")]
+    pub gap: Option<[usize; 3]>,
     /// Sample type written: auto = the input's bit depth, or 32-bit float when the model's data are
     /// too dim for integer rounding (it would cost dB); input = always the input's; float32 = always float.
     #[arg(long, default_value = "auto", value_parser = clap::builder::PossibleValuesParser::new(["auto", "input", "float32"]))]
@@ -238,6 +252,11 @@ pub struct ImportArgs {
     /// Bundle to write (.safetensors).
     #[arg(long, short)]
     pub output: PathBuf,
+    /// The normalisation the checkpoint was trained with: stack-mean (DeepCAD-RT since 2022) or
+    /// stack-min (the 2021 release, which trained the official checkpoint). Default: what para.yaml
+    /// implies, else stack-mean.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["stack-mean", "stack-min"]))]
+    pub normalization: Option<String>,
 }
 
 #[derive(Args)]

@@ -128,6 +128,7 @@ fn train(a: TrainArgs, progress: &mut dyn Progress) -> Result<()> {
 
 fn denoise(a: DenoiseArgs, progress: &mut dyn Progress) -> Result<()> {
     let device = setup_compute(&a.compute, progress)?;
+    use deepcad::infer::official_pipeline::{CompatSettings, OfficialPipeline};
     let model = Model::load(&a.model, device)?;
     let settings = DenoiseSettings {
         tile: a.tile,
@@ -138,6 +139,10 @@ fn denoise(a: DenoiseArgs, progress: &mut dyn Progress) -> Result<()> {
             _ => OutputType::Auto,
         },
         max_memory_bytes: a.max_memory,
+        compat: match a.compat.as_deref() {
+            Some(name) => Some(CompatSettings::new(OfficialPipeline::from_name(name)?, a.patch, a.overlap, a.gap)?),
+            None => None,
+        },
         overwrite: a.overwrite,
         ..Default::default()
     };
@@ -231,13 +236,15 @@ pub fn write_simulation(
 }
 
 fn import(a: ImportArgs, progress: &mut dyn Progress) -> Result<()> {
-    let model = deepcad::model::import::import_reference_checkpoint(&a.checkpoint, a.params.as_deref(), tch::Device::Cpu)?;
+    use deepcad::model::import::{import_reference_checkpoint_as, ReferenceNormalization};
+    let convention = a.normalization.as_deref().map(ReferenceNormalization::from_name).transpose()?;
+    let model = import_reference_checkpoint_as(&a.checkpoint, a.params.as_deref(), convention, tch::Device::Cpu)?;
     model.save(&a.output)?;
     report(progress, Event::Info(&format!(
-        "wrote {} (base width {}, reference normalisation {})",
+        "wrote {} (base width {}, {})",
         a.output.display(),
         model.metadata.base_width,
-        serde_json::to_string(&model.metadata.normalization).unwrap_or_default()
+        model.metadata.training.origin
     )))
 }
 

@@ -1,0 +1,341 @@
+//! DeepCAD-RT's own test pipelines, reproduced for interop (`--compat`), so a checkpoint gives
+//! the numbers its authors got. Two versions exist and disagree (deepcad-spec §4;
+//! `fixtures/deepcad-rt-official/pipeline/README.md` describes both and holds their outputs):
+//!
+//! - **deepcad-rt** (the `deepcad` package since 2022): `x/scale − mean(stack)`; tiles of `patch`
+//!   every `gap = int(patch·(1 − overlap))`, the last one snapped to the end; each tile's kept part
+//!   (`cut = (patch − gap)/2` trimmed on inner sides) is multiplied by `√(Σin/Σout)` (float64, both
+//!   with the mean added back) and overwrites the result in y-outer, x, t-inner order; the float32
+//!   result is cast to the input's type by truncation.
+//! - **deepcad-rt-2021** (the release that trained the official checkpoint): `(x − min)/factor`,
+//!   the same tiling with explicit gaps, a float32 factor, nothing added back; the shipped file is
+//!   the result stretched to the full 16-bit range.
+//!
+//! Unlike our seamless default, every voxel depends on its tile (hard seams at tile borders), and
+//! the whole movie is held in memory, as the reference does. Deliberate differences, all outside
+//! what the reference defines: values beyond the output type's range are clipped (numpy's cast is
+//! undefined there and wraps in practice), and the float32 sums of the 2021 factor are taken in
+//! float64 (numpy sums pairwise in float32: ≤ 1e-6 relative).
+
+use std::ops::Range;
+use std::path::Path;
+
+use serde::Serialize;
+use tch::{Device, Kind, Tensor};
+
+use super::{DenoiseReport, DenoiseSettings, OutputType};
+use crate::io::{read_stack, OutputKind, ReadOptions, SampleType, StackWriter};
+use crate::model::{Model, Normalization};
+use crate::progress::{report, Event, Progress};
+use crate::{Error, Result};
+
+/// Which official pipeline to reproduce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum OfficialPipeline {
+    /// `deepcad.test_collection.testing_class` (DeepCAD-RT since 2022).
+    DeepcadRt,
+    /// The 2021 root-level `test.py`.
+    DeepcadRt2021,
+}
+
+impl OfficialPipeline {
+    /// The names every door uses: `deepcad-rt` and `deepcad-rt-2021`.
+    pub fn from_name(name: &str) -> Result<Self> {
+        match name {
+            "deepcad-rt" => Ok(OfficialPipeline::DeepcadRt),
+            "deepcad-rt-2021" => Ok(OfficialPipeline::DeepcadRt2021),
+            other => Err(Error::usage(format!("compatibility mode '{other}' is unknown; use deepcad-rt or deepcad-rt-2021"))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OfficialPipeline::DeepcadRt => "deepcad-rt",
+            OfficialPipeline::DeepcadRt2021 => "deepcad-rt-2021",
+        }
+    }
+}
+
+/// The pipeline and its tile geometry, `[t, y, x]`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CompatSettings {
+    pub pipeline: OfficialPipeline,
+    pub patch: [usize; 3],
+    pub gap: [usize; 3],
+}
+
+impl CompatSettings {
+    /// The official defaults unless given: patch 150³; deepcad-rt's demo overlap 0.6 (gap 60);
+    /// the 2021 script's gaps 60 (t), 90 (y, x). `overlap` and `gap` are alternatives.
+    pub fn new(pipeline: OfficialPipeline, patch: Option<[usize; 3]>, overlap: Option<f64>, gap: Option<[usize; 3]>) -> Result<Self> {
+        let patch = patch.unwrap_or([150; 3]);
+        if patch.iter().any(|&p| p == 0 || p > crate::model::MAX_PATCH) {
+            return Err(Error::usage(format!("compatibility patch {patch:?} must be 1..={} on every axis", crate::model::MAX_PATCH)));
+        }
+        let gap = match (overlap, gap) {
+            (Some(_), Some(_)) => return Err(Error::usage("give either an overlap factor or gaps for the compatibility tiling, not both")),
+            (Some(overlap), None) => {
+                if !(0.0..1.0).contains(&overlap) {
+                    return Err(Error::usage(format!("overlap factor {overlap} must be in [0, 1) (DeepCAD-RT's demo uses 0.6)")));
+                }
+                patch.map(|p| (p as f64 * (1.0 - overlap)) as usize)
+            }
+            (None, Some(gap)) => gap,
+            (None, None) => match pipeline {
+                OfficialPipeline::DeepcadRt => patch.map(|p| (p as f64 * (1.0 - 0.6)) as usize),
+                OfficialPipeline::DeepcadRt2021 => [60, 90, 90].map(|g: usize| g.min(patch[1])),
+            },
+        };
+        for a in 0..3 {
+            if gap[a] == 0 || gap[a] > patch[a] {
+                return Err(Error::usage(format!("compatibility gap {gap:?} must be 1..=patch {patch:?} on every axis")));
+            }
+        }
+        Ok(CompatSettings { pipeline, patch, gap })
+    }
+}
+
+/// One tile along one axis: where it reads, which stack range it writes, from which local range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ReferenceAxisTile {
+    start: usize,
+    kept: Range<usize>,
+    local: Range<usize>,
+}
+
+/// The reference's tiles along an axis of `len` (deepcad-spec §4.1): `n = ceil((len − patch +
+/// gap)/gap)`, tile i at `gap·i`, the last at `len − patch`; `cut = (patch − gap)/2` in floating
+/// point, truncated like Python's `int()`. A single tile keeps only `[0, patch − cut)`: the
+/// reference leaves the rest of such an axis 0, and so does this.
+fn reference_axis_tiles(len: usize, patch: usize, gap: usize) -> Vec<ReferenceAxisTile> {
+    let n = (len - patch + gap).div_ceil(gap);
+    let cut = (patch - gap) as f64 / 2.0;
+    let int = |v: f64| v as usize;
+    (0..n)
+        .map(|i| {
+            let start = if i == n - 1 && n > 1 { len - patch } else { gap * i };
+            if i == 0 {
+                ReferenceAxisTile { start, kept: 0..int(patch as f64 - cut), local: 0..int(patch as f64 - cut) }
+            } else if i == n - 1 {
+                ReferenceAxisTile { start, kept: int((len - patch) as f64 + cut)..len, local: int(cut)..patch }
+            } else {
+                let origin = (i * gap) as f64;
+                ReferenceAxisTile { start, kept: int(origin + cut)..int(origin + patch as f64 - cut), local: int(cut)..int(patch as f64 - cut) }
+            }
+        })
+        .collect()
+}
+
+/// The intensity convention of the pipeline: subtract `offset` after dividing by `factor`.
+fn factor_of(model: &Model) -> f64 {
+    match model.metadata.normalization {
+        Normalization::StackMean { scale_factor } => scale_factor,
+        Normalization::StackMin { normalize_factor } => normalize_factor,
+        // Our own models carry no reference factor; the reference's default is 1.
+        Normalization::Fixed { .. } | Normalization::PerMovie => 1.0,
+    }
+}
+
+/// Runs `settings.pipeline` on `movie` (`shape = [t, y, x]`, raw values) and returns its float32
+/// result, the array the official code holds just before its final cast.
+pub fn denoise_official(model: &Model, movie: &[f32], shape: [usize; 3], settings: &CompatSettings, progress: &mut dyn Progress) -> Result<Vec<f32>> {
+    let [_, height, width] = shape;
+    for (a, name) in ["time", "height", "width"].iter().enumerate() {
+        if shape[a] < settings.patch[a] {
+            return Err(Error::usage(format!(
+                "the movie's {name} ({}) is shorter than the compatibility patch ({}); the official pipeline cannot tile it: choose a smaller patch",
+                shape[a], settings.patch[a]
+            )));
+        }
+    }
+    let factor = factor_of(model);
+    let (mean, min) = movie.iter().fold((0f64, f32::INFINITY), |(sum, min), &v| (sum + v as f64, min.min(v)));
+    let mean = mean / movie.len() as f64;
+    let normalised: Vec<f32> = match settings.pipeline {
+        // `x.astype(float32)/scale_factor − mean` is float64 under NumPy 2, cast per tile.
+        OfficialPipeline::DeepcadRt => movie.iter().map(|&x| ((x / factor as f32) as f64 - mean) as f32).collect(),
+        // `(x − x.min()).astype(float32)/normalize_factor`.
+        OfficialPipeline::DeepcadRt2021 => movie.iter().map(|&x| (x - min) / factor as f32).collect(),
+    };
+    let axes: Vec<Vec<ReferenceAxisTile>> = (0..3).map(|a| reference_axis_tiles(shape[a], settings.patch[a], settings.gap[a])).collect();
+    let mut result = crate::allocation::zeroed_f32(movie.len(), "the compatibility result")?;
+    let [pt, py, px] = settings.patch;
+    let total = axes.iter().map(Vec::len).product::<usize>() as u64;
+    report(progress, Event::Info(&format!(
+        "{} compatibility: patch {:?}, gap {:?}, {total} tiles, per-tile brightness factor, overwriting stitching",
+        settings.pipeline.name(), settings.patch, settings.gap
+    )))?;
+    report(progress, Event::Begin { phase: "denoise", total })?;
+    let _no_grad = tch::no_grad_guard();
+    let mut tile = vec![0f32; pt * py * px];
+    let mut done = 0;
+    // The reference's visiting order: y outer, x, t inner; later tiles overwrite earlier ones.
+    for ty in &axes[1] {
+        for tx in &axes[2] {
+            for tt in &axes[0] {
+                for t in 0..pt {
+                    for y in 0..py {
+                        let from = ((tt.start + t) * height + ty.start + y) * width + tx.start;
+                        tile[(t * py + y) * px..][..px].copy_from_slice(&normalised[from..from + px]);
+                    }
+                }
+                let input = Tensor::f_from_slice(&tile)?.f_reshape([1, 1, pt as i64, py as i64, px as i64])?.f_to_device(model.device())?;
+                let output = model.net.forward(&input)?.f_to_device(Device::Cpu)?.f_to_kind(Kind::Float)?;
+                let output = Vec::<f32>::try_from(output.f_flatten(0, -1)?)?;
+                let local = |t: usize, y: usize, x: usize| (t * py + y) * px + x;
+                let kept = || {
+                    tt.local.clone().flat_map(move |t| ty.local.clone().flat_map(move |y| tx.local.clone().map(move |x| local(t, y, x))))
+                };
+                match settings.pipeline {
+                    OfficialPipeline::DeepcadRt => {
+                        let (sum_in, sum_out) = kept().fold((0f64, 0f64), |(r, o), i| (r + tile[i] as f64 + mean, o + output[i] as f64 + mean));
+                        let scale = (sum_in / sum_out).sqrt();
+                        write_kept(&mut result, shape, tt, ty, tx, |i| (((output[i] as f64 + mean) * scale) as f32) * factor as f32, local);
+                    }
+                    OfficialPipeline::DeepcadRt2021 => {
+                        let (sum_in, sum_out) = kept().fold((0f64, 0f64), |(r, o), i| (r + tile[i] as f64, o + output[i] as f64));
+                        let scale = ((sum_in as f32) / (sum_out as f32)).sqrt();
+                        write_kept(&mut result, shape, tt, ty, tx, |i| output[i] * scale * factor as f32, local);
+                    }
+                }
+                done += 1;
+                report(progress, Event::Advance { done, message: "tiles" })?;
+            }
+        }
+    }
+    if let Some(i) = result.iter().position(|v| !v.is_finite()) {
+        return Err(Error::usage(format!(
+            "the official pipeline gave a non-finite value at frame {} (a tile whose output sums to 0 or a broken model)",
+            i / (height * width)
+        )));
+    }
+    Ok(result)
+}
+
+/// Writes a tile's kept part into the result: `value(i)` for local index `i`.
+fn write_kept(
+    result: &mut [f32],
+    shape: [usize; 3],
+    tt: &ReferenceAxisTile,
+    ty: &ReferenceAxisTile,
+    tx: &ReferenceAxisTile,
+    value: impl Fn(usize) -> f32,
+    local: impl Fn(usize, usize, usize) -> usize,
+) {
+    let [_, height, width] = shape;
+    for (t, lt) in tt.kept.clone().zip(tt.local.clone()) {
+        for (y, ly) in ty.kept.clone().zip(ty.local.clone()) {
+            let row = (t * height + y) * width;
+            for (x, lx) in tx.kept.clone().zip(tx.local.clone()) {
+                result[row + x] = value(local(lt, ly, lx));
+            }
+        }
+    }
+}
+
+/// Denoises the TIFF `input` into `output` with the official pipeline (the whole movie in memory,
+/// as the reference holds it). The output type: `Float32` writes the float32 result, anything else
+/// what the pipeline ships ([`shipped`]).
+pub fn denoise_file_official(
+    model: &Model,
+    input: &Path,
+    output: &Path,
+    read_options: &ReadOptions,
+    compat: &CompatSettings,
+    settings: &DenoiseSettings,
+    progress: &mut dyn Progress,
+) -> Result<DenoiseReport> {
+    crate::io::check_output_path(output, &[input.to_path_buf()])?;
+    let (info, movie) = read_stack(input, read_options)?;
+    let shape = [info.frames, info.height, info.width];
+    let sample_type = match (settings.output_type, compat.pipeline) {
+        (OutputType::Float32, _) => SampleType::F32,
+        (_, OfficialPipeline::DeepcadRt) => info.sample_type,
+        (_, OfficialPipeline::DeepcadRt2021) => SampleType::U16,
+    };
+    let mut writer = StackWriter::create(output, info.width, info.height, info.frames, sample_type, &info.metadata, OutputKind::Auto)?;
+    if !settings.overwrite {
+        writer = writer.refuse_existing("denoising")?;
+    }
+    let started = std::time::Instant::now();
+    let mut values = denoise_official(model, &movie, shape, compat, progress)
+        .map_err(|e| match e {
+            Error::Usage(message) => Error::usage(format!("{}: {message}", input.display())),
+            other => other,
+        })?;
+    drop(movie);
+    if sample_type != SampleType::F32 {
+        shipped(compat.pipeline, &mut values, info.sample_type);
+    }
+    for frame in values.chunks_exact(info.width * info.height) {
+        writer.write_frame(frame)?;
+    }
+    writer.finish()?;
+    let axes: Vec<Vec<ReferenceAxisTile>> = (0..3).map(|a| reference_axis_tiles(shape[a], compat.patch[a], compat.gap[a])).collect();
+    let pushed: f64 = (0..3).map(|a| (axes[a].len() * compat.patch[a]) as f64).product();
+    Ok(DenoiseReport {
+        output: output.to_path_buf(),
+        frames: info.frames,
+        width: info.width,
+        height: info.height,
+        tile: compat.patch,
+        // The trimmed `cut` plays the halo's part (it is not the receptive field: seams remain).
+        halo: [0, 1, 2].map(|a| (compat.patch[a] - compat.gap[a]) / 2),
+        tiles: axes.iter().map(Vec::len).product(),
+        overhead: pushed / shape.iter().map(|&s| s as f64).product::<f64>(),
+        seconds: started.elapsed().as_secs_f64(),
+        sample_type,
+    })
+}
+
+/// What the pipeline ships from its float32 result, in place, and the sample type it is in:
+/// deepcad-rt truncates to the input's type; the 2021 release stretches to the full 16-bit range.
+pub fn shipped(pipeline: OfficialPipeline, values: &mut [f32], input: SampleType) -> SampleType {
+    match pipeline {
+        OfficialPipeline::DeepcadRt => {
+            if input != SampleType::F32 {
+                let (lo, hi) = input.range();
+                values.iter_mut().for_each(|v| *v = v.trunc().clamp(lo, hi));
+            }
+            input
+        }
+        OfficialPipeline::DeepcadRt2021 => {
+            // As the 2021 test.py: subtract the min, divide by the max, ×65535, clip, cast (float32).
+            let min = values.iter().copied().fold(f32::INFINITY, f32::min);
+            values.iter_mut().for_each(|v| *v -= min);
+            let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            values.iter_mut().for_each(|v| *v = (*v / max * 65535.0).clamp(0.0, 65535.0).trunc());
+            SampleType::U16
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiles_follow_the_fixture_table() {
+        // fixtures/deepcad-rt-official/pipeline/README.md: L=120, P=64, G=48 → starts 0, 48, 56;
+        // kept 0:56, 56:104, 64:120.
+        let t = reference_axis_tiles(120, 64, 48);
+        assert_eq!(t.iter().map(|a| a.start).collect::<Vec<_>>(), vec![0, 48, 56]);
+        assert_eq!(t.iter().map(|a| a.kept.clone()).collect::<Vec<_>>(), vec![0..56, 56..104, 64..120]);
+        assert_eq!(t[2].local, 8..64);
+        let y = reference_axis_tiles(96, 64, 48);
+        assert_eq!(y.iter().map(|a| (a.start, a.kept.clone())).collect::<Vec<_>>(), vec![(0, 0..56), (32, 40..96)]);
+        // deepcad-spec §4.1: L=492, P=150, gap 90 → kept [0,120), [120,210), [210,300), [300,390), [372,492).
+        let k: Vec<_> = reference_axis_tiles(492, 150, 90).into_iter().map(|a| a.kept).collect();
+        assert_eq!(k, vec![0..120, 120..210, 210..300, 300..390, 372..492]);
+    }
+
+    #[test]
+    fn the_2021_stretch_spans_the_16_bit_range() {
+        let mut values = vec![10.0, 20.0, 30.0];
+        assert_eq!(shipped(OfficialPipeline::DeepcadRt2021, &mut values, SampleType::U16), SampleType::U16);
+        assert_eq!(values, vec![0.0, 32767.0, 65535.0]);
+        let mut values = vec![-1.5, 1.9, 70000.0];
+        shipped(OfficialPipeline::DeepcadRt, &mut values, SampleType::U16);
+        assert_eq!(values, vec![0.0, 1.0, 65535.0]);
+    }
+}
