@@ -133,10 +133,20 @@ fiji_start() {
     fiji_pid=$!
     pids+=("$fiji_pid")
 }
+# SciJava's context start-up failed once in about 40 starts here ("Context already injected", before
+# any plugin code ran); such a start is retried once, and said so.
+startup_flake() { grep -q 'Context already injected' "$logs/$1.log" 2>/dev/null; }
 fiji() {
     local name="$1" limit="$2" rc=0
     fiji_start "$@"
     wait "$fiji_pid" || rc=$?
+    if startup_flake "$name"; then
+        echo "  (runtime $name: SciJava start-up failed, 'Context already injected'; starting it again)"
+        cp "$logs/$name.log" "$logs/$name.failed-start.log"
+        rc=0
+        fiji_start "$@"
+        wait "$fiji_pid" || rc=$?
+    fi
     [ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] || echo "  (runtime $name stopped after its ${limit} s limit)"
     return 0
 }
@@ -250,14 +260,19 @@ else
     pids+=("$xvfb_pid")
     for _ in $(seq 50); do [ -e "/tmp/.X11-unix/X$n" ] && break; sleep 0.2; done
     results="$data/gui-results.txt"
-    DISPLAY=":$n" fiji_start gui 500 --run org.deepcad.fijitest.GuiChecks "data=\"$data\""
-    for _ in $(seq 480); do
-        grep -q '^done:' "$results" 2>/dev/null && break
-        kill -0 "$fiji_pid" 2>/dev/null || break
-        sleep 1
+    for attempt in 1 2; do
+        DISPLAY=":$n" fiji_start gui 500 --run org.deepcad.fijitest.GuiChecks "data=\"$data\""
+        for _ in $(seq 480); do
+            grep -q '^done:' "$results" 2>/dev/null && break
+            kill -0 "$fiji_pid" 2>/dev/null || break
+            sleep 1
+        done
+        kill "$fiji_pid" 2>/dev/null || true
+        wait "$fiji_pid" 2>/dev/null || true
+        [ "$attempt" = 1 ] && [ ! -f "$results" ] && startup_flake gui || break
+        echo "  (GUI runtime: SciJava start-up failed, 'Context already injected'; starting it again)"
+        cp "$logs/gui.log" "$logs/gui.failed-start.log"
     done
-    kill "$fiji_pid" 2>/dev/null || true
-    wait "$fiji_pid" 2>/dev/null || true
     kill "$xvfb_pid" 2>/dev/null || true
     gui() { sed -n "s/^$1: //p" "$results" 2>/dev/null | head -n 1; }
     expect_gui() { # test, key, expected value (exact)
@@ -276,6 +291,13 @@ else
         expect_gui "GUI: ImageJ main window is up" ui "ImageJ window up"
         expect_gui "GUI: Plugins > DeepCAD lists each command once, in the README's order" menu \
             "Train DeepCAD model|Denoise with DeepCAD model|Denoise files with DeepCAD model|DeepCAD model info|DeepCAD settings"
+        if [ "$(gui 'menu screenshot')" = "$data/gui-menu.png" ] && [ -f "$data/gui-menu.png" ]; then
+            mkdir -p "$work/artifacts"
+            cp "$data/gui-menu.png" "$work/artifacts/gui-menu.png"
+            pass "GUI: screenshot of Plugins > DeepCAD opened with the keyboard kept (artifact, looked at, not checked): $work/artifacts/gui-menu.png"
+        else
+            fail "GUI: Plugins > DeepCAD opened and photographed" "$(gui 'menu screenshot')"
+        fi
         expect_gui "GUI: Denoise run from the menu (module service) succeeds" "ran Denoise with DeepCAD model" ok
         expect_gui "GUI: its result is the image '<title>-denoised', 16-bit, 64 frames" "denoise output" "rec movie-denoised 16-bit 64"
         expect_gui_match "recorder: Denoise recorded as run(\"Denoise with DeepCAD model\", ...) with its keys" "recorded denoise" \

@@ -76,6 +76,8 @@ public class GuiChecks implements Command {
         result("ui", IJ.getInstance() != null ? "ImageJ window up" : "no ImageJ window");
         result("menu", String.join("|", deepCadMenu()));
 
+        result("menu screenshot", openMenuAndShoot(new File(data, "gui-menu.png")));
+
         Recorder recorder = new Recorder();
         Recorder.record = true;
         ImagePlus movie = IJ.openImage(new File(data, "bright.tif").getPath());
@@ -205,6 +207,81 @@ public class GuiChecks implements Command {
             }
         }
         return "no window";
+    }
+
+    /**
+     * Opens Plugins > DeepCAD with the keyboard as a user would (F10 opens the menu bar, arrows walk
+     * it), photographs it, and closes it with Escape.
+     */
+    private String openMenuAndShoot(File png) {
+        try {
+            ij.ImageJ main = IJ.getInstance();
+            java.awt.EventQueue.invokeAndWait(() -> {
+                main.setLocation(0, 0);
+                main.toFront();
+            });
+            java.awt.Robot robot = new java.awt.Robot();
+            robot.setAutoDelay(80);
+            robot.waitForIdle();
+            java.awt.Point corner = main.getLocationOnScreen();
+            robot.mouseMove(corner.x + main.getWidth() / 2, corner.y + main.getHeight() - 8);
+            robot.mousePress(java.awt.event.InputEvent.BUTTON1_DOWN_MASK);
+            robot.mouseRelease(java.awt.event.InputEvent.BUTTON1_DOWN_MASK);
+            Menu plugins = null;
+            int menuIndex = -1;
+            MenuBar bar = Menus.getMenuBar();
+            for (int m = 0; m < bar.getMenuCount(); m++) {
+                if ("Plugins".equals(bar.getMenu(m).getLabel())) {
+                    plugins = bar.getMenu(m);
+                    menuIndex = m;
+                }
+            }
+            if (plugins == null) return "no Plugins menu";
+            int itemIndex = -1, walked = 0;
+            for (int i = 0; i < plugins.getItemCount(); i++) {
+                MenuItem item = plugins.getItem(i);
+                if ("-".equals(item.getLabel()) || !item.isEnabled()) continue;
+                if ("DeepCAD".equals(item.getLabel())) {
+                    itemIndex = walked;
+                    break;
+                }
+                walked++;
+            }
+            if (itemIndex < 0) return "no DeepCAD submenu";
+            // F10 opens the first menu with its first item selected; Right on a submenu item opens that
+            // submenu first, so such menus take two presses to pass.
+            int rights = 0;
+            for (int m = 0; m < menuIndex; m++) rights += firstItemIsSubmenu(bar.getMenu(m)) ? 2 : 1;
+            type(robot, java.awt.event.KeyEvent.VK_F10, 1);
+            type(robot, java.awt.event.KeyEvent.VK_RIGHT, rights);
+            type(robot, java.awt.event.KeyEvent.VK_DOWN, itemIndex); // the first item starts selected
+            type(robot, java.awt.event.KeyEvent.VK_RIGHT, 1);
+            Thread.sleep(1500);
+            java.awt.Rectangle screen = new java.awt.Rectangle(java.awt.Toolkit.getDefaultToolkit().getScreenSize());
+            javax.imageio.ImageIO.write(robot.createScreenCapture(screen), "png", png);
+            type(robot, java.awt.event.KeyEvent.VK_ESCAPE, 4);
+            return png.getPath();
+        } catch (Exception e) {
+            return "failed: " + e;
+        }
+    }
+
+    private static boolean firstItemIsSubmenu(Menu menu) {
+        for (int i = 0; i < menu.getItemCount(); i++) {
+            MenuItem item = menu.getItem(i);
+            if ("-".equals(item.getLabel()) || !item.isEnabled()) continue;
+            return item instanceof Menu;
+        }
+        return false;
+    }
+
+    private static void type(java.awt.Robot robot, int key, int times) throws InterruptedException {
+        for (int i = 0; i < times; i++) {
+            robot.keyPress(key);
+            robot.keyRelease(key);
+            robot.waitForIdle();
+            Thread.sleep(300); // an X menu drops keys that arrive while it is still opening
+        }
     }
 
     private void screenshot(File png) {
