@@ -106,7 +106,7 @@ pub struct DenoiseSettings {
     /// read, compute and write one after the other: the same output, kept to measure the overlap.
     pub pipelined: bool,
     /// Reproduce an official DeepCAD-RT test pipeline instead of our seamless tiling (interop:
-    /// a checkpoint then gives its authors' numbers, seams included). Files only.
+    /// a checkpoint then gives its authors' numbers, seams included). The movie is held whole.
     pub compat: Option<official_pipeline::CompatSettings>,
     /// Replace an existing file at the output. Off by default: an existing file is refused before
     /// any work, and if one appears meanwhile (another run writing the same path), this run fails
@@ -176,9 +176,6 @@ pub fn denoise_file(
     settings: &DenoiseSettings,
     progress: &mut dyn Progress,
 ) -> Result<DenoiseReport> {
-    if let Some(compat) = &settings.compat {
-        return official_pipeline::denoise_file_official(model, input, output, read_options, compat, settings, progress);
-    }
     crate::io::check_output_path(output, &[input.to_path_buf()])?;
     let reader = StackReader::open(input, read_options)?;
     let metadata = reader.info().metadata.clone();
@@ -199,28 +196,46 @@ pub fn denoise_to_file(
 ) -> Result<DenoiseReport> {
     crate::io::check_output_path(output, protected)?;
     let (frames, width, height) = (source.frames(), source.width(), source.height());
-    // Only the automatic choice needs the data's spread (a per-movie model measures the movie for it).
-    let spread = if settings.output_type == OutputType::Auto { output_spread(model, source)? } else { None };
-    let (sample_type, why) = settings.output_type.resolve(source.sample_type(), spread);
-    if let Some(why) = why {
-        crate::progress::report(progress, crate::progress::Event::Info(&why))?;
-    }
+    let sample_type = match &settings.compat {
+        Some(compat) => official_pipeline::output_sample_type(compat.pipeline, settings.output_type, source.sample_type()),
+        None => {
+            // Only the automatic choice needs the data's spread (a per-movie model measures the movie for it).
+            let spread = if settings.output_type == OutputType::Auto { output_spread(model, source)? } else { None };
+            let (sample_type, why) = settings.output_type.resolve(source.sample_type(), spread);
+            if let Some(why) = why {
+                crate::progress::report(progress, crate::progress::Event::Info(&why))?;
+            }
+            sample_type
+        }
+    };
     let mut writer = StackWriter::create(output, width, height, frames, sample_type, metadata, OutputKind::Auto)?;
     if !settings.overwrite {
         writer = writer.refuse_existing("denoising")?;
     }
     let started = std::time::Instant::now();
-    let plan = denoise_stream(model, source, settings, progress, &mut |frame: &[f32]| writer.write_frame(frame))?;
+    let (tile, halo, tiles, overhead) = match &settings.compat {
+        Some(compat) => {
+            let values = official_pipeline::denoise_source(model, source, compat, sample_type, progress)?;
+            for frame in values.chunks_exact(width * height) {
+                writer.write_frame(frame)?;
+            }
+            official_pipeline::tiling_summary([frames, height, width], compat)
+        }
+        None => {
+            let plan = denoise_stream(model, source, settings, progress, &mut |frame: &[f32]| writer.write_frame(frame))?;
+            (plan.tile, plan.halo, plan.tile_count(), plan.overhead())
+        }
+    };
     writer.finish()?;
     Ok(DenoiseReport {
         output: output.to_path_buf(),
         frames,
         width,
         height,
-        tile: plan.tile,
-        halo: plan.halo,
-        tiles: plan.tile_count(),
-        overhead: plan.overhead(),
+        tile,
+        halo,
+        tiles,
+        overhead,
         seconds: started.elapsed().as_secs_f64(),
         sample_type,
     })

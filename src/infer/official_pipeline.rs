@@ -18,15 +18,15 @@
 //! float64 (numpy sums pairwise in float32: ≤ 1e-6 relative).
 
 use std::ops::Range;
-use std::path::Path;
 
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
-use super::{DenoiseReport, DenoiseSettings, OutputType};
-use crate::io::{read_stack, OutputKind, ReadOptions, SampleType, StackWriter};
+use super::OutputType;
+use crate::io::SampleType;
 use crate::model::{Model, Normalization};
 use crate::progress::{report, Event, Progress};
+use crate::train::FrameSource;
 use crate::{Error, Result};
 
 /// Which official pipeline to reproduce.
@@ -233,59 +233,47 @@ fn write_kept(
     }
 }
 
-/// Denoises the TIFF `input` into `output` with the official pipeline (the whole movie in memory,
-/// as the reference holds it). The output type: `Float32` writes the float32 result, anything else
-/// what the pipeline ships ([`shipped`]).
-pub fn denoise_file_official(
-    model: &Model,
-    input: &Path,
-    output: &Path,
-    read_options: &ReadOptions,
-    compat: &CompatSettings,
-    settings: &DenoiseSettings,
-    progress: &mut dyn Progress,
-) -> Result<DenoiseReport> {
-    crate::io::check_output_path(output, &[input.to_path_buf()])?;
-    let (info, movie) = read_stack(input, read_options)?;
-    let shape = [info.frames, info.height, info.width];
-    let sample_type = match (settings.output_type, compat.pipeline) {
+/// The sample type the pipeline writes for an input of type `input`: `Float32` asks for the float32
+/// result, anything else for what the pipeline ships (the input's type; the 2021 stretch: uint16).
+pub fn output_sample_type(pipeline: OfficialPipeline, output_type: OutputType, input: SampleType) -> SampleType {
+    match (output_type, pipeline) {
         (OutputType::Float32, _) => SampleType::F32,
-        (_, OfficialPipeline::DeepcadRt) => info.sample_type,
+        (_, OfficialPipeline::DeepcadRt) => input,
         (_, OfficialPipeline::DeepcadRt2021) => SampleType::U16,
-    };
-    let mut writer = StackWriter::create(output, info.width, info.height, info.frames, sample_type, &info.metadata, OutputKind::Auto)?;
-    if !settings.overwrite {
-        writer = writer.refuse_existing("denoising")?;
     }
-    let started = std::time::Instant::now();
-    let mut values = denoise_official(model, &movie, shape, compat, progress)
-        .map_err(|e| match e {
-            Error::Usage(message) => Error::usage(format!("{}: {message}", input.display())),
-            other => other,
-        })?;
+}
+
+/// Runs the pipeline on every frame of `source` (held whole, as the reference holds it) and returns
+/// the values to write as `sample_type` ([`output_sample_type`]), `T·H·W`.
+pub fn denoise_source(model: &Model, source: &mut dyn FrameSource, compat: &CompatSettings, sample_type: SampleType, progress: &mut dyn Progress) -> Result<Vec<f32>> {
+    let shape = [source.frames(), source.height(), source.width()];
+    let plane = shape[1] * shape[2];
+    let mut movie = crate::allocation::zeroed_f32(shape.iter().product(), &format!("{} held whole for the official pipeline", source.name()))?;
+    for (t, frame) in movie.chunks_exact_mut(plane).enumerate() {
+        source.read_frame(t, frame)?;
+    }
+    let input_type = source.sample_type();
+    let mut values = denoise_official(model, &movie, shape, compat, progress).map_err(|e| match e {
+        Error::Usage(message) => Error::usage(format!("{}: {message}", source.name())),
+        other => other,
+    })?;
     drop(movie);
     if sample_type != SampleType::F32 {
-        shipped(compat.pipeline, &mut values, info.sample_type);
+        shipped(compat.pipeline, &mut values, input_type);
     }
-    for frame in values.chunks_exact(info.width * info.height) {
-        writer.write_frame(frame)?;
-    }
-    writer.finish()?;
+    Ok(values)
+}
+
+/// Tile, trimmed cut (in the halo's place), tile count and overhead, for the run's report.
+pub fn tiling_summary(shape: [usize; 3], compat: &CompatSettings) -> ([usize; 3], [usize; 3], usize, f64) {
     let axes: Vec<Vec<ReferenceAxisTile>> = (0..3).map(|a| reference_axis_tiles(shape[a], compat.patch[a], compat.gap[a])).collect();
     let pushed: f64 = (0..3).map(|a| (axes[a].len() * compat.patch[a]) as f64).product();
-    Ok(DenoiseReport {
-        output: output.to_path_buf(),
-        frames: info.frames,
-        width: info.width,
-        height: info.height,
-        tile: compat.patch,
-        // The trimmed `cut` plays the halo's part (it is not the receptive field: seams remain).
-        halo: [0, 1, 2].map(|a| (compat.patch[a] - compat.gap[a]) / 2),
-        tiles: axes.iter().map(Vec::len).product(),
-        overhead: pushed / shape.iter().map(|&s| s as f64).product::<f64>(),
-        seconds: started.elapsed().as_secs_f64(),
-        sample_type,
-    })
+    (
+        compat.patch,
+        [0, 1, 2].map(|a| (compat.patch[a] - compat.gap[a]) / 2),
+        axes.iter().map(Vec::len).product(),
+        pushed / shape.iter().map(|&s| s as f64).product::<f64>(),
+    )
 }
 
 /// What the pipeline ships from its float32 result, in place, and the sample type it is in:

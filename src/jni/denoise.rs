@@ -23,6 +23,7 @@ use super::java_planes::JavaPlanes;
 use super::java_progress::{JavaProgress, SharedProgress};
 use super::pixels;
 use super::raw_layout::contiguous_data_offset;
+use crate::infer::official_pipeline::{self, CompatSettings, OfficialPipeline};
 
 /// The denoise settings Java may change (the rest stay at the engine's defaults).
 #[derive(Debug, Default, Deserialize)]
@@ -32,6 +33,18 @@ struct DenoiseOptions {
     batch_size: Option<usize>,
     max_memory_bytes: Option<usize>,
     overwrite: Option<bool>,
+    /// An official DeepCAD-RT pipeline to reproduce instead of seamless tiling.
+    compat: Option<CompatOptions>,
+}
+
+/// `{"pipeline": "deepcad-rt" | "deepcad-rt-2021", "patch": [t, y, x], "overlap": f | "gap": [t, y, x]}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompatOptions {
+    pipeline: String,
+    patch: Option<[usize; 3]>,
+    overlap: Option<f64>,
+    gap: Option<[usize; 3]>,
 }
 
 fn denoise_settings(env: &Env<'_>, json: &JString<'_>, output_type: &JString<'_>) -> JniResult<DenoiseSettings> {
@@ -40,10 +53,15 @@ fn denoise_settings(env: &Env<'_>, json: &JString<'_>, output_type: &JString<'_>
     let options: DenoiseOptions = match json.as_deref() {
         None => DenoiseOptions::default(),
         Some(text) => serde_json::from_str(text)
-            .map_err(|e| Error::usage(format!("denoise settings {text}: {e} (known keys: tile, batch_size, max_memory_bytes, overwrite)")))?,
+            .map_err(|e| Error::usage(format!("denoise settings {text}: {e} (known keys: tile, batch_size, max_memory_bytes, overwrite, compat)")))?,
     };
     let defaults = DenoiseSettings::default();
+    let compat = match options.compat {
+        Some(c) => Some(CompatSettings::new(OfficialPipeline::from_name(&c.pipeline)?, c.patch, c.overlap, c.gap)?),
+        None => None,
+    };
     Ok(DenoiseSettings {
+        compat,
         tile: options.tile.or(defaults.tile),
         batch_size: options.batch_size.unwrap_or(defaults.batch_size),
         max_memory_bytes: options.max_memory_bytes.unwrap_or(defaults.max_memory_bytes),
@@ -96,6 +114,10 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoise<'local>(
             let mut movie = pixels::read_movie(env, "image".into(), &planes, width, height, sample_type)?;
             let (denoised, output_type) = with_progress(env, &listener, |progress| {
                 report(progress, Event::Info(&format!("DeepCAD denoises on {}", crate::device::device_name(model.device()))))?;
+                if let Some(compat) = &settings.compat {
+                    let output_type = official_pipeline::output_sample_type(compat.pipeline, settings.output_type, sample_type);
+                    return Ok((official_pipeline::denoise_source(&model, &mut movie, compat, output_type, progress)?, output_type));
+                }
                 let (output_type, why) = settings.output_type.resolve(sample_type, output_spread(&model, &mut movie)?);
                 if let Some(why) = why {
                     report(progress, Event::Info(&why))?;
