@@ -245,7 +245,7 @@ else
     fail "pixels against the CLI" "no model was trained, nothing to compare"
 fi
 
-echo "== Fiji runtime: GUI under Xvfb (menus, recorder and playback, loss plot)"
+echo "== Fiji runtime: GUI under Xvfb (menus, recorder and playback, loss plot, Esc)"
 if ! command -v Xvfb > /dev/null && [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
     echo "  installing Xvfb (apt-get)"
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb; } > "$logs/apt.log" 2>&1 || true
@@ -316,6 +316,9 @@ else
             "gui macro with optional keys omitted" "finished, images added: 1"
         expect_gui "GUI: training adds no image (the loss plot is not an image window)" "train images added" 0
         expect_gui "GUI: the live loss plot shows one point per finished epoch (2)" "loss plot points" 2
+        expect_gui_match "GUI: Esc on the ImageJ window cancels a running training" "esc cancel" '^cancelled: Training was cancelled; .*gui-cancel\.safetensors holds the last finished epoch'
+        expect_gui_match "GUI: ... which stops within 30 s" "esc cancel stopped within 30 s" '^true '
+        expect_gui_match "GUI: ... and keeps the finished epochs' model (1 to 99 of 100 epochs)" "esc cancel kept epochs" '^[1-9][0-9]?$'
         mkdir -p "$work/artifacts"
         if [ -f "$data/gui-screenshot.png" ]; then
             cp "$data/gui-screenshot.png" "$work/artifacts/gui-screenshot.png"

@@ -175,6 +175,8 @@ public class GuiChecks implements Command {
         result("gui macro with optional keys omitted", blocked ? "stopped on a dialog" : "finished, images added: "
             + (WindowManager.getImageCount() - beforeMacro));
 
+        cancelTrainingWithEsc(movie, train);
+
         if (filesLine != null) {
             File produced = new File(folder, "bright-denoised.tif");
             File copy = new File(data, "gui-files-first.tif");
@@ -196,6 +198,54 @@ public class GuiChecks implements Command {
         boolean cancelled = module instanceof Cancelable && ((Cancelable) module).isCanceled();
         result("ran " + info.getMenuPath().getLeaf().getName(), cancelled ? "cancelled: " + ((Cancelable) module).getCancelReason() : "ok");
         return module;
+    }
+
+    /**
+     * A long training started from the menu, cancelled with Esc (pressed on the ImageJ window, as a
+     * user does) once its first epoch is saved: how fast it stops, how it ends, what the model keeps.
+     */
+    private void cancelTrainingWithEsc(ImagePlus movie, Map<String, Object> settings) throws Exception {
+        File bundle = new File(data, "gui-cancel.safetensors");
+        Map<String, Object> values = new LinkedHashMap<>(settings);
+        values.put("model_file", bundle);
+        values.put("epochs", 100);
+        String train = "org.deepcad.fiji.commands.TrainCommand";
+        DialogStandIn.answer(train, values);
+        WindowManager.setCurrentWindow(movie.getWindow());
+        java.util.concurrent.Future<Module> running = modules.run(commands.getCommand(train), true);
+        long deadline = System.currentTimeMillis() + 300_000;
+        while (!bundle.isFile() && !running.isDone() && System.currentTimeMillis() < deadline) Thread.sleep(100);
+        if (!bundle.isFile()) {
+            result("esc cancel", "no first epoch within the time limit");
+            return;
+        }
+        ij.ImageJ main = IJ.getInstance();
+        java.awt.EventQueue.invokeAndWait(main::toFront); // other windows opened since cover it
+        java.awt.Robot robot = new java.awt.Robot();
+        robot.waitForIdle();
+        java.awt.Point corner = main.getLocationOnScreen();
+        robot.mouseMove(corner.x + main.getWidth() / 2, corner.y + main.getHeight() - 8);
+        robot.mousePress(java.awt.event.InputEvent.BUTTON1_DOWN_MASK);
+        robot.mouseRelease(java.awt.event.InputEvent.BUTTON1_DOWN_MASK);
+        robot.waitForIdle();
+        long pressed = System.currentTimeMillis();
+        robot.keyPress(java.awt.event.KeyEvent.VK_ESCAPE);
+        robot.keyRelease(java.awt.event.KeyEvent.VK_ESCAPE);
+        Module module;
+        try {
+            module = running.get(120, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            result("esc cancel", "still training 120 s after Esc");
+            return;
+        }
+        double seconds = (System.currentTimeMillis() - pressed) / 1000.0;
+        boolean cancelled = module instanceof Cancelable && ((Cancelable) module).isCanceled();
+        result("esc cancel", cancelled ? "cancelled: " + ((Cancelable) module).getCancelReason() : "not cancelled");
+        result("esc cancel stopped within 30 s", String.valueOf(seconds <= 30) + " (" + seconds + " s)");
+        String info = org.deepcad.fiji.DeepCadNative.modelInfoJson(bundle.getPath());
+        java.util.regex.Matcher epochs = java.util.regex.Pattern.compile("\"epochs_completed\"\\s*:\\s*(\\d+)").matcher(info);
+        result("esc cancel kept epochs", epochs.find() ? epochs.group(1) : "unreadable");
+        IJ.resetEscape();
     }
 
     /** The number of points in the open loss plot window with this title, or "no window". */

@@ -3,12 +3,15 @@ package org.deepcad.fiji.commands;
 import ij.IJ;
 import ij.macro.Interpreter;
 
+import org.deepcad.fiji.CommandProgress;
 import org.deepcad.fiji.DeepCadException;
+import org.deepcad.fiji.LossPlot;
 import org.scijava.app.StatusService;
 import org.scijava.command.ContextCommand;
 import org.scijava.log.LogService;
 import org.scijava.plugin.Parameter;
 import org.scijava.prefs.PrefService;
+import org.scijava.task.TaskService;
 import org.scijava.ui.UIService;
 
 /**
@@ -31,6 +34,8 @@ public abstract class DeepCadCommand extends ContextCommand {
     protected PrefService prefs;
     @Parameter(required = false)
     protected UIService ui;
+    @Parameter(required = false)
+    protected TaskService tasks;
 
     @Override
     public final void run() {
@@ -64,6 +69,11 @@ public abstract class DeepCadCommand extends ContextCommand {
                 // abort(...) also throws "Macro canceled" on whichever thread calls it; ours carries on.
             }
         }
+    }
+
+    /** Progress to the status bar, the log, the task monitor (with its cancel) and Esc. */
+    protected CommandProgress progress(String what, LossPlot plot) {
+        return new CommandProgress(this, status, log, plot, tasks == null ? null : tasks.createTask("DeepCAD: " + what));
     }
 
     protected boolean headless() {

@@ -85,7 +85,7 @@ public class DenoiseCommand extends DeepCadCommand {
         String outputType = OutputChoice.engineName(output_type);
         DeepCadRuntime.start(prefs, log);
         String chosenDevice = DeepCadSettings.effectiveDevice(device, prefs);
-        CommandProgress progress = new CommandProgress(this, status, log, null);
+        CommandProgress progress = progress("denoising " + input.getTitle(), null);
         if (input.getStack().isVirtual()) {
             try {
                 denoiseVirtual(sampleType, modelPath, chosenDevice, outputType, progress);

@@ -60,7 +60,7 @@ public class DenoiseFilesCommand extends DeepCadCommand {
         String modelPath = ModelChoice.enginePath(model, model_file);
         String outputType = OutputChoice.engineName(output_type);
         DeepCadRuntime.start(prefs, log);
-        CommandProgress progress = new CommandProgress(this, status, log, null);
+        CommandProgress progress = progress("denoising files", null);
         try {
             report = DeepCadNative.denoiseFiles(modelPath, DeepCadSettings.effectiveDevice(device, prefs),
                 input_path.getPath(), output_folder.getPath(), "{\"overwrite\": " + replace_existing + "}", outputType, progress);

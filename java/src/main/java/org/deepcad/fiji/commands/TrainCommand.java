@@ -106,7 +106,7 @@ public class TrainCommand extends DeepCadCommand {
         String resume = resume_from == null || resume_from.getPath().isEmpty() ? null : resume_from.getPath();
         LossPlot plot = LossPlot.createIfDisplayed("DeepCAD training loss: " + model_file.getName(),
             ui == null || ui.isHeadless());
-        CommandProgress progress = new CommandProgress(this, status, log, plot);
+        CommandProgress progress = progress("training " + model_file.getName(), plot);
         try {
             if (fromFiles) {
                 report = DeepCadNative.trainFiles(input_path.getPath(), settings, model_file.getPath(), resume,
