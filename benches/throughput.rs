@@ -83,8 +83,12 @@ fn network_phase(low_memory: bool) {
     let seconds = started.elapsed().as_secs_f64() / reps as f64;
     let rate = 144f64.powi(3) / seconds;
     println!(
-        "network 144^3 tile, {} forward: {:.2} Mvoxel/s, peak RSS {:.0} MB",
-        if low_memory { "low-memory" } else { "plain" }, rate / 1e6, peak_rss_mb()
+        "network 144^3 tile, {} forward{}: {:.2} Mvoxel/s = {:.1} GFLOP/s, peak RSS {:.0} MB",
+        if low_memory { "low-memory" } else { "plain" },
+        if deepcad::model::ROUTE_SMALL_CONVOLUTIONS_TO_ONEDNN.load(std::sync::atomic::Ordering::Relaxed) { "" } else { " (libtorch dispatch)" },
+        rate / 1e6,
+        rate * deepcad::model::forward_flops_per_voxel(16) / 1e9,
+        peak_rss_mb()
     );
     if low_memory {
         let shape = [400, 160, 160];
@@ -140,11 +144,102 @@ fn train_phase(patch: usize, iterations: usize, precision: Precision) {
     let steady: Vec<f64> = timer.times.iter().skip(1).copied().collect();
     let mean = steady.iter().sum::<f64>() / steady.len().max(1) as f64;
     let used = precision.resolve(Device::Cpu);
-    println!("train {patch}^3 patch, f=16, batch 1, {used:?}: {mean:.3} s/iteration over {} iterations, peak RSS {:.0} MB", steady.len(), peak_rss_mb());
+    let dispatch = if deepcad::model::ROUTE_SMALL_CONVOLUTIONS_TO_ONEDNN.load(std::sync::atomic::Ordering::Relaxed) { "" } else { " (libtorch dispatch)" };
+    println!("train {patch}^3 patch, f=16, batch 1, {used:?}{dispatch}: {mean:.3} s/iteration over {} iterations, peak RSS {:.0} MB", steady.len(), peak_rss_mb());
+}
+
+/// Float32 matrix-multiply peak of this machine through the same libtorch (best of 3, 4096²).
+fn matmul_phase() {
+    let a = Tensor::randn([4096, 4096], (Kind::Float, Device::Cpu));
+    let b = Tensor::randn([4096, 4096], (Kind::Float, Device::Cpu));
+    let _ = a.matmul(&b);
+    let best = (0..3)
+        .map(|_| {
+            let started = Instant::now();
+            let _ = a.matmul(&b);
+            started.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min);
+    println!("matmul 4096^2 float32 peak: {:.1} GFLOP/s", 2.0 * 4096f64.powi(3) / best / 1e9);
+}
+
+/// The PyTorch eager reference (eval/deepcad_reference.py) on the same machine, in this run: its
+/// float32 training step at 64³ and its plain forward at 144³. Skipped, with the reason, when the
+/// evaluation environment is missing.
+fn pytorch_phase() {
+    let python = std::env::var_os("DEEPCAD_EVAL_PYTHON").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        let home = std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_default();
+        home.join(".cache/deepcad/eval-venv-cpu-torch-2.11.0/bin/python")
+    });
+    if !python.is_file() {
+        println!("pytorch eager: SKIPPED ({} not found; run scripts/evaluate.sh once or set DEEPCAD_EVAL_PYTHON)", python.display());
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/eval/deepcad_reference.py");
+    let threads = tch::get_num_threads().to_string();
+    for args in [vec!["bench-train", "--patch", "64"], vec!["bench-network", "--size", "144"]] {
+        let out = Command::new(&python).arg(script).args(["--threads", &threads]).args(&args).output().expect("run python");
+        let text = String::from_utf8_lossy(&out.stdout);
+        match serde_json::from_str::<serde_json::Value>(text.trim()) {
+            Ok(v) if args[0] == "bench-train" => println!("pytorch eager train 64^3 patch, float32: {:.3} s/iteration", v["seconds_per_iteration"].as_f64().unwrap_or(f64::NAN)),
+            Ok(v) => {
+                let rate = v["voxels_per_second"].as_f64().unwrap_or(f64::NAN);
+                println!("pytorch eager network 144^3 plain forward: {:.2} Mvoxel/s = {:.1} GFLOP/s", rate / 1e6, rate * deepcad::model::forward_flops_per_voxel(16) / 1e9);
+            }
+            Err(_) => println!("pytorch eager {}: FAILED ({})", args[0], String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")),
+        }
+    }
+}
+
+/// One training step and one forward at 64³ in float32 with oneDNN's verbose log on (a child of
+/// this binary); prints which implementation ran each layer's convolutions, or "native" where
+/// oneDNN never saw it (libtorch's own im2col kernel), so a regression in dispatch is visible.
+fn codepath_report(me: &std::path::Path, extra: &[&str]) {
+    let out = Command::new(me).args(["train64-once"]).args(extra).env("ONEDNN_VERBOSE", "1").output().expect("run phase");
+    let log = String::from_utf8_lossy(&out.stdout);
+    // (prop_kind, problem) -> implementation
+    let mut seen: Vec<(String, String, String)> = Vec::new();
+    for line in log.lines().filter(|l| l.contains(",exec,cpu,convolution,")) {
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields.len() > 10 {
+            let (implementation, prop, problem) = (fields[6].to_string(), fields[7].to_string(), fields[fields.len() - 2].to_string());
+            if !seen.iter().any(|(p, q, _)| *p == prop && *q == problem) {
+                seen.push((prop, problem, implementation));
+            }
+        }
+    }
+    let find = |prop: &str, c_in: usize, c_out: usize, side: usize| -> String {
+        let key = format!("ic{c_in}oc{c_out}_id{side}");
+        seen.iter()
+            .find(|(p, q, _)| p.starts_with(prop) && q.contains(&key))
+            .map(|(_, q, i)| format!("{i}{}", if q.starts_with("mb2") { " (as 2)" } else { "" }))
+            .unwrap_or_else(|| "native".into())
+    };
+    let label = if extra.is_empty() { "ours" } else { "libtorch dispatch" };
+    println!("code path per convolution, 64^3 float32 training step ({label}): layer, channels @ side: forward | backward data | backward weights");
+    let f = 16usize;
+    let widths: Vec<usize> = (0..deepcad::model::LEVELS).map(|i| f << i).collect();
+    let mut layers: Vec<(String, usize, usize, usize)> = Vec::new();
+    for (i, &w) in widths.iter().enumerate() {
+        let c_in = if i == 0 { 1 } else { widths[i - 1] };
+        let c_mid = (w / 2).max(c_in);
+        layers.push((format!("encoder {i} conv 1"), c_in, c_mid, 64 >> i));
+        layers.push((format!("encoder {i} conv 2"), c_mid, w, 64 >> i));
+    }
+    for level in (0..deepcad::model::LEVELS - 1).rev() {
+        let joined = widths[level] + widths[level + 1];
+        layers.push((format!("decoder {level} conv 1"), joined, widths[level], 64 >> level));
+        layers.push((format!("decoder {level} conv 2"), widths[level], widths[level], 64 >> level));
+    }
+    layers.push(("head 1x1x1".into(), f, 1, 64));
+    for (name, c_in, c_out, side) in layers {
+        let data = if c_in == 1 { "-".to_string() } else { find("backward_data", c_in, c_out, side) };
+        println!("  {name:<18} {c_in:>3}->{c_out:<3} @ {side:>2}: {} | {data} | {}", find("forward", c_in, c_out, side), find("backward_weights", c_in, c_out, side));
+    }
 }
 
 fn main() {
-    let positional: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let positional: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-') && a != "libtorch-dispatch").collect();
     let phase = positional.first().cloned();
     let precision = match positional.get(1).map(String::as_str) {
         Some("float32") => Precision::Float32,
@@ -152,6 +247,11 @@ fn main() {
         _ => Precision::Auto,
     };
     deepcad::device::tune_allocator_for_throughput();
+    // Baseline: libtorch's own convolution dispatch (small batch-1 convolutions on its native kernel).
+    let libtorch_dispatch = std::env::args().any(|a| a == "libtorch-dispatch");
+    if libtorch_dispatch {
+        deepcad::model::ROUTE_SMALL_CONVOLUTIONS_TO_ONEDNN.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
     println!("# deepcad throughput on CPU ({} threads)", tch::get_num_threads());
     match phase.as_deref() {
         Some("infer") => infer_phase(),
@@ -159,11 +259,35 @@ fn main() {
         Some("network-plain") => network_phase(false),
         Some("train64") => train_phase(64, 8, precision),
         Some("train150") => train_phase(152, 3, precision),
-        Some(other) => eprintln!("unknown phase {other}; use infer, network, network-plain, train64, train150"),
+        Some("train64-once") => train_phase(64, 1, Precision::Float32),
+        Some("matmul") => matmul_phase(),
+        Some("pytorch") => pytorch_phase(),
+        Some("codepath") => {
+            let me = std::env::current_exe().expect("own path");
+            codepath_report(&me, &[]);
+            codepath_report(&me, &["libtorch-dispatch"]);
+        }
+        Some(other) => eprintln!("unknown phase {other}; use matmul, pytorch, codepath, infer, network, network-plain, train64, train150"),
         None => {
             let me = std::env::current_exe().expect("own path");
-            for phase in ["network-plain", "network", "infer", "train64", "train150"] {
-                let out = Command::new(&me).arg(phase).output().expect("run phase");
+            // Float32 phases (network, train64 float32) against their baselines from this run:
+            // the matmul peak, libtorch's own dispatch and the PyTorch eager reference.
+            let phases: [&[&str]; 12] = [
+                &["matmul"],
+                &["pytorch"],
+                &["network-plain"],
+                &["network"],
+                &["network", "libtorch-dispatch"],
+                &["train64", "float32"],
+                &["train64", "float32", "libtorch-dispatch"],
+                &["train64"],
+                &["infer"],
+                &["train150"],
+                &["codepath"],
+                &["train150", "float32"],
+            ];
+            for args in phases {
+                let out = Command::new(&me).args(args).output().expect("run phase");
                 print!("{}", String::from_utf8_lossy(&out.stdout).lines().skip(1).map(|l| format!("{l}\n")).collect::<String>());
             }
         }

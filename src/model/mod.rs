@@ -3,7 +3,7 @@
 pub mod pth;
 pub mod unet3d;
 
-pub use unet3d::{parameter_count, UNet3d, ALIGNMENT};
+pub use unet3d::{forward_flops_per_voxel, parameter_count, UNet3d, ALIGNMENT, LEVELS, ROUTE_SMALL_CONVOLUTIONS_TO_ONEDNN};
 pub mod built_in;
 pub mod bundle;
 pub mod import;

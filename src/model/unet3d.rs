@@ -6,6 +6,8 @@
 //! 1×1×1 head. Variable paths reproduce the reference state-dict names
 //! (`Generator.encoders.0.basic_module.SingleConv1.conv.weight`, ...) so checkpoints map one to one.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use tch::{nn, Tensor};
 
 use crate::Result;
@@ -43,6 +45,9 @@ impl DoubleConv {
 /// their gradients arrive in float32. A float32 input takes the plain path unchanged.
 fn conv(layer: &nn::Conv3D, x: &Tensor, padding: i64) -> Result<Tensor> {
     if x.kind() == layer.ws.kind() {
+        if padding == 1 && runs_on_native_kernel(x) && ROUTE_SMALL_CONVOLUTIONS_TO_ONEDNN.load(Ordering::Relaxed) {
+            return conv_as_batch_of_two(layer, x);
+        }
         return Ok(x.f_conv3d(&layer.ws, layer.bs.as_ref(), [1, 1, 1], [padding; 3], [1, 1, 1], 1)?);
     }
     if needs_float32(x) {
@@ -52,6 +57,38 @@ fn conv(layer: &nn::Conv3D, x: &Tensor, padding: i64) -> Result<Tensor> {
     let weight = layer.ws.f_to_kind(x.kind())?;
     let bias = layer.bs.as_ref().map(|b| b.f_to_kind(x.kind())).transpose()?;
     Ok(x.f_conv3d(&weight, bias.as_ref(), [1, 1, 1], [padding; 3], [1, 1, 1], 1)?)
+}
+
+/// Whether libtorch 2.11 would run this float32 3-D convolution on its native im2col kernel
+/// instead of oneDNN: batch 1 with N·C·D·H ≤ 20480 (`ConvParams::use_mkldnn`), i.e. the deeper,
+/// smaller levels of a 64³ training patch (every level below full resolution) and of inference tiles.
+/// There the native kernel ran 2–6× slower than oneDNN on the same shapes (44 vs 246 GFLOP/s for
+/// 32→64 channels at 24³, measured on 2 cores).
+fn runs_on_native_kernel(x: &Tensor) -> bool {
+    let s = x.size();
+    x.kind() == tch::Kind::Float
+        && x.device() == tch::Device::Cpu
+        && s.len() == 5
+        && s[0] == 1
+        && s[0] * s[1] * s[2] * s[3] <= 20480
+        && s[4] >= 4
+        && s[4] % 2 == 0
+}
+
+/// Off only to measure libtorch's own dispatch against it (`benches/throughput.rs`).
+pub static ROUTE_SMALL_CONVOLUTIONS_TO_ONEDNN: AtomicBool = AtomicBool::new(true);
+
+/// The same 3×3×3 zero-padded convolution, computed as a batch of two: the last axis is cut into
+/// halves that each carry their one neighbouring column (zeros at the true ends), so libtorch sends
+/// it to oneDNN (batch > 1), forward and backward. Exact: every output voxel sees the same 27
+/// inputs; only the summation order inside the kernel may differ.
+fn conv_as_batch_of_two(layer: &nn::Conv3D, x: &Tensor) -> Result<Tensor> {
+    let width = x.size()[4];
+    let half = width / 2;
+    let padded = x.f_constant_pad_nd([1, 1])?;
+    let halves = Tensor::f_cat(&[padded.f_narrow(4, 0, half + 2)?, padded.f_narrow(4, half, half + 2)?], 0)?;
+    let y = halves.f_conv3d(&layer.ws, layer.bs.as_ref(), [1, 1, 1], [1, 1, 0], [1, 1, 1], 1)?;
+    Ok(Tensor::f_cat(&[y.f_narrow(0, 0, 1)?, y.f_narrow(0, 1, 1)?], 4)?)
 }
 
 /// oneDNN's bfloat16 weight gradient of a 3×3×3 convolution is wrong when the input is 2 deep
@@ -261,6 +298,24 @@ fn conv_valid_along_slab_axis(layer: &nn::Conv3D, x: &Tensor) -> Result<Tensor> 
     Ok(x.f_conv3d(&layer.ws, layer.bs.as_ref(), [1, 1, 1], [1, 1, 0], [1, 1, 1], 1)?)
 }
 
+/// Multiply-add FLOPs (2 per MAC, plus one add per bias) per output voxel of one forward pass for
+/// base width `f`: each level's convolutions weighted by its share of the voxels (1/8 per level).
+pub fn forward_flops_per_voxel(base_width: usize) -> f64 {
+    let widths: Vec<f64> = (0..LEVELS).map(|i| (base_width << i) as f64).collect();
+    let conv = |c_in: f64, c_out: f64, taps: f64| 2.0 * taps * c_in * c_out + c_out;
+    let mut total = 0.0;
+    for i in 0..LEVELS {
+        let c_in = if i == 0 { 1.0 } else { widths[i - 1] };
+        let c_mid = (widths[i] / 2.0).max(c_in);
+        total += (conv(c_in, c_mid, 27.0) + conv(c_mid, widths[i], 27.0)) / 8f64.powi(i as i32);
+    }
+    for level in 0..LEVELS - 1 {
+        let joined = widths[level] + widths[level + 1];
+        total += (conv(joined, widths[level], 27.0) + conv(widths[level], widths[level], 27.0)) / 8f64.powi(level as i32);
+    }
+    total + conv(widths[0], 1.0, 1.0)
+}
+
 /// Parameter count of the architecture for base width `f`, without building it.
 pub fn parameter_count(base_width: usize) -> usize {
     let f = base_width;
@@ -278,4 +333,36 @@ pub fn parameter_count(base_width: usize) -> usize {
         total += conv(skip + deeper, skip, 3) + conv(skip, skip, 3);
     }
     total + conv(widths[0], 1, 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    #[test]
+    fn a_convolution_run_as_a_batch_of_two_equals_the_plain_one_with_gradients() {
+        tch::manual_seed(1);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let layer = nn::conv3d(vs.root() / "c", 32, 64, 3, nn::ConvConfig { padding: 1, ..Default::default() });
+        let x = Tensor::randn([1, 32, 12, 10, 14], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+        assert!(runs_on_native_kernel(&x), "the test shape should be one libtorch runs natively");
+        let grads = |y: Tensor| {
+            let loss = (&y * &y).sum(Kind::Float);
+            let g = Tensor::run_backward(&[loss], &[&x, &layer.ws], false, false);
+            (y, g[0].shallow_clone(), g[1].shallow_clone())
+        };
+        let (plain, dx_plain, dw_plain) = grads(x.conv3d(&layer.ws, layer.bs.as_ref(), [1, 1, 1], [1, 1, 1], [1, 1, 1], 1));
+        let (split, dx_split, dw_split) = grads(conv_as_batch_of_two(&layer, &x).unwrap());
+        for (a, b, what) in [(plain, split, "output"), (dx_plain, dx_split, "input gradient"), (dw_plain, dw_split, "weight gradient")] {
+            let error = (&a - &b).abs().max().double_value(&[]) / a.abs().max().double_value(&[]);
+            assert!(error < 1e-5, "{what}: relative error {error}");
+        }
+    }
+
+    #[test]
+    fn forward_flops_match_the_reference_harness() {
+        // eval/deepcad_reference.py flops_per_voxel(16).
+        assert!((forward_flops_per_voxel(16) - 113290.875).abs() < 1e-6);
+    }
 }
