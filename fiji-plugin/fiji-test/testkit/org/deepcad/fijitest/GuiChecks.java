@@ -201,8 +201,8 @@ public class GuiChecks implements Command {
     }
 
     /**
-     * A long training started from the menu, cancelled with Esc (pressed on the ImageJ window, as a
-     * user does) once its first epoch is saved: how fast it stops, how it ends, what the model keeps.
+     * A long training started from the menu, cancelled with Esc on the ImageJ window once its first
+     * epoch is saved: how fast it stops, how it ends, what the model keeps.
      */
     private void cancelTrainingWithEsc(ImagePlus movie, Map<String, Object> settings) throws Exception {
         File bundle = new File(data, "gui-cancel.safetensors");
@@ -219,18 +219,13 @@ public class GuiChecks implements Command {
             result("esc cancel", "no first epoch within the time limit");
             return;
         }
+        // The key event goes straight to the ImageJ window's key handler: under Xvfb without a window
+        // manager, X keyboard focus (what a Robot key press needs) is not reliably on any window.
         ij.ImageJ main = IJ.getInstance();
-        java.awt.EventQueue.invokeAndWait(main::toFront); // other windows opened since cover it
-        java.awt.Robot robot = new java.awt.Robot();
-        robot.waitForIdle();
-        java.awt.Point corner = main.getLocationOnScreen();
-        robot.mouseMove(corner.x + main.getWidth() / 2, corner.y + main.getHeight() - 8);
-        robot.mousePress(java.awt.event.InputEvent.BUTTON1_DOWN_MASK);
-        robot.mouseRelease(java.awt.event.InputEvent.BUTTON1_DOWN_MASK);
-        robot.waitForIdle();
         long pressed = System.currentTimeMillis();
-        robot.keyPress(java.awt.event.KeyEvent.VK_ESCAPE);
-        robot.keyRelease(java.awt.event.KeyEvent.VK_ESCAPE);
+        java.awt.EventQueue.invokeAndWait(() -> main.dispatchEvent(new java.awt.event.KeyEvent(main,
+            java.awt.event.KeyEvent.KEY_PRESSED, System.currentTimeMillis(), 0, java.awt.event.KeyEvent.VK_ESCAPE,
+            java.awt.event.KeyEvent.CHAR_UNDEFINED)));
         Module module;
         try {
             module = running.get(120, TimeUnit.SECONDS);
