@@ -298,6 +298,10 @@ else
         else
             fail "GUI: Plugins > DeepCAD opened and photographed" "$(gui 'menu screenshot')"
         fi
+        expect_gui_match "GUI: the Denoise dialog (Movie = the active image) offers its fields, a file chooser and defaults; Cancel cancels, no image" \
+            "dialog denoise" '^labels=\[Model, Model file, Device, Output type, Output file \(optional\), Replace an existing output file\] browse=1 choices=\[Model file, Automatic\] numbers=\[\] then Cancel: cancelled, images added 0$'
+        expect_gui_match "GUI: the Train dialog offers its fields, three file choosers and the documented defaults; Cancel cancels" \
+            "dialog train" '^labels=\[Input file or folder, Model file to write, Epochs, Time limit \(minutes\), .*Continue from model\] browse=3 choices=\[\] numbers=\[10, 0\.0, 64, 64, 16, 200, 0\.001\] then Cancel: cancelled, images added 0$'
         expect_gui "GUI: Denoise run from the menu (module service) succeeds" "ran Denoise with DeepCAD model" ok
         expect_gui "GUI: its result is the image '<title>-denoised', 16-bit, 64 frames" "denoise output" "rec movie-denoised 16-bit 64"
         expect_gui_match "recorder: Denoise recorded as run(\"Denoise with DeepCAD model\", ...) with its keys" "recorded denoise" \
@@ -316,6 +320,8 @@ else
             "gui macro with optional keys omitted" "finished, images added: 1"
         expect_gui "GUI: training adds no image (the loss plot is not an image window)" "train images added" 0
         expect_gui "GUI: the live loss plot shows one point per finished epoch (2)" "loss plot points" 2
+        expect_gui "GUI: a Denoise from the menu with an absent model file fails" "ran Denoise with DeepCAD model (absent model)" "failed as expected"
+        expect_gui "GUI: ... and the Console window shows the one-line 'DeepCAD: <file>: ...' message" "error shown" "window 'Console'"
         expect_gui_match "GUI: Esc on the ImageJ window cancels a running training" "esc cancel" '^cancelled: Training was cancelled; .*gui-cancel\.safetensors holds the last finished epoch'
         expect_gui_match "GUI: ... which stops within 30 s" "esc cancel stopped within 30 s" '^true '
         expect_gui_match "GUI: ... and keeps the finished epochs' model (1 to 99 of 100 epochs)" "esc cancel kept epochs" '^[1-9][0-9]?$'
@@ -326,6 +332,7 @@ else
         else
             fail "GUI: screenshot kept" "$(gui screenshot)"
         fi
+        for shot in gui-dialog.png gui-error.png; do [ ! -f "$data/$shot" ] || cp "$data/$shot" "$work/artifacts/$shot"; done
         [ -z "$(gui error)" ] || fail "GUI: the driver finished without an error" "$(gui error)"
     fi
 fi

@@ -16,7 +16,7 @@ import org.scijava.plugin.Plugin;
  * (module service, full pre- and postprocessing), SciJava's Swing input harvester (priority -10000)
  * shows a dialog for every input nobody has resolved yet, and the user types values and clicks OK.
  * This preprocessor runs just before the harvester and fills exactly those inputs, with the values
- * {@link #answer} was given for that command, so no dialog appears. Everything else (the macro
+ * {@link #answer} was given for that command, so no dialog appears (none given: the real dialog). Everything else (the macro
  * recorder's pre- and postprocessor, the active-image preprocessor, the command) is the real thing.
  */
 @Plugin(type = PreprocessorPlugin.class, priority = Priority.LOW)
@@ -25,7 +25,8 @@ public class DialogStandIn extends AbstractPreprocessorPlugin {
 
     /** The values the "user" enters in the dialog of the command with this class name. */
     public static void answer(String commandClass, Map<String, Object> values) {
-        ANSWERS.put(commandClass, values);
+        if (values == null) ANSWERS.remove(commandClass);
+        else ANSWERS.put(commandClass, values);
     }
 
     @Override

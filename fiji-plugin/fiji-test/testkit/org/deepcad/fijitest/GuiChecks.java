@@ -78,13 +78,19 @@ public class GuiChecks implements Command {
 
         result("menu screenshot", openMenuAndShoot(new File(data, "gui-menu.png")));
 
-        Recorder recorder = new Recorder();
-        Recorder.record = true;
         ImagePlus movie = IJ.openImage(new File(data, "bright.tif").getPath());
         movie.setTitle("rec movie");
         movie.show();
         deadline = System.currentTimeMillis() + 20_000;
         while (WindowManager.getCurrentImage() != movie && System.currentTimeMillis() < deadline) Thread.sleep(100);
+
+        // The real input dialogs (nobody answers them here): what they offer, then Cancel.
+        png = new File(data, "gui-dialog.png");
+        result("dialog denoise", inspectDialog("org.deepcad.fiji.commands.DenoiseCommand", "Denoise with DeepCAD model"));
+        result("dialog train", inspectDialog("org.deepcad.fiji.commands.TrainCommand", "Train DeepCAD model"));
+
+        Recorder recorder = new Recorder();
+        Recorder.record = true;
 
         String model = new File(data, "macro-model.safetensors").getPath();
         Map<String, Object> denoise = new LinkedHashMap<>();
@@ -141,7 +147,7 @@ public class GuiChecks implements Command {
         result("train images added", String.valueOf(WindowManager.getImageCount() - imagesBefore));
         result("loss plot points", lossPlotPoints("DeepCAD training loss: gui-model.safetensors"));
         result("recorded train", recordedLine(recorder, "Train DeepCAD model"));
-        screenshot(new File(data, "gui-screenshot.png"));
+        screenshot("screenshot", new File(data, "gui-screenshot.png"));
 
         Recorder.record = false;
         if (line != null && first != null) {
@@ -174,6 +180,20 @@ public class GuiChecks implements Command {
         macro.join(30_000);
         result("gui macro with optional keys omitted", blocked ? "stopped on a dialog" : "finished, images added: "
             + (WindowManager.getImageCount() - beforeMacro));
+
+        // A failure from the menu: where does the user see it?
+        Map<String, Object> broken = new LinkedHashMap<>(denoise);
+        File absent = new File(data, "absent model.safetensors");
+        broken.put("model_file", absent);
+        WindowManager.setCurrentWindow(movie.getWindow());
+        try {
+            clickAndRun("org.deepcad.fiji.commands.DenoiseCommand", broken);
+        } catch (java.util.concurrent.ExecutionException expected) {
+            result("ran Denoise with DeepCAD model (absent model)", "failed as expected");
+        }
+        Thread.sleep(2000);
+        result("error shown", findText("DeepCAD: " + absent.getPath()));
+        screenshot("error screenshot", new File(data, "gui-error.png"));
 
         cancelTrainingWithEsc(movie, train);
 
@@ -241,6 +261,91 @@ public class GuiChecks implements Command {
         java.util.regex.Matcher epochs = java.util.regex.Pattern.compile("\"epochs_completed\"\\s*:\\s*(\\d+)").matcher(info);
         result("esc cancel kept epochs", epochs.find() ? epochs.group(1) : "unreadable");
         IJ.resetEscape();
+    }
+
+    /**
+     * Runs a command as a menu click does with nobody answering for the user, waits for SciJava's
+     * input dialog, reports its field labels, file-chooser buttons, choice and number defaults as
+     * "labels=[..] browse=n choices=[..] numbers=[..]", then clicks Cancel and reports how the
+     * command ended ("cancelled" expected, and no image added).
+     */
+    private String inspectDialog(String commandClass, String title) throws Exception {
+        DialogStandIn.answer(commandClass, null);
+        int images = WindowManager.getImageCount();
+        java.util.concurrent.Future<Module> running = modules.run(commands.getCommand(commandClass), true);
+        javax.swing.JDialog dialog = null;
+        long deadline = System.currentTimeMillis() + 60_000;
+        while (dialog == null && System.currentTimeMillis() < deadline && !running.isDone()) {
+            for (java.awt.Window window : java.awt.Window.getWindows()) {
+                if (window instanceof javax.swing.JDialog && window.isShowing() && title.equals(((javax.swing.JDialog) window).getTitle())) {
+                    dialog = (javax.swing.JDialog) window;
+                }
+            }
+            Thread.sleep(100);
+        }
+        if (dialog == null) return "no dialog" + (running.isDone() ? " (the command ran without one)" : "");
+        Thread.sleep(500);
+        List<String> labels = new ArrayList<>(), choices = new ArrayList<>(), numbers = new ArrayList<>();
+        int[] browse = { 0 };
+        javax.swing.JButton[] cancel = { null };
+        java.awt.Container root = dialog.getContentPane();
+        java.awt.EventQueue.invokeAndWait(() -> walk(root, labels, choices, numbers, browse, cancel));
+        if (png != null) screenshot("dialog screenshot", png);
+        png = null;
+        if (cancel[0] == null) return "no Cancel button";
+        java.awt.EventQueue.invokeAndWait(cancel[0]::doClick);
+        Module module = running.get(60, TimeUnit.SECONDS);
+        boolean cancelled = module instanceof Cancelable && ((Cancelable) module).isCanceled();
+        return "labels=" + labels + " browse=" + browse[0] + " choices=" + choices + " numbers=" + numbers
+            + " then Cancel: " + (cancelled ? "cancelled" : "ran") + ", images added " + (WindowManager.getImageCount() - images);
+    }
+
+    private File png;
+
+    /** "window '<title>'" for the first showing window whose text contains needle, or "nowhere". */
+    private static String findText(String needle) throws Exception {
+        String[] found = { null };
+        java.awt.EventQueue.invokeAndWait(() -> {
+            for (java.awt.Window window : java.awt.Window.getWindows()) {
+                if (found[0] == null && window.isShowing() && containsText(window, needle)) {
+                    String title = window instanceof java.awt.Frame ? ((java.awt.Frame) window).getTitle()
+                        : window instanceof java.awt.Dialog ? ((java.awt.Dialog) window).getTitle() : window.getName();
+                    found[0] = "window '" + title + "'";
+                }
+            }
+        });
+        return found[0] == null ? "nowhere" : found[0];
+    }
+
+    private static boolean containsText(java.awt.Container container, String needle) {
+        for (java.awt.Component c : container.getComponents()) {
+            String text = c instanceof javax.swing.text.JTextComponent ? ((javax.swing.text.JTextComponent) c).getText()
+                : c instanceof java.awt.TextComponent ? ((java.awt.TextComponent) c).getText()
+                : c instanceof javax.swing.JLabel ? ((javax.swing.JLabel) c).getText() : null;
+            if (text != null && text.contains(needle)) return true;
+            if (c instanceof java.awt.Container && containsText((java.awt.Container) c, needle)) return true;
+        }
+        return false;
+    }
+
+    private static void walk(java.awt.Container container, List<String> labels, List<String> choices, List<String> numbers,
+        int[] browse, javax.swing.JButton[] cancel)
+    {
+        for (java.awt.Component c : container.getComponents()) {
+            if (!c.isVisible()) continue;
+            if (c instanceof javax.swing.JLabel && ((javax.swing.JLabel) c).getText() != null
+                && !((javax.swing.JLabel) c).getText().trim().isEmpty()) labels.add(((javax.swing.JLabel) c).getText().trim());
+            else if (c instanceof javax.swing.JComboBox) choices.add(String.valueOf(((javax.swing.JComboBox<?>) c).getSelectedItem()));
+            else if (c instanceof javax.swing.JSpinner) numbers.add(String.valueOf(((javax.swing.JSpinner) c).getValue()));
+            else if (c instanceof javax.swing.JButton) {
+                String text = ((javax.swing.JButton) c).getText();
+                if ("Browse".equals(text) || "Browse...".equals(text)) browse[0]++;
+                if ("Cancel".equals(text)) cancel[0] = (javax.swing.JButton) c;
+            }
+            if (c instanceof java.awt.Container && !(c instanceof javax.swing.JSpinner) && !(c instanceof javax.swing.JComboBox)) {
+                walk((java.awt.Container) c, labels, choices, numbers, browse, cancel);
+            }
+        }
     }
 
     /** The number of points in the open loss plot window with this title, or "no window". */
@@ -329,13 +434,13 @@ public class GuiChecks implements Command {
         }
     }
 
-    private void screenshot(File png) {
+    private void screenshot(String key, File png) {
         try {
             java.awt.Rectangle screen = new java.awt.Rectangle(java.awt.Toolkit.getDefaultToolkit().getScreenSize());
             javax.imageio.ImageIO.write(new java.awt.Robot().createScreenCapture(screen), "png", png);
-            result("screenshot", png.getPath());
+            result(key, png.getPath());
         } catch (Exception e) {
-            result("screenshot", "failed: " + e);
+            result(key, "failed: " + e);
         }
     }
 
