@@ -67,7 +67,7 @@ pub fn parse_device(text: &str) -> Result<Device> {
         },
     };
     if let Some(reason) = cuda_unavailable_reason() {
-        return Err(Error::usage(format!("device '{text}' requested but CUDA is not usable: {reason}; use --device cpu")));
+        return Err(Error::usage(format!("device '{text}' requested but CUDA is not usable: {reason}; choose the CPU device instead")));
     }
     let count = tch::Cuda::device_count() as usize;
     if requested_gpu >= count {

@@ -223,6 +223,65 @@ fn hostile_inputs_end_in_clean_errors_that_name_the_culprit() {
         eprintln!("skipped the para.yaml case: {} is missing", checkpoint.display());
     }
 
+    // TIFF structure attacks, written byte by byte: an IFD chain that loops back on itself, and a
+    // "decompression bomb" whose one deflate strip claims a 60000×60000 16-bit frame (7.2 GB).
+    let ifd_loop = d.join("ifd-loop.tif");
+    std::fs::write(&ifd_loop, classic_tiff(1, 1, 1, &[0, 0], 8)).unwrap();
+    cases.push(Case { name: "IFD chain loops", args: denoise(&ifd_loop, &good), names: s(&ifd_loop), inputs: vec![ifd_loop.clone()], no_output: vec![out.clone()] });
+    let bomb = d.join("bomb.tif");
+    let zeros = {
+        use std::io::Write;
+        // 64 MB of zeros, zlib-compressed to about 64 KB (the claimed frame is 7.2 GB).
+        let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        let chunk = vec![0u8; 1 << 20];
+        for _ in 0..64 {
+            encoder.write_all(&chunk).unwrap();
+        }
+        encoder.finish().unwrap()
+    };
+    std::fs::write(&bomb, classic_tiff(60_000, 60_000, 8, &zeros, 0)).unwrap();
+    cases.push(Case { name: "decompression bomb", args: denoise(&bomb, &good), names: s(&bomb), inputs: vec![bomb.clone()], no_output: vec![out.clone()] });
+
+    // A hostile pickle: a checkpoint whose data.pkl would run `touch` through os.system.
+    let marker = d.join("pwned");
+    let pickle = format!("cos\nsystem\n(S'touch {}'\ntR.", marker.display());
+    let evil = d.join("evil.pth");
+    {
+        use std::io::Write;
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&evil).unwrap());
+        zip.start_file("archive/data.pkl", zip::write::SimpleFileOptions::default()).unwrap();
+        zip.write_all(pickle.as_bytes()).unwrap();
+        zip.finish().unwrap();
+    }
+    let evil_out = d.join("evil.safetensors");
+    cases.push(Case { name: "hostile pickle", args: ["import", &s(&evil), "-o", &s(&evil_out)].map(String::from).to_vec(), names: s(&evil), inputs: vec![evil.clone()], no_output: vec![evil_out, marker.clone()] });
+
+    // Read-only and full output locations: small tmpfs mounts (root only; skipped otherwise).
+    let read_only = d.join("read-only");
+    let full = d.join("full");
+    let mounted: Vec<PathBuf> = [(&read_only, "ro,size=1m"), (&full, "size=16k")]
+        .into_iter()
+        .filter_map(|(at, options)| {
+            std::fs::create_dir(at).unwrap();
+            let ok = Command::new("mount").args(["-t", "tmpfs", "-o", options, "tmpfs"]).arg(at).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+            if !ok {
+                eprintln!("SKIPPED the {} output location case: mounting a tmpfs needs root", at.display());
+            }
+            ok.then(|| at.clone())
+        })
+        .collect();
+    let big_movie = d.join("big-movie.tif");
+    assert!(Command::new(env!("CARGO_BIN_EXE_deepcad"))
+        .args(["simulate", "-q", "-o", &s(&big_movie), "--width", "64", "--height", "64", "--frames", "40"])
+        .status()
+        .unwrap()
+        .success());
+    for location in &mounted {
+        let target = location.join("denoised.tif");
+        let args = ["denoise", &s(&big_movie), "--model", &s(&good), "-o", &s(&target), "--device", "cpu"].map(String::from).to_vec();
+        cases.push(Case { name: if *location == read_only { "read-only output folder" } else { "full disk" }, args, names: s(&target), inputs: vec![big_movie.clone()], no_output: vec![target.clone()] });
+    }
+
     let mut tally = Tally::default();
     let problems: Vec<String> = cases.iter().flat_map(|c| run_case(c, &mut tally)).collect();
     eprintln!(
@@ -235,5 +294,47 @@ fn hostile_inputs_end_in_clean_errors_that_name_the_culprit() {
         tally.inputs_modified,
         tally.outputs_left
     );
+    for location in &mounted {
+        let leftovers: Vec<_> = std::fs::read_dir(location).unwrap().flatten().map(|e| e.path()).collect();
+        let _ = Command::new("umount").arg(location).status();
+        assert!(leftovers.is_empty(), "files left in {}: {leftovers:?}", location.display());
+    }
     assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// A little-endian classic TIFF with one IFD: a `width`×`height` 16-bit grey image whose single
+/// strip is `strip` under compression `compression` (1 none, 8 deflate), and `next_ifd` as the
+/// next-IFD offset (8 points back at this IFD: a loop; 0 ends the chain).
+fn classic_tiff(width: u32, height: u32, compression: u16, strip: &[u8], next_ifd: u32) -> Vec<u8> {
+    let entries: [(u16, u16, u32); 9] = [
+        (256, 4, width),
+        (257, 4, height),
+        (258, 3, 16),
+        (259, 3, compression as u32),
+        (262, 3, 1),
+        (273, 4, 0), // strip offset, patched below
+        (277, 3, 1),
+        (278, 4, height),
+        (279, 4, strip.len() as u32),
+    ];
+    let ifd_len = 2 + entries.len() * 12 + 4;
+    let data_offset = (8 + ifd_len) as u32;
+    let mut bytes = b"II*\0".to_vec();
+    bytes.extend_from_slice(&8u32.to_le_bytes());
+    bytes.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    for (tag, kind, value) in entries {
+        let value = if tag == 273 { data_offset } else { value };
+        bytes.extend_from_slice(&tag.to_le_bytes());
+        bytes.extend_from_slice(&kind.to_le_bytes());
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        if kind == 3 {
+            bytes.extend_from_slice(&(value as u16).to_le_bytes());
+            bytes.extend_from_slice(&[0, 0]);
+        } else {
+            bytes.extend_from_slice(&value.to_le_bytes());
+        }
+    }
+    bytes.extend_from_slice(&next_ifd.to_le_bytes());
+    bytes.extend_from_slice(strip);
+    bytes
 }

@@ -661,8 +661,8 @@ fn choose_view(path: &Path, meta: &ImageJMetadata, options: &ReadOptions) -> Res
             return Err(Error::unsupported(
                 path,
                 format!(
-                    "the file has {channels} channels; choose the one to denoise with --channel N \
-                     (0 for the first, up to {}) or split channels in Fiji (Image > Color > Split Channels)",
+                    "the file has {channels} channels; choose the channel to denoise \
+                     (0 for the first, up to {}) or split the channels first (in Fiji: Image > Color > Split Channels)",
                     channels - 1
                 ),
             ))
@@ -683,8 +683,8 @@ fn choose_view(path: &Path, meta: &ImageJMetadata, options: &ReadOptions) -> Res
             return Err(Error::unsupported(
                 path,
                 format!(
-                    "the file has {slices} slices and {frames} frames; choose the slice to denoise over time with \
-                     --slice N (0 for the first, up to {})",
+                    "the file has {slices} slices and {frames} frames; choose the slice to denoise over time \
+                     (0 for the first, up to {})",
                     slices - 1
                 ),
             ))
@@ -776,8 +776,8 @@ fn check_finite(info: &StackInfo, t: usize, frame: &[f32]) -> Result<()> {
         return Err(Error::format(
             &info.path,
             format!(
-                "frame {t} (counting from 0, of {}), pixel x={} y={} is {}; replace non-finite values before denoising \
-                 (Fiji: Process > Math > Remove NaNs, or set them to a number)",
+                "frame {t} (counting from 0, of {}), pixel x={} y={} is {}; neither training nor denoising can use \
+                 non-finite values: replace them first (in Fiji: Process > Math > Remove NaNs, or set them to a number)",
                 info.frames,
                 i % info.width,
                 i / info.width,

@@ -128,7 +128,7 @@ impl StackWriter {
             .write(true)
             .create_new(true)
             .open(&temp_path)
-            .map_err(|e| Error::io(&temp_path, e))?;
+            .map_err(|e| writing_failed(path, e))?;
         let cal = &metadata.calibration;
         let mut writer = StackWriter {
             refuse_existing: None,
@@ -155,7 +155,7 @@ impl StackWriter {
         };
         // On error `writer` drops here and removes the temporary file.
         let result = writer.file_mut().write_all(&header(big));
-        result.map_err(|e| Error::io(&writer.temp_path, e))?;
+        result.map_err(|e| writing_failed(&writer.final_path, e))?;
         Ok(writer)
     }
 
@@ -213,7 +213,7 @@ impl StackWriter {
             }
             Err(e) => {
                 self.failed = true;
-                Err(Error::io(&self.temp_path, e))
+                Err(writing_failed(&self.final_path, e))
             }
         }
     }
@@ -255,7 +255,6 @@ impl StackWriter {
             y_resolution: self.y_resolution,
             resolution_unit: self.resolution_unit,
         };
-        let temp_path = self.temp_path.clone();
         let file = self.file.as_mut().expect("file lives until finish");
         let completed = (|| -> std::io::Result<()> {
             let first_ifd =
@@ -271,7 +270,7 @@ impl StackWriter {
             file.flush()?;
             file.get_ref().sync_all()
         })();
-        completed.map_err(|e| Error::io(&temp_path, e))?;
+        completed.map_err(|e| writing_failed(&self.final_path, e))?;
         drop(self.file.take());
         match self.refuse_existing {
             None => std::fs::rename(&self.temp_path, &self.final_path).map_err(|e| Error::io(&self.final_path, e))?,
@@ -394,4 +393,10 @@ fn sync_parent_dir(path: &Path) {
             let _ = handle.sync_all();
         }
     }
+}
+
+/// A failed write named by the output the user asked for (the hidden temporary file is removed
+/// and means nothing to them), saying that nothing was left under that name.
+fn writing_failed(output: &Path, e: std::io::Error) -> Error {
+    Error::io(output, std::io::Error::new(e.kind(), format!("{e}; the output was not written (nothing is left under this name)")))
 }

@@ -134,7 +134,7 @@ pub fn export_bioimageio(model: &Model, output: &Path, options: &ExportOptions) 
     let as_zip = output.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("zip"));
     if output.exists() && !options.overwrite {
         return Err(Error::usage(format!(
-            "{} already exists; choose another output or pass --overwrite to replace it",
+            "{} already exists; choose another output, or allow replacing it",
             output.display()
         )));
     }
@@ -571,7 +571,7 @@ fn replace(source: &Path, target: &Path, overwrite: bool) -> Result<()> {
     let mut aside = None;
     if target.exists() {
         if !overwrite {
-            return Err(Error::usage(format!("{} already exists; pass --overwrite to replace it", target.display())));
+            return Err(Error::usage(format!("{} already exists; choose another output, or allow replacing it", target.display())));
         }
         let old = hidden_sibling(target, "old");
         std::fs::rename(target, &old).map_err(|e| Error::io(target, e))?;
