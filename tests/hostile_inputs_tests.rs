@@ -123,6 +123,24 @@ fn tampered_bundle(good: &Path, out: &Path, edit: impl Fn(&mut serde_json::Value
     std::fs::write(out, safetensors::serialize(views, Some(metadata)).unwrap()).unwrap();
 }
 
+/// A valid bundle with its first tensor stored as float16 (same metadata).
+fn half_precision_bundle(good: &Path, out: &Path) {
+    let bytes = std::fs::read(good).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut owned: Vec<(String, Vec<usize>, Vec<u8>, safetensors::Dtype)> =
+        tensors.tensors().into_iter().map(|(n, v)| (n, v.shape().to_vec(), v.data().to_vec(), safetensors::Dtype::F32)).collect();
+    owned.sort_by(|a, b| a.0.cmp(&b.0));
+    let halved = owned[0].2.len() / 2;
+    owned[0].2.truncate(halved);
+    owned[0].3 = safetensors::Dtype::F16;
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = owned
+        .iter()
+        .map(|(n, shape, data, dtype)| (n.clone(), safetensors::tensor::TensorView::new(*dtype, shape.clone(), data).unwrap()))
+        .collect();
+    std::fs::write(out, safetensors::serialize(views, header.metadata().clone()).unwrap()).unwrap();
+}
+
 #[test]
 fn hostile_inputs_end_in_clean_errors_that_name_the_culprit() {
     let dir = tempfile::tempdir().unwrap();
@@ -182,6 +200,14 @@ fn hostile_inputs_end_in_clean_errors_that_name_the_culprit() {
         tampered_bundle(&good, &bad, edit, weight);
         cases.push(Case { name, args: denoise(&movie, &bad), names: why.into(), inputs: vec![movie.clone(), bad.clone()], no_output: vec![out.clone()] });
     }
+
+    // `info` checks the weights as loading does: a NaN weight, and weights stored as float16.
+    let nan_weight = d.join("nan-weight.safetensors");
+    tampered_bundle(&good, &nan_weight, |_| {}, Some(f32::NAN));
+    cases.push(Case { name: "info on a NaN weight", args: ["info", &s(&nan_weight)].map(String::from).to_vec(), names: "non-finite".into(), inputs: vec![nan_weight.clone()], no_output: vec![] });
+    let half = d.join("half.safetensors");
+    half_precision_bundle(&good, &half);
+    cases.push(Case { name: "info on float16 weights", args: ["info", &s(&half)].map(String::from).to_vec(), names: "only float32".into(), inputs: vec![half.clone()], no_output: vec![] });
 
     // Absurd numbers.
     let train_out = d.join("m.safetensors");

@@ -79,7 +79,7 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_modelInfoJson<'local>
     unowned
         .with_env(|env| -> JniResult<JString<'local>> {
             let path = arguments::string(env, &model_path, "the model path")?;
-            let metadata = Model::read_metadata(Path::new(&path))?;
+            let metadata = Model::read_validated_metadata(Path::new(&path))?;
             let json = serde_json::to_string_pretty(&metadata).map_err(|e| Error::model(&path, e.to_string()))?;
             Ok(env.new_string(json)?)
         })

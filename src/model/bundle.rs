@@ -205,6 +205,12 @@ impl Model {
         parse_metadata(path, &header_metadata(path, &bytes)?)
     }
 
+    /// The metadata of a bundle whose every weight has been checked as loading checks it (dtype,
+    /// shape, finite, in range): what `info` reports, so it never calls a broken model OK.
+    pub fn read_validated_metadata(path: &Path) -> Result<ModelMetadata> {
+        Ok(Model::load(path, Device::Cpu)?.metadata)
+    }
+
     /// Loads a bundle; an official DeepCAD `.pth` checkpoint is imported on the fly.
     pub fn load(path: &Path, device: Device) -> Result<Model> {
         if is_reference_checkpoint(path) {

@@ -167,7 +167,7 @@ fn info(a: InfoArgs) -> Result<()> {
         }
     }
     let path = a.model.expect("checked above");
-    let meta = Model::read_metadata(&path)?;
+    let meta = Model::read_validated_metadata(&path)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&meta).map_err(|e| Error::Usage(e.to_string()))?);
         return Ok(());
