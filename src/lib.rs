@@ -12,6 +12,8 @@ pub use error::{Error, Result};
 pub mod allocation;
 pub mod device;
 pub mod evaluation;
+pub mod footprint;
+pub mod geometry;
 pub mod infer;
 pub mod io;
 pub mod jni;

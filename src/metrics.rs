@@ -12,7 +12,7 @@
 //! * Results in dB are `+∞` when the estimate is exact, and Pearson correlations are `0.0` when
 //!   one side has no variance (the correlation is undefined there; `0.0` keeps averages usable).
 
-use crate::simulate::Footprint;
+use crate::footprint::Footprint;
 use crate::{Error, Result};
 
 /// SNR in dB of `estimate` against `truth`: `10·log10(var(truth) / mean((estimate − truth)²))`.

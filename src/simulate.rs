@@ -20,6 +20,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Poisson, StandardNormal};
 
 use crate::metrics::gaussian_filter;
+pub use crate::footprint::Footprint;
 use crate::{Error, Result};
 
 /// What to simulate. Defaults: 128×128 pixels, 500 frames at 30 Hz, 30 neurons, 5 photons,
@@ -59,12 +60,6 @@ impl Default for SimulationConfig {
             seed: 0,
         }
     }
-}
-
-/// Where a neuron is: the pixels it covers (`y·width + x`) and how strongly (peak weight 1).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Footprint {
-    pub pixels: Vec<(usize, f32)>,
 }
 
 /// A built scene that renders frames of the simulated movie on demand.

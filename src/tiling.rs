@@ -9,12 +9,8 @@
 //! for short axes): reads past the end are mirrored, never out of range, never a zero border.
 //! The whole-volume reference is the network applied to that same padded volume, cropped.
 
-use crate::model::ALIGNMENT;
-
-/// Receptive-field radius of the 4-level network (measured by `examples/probe_rf.rs`, checked in tests).
-pub const RECEPTIVE_FIELD_RADIUS: usize = 51;
-/// Default halo: the radius rounded up to a multiple of 4, so `tile - 2·halo` stays a multiple of 8.
-pub const DEFAULT_HALO: usize = 52;
+use crate::geometry::ALIGNMENT;
+pub use crate::geometry::{DEFAULT_HALO, RECEPTIVE_FIELD_RADIUS};
 
 /// One tile along one axis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

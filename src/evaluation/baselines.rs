@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::metrics::{gaussian_filter, median, snr_db, temporal_moving_average, trace_correlations};
-use crate::simulate::Footprint;
+use crate::footprint::Footprint;
 use crate::{Error, Result};
 
 /// Which baseline and with which width.

@@ -1,7 +1,7 @@
 //! Neurons as regions of a frame: a label image (0 = background, n = neuron n), the format that
 //! Suite2p, CaImAn and Fiji's ROI tools can all export, converted to and from footprints.
 
-use crate::simulate::Footprint;
+use crate::footprint::Footprint;
 use crate::{Error, Result};
 
 /// Footprints (weight 1 per pixel) of the labels `1..=max` in a label image of `width × height`.

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::metrics::{invariant_snr_db, mean_ssim, median, pearson, psnr_db, snr_db, trace_correlations};
-use crate::simulate::Footprint;
+use crate::footprint::Footprint;
 use crate::Result;
 
 /// Scores of one estimate against the truth (dB values are `null` in JSON when infinite).

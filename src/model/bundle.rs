@@ -10,7 +10,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
-use super::unet3d::{parameter_count, UNet3d, ALIGNMENT};
+use super::unet3d::{parameter_count, UNet3d};
+use crate::geometry::{ALIGNMENT, DEFAULT_HALO, RECEPTIVE_FIELD_RADIUS};
 use crate::{Error, Result};
 
 pub const FORMAT_VERSION: u32 = 1;
@@ -119,7 +120,7 @@ pub struct ModelMetadata {
 
 impl ModelMetadata {
     pub fn new(base_width: usize, patch: [usize; 3], normalization: Normalization) -> Self {
-        let h = crate::tiling::DEFAULT_HALO;
+        let h = DEFAULT_HALO;
         ModelMetadata {
             format_version: FORMAT_VERSION,
             architecture: ARCHITECTURE.to_string(),
@@ -195,27 +196,14 @@ impl Model {
         self.vs.device()
     }
 
-    /// Reads only the metadata (cheap; for `deepcad info` and validation before a long run).
-    pub fn read_metadata(path: &Path) -> Result<ModelMetadata> {
-        if is_reference_checkpoint(path) {
-            // Same rule as `load`: a .pth is imported, so `info` describes what `load` would use.
-            return Ok(super::import::import_reference_checkpoint(path, None, Device::Cpu)?.metadata);
-        }
+    /// Reads only a bundle's metadata (cheap). [`Model::read_metadata`] also accepts a `.pth`.
+    pub fn read_bundle_metadata(path: &Path) -> Result<ModelMetadata> {
         let bytes = read_bundle_header(path)?;
         parse_metadata(path, &header_metadata(path, &bytes)?)
     }
 
-    /// The metadata of a bundle whose every weight has been checked as loading checks it (dtype,
-    /// shape, finite, in range): what `info` reports, so it never calls a broken model OK.
-    pub fn read_validated_metadata(path: &Path) -> Result<ModelMetadata> {
-        Ok(Model::load(path, Device::Cpu)?.metadata)
-    }
-
-    /// Loads a bundle; an official DeepCAD `.pth` checkpoint is imported on the fly.
-    pub fn load(path: &Path, device: Device) -> Result<Model> {
-        if is_reference_checkpoint(path) {
-            return super::import::import_reference_checkpoint(path, None, device);
-        }
+    /// Loads a safetensors bundle, checking every weight. [`Model::load`] also accepts a `.pth`.
+    pub fn load_bundle(path: &Path, device: Device) -> Result<Model> {
         let bytes = read_bundle_bytes(path)?;
         let tensors = safetensors::SafeTensors::deserialize(&bytes)
             .map_err(|e| Error::model(path, format!("not a safetensors model bundle ({e}); pass a .safetensors file written by `deepcad train` or `deepcad import`")))?;
@@ -287,11 +275,6 @@ impl Model {
     }
 }
 
-/// Official DeepCAD / DeepCAD-RT checkpoints are recognised by their `.pth` extension.
-fn is_reference_checkpoint(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()) == Some("pth")
-}
-
 /// Largest bundle read: a base-width-256 network is ≈ 1 GB of float32 weights.
 const MAX_BUNDLE_BYTES: u64 = 2 << 30;
 /// Largest safetensors header (names, shapes and our metadata with its training history).
@@ -357,11 +340,11 @@ fn parse_metadata(path: &Path, header: &Option<HashMap<String, String>>) -> Resu
     let metadata: ModelMetadata = serde_json::from_str(json).map_err(|e| Error::model(path, format!("metadata is not valid: {e}")))?;
     metadata.validate().map_err(|m| Error::model(path, m))?;
     // Every bundle we write has the full radius; a smaller one was edited by hand.
-    if metadata.halo.iter().any(|&h| h < crate::tiling::RECEPTIVE_FIELD_RADIUS) {
+    if metadata.halo.iter().any(|&h| h < RECEPTIVE_FIELD_RADIUS) {
         return Err(Error::model(path, format!(
             "halo {:?} is smaller than the network's receptive-field radius {}: tiles would show seams",
             metadata.halo,
-            crate::tiling::RECEPTIVE_FIELD_RADIUS
+            RECEPTIVE_FIELD_RADIUS
         )));
     }
     Ok(metadata)

@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use tch::{CModule, Device, Kind, Tensor};
 
 use super::bundle::{Model, Normalization};
-use super::unet3d::{ALIGNMENT, LEVELS};
+use crate::geometry::{ALIGNMENT, LEVELS};
 use crate::io::{write_preview_png, Panel};
 use crate::{Error, Result};
 

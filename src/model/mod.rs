@@ -3,10 +3,12 @@
 pub mod pth;
 pub mod unet3d;
 
-pub use unet3d::{forward_flops_per_voxel, parameter_count, UNet3d, ALIGNMENT, LEVELS, ROUTE_SMALL_CONVOLUTIONS_TO_ONEDNN};
+pub use crate::geometry::{ALIGNMENT, LEVELS};
+pub use unet3d::{forward_flops_per_voxel, parameter_count, UNet3d, ROUTE_SMALL_CONVOLUTIONS_TO_ONEDNN};
 pub mod built_in;
 pub mod bundle;
 pub mod import;
+pub mod load;
 pub mod export_bioimageio;
 
 pub use built_in::BUILT_IN_MODEL;

@@ -10,12 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tch::{nn, Tensor};
 
+use crate::geometry::LEVELS;
 use crate::Result;
-
-/// Number of encoder levels; the network pools `LEVELS - 1` times, so every tile axis should be a
-/// multiple of `ALIGNMENT` for tiled and whole-volume outputs to agree.
-pub const LEVELS: usize = 4;
-pub const ALIGNMENT: usize = 1 << (LEVELS - 1);
 
 /// Two convolutions each followed by ReLU (pytorch-3dunet's `DoubleConv` with order "cr").
 #[derive(Debug)]
