@@ -4,10 +4,9 @@
 use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 
-use deepcad::model::pth::{
-    check_reference_architecture, infer_base_width, normalise_reference_key, read_pth,
-    reference_shapes, PthTensor, ReferenceParams,
-};
+use deepcad::model::pth::{normalise_reference_key, read_pth, PthTensor};
+use deepcad::model::reference_architecture::{check_reference_architecture, infer_base_width, reference_shapes};
+use deepcad::model::reference_params::ReferenceParams;
 use deepcad::Error;
 use rand::{Rng, SeedableRng};
 

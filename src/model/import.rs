@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use tch::{Device, Tensor};
 
 use super::bundle::{Model, ModelMetadata, Normalization, MAX_PATCH};
-use super::pth::{check_reference_architecture, read_pth, ReferenceParams};
+use super::pth::read_pth;
+use super::reference_architecture::check_reference_architecture;
+use super::reference_params::ReferenceParams;
 use crate::tiling::round_up;
 use crate::{Error, Result};
 

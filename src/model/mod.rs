@@ -1,6 +1,8 @@
 //! The network and the model bundle (weights + everything inference needs) live together.
 
 pub mod pth;
+pub mod reference_architecture;
+pub mod reference_params;
 pub mod unet3d;
 
 pub use crate::geometry::{ALIGNMENT, LEVELS};
