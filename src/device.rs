@@ -18,7 +18,7 @@ fn cuda_library() -> &'static std::result::Result<PathBuf, String> {
         let dir = libtorch_directory().ok_or_else(|| "libtorch_cpu.so is not mapped in this process".to_string())?;
         let candidate = dir.join("libtorch_cuda.so");
         if !candidate.exists() {
-            return Err(format!("{} does not exist (CPU-only libtorch)", candidate.display()));
+            return Err(format!("{} does not exist (a CPU-only libtorch; the GPU build needs the full CUDA libtorch)", candidate.display()));
         }
         // SAFETY: loading libtorch's own CUDA part, built for the libtorch already loaded; its
         // static initialisers register the CUDA backend and nothing else runs.
@@ -84,16 +84,21 @@ pub fn device_name(device: Device) -> String {
     }
 }
 
-/// One line per device, for `deepcad info --devices` and the Fiji settings.
+/// One line per device, for `deepcad info --devices` and the Fiji settings: each GPU's name,
+/// memory and compute capability, and why CUDA cannot be used when it cannot.
 pub fn describe_devices() -> String {
     let mut lines = vec![format!("cpu: {} threads", tch::get_num_threads())];
-    match cuda_unavailable_reason() {
-        None => {
-            for n in 0..tch::Cuda::device_count() {
-                lines.push(format!("cuda:{n}"));
-            }
+    let gpus = crate::gpu_info::query_gpus();
+    match (&gpus, cuda_unavailable_reason()) {
+        (Ok(gpus), None) => lines.extend(gpus.iter().map(|g| g.to_string())),
+        (Ok(gpus), Some(reason)) if !gpus.is_empty() => {
+            lines.extend(gpus.iter().map(|g| format!("{g} — not usable here: {reason}")));
         }
-        Some(reason) => lines.push(format!("cuda: unavailable ({reason})")),
+        (Ok(_), Some(reason)) => lines.push(format!("cuda: unavailable (no CUDA device visible; {reason})")),
+        (Err(runtime), reason) => lines.push(format!(
+            "cuda: unavailable (the CUDA runtime says: {runtime}{})",
+            reason.map(|r| format!("; {r}")).unwrap_or_default()
+        )),
     }
     lines.join("\n")
 }

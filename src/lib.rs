@@ -11,6 +11,7 @@ pub mod progress;
 pub use error::{Error, Result};
 pub mod allocation;
 pub mod device;
+pub mod gpu_info;
 pub mod evaluation;
 pub mod footprint;
 pub mod geometry;

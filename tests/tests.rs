@@ -13,3 +13,5 @@ mod cli_tests;
 mod streaming_tests;
 mod evaluation_tests;
 mod hostile_inputs_tests;
+mod gpu_tests;
+mod module_cycles_tests;
