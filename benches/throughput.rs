@@ -17,7 +17,8 @@ use deepcad::io::{ImageJMetadata, OutputKind, ReadOptions, SampleType, StackWrit
 use deepcad::model::{Model, ModelMetadata, Normalization};
 use deepcad::progress::{Control, Event, Progress, Silent};
 use deepcad::simulate::{SimulationConfig, Simulator};
-use deepcad::train::{train, InMemoryMovie, Precision, TrainSettings};
+use deepcad::io::InMemoryMovie;
+use deepcad::train::{train, Precision, TrainSettings};
 use tch::{Device, Kind, Tensor};
 
 fn peak_rss_mb() -> f64 {
@@ -128,7 +129,7 @@ fn train_phase(patch: usize, iterations: usize, precision: Precision) {
         sim.frame(f, &mut clean, &mut noisy);
         data.extend_from_slice(&noisy);
     }
-    let mut sources: Vec<Box<dyn deepcad::train::FrameSource>> =
+    let mut sources: Vec<Box<dyn deepcad::io::FrameSource>> =
         vec![Box::new(InMemoryMovie::new("bench", size, size, frames, SampleType::U16, data).unwrap())];
     let settings = TrainSettings {
         patch: [patch, patch, patch],

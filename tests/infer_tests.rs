@@ -1,10 +1,9 @@
 //! Inference: tiled output equals whole-volume output, frame counts and types are kept, files
 //! appear complete or not at all.
 use deepcad::infer::{denoise_file, denoise_volume, output_spread, DenoiseSettings, OutputType};
-use deepcad::io::{read_stack, write_stack, ImageJMetadata, ReadOptions, SampleType, StackReader};
+use deepcad::io::{read_stack, write_stack, ImageJMetadata, InMemoryMovie, ReadOptions, SampleType, StackReader};
 use deepcad::model::{Model, ModelMetadata, Normalization};
 use deepcad::progress::{Control, Event, Progress, Silent};
-use deepcad::train::InMemoryMovie;
 use tch::Device;
 
 fn random_model(base_width: usize, offset: f64, scale: f64) -> Model {

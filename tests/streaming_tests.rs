@@ -5,11 +5,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use deepcad::infer::{denoise_volume, DenoiseSettings};
-use deepcad::io::{ImageJMetadata, OutputKind, ReadOptions, SampleType, StackReader, StackWriter};
+use deepcad::io::{ImageJMetadata, InMemoryMovie, OutputKind, ReadOptions, SampleType, StackReader, StackWriter};
 use deepcad::model::{Model, ModelMetadata, Normalization};
 use deepcad::progress::Silent;
 use deepcad::tiling::DEFAULT_HALO;
-use deepcad::train::InMemoryMovie;
 use tch::Device;
 
 fn random_model() -> Model {

@@ -3,14 +3,14 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use deepcad::io::{ImageJMetadata, SampleType};
+use deepcad::io::{FrameSource, ImageJMetadata, InMemoryMovie, SampleType};
 use deepcad::model::{Model, Normalization};
 use deepcad::progress::{Control, Event, Progress, Silent};
 use deepcad::simulate::{simulate, SimulationConfig};
 use deepcad::train::pair_reader::PairReader;
 use deepcad::train::{
     best_bundle_path, open_training_inputs, plan_patches, split_validation, train, Augmentation, Dihedral,
-    FrameSource, InMemoryMovie, Init, NormalizationChoice, Patch, Precision, SourceShape, TrainSettings,
+    Init, NormalizationChoice, Patch, Precision, SourceShape, TrainSettings,
 };
 use deepcad::infer::{denoise_volume, DenoiseSettings};
 use deepcad::Error;

@@ -23,10 +23,9 @@ pub use batch::{denoise_batch, plan_batch, BatchPlan, BatchReport, DEFAULT_SUFFI
 pub use stream::denoise_stream;
 pub use memory_plan::{bytes_per_voxel, plan_memory, split_bands, Budget, MemoryPlan};
 
-use crate::io::{ImageJMetadata, OutputKind, ReadOptions, SampleType, StackReader, StackWriter};
+use crate::io::{FileMovie, FrameSource, ImageJMetadata, OutputKind, ReadOptions, SampleType, StackReader, StackWriter};
 use crate::model::Model;
 use crate::progress::Progress;
-use crate::train::{FileMovie, FrameSource};
 use crate::Result;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

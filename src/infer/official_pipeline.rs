@@ -26,7 +26,7 @@ use super::OutputType;
 use crate::io::SampleType;
 use crate::model::{Model, Normalization};
 use crate::progress::{report, Event, Progress};
-use crate::train::FrameSource;
+use crate::io::FrameSource;
 use crate::{Error, Result};
 
 /// Which official pipeline to reproduce.

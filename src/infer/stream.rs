@@ -19,7 +19,7 @@ use crate::allocation::zeroed_f32;
 use crate::model::{Model, Normalization, ALIGNMENT};
 use crate::progress::{report, Event, Progress};
 use crate::tiling::{reflect_index, round_up, AxisTile, TilePlan};
-use crate::train::FrameSource;
+use crate::io::FrameSource;
 use crate::{Error, Result};
 
 /// `x' = (x - offset) / scale` and back.

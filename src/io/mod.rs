@@ -5,6 +5,7 @@
 //! inputs.
 
 mod atomic_file;
+mod frames;
 mod imagej;
 mod paths;
 mod preview;
@@ -15,6 +16,7 @@ mod tiff_layout;
 mod writer;
 
 pub use atomic_file::write_file_atomically;
+pub use frames::{FileMovie, FrameSource, InMemoryMovie};
 pub use imagej::{Calibration, ImageJMetadata};
 pub use preview::{write_preview_png, Panel};
 pub use paths::{check_output_path, list_tiff_inputs, open_regular_file, same_file};

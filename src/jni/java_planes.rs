@@ -10,7 +10,7 @@ use jni::objects::{JObject, JValue};
 use jni::{jni_sig, jni_str};
 
 use crate::io::SampleType;
-use crate::train::FrameSource;
+use crate::io::FrameSource;
 use crate::{Error, Result};
 
 use super::failure::{Failure, JniResult};

@@ -31,10 +31,10 @@ pub fn read_movie(
     width: i32,
     height: i32,
     sample_type: SampleType,
-) -> JniResult<crate::train::InMemoryMovie> {
+) -> JniResult<crate::io::InMemoryMovie> {
     let volume = read_planes(env, planes, width, height, sample_type)?;
     let frames = volume.len() / frame_len(width, height)?;
-    Ok(crate::train::InMemoryMovie::new(name, width as usize, height as usize, frames, sample_type, volume)?)
+    Ok(crate::io::InMemoryMovie::new(name, width as usize, height as usize, frames, sample_type, volume)?)
 }
 
 /// Reads every plane into one `T×H×W` f32 volume, checking each plane's type and length.

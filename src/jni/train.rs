@@ -7,7 +7,8 @@ use jni::sys::jint;
 use jni::{Env, EnvUnowned};
 
 use crate::progress::{report, Event};
-use crate::train::{best_bundle_path, open_training_inputs, train, FrameSource, TrainReport, TrainSettings};
+use crate::io::FrameSource;
+use crate::train::{best_bundle_path, open_training_inputs, train, TrainReport, TrainSettings};
 
 use super::arguments;
 use super::failure::{Failure, JniResult, ThrowDeepCadException};

@@ -4,19 +4,19 @@
 //! Deviations from the reference are documented on [`TrainSettings`] and [`train`].
 
 pub mod augment;
-pub mod frame_source;
 pub mod model_checks;
 pub mod normalization_stats;
 pub mod pair_reader;
 pub mod patch_grid;
 pub mod settings;
 pub mod trainer;
+pub mod training_inputs;
 pub mod validation_split;
 
 pub use augment::{Augmentation, Dihedral};
-pub use frame_source::{open_training_inputs, FileMovie, FrameSource, InMemoryMovie};
 pub use model_checks::ModelChecks;
 pub use patch_grid::{plan_patches, Patch, PatchPlan, SourceShape};
 pub use settings::{best_bundle_path, Init, Loss, NormalizationChoice, Schedule, EPOCHS_UNTIL_TIME_BUDGET, Precision, TrainReport, TrainSettings, DEFAULT_LEARNING_RATE};
 pub use trainer::train;
+pub use training_inputs::open_training_inputs;
 pub use validation_split::split_validation;

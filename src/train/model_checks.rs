@@ -13,10 +13,10 @@ use serde::Serialize;
 use tch::Tensor;
 
 use super::augment::Augmentation;
-use super::frame_source::FrameSource;
 use super::pair_reader::PairReader;
 use super::patch_grid::Patch;
 use crate::evaluation::residual_checks;
+use crate::io::FrameSource;
 use crate::model::Model;
 use crate::Result;
 

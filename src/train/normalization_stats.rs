@@ -4,7 +4,7 @@
 //! inputs in proportion to their length: brightness statistics settle long before that, and a
 //! 20 GB folder is not read twice.
 
-use super::frame_source::FrameSource;
+use crate::io::FrameSource;
 use crate::Result;
 
 pub const MAX_SAMPLED_FRAMES: usize = 256;

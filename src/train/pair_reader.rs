@@ -7,8 +7,8 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::augment::Augmentation;
-use super::frame_source::FrameSource;
 use super::patch_grid::Patch;
+use crate::io::FrameSource;
 use crate::Result;
 
 /// Memory the frame cache may hold.

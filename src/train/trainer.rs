@@ -23,13 +23,13 @@ use tch::nn::OptimizerConfig;
 use tch::{nn, Device, Kind, Reduction, Tensor};
 
 use super::augment::Augmentation;
-use super::frame_source::FrameSource;
 use super::model_checks::model_checks;
 use super::normalization_stats::{intensity_statistics, movie_statistics, MAX_SAMPLED_FRAMES};
 use super::pair_reader::PairReader;
 use super::patch_grid::{plan_patches, PatchPlan, SourceShape};
 use super::settings::{best_bundle_path, Init, Loss, NormalizationChoice, EPOCHS_UNTIL_TIME_BUDGET, Precision, TrainReport, TrainSettings};
 use super::validation_split::split_validation;
+use crate::io::FrameSource;
 use crate::model::{EpochRecord, Model, ModelMetadata, Normalization, SourceRecord};
 use crate::progress::{report, Event, Progress};
 use crate::{Error, Result};

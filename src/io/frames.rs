@@ -1,10 +1,8 @@
-//! Where training frames come from: a trait object, so files stream from disk frame by frame and
-//! the JNI layer can hand over an in-memory ImagePlus through the same door.
+//! Movies as sources of frames, for training and denoising alike: a trait object, so files stream
+//! from disk frame by frame and the JNI layer can hand over an in-memory ImagePlus through the
+//! same door.
 
-use std::path::Path;
-
-use crate::io::{list_tiff_inputs, ReadOptions, SampleType, StackReader};
-use crate::progress::{report, Event, Progress};
+use super::{SampleType, StackReader};
 use crate::{Error, Result};
 
 /// A movie that can be read one frame (`width·height` values, row-major) at a time, in any order.
@@ -129,18 +127,4 @@ impl FrameSource for FileMovie {
     fn read_frame(&mut self, t: usize, out: &mut [f32]) -> Result<()> {
         self.0.read_frame(t, out)
     }
-}
-
-/// One TIFF, or every TIFF directly inside a folder (sorted by name; other entries are skipped with
-/// a warning through `progress`). Files are opened (headers checked), not read.
-pub fn open_training_inputs(path: &Path, progress: &mut dyn Progress) -> Result<Vec<Box<dyn FrameSource>>> {
-    let (files, warnings) = list_tiff_inputs(path)?;
-    for warning in &warnings {
-        report(progress, Event::Warning(warning))?;
-    }
-    let mut sources: Vec<Box<dyn FrameSource>> = Vec::with_capacity(files.len());
-    for file in &files {
-        sources.push(Box::new(FileMovie(StackReader::open(file, &ReadOptions::default())?)));
-    }
-    Ok(sources)
 }
