@@ -1,9 +1,12 @@
 //! DeepCAD engine: self-supervised denoising of fluorescence time-lapse movies on libtorch.
 //!
-//! Rooms (see `shared/design/architecture.md`): `io` (TIFF in/out, frame by frame, no torch),
-//! `tiling` (pure tile arithmetic), `model` (network + bundle), `train`, `infer`, `device`,
-//! `progress` (one interface for progress and cancellation), `simulate`, `metrics` and `evaluation` (demo
-//! data, quality measures, baselines), `jni` (the only unsafe FFI edge).
+//! Rooms (see `shared/design/architecture.md`): `io` (TIFF in/out and frame sources, frame by
+//! frame, no torch), `geometry` (the network's alignment, receptive field and halo as plain
+//! numbers), `tiling` (pure tile arithmetic), `model` (network + bundle + reference import),
+//! `train`, `infer`, `device`, `progress` (one interface for progress and cancellation),
+//! `simulate`, `metrics`, `footprint` and `evaluation` (demo data, quality measures, baselines),
+//! `jni` (the only unsafe FFI edge). Rooms depend one way: `tests/module_cycles_tests.rs` fails on
+//! any cycle between them or between sibling submodules.
 
 pub mod error;
 pub mod progress;

@@ -2,7 +2,8 @@
 //! index (`StackReader`) and written one frame at a time under a temporary name that is renamed
 //! only when complete (`StackWriter`). ImageJ hyperstack dimensions and calibration are read from
 //! and written to the ImageDescription and X/YResolution, so Fiji reopens outputs as it saved the
-//! inputs.
+//! inputs. Training and denoising take movies as [`FrameSource`]s: a file read frame by frame
+//! ([`FileMovie`]) or frames already in memory ([`InMemoryMovie`], e.g. an ImagePlus from Fiji).
 
 mod atomic_file;
 mod frames;
