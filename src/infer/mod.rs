@@ -12,6 +12,7 @@
 
 pub mod batch;
 mod memory_plan;
+pub mod normalization;
 pub mod official_pipeline;
 mod stream;
 
@@ -72,18 +73,39 @@ impl OutputType {
     }
 }
 
-/// How many counts one network unit spans for `source` under `model`: the fixed scale, or the
-/// movie's own standard deviation for per-movie models (from the whole movie, so every block of it
-/// agrees). `None` for imported stack-mean models, whose scale factor says nothing about the data.
+/// How many counts one network unit spans for `source` under `model` ([`normalization::spread`]):
+/// `None` for imported stack-mean and stack-min models.
 pub fn output_spread(model: &Model, source: &mut dyn FrameSource) -> Result<Option<f64>> {
-    Ok(match model.metadata.normalization {
-        crate::model::Normalization::Fixed { scale, .. } => Some(scale),
-        crate::model::Normalization::PerMovie => {
-            let frames = source.frames();
-            Some(crate::train::normalization_stats::movie_statistics(source, frames)?.usable_scale())
-        }
-        crate::model::Normalization::StackMean { .. } | crate::model::Normalization::StackMin { .. } => None,
-    })
+    let affine = normalization::resolve_normalization(&model.metadata.normalization, source)?;
+    Ok(normalization::spread(&model.metadata.normalization, affine))
+}
+
+/// The movie's normalisation and the sample type to write, resolved with one pass over the movie
+/// at most; says why when the automatic choice differs from the input's type.
+fn resolve_output(model: &Model, source: &mut dyn FrameSource, output_type: OutputType, progress: &mut dyn Progress) -> Result<(normalization::Affine, SampleType)> {
+    let affine = normalization::resolve_normalization(&model.metadata.normalization, source)?;
+    let (sample_type, why) = output_type.resolve(source.sample_type(), normalization::spread(&model.metadata.normalization, affine));
+    if let Some(why) = why {
+        crate::progress::report(progress, crate::progress::Event::Info(&why))?;
+    }
+    Ok((affine, sample_type))
+}
+
+/// Denoises a whole movie held by `source` into memory and returns it (`T·H·W`, in input units)
+/// with the sample type it should be stored as: the engine call behind Fiji's in-memory denoise.
+pub fn denoise_in_memory(model: &Model, source: &mut dyn FrameSource, settings: &DenoiseSettings, progress: &mut dyn Progress) -> Result<(Vec<f32>, SampleType)> {
+    if let Some(compat) = &settings.compat {
+        let sample_type = official_pipeline::output_sample_type(compat.pipeline, settings.output_type, source.sample_type());
+        return Ok((official_pipeline::denoise_source(model, source, compat, sample_type, progress)?, sample_type));
+    }
+    let (affine, sample_type) = resolve_output(model, source, settings.output_type, progress)?;
+    let len = source.frames().saturating_mul(source.width()).saturating_mul(source.height());
+    let mut out = crate::allocation::with_capacity_f32(len, "the denoised movie")?;
+    stream::denoise_stream_with(model, source, settings, affine, progress, &mut |frame: &[f32]| {
+        out.extend_from_slice(frame);
+        Ok(())
+    })?;
+    Ok((out, sample_type))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -195,16 +217,11 @@ pub fn denoise_to_file(
 ) -> Result<DenoiseReport> {
     crate::io::check_output_path(output, protected)?;
     let (frames, width, height) = (source.frames(), source.width(), source.height());
-    let sample_type = match &settings.compat {
-        Some(compat) => official_pipeline::output_sample_type(compat.pipeline, settings.output_type, source.sample_type()),
+    let (affine, sample_type) = match &settings.compat {
+        Some(compat) => (None, official_pipeline::output_sample_type(compat.pipeline, settings.output_type, source.sample_type())),
         None => {
-            // Only the automatic choice needs the data's spread (a per-movie model measures the movie for it).
-            let spread = if settings.output_type == OutputType::Auto { output_spread(model, source)? } else { None };
-            let (sample_type, why) = settings.output_type.resolve(source.sample_type(), spread);
-            if let Some(why) = why {
-                crate::progress::report(progress, crate::progress::Event::Info(&why))?;
-            }
-            sample_type
+            let (affine, sample_type) = resolve_output(model, source, settings.output_type, progress)?;
+            (Some(affine), sample_type)
         }
     };
     let mut writer = StackWriter::create(output, width, height, frames, sample_type, metadata, OutputKind::Auto)?;
@@ -221,7 +238,8 @@ pub fn denoise_to_file(
             official_pipeline::tiling_summary([frames, height, width], compat)
         }
         None => {
-            let plan = denoise_stream(model, source, settings, progress, &mut |frame: &[f32]| writer.write_frame(frame))?;
+            let affine = affine.expect("resolved above for the seamless path");
+            let plan = stream::denoise_stream_with(model, source, settings, affine, progress, &mut |frame: &[f32]| writer.write_frame(frame))?;
             (plan.tile, plan.halo, plan.tile_count(), plan.overhead())
         }
     };

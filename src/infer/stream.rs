@@ -16,50 +16,12 @@ use tch::{Device, Kind, Tensor};
 use super::memory_plan::{bytes_per_voxel, plan_memory, Budget, MemoryPlan};
 use super::DenoiseSettings;
 use crate::allocation::zeroed_f32;
-use crate::model::{Model, Normalization, ALIGNMENT};
+use super::normalization::{resolve_normalization, Affine};
+use crate::model::{Model, ALIGNMENT};
 use crate::progress::{report, Event, Progress};
 use crate::tiling::{reflect_index, round_up, AxisTile, TilePlan};
 use crate::io::FrameSource;
 use crate::{Error, Result};
-
-/// `x' = (x - offset) / scale` and back.
-#[derive(Debug, Clone, Copy)]
-struct Affine {
-    offset: f32,
-    scale: f32,
-}
-
-fn resolve_normalization(normalization: &Normalization, source: &mut dyn FrameSource) -> Result<Affine> {
-    match *normalization {
-        Normalization::Fixed { offset, scale } => Ok(Affine { offset: offset as f32, scale: scale as f32 }),
-        Normalization::StackMean { scale_factor } => {
-            // Imported reference models: the mean of the whole input stack (one streaming pass).
-            let mut frame = vec![0f32; source.width() * source.height()];
-            let mut sum = 0f64;
-            for t in 0..source.frames() {
-                source.read_frame(t, &mut frame)?;
-                sum += frame.iter().map(|&v| v as f64).sum::<f64>();
-            }
-            let mean = sum / (source.frames() * frame.len()) as f64;
-            Ok(Affine { offset: mean as f32, scale: scale_factor as f32 })
-        }
-        Normalization::StackMin { normalize_factor } => {
-            // The 2021 convention: the minimum of the whole input stack (one streaming pass).
-            let mut frame = vec![0f32; source.width() * source.height()];
-            let mut min = f32::INFINITY;
-            for t in 0..source.frames() {
-                source.read_frame(t, &mut frame)?;
-                min = frame.iter().fold(min, |m, &v| m.min(v));
-            }
-            Ok(Affine { offset: min, scale: normalize_factor as f32 })
-        }
-        Normalization::PerMovie => {
-            let frames = source.frames();
-            let stats = crate::train::normalization_stats::movie_statistics(source, frames)?;
-            Ok(Affine { offset: stats.mean as f32, scale: stats.usable_scale() as f32 })
-        }
-    }
-}
 
 /// Frame and padded-frame sizes shared by the reader and the compute thread.
 #[derive(Debug, Clone, Copy)]
@@ -134,6 +96,20 @@ pub fn denoise_stream(
     progress: &mut dyn Progress,
     sink: &mut dyn FnMut(&[f32]) -> Result<()>,
 ) -> Result<TilePlan> {
+    let affine = resolve_normalization(&model.metadata.normalization, source)?;
+    denoise_stream_with(model, source, settings, affine, progress, sink)
+}
+
+/// [`denoise_stream`] with the movie's normalisation already resolved (so a caller that needed it
+/// first, for the output type, does not measure the movie twice).
+pub(crate) fn denoise_stream_with(
+    model: &Model,
+    source: &mut dyn FrameSource,
+    settings: &DenoiseSettings,
+    affine: Affine,
+    progress: &mut dyn Progress,
+    sink: &mut dyn FnMut(&[f32]) -> Result<()>,
+) -> Result<TilePlan> {
     let shape = [source.frames(), source.height(), source.width()];
     if shape.contains(&0) {
         return Err(Error::usage(format!("{}: movie has a zero-sized axis {shape:?}", source.name())));
@@ -142,7 +118,6 @@ pub fn denoise_stream(
         return Err(Error::usage("batch size must be at least 1"));
     }
     let MemoryPlan { tiles: plan, bands, frames_per_pass, bytes } = plan(model, &source.name(), shape, settings)?;
-    let affine = resolve_normalization(&model.metadata.normalization, source)?;
     report(progress, Event::Info(&format!(
         "tile {:?} (t, y, x), halo {:?}, {} tiles, {:.2}× voxels pushed through the network, about {:.0} MB of working memory",
         plan.tile, plan.halo, plan.tile_count(), plan.overhead(), bytes as f64 / 1e6

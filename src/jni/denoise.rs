@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use std::cell::RefCell;
 
-use crate::infer::{denoise_batch, denoise_to_file, denoise_volume, output_spread, plan_batch, DenoiseSettings, OutputType, DEFAULT_SUFFIX};
+use crate::infer::{denoise_batch, denoise_in_memory, denoise_to_file, plan_batch, DenoiseSettings, OutputType, DEFAULT_SUFFIX};
 use crate::io::{Calibration, ImageJMetadata, ReadOptions};
 use crate::model::Model;
 use crate::progress::{report, Event};
@@ -23,7 +23,7 @@ use super::java_planes::JavaPlanes;
 use super::java_progress::{JavaProgress, SharedProgress};
 use super::pixels;
 use super::raw_layout::contiguous_data_offset;
-use crate::infer::official_pipeline::{self, CompatSettings, OfficialPipeline};
+use crate::infer::official_pipeline::{CompatSettings, OfficialPipeline};
 
 /// The denoise settings Java may change (the rest stay at the engine's defaults).
 #[derive(Debug, Default, Deserialize)]
@@ -114,15 +114,7 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoise<'local>(
             let mut movie = pixels::read_movie(env, "image".into(), &planes, width, height, sample_type)?;
             let (denoised, output_type) = with_progress(env, &listener, |progress| {
                 report(progress, Event::Info(&format!("DeepCAD denoises on {}", crate::device::device_name(model.device()))))?;
-                if let Some(compat) = &settings.compat {
-                    let output_type = official_pipeline::output_sample_type(compat.pipeline, settings.output_type, sample_type);
-                    return Ok((official_pipeline::denoise_source(&model, &mut movie, compat, output_type, progress)?, output_type));
-                }
-                let (output_type, why) = settings.output_type.resolve(sample_type, output_spread(&model, &mut movie)?);
-                if let Some(why) = why {
-                    report(progress, Event::Info(&why))?;
-                }
-                Ok((denoise_volume(&model, &mut movie, &settings, progress)?, output_type))
+                denoise_in_memory(&model, &mut movie, &settings, progress)
             })?;
             drop(movie);
             pixels::write_planes(env, &denoised, width, height, output_type)
