@@ -63,8 +63,8 @@ if [ ! -f "$stack/vendor-repo.tar.gz" ]; then
 fi
 
 echo "== Fiji runtime: assembling Fiji.app in $work"
+rm -rf "$logs" "$data" "$work/vendor-repo" "$work/macros" "$work/artifacts"
 mkdir -p "$work" "$logs"
-rm -rf "$data" "$work/vendor-repo" "$work/macros"
 mkdir -p "$data" "$work/macros"
 
 # 1. The Fiji core: vendored artifacts + Maven Central (the stack README's recipe).
@@ -210,6 +210,8 @@ train_args='epochs=1,time_limit_minutes=0,patch_t=16,patch_xy=32,base_width=16,s
 headless run_train 600 --run "Train DeepCAD model" "input_path=\"$data/bright.tif\",model_file=\"$data/run-model.safetensors\",$train_args"
 [ -f "$data/run-model.safetensors" ] && pass "--run train: model file written" || fail "--run train: model file written" "see $logs/run_train.log"
 expect_log "--run train: says where the model went" run_train "trained 1 epoch(s); model written to $data/run-model.safetensors"
+headless run_train_exists 300 --run "Train DeepCAD model" "input_path=\"$data/bright.tif\",model_file=\"$data/run-model.safetensors\",$train_args"
+expect_log "--run train onto an existing model file: refused, saying how to allow it" run_train_exists "DeepCAD: $data/run-model.safetensors"
 mkdir -p "$data/out-run"
 headless run_denoise_files 300 --run "Denoise files with DeepCAD model" \
     "input_path=\"$data/bright.tif\",output_folder=\"$data/out-run\",model=\"Model file\",model_file=\"$data/run-model.safetensors\",device=\"cpu\",output_type=\"Automatic\""
@@ -325,6 +327,7 @@ else
         expect_gui_match "GUI: Esc on the ImageJ window cancels a running training" "esc cancel" '^cancelled: Training was cancelled; .*gui-cancel\.safetensors holds the last finished epoch'
         expect_gui_match "GUI: ... which stops within 30 s" "esc cancel stopped within 30 s" '^true '
         expect_gui_match "GUI: ... and keeps the finished epochs' model (1 to 99 of 100 epochs)" "esc cancel kept epochs" '^[1-9][0-9]?$'
+        expect_gui "recorder: a training cancelled with Esc is not recorded" "esc cancel recorded lines" 0
         mkdir -p "$work/artifacts"
         if [ -f "$data/gui-screenshot.png" ]; then
             cp "$data/gui-screenshot.png" "$work/artifacts/gui-screenshot.png"
@@ -336,5 +339,10 @@ else
         [ -z "$(gui error)" ] || fail "GUI: the driver finished without an error" "$(gui error)"
     fi
 fi
+
+# Messages are for Fiji users: none may tell them to use a command-line flag.
+flags="$(grep -h 'DeepCAD:' "$logs"/*.log | grep -E -- '(^|[ (`])--[a-z]' || true)"
+[ -z "$flags" ] && pass "no DeepCAD message in any run mentions a command-line flag" \
+    || fail "no DeepCAD message in any run mentions a command-line flag" "$(head -n 3 <<< "$flags")"
 
 summary

@@ -195,7 +195,11 @@ public class GuiChecks implements Command {
         result("error shown", findText("DeepCAD: " + absent.getPath()));
         screenshot("error screenshot", new File(data, "gui-error.png"));
 
+        Recorder.record = true;
+        int trainLines = countLines(recorder, "Train DeepCAD model");
         cancelTrainingWithEsc(movie, train);
+        result("esc cancel recorded lines", String.valueOf(countLines(recorder, "Train DeepCAD model") - trainLines));
+        Recorder.record = false;
 
         if (filesLine != null) {
             File produced = new File(folder, "bright-denoised.tif");
@@ -442,6 +446,14 @@ public class GuiChecks implements Command {
         } catch (Exception e) {
             result(key, "failed: " + e);
         }
+    }
+
+    private static int countLines(Recorder recorder, String command) {
+        int n = 0;
+        for (String line : recorder.getText().split("\n")) {
+            if (line.startsWith("run(\"" + command + "\"")) n++;
+        }
+        return n;
     }
 
     private static String recordedLine(Recorder recorder, String command) {
