@@ -35,6 +35,10 @@ pub enum Error {
     #[error("libtorch: {0}")]
     Torch(String),
 
+    /// A run failed while working on valid input and settings (training diverged).
+    #[error("{0}")]
+    Training(String),
+
     /// The caller's progress sink asked to stop.
     #[error("cancelled")]
     Cancelled,
@@ -62,7 +66,18 @@ impl Error {
         match self {
             Error::Format { .. } | Error::Unsupported { .. } | Error::Usage(_) | Error::Limits(_) | Error::Model { .. } => true,
             Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
-            Error::Torch(_) | Error::Cancelled => false,
+            Error::Torch(_) | Error::Training(_) | Error::Cancelled => false,
+        }
+    }
+    /// The same error with where it happened (a file, a tile) in front of its message; errors
+    /// that already name their file are left as they are.
+    pub fn in_context(self, context: &str) -> Self {
+        match self {
+            Error::Torch(m) => Error::Torch(format!("{context}: {m}")),
+            Error::Usage(m) => Error::Usage(format!("{context}: {m}")),
+            Error::Limits(m) => Error::Limits(format!("{context}: {m}")),
+            Error::Training(m) => Error::Training(format!("{context}: {m}")),
+            other => other,
         }
     }
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
@@ -79,6 +94,7 @@ impl Error {
             Error::Model { .. } => "model",
             Error::Io { .. } => "io",
             Error::Torch(_) => "torch",
+            Error::Training(_) => "training",
             Error::Cancelled => "cancelled",
         }
     }

@@ -592,6 +592,7 @@ fn a_non_finite_bfloat16_step_is_redone_in_float32_and_never_applied() {
     assert_eq!(redone.len(), 1, "{:?}", recorder.warnings);
     assert!(redone[0].starts_with("epoch 1, iteration "), "{}", redone[0]);
     assert!(err.to_string().contains("lower the learning rate"), "{err}");
+    assert!(!err.is_bad_input() && err.kind() == "training", "divergence is a failure while working, not bad usage: {err:?}");
     assert!(!output.exists(), "a diverged first epoch writes no bundle");
 }
 

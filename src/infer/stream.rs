@@ -158,10 +158,10 @@ pub(crate) fn denoise_stream_with(
         let (block_tx, block_rx) = sync_channel::<Vec<f32>>(1);
         let (finished_tx, finished_rx) = channel::<Result<Finished>>();
         let compute_model = ExclusiveModel(model);
-        let (plan, units) = (&plan, &units);
+        let (plan, units, name) = (&plan, &units, source.name());
         scope.spawn(move || {
             let compute_model = compute_model;
-            compute_blocks(compute_model.0, plan, units, settings, affine, geometry, threads, block_rx, finished_tx)
+            compute_blocks(compute_model.0, plan, units, settings, affine, geometry, threads, block_rx, finished_tx, &name)
         });
         let mut frame = zeroed_f32(height * width, "one frame")?;
         // A failed send means the compute thread stopped; its error waits in `finished_rx`.
@@ -244,6 +244,7 @@ fn compute_blocks(
     threads: i32,
     blocks: Receiver<Vec<f32>>,
     finished: Sender<Result<Finished>>,
+    name: &str,
 ) {
     if tch::get_num_threads() != threads {
         tch::set_num_threads(threads);
@@ -251,7 +252,10 @@ fn compute_blocks(
     let _no_grad = tch::no_grad_guard();
     let mut done = 0u64;
     for (unit, block) in units.iter().zip(blocks.iter()) {
-        let result = denoise_unit(model, plan, unit, settings, affine, g, block, &mut done, &finished);
+        let result = denoise_unit(model, plan, unit, settings, affine, g, block, &mut done, &finished).map_err(|e| {
+            let rows = unit.kept_rows();
+            e.in_context(&format!("{name}: frames {}..{}, rows {}..{}", unit.time.keep_start, unit.time.keep_end, rows.start, rows.end))
+        });
         let stop = result.is_err();
         if finished.send(result.map(Finished::Band)).is_err() || stop {
             return;

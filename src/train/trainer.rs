@@ -208,7 +208,7 @@ pub fn train(
                 value = loss_and_gradients(&model, &mut optimizer, &pairs_now, settings.loss, false)?;
             }
             if !value.is_finite() {
-                return Err(Error::usage(format!(
+                return Err(Error::Training(format!(
                     "training diverged in epoch {epoch} (loss {value}); lower the learning rate (now {})",
                     settings.learning_rate
                 )));
