@@ -6,9 +6,11 @@
 pub mod augment;
 pub mod model_checks;
 pub mod normalization_stats;
+mod output_checks;
 pub mod pair_reader;
 pub mod patch_grid;
 pub mod settings;
+mod starting_model;
 pub mod trainer;
 pub mod training_inputs;
 pub mod validation_split;
