@@ -7,6 +7,7 @@ mod tiling_tests;
 mod infer_tests;
 mod train_tests;
 mod pth_import_tests;
+mod pth_reader_tests;
 mod official_pipeline_tests;
 mod export_tests;
 mod cli_tests;
