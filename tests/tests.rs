@@ -6,6 +6,7 @@ mod model_tests;
 mod tiling_tests;
 mod infer_tests;
 mod train_tests;
+mod train_loop_tests;
 mod pth_import_tests;
 mod pth_reader_tests;
 mod official_pipeline_tests;
