@@ -324,6 +324,7 @@ else
         expect_gui "GUI: the live loss plot shows one point per finished epoch (2)" "loss plot points" 2
         expect_gui "GUI: a Denoise from the menu with an absent model file fails" "ran Denoise with DeepCAD model (absent model)" "failed as expected"
         expect_gui "GUI: ... and the Console window shows the one-line 'DeepCAD: <file>: ...' message" "error shown" "window 'Console'"
+        expect_gui_match "GUI: training shows its progress in ImageJ's status bar" "status bar while training" '^DeepCAD train(ing)?: epoch [0-9]+/100'
         expect_gui_match "GUI: Esc on the ImageJ window cancels a running training" "esc cancel" '^cancelled: Training was cancelled; .*gui-cancel\.safetensors holds the last finished epoch'
         expect_gui_match "GUI: ... which stops within 30 s" "esc cancel stopped within 30 s" '^true '
         expect_gui_match "GUI: ... and keeps the finished epochs' model (1 to 99 of 100 epochs)" "esc cancel kept epochs" '^[1-9][0-9]?$'

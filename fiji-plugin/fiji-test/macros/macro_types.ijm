@@ -38,6 +38,18 @@ if (isOpen("two channels-denoised")) {
 close("*");
 
 open(dir + "/bright.tif");
+run("Stack to Hyperstack...", "order=xyczt(default) channels=1 slices=2 frames=32 display=Grayscale");
+rename("slices and frames");
+run("Denoise with DeepCAD model", "input=[slices and frames] " + model);
+check("slices-and-frames hyperstack: result exists", isOpen("slices and frames-denoised"), "nImages=" + nImages);
+if (isOpen("slices and frames-denoised")) {
+    selectImage("slices and frames-denoised");
+    getDimensions(w, h, c, z, t);
+    check("slices-and-frames hyperstack: 2 slices x 32 frames kept", (c == 1 && z == 2 && t == 32), "c" + c + " z" + z + " t" + t);
+}
+close("*");
+
+open(dir + "/bright.tif");
 rename("my [cells] #1");
 run("Denoise with DeepCAD model", model);
 check("title with spaces and brackets: result titled '<title>-denoised'", isOpen("my [cells] #1-denoised"), "titles: " + String.join(getList("image.titles")));

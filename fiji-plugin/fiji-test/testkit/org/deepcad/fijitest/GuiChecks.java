@@ -238,7 +238,19 @@ public class GuiChecks implements Command {
         WindowManager.setCurrentWindow(movie.getWindow());
         java.util.concurrent.Future<Module> running = modules.run(commands.getCommand(train), true);
         long deadline = System.currentTimeMillis() + 300_000;
-        while (!bundle.isFile() && !running.isDone() && System.currentTimeMillis() < deadline) Thread.sleep(100);
+        String status = null;
+        while (!bundle.isFile() && !running.isDone() && System.currentTimeMillis() < deadline) {
+            String text = ij.ImageJ.getStatusBarText();
+            if (text != null && text.startsWith("DeepCAD")) status = text;
+            Thread.sleep(50);
+        }
+        // The first epoch is saved; its status line follows within a moment.
+        for (int i = 0; i < 40 && (status == null || !status.contains("epoch")); i++) {
+            String text = ij.ImageJ.getStatusBarText();
+            if (text != null && text.startsWith("DeepCAD")) status = text;
+            Thread.sleep(50);
+        }
+        result("status bar while training", String.valueOf(status));
         if (!bundle.isFile()) {
             result("esc cancel", "no first epoch within the time limit");
             return;
