@@ -7,7 +7,6 @@ import ij.WindowManager;
 import ij.io.FileInfo;
 import ij.plugin.FileInfoVirtualStack;
 
-import java.awt.GraphicsEnvironment;
 import java.io.File;
 import java.util.ArrayList;
 import java.util.List;
@@ -40,7 +39,6 @@ import org.scijava.plugin.Plugin;
  */
 @Plugin(type = Command.class, menu = {@Menu(label = "Plugins"), @Menu(label = "DeepCAD"), @Menu(label = "Denoise with DeepCAD model", weight = 2)}, headless = true)
 public class DenoiseCommand extends DeepCadCommand {
-
     @Parameter(label = "Movie", description = "A grayscale stack or hyperstack; time = frames, or slices when there is one frame", required = false)
     private ImagePlus input;
 
@@ -132,8 +130,7 @@ public class DenoiseCommand extends DeepCadCommand {
      * runs in batch mode: show() adds the image to the macro's images without any window).
      */
     private void showForHeadlessMacro() {
-        boolean headless = ui != null ? ui.isHeadless() : GraphicsEnvironment.isHeadless();
-        if (!headless || !IJ.isMacro()) return;
+        if (!headless() || !IJ.isMacro()) return;
         output.show();
         // In batch mode show() also makes the image this thread's "current image", and this is a
         // pooled SciJava thread: a later command on it would take this result as the active image
@@ -146,7 +143,7 @@ public class DenoiseCommand extends DeepCadCommand {
      * on this thread) and opens the result as a virtual stack. On failure or cancel, the files
      * this run finished are removed again, so nothing half-made is left behind.
      */
-    private ImagePlus denoiseVirtual(String sampleType, String modelPath, String chosenDevice, String outputType,
+    private void denoiseVirtual(String sampleType, String modelPath, String chosenDevice, String outputType,
         CommandProgress progress) {
         File target = output_file != null && !output_file.trim().isEmpty() ? new File(output_file.trim()) : VirtualOutput.besideSource(input);
         ImageStack stack = input.getStack();
@@ -171,10 +168,8 @@ public class DenoiseCommand extends DeepCadCommand {
         } finally {
             if (!complete) for (File file : written) file.delete();
         }
-        ImagePlus result = Movie.result(input, new FileInfoVirtualStack(planes));
-        output = result;
+        output = Movie.result(input, new FileInfoVirtualStack(planes));
         showForHeadlessMacro();
-        return result;
     }
 
     public ImagePlus output() {
