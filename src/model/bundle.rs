@@ -206,7 +206,7 @@ impl Model {
     pub fn load_bundle(path: &Path, device: Device) -> Result<Model> {
         let bytes = read_bundle_bytes(path)?;
         let tensors = safetensors::SafeTensors::deserialize(&bytes)
-            .map_err(|e| Error::model(path, format!("not a safetensors model bundle ({e}); pass a .safetensors file written by `deepcad train` or `deepcad import`")))?;
+            .map_err(|e| Error::model(path, format!("not a safetensors model bundle ({e}); choose a model bundle (.safetensors) made by DeepCAD training or by importing a DeepCAD-RT checkpoint")))?;
         let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| Error::model(path, e.to_string()))?;
         let metadata = parse_metadata(path, header.metadata())?;
         let mut model = Model::new(metadata, Device::Cpu).map_err(|e| Error::model(path, e.to_string()))?;
@@ -308,7 +308,7 @@ fn read_bundle_header(path: &Path) -> Result<Vec<u8>> {
     let header_len = u64::from_le_bytes(length);
     if header_len > MAX_HEADER_BYTES {
         return Err(Error::model(path, format!(
-            "not a safetensors model bundle (its header claims {header_len} bytes); pass a .safetensors file written by `deepcad train` or `deepcad import`"
+            "not a safetensors model bundle (its header claims {header_len} bytes); choose a model bundle (.safetensors) made by DeepCAD training or by importing a DeepCAD-RT checkpoint"
         )));
     }
     let mut bytes = length.to_vec();
@@ -319,7 +319,7 @@ fn read_bundle_header(path: &Path) -> Result<Vec<u8>> {
 /// The `__metadata__` map of a safetensors header (the 8-byte length and the JSON after it).
 fn header_metadata(path: &Path, bytes: &[u8]) -> Result<Option<HashMap<String, String>>> {
     let not_a_bundle = |why: String| {
-        Error::model(path, format!("not a safetensors model bundle ({why}); pass a .safetensors file written by `deepcad train` or `deepcad import`"))
+        Error::model(path, format!("not a safetensors model bundle ({why}); choose a model bundle (.safetensors) made by DeepCAD training or by importing a DeepCAD-RT checkpoint"))
     };
     let length = bytes.get(..8).ok_or_else(|| not_a_bundle("too short".into()))?;
     let header_len = u64::from_le_bytes(length.try_into().expect("8 bytes")) as usize;
@@ -335,7 +335,7 @@ fn header_metadata(path: &Path, bytes: &[u8]) -> Result<Option<HashMap<String, S
 
 fn parse_metadata(path: &Path, header: &Option<HashMap<String, String>>) -> Result<ModelMetadata> {
     let json = header.as_ref().and_then(|m| m.get(METADATA_KEY)).ok_or_else(|| {
-        Error::model(path, "safetensors file has no 'deepcad' metadata; it was not written by deepcad (use `deepcad import` for DeepCAD checkpoints)")
+        Error::model(path, "safetensors file has no 'deepcad' metadata; it was not written by DeepCAD (DeepCAD-RT checkpoints are .pth files: use them directly or import them)")
     })?;
     let metadata: ModelMetadata = serde_json::from_str(json).map_err(|e| Error::model(path, format!("metadata is not valid: {e}")))?;
     metadata.validate().map_err(|m| Error::model(path, m))?;

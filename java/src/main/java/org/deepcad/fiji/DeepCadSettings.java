@@ -10,6 +10,9 @@ public final class DeepCadSettings {
     public static final String DEVICE = "device";
     public static final String THREADS = "threads";
     public static final String LIBRARY_PATH = "library_path";
+    public static final String MEMORY_MB = "memory_mb";
+    /** The engine's default working-memory budget for denoising, in MB. */
+    public static final int DEFAULT_MEMORY_MB = 1024;
     public static final String DEFAULT_DEVICE = "auto";
 
     private DeepCadSettings() {}
@@ -20,6 +23,16 @@ public final class DeepCadSettings {
 
     public static int threads(PrefService prefs) {
         return prefs == null ? 0 : prefs.getInt(DeepCadSettings.class, THREADS, 0);
+    }
+
+    /** The denoising working-memory budget in bytes. */
+    public static long memoryBytes(PrefService prefs) {
+        int mb = prefs == null ? DEFAULT_MEMORY_MB : prefs.getInt(DeepCadSettings.class, MEMORY_MB, DEFAULT_MEMORY_MB);
+        return (long) Math.max(mb, 1) << 20;
+    }
+
+    public static void saveMemory(PrefService prefs, int megabytes) {
+        prefs.put(DeepCadSettings.class, MEMORY_MB, megabytes);
     }
 
     public static String libraryPath(PrefService prefs) {

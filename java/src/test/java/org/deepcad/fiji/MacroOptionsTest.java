@@ -69,7 +69,8 @@ class MacroOptionsTest {
         OPEN_IMAGES.put("macro movie.tif", movie);
 
         CommandModule denoised = runMacro(DenoiseCommand.class,
-            "input=[macro movie.tif] model=[Model file] model_file=" + path(model) + " device=cpu output_type=[32-bit float] replace_existing=false output_file="
+            "input=[macro movie.tif] model=[Model file] model_file=" + path(model) + " device=cpu output_type=[32-bit float] replace_existing=false"
+                + " tiling=[Seamless (DeepCAD)] official_patch=[150,150,150] official_overlap=0.6 output_file="
                 + path(NativeTestSupport.folder().resolve("macro virtual output.tif").toFile()));
         assertEquals(ImagePlus.GRAY32, ((ImagePlus) denoised.getOutput("output")).getType());
 
@@ -104,7 +105,7 @@ class MacroOptionsTest {
             + path(model) + " device=cpu output_type=[Same as input] replace_existing=false");
         assertTrue(new File(out, "one-denoised.tif").isFile());
 
-        CommandModule settings = runMacro(SettingsCommand.class, "device=auto threads=0 library_path=[]");
+        CommandModule settings = runMacro(SettingsCommand.class, "device=auto threads=0 memory_mb=1024 library_path=[]");
         assertTrue(((String) settings.getOutput("devices")).contains("cpu"));
     }
 }

@@ -20,6 +20,7 @@ import org.deepcad.fiji.ModelChoice;
 import org.deepcad.fiji.Movie;
 import org.deepcad.fiji.OutputChoice;
 import org.deepcad.fiji.ResultFile;
+import org.deepcad.fiji.TilingChoice;
 import org.deepcad.fiji.VirtualOutput;
 import org.scijava.ItemIO;
 import org.scijava.command.Command;
@@ -67,6 +68,20 @@ public class DenoiseCommand extends DeepCadCommand {
             + "the source file (never overwriting an existing file), and opened from it")
     private String output_file = "";
 
+    @Parameter(label = "Tiling", choices = {TilingChoice.SEAMLESS, TilingChoice.DEEPCAD_RT, TilingChoice.DEEPCAD_RT_2021},
+        required = false, persist = false,
+        description = "Seamless: the whole-movie result, no tile borders. The DeepCAD-RT choices reproduce the official "
+            + "test pipelines exactly (a DeepCAD-RT model then gives its authors' numbers, tile seams included)")
+    private String tiling = TilingChoice.SEAMLESS;
+
+    @Parameter(label = "Official pipeline patch (t,y,x)", required = false, persist = false,
+        description = "Only for the DeepCAD-RT choices: their patch size (DeepCAD-RT's default 150)")
+    private String official_patch = "150,150,150";
+
+    @Parameter(label = "Official pipeline overlap", required = false, persist = false, min = "0", max = "0.95", stepSize = "0.05",
+        description = "Only for the DeepCAD-RT choices: the overlap factor between patches (DeepCAD-RT's demo uses 0.6)")
+    private double official_overlap = 0.6;
+
     @Parameter(label = "Replace an existing output file", required = false, persist = false,
         description = "Allow replacing a file that already exists at 'Output file' (never the source movie)")
     private boolean replace_existing = false;
@@ -103,7 +118,7 @@ public class DenoiseCommand extends DeepCadCommand {
                 if (movies > 1) log.info("DeepCAD: denoising movie " + (m + 1) + " of " + movies + " in " + input.getTitle());
                 int[] indices = Movie.stackIndices(input, m);
                 Object[] denoised = DeepCadNative.denoise(modelPath, chosenDevice, Movie.planes(input, indices),
-                    input.getWidth(), input.getHeight(), sampleType, "{}", outputType, progress);
+                    input.getWidth(), input.getHeight(), sampleType, settingsJson(false), outputType, progress);
                 for (int t = 0; t < indices.length; t++) planes[indices[t] - 1] = denoised[t];
             }
         } catch (DeepCadException e) {
@@ -159,7 +174,7 @@ public class DenoiseCommand extends DeepCadCommand {
                     + " plane by plane into " + file);
                 String report = DeepCadNative.denoiseToFile(modelPath, chosenDevice,
                     t -> stack.getPixels(indices[t]), indices.length, input.getWidth(), input.getHeight(), sampleType,
-                    "{\"overwrite\": " + replace_existing + "}", outputType, file.getPath(), VirtualOutput.sourcePath(input), VirtualOutput.calibrationJson(input),
+                    settingsJson(replace_existing), outputType, file.getPath(), VirtualOutput.sourcePath(input), VirtualOutput.calibrationJson(input),
                     progress);
                 written.add(file);
                 VirtualOutput.addPlanes(planes, indices, report, file);
@@ -170,6 +185,10 @@ public class DenoiseCommand extends DeepCadCommand {
         }
         output = Movie.result(input, new FileInfoVirtualStack(planes));
         showForHeadlessMacro();
+    }
+
+    private String settingsJson(boolean overwrite) {
+        return TilingChoice.settingsJson(tiling, official_patch, official_overlap, DeepCadSettings.memoryBytes(prefs), overwrite);
     }
 
     public ImagePlus output() {

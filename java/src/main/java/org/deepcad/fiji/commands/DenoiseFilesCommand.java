@@ -9,6 +9,7 @@ import org.deepcad.fiji.DeepCadRuntime;
 import org.deepcad.fiji.DeepCadSettings;
 import org.deepcad.fiji.ModelChoice;
 import org.deepcad.fiji.OutputChoice;
+import org.deepcad.fiji.TilingChoice;
 import org.scijava.ItemIO;
 import org.scijava.plugin.Attr;
 import org.scijava.command.Command;
@@ -63,7 +64,8 @@ public class DenoiseFilesCommand extends DeepCadCommand {
         CommandProgress progress = progress("denoising files", null);
         try {
             report = DeepCadNative.denoiseFiles(modelPath, DeepCadSettings.effectiveDevice(device, prefs),
-                input_path.getPath(), output_folder.getPath(), "{\"overwrite\": " + replace_existing + "}", outputType, progress);
+                input_path.getPath(), output_folder.getPath(),
+                TilingChoice.settingsJson(TilingChoice.SEAMLESS, null, 0, DeepCadSettings.memoryBytes(prefs), replace_existing), outputType, progress);
         } catch (DeepCadException e) {
             if (!e.isCancelled()) throw e;
             cancel("Denoising was cancelled; finished files stay in " + output_folder + ".");

@@ -28,6 +28,11 @@ public class SettingsCommand extends DeepCadCommand {
     @Parameter(label = "CPU threads", min = "0", description = "0 = libtorch's default (all cores)")
     private int threads = 0;
 
+    @Parameter(label = "Memory for denoising (MB)", min = "64",
+        description = "Working memory of a denoising run (network and frames in flight); the tile size follows from it, "
+            + "and frames too large for it are denoised in bands. A run that cannot fit even so is refused with the size it needs.")
+    private int memory_mb = DeepCadSettings.DEFAULT_MEMORY_MB;
+
     @Parameter(label = "Native library (file or folder)", style = "open", required = false,
         description = "Only needed when libdeepcad.so is not in Fiji.app/lib/linux64")
     private File library_path;
@@ -40,6 +45,7 @@ public class SettingsCommand extends DeepCadCommand {
         String library = library_path == null ? "" : library_path.getPath();
         String before = DeepCadSettings.libraryPath(prefs);
         DeepCadSettings.save(prefs, device.trim(), threads, library);
+        DeepCadSettings.saveMemory(prefs, memory_mb);
         if (NativeLibrary.loadedFrom() != null && !library.isEmpty() && !library.equals(before)) {
             log.warn("DeepCAD: the native library is already loaded from " + NativeLibrary.loadedFrom()
                 + "; restart Fiji to use " + library + ".");

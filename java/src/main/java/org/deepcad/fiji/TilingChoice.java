@@ -1,0 +1,63 @@
+package org.deepcad.fiji;
+
+import java.util.Locale;
+
+/**
+ * How a movie is cut into tiles for the network. Seamless (ours) gives the whole-movie result with
+ * no tile borders; the two DeepCAD-RT choices reproduce the official test pipelines exactly (their
+ * tiling, per-tile brightness factor and output cast), so a DeepCAD-RT model gives the numbers its
+ * authors got, tile seams included. The official pipelines hold the whole movie in memory.
+ */
+public final class TilingChoice {
+    public static final String SEAMLESS = "Seamless (DeepCAD)";
+    public static final String DEEPCAD_RT = "DeepCAD-RT official pipeline";
+    public static final String DEEPCAD_RT_2021 = "DeepCAD-RT 2021 official pipeline";
+
+    private TilingChoice() {
+    }
+
+    /**
+     * The denoise settings JSON for the engine: the memory budget, whether an existing output may
+     * be replaced, and for the official pipelines their patch ("t,y,x") and overlap factor.
+     */
+    public static String settingsJson(String choice, String patch, double overlap, long maxMemoryBytes, boolean overwrite) {
+        StringBuilder json = new StringBuilder("{\"overwrite\": ").append(overwrite);
+        if (maxMemoryBytes > 0) json.append(", \"max_memory_bytes\": ").append(maxMemoryBytes);
+        String pipeline = pipeline(choice);
+        if (pipeline != null) {
+            json.append(", \"compat\": {\"pipeline\": ").append(Json.quote(pipeline))
+                .append(", \"patch\": [").append(patchList(patch)).append("]")
+                .append(", \"overlap\": ").append(String.format(Locale.ROOT, "%s", overlap)).append("}");
+        }
+        return json.append("}").toString();
+    }
+
+    /** The engine's pipeline name, or null for seamless tiling. */
+    static String pipeline(String choice) {
+        if (choice == null || SEAMLESS.equals(choice)) return null;
+        if (DEEPCAD_RT.equals(choice)) return "deepcad-rt";
+        if (DEEPCAD_RT_2021.equals(choice)) return "deepcad-rt-2021";
+        throw DeepCadException.usage("Unknown tiling '" + choice + "': choose '" + SEAMLESS + "', '" + DEEPCAD_RT + "' or '"
+            + DEEPCAD_RT_2021 + "'.");
+    }
+
+    /** "150,150,150" (or one number for all three axes) as a JSON list, checked. */
+    static String patchList(String patch) {
+        String[] parts = (patch == null ? "" : patch.trim()).split("\\s*,\\s*");
+        if (parts.length == 1) parts = new String[] {parts[0], parts[0], parts[0]};
+        if (parts.length != 3) throw DeepCadException.usage("Patch '" + patch + "' must be three sizes t,y,x such as 150,150,150.");
+        StringBuilder list = new StringBuilder();
+        for (String part : parts) {
+            int value;
+            try {
+                value = Integer.parseInt(part);
+            } catch (NumberFormatException e) {
+                throw DeepCadException.usage("Patch '" + patch + "' must be three whole numbers t,y,x such as 150,150,150.");
+            }
+            if (value < 1) throw DeepCadException.usage("Patch '" + patch + "' must be positive on every axis.");
+            if (list.length() > 0) list.append(", ");
+            list.append(value);
+        }
+        return list.toString();
+    }
+}
