@@ -3,8 +3,8 @@
 //! caches each page's offset, so `read_frame(t)` seeks straight to its page and decodes nothing
 //! else: a 50,000-frame movie never has to fit in memory.
 //!
-//! One file per concept: [`header`] (the first bytes), [`pages`] (what every page must be),
-//! [`hyperstack`] (the channel/slice view and its page map) and [`contiguous`] (ImageJ's
+//! One file per concept: `header` (the first bytes), `pages` (what every page must be),
+//! `hyperstack` (the channel/slice view and its page map) and `contiguous` (ImageJ's
 //! back-to-back data for stacks over 4 GB).
 
 mod contiguous;

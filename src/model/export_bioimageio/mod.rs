@@ -20,8 +20,8 @@
 //!   the minimum input size is the smallest multiple of 8 above twice the halo.
 
 //!
-//! One file per concern: [`torchscript`] (the traced network and the engine it must reproduce),
-//! [`rdf`] (`rdf.yaml` and the package README) and [`files`] (npy, sample TIFFs, cover, hashes,
+//! One file per concern: `torchscript` (the traced network and the engine it must reproduce),
+//! `rdf` (`rdf.yaml` and the package README) and `files` (npy, sample TIFFs, cover, hashes,
 //! the zip and its atomic placement).
 
 mod files;

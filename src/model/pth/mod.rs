@@ -8,9 +8,9 @@
 //! `torch.save` emits, resolves only an allow-list of names into inert markers (never code),
 //! and checks every size against the archive before it allocates or copies anything.
 //!
-//! One file per step: [`archive`] (the zip entries, sizes checked against the archive),
-//! [`unpickle`] (the restricted pickle machine) over [`pickle_values`] (what it may build), and
-//! [`tensors`] (from the unpickled state dict to checked float32 tensors).
+//! One file per step: `archive` (the zip entries, sizes checked against the archive),
+//! `unpickle` (the restricted pickle machine) over `pickle_values` (what it may build), and
+//! `tensors` (from the unpickled state dict to checked float32 tensors).
 
 mod archive;
 mod pickle_values;
