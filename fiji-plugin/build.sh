@@ -6,16 +6,30 @@
 # Copy <dest>/Fiji.app over a Fiji installation. libdeepcad.so's run path starts with $ORIGIN, so
 # the system loader finds libtorch in the same folder; nothing needs LD_LIBRARY_PATH.
 #
-# Usage: fiji-plugin/build.sh [dest]          (default dest: fiji-plugin/dist)
+# Usage: fiji-plugin/build.sh [--cuda] [dest]          (default dest: fiji-plugin/dist)
 #   DEEPCAD_PROFILE=debug fiji-plugin/build.sh ...   uses the debug library (tests; no release build)
+#   --cuda: the GPU overlay: also libtorch_cuda.so, libc10_cuda.so and every CUDA 13 library they
+#     load (cuBLAS, cuDNN with its engine libraries, cuFFT, cuSPARSE(Lt), cuRAND, cuSOLVER, NCCL,
+#     NVRTC...), flattened into lib/linux64 where libtorch_cuda.so's $ORIGIN run path finds them
+#     (≈ 3 GB). libtorch_cpu.so is the same file in the CPU and CUDA sets (same wheel), so the
+#     library is not rebuilt; the CUDA set is installed by `source scripts/env.sh --cuda`.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cuda=0
+positional=()
+for arg in "$@"; do
+    case "$arg" in
+        --cuda) cuda=1 ;;
+        *) positional+=("$arg") ;;
+    esac
+done
+set -- "${positional[@]+"${positional[@]}"}"
 dest="${1:-$root/fiji-plugin/dist}"
 profile="${DEEPCAD_PROFILE:-release}"
 cd "$root"
 # shellcheck source=/dev/null
-source scripts/env.sh
+source scripts/env.sh ""
 
 if [ "$profile" = release ]; then
     cargo build --lib --release
@@ -52,6 +66,22 @@ for name in libtorch_cpu.so libc10.so libgomp.so.1 libcudart.so.13 libcupti.so.1
     install_stripped "$(find_lib "$name")" "$name"
 done
 
-echo "DeepCAD Fiji overlay ($profile): $app"
+if [ "$cuda" = 1 ]; then
+    cuda_torch="$(bash -c 'source scripts/env.sh --cuda >&2 && echo "$LIBTORCH"')"
+    cmp -s "$cuda_torch/lib/libtorch_cpu.so" "$torch_lib/libtorch_cpu.so" \
+        || { echo "build.sh: the CUDA set's libtorch_cpu.so differs from the one libdeepcad.so was built with" >&2; exit 1; }
+    for name in libtorch_cuda.so libc10_cuda.so libtorch_cuda_linalg.so libtorch_nvshmem.so libcaffe2_nvrtc.so; do
+        install_stripped "$cuda_torch/lib/$name" "$name"
+    done
+    # Every shared library of the nvidia wheels (cuDNN opens its engine libraries by name at run time,
+    # so the loader's view of libtorch_cuda.so is not the whole set).
+    find "$(dirname "$cuda_torch")/nvidia" -path '*/lib/*.so*' -type f | while read -r found; do
+        cp -L "$found" "$app/lib/linux64/$(basename "$found")"
+    done
+    missing="$(cd "$app/lib/linux64" && env -u LD_LIBRARY_PATH ldd ./libtorch_cuda.so | grep 'not found' || true)"
+    [ -z "$missing" ] || { echo "build.sh: the GPU overlay misses libraries: $missing" >&2; exit 1; }
+fi
+
+echo "DeepCAD Fiji overlay ($profile$( [ "$cuda" = 1 ] && echo ", CUDA 13")): $app"
 du -sh "$app"
 (cd "$dest" && find Fiji.app -type f -exec ls -l {} + | awk '{print $5, $9}')

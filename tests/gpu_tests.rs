@@ -71,3 +71,25 @@ fn gpu_network_agrees_with_cpu() {
     let error = (&a - &b).abs().max().double_value(&[]) / a.abs().max().double_value(&[]);
     assert!(error < 1e-4, "GPU and CPU outputs differ by {error} of the range");
 }
+
+#[test]
+#[ignore = "needs the CUDA libtorch set (source scripts/env.sh --cuda); scripts/test.sh runs it when present"]
+fn cuda_set_gpu_overlay_loads_libtorch_cuda_from_its_own_folder() {
+    // The Fiji GPU overlay as a user would copy it; a CLI placed in its lib/linux64 loads libtorch
+    // from there ($ORIGIN first) and must get libtorch_cuda.so loaded with no LD_LIBRARY_PATH: on a
+    // machine without a GPU the only thing left missing is the device itself.
+    let dir = tempfile::tempdir().unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = Command::new(format!("{root}/fiji-plugin/build.sh")).arg("--cuda").arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lib = dir.path().join("Fiji.app/lib/linux64");
+    for name in ["libtorch_cuda.so", "libcudnn_engines_precompiled.so.9", "libcublasLt.so.13"] {
+        assert!(lib.join(name).is_file(), "{name} missing from the GPU overlay");
+    }
+    let probe = lib.join("deepcad-probe");
+    std::fs::copy(env!("CARGO_BIN_EXE_deepcad"), &probe).unwrap();
+    let out = Command::new(&probe).args(["info", "--devices"]).env_remove("LD_LIBRARY_PATH").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("compute capability") || text.contains("libtorch_cuda is loaded"), "{text}");
+    assert!(!text.contains("cannot open shared object file"), "{text}");
+}
