@@ -149,6 +149,46 @@ fn train_phase(patch: usize, iterations: usize, precision: Precision) {
     println!("train {patch}^3 patch, f=16, batch 1, {used:?}{dispatch}: {mean:.3} s/iteration over {} iterations, peak RSS {:.0} MB", steady.len(), peak_rss_mb());
 }
 
+/// The first number in `text` after `marker` (e.g. the s/iteration of a phase's output line).
+fn number_after(text: &str, marker: &str) -> Option<f64> {
+    let line = text.lines().find(|l| l.contains(marker))?;
+    let rest = &line[line.find(marker)? + marker.len()..];
+    rest.split(|c: char| !(c.is_ascii_digit() || c == '.')).find(|t| !t.is_empty())?.parse().ok()
+}
+
+/// Float32 speed against its baselines, three interleaved rounds in child processes (the best of
+/// each, so a busy machine disturbs the ratios less): the training step against PyTorch eager and
+/// against libtorch's own convolution dispatch, and the network forward against the matmul peak.
+fn compare_phase() {
+    let me = std::env::current_exe().expect("own path");
+    let run = |args: &[&str]| String::from_utf8_lossy(&Command::new(&me).args(args).output().expect("run phase").stdout).into_owned();
+    let (mut ours, mut dispatch, mut eager, mut forward, mut eager_forward, mut peak) = (f64::INFINITY, f64::INFINITY, f64::INFINITY, 0f64, 0f64, 0f64);
+    for round in 1..=3 {
+        let out = run(&["train64", "float32"]);
+        ours = ours.min(number_after(&out, "Float32: ").unwrap_or(f64::NAN));
+        let out = run(&["train64", "float32", "libtorch-dispatch"]);
+        dispatch = dispatch.min(number_after(&out, "(libtorch dispatch): ").unwrap_or(f64::NAN));
+        let out = run(&["pytorch"]);
+        if out.contains("SKIPPED") {
+            print!("{}", out.lines().skip(1).map(|l| format!("{l}\n")).collect::<String>());
+        }
+        eager = eager.min(number_after(&out, "float32: ").unwrap_or(f64::INFINITY));
+        eager_forward = eager_forward.max(number_after(&out, "forward: ").map_or(0.0, |v| v));
+        forward = forward.max(number_after(&run(&["network"]), "Mvoxel/s = ").map_or(0.0, |v| v));
+        peak = peak.max(number_after(&run(&["matmul"]), "peak: ").unwrap_or(0.0));
+        println!("round {round}: train64 float32 {ours:.3} s (libtorch dispatch {dispatch:.3}, PyTorch eager {eager:.3}); forward {forward:.1} GFLOP/s, matmul {peak:.1} GFLOP/s (best so far)");
+    }
+    println!(
+        "float32 training step 64^3: {ours:.3} s/iteration = {:.2}x PyTorch eager ({eager:.3} s), {:.2}x libtorch's dispatch ({dispatch:.3} s)",
+        eager / ours,
+        dispatch / ours
+    );
+    println!(
+        "float32 network forward 144^3 (low-memory): {forward:.1} GFLOP/s = {:.0} % of the measured matmul peak {peak:.1} GFLOP/s (PyTorch eager plain forward: {eager_forward:.2} Mvoxel/s)",
+        100.0 * forward / peak
+    );
+}
+
 /// Float32 matrix-multiply peak of this machine through the same libtorch (best of 3, 4096²).
 fn matmul_phase() {
     let a = Tensor::randn([4096, 4096], (Kind::Float, Device::Cpu));
@@ -263,6 +303,7 @@ fn main() {
         Some("train64-once") => train_phase(64, 1, Precision::Float32),
         Some("matmul") => matmul_phase(),
         Some("pytorch") => pytorch_phase(),
+        Some("compare") => compare_phase(),
         Some("codepath") => {
             let me = std::env::current_exe().expect("own path");
             codepath_report(&me, &[]);
@@ -273,14 +314,9 @@ fn main() {
             let me = std::env::current_exe().expect("own path");
             // Float32 phases (network, train64 float32) against their baselines from this run:
             // the matmul peak, libtorch's own dispatch and the PyTorch eager reference.
-            let phases: [&[&str]; 12] = [
-                &["matmul"],
-                &["pytorch"],
+            let phases: [&[&str]; 7] = [
+                &["compare"],
                 &["network-plain"],
-                &["network"],
-                &["network", "libtorch-dispatch"],
-                &["train64", "float32"],
-                &["train64", "float32", "libtorch-dispatch"],
                 &["train64"],
                 &["infer"],
                 &["train150"],
