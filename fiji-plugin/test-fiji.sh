@@ -301,7 +301,7 @@ else
             fail "GUI: Plugins > DeepCAD opened and photographed" "$(gui 'menu screenshot')"
         fi
         expect_gui_match "GUI: the Denoise dialog (Movie = the active image) offers its fields, a file chooser and defaults; Cancel cancels, no image" \
-            "dialog denoise" '^labels=\[Model, Model file, Device, Output type, Output file \(optional\), Replace an existing output file\] browse=1 choices=\[Model file, Automatic\] numbers=\[\] then Cancel: cancelled, images added 0$'
+            "dialog denoise" '^labels=\[Model, Model file, Device, Output type, Output file \(optional\), Tiling, Official pipeline patch \(t,y,x\), Official pipeline overlap, Replace an existing output file\] browse=1 choices=\[Model file, Automatic, Seamless \(DeepCAD\)\] numbers=\[0\.6\] then Cancel: cancelled, images added 0$'
         expect_gui_match "GUI: the Train dialog offers its fields, three file choosers and the documented defaults; Cancel cancels" \
             "dialog train" '^labels=\[Input file or folder, Model file to write, Epochs, Time limit \(minutes\), .*Continue from model\] browse=3 choices=\[\] numbers=\[10, 0\.0, 64, 64, 16, 200, 0\.001\] then Cancel: cancelled, images added 0$'
         expect_gui "GUI: Denoise run from the menu (module service) succeeds" "ran Denoise with DeepCAD model" ok

@@ -99,6 +99,9 @@ public class GuiChecks implements Command {
         denoise.put("device", "cpu");
         denoise.put("output_type", "Automatic");
         denoise.put("output_file", "");
+        denoise.put("tiling", "Seamless (DeepCAD)");
+        denoise.put("official_patch", "150,150,150");
+        denoise.put("official_overlap", 0.6);
         denoise.put("replace_existing", false);
         ImagePlus first = (ImagePlus) clickAndRun("org.deepcad.fiji.commands.DenoiseCommand", denoise).getOutput("output");
         result("denoise output", first == null ? "none" : first.getTitle() + " " + first.getBitDepth() + "-bit " + first.getStackSize());
