@@ -24,6 +24,7 @@ import java.util.zip.ZipOutputStream;
 import org.deepcad.fiji.commands.DenoiseCommand;
 import org.deepcad.fiji.commands.DenoiseFilesCommand;
 import org.deepcad.fiji.commands.ModelInfoCommand;
+import org.deepcad.fiji.commands.SettingsCommand;
 import org.junit.jupiter.api.Test;
 import org.scijava.command.Command;
 import org.scijava.command.CommandService;
@@ -134,6 +135,21 @@ class HostileInputsTest {
         ImagePlus movie = TestMovies.sixteenBit("hostile movie", TestMovies.simulate(TestMovies.FRAMES, 5)[1], TestMovies.FRAMES);
         expectCleanFailure("hostile pickle", evil.getPath(), Arrays.asList(evil), Arrays.asList(marker),
             DenoiseCommand.class, "input", movie, "model_file", evil, "device", "cpu");
+
+        // 4096² frames under a 64 MB budget (DeepCAD settings): refused with the size they need,
+        // never an allocation that takes the JVM down.
+        CommandService commands = NativeTestSupport.context().service(CommandService.class);
+        commands.run(SettingsCommand.class, true, "device", "auto", "threads", 0, "memory_mb", 64, "library_path", new File("")).get();
+        try {
+            ij.ImageStack stack = new ij.ImageStack(4096, 4096);
+            for (int t = 0; t < 4; t++) stack.addSlice(new ij.process.ShortProcessor(4096, 4096));
+            expectCleanFailure("4096² frames over the budget", "memory budget", java.util.Collections.<File>emptyList(),
+                java.util.Collections.<File>emptyList(), DenoiseCommand.class, "input", new ImagePlus("huge frames", stack),
+                "model", ModelChoice.BUILT_IN, "device", "cpu");
+        } finally {
+            commands.run(SettingsCommand.class, true, "device", "auto", "threads", 0, "memory_mb", DeepCadSettings.DEFAULT_MEMORY_MB,
+                "library_path", new File("")).get();
+        }
 
         System.out.printf("hostile inputs through JNI: %d cases, %d clean errors naming the culprit, %d problems (JVM alive)%n",
             cases, clean, problems.size());
