@@ -39,18 +39,23 @@ fn write_u16_movie(path: &Path, frames: usize, height: usize, width: usize) {
 /// Runs `command` to completion and returns its peak resident set size in bytes (from `wait4`'s
 /// rusage, so it is the child's own high-water mark, not a sampled value).
 fn run_measuring_peak_rss(command: &mut Command) -> u64 {
+    let (status, peak, message) = run_with_peak_rss(command);
+    assert!(status.success(), "child failed ({status}): {message}");
+    peak
+}
+
+/// Runs `command` to completion: its exit status, peak RSS in bytes and stderr.
+fn run_with_peak_rss(command: &mut Command) -> (std::process::ExitStatus, u64, String) {
     let child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let pid = child.id() as libc::pid_t;
-    let mut stderr = child.stderr.unwrap();
     let mut message = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut message).unwrap();
+    std::io::Read::read_to_string(&mut child.stderr.unwrap(), &mut message).unwrap();
     let mut status = 0;
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: `pid` is our own child, not yet reaped (std's `Child` was consumed without waiting).
     let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(reaped, pid, "wait4 failed");
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child failed ({status}): {message}");
-    usage.ru_maxrss as u64 * 1024
+    (std::os::unix::process::ExitStatusExt::from_raw(status), usage.ru_maxrss as u64 * 1024, message)
 }
 
 /// Denoises `input` with the CLI in a child process; returns its peak RSS in bytes.
@@ -374,26 +379,16 @@ fn frames_split_into_bands_to_fit_the_budget_give_the_same_output() {
     assert!(run(budget_bytes) == whole, "running blocks in parts changed the output ({parts:?})");
 }
 
-/// Peak RSS and stderr of `deepcad denoise` with `--max-memory budget` (exit status checked by the caller).
+/// Exit status, peak RSS and stderr of `deepcad denoise` with `--max-memory budget`.
 fn cli_denoise_with_budget(bundle: &Path, input: &Path, output: &Path, budget: &str) -> (std::process::ExitStatus, u64, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_deepcad"))
-        .args(["denoise", "--quiet", "--device", "cpu", "--threads", "2", "--max-memory", budget, "--model"])
-        .arg(bundle)
-        .arg("--output")
-        .arg(output)
-        .arg(input)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut message = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.unwrap(), &mut message).unwrap();
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own child, not yet reaped.
-    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid, "wait4 failed");
-    (std::os::unix::process::ExitStatusExt::from_raw(status), usage.ru_maxrss as u64 * 1024, message)
+    run_with_peak_rss(
+        Command::new(env!("CARGO_BIN_EXE_deepcad"))
+            .args(["denoise", "--quiet", "--device", "cpu", "--threads", "2", "--max-memory", budget, "--model"])
+            .arg(bundle)
+            .arg("--output")
+            .arg(output)
+            .arg(input),
+    )
 }
 
 #[test]

@@ -99,13 +99,18 @@ pub fn denoise_in_memory(model: &Model, source: &mut dyn FrameSource, settings: 
         return Ok((official_pipeline::denoise_source(model, source, compat, sample_type, progress)?, sample_type));
     }
     let (affine, sample_type) = resolve_output(model, source, settings.output_type, progress)?;
+    Ok((denoise_into_memory(model, source, settings, affine, progress)?, sample_type))
+}
+
+/// The streamed result collected into one `T·H·W` buffer, allocated up front (fallibly).
+fn denoise_into_memory(model: &Model, source: &mut dyn FrameSource, settings: &DenoiseSettings, affine: normalization::Affine, progress: &mut dyn Progress) -> Result<Vec<f32>> {
     let len = source.frames().saturating_mul(source.width()).saturating_mul(source.height());
     let mut out = crate::allocation::with_capacity_f32(len, "the denoised movie")?;
     stream::denoise_stream_with(model, source, settings, affine, progress, &mut |frame: &[f32]| {
         out.extend_from_slice(frame);
         Ok(())
     })?;
-    Ok((out, sample_type))
+    Ok(out)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -178,13 +183,8 @@ pub fn denoise_volume(
     settings: &DenoiseSettings,
     progress: &mut dyn Progress,
 ) -> Result<Vec<f32>> {
-    let len = source.frames().saturating_mul(source.width()).saturating_mul(source.height());
-    let mut out = crate::allocation::with_capacity_f32(len, "the denoised movie")?;
-    denoise_stream(model, source, settings, progress, &mut |frame: &[f32]| {
-        out.extend_from_slice(frame);
-        Ok(())
-    })?;
-    Ok(out)
+    let affine = normalization::resolve_normalization(&model.metadata.normalization, source)?;
+    denoise_into_memory(model, source, settings, affine, progress)
 }
 
 /// Denoises a TIFF file into another, streaming: frames are written as soon as they are final,

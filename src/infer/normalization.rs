@@ -19,24 +19,14 @@ pub fn resolve_normalization(normalization: &Normalization, source: &mut dyn Fra
     match *normalization {
         Normalization::Fixed { offset, scale } => Ok(Affine { offset: offset as f32, scale: scale as f32 }),
         Normalization::StackMean { scale_factor } => {
-            // Imported reference models: the mean of the whole input stack (one streaming pass).
-            let mut frame = vec![0f32; source.width() * source.height()];
-            let mut sum = 0f64;
-            for t in 0..source.frames() {
-                source.read_frame(t, &mut frame)?;
-                sum += frame.iter().map(|&v| v as f64).sum::<f64>();
-            }
-            let mean = sum / (source.frames() * frame.len()) as f64;
+            // Imported reference models: the mean of the whole input stack.
+            let sum = fold_stack(source, 0f64, |sum, frame| sum + frame.iter().map(|&v| v as f64).sum::<f64>())?;
+            let mean = sum / (source.frames() * source.width() * source.height()) as f64;
             Ok(Affine { offset: mean as f32, scale: scale_factor as f32 })
         }
         Normalization::StackMin { normalize_factor } => {
-            // The 2021 convention: the minimum of the whole input stack (one streaming pass).
-            let mut frame = vec![0f32; source.width() * source.height()];
-            let mut min = f32::INFINITY;
-            for t in 0..source.frames() {
-                source.read_frame(t, &mut frame)?;
-                min = frame.iter().fold(min, |m, &v| m.min(v));
-            }
+            // The 2021 convention: the minimum of the whole input stack.
+            let min = fold_stack(source, f32::INFINITY, |min, frame| frame.iter().fold(min, |m, &v| m.min(v)))?;
             Ok(Affine { offset: min, scale: normalize_factor as f32 })
         }
         Normalization::PerMovie => {
@@ -45,6 +35,16 @@ pub fn resolve_normalization(normalization: &Normalization, source: &mut dyn Fra
             Ok(Affine { offset: stats.mean as f32, scale: stats.usable_scale() as f32 })
         }
     }
+}
+
+/// One streaming pass over every frame of `source`, folding each into `state`.
+fn fold_stack<T>(source: &mut dyn FrameSource, mut state: T, mut step: impl FnMut(T, &[f32]) -> T) -> Result<T> {
+    let mut frame = crate::allocation::zeroed_f32(source.width() * source.height(), "one frame")?;
+    for t in 0..source.frames() {
+        source.read_frame(t, &mut frame)?;
+        state = step(state, &frame);
+    }
+    Ok(state)
 }
 
 /// How many counts one network unit spans (the output type's rule): the fixed scale, or the
