@@ -3,16 +3,19 @@
 # installs Debian's SLURM and MUNGE when absent, starts its own munged, slurmctld and slurmd on
 # localhost (one node with this machine's cores, everything under a fresh temp dir, free ports), then
 #   1. runs a trivial 4-task array (the daemons and the scheduler work at all),
-#   2. denoises a simulated movie once in a single process (the reference, whole.zarr),
-#   3. submits cluster/slurm/denoise.sbatch as a 4-task array (-c1) into blocks.zarr, and
-#      cluster/slurm/check.sbatch after it (--dependency=afterany),
-#   4. asserts that the check job passed (deepcad status: every block done) and that blocks.zarr is
-#      bit-identical to whole.zarr (deepcad compare exit 0).
-# Every wait is bounded; on failure it prints the daemon logs and job outputs. The daemons it started
-# are stopped by the PIDs in their pid files on every exit (success, failure, Ctrl-C).
+#   2. denoises a simulated movie in a single process (the reference, whole.zarr, one thread),
+#   3. submits cluster/slurm/denoise.sbatch as a 4-task array (-c1) into blocks.zarr and
+#      cluster/slurm/check.sbatch after it (--dependency=afterany); block 0 gets SIGTERM mid-run as at a
+#      time limit: it must end with exit 130 and the check must fail with exit 3 (a block missing),
+#   4. re-submits blocks 0 and 1 (1 is finished: re-running it must change nothing) and a check after
+#      them, which must pass; then `deepcad status` exit 0 and `deepcad compare whole.zarr blocks.zarr`
+#      exit 0 (bit-identical to the single process).
+# Every wait is bounded; on failure it prints the daemon logs and job outputs and keeps the temp dir.
+# The daemons it started are stopped by the PIDs in their pid files on every exit (also on failure).
 # Skips (prints "SKIPPED: <reason>", exit 0) only when not root or when the packages cannot be installed.
-# Environment: DEEPCAD (binary; default target/debug/deepcad, built if missing),
-#   DEEPCAD_SLURM_KEEP=1 keeps the temp dir, DEEPCAD_SLURM_TIMEOUT (seconds for the denoise array, 900).
+# Environment: DEEPCAD (binary; default target/debug/deepcad, built first), DEEPCAD_SLURM_KEEP=1 keeps
+#   the temp dir, DEEPCAD_SLURM_TIMEOUT (seconds allowed per array, 900), DEEPCAD_SLURM_FRAMES (200),
+#   DEEPCAD_SLURM_INTERRUPT_AFTER (seconds block 0 runs before its SIGTERM, 4).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 skip() { echo "SKIPPED: $*"; exit 0; }
@@ -32,6 +35,17 @@ if ! command -v munged >/dev/null || ! command -v slurmctld >/dev/null || ! comm
     fi
     say "installed in $((SECONDS - t0)) s"
 fi
+
+deepcad=${DEEPCAD:-$root/target/debug/deepcad}
+if [ -z "${DEEPCAD:-}" ]; then
+    # shellcheck source=/dev/null
+    (cd "$root" && source scripts/env.sh && cargo build -q --bin deepcad)
+fi
+"$deepcad" denoise --help | grep -q -- '--block' || { echo "slurm-test: $deepcad has no denoise --block" >&2; exit 1; }
+export DEEPCAD="$deepcad" # what the sbatch scripts run (sbatch passes the environment on)
+frames=${DEEPCAD_SLURM_FRAMES:-200}
+interrupt_after=${DEEPCAD_SLURM_INTERRUPT_AFTER:-4}
+timeout_s=${DEEPCAD_SLURM_TIMEOUT:-900}
 
 work="$(mktemp -d /tmp/deepcad-slurm.XXXXXX)"
 chmod 755 "$work"  # munged wants its socket reachable by all (x on every parent)
@@ -190,6 +204,57 @@ wait_job "$jid" 60
 all_completed "$jid" || { say "trivial array: $(job_states "$jid" | tr '\n' ' ')"; exit 1; }
 [ "$(cat "$work"/jobs/trivial-"$jid"_*.out | grep -c '^task ')" = 4 ] || { say "trivial array: not 4 outputs"; exit 1; }
 say "trivial 4-task array ran in $((SECONDS - t_trivial)) s"
+
+# 2. The single-process reference (same one thread as each block).
+t_ref=$SECONDS
+"$deepcad" simulate -q -o "$work/movie.tif" --width 96 --height 96 --frames "$frames" --seed 11
+"$deepcad" denoise -q "$work/movie.tif" --model default -o "$work/whole.zarr" --threads 1
+say "reference: simulated ${frames} frames of 96x96 and denoised them in one process in $((SECONDS - t_ref)) s"
+
+# 3. The array, as a lab would submit it; block 0 gets SLURM's time-limit signal (SIGTERM to the
+# task's processes, as scancel --full sends it) a few seconds into its run.
+t_array=$SECONDS
+sub=(timeout 30 sbatch --parsable --chdir="$work" -c1)
+jid=$("${sub[@]}" --array=0-3 -o "$work/jobs/denoise-%A_%a.out" "$root/cluster/slurm/denoise.sbatch" \
+    "$work/movie.tif" default "$work/blocks.zarr" 4)
+jobs_submitted+=("$jid")
+cid=$("${sub[@]}" --dependency="afterany:$jid" -o "$work/jobs/check-%j.out" "$root/cluster/slurm/check.sbatch" "$work/blocks.zarr")
+jobs_submitted+=("$cid")
+deadline=$((SECONDS + 120))
+until [ "$(timeout 10 squeue -h -j "${jid}_0" -o %T 2>/dev/null)" = RUNNING ]; do
+    [ $SECONDS -lt $deadline ] || { say "block 0 not running after 120 s"; exit 1; }
+    sleep 0.5
+done
+sleep "$interrupt_after"
+# (scancel may answer "Job can not be altered now" although the signal was delivered: the state below decides)
+timeout 10 scancel --full --signal=TERM "${jid}_0" || true
+wait_job "$jid" "$timeout_s"
+wait_job "$cid" 120
+s0=$(job_states "${jid}_0")
+[ "$s0" = "FAILED 130:0" ] || { say "block 0 after SIGTERM: '$s0', want 'FAILED 130:0' (deepcad's Ctrl-C exit)"; exit 1; }
+for i in 1 2 3; do
+    all_completed "${jid}_$i" || { say "block $i: $(job_states "${jid}_$i")"; exit 1; }
+done
+[ "$(job_states "$cid")" = "FAILED 3:0" ] || { say "check with block 0 missing: '$(job_states "$cid")', want 'FAILED 3:0'"; exit 1; }
+say "array: blocks 1-3 done, block 0 stopped by SIGTERM (exit 130), check says incomplete (exit 3) after $((SECONDS - t_array)) s"
+
+# 4. Re-run the missing block, and a finished one (must change nothing), then check again.
+t_rerun=$SECONDS
+rid=$("${sub[@]}" --array=0,1 -o "$work/jobs/rerun-%A_%a.out" "$root/cluster/slurm/denoise.sbatch" \
+    "$work/movie.tif" default "$work/blocks.zarr" 4)
+jobs_submitted+=("$rid")
+cid2=$("${sub[@]}" --dependency="afterok:$rid" -o "$work/jobs/check-%j.out" "$root/cluster/slurm/check.sbatch" "$work/blocks.zarr")
+jobs_submitted+=("$cid2")
+wait_job "$rid" "$timeout_s"
+wait_job "$cid2" 120
+all_completed "$rid" || { say "re-run: $(job_states "$rid" | tr '\n' ' ')"; exit 1; }
+all_completed "$cid2" || { say "final check: $(job_states "$cid2")"; exit 1; }
+say "re-run of blocks 0,1 and the final check passed in $((SECONDS - t_rerun)) s"
+
+timeout 60 "$deepcad" status "$work/blocks.zarr" >/dev/null || { say "deepcad status: exit $?"; exit 1; }
+timeout 120 "$deepcad" compare "$work/whole.zarr" "$work/blocks.zarr" \
+    || { say "blocks.zarr differs from the single-process whole.zarr (deepcad compare exit $?)"; exit 1; }
+say "blocks.zarr (4 SLURM tasks, one interrupted and re-run) is bit-identical to whole.zarr"
 
 ok=1
 say "PASSED"
