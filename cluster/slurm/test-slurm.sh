@@ -49,7 +49,7 @@ timeout_s=${DEEPCAD_SLURM_TIMEOUT:-900}
 
 work="$(mktemp -d /tmp/deepcad-slurm.XXXXXX)"
 chmod 755 "$work"  # munged wants its socket reachable by all (x on every parent)
-mkdir -p -m 755 "$work"/{munge,state,spool,jobs}
+mkdir -m 755 "$work"/{munge,state,spool,jobs}
 export SLURM_CONF="$work/slurm.conf"
 jobs_submitted=()
 ok=0
@@ -197,6 +197,7 @@ all_completed() { # every task of job $1 COMPLETED with exit 0:0
 
 # 1. The scheduler itself: a trivial array, two tasks at a time on two cores.
 t_trivial=$SECONDS
+# shellcheck disable=SC2016 # expanded by the job, not here
 jid=$(timeout 30 sbatch --parsable --array=0-3 -c1 --chdir="$work" -o "$work/jobs/trivial-%A_%a.out" \
     --wrap 'echo "task $SLURM_ARRAY_TASK_ID on $(hostname)"')
 jobs_submitted+=("$jid")
