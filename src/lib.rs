@@ -1,7 +1,7 @@
 //! DeepCAD engine: self-supervised denoising of fluorescence time-lapse movies on libtorch.
 //!
-//! Rooms (see `shared/design/architecture.md`): `io` (TIFF in/out and frame sources, frame by
-//! frame, no torch), `geometry` (the network's alignment, receptive field and halo as plain
+//! Rooms (see `shared/design/architecture.md`): `io` (TIFF and Zarr in/out and frame sources,
+//! frame by frame, no torch), `convert` (between those formats), `geometry` (the network's alignment, receptive field and halo as plain
 //! numbers), `tiling` (pure tile arithmetic), `model` (network + bundle + reference import),
 //! `train`, `infer`, `device`, `progress` (one interface for progress and cancellation),
 //! `simulate`, `metrics`, `footprint` and `evaluation` (demo data, quality measures, baselines),
@@ -13,6 +13,7 @@ pub mod progress;
 
 pub use error::{Error, Result};
 pub mod allocation;
+pub mod convert;
 pub mod device;
 pub mod gpu_info;
 pub mod evaluation;

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use deepcad::io::{
-    check_output_path, list_tiff_inputs, read_stack, write_stack, Calibration, FrameData,
+    check_output_path, list_movie_inputs, read_stack, write_stack, Calibration, FrameData,
     ImageJMetadata, OutputKind, ReadOptions, SampleType, StackReader, StackWriter,
 };
 use deepcad::Error;
@@ -870,7 +870,7 @@ fn input_folders_list_tiffs_in_order_and_warn_about_the_rest() {
     fs::write(dir.path().join(".hidden.tif.partial-1-0"), "in progress").unwrap();
     fs::create_dir(dir.path().join("sub")).unwrap();
 
-    let (inputs, warnings) = list_tiff_inputs(dir.path()).unwrap();
+    let (inputs, warnings) = list_movie_inputs(dir.path()).unwrap();
     let names: Vec<String> = inputs.iter().map(|p| file_name(p)).collect();
     assert_eq!(names, vec!["a.tiff", "b.tif", "c10.tif"]);
     assert_eq!(warnings.len(), 3, "{warnings:?}");
@@ -888,12 +888,12 @@ fn input_folders_list_tiffs_in_order_and_warn_about_the_rest() {
 
     let single = dir.path().join("b.tif");
     assert_eq!(
-        list_tiff_inputs(&single).unwrap(),
+        list_movie_inputs(&single).unwrap(),
         (vec![single.clone()], vec![])
     );
     let empty = tempfile::tempdir().unwrap();
-    assert_kind(list_tiff_inputs(empty.path()), "usage", &["no TIFF files"]);
-    assert_kind(list_tiff_inputs(&dir.path().join("gone")), "io", &["gone"]);
+    assert_kind(list_movie_inputs(empty.path()), "usage", &["no TIFF files"]);
+    assert_kind(list_movie_inputs(&dir.path().join("gone")), "io", &["gone"]);
 }
 
 fn research_file(name: &str) -> Option<PathBuf> {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::{denoise_file, DenoiseReport, DenoiseSettings};
-use crate::io::{list_tiff_inputs, ReadOptions};
+use crate::io::{list_movie_inputs, ReadOptions};
 use crate::model::Model;
 use crate::progress::{report, Event, Progress};
 use crate::{Error, Result};
@@ -25,8 +25,8 @@ pub struct BatchPlan {
 /// convention, `<title>-denoised`).
 pub const DEFAULT_SUFFIX: &str = "-denoised";
 
-/// Lists the TIFF movies in `inputs` (files, and the TIFFs of folders; other entries become
-/// warnings) and names each output `<stem><suffix>.tif` in the folder `output` (created if
+/// Lists the movies in `inputs` (TIFF files and Zarr arrays, and those inside folders; other entries become
+/// warnings) and names each output `<stem><suffix>.tif` (`.zarr` for Zarr inputs) in the folder `output` (created if
 /// missing). One input file and an `output` that is not a folder: `output` is the file itself.
 ///
 /// Refused before anything is written, naming both files: two inputs whose outputs would have the
@@ -36,18 +36,20 @@ pub fn plan_batch(inputs: &[PathBuf], output: &Path, suffix: &str, overwrite: bo
     let mut movies = Vec::new();
     let mut warnings = Vec::new();
     for input in inputs {
-        let (files, skipped) = list_tiff_inputs(input)?;
+        let (files, skipped) = list_movie_inputs(input)?;
         warnings.extend(skipped);
         movies.extend(files);
     }
     // One input that is not a folder (a FIFO too, so that it fails as a file, not as a folder run).
-    let single_file_out = movies.len() == 1 && inputs.len() == 1 && !inputs[0].is_dir() && !output.is_dir();
+    let is_movie = |p: &Path| !p.is_dir() || crate::io::zarr::has_zarr_metadata(p);
+    let output_is_folder = output.is_dir() && !crate::io::zarr::is_zarr(output);
+    let single_file_out = movies.len() == 1 && inputs.len() == 1 && is_movie(&inputs[0]) && !output_is_folder;
     let jobs: Vec<(PathBuf, PathBuf)> = if single_file_out {
         vec![(movies[0].clone(), output.to_path_buf())]
     } else {
-        if output.is_file() {
+        if output.is_file() || crate::io::zarr::is_zarr(output) {
             return Err(Error::usage(format!(
-                "{}: is a file, but {} movies need an output folder; give a folder",
+                "{}: is a movie, but {} movies need an output folder; give a folder",
                 output.display(),
                 movies.len()
             )));
@@ -59,10 +61,11 @@ pub fn plan_batch(inputs: &[PathBuf], output: &Path, suffix: &str, overwrite: bo
     Ok(BatchPlan { jobs, warnings })
 }
 
-/// `<stem><suffix>.tif`.
+/// `<stem><suffix>.tif`, or `<stem><suffix>.zarr` for a Zarr input (outputs keep the format).
 pub fn output_name(input: &Path, suffix: &str) -> String {
     let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "movie".into());
-    format!("{stem}{suffix}.tif")
+    let extension = if crate::io::zarr::has_zarr_metadata(input) { "zarr" } else { "tif" };
+    format!("{stem}{suffix}.{extension}")
 }
 
 fn check_plan(jobs: &[(PathBuf, PathBuf)], overwrite: bool) -> Result<()> {

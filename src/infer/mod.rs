@@ -11,6 +11,7 @@
 //! instead of negative indexing, clipping and rounding instead of wrapping on the integer cast.
 
 pub mod batch;
+pub mod blocks;
 mod memory_plan;
 pub mod normalization;
 pub mod official_pipeline;
@@ -20,11 +21,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+pub use blocks::{block_status, denoise_block, plan_blocks, prepare_blocks, BlockPlan, BlockReport, BlockStatus};
 pub use batch::{denoise_batch, plan_batch, BatchPlan, BatchReport, DEFAULT_SUFFIX};
 pub use stream::denoise_stream;
 pub use memory_plan::{bytes_per_voxel, plan_memory, split_bands, Budget, MemoryPlan};
 
-use crate::io::{FileMovie, FrameSource, ImageJMetadata, OutputKind, ReadOptions, SampleType, StackReader, StackWriter};
+use crate::io::{open_movie, FrameSource, ImageJMetadata, MovieWriter, OutputMovie, ReadOptions, SampleType};
 use crate::model::Model;
 use crate::progress::Progress;
 use crate::Result;
@@ -187,7 +189,7 @@ pub fn denoise_volume(
     denoise_into_memory(model, source, settings, affine, progress)
 }
 
-/// Denoises a TIFF file into another, streaming: frames are written as soon as they are final,
+/// Denoises a movie file (TIFF or Zarr) into another (TIFF, or Zarr for a `.zarr` output), streaming: frames are written as soon as they are final,
 /// under a temporary name renamed at the end (a crash or cancel leaves nothing under `output`).
 pub fn denoise_file(
     model: &Model,
@@ -198,9 +200,8 @@ pub fn denoise_file(
     progress: &mut dyn Progress,
 ) -> Result<DenoiseReport> {
     crate::io::check_output_path(output, &[input.to_path_buf()])?;
-    let reader = StackReader::open(input, read_options)?;
-    let metadata = reader.info().metadata.clone();
-    denoise_to_file(model, &mut FileMovie(reader), output, &[input.to_path_buf()], &metadata, settings, progress)
+    let mut movie = open_movie(input, read_options)?;
+    denoise_to_file(model, movie.source.as_mut(), output, &[input.to_path_buf()], &movie.metadata, settings, progress)
 }
 
 /// Denoises any frame source (a file, a Fiji virtual stack...) into a TIFF at `output`, streaming
@@ -224,7 +225,9 @@ pub fn denoise_to_file(
             (Some(affine), sample_type)
         }
     };
-    let mut writer = StackWriter::create(output, width, height, frames, sample_type, metadata, OutputKind::Auto)?;
+    let name = source.name();
+    let movie = OutputMovie { width, height, frames, sample_type, metadata, source: Some(&name), chunk: None };
+    let mut writer = MovieWriter::create(output, &movie, settings.overwrite)?;
     if !settings.overwrite {
         writer = writer.refuse_existing("denoising")?;
     }

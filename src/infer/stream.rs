@@ -110,6 +110,21 @@ pub(crate) fn denoise_stream_with(
     progress: &mut dyn Progress,
     sink: &mut dyn FnMut(&[f32]) -> Result<()>,
 ) -> Result<TilePlan> {
+    denoise_stream_part(model, source, settings, affine, None, progress, sink)
+}
+
+/// Only the time blocks `time_tiles` of the movie's tile plan (all when `None`): the sink gets
+/// exactly the frames those blocks keep, computed as the whole-movie run computes them, so block
+/// jobs on other machines add up to the whole movie bit for bit (`infer::blocks`).
+pub(crate) fn denoise_stream_part(
+    model: &Model,
+    source: &mut dyn FrameSource,
+    settings: &DenoiseSettings,
+    affine: Affine,
+    time_tiles: Option<Range<usize>>,
+    progress: &mut dyn Progress,
+    sink: &mut dyn FnMut(&[f32]) -> Result<()>,
+) -> Result<TilePlan> {
     let shape = [source.frames(), source.height(), source.width()];
     if shape.contains(&0) {
         return Err(Error::usage(format!("{}: movie has a zero-sized axis {shape:?}", source.name())));
@@ -132,8 +147,12 @@ pub(crate) fn denoise_stream_with(
 
     let (height, width) = (shape[1], shape[2]);
     let geometry = Geometry { frames: shape[0], height, width, padded_width: round_up(width, ALIGNMENT) };
-    let mut units = Vec::with_capacity(plan.per_axis[0].len() * bands.len());
-    for &block in &plan.per_axis[0] {
+    let time_tiles = time_tiles.unwrap_or(0..plan.per_axis[0].len());
+    let Some(time_blocks) = plan.per_axis[0].get(time_tiles.clone()).filter(|blocks| !blocks.is_empty()) else {
+        return Err(Error::usage(format!("{}: time blocks {time_tiles:?} are outside the plan's {}", source.name(), plan.per_axis[0].len())));
+    };
+    let mut units = Vec::with_capacity(time_blocks.len() * bands.len());
+    for &block in time_blocks {
         // A block whose kept frames would not fit whole is run once per part of them.
         for keep_start in (block.keep_start..block.keep_end).step_by(frames_per_pass.max(1)) {
             let time = AxisTile { keep_start, keep_end: (keep_start + frames_per_pass).min(block.keep_end), ..block };

@@ -6,8 +6,10 @@
 //! ([`FileMovie`]) or frames already in memory ([`InMemoryMovie`], e.g. an ImagePlus from Fiji).
 
 mod atomic_file;
+mod compare;
 mod frames;
 mod imagej;
+mod movie_files;
 mod paths;
 mod preview;
 mod reader;
@@ -15,12 +17,16 @@ mod sample;
 mod tiff_errors;
 mod tiff_layout;
 mod writer;
+pub mod zarr;
 
 pub use atomic_file::write_file_atomically;
+pub use compare::{compare_movies, Comparison};
 pub use frames::{FileMovie, FrameSource, InMemoryMovie};
 pub use imagej::{Calibration, ImageJMetadata};
 pub use preview::{write_preview_png, Panel};
-pub use paths::{check_output_path, list_tiff_inputs, open_regular_file, same_file};
+pub use paths::{check_output_path, list_movie_inputs, open_regular_file, same_file};
 pub use reader::{read_stack, ReadOptions, StackInfo, StackReader};
 pub use sample::{FrameData, SampleType};
 pub use writer::{write_stack, OutputKind, StackWriter};
+pub use zarr::ZarrMovie;
+pub use movie_files::{open_movie, MovieWriter, OpenedMovie, OutputMovie};

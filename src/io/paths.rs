@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-/// A file gives `[file]`; a folder gives its TIFF files (by magic bytes, not recursive) sorted
-/// by name, plus one warning per entry skipped. Hidden entries (starting with '.') are ignored
-/// silently: they include our own unfinished `.partial` outputs.
-pub fn list_tiff_inputs(path: &Path) -> Result<(Vec<PathBuf>, Vec<String>)> {
+/// A file or a Zarr array gives `[path]`; a folder gives its TIFF files (by magic bytes, not
+/// recursive) and Zarr arrays sorted by name, plus one warning per entry skipped. Hidden entries
+/// (starting with '.') are ignored silently: they include our own unfinished `.partial` outputs.
+pub fn list_movie_inputs(path: &Path) -> Result<(Vec<PathBuf>, Vec<String>)> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    if !meta.is_dir() {
+    if !meta.is_dir() || super::zarr::has_zarr_metadata(path) {
         return Ok((vec![path.to_path_buf()], Vec::new()));
     }
     let mut entries: Vec<PathBuf> = Vec::new();
@@ -29,6 +29,10 @@ pub fn list_tiff_inputs(path: &Path) -> Result<(Vec<PathBuf>, Vec<String>)> {
     let mut inputs = Vec::new();
     let mut warnings = Vec::new();
     for entry in entries {
+        if super::zarr::has_zarr_metadata(&entry) {
+            inputs.push(entry);
+            continue;
+        }
         if entry.is_dir() {
             warnings.push(format!(
                 "{}: skipped (a folder; subfolders are not searched)",
@@ -58,7 +62,7 @@ pub fn list_tiff_inputs(path: &Path) -> Result<(Vec<PathBuf>, Vec<String>)> {
     }
     if inputs.is_empty() {
         return Err(Error::usage(format!(
-            "{}: the folder holds no TIFF files",
+            "{}: the folder holds no TIFF files or Zarr movies",
             path.display()
         )));
     }
@@ -107,7 +111,7 @@ pub fn check_output_path(output: &Path, inputs: &[PathBuf]) -> Result<()> {
             output.display()
         ))
     })?;
-    if output.is_dir() {
+    if output.is_dir() && !super::zarr::is_zarr(output) {
         return Err(Error::usage(format!(
             "{}: the output is a folder; give a file name for the result",
             output.display()

@@ -41,6 +41,13 @@ impl DoubleConv {
 /// their gradients arrive in float32. A float32 input takes the plain path unchanged.
 fn conv(layer: &nn::Conv3D, x: &Tensor, padding: i64) -> Result<Tensor> {
     if x.kind() == layer.ws.kind() {
+        if is_pointwise_inference_on_cpu(layer, x) {
+            // libtorch sends a 1×1×1 convolution to oneDNN only when it runs on more than one
+            // thread (`ConvParams::use_mkldnn`), so the head's sums, and the output's last bit,
+            // would depend on the thread count: a 1-core block job would differ from a 2-core
+            // whole-movie run. Always oneDNN at inference makes them agree bit for bit.
+            return Ok(x.f_mkldnn_convolution(&layer.ws, layer.bs.as_ref(), [0, 0, 0], [1, 1, 1], [1, 1, 1], 1)?);
+        }
         if padding == 1 && runs_on_native_kernel(x) && ROUTE_SMALL_CONVOLUTIONS_TO_ONEDNN.load(Ordering::Relaxed) {
             return conv_as_batch_of_two(layer, x);
         }
@@ -69,6 +76,15 @@ fn runs_on_native_kernel(x: &Tensor) -> bool {
         && s[0] * s[1] * s[2] * s[3] <= 20480
         && s[4] >= 4
         && s[4] % 2 == 0
+}
+
+/// A float32 1×1×1 convolution on the CPU outside autograd (the network's head at inference).
+fn is_pointwise_inference_on_cpu(layer: &nn::Conv3D, x: &Tensor) -> bool {
+    x.kind() == tch::Kind::Float
+        && x.device() == tch::Device::Cpu
+        && layer.ws.size()[2..] == [1, 1, 1]
+        // Activations carry no gradient only outside autograd (no-grad inference).
+        && !x.requires_grad()
 }
 
 /// Off only to measure libtorch's own dispatch against it (`benches/throughput.rs`).

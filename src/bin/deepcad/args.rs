@@ -53,6 +53,12 @@ pub enum Command {
     /// Score denoised movies: against ground truth (SNR, PSNR, SSIM, correlations, baselines), or
     /// without it (is the removed residual noise-like?).
     Score(ScoreArgs),
+    /// Convert a movie between TIFF/BigTIFF and Zarr v3 (sharded, zstd), streaming.
+    Convert(ConvertArgs),
+    /// Say which blocks of a block-job output (denoise --block i/N) are done.
+    Status(StatusArgs),
+    /// Compare two movies (TIFF or Zarr) voxel by voxel: exit 0 when identical, 3 when not.
+    Compare(CompareArgs),
 }
 
 #[derive(Args)]
@@ -132,16 +138,27 @@ pub struct TrainArgs {
 
 #[derive(Args)]
 pub struct DenoiseArgs {
-    /// TIFF movies or folders of them.
+    /// Movies (TIFF files or Zarr arrays) or folders of them.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Model bundle (.safetensors), an official DeepCAD-RT checkpoint (.pth), or `default` for the
     /// built-in general model (no training needed; a model trained on your data is usually better).
     #[arg(long, short)]
     pub model: PathBuf,
-    /// Output file (one input) or folder (several inputs; created if missing).
+    /// Output file (one input; `.zarr` writes a Zarr v3 array) or folder (several inputs; created if missing).
     #[arg(long, short)]
     pub output: PathBuf,
+    /// Denoise only block I of N (counting from 0, e.g. $SLURM_ARRAY_TASK_ID/4) into a shared
+    /// `.zarr` output that the first block job creates. The blocks together equal the whole-movie
+    /// result bit for bit; re-running a finished block changes nothing.
+    #[arg(long, value_parser = parse_block, conflicts_with_all = ["blocks", "compat"])]
+    pub block: Option<(usize, usize)>,
+    /// List the plan for N blocks (frames of each); with --prepare, also create the shared output.
+    #[arg(long, conflicts_with = "compat")]
+    pub blocks: Option<usize>,
+    /// With --blocks: create the shared `.zarr` output now (what the first block job would do).
+    #[arg(long, requires = "blocks")]
+    pub prepare: bool,
     /// Reproduce an official DeepCAD-RT test pipeline instead of our seamless tiling, so a
     /// checkpoint gives its authors' numbers (tile seams and all): deepcad-rt (since 2022) or
     /// deepcad-rt-2021 (the release that trained the official checkpoint). Holds the movie in memory.
@@ -332,6 +349,56 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         return Err(format!("'{text}' must be longer than zero"));
     }
     Ok(duration)
+}
+
+#[derive(Args)]
+pub struct ConvertArgs {
+    /// A TIFF/BigTIFF file or a Zarr array (v3 or v2).
+    pub input: PathBuf,
+    /// The output: a name ending in .zarr writes Zarr v3, anything else TIFF (BigTIFF when large).
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Zarr chunk shape t,y,x (default: 256×256 tiles, about 4 MB, in shards of whole frames).
+    #[arg(long, value_parser = parse_triple)]
+    pub chunk: Option<[usize; 3]>,
+    /// Channel of a multi-channel input (counting from 0).
+    #[arg(long)]
+    pub channel: Option<usize>,
+    /// Z slice of a 3-D time-lapse TIFF hyperstack (counting from 0).
+    #[arg(long)]
+    pub slice: Option<usize>,
+    /// Replace an existing output.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    /// The shared `.zarr` output of block jobs.
+    pub output: PathBuf,
+    /// Print the status as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct CompareArgs {
+    pub first: PathBuf,
+    pub second: PathBuf,
+    /// Largest |difference| still counted as equal (default 0: bit for bit).
+    #[arg(long, default_value_t = 0.0)]
+    pub tolerance: f64,
+}
+
+/// `I/N` with I < N.
+fn parse_block(text: &str) -> Result<(usize, usize), String> {
+    let (i, n) = text.split_once('/').ok_or_else(|| format!("'{text}' is not I/N (block I of N, counting from 0), e.g. 0/4"))?;
+    let parse = |v: &str| v.trim().parse::<usize>().map_err(|_| format!("'{v}' in '{text}' is not a whole number"));
+    let (i, n) = (parse(i)?, parse(n)?);
+    if n == 0 || i >= n {
+        return Err(format!("block {i} of {n} does not exist: I counts from 0 to N-1"));
+    }
+    Ok((i, n))
 }
 
 fn parse_triple(text: &str) -> Result<[usize; 3], String> {

@@ -1,7 +1,9 @@
 //! `deepcad`: the command-line door. Parses flags, shows progress, calls the same engine functions
-//! the Fiji plugin calls, and maps errors to exit codes (0 ok, 1 failure, 2 bad usage, 130 cancelled).
+//! the Fiji plugin calls, and maps errors to exit codes (0 ok, 1 failure, 2 bad usage, 3 blocks
+//! missing or movies different, 130 cancelled).
 
 mod args;
+mod cluster;
 mod demo;
 mod progress_bar;
 mod score;
@@ -44,19 +46,25 @@ fn main() -> ExitCode {
         });
     }
     let mut progress = TerminalProgress::new(cancel, cli.quiet);
-    let outcome = match cli.command {
-        Command::Train(a) => train(a, &mut progress),
-        Command::Denoise(a) => denoise(a, &mut progress),
-        Command::Info(a) => info(a),
-        Command::Simulate(a) => simulate(a, &mut progress),
-        Command::Import(a) => import(a, &mut progress),
-        Command::ExportBioimageio(a) => export_bioimageio(a, &mut progress),
-        Command::Demo(a) => demo::run(a, &mut progress),
-        Command::Score(a) => score::run(a, &mut progress),
+    // `None`: the command's own success; `Some(code)`: it chose its exit code (status, compare).
+    let done = |r: Result<()>| r.map(|()| None);
+    let outcome: Result<Option<ExitCode>> = match cli.command {
+        Command::Train(a) => done(train(a, &mut progress)),
+        Command::Denoise(a) => done(denoise(a, &mut progress)),
+        Command::Info(a) => done(info(a)),
+        Command::Simulate(a) => done(simulate(a, &mut progress)),
+        Command::Import(a) => done(import(a, &mut progress)),
+        Command::ExportBioimageio(a) => done(export_bioimageio(a, &mut progress)),
+        Command::Demo(a) => done(demo::run(a, &mut progress)),
+        Command::Score(a) => done(score::run(a, &mut progress)),
+        Command::Convert(a) => done(cluster::convert(a, &mut progress)),
+        Command::Status(a) => cluster::status(a).map(Some),
+        Command::Compare(a) => cluster::compare(a).map(Some),
     };
     drop(progress);
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Some(code)) => code,
+        Ok(None) => ExitCode::SUCCESS,
         Err(Error::Cancelled) => {
             eprintln!("deepcad: cancelled");
             ExitCode::from(130)
@@ -146,6 +154,9 @@ fn denoise(a: DenoiseArgs, progress: &mut dyn Progress) -> Result<()> {
         overwrite: a.overwrite,
         ..Default::default()
     };
+    if a.block.is_some() || a.blocks.is_some() {
+        return cluster::denoise_blocks(&a, &model, &settings, progress);
+    }
     let read_options = ReadOptions { channel: a.channel, slice: a.slice };
     let plan = deepcad::infer::plan_batch(&a.inputs, &a.output, &a.suffix, a.overwrite)?;
     let done = deepcad::infer::denoise_batch(&model, &plan, &read_options, &settings, progress)?;

@@ -1,0 +1,94 @@
+//! The cluster and archive commands: block jobs (`denoise --block I/N`, `--blocks N`), `status`,
+//! `convert` and `compare`. Exit 3 means "not there yet / not equal", so scripts can tell it
+//! from a failure (1) or bad input (2).
+
+use std::process::ExitCode;
+
+use deepcad::infer::{BlockPlan, DenoiseSettings};
+use deepcad::io::ReadOptions;
+use deepcad::model::Model;
+use deepcad::progress::{report, Event, Progress};
+use deepcad::{Error, Result};
+
+use crate::args::{CompareArgs, ConvertArgs, DenoiseArgs, StatusArgs};
+
+/// Exit code when blocks are missing or movies differ.
+const NOT_YET_OR_DIFFERENT: u8 = 3;
+
+/// `denoise --block I/N` or `denoise --blocks N [--prepare]`.
+pub fn denoise_blocks(a: &DenoiseArgs, model: &Model, settings: &DenoiseSettings, progress: &mut dyn Progress) -> Result<()> {
+    let [input] = a.inputs.as_slice() else {
+        return Err(Error::usage(format!("block jobs denoise one movie; {} inputs were given", a.inputs.len())));
+    };
+    let options = ReadOptions { channel: a.channel, slice: a.slice };
+    if let Some((index, count)) = a.block {
+        let done = deepcad::infer::denoise_block(model, input, &a.output, index, count, &options, settings, progress)?;
+        if !done.already_done {
+            report(progress, Event::Info(&format!(
+                "block {index} of {count}: frames {}..{} written to {} in {:.1} s",
+                done.frames[0], done.frames[1], a.output.display(), done.seconds
+            )))?;
+        }
+        return Ok(());
+    }
+    let count = a.blocks.expect("clap: --block or --blocks");
+    let plan = if a.prepare {
+        deepcad::infer::prepare_blocks(model, input, &a.output, count, &options, settings, progress)?
+    } else {
+        let movie = deepcad::io::open_movie(input, &options)?;
+        deepcad::infer::plan_blocks(model, movie.source.as_ref(), count, settings)?
+    };
+    print_plan(&plan);
+    Ok(())
+}
+
+fn print_plan(plan: &BlockPlan) {
+    println!("{}: {} frames of {}×{}, tile {:?}, halo {:?}, shards of {} frames", plan.input, plan.shape[0], plan.shape[2], plan.shape[1], plan.tile, plan.halo, plan.shard_frames);
+    for b in &plan.blocks {
+        println!("block {:>4}: frames {:>7}..{:<7} ({} time blocks)", b.index, b.frames[0], b.frames[1], b.time_tiles[1] - b.time_tiles[0]);
+    }
+}
+
+pub fn status(a: StatusArgs) -> Result<ExitCode> {
+    let status = deepcad::infer::block_status(&a.output)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&status).map_err(|e| Error::usage(e.to_string()))?);
+    } else {
+        println!("{}: {} of {} blocks done ({} frames)", a.output.display(), status.done.len(), status.count, status.frames);
+        if !status.missing.is_empty() {
+            println!("missing: {}", status.missing.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(" "));
+        }
+    }
+    Ok(if status.complete { ExitCode::SUCCESS } else { ExitCode::from(NOT_YET_OR_DIFFERENT) })
+}
+
+pub fn compare(a: CompareArgs) -> Result<ExitCode> {
+    if !(a.tolerance >= 0.0) {
+        return Err(Error::usage(format!("--tolerance {} must be 0 or more", a.tolerance)));
+    }
+    let c = deepcad::io::compare_movies(&a.first, &a.second, a.tolerance)?;
+    if let Some((x, y)) = c.shapes {
+        println!("different shapes: {} is {x:?} and {} is {y:?} (t, y, x)", a.first.display(), a.second.display());
+    } else if c.equal() {
+        let how = if c.max_abs_difference == 0.0 { "identical".to_string() } else { format!("equal within {} (max |difference| {:e})", a.tolerance, c.max_abs_difference) };
+        println!("{how}: {} voxels", c.voxels);
+    } else {
+        println!(
+            "different: {} of {} voxels, max |difference| {:e}, first in frame {}",
+            c.differing,
+            c.voxels,
+            c.max_abs_difference,
+            c.first_differing_frame.unwrap_or(0)
+        );
+    }
+    Ok(if c.equal() { ExitCode::SUCCESS } else { ExitCode::from(NOT_YET_OR_DIFFERENT) })
+}
+
+pub fn convert(a: ConvertArgs, progress: &mut dyn Progress) -> Result<()> {
+    let options = ReadOptions { channel: a.channel, slice: a.slice };
+    let done = deepcad::convert::convert_movie(&a.input, &a.output, &options, a.chunk, a.overwrite, progress)?;
+    report(progress, Event::Info(&format!(
+        "{}: {} frames of {}×{} ({}) in {:.1} s",
+        a.output.display(), done.frames, done.width, done.height, done.sample_type, done.seconds
+    )))
+}

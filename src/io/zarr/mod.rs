@@ -1,0 +1,43 @@
+//! Zarr v3 movies (and Zarr v2 for reading) through the `zarrs` crate: chunked, sharded and
+//! compressed, for archives and cluster work. A movie is one array with axes `(t, y, x)`, or
+//! `(t, c, y, x)` with a channel axis; its attributes carry what the TIFF description carries
+//! (calibration, frame interval, source). Reading streams a slab of frames at a time; writing
+//! buffers one shard row of frames, so memory stays bounded by the chunking, never the movie.
+
+mod attributes;
+mod chunking;
+mod reader;
+mod writer;
+
+use std::path::Path;
+
+pub use attributes::{read_movie_attributes, MOVIE_ATTRIBUTE};
+pub use chunking::Chunking;
+pub use reader::ZarrMovie;
+pub use writer::{publish_directory, NewArray, ZarrWriter};
+
+use crate::{Error, Result};
+use zarrs::filesystem::FilesystemStore;
+
+/// Whether `path` names a Zarr movie: a folder holding Zarr metadata (`zarr.json` for v3,
+/// `.zarray` for v2), or any path ending in `.zarr` (an output to be created).
+pub fn is_zarr(path: &Path) -> bool {
+    has_zarr_metadata(path) || path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zarr"))
+}
+
+/// A folder that holds a Zarr array's metadata.
+pub fn has_zarr_metadata(path: &Path) -> bool {
+    path.join("zarr.json").is_file() || path.join(".zarray").is_file()
+}
+
+/// The store of an existing folder.
+pub(crate) fn open_store(path: &Path) -> Result<std::sync::Arc<FilesystemStore>> {
+    FilesystemStore::new(path)
+        .map(std::sync::Arc::new)
+        .map_err(|e| Error::format(path, format!("cannot open as a Zarr store: {e}")))
+}
+
+/// A zarrs error on `path`, with what to do.
+pub(crate) fn zarr_error(path: &Path, what: &str, error: impl std::fmt::Display) -> Error {
+    Error::format(path, format!("{what}: {error}"))
+}

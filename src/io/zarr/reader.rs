@@ -1,0 +1,189 @@
+//! A Zarr array read as a movie, a slab of frames at a time: one read decodes every chunk a slab
+//! touches once, and the slab stays for the frames that follow (training samples and denoising
+//! both read frames in runs). The slab is at most one inner chunk deep and about 32 MB.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use zarrs::array::{data_type, Array, ArrayShardedExt, ArraySubset};
+use zarrs::filesystem::FilesystemStore;
+
+use super::{open_store, read_movie_attributes, zarr_error};
+use crate::io::{FrameSource, ImageJMetadata, ReadOptions, SampleType};
+use crate::{Error, Result};
+
+/// Frames held by one slab: about this many bytes of `f32`.
+const SLAB_BYTES: usize = 32 << 20;
+
+pub struct ZarrMovie {
+    path: PathBuf,
+    array: Array<FilesystemStore>,
+    frames: usize,
+    height: usize,
+    width: usize,
+    /// `Some(c)`: a `(t, c, y, x)` array read at channel `c`.
+    channel: Option<usize>,
+    sample_type: SampleType,
+    metadata: ImageJMetadata,
+    slab_frames: usize,
+    slab: Vec<f32>,
+    slab_range: Range<usize>,
+}
+
+impl std::fmt::Debug for ZarrMovie {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZarrMovie").field("path", &self.path).field("shape", &[self.frames, self.height, self.width]).finish_non_exhaustive()
+    }
+}
+
+impl ZarrMovie {
+    /// Opens the array at `path` (Zarr v3, or v2). A 4-D array is `(t, c, y, x)` and needs
+    /// `options.channel`; `options.slice` has no meaning here and is refused.
+    pub fn open(path: &Path, options: &ReadOptions) -> Result<ZarrMovie> {
+        if !path.is_dir() {
+            return Err(Error::usage(format!("{}: no Zarr array there (a Zarr movie is a folder with zarr.json)", path.display())));
+        }
+        let array = Array::open(open_store(path)?, "/").map_err(|e| zarr_error(path, "not a readable Zarr array", e))?;
+        let sample_type = sample_type_of(path, &array)?;
+        let shape: Vec<usize> = array.shape().iter().map(|&v| v as usize).collect();
+        if options.slice.is_some() {
+            return Err(Error::usage(format!("{}: a Zarr movie has no Z slices to choose from; leave the slice out", path.display())));
+        }
+        let names = dimension_names(&array);
+        let (frames, height, width, channel) = match (shape.as_slice(), options.channel) {
+            (&[t, h, w], None | Some(0)) => (t, h, w, None),
+            (&[_, _, _], Some(c)) => return Err(Error::usage(format!("{}: has one channel; channel {c} does not exist", path.display()))),
+            (&[t, c, h, w], Some(k)) if k < c => (t, h, w, Some(k)),
+            (&[_, c, _, _], k) => {
+                let asked = k.map_or("no channel was chosen".to_string(), |k| format!("channel {k} does not exist"));
+                return Err(Error::usage(format!(
+                    "{}: has {c} channels (axes {names}) and {asked}; choose a channel from 0 to {}",
+                    path.display(),
+                    c.saturating_sub(1)
+                )));
+            }
+            _ => {
+                return Err(Error::unsupported(path, format!("has {} axes {names}; a movie needs (t, y, x) or (t, c, y, x)", shape.len())));
+            }
+        };
+        if frames == 0 || height == 0 || width == 0 {
+            return Err(Error::format(path, format!("the array has a zero-sized axis {shape:?}")));
+        }
+        let chunk_frames = array
+            .effective_subchunk_shape()
+            .map(|s| s[0].get() as usize)
+            .or_else(|| array.chunk_shape(&vec![0; shape.len()]).ok().map(|s| s[0].get() as usize))
+            .unwrap_or(1);
+        let slab_frames = chunk_frames.clamp(1, (SLAB_BYTES / (height * width * 4)).max(1));
+        let metadata = read_movie_attributes(array.attributes(), frames);
+        Ok(ZarrMovie {
+            path: path.to_path_buf(),
+            array,
+            frames,
+            height,
+            width,
+            channel,
+            sample_type,
+            metadata,
+            slab_frames,
+            slab: Vec::new(),
+            slab_range: 0..0,
+        })
+    }
+
+    /// Calibration, frame interval and description lines from the array's attributes.
+    pub fn metadata(&self) -> &ImageJMetadata {
+        &self.metadata
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn subset(&self, frames: Range<usize>) -> ArraySubset {
+        let (h, w) = (self.height as u64, self.width as u64);
+        let t = frames.start as u64..frames.end as u64;
+        match self.channel {
+            None => ArraySubset::new_with_ranges(&[t, 0..h, 0..w]),
+            Some(c) => ArraySubset::new_with_ranges(&[t, c as u64..c as u64 + 1, 0..h, 0..w]),
+        }
+    }
+
+    fn load_slab(&mut self, t: usize) -> Result<()> {
+        let start = t / self.slab_frames * self.slab_frames;
+        let range = start..(start + self.slab_frames).min(self.frames);
+        let subset = self.subset(range.clone());
+        let read_error = |e: zarrs::array::ArrayError| zarr_error(&self.path, &format!("frames {}..{} cannot be read", range.start, range.end), e);
+        let values: Vec<f32> = match self.sample_type {
+            SampleType::U8 => self.array.retrieve_array_subset::<Vec<u8>>(&subset).map_err(read_error)?.into_iter().map(f32::from).collect(),
+            SampleType::U16 => self.array.retrieve_array_subset::<Vec<u16>>(&subset).map_err(read_error)?.into_iter().map(f32::from).collect(),
+            SampleType::I16 => self.array.retrieve_array_subset::<Vec<i16>>(&subset).map_err(read_error)?.into_iter().map(f32::from).collect(),
+            SampleType::F32 => self.array.retrieve_array_subset::<Vec<f32>>(&subset).map_err(read_error)?,
+        };
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            let plane = self.height * self.width;
+            return Err(Error::format(
+                &self.path,
+                format!("frame {} (pixel x={}, y={}) holds {}; replace NaN/Inf values before denoising or training", range.start + i / plane, i % self.width, (i % plane) / self.width, values[i]),
+            ));
+        }
+        self.slab = values;
+        self.slab_range = range;
+        Ok(())
+    }
+}
+
+impl FrameSource for ZarrMovie {
+    fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+    fn width(&self) -> usize {
+        self.width
+    }
+    fn height(&self) -> usize {
+        self.height
+    }
+    fn frames(&self) -> usize {
+        self.frames
+    }
+    fn sample_type(&self) -> SampleType {
+        self.sample_type
+    }
+    fn read_frame(&mut self, t: usize, out: &mut [f32]) -> Result<()> {
+        let plane = self.height * self.width;
+        if t >= self.frames || out.len() != plane {
+            return Err(Error::usage(format!("{}: frame {t} of {} into a buffer of {} values (a frame holds {plane})", self.path.display(), self.frames, out.len())));
+        }
+        if !self.slab_range.contains(&t) {
+            self.load_slab(t)?;
+        }
+        let i = t - self.slab_range.start;
+        out.copy_from_slice(&self.slab[i * plane..(i + 1) * plane]);
+        Ok(())
+    }
+}
+
+fn sample_type_of(path: &Path, array: &Array<FilesystemStore>) -> Result<SampleType> {
+    let found = array.data_type();
+    for (candidate, sample_type) in [
+        (data_type::uint8(), SampleType::U8),
+        (data_type::uint16(), SampleType::U16),
+        (data_type::int16(), SampleType::I16),
+        (data_type::float32(), SampleType::F32),
+    ] {
+        if *found == candidate {
+            return Ok(sample_type);
+        }
+    }
+    Err(Error::unsupported(
+        path,
+        format!("holds {} samples; movies must be uint8, uint16, int16 or float32 (convert the array first)", array.metadata().to_string_pretty().lines().find(|l| l.contains("data_type")).map(str::trim).unwrap_or("other")),
+    ))
+}
+
+fn dimension_names(array: &Array<FilesystemStore>) -> String {
+    match array.dimension_names() {
+        Some(names) => format!("({})", names.iter().map(|n| n.as_deref().unwrap_or("?")).collect::<Vec<_>>().join(", ")),
+        None => "(unnamed)".into(),
+    }
+}
