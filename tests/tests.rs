@@ -17,3 +17,5 @@ mod evaluation_tests;
 mod hostile_inputs_tests;
 mod gpu_tests;
 mod module_cycles_tests;
+mod zarr_tests;
+mod block_tests;

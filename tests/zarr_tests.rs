@@ -1,0 +1,176 @@
+//! Zarr v3 movies: what a TIFF carries survives the trip, writes are complete or absent, every
+//! command takes Zarr where it takes TIFF with the same result, and (t, c, y, x) arrays written by
+//! another tool are read by channel.
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use deepcad::convert::convert_movie;
+use deepcad::io::zarr::{NewArray, ZarrWriter};
+use deepcad::io::{read_stack, write_stack, FrameSource, ImageJMetadata, ReadOptions, SampleType, ZarrMovie};
+use deepcad::progress::{Control, Event, Progress, Silent};
+
+fn deepcad(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_deepcad")).args(args).arg("--quiet").output().expect("run deepcad")
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn read_all(source: &mut dyn FrameSource) -> Vec<f32> {
+    let plane = source.width() * source.height();
+    let mut all = vec![0f32; plane * source.frames()];
+    for t in 0..source.frames() {
+        source.read_frame(t, &mut all[t * plane..(t + 1) * plane]).unwrap();
+    }
+    all
+}
+
+fn calibrated() -> ImageJMetadata {
+    let mut metadata = ImageJMetadata { frames: 37, hyperstack: true, ..ImageJMetadata::default() };
+    metadata.calibration.pixel_width = 0.8;
+    metadata.calibration.pixel_height = 0.8;
+    metadata.calibration.unit = "µm".into();
+    metadata.calibration.frame_interval = 0.033;
+    metadata
+}
+
+#[test]
+fn tiff_to_zarr_and_back_keeps_pixels_sample_type_and_calibration() {
+    let dir = tempfile::tempdir().unwrap();
+    for (sample_type, values) in [
+        (SampleType::U8, (0..37 * 21 * 13).map(|i| (i % 256) as f32).collect::<Vec<_>>()),
+        (SampleType::U16, (0..37 * 21 * 13).map(|i| (i * 37 % 65536) as f32).collect()),
+        (SampleType::I16, (0..37 * 21 * 13).map(|i| (i % 60000) as f32 - 30000.0).collect()),
+        (SampleType::F32, (0..37 * 21 * 13).map(|i| (i as f32).sin() * 1e3).collect()),
+    ] {
+        let tiff = dir.path().join(format!("{sample_type}.tif"));
+        write_stack(&tiff, (13, 21, 37), sample_type, &calibrated(), &values).unwrap();
+        let zarr = dir.path().join(format!("{sample_type}.zarr"));
+        // A chunk shape that does not divide the movie, to cross chunk and shard edges.
+        convert_movie(&tiff, &zarr, &ReadOptions::default(), Some([5, 8, 8]), false, &mut Silent).unwrap();
+        let mut movie = ZarrMovie::open(&zarr, &ReadOptions::default()).unwrap();
+        assert_eq!((movie.width(), movie.height(), movie.frames(), movie.sample_type()), (13, 21, 37, sample_type));
+        assert_eq!(movie.metadata().calibration, calibrated().calibration);
+        assert_eq!(read_all(&mut movie), values, "{sample_type}: pixels");
+        let back = dir.path().join(format!("{sample_type}-back.tif"));
+        convert_movie(&zarr, &back, &ReadOptions::default(), None, false, &mut Silent).unwrap();
+        let (info, pixels) = read_stack(&back, &ReadOptions::default()).unwrap();
+        assert_eq!((info.sample_type, pixels), (sample_type, values.clone()));
+        assert_eq!(info.metadata.calibration, calibrated().calibration);
+    }
+}
+
+/// Stops the run after `after` progress events.
+struct StopAfter(usize);
+
+impl Progress for StopAfter {
+    fn event(&mut self, _event: Event<'_>) -> Control {
+        if self.0 == 0 {
+            return Control::Stop;
+        }
+        self.0 -= 1;
+        Control::Continue
+    }
+}
+
+#[test]
+fn a_zarr_output_appears_complete_or_not_at_all_and_is_never_replaced_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiff = dir.path().join("movie.tif");
+    let values: Vec<f32> = (0..50 * 16 * 16).map(|i| (i % 1000) as f32).collect();
+    write_stack(&tiff, (16, 16, 50), SampleType::U16, &ImageJMetadata::default(), &values).unwrap();
+    let zarr = dir.path().join("movie.zarr");
+    let cancelled = convert_movie(&tiff, &zarr, &ReadOptions::default(), Some([4, 16, 16]), false, &mut StopAfter(20));
+    assert!(matches!(cancelled, Err(deepcad::Error::Cancelled)), "{cancelled:?}");
+    let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(entries, vec![std::ffi::OsString::from("movie.tif")], "nothing left but the input");
+
+    convert_movie(&tiff, &zarr, &ReadOptions::default(), None, false, &mut Silent).unwrap();
+    let again = convert_movie(&tiff, &zarr, &ReadOptions::default(), None, false, &mut Silent).unwrap_err();
+    assert!(again.to_string().contains("already exists"), "{again}");
+    // Replacing, when asked, swaps in the new array whole.
+    let other: Vec<f32> = values.iter().map(|v| v + 1.0).collect();
+    write_stack(&tiff, (16, 16, 50), SampleType::U16, &ImageJMetadata::default(), &other).unwrap();
+    convert_movie(&tiff, &zarr, &ReadOptions::default(), None, true, &mut Silent).unwrap();
+    assert_eq!(read_all(&mut ZarrMovie::open(&zarr, &ReadOptions::default()).unwrap()), other);
+
+    // A writer dropped before it finished leaves no folder behind.
+    let unfinished = dir.path().join("unfinished.zarr");
+    let metadata = ImageJMetadata::default();
+    let array = NewArray { width: 8, height: 8, frames: 10, sample_type: SampleType::F32, metadata: &metadata, source: None, chunking: None, attributes: Default::default() };
+    let mut writer = ZarrWriter::create(&unfinished, &array, false).unwrap();
+    writer.write_frame(&[1.0; 64]).unwrap();
+    assert!(writer.finish().is_err(), "9 frames missing");
+    assert!(!unfinished.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "only movie.tif and movie.zarr");
+}
+
+#[test]
+fn channels_of_a_four_dimensional_array_from_another_tool_are_read_one_at_a_time() {
+    use zarrs::array::{data_type, ArrayBuilder, ArraySubset};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two-channels.zarr");
+    let store = Arc::new(zarrs::filesystem::FilesystemStore::new(&path).unwrap());
+    let array = ArrayBuilder::new(vec![6, 2, 5, 7], vec![2, 1, 5, 7], data_type::uint16(), 0u16).build(store, "/").unwrap();
+    array.store_metadata().unwrap();
+    let values: Vec<u16> = (0..6 * 2 * 5 * 7).map(|i| i as u16).collect();
+    array.store_array_subset(&ArraySubset::new_with_ranges(&[0..6, 0..2, 0..5, 0..7]), values.clone()).unwrap();
+
+    let mut second = ZarrMovie::open(&path, &ReadOptions { channel: Some(1), slice: None }).unwrap();
+    assert_eq!((second.frames(), second.height(), second.width()), (6, 5, 7));
+    let expected: Vec<f32> = (0..6).flat_map(|t| (0..35).map(move |i| (t * 70 + 35 + i) as f32)).collect();
+    assert_eq!(read_all(&mut second), expected);
+    let unchosen = ZarrMovie::open(&path, &ReadOptions::default()).unwrap_err().to_string();
+    assert!(unchosen.contains("2 channels") && unchosen.contains("two-channels.zarr"), "{unchosen}");
+    let missing = ZarrMovie::open(&path, &ReadOptions { channel: Some(2), slice: None }).unwrap_err().to_string();
+    assert!(missing.contains("channel 2 does not exist"), "{missing}");
+}
+
+#[test]
+fn denoise_and_train_take_zarr_where_they_take_tiff_with_identical_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tiff, zarr) = (dir.path().join("cells.tif"), dir.path().join("cells.zarr"));
+    assert!(deepcad(&["simulate", "-o", p(&tiff), "--width", "32", "--height", "32", "--frames", "60"]).status.success());
+    let out = deepcad(&["convert", p(&tiff), "-o", p(&zarr)]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = deepcad(&["compare", p(&tiff), p(&zarr)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let (from_tiff, from_zarr) = (dir.path().join("from-tiff.tif"), dir.path().join("from-zarr.zarr"));
+    for (input, output) in [(&tiff, &from_tiff), (&zarr, &from_zarr)] {
+        let out = deepcad(&["denoise", p(input), "--model", "default", "-o", p(output)]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let out = deepcad(&["compare", p(&from_tiff), p(&from_zarr)]);
+    assert_eq!(out.status.code(), Some(0), "denoised from TIFF and from Zarr: {}", text(&out));
+    let source = ZarrMovie::open(&from_zarr, &ReadOptions::default()).unwrap();
+    assert_eq!(source.metadata().calibration, read_stack(&from_tiff, &ReadOptions::default()).unwrap().0.metadata.calibration);
+
+    let train = |input: &Path, model: &Path| {
+        let out = deepcad(&[
+            "train", p(input), "-o", p(model), "--epochs", "1", "--patches-per-epoch", "2", "--patch-t", "16", "--patch-xy", "16",
+            "--init", "random", "--seed", "3", "--threads", "1",
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    let (model_tiff, model_zarr) = (dir.path().join("a.safetensors"), dir.path().join("b.safetensors"));
+    train(&tiff, &model_tiff);
+    train(&zarr, &model_zarr);
+    let weights = |m: &Path| deepcad::infer::blocks::model_fingerprint(&deepcad::model::Model::load(m, tch::Device::Cpu).unwrap()).unwrap();
+    assert_eq!(weights(&model_tiff), weights(&model_zarr), "the same training from TIFF and from Zarr");
+
+    // Changed pixels are found, with where and how much.
+    let changed = dir.path().join("changed.tif");
+    let (info, mut pixels) = read_stack(&tiff, &ReadOptions::default()).unwrap();
+    pixels[32 * 32 * 7 + 5] += 3.0;
+    write_stack(&changed, (32, 32, 60), info.sample_type, &info.metadata, &pixels).unwrap();
+    let out = deepcad(&["compare", p(&zarr), p(&changed)]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("1 of 61440 voxels") && text(&out).contains("frame 7"), "{}", text(&out));
+}
