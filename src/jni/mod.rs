@@ -4,6 +4,7 @@
 //! resolves through `ThrowDeepCadException`, so bad input never takes the JVM down.
 
 mod arguments;
+mod blocks;
 mod denoise;
 mod failure;
 mod info;

@@ -9,10 +9,12 @@ public final class BlockRun implements Serializable {
     public final int index;
     public final String executor;
     public final long pid;
+    public final String library;
     public final double seconds;
     public final String reportJson;
 
-    public BlockRun(int index, String executor, long pid, double seconds, String reportJson) {
+    public BlockRun(int index, String executor, long pid, String library, double seconds, String reportJson) {
+        this.library = library;
         this.index = index;
         this.executor = executor;
         this.pid = pid;

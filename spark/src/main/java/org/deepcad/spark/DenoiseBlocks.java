@@ -68,8 +68,11 @@ public final class DenoiseBlocks {
         public final String statusJson;
         public final boolean complete;
         public final double wallSeconds;
+        public final String applicationId;
 
-        Result(String planJson, List<BlockRun> runs, String statusJson, boolean complete, double wallSeconds) {
+        Result(String planJson, List<BlockRun> runs, String statusJson, boolean complete, double wallSeconds,
+            String applicationId) {
+            this.applicationId = applicationId;
             this.planJson = planJson;
             this.runs = runs;
             this.statusJson = statusJson;
@@ -80,6 +83,7 @@ public final class DenoiseBlocks {
         /** One JSON object: wall time, per-block runs, the engine's plan and status. */
         public String summaryJson() {
             ObjectNode root = JSON.createObjectNode();
+            root.put("application_id", applicationId);
             root.put("wall_seconds", wallSeconds);
             root.put("complete", complete);
             var blocks = root.putArray("blocks");
@@ -88,6 +92,7 @@ public final class DenoiseBlocks {
                 b.put("index", run.index);
                 b.put("executor", run.executor);
                 b.put("pid", run.pid);
+                b.put("library", run.library);
                 b.put("seconds", run.seconds);
                 b.set("report", parse(run.reportJson));
             }
@@ -111,7 +116,7 @@ public final class DenoiseBlocks {
         runs.sort(Comparator.comparingInt(r -> r.index));
         String status = BlockEngine.status(job.output);
         double wall = (System.nanoTime() - start) / 1e9;
-        return new Result(plan, runs, status, isComplete(status), wall);
+        return new Result(plan, runs, status, isComplete(status), wall, sc.sc().applicationId());
     }
 
     /** Runs in a task: one engine call for one block. */
@@ -120,7 +125,8 @@ public final class DenoiseBlocks {
         String report = BlockEngine.denoise(job.input, job.model, job.output, index, count, job.settingsJson);
         double seconds = (System.nanoTime() - start) / 1e9;
         SparkEnv env = SparkEnv.get();
-        return new BlockRun(index, env == null ? "?" : env.executorId(), ProcessHandle.current().pid(), seconds, report);
+        return new BlockRun(index, env == null ? "?" : env.executorId(), ProcessHandle.current().pid(),
+            BlockEngine.loadedFrom(), seconds, report);
     }
 
     static int blockCount(String planJson, int requested) {
