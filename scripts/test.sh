@@ -26,6 +26,16 @@ if [ -f "${DEEPCAD_CACHE:-$HOME/.cache/deepcad}/libtorch-2.11.0-cuda/.complete" 
 else
     echo "== CUDA library set: SKIPPED (not installed; source scripts/env.sh --cuda)"
 fi
+echo "== Spark door (JUnit in local[2]; spark-submit on local-cluster: two executor JVMs, one killed mid-block)"
+spark_started=$SECONDS
+cargo build -q --lib --bin deepcad # the library and CLI the JUnit test loads and runs
+mvn -B -q -f spark/pom.xml package
+spark/test-spark.sh
+echo "== Spark door: $((SECONDS - spark_started)) s"
+echo "== SLURM door (real munged + slurmctld + slurmd on localhost: a 4-block array vs one process)"
+slurm_t0=$SECONDS
+cluster/slurm/test-slurm.sh
+echo "== SLURM door: $((SECONDS - slurm_t0)) s (package install when absent, daemons, jobs)"
 echo "== Fiji door (JNI + SciJava commands)"
 java/run-tests.sh
 echo "== Fiji runtime (ImageJ2 + imagej-legacy: macros, --run, recorder, GUI)"

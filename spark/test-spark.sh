@@ -145,7 +145,11 @@ while [ -z "$victim" ] && [ $SECONDS -lt $deadline ] && kill -0 "$submitted" 2>/
             task=$(grep "Executor: Running task" "$err" | tail -n 1 | sed 's/.*Running task \([^ ]*\).*/\1/')
             kill -KILL "$pid"
             say "killed executor $id (pid $pid) while it ran task $task"
-            "$deepcad" status "$work/kill.zarr" >"$work/kill-status-mid.log" 2>&1 || true
+            # The task's partition is its block (one block per partition, in order).
+            block=${task%%.*}
+            "$deepcad" status --json "$work/kill.zarr" >"$work/kill-status-mid.json" 2>&1 || true
+            unfinished=$(json "$work/kill-status-mid.json" "$block in d['missing']")
+            [ "$unfinished" = True ] || { say "block $block was already finished when its executor was killed"; exit 1; }
             break
         fi
     done
@@ -160,6 +164,6 @@ configured=$(json "$work/kill.json" "all(b['library'] == sys.argv[3] for b in d[
 grep -q "ExecutorLostFailure" "$work/kill.log" || { say "Spark did not report the killed executor's task as lost"; exit 1; }
 "$deepcad" status "$work/kill.zarr" >"$work/kill-status.log" || { say "status: blocks missing"; cat "$work/kill-status.log"; exit 1; }
 "$deepcad" compare "$work/whole.zarr" "$work/kill.zarr" || { say "output after the kill differs from the single process"; exit 1; }
-say "local-cluster, executor killed mid-block: task re-run, output complete and bit-identical ($((SECONDS - t2)) s)"
+say "local-cluster, executor killed in block $block: task re-run, output complete and bit-identical ($((SECONDS - t2)) s)"
 say "passed in $((SECONDS - t0)) s"
 ok=1
