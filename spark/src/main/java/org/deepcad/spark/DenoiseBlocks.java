@@ -68,11 +68,16 @@ public final class DenoiseBlocks {
         public final String statusJson;
         public final boolean complete;
         public final double wallSeconds;
+        /** Of the wall time: planning and preparing the output on the driver; the Spark job of the blocks. */
+        public final double planSeconds;
+        public final double blocksSeconds;
         public final String applicationId;
 
         Result(String planJson, List<BlockRun> runs, String statusJson, boolean complete, double wallSeconds,
-            String applicationId) {
+            double planSeconds, double blocksSeconds, String applicationId) {
             this.applicationId = applicationId;
+            this.planSeconds = planSeconds;
+            this.blocksSeconds = blocksSeconds;
             this.planJson = planJson;
             this.runs = runs;
             this.statusJson = statusJson;
@@ -85,6 +90,8 @@ public final class DenoiseBlocks {
             ObjectNode root = JSON.createObjectNode();
             root.put("application_id", applicationId);
             root.put("wall_seconds", wallSeconds);
+            root.put("plan_seconds", planSeconds);
+            root.put("blocks_seconds", blocksSeconds);
             root.put("complete", complete);
             var blocks = root.putArray("blocks");
             for (BlockRun run : runs) {
@@ -109,14 +116,17 @@ public final class DenoiseBlocks {
         long start = System.nanoTime();
         String plan = BlockEngine.plan(job.input, job.model, job.output, job.blocks, job.settingsJson);
         int count = blockCount(plan, job.blocks);
+        long planned = System.nanoTime();
         List<Integer> indices = new ArrayList<>();
         for (int i = 0; i < count; i++) indices.add(i);
         sc.setJobDescription("DeepCAD: denoise " + count + " blocks of " + job.input);
         List<BlockRun> runs = new ArrayList<>(sc.parallelize(indices, count).map(i -> denoiseOne(job, i, count)).collect());
+        long blocksDone = System.nanoTime();
         runs.sort(Comparator.comparingInt(r -> r.index));
         String status = BlockEngine.status(job.output);
         double wall = (System.nanoTime() - start) / 1e9;
-        return new Result(plan, runs, status, isComplete(status), wall, sc.sc().applicationId());
+        return new Result(plan, runs, status, isComplete(status), wall, (planned - start) / 1e9,
+            (blocksDone - planned) / 1e9, sc.sc().applicationId());
     }
 
     /** Runs in a task: one engine call for one block. */
@@ -203,7 +213,8 @@ public final class DenoiseBlocks {
         int exit;
         try (JavaSparkContext sc = new JavaSparkContext(conf)) {
             int perTask = threads != null ? threads : Integer.parseInt(sc.getConf().get("spark.task.cpus", "1"));
-            Job job = new Job(positional.get(0), positional.get(1), positional.get(2), blocks, settingsJson(userSettings, perTask));
+            Job job = new Job(absolute(positional.get(0)), model(positional.get(1)), absolute(positional.get(2)), blocks,
+                settingsJson(userSettings, perTask));
             Result result = run(sc, job);
             for (BlockRun run : result.runs) System.out.println(run);
             System.out.printf(Locale.ROOT, "DeepCAD: %d blocks in %.2f s; output %s %s%n", result.runs.size(),
@@ -218,8 +229,23 @@ public final class DenoiseBlocks {
         } catch (IOException e) {
             System.err.println("DeepCAD: could not write the summary " + summaryFile + ": " + e.getMessage());
             exit = 1;
+        } catch (Exception e) {
+            // A task failed more often than Spark retries (the engine's message is in it), or Spark itself failed.
+            System.err.println("DeepCAD: the Spark job failed; what is done stays done, the same command finishes the rest: " + e);
+            exit = 1;
         }
         if (exit != 0) System.exit(exit);
+    }
+
+    /** Executors run in their own work folders: a relative path means the driver's folder. URIs stay as they are. */
+    static String absolute(String path) {
+        if (path.contains("://")) return path;
+        return Paths.get(path).toAbsolutePath().normalize().toString();
+    }
+
+    /** The built-in model's name stays a name; anything else is a path. */
+    static String model(String model) {
+        return model.equals("default") ? model : absolute(model);
     }
 
     private static int positiveInt(String text, String what) {
