@@ -330,3 +330,28 @@ fn sigterm_stops_like_ctrl_c_and_leaves_no_output() {
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers.len(), 1, "only the movie remains: {leftovers:?}");
 }
+
+#[test]
+fn a_second_sigterm_while_stopping_exits_130_at_once_without_crashing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (movie, out) = (dir.path().join("long.tif"), dir.path().join("long-denoised.tif"));
+    ok(&["simulate", "-o", path(&movie), "--width", "96", "--height", "96", "--frames", "3000"]);
+    let child = Command::new(env!("CARGO_BIN_EXE_deepcad"))
+        .args(["denoise", path(&movie), "--model", "default", "-o", path(&out), "--device", "cpu"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // What SLURM does to a task it cancels while others of its array wait: SIGTERM, then again.
+    for _ in 0..2 {
+        // SAFETY: sending a signal to our own child process.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let done = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&done.stderr);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(done.status.signal(), None, "killed by a signal (crashed): {text}");
+    assert_eq!(done.status.code(), Some(130), "{text}");
+    assert!(!out.exists(), "no output under the final name");
+}

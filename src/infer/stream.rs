@@ -20,7 +20,7 @@ use super::normalization::{resolve_normalization, Affine};
 use crate::model::{Model, ALIGNMENT};
 use crate::progress::{report, Event, Progress};
 use crate::tiling::{reflect_index, round_up, AxisTile, TilePlan};
-use crate::io::FrameSource;
+use crate::io::{FrameSource, NonFinite};
 use crate::{Error, Result};
 
 /// Frame and padded-frame sizes shared by the reader and the compute thread.
@@ -342,14 +342,13 @@ fn denoise_unit(
         *v = *v * affine.scale + affine.offset;
     }
     // Never written as 0 or a clipped extreme: a non-finite value means a broken model or input.
-    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        let plane = kept_rows.len() * g.width;
+    if let Some(bad) = NonFinite::find(&values, g.width, kept_rows.len()) {
         return Err(Error::usage(format!(
             "the network gave a non-finite value ({}) at frame {} (y {}, x {}) ; the model is broken (retrain it or choose another) or the movie holds extreme values",
-            values[i],
-            unit.time.keep_start + i / plane,
-            kept_rows.start + (i % plane) / g.width,
-            i % g.width
+            bad.value,
+            unit.time.keep_start + bad.frame,
+            kept_rows.start + bad.y,
+            bad.x
         )));
     }
     Ok(values)

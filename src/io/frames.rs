@@ -2,7 +2,7 @@
 //! from disk frame by frame and the JNI layer can hand over an in-memory ImagePlus through the
 //! same door.
 
-use super::{SampleType, StackReader};
+use super::{NonFinite, SampleType, StackReader};
 use crate::{Error, Result};
 
 /// A movie that can be read one frame (`width·height` values, row-major) at a time, in any order.
@@ -54,15 +54,8 @@ impl InMemoryMovie {
                 expected.map_or_else(|| "more than memory holds".to_string(), |n| n.to_string())
             )));
         }
-        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
-            let frame_len = width * height;
-            return Err(Error::usage(format!(
-                "{name}: frame {} (pixel x={}, y={}) holds {}; replace NaN/Inf values before training",
-                i / frame_len + 1,
-                i % width,
-                (i % frame_len) / width,
-                data[i]
-            )));
+        if let Some(bad) = NonFinite::find(&data, width, height) {
+            return Err(Error::usage(format!("{name}: {}", bad.input_message(0))));
         }
         Ok(InMemoryMovie { name, width, height, frames, sample_type, data })
     }

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 /// (starting with '.') are ignored silently: they include our own unfinished `.partial` outputs.
 pub fn list_movie_inputs(path: &Path) -> Result<(Vec<PathBuf>, Vec<String>)> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    if !meta.is_dir() || super::zarr::has_zarr_metadata(path) {
+    if !meta.is_dir() || super::movie_format::has_zarr_metadata(path) {
         return Ok((vec![path.to_path_buf()], Vec::new()));
     }
     let mut entries: Vec<PathBuf> = Vec::new();
@@ -29,7 +29,7 @@ pub fn list_movie_inputs(path: &Path) -> Result<(Vec<PathBuf>, Vec<String>)> {
     let mut inputs = Vec::new();
     let mut warnings = Vec::new();
     for entry in entries {
-        if super::zarr::has_zarr_metadata(&entry) {
+        if super::movie_format::has_zarr_metadata(&entry) {
             inputs.push(entry);
             continue;
         }
@@ -111,7 +111,7 @@ pub fn check_output_path(output: &Path, inputs: &[PathBuf]) -> Result<()> {
             output.display()
         ))
     })?;
-    if output.is_dir() && !super::zarr::is_zarr(output) {
+    if output.is_dir() && !super::movie_format::is_zarr(output) {
         return Err(Error::usage(format!(
             "{}: the output is a folder; give a file name for the result",
             output.display()

@@ -130,6 +130,36 @@ impl FrameData {
     }
 }
 
+/// Where a movie first holds a NaN or an infinity: frame (counting from the first frame given),
+/// pixel and value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NonFinite {
+    pub frame: usize,
+    pub x: usize,
+    pub y: usize,
+    pub value: f32,
+}
+
+impl NonFinite {
+    /// The first non-finite value of whole `width × height` frames.
+    pub fn find(values: &[f32], width: usize, height: usize) -> Option<NonFinite> {
+        let i = values.iter().position(|v| !v.is_finite())?;
+        let plane = (width * height).max(1);
+        Some(NonFinite { frame: i / plane, x: i % plane % width.max(1), y: i % plane / width.max(1), value: values[i] })
+    }
+
+    /// Why an input holding it cannot be used, and what to do (frames counted from `first_frame`).
+    pub fn input_message(&self, first_frame: usize) -> String {
+        format!(
+            "frame {} (counting from 0), pixel x={} y={} is {}; neither training nor denoising can use non-finite values: replace them first (in Fiji: Process > Math > Remove NaNs, or set them to a number)",
+            first_frame + self.frame,
+            self.x,
+            self.y,
+            self.value
+        )
+    }
+}
+
 /// One value to an integer type: `f32::round` rounds half away from zero, as the spec asks.
 fn to_integer(value: f32, sample_type: SampleType) -> f32 {
     if value.is_nan() {

@@ -39,7 +39,10 @@ fn main() -> ExitCode {
         // (training keeps its last finished epoch); a second one while we wind down exits at once.
         let _ = ctrlc::set_handler(move || {
             if cancel.is_cancelled() {
-                std::process::exit(130);
+                // `_exit`, not `exit`: running libtorch's static destructors while its threads
+                // still compute crashes (SIGSEGV). Unfinished outputs stay under hidden names.
+                // SAFETY: ends the process at once; nothing of ours runs after it.
+                unsafe { libc::_exit(130) };
             }
             eprintln!("deepcad: stopping at the next safe point (Ctrl-C or SIGTERM again to abort)");
             cancel.cancel();

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use tiff::decoder::{Decoder, DecodingResult, Limits};
 
 use super::imagej::ImageJMetadata;
-use super::sample::{FrameData, SampleType};
+use super::sample::{FrameData, NonFinite, SampleType};
 use super::tiff_errors::from_tiff;
 use crate::error::{Error, Result};
 use contiguous::{contiguous_start, decode_raw, Storage};
@@ -344,18 +344,8 @@ fn buffer_len(buffer: &DecodingResult) -> usize {
 }
 
 fn check_finite(info: &StackInfo, t: usize, frame: &[f32]) -> Result<()> {
-    if let Some(i) = frame.iter().position(|v| !v.is_finite()) {
-        return Err(Error::format(
-            &info.path,
-            format!(
-                "frame {t} (counting from 0, of {}), pixel x={} y={} is {}; neither training nor denoising can use \
-                 non-finite values: replace them first (in Fiji: Process > Math > Remove NaNs, or set them to a number)",
-                info.frames,
-                i % info.width,
-                i / info.width,
-                frame[i]
-            ),
-        ));
+    match NonFinite::find(frame, info.width, info.height) {
+        Some(bad) => Err(Error::format(&info.path, format!("{} ({} frames)", bad.input_message(t), info.frames))),
+        None => Ok(()),
     }
-    Ok(())
 }

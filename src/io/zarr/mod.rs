@@ -11,6 +11,8 @@ mod writer;
 
 use std::path::Path;
 
+pub use crate::io::movie_format::{has_zarr_metadata, is_zarr};
+
 pub use attributes::{read_movie_attributes, MOVIE_ATTRIBUTE};
 pub use chunking::Chunking;
 pub use reader::ZarrMovie;
@@ -18,17 +20,6 @@ pub use writer::{publish_directory, NewArray, ZarrWriter};
 
 use crate::{Error, Result};
 use zarrs::filesystem::FilesystemStore;
-
-/// Whether `path` names a Zarr movie: a folder holding Zarr metadata (`zarr.json` for v3,
-/// `.zarray` for v2), or any path ending in `.zarr` (an output to be created).
-pub fn is_zarr(path: &Path) -> bool {
-    has_zarr_metadata(path) || path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zarr"))
-}
-
-/// A folder that holds a Zarr array's metadata.
-pub fn has_zarr_metadata(path: &Path) -> bool {
-    path.join("zarr.json").is_file() || path.join(".zarray").is_file()
-}
 
 /// The store of an existing folder.
 pub(crate) fn open_store(path: &Path) -> Result<std::sync::Arc<FilesystemStore>> {

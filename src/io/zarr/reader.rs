@@ -9,7 +9,7 @@ use zarrs::array::{data_type, Array, ArrayShardedExt, ArraySubset};
 use zarrs::filesystem::FilesystemStore;
 
 use super::{open_store, read_movie_attributes, zarr_error};
-use crate::io::{FrameSource, ImageJMetadata, ReadOptions, SampleType};
+use crate::io::{FrameSource, ImageJMetadata, NonFinite, ReadOptions, SampleType};
 use crate::{Error, Result};
 
 /// Frames held by one slab: about this many bytes of `f32`.
@@ -120,12 +120,8 @@ impl ZarrMovie {
             SampleType::I16 => self.array.retrieve_array_subset::<Vec<i16>>(&subset).map_err(read_error)?.into_iter().map(f32::from).collect(),
             SampleType::F32 => self.array.retrieve_array_subset::<Vec<f32>>(&subset).map_err(read_error)?,
         };
-        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            let plane = self.height * self.width;
-            return Err(Error::format(
-                &self.path,
-                format!("frame {} (pixel x={}, y={}) holds {}; replace NaN/Inf values before denoising or training", range.start + i / plane, i % self.width, (i % plane) / self.width, values[i]),
-            ));
+        if let Some(bad) = NonFinite::find(&values, self.width, self.height) {
+            return Err(Error::format(&self.path, bad.input_message(range.start)));
         }
         self.slab = values;
         self.slab_range = range;
