@@ -585,7 +585,7 @@ fn non_finite_float_pixels_are_named_by_frame_and_position() {
         "format",
         &[
             "nan-movie.tif",
-            "frame 1",
+            "frame 2 (index 1",
             "x=2 y=1",
             "NaN",
             "neither training nor denoising can use non-finite values",

@@ -148,10 +148,12 @@ impl NonFinite {
         Some(NonFinite { frame: i / plane, x: i % plane % width.max(1), y: i % plane / width.max(1), value: values[i] })
     }
 
-    /// Why an input holding it cannot be used, and what to do (frames counted from `first_frame`).
+    /// Why an input holding it cannot be used, and what to do; frames are named as Fiji numbers
+    /// them (from 1) and by index (from 0), `self.frame` counting from `first_frame`.
     pub fn input_message(&self, first_frame: usize) -> String {
         format!(
-            "frame {} (counting from 0), pixel x={} y={} is {}; neither training nor denoising can use non-finite values: replace them first (in Fiji: Process > Math > Remove NaNs, or set them to a number)",
+            "frame {} (index {} counting from 0), pixel x={} y={} is {}; neither training nor denoising can use non-finite values: replace them first (in Fiji: Process > Math > Remove NaNs, or set them to a number)",
+            first_frame + self.frame + 1,
             first_frame + self.frame,
             self.x,
             self.y,
