@@ -174,3 +174,35 @@ fn denoise_and_train_take_zarr_where_they_take_tiff_with_identical_results() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("1 of 61440 voxels") && text(&out).contains("frame 7"), "{}", text(&out));
 }
+
+#[test]
+fn zarr_v2_arrays_are_read_too() {
+    // A v2 array as zarr-python 2 writes it: `.zarray` metadata and raw little-endian chunks "t.y.x".
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.zarr");
+    std::fs::create_dir(&path).unwrap();
+    std::fs::write(
+        path.join(".zarray"),
+        r#"{"zarr_format": 2, "shape": [5, 4, 6], "chunks": [2, 4, 6], "dtype": "<u2", "compressor": null, "fill_value": 0, "order": "C", "filters": null}"#,
+    )
+    .unwrap();
+    let values: Vec<u16> = (0..5 * 4 * 6).map(|i| (i * 7) as u16).collect();
+    for chunk in 0..3 {
+        // Edge chunks are stored whole (2 frames), padded with the fill value.
+        let mut bytes = Vec::new();
+        for t in chunk * 2..chunk * 2 + 2 {
+            for i in 0..24 {
+                let v = if t < 5 { values[t * 24 + i] } else { 0 };
+                bytes.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        std::fs::write(path.join(format!("{chunk}.0.0")), bytes).unwrap();
+    }
+    let mut movie = ZarrMovie::open(&path, &ReadOptions::default()).unwrap();
+    assert_eq!((movie.frames(), movie.height(), movie.width(), movie.sample_type()), (5, 4, 6, SampleType::U16));
+    assert_eq!(read_all(&mut movie), values.iter().map(|&v| v as f32).collect::<Vec<_>>());
+    // And it converts to v3 like any movie.
+    let v3 = dir.path().join("v3.zarr");
+    convert_movie(&path, &v3, &ReadOptions::default(), None, false, &mut Silent).unwrap();
+    assert!(std::fs::read_to_string(v3.join("zarr.json")).unwrap().contains("\"zarr_format\": 3"));
+}
