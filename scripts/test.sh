@@ -26,6 +26,13 @@ if [ -f "${DEEPCAD_CACHE:-$HOME/.cache/deepcad}/libtorch-2.11.0-cuda/.complete" 
 else
     echo "== CUDA library set: SKIPPED (not installed; source scripts/env.sh --cuda)"
 fi
+echo "== Zarr interop with zarr-python 3 (it reads our arrays, we read its v3 and v2 arrays)"
+zarr_python="${DEEPCAD_CACHE:-$HOME/.cache/deepcad}/zarr-python"
+if [ -x "$zarr_python/bin/python" ] || { python3 -m venv "$zarr_python" && "$zarr_python/bin/pip" install -q "zarr==3.1.6"; }; then
+    DEEPCAD_ZARR_PYTHON="$zarr_python/bin/python" cargo test --test integration -- --ignored zarr_python 2>&1
+else
+    echo "== Zarr interop: SKIPPED (could not install zarr 3.1.6 from PyPI into $zarr_python)"
+fi
 echo "== Spark door (JUnit in local[2]; spark-submit on local-cluster: two executor JVMs, one killed mid-block)"
 spark_started=$SECONDS
 cargo build -q --lib --bin deepcad # the library and CLI the JUnit test loads and runs

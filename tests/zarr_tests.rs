@@ -206,3 +206,42 @@ fn zarr_v2_arrays_are_read_too() {
     convert_movie(&path, &v3, &ReadOptions::default(), None, false, &mut Silent).unwrap();
     assert!(std::fs::read_to_string(v3.join("zarr.json")).unwrap().contains("\"zarr_format\": 3"));
 }
+
+/// zarr-python 3 reads what we write and we read what it writes (sharded v3, and v2). Needs a
+/// Python with `zarr` 3 in `DEEPCAD_ZARR_PYTHON`; `scripts/test.sh` makes one and runs this
+/// (`#[ignore]`d otherwise, so it is reported as ignored, never as passed).
+#[test]
+#[ignore]
+fn zarr_python_reads_our_arrays_and_we_read_its_arrays() {
+    let python = std::env::var("DEEPCAD_ZARR_PYTHON").expect("DEEPCAD_ZARR_PYTHON: a Python with zarr 3");
+    let dir = tempfile::tempdir().unwrap();
+    let formula = |t: usize, y: usize, x: usize| ((t * 131 + y * 17 + x * 3) % 4001) as f32;
+    let (t, h, w) = (45, 33, 70);
+    let values: Vec<f32> = (0..t).flat_map(|f| (0..h).flat_map(move |y| (0..w).map(move |x| formula(f, y, x)))).collect();
+    let tiff = dir.path().join("ours.tif");
+    write_stack(&tiff, (w, h, t), SampleType::U16, &calibrated(), &values).unwrap();
+    let ours = dir.path().join("ours.zarr");
+    convert_movie(&tiff, &ours, &ReadOptions::default(), Some([8, 16, 32]), false, &mut Silent).unwrap();
+    let script = format!(
+        r#"
+import sys, numpy as np, zarr
+t, y, x = np.meshgrid(np.arange({t}), np.arange({h}), np.arange({w}), indexing="ij")
+expected = (t * 131 + y * 17 + x * 3) % 4001
+ours = zarr.open_array(sys.argv[1], mode="r")
+assert ours.dtype == np.uint16 and ours.shape == expected.shape, (ours.dtype, ours.shape)
+assert (ours[:] == expected).all(), "pixels differ"
+assert abs(ours.attrs["deepcad_movie"]["frame_interval"] - 0.033) < 1e-12
+for name, fmt in (("theirs-v3.zarr", 3), ("theirs-v2.zarr", 2)):
+    extra = dict(shards=(10, 48, 80)) if fmt == 3 else {{}}
+    z = zarr.create_array(sys.argv[2] + "/" + name, shape=expected.shape, chunks=(5, 16, 40), dtype="uint16", zarr_format=fmt, **extra)
+    z[:] = expected.astype("uint16")
+print("ok")
+"#
+    );
+    let out = Command::new(&python).arg("-c").arg(script).arg(&ours).arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "zarr-python: {}", text(&out));
+    for name in ["theirs-v3.zarr", "theirs-v2.zarr"] {
+        let mut theirs = ZarrMovie::open(&dir.path().join(name), &ReadOptions::default()).unwrap();
+        assert_eq!(read_all(&mut theirs), values, "{name}");
+    }
+}
