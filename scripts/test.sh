@@ -28,7 +28,7 @@ else
 fi
 echo "== Zarr interop with zarr-python 3 (it reads our arrays, we read its v3 and v2 arrays)"
 zarr_python="${DEEPCAD_CACHE:-$HOME/.cache/deepcad}/zarr-python"
-if [ -x "$zarr_python/bin/python" ] || { python3 -m venv "$zarr_python" && "$zarr_python/bin/pip" install -q "zarr==3.1.6"; }; then
+if "$zarr_python/bin/python" -c "import zarr" 2>/dev/null || { python3 -m venv "$zarr_python" && "$zarr_python/bin/pip" install -q "zarr==3.1.6"; }; then
     DEEPCAD_ZARR_PYTHON="$zarr_python/bin/python" cargo test --test integration -- --ignored zarr_python 2>&1
 else
     echo "== Zarr interop: SKIPPED (could not install zarr 3.1.6 from PyPI into $zarr_python)"
