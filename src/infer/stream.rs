@@ -314,7 +314,12 @@ fn denoise_unit(
             .collect::<Result<_>>()?;
         let input = Tensor::f_stack(&inputs, 0)?.f_unsqueeze(1)?.f_to_device(model.device())?;
         let output = if model.device() == Device::Cpu {
-            model.net.forward_low_memory(&input, settings.slab as i64)?
+            // Between slabs, a heartbeat: the calling thread then checks for a stop request, and
+            // once it has hung up the send fails and the pass ends there.
+            let tiles_done = *done;
+            model.net.forward_low_memory_checked(&input, settings.slab as i64, &mut || {
+                finished.send(Ok(Finished::Tiles(tiles_done))).map_err(|_| Error::Cancelled)
+            })?
         } else {
             model.net.forward(&input)?
         };

@@ -204,6 +204,13 @@ impl UNet3d {
     /// # Shapes
     /// `x`: `[N, 1, T, H, W]` → `[N, 1, T, H, W]`.
     pub fn forward_low_memory(&self, x: &Tensor, slab: i64) -> Result<Tensor> {
+        self.forward_low_memory_checked(x, slab, &mut || Ok(()))
+    }
+
+    /// [`UNet3d::forward_low_memory`], calling `between_slabs` after every full-resolution slab:
+    /// an error from it (a cancelled run) stops the pass there, so a stop request is answered
+    /// within a slab instead of a whole tile (tens of seconds for large tiles on one core).
+    pub fn forward_low_memory_checked(&self, x: &Tensor, slab: i64, between_slabs: &mut dyn FnMut() -> Result<()>) -> Result<Tensor> {
         let size = x.size();
         let (t, slab) = (size[SLAB_DIM as usize], slab.max(1));
         let f = self.base_width as i64;
@@ -211,6 +218,7 @@ impl UNet3d {
         for (a, b) in slabs(t, slab) {
             let rows = double_conv_rows(&self.encoders[0], &|lo, hi| Ok(x.f_narrow(SLAB_DIM, lo, hi - lo)?), t, a, b)?;
             skip0.f_narrow(SLAB_DIM, a, b - a)?.f_copy_(&rows)?;
+            between_slabs()?;
         }
         // Levels below full resolution: 1/8 of the voxels, computed as in `forward`.
         let mut skips: Vec<Tensor> = Vec::with_capacity(LEVELS);
@@ -229,7 +237,7 @@ impl UNet3d {
         for j in 1..LEVELS - 1 {
             let skip = if j == LEVELS - 2 { skip0.shallow_clone() } else { skips.pop().expect("one skip per decoder level") };
             let head = (j == LEVELS - 2).then_some(&self.final_conv);
-            h = decode_in_slabs(&self.decoders[j], &skip, &h, slab, head)?;
+            h = decode_in_slabs(&self.decoders[j], &skip, &h, slab, head, between_slabs)?;
         }
         Ok(h)
     }
@@ -237,7 +245,14 @@ impl UNet3d {
 
 /// One decoder level (upsample `coarse` to `skip`'s size, concatenate [skip, up], DoubleConv),
 /// optionally followed by the 1×1×1 head, computed `slab` columns at a time.
-fn decode_in_slabs(block: &DoubleConv, skip: &Tensor, coarse: &Tensor, slab: i64, head: Option<&nn::Conv3D>) -> Result<Tensor> {
+fn decode_in_slabs(
+    block: &DoubleConv,
+    skip: &Tensor,
+    coarse: &Tensor,
+    slab: i64,
+    head: Option<&nn::Conv3D>,
+    between_slabs: &mut dyn FnMut() -> Result<()>,
+) -> Result<Tensor> {
     let size = skip.size();
     let (frames, height, t) = (size[2], size[3], size[4]);
     let coarse_t = coarse.size()[SLAB_DIM as usize];
@@ -256,6 +271,7 @@ fn decode_in_slabs(block: &DoubleConv, skip: &Tensor, coarse: &Tensor, slab: i64
             None => rows,
         };
         output.f_narrow(SLAB_DIM, a, b - a)?.f_copy_(&rows)?;
+        between_slabs()?;
     }
     Ok(output)
 }
