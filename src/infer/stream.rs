@@ -68,13 +68,24 @@ enum Finished {
     Band(Vec<f32>),
 }
 
-/// The model crosses to the compute thread by reference. `Tensor` is `Send` but not `Sync`, so
-/// `&Model` is not `Send`; it is sound here because the calling thread does not touch the model
-/// while the pipeline runs (it only reads frames and writes results), so the compute thread's use
-/// is exclusive, and libtorch tensors may be used from any one thread at a time.
-struct ExclusiveModel<'a>(&'a Model);
+/// What every unit of one run shares on the compute thread: the network and the numbers it runs with.
+struct Run<'a> {
+    model: &'a Model,
+    plan: &'a TilePlan,
+    settings: &'a DenoiseSettings,
+    affine: Affine,
+    geometry: Geometry,
+    /// The movie, for messages.
+    name: String,
+}
+
+/// The run crosses to the compute thread by reference to its model. `Tensor` is `Send` but not
+/// `Sync`, so `&Model` is not `Send`; it is sound here because the calling thread does not touch
+/// the model while the pipeline runs (it only reads frames and writes results), so the compute
+/// thread's use is exclusive, and libtorch tensors may be used from any one thread at a time.
+struct ExclusiveRun<'a>(Run<'a>);
 // SAFETY: see above — exclusive use by the compute thread for the lifetime of the scope.
-unsafe impl Send for ExclusiveModel<'_> {}
+unsafe impl Send for ExclusiveRun<'_> {}
 
 /// The memory plan of a run: tiles and bands within `settings.max_memory_bytes`.
 pub(super) fn plan(model: &Model, name: &str, shape: [usize; 3], settings: &DenoiseSettings) -> Result<MemoryPlan> {
@@ -176,11 +187,11 @@ pub(crate) fn denoise_stream_part(
         // Capacity 1: the reader runs at most one block ahead of the network.
         let (block_tx, block_rx) = sync_channel::<Vec<f32>>(1);
         let (finished_tx, finished_rx) = channel::<Result<Finished>>();
-        let compute_model = ExclusiveModel(model);
-        let (plan, units, name) = (&plan, &units, source.name());
+        let run = ExclusiveRun(Run { model, plan: &plan, settings, affine, geometry, name: source.name() });
+        let units = &units;
         scope.spawn(move || {
-            let compute_model = compute_model;
-            compute_blocks(compute_model.0, plan, units, settings, affine, geometry, threads, block_rx, finished_tx, &name)
+            let run = run;
+            compute_blocks(&run.0, units, threads, block_rx, finished_tx)
         });
         let mut frame = zeroed_f32(height * width, "one frame")?;
         // A failed send means the compute thread stopped; its error waits in `finished_rx`.
@@ -252,28 +263,16 @@ fn read_block(source: &mut dyn FrameSource, unit: &Unit, affine: Affine, g: Geom
 
 /// The compute thread: one unit's block in, its kept frames and rows out, until the units run out
 /// or the calling thread hangs up (error or cancel on its side).
-#[allow(clippy::too_many_arguments)]
-fn compute_blocks(
-    model: &Model,
-    plan: &TilePlan,
-    units: &[Unit],
-    settings: &DenoiseSettings,
-    affine: Affine,
-    g: Geometry,
-    threads: i32,
-    blocks: Receiver<Vec<f32>>,
-    finished: Sender<Result<Finished>>,
-    name: &str,
-) {
+fn compute_blocks(run: &Run<'_>, units: &[Unit], threads: i32, blocks: Receiver<Vec<f32>>, finished: Sender<Result<Finished>>) {
     if tch::get_num_threads() != threads {
         tch::set_num_threads(threads);
     }
     let _no_grad = tch::no_grad_guard();
     let mut done = 0u64;
     for (unit, block) in units.iter().zip(blocks.iter()) {
-        let result = denoise_unit(model, plan, unit, settings, affine, g, block, &mut done, &finished).map_err(|e| {
+        let result = denoise_unit(run, unit, block, &mut done, &finished).map_err(|e| {
             let rows = unit.kept_rows();
-            e.in_context(&format!("{name}: frames {}..{}, rows {}..{}", unit.time.keep_start, unit.time.keep_end, rows.start, rows.end))
+            e.in_context(&format!("{}: frames {}..{}, rows {}..{}", run.name, unit.time.keep_start, unit.time.keep_end, rows.start, rows.end))
         });
         let stop = result.is_err();
         if finished.send(result.map(Finished::Band)).is_err() || stop {
@@ -283,18 +282,8 @@ fn compute_blocks(
 }
 
 /// Runs one unit's spatial tiles through the network and stitches their kept centres.
-#[allow(clippy::too_many_arguments)]
-fn denoise_unit(
-    model: &Model,
-    plan: &TilePlan,
-    unit: &Unit,
-    settings: &DenoiseSettings,
-    affine: Affine,
-    g: Geometry,
-    values: Vec<f32>,
-    done: &mut u64,
-    finished: &Sender<Result<Finished>>,
-) -> Result<Vec<f32>> {
+fn denoise_unit(run: &Run<'_>, unit: &Unit, values: Vec<f32>, done: &mut u64, finished: &Sender<Result<Finished>>) -> Result<Vec<f32>> {
+    let Run { model, plan, settings, affine, geometry: g, .. } = *run;
     let (read_rows, kept_rows) = (unit.read_rows(), unit.kept_rows());
     let block = Tensor::f_from_slice(&values)?.f_reshape([unit.time.length as i64, read_rows.len() as i64, g.padded_width as i64])?;
     drop(values); // the tensor holds a copy
