@@ -159,115 +159,103 @@ pub fn plan_blocks(model: &Model, source: &dyn FrameSource, count: usize, settin
     })
 }
 
-/// The plan recorded in `output`, creating the output array first when no job has yet (the first
-/// of several racing jobs wins; the others read its plan). Refuses an output prepared for another
-/// movie shape, block count or model.
-#[allow(clippy::too_many_arguments)]
-pub fn prepare_blocks(
-    model: &Model,
-    input: &Path,
-    output: &Path,
-    count: usize,
-    options: &ReadOptions,
-    settings: &DenoiseSettings,
-    progress: &mut dyn Progress,
-) -> Result<BlockPlan> {
-    let mut movie = open_movie(input, options)?;
-    prepare_with(model, movie.source.as_mut(), input, &movie.metadata, output, count, settings, progress)
+/// One block job's inputs: what every block of one output shares.
+pub struct BlockJob<'a> {
+    pub model: &'a Model,
+    pub input: &'a Path,
+    /// The shared `.zarr` output.
+    pub output: &'a Path,
+    /// Blocks in the plan.
+    pub count: usize,
+    pub options: &'a ReadOptions,
+    pub settings: &'a DenoiseSettings,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn prepare_with(
-    model: &Model,
-    source: &mut dyn FrameSource,
-    input: &Path,
-    metadata: &crate::io::ImageJMetadata,
-    output: &Path,
-    count: usize,
-    settings: &DenoiseSettings,
-    progress: &mut dyn Progress,
-) -> Result<BlockPlan> {
-    let mut plan = plan_blocks(model, source, count, settings)?;
-    if !has_zarr_metadata(output) {
-        if !crate::io::zarr::is_zarr(output) {
-            return Err(Error::usage(format!("{}: block jobs write into a shared Zarr array; name the output .zarr", output.display())));
-        }
-        check_output_path(output, &[input.to_path_buf()])?;
-        let (affine, sample_type) = resolve_output(model, source, settings.output_type, progress)?;
-        plan.normalization = Some(Normalisation { offset: affine.offset, scale: affine.scale });
-        plan.sample_type = Some(sample_type.to_string());
-        let mut attributes = serde_json::Map::new();
-        attributes.insert(PLAN_ATTRIBUTE.into(), serde_json::to_value(&plan).map_err(|e| Error::usage(e.to_string()))?);
-        let name = source.name();
-        let array = NewArray {
-            width: plan.shape[2],
-            height: plan.shape[1],
-            frames: plan.shape[0],
-            sample_type,
-            metadata,
-            source: Some(&name),
-            chunking: Some(Chunking::for_movie(plan.shape, sample_type.bytes()).with_time_step(plan.shard_frames as u64)),
-            attributes,
-        };
-        if ZarrWriter::create_empty(output, &array)? {
-            report(progress, Event::Info(&format!("{}: created for {} blocks of {}", output.display(), count, source.name())))?;
-        }
+impl BlockJob<'_> {
+    /// The plan recorded in the output, creating the output array first when no job has yet (the
+    /// first of several racing jobs wins; the others read its plan). Refuses an output prepared
+    /// for another movie shape, block count or model.
+    pub fn prepare(&self, progress: &mut dyn Progress) -> Result<BlockPlan> {
+        let mut movie = open_movie(self.input, self.options)?;
+        self.prepare_with(movie.source.as_mut(), &movie.metadata, progress)
     }
-    let recorded = recorded_plan(output)?;
-    let same = recorded.shape == plan.shape && recorded.blocks.len() == count && recorded.model_fingerprint == plan.model_fingerprint;
-    if !same {
-        return Err(Error::usage(format!(
-            "{}: was prepared for {} blocks of a {:?} movie with model {}…; this job asks for {} blocks of a {:?} movie with model {}…; use the same input, model and block count, or a new output",
-            output.display(),
-            recorded.blocks.len(),
-            recorded.shape,
-            &recorded.model_fingerprint[..12.min(recorded.model_fingerprint.len())],
-            count,
-            plan.shape,
-            &plan.model_fingerprint[..12]
-        )));
-    }
-    Ok(recorded)
-}
 
-/// Denoises block `index` of `count` of `input` into the shared array `output` (created if no job
-/// did yet). A finished block is skipped; an unfinished one is (re)written whole.
-#[allow(clippy::too_many_arguments)]
-pub fn denoise_block(
-    model: &Model,
-    input: &Path,
-    output: &Path,
-    index: usize,
-    count: usize,
-    options: &ReadOptions,
-    settings: &DenoiseSettings,
-    progress: &mut dyn Progress,
-) -> Result<BlockReport> {
-    if index >= count {
-        return Err(Error::usage(format!("block {index} of {count} does not exist; blocks count from 0 to {}", count.saturating_sub(1))));
+    fn prepare_with(&self, source: &mut dyn FrameSource, metadata: &crate::io::ImageJMetadata, progress: &mut dyn Progress) -> Result<BlockPlan> {
+        let (model, output, count, settings) = (self.model, self.output, self.count, self.settings);
+        let mut plan = plan_blocks(model, source, count, settings)?;
+        if !has_zarr_metadata(output) {
+            if !crate::io::zarr::is_zarr(output) {
+                return Err(Error::usage(format!("{}: block jobs write into a shared Zarr array; name the output .zarr", output.display())));
+            }
+            check_output_path(output, &[self.input.to_path_buf()])?;
+            let (affine, sample_type) = resolve_output(model, source, settings.output_type, progress)?;
+            plan.normalization = Some(Normalisation { offset: affine.offset, scale: affine.scale });
+            plan.sample_type = Some(sample_type.to_string());
+            let mut attributes = serde_json::Map::new();
+            attributes.insert(PLAN_ATTRIBUTE.into(), serde_json::to_value(&plan).map_err(|e| Error::usage(e.to_string()))?);
+            let name = source.name();
+            let array = NewArray {
+                width: plan.shape[2],
+                height: plan.shape[1],
+                frames: plan.shape[0],
+                sample_type,
+                metadata,
+                source: Some(&name),
+                chunking: Some(Chunking::for_movie(plan.shape, sample_type.bytes()).with_time_step(plan.shard_frames as u64)),
+                attributes,
+            };
+            if ZarrWriter::create_empty(output, &array)? {
+                report(progress, Event::Info(&format!("{}: created for {} blocks of {}", output.display(), count, source.name())))?;
+            }
+        }
+        let recorded = recorded_plan(output)?;
+        let same = recorded.shape == plan.shape && recorded.blocks.len() == count && recorded.model_fingerprint == plan.model_fingerprint;
+        if !same {
+            return Err(Error::usage(format!(
+                "{}: was prepared for {} blocks of a {:?} movie with model {}…; this job asks for {} blocks of a {:?} movie with model {}…; use the same input, model and block count, or a new output",
+                output.display(),
+                recorded.blocks.len(),
+                recorded.shape,
+                &recorded.model_fingerprint[..12.min(recorded.model_fingerprint.len())],
+                count,
+                plan.shape,
+                &plan.model_fingerprint[..12]
+            )));
+        }
+        Ok(recorded)
     }
-    let started = std::time::Instant::now();
-    let mut movie = open_movie(input, options)?;
-    let source = movie.source.as_mut();
-    let plan = prepare_with(model, source, input, &movie.metadata, output, count, settings, progress)?;
-    let block = plan.blocks[index].clone();
-    let marker = marker_path(output, index, count);
-    if marker.is_file() {
-        report(progress, Event::Info(&format!("{}: block {index} of {count} (frames {}..{}) is already done", output.display(), block.frames[0], block.frames[1])))?;
-        return Ok(BlockReport { output: output.to_path_buf(), index, count, frames: block.frames, already_done: true, seconds: 0.0 });
+
+    /// Denoises block `index` into the shared output (created if no job did yet). A finished block
+    /// is skipped; an unfinished one is (re)written whole.
+    pub fn denoise(&self, index: usize, progress: &mut dyn Progress) -> Result<BlockReport> {
+        let (output, count) = (self.output, self.count);
+        if index >= count {
+            return Err(Error::usage(format!("block {index} of {count} does not exist; blocks count from 0 to {}", count.saturating_sub(1))));
+        }
+        let started = std::time::Instant::now();
+        let mut movie = open_movie(self.input, self.options)?;
+        let source = movie.source.as_mut();
+        let plan = self.prepare_with(source, &movie.metadata, progress)?;
+        let block = plan.blocks[index].clone();
+        let marker = marker_path(output, index, count);
+        if marker.is_file() {
+            report(progress, Event::Info(&format!("{}: block {index} of {count} (frames {}..{}) is already done", output.display(), block.frames[0], block.frames[1])))?;
+            return Ok(BlockReport { output: output.to_path_buf(), index, count, frames: block.frames, already_done: true, seconds: 0.0 });
+        }
+        let normalisation = plan.normalization.ok_or_else(|| Error::format(output, "the block plan has no normalisation; prepare the output again"))?;
+        let job_settings = DenoiseSettings { tile: Some(plan.tile), halo: Some(plan.halo), ..self.settings.clone() };
+        let mut writer = ZarrWriter::region(output, block.frame_range())?;
+        let affine = Affine { offset: normalisation.offset, scale: normalisation.scale };
+        report(progress, Event::Info(&format!("block {index} of {count}: frames {}..{}", block.frames[0], block.frames[1])))?;
+        let time_tiles = Some(block.time_tiles[0]..block.time_tiles[1]);
+        stream::denoise_stream_part(self.model, source, &job_settings, affine, time_tiles, progress, &mut |frame: &[f32]| writer.write_frame(frame))?;
+        writer.finish()?;
+        let seconds = started.elapsed().as_secs_f64();
+        let record = Marker { index, count, frames: block.frames, seconds, host: host_name() };
+        std::fs::create_dir_all(marker.parent().expect("markers live in a folder")).map_err(|e| Error::io(output, e))?;
+        write_file_atomically(&marker, &serde_json::to_vec_pretty(&record).map_err(|e| Error::usage(e.to_string()))?)?;
+        Ok(BlockReport { output: output.to_path_buf(), index, count, frames: block.frames, already_done: false, seconds })
     }
-    let normalisation = plan.normalization.ok_or_else(|| Error::format(output, "the block plan has no normalisation; prepare the output again"))?;
-    let job_settings = DenoiseSettings { tile: Some(plan.tile), halo: Some(plan.halo), ..settings.clone() };
-    let mut writer = ZarrWriter::region(output, block.frame_range())?;
-    let affine = Affine { offset: normalisation.offset, scale: normalisation.scale };
-    report(progress, Event::Info(&format!("block {index} of {count}: frames {}..{}", block.frames[0], block.frames[1])))?;
-    stream::denoise_stream_part(model, source, &job_settings, affine, Some(block.time_tiles[0]..block.time_tiles[1]), progress, &mut |frame: &[f32]| writer.write_frame(frame))?;
-    writer.finish()?;
-    let seconds = started.elapsed().as_secs_f64();
-    let record = Marker { index, count, frames: block.frames, seconds, host: host_name() };
-    std::fs::create_dir_all(marker.parent().expect("markers live in a folder")).map_err(|e| Error::io(output, e))?;
-    write_file_atomically(&marker, &serde_json::to_vec_pretty(&record).map_err(|e| Error::usage(e.to_string()))?)?;
-    Ok(BlockReport { output: output.to_path_buf(), index, count, frames: block.frames, already_done: false, seconds })
 }
 
 /// Which blocks of `output` are done (their markers exist).

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-pub use blocks::{block_status, denoise_block, plan_blocks, prepare_blocks, BlockPlan, BlockReport, BlockStatus};
+pub use blocks::{block_status, plan_blocks, BlockJob, BlockPlan, BlockReport, BlockStatus};
 pub use batch::{denoise_batch, plan_batch, BatchPlan, BatchReport, DEFAULT_SUFFIX};
 pub use stream::denoise_stream;
 pub use memory_plan::{bytes_per_voxel, plan_memory, split_bands, Budget, MemoryPlan};

@@ -11,7 +11,7 @@ use jni::sys::jint;
 use jni::{Env, EnvUnowned};
 use serde::Deserialize;
 
-use crate::infer::{block_status, denoise_block, prepare_blocks, DenoiseSettings, OutputType};
+use crate::infer::{block_status, BlockJob, DenoiseSettings, OutputType};
 use crate::io::ReadOptions;
 use crate::model::Model;
 use crate::progress::{Control, Event, Progress};
@@ -116,7 +116,8 @@ pub extern "system" fn Java_org_deepcad_spark_BlockEngine_planBlocks<'local>(
             let count = block_count(blocks, "the number of blocks")?;
             let call = block_call(env, &input, &model, &output, &settings_json)?;
             let mut messages = Messages::default();
-            let plan = prepare_blocks(&call.model, Path::new(&call.input), Path::new(&call.output), count, &call.options, &call.settings, &mut messages)?;
+            let job = BlockJob { model: &call.model, input: Path::new(&call.input), output: Path::new(&call.output), count, options: &call.options, settings: &call.settings };
+            let plan = job.prepare(&mut messages)?;
             let mut json = to_json(&plan)?;
             json["messages"] = messages.0.into();
             Ok(env.new_string(json.to_string())?)
@@ -143,7 +144,8 @@ pub extern "system" fn Java_org_deepcad_spark_BlockEngine_denoiseBlock<'local>(
             let count = block_count(blocks, "the number of blocks")?;
             let call = block_call(env, &input, &model, &output, &settings_json)?;
             let mut messages = Messages::default();
-            let report = denoise_block(&call.model, Path::new(&call.input), Path::new(&call.output), index, count, &call.options, &call.settings, &mut messages)?;
+            let job = BlockJob { model: &call.model, input: Path::new(&call.input), output: Path::new(&call.output), count, options: &call.options, settings: &call.settings };
+            let report = job.denoise(index, &mut messages)?;
             let mut json = to_json(&report)?;
             json["threads"] = tch::get_num_threads().into();
             json["device"] = crate::device::device_name(call.model.device()).into();

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use deepcad::infer::{BlockPlan, DenoiseSettings};
+use deepcad::infer::{BlockJob, BlockPlan, DenoiseSettings};
 use deepcad::io::ReadOptions;
 use deepcad::model::Model;
 use deepcad::progress::{report, Event, Progress};
@@ -21,8 +21,10 @@ pub fn denoise_blocks(a: &DenoiseArgs, model: &Model, settings: &DenoiseSettings
         return Err(Error::usage(format!("block jobs denoise one movie; {} inputs were given", a.inputs.len())));
     };
     let options = ReadOptions { channel: a.channel, slice: a.slice };
-    if let Some((index, count)) = a.block {
-        let done = deepcad::infer::denoise_block(model, input, &a.output, index, count, &options, settings, progress)?;
+    let count = a.block.map_or_else(|| a.blocks.expect("clap: --block or --blocks"), |(_, count)| count);
+    let job = BlockJob { model, input, output: &a.output, count, options: &options, settings };
+    if let Some((index, _)) = a.block {
+        let done = job.denoise(index, progress)?;
         if !done.already_done {
             report(progress, Event::Info(&format!(
                 "block {index} of {count}: frames {}..{} written to {} in {:.1} s",
@@ -31,9 +33,8 @@ pub fn denoise_blocks(a: &DenoiseArgs, model: &Model, settings: &DenoiseSettings
         }
         return Ok(());
     }
-    let count = a.blocks.expect("clap: --block or --blocks");
     let plan = if a.prepare {
-        deepcad::infer::prepare_blocks(model, input, &a.output, count, &options, settings, progress)?
+        job.prepare(progress)?
     } else {
         let movie = deepcad::io::open_movie(input, &options)?;
         deepcad::infer::plan_blocks(model, movie.source.as_ref(), count, settings)?
