@@ -16,6 +16,8 @@
 # calibration and log lines. Every process it starts is stopped by its PID.
 #
 # Usage: fiji-plugin/test-fiji.sh        (DEEPCAD_PROFILE=release to test the release build)
+#        DEEPCAD_FIJI_ONLY="omitted exit" fiji-plugin/test-fiji.sh   runs only those parts (development;
+#        parts: install macros run omitted exit shutdown pixels gui; pixels needs macros and run)
 # Needs: ../shared/fiji-stack (or DEEPCAD_FIJI_STACK), Maven Central, a JDK 11+. The GUI part needs
 # Xvfb (installed with apt-get when missing and possible; otherwise reported as SKIPPED).
 set -euo pipefail
@@ -32,6 +34,8 @@ app="$work/Fiji.app"
 data="$work/data"
 logs="$work/logs"
 started="$(date +%s)"
+
+wanted() { [ -z "${DEEPCAD_FIJI_ONLY:-}" ] || [[ " $DEEPCAD_FIJI_ONLY " == *" $1 "* ]]; }
 
 passed=()
 failed=()
@@ -63,7 +67,7 @@ if [ ! -f "$stack/vendor-repo.tar.gz" ]; then
 fi
 
 echo "== Fiji runtime: assembling Fiji.app in $work"
-rm -rf "$logs" "$data" "$work/vendor-repo" "$work/macros" "$work/artifacts"
+rm -rf "$logs" "$data" "$work/vendor-repo" "$work/macros" "$work/artifacts" "$work/prefs"
 mkdir -p "$work" "$logs"
 mkdir -p "$data" "$work/macros"
 
@@ -114,12 +118,13 @@ fi
 deepcad="$root/target/$profile/deepcad"
 "$deepcad" simulate -q -o "$data/bright.tif" --width 48 --height 40 --frames 64 --neurons 5 --photons 50 --seed 4
 
-for name in compare macro_train_denoise macro_omitted macro_files_info macro_missing macro_types; do
+for name in compare macro_train_denoise macro_omitted macro_files_info macro_missing macro_types macro_settings; do
     cat "$here/macros/lib.ijm" "$here/macros/$name.ijm" > "$work/macros/$name.ijm"
 done
 
 # Starts the runtime as Fiji's launcher does (config/jaunch/fiji.toml): class path, library path,
 # app-directory properties, --add-opens on Java 9+. $1 = log name, $2 = time limit (s), rest = args.
+# Saved settings (java.util.prefs) go to $work/prefs, not to the user's own.
 fiji_start() {
     local name="$1" limit="$2"
     shift 2
@@ -128,6 +133,7 @@ fiji_start() {
         -Dplugins.dir="$app" -Dimagej.dir="$app" -Dij.dir="$app" -Dfiji.dir="$app" \
         -Dscijava.app.name=Fiji -Dscijava.app.directory="$app" -Dscijava.context.strict=false \
         -Djava.library.path="$app/lib/linux64" -Djna.library.path="$app/lib/linux64" \
+        -Djava.util.prefs.userRoot="$work/prefs" \
         -cp "$app/jars/*:$app/plugins/*" ${FIJI_JVM_ARGS:-} org.deepcad.fijitest.FijiMain "$@" \
         > "$logs/$name.log" 2>&1 &
     fiji_pid=$!
@@ -136,6 +142,7 @@ fiji_start() {
 # SciJava's context start-up failed once in about 40 starts here ("Context already injected", before
 # any plugin code ran); such a start is retried once, and said so.
 startup_flake() { grep -q 'Context already injected' "$logs/$1.log" 2>/dev/null; }
+# The process's exit status is left in $fiji_rc.
 fiji() {
     local name="$1" limit="$2" rc=0
     fiji_start "$@"
@@ -148,7 +155,13 @@ fiji() {
         wait "$fiji_pid" || rc=$?
     fi
     [ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] || echo "  (runtime $name stopped after its ${limit} s limit)"
+    fiji_rc=$rc
     return 0
+}
+# A saved DeepCAD setting (java.util.prefs under $work/prefs) has this value.
+saved_setting() {
+    local file="$work/prefs/.java/.userPrefs/org/deepcad/fiji/DeepCadSettings/prefs.xml"
+    grep -q "key=\"$1\" value=\"$2\"" "$file" 2>/dev/null
 }
 headless() { local name="$1" limit="$2"; shift 2; FIJI_JVM_ARGS="-Djava.awt.headless=true" fiji "$name" "$limit" --headless "$@"; }
 
@@ -174,170 +187,198 @@ expect_no_log() {
 }
 count_log() { grep -cF -- "$2" "$logs/$1.log" || true; }
 
-echo "== Fiji runtime: installation"
-core_files="$(cd "$work/core" && ls | sed 's|^|./jars/|')"
-ours="$(cd "$app" && find . -type f | sort | grep -vxF -e ./jars/deepcad-fiji-testkit.jar $(printf -- '-e %s ' $core_files) || true)"
-expected="$(cd "$work/overlay/Fiji.app" && find . -type f | sort)"
-if [ -n "$ours" ] && [ "$ours" = "$expected" ] && ! grep -vx -e './jars/deepcad-fiji\.jar' -e './lib/linux64/[^/]*' <<< "$ours" | grep -q .; then
-    pass "install: ours are exactly jars/deepcad-fiji.jar and lib/linux64/* (build.sh's overlay)"
-else
-    fail "install: ours are exactly jars/deepcad-fiji.jar and lib/linux64/* (build.sh's overlay)" "found: $(echo $ours)"
-fi
-
-echo "== Fiji runtime: headless macros (--headless -macro)"
-headless macro_train_denoise 600 -macro "$work/macros/macro_train_denoise.ijm" "$data"
-macro_results macro_train_denoise
-expect_log "native library found through java.library.path in Fiji.app/lib/linux64" macro_train_denoise "loaded from $app/lib/linux64/libdeepcad.so"
-expect_no_log "training prints no raw JSON report" macro_train_denoise '"history":'
-if [ -f "$data/macro-model.safetensors" ]; then
-    "$deepcad" denoise -q "$data/bright.tif" --model "$data/macro-model.safetensors" --device cpu -o "$data/cli-macro.tif"
-    headless macro_files_info 300 -macro "$work/macros/macro_files_info.ijm" "$data,$data/macro-model.safetensors"
-    macro_results macro_files_info
-    [ "$(count_log macro_files_info '"epochs_completed"')" = 1 ] && pass "model info (macro): printed once" \
-        || fail "model info (macro): printed once" "$(count_log macro_files_info '"epochs_completed"') times in $logs/macro_files_info.log"
-fi
-headless macro_omitted 300 -macro "$work/macros/macro_omitted.ijm" "$data"
-macro_results macro_omitted
-headless macro_types 300 -macro "$work/macros/macro_types.ijm" "$data"
-macro_results macro_types
-headless macro_missing 120 -macro "$work/macros/macro_missing.ijm" "$data"
-expect_log "macro with input_path missing: stops with a message naming it" macro_missing "No input: set input_path"
-expect_log "macro with input_path missing: reported as a macro error at the run(...) line" macro_missing "Macro Error: DeepCAD: No input"
-expect_no_log "macro with input_path missing: the next line never runs" macro_missing "AFTER-MISSING-INPUT"
-
-echo "== Fiji runtime: headless commands (--headless --run)"
-train_args='epochs=1,time_limit_minutes=0,patch_t=16,patch_xy=32,base_width=16,start_from_built_in=true,patches_per_epoch=4,learning_rate=0.001,device="cpu",replace_existing=false'
-headless run_train 600 --run "Train DeepCAD model" "input_path=\"$data/bright.tif\",model_file=\"$data/run-model.safetensors\",$train_args"
-[ -f "$data/run-model.safetensors" ] && pass "--run train: model file written" || fail "--run train: model file written" "see $logs/run_train.log"
-expect_log "--run train: says where the model went" run_train "trained 1 epoch(s); model written to $data/run-model.safetensors"
-headless run_train_exists 300 --run "Train DeepCAD model" "input_path=\"$data/bright.tif\",model_file=\"$data/run-model.safetensors\",$train_args"
-expect_log "--run train onto an existing model file: refused, saying how to allow it" run_train_exists "DeepCAD: $data/run-model.safetensors"
-mkdir -p "$data/out-run"
-headless run_denoise_files 300 --run "Denoise files with DeepCAD model" \
-    "input_path=\"$data/bright.tif\",output_folder=\"$data/out-run\",model=\"Model file\",model_file=\"$data/run-model.safetensors\",device=\"cpu\",output_type=\"Automatic\""
-[ -f "$data/out-run/bright-denoised.tif" ] && pass "--run denoise files: bright-denoised.tif written" \
-    || fail "--run denoise files: bright-denoised.tif written" "see $logs/run_denoise_files.log"
-if [ -f "$data/run-model.safetensors" ]; then
-    "$deepcad" denoise -q "$data/bright.tif" --model "$data/run-model.safetensors" --device cpu -o "$data/cli-run.tif"
-fi
-headless run_info 120 --run "DeepCAD model info" "model_file=\"$data/run-model.safetensors\""
-expect_log "--run model info: shows the bundle (1 epoch)" run_info '"epochs_completed": 1'
-[ "$(count_log run_info '"epochs_completed"')" = 1 ] && pass "--run model info: printed once" \
-    || fail "--run model info: printed once" "$(count_log run_info '"epochs_completed"') times in $logs/run_info.log"
-headless run_missing_input 120 --run "Denoise files with DeepCAD model" "output_folder=\"$data\",model=\"Built-in general model\",device=\"cpu\""
-expect_log "--run denoise files without input_path: fails loudly naming it" run_missing_input "DeepCAD: No input: set input_path"
-headless run_missing_model 120 --run "Train DeepCAD model" "input_path=\"$data/bright.tif\",$train_args"
-expect_log "--run train without model_file: fails loudly naming it" run_missing_model "DeepCAD: No model file: set model_file"
-headless run_no_image 120 --run "Denoise with DeepCAD model" 'model="Built-in general model",device="cpu"'
-expect_log "--run denoise (image) headless without an image: says so" run_no_image "DeepCAD: No image"
-headless run_wrong_model 120 --run "Denoise files with DeepCAD model" \
-    "input_path=\"$data/bright.tif\",output_folder=\"$data\",model=\"Model file\",model_file=\"$data/absent.safetensors\",device=\"cpu\""
-expect_log "--run with a model file that does not exist: names the file" run_wrong_model "DeepCAD: $data/absent.safetensors"
-[ ! -e "$data/bright-denoised.tif" ] && pass "--run with a model file that does not exist: writes nothing" \
-    || fail "--run with a model file that does not exist: writes nothing" "$data/bright-denoised.tif exists"
-
-echo "== Fiji runtime: pixels against the CLI (same model, same input)"
-pairs=""
-[ -f "$data/cli-macro.tif" ] && pairs="$pairs;$data/macro-denoised.tif|$data/cli-macro.tif;$data/files-macro/bright-denoised.tif|$data/cli-macro.tif;!$data/bright.tif|$data/cli-macro.tif"
-[ -f "$data/cli-run.tif" ] && pairs="$pairs;$data/out-run/bright-denoised.tif|$data/cli-run.tif"
-if [ -n "$pairs" ]; then
-    headless compare 300 -macro "$work/macros/compare.ijm" "${pairs#;}"
-    macro_results compare
-else
-    fail "pixels against the CLI" "no model was trained, nothing to compare"
-fi
-
-echo "== Fiji runtime: GUI under Xvfb (menus, recorder and playback, loss plot, Esc)"
-if ! command -v Xvfb > /dev/null && [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
-    echo "  installing Xvfb (apt-get)"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb; } > "$logs/apt.log" 2>&1 || true
-fi
-if ! command -v Xvfb > /dev/null; then
-    skip "GUI tests (menus, recorder, playback, loss plot, screenshot)" "Xvfb is not installed and could not be installed (see $logs/apt.log)"
-else
-    n=71
-    while [ -e "/tmp/.X11-unix/X$n" ] || [ -e "/tmp/.X$n-lock" ]; do n=$((n + 1)); done
-    Xvfb ":$n" -screen 0 1280x1024x24 -nolisten tcp > "$logs/xvfb.log" 2>&1 &
-    xvfb_pid=$!
-    pids+=("$xvfb_pid")
-    for _ in $(seq 50); do [ -e "/tmp/.X11-unix/X$n" ] && break; sleep 0.2; done
-    results="$data/gui-results.txt"
-    for attempt in 1 2; do
-        DISPLAY=":$n" fiji_start gui 500 --run org.deepcad.fijitest.GuiChecks "data=\"$data\""
-        for _ in $(seq 480); do
-            grep -q '^done:' "$results" 2>/dev/null && break
-            kill -0 "$fiji_pid" 2>/dev/null || break
-            sleep 1
-        done
-        kill "$fiji_pid" 2>/dev/null || true
-        wait "$fiji_pid" 2>/dev/null || true
-        [ "$attempt" = 1 ] && [ ! -f "$results" ] && startup_flake gui || break
-        echo "  (GUI runtime: SciJava start-up failed, 'Context already injected'; starting it again)"
-        cp "$logs/gui.log" "$logs/gui.failed-start.log"
-    done
-    kill "$xvfb_pid" 2>/dev/null || true
-    gui() { sed -n "s/^$1: //p" "$results" 2>/dev/null | head -n 1; }
-    expect_gui() { # test, key, expected value (exact)
-        local got
-        got="$(gui "$2")"
-        if [ "$got" = "$3" ]; then pass "$1"; else fail "$1" "$2 = '${got:-<none>}', expected '$3'"; fi
-    }
-    expect_gui_match() { # test, key, extended regular expression
-        local got
-        got="$(gui "$2")"
-        if grep -qE -- "$3" <<< "$got"; then pass "$1"; else fail "$1" "$2 = '${got:-<none>}'"; fi
-    }
-    if [ ! -f "$results" ]; then
-        fail "GUI: the driver ran" "no $results; see $logs/gui.log"
+if wanted install; then
+    echo "== Fiji runtime: installation"
+    core_files="$(cd "$work/core" && ls | sed 's|^|./jars/|')"
+    ours="$(cd "$app" && find . -type f | sort | grep -vxF -e ./jars/deepcad-fiji-testkit.jar $(printf -- '-e %s ' $core_files) || true)"
+    expected="$(cd "$work/overlay/Fiji.app" && find . -type f | sort)"
+    if [ -n "$ours" ] && [ "$ours" = "$expected" ] && ! grep -vx -e './jars/deepcad-fiji\.jar' -e './lib/linux64/[^/]*' <<< "$ours" | grep -q .; then
+        pass "install: ours are exactly jars/deepcad-fiji.jar and lib/linux64/* (build.sh's overlay)"
     else
-        expect_gui "GUI: ImageJ main window is up" ui "ImageJ window up"
-        expect_gui "GUI: Plugins > DeepCAD lists each command once, in the README's order" menu \
-            "Train DeepCAD model|Denoise with DeepCAD model|Denoise files with DeepCAD model|DeepCAD model info|DeepCAD settings"
-        if [ "$(gui 'menu screenshot')" = "$data/gui-menu.png" ] && [ -f "$data/gui-menu.png" ]; then
+        fail "install: ours are exactly jars/deepcad-fiji.jar and lib/linux64/* (build.sh's overlay)" "found: $(echo $ours)"
+    fi
+fi
+
+if wanted macros; then
+    echo "== Fiji runtime: headless macros (--headless -macro)"
+    headless macro_train_denoise 600 -macro "$work/macros/macro_train_denoise.ijm" "$data"
+    macro_results macro_train_denoise
+    expect_log "native library found through java.library.path in Fiji.app/lib/linux64" macro_train_denoise "loaded from $app/lib/linux64/libdeepcad.so"
+    expect_no_log "training prints no raw JSON report" macro_train_denoise '"history":'
+    if [ -f "$data/macro-model.safetensors" ]; then
+        "$deepcad" denoise -q "$data/bright.tif" --model "$data/macro-model.safetensors" --device cpu -o "$data/cli-macro.tif"
+        headless macro_files_info 300 -macro "$work/macros/macro_files_info.ijm" "$data,$data/macro-model.safetensors"
+        macro_results macro_files_info
+        [ "$(count_log macro_files_info '"epochs_completed"')" = 1 ] && pass "model info (macro): printed once" \
+            || fail "model info (macro): printed once" "$(count_log macro_files_info '"epochs_completed"') times in $logs/macro_files_info.log"
+    fi
+    headless macro_omitted 300 -macro "$work/macros/macro_omitted.ijm" "$data"
+    macro_results macro_omitted
+    headless macro_types 300 -macro "$work/macros/macro_types.ijm" "$data"
+    macro_results macro_types
+    headless macro_missing 120 -macro "$work/macros/macro_missing.ijm" "$data"
+    expect_log "macro with input_path missing: stops with a message naming it" macro_missing "No input: set input_path"
+    expect_log "macro with input_path missing: reported as a macro error at the run(...) line" macro_missing "Macro Error: DeepCAD: No input"
+    expect_no_log "macro with input_path missing: the next line never runs" macro_missing "AFTER-MISSING-INPUT"
+fi
+
+if wanted run; then
+    echo "== Fiji runtime: headless commands (--headless --run)"
+    train_args='epochs=1,time_limit_minutes=0,patch_t=16,patch_xy=32,base_width=16,start_from_built_in=true,patches_per_epoch=4,learning_rate=0.001,device="cpu",replace_existing=false'
+    headless run_train 600 --run "Train DeepCAD model" "input_path=\"$data/bright.tif\",model_file=\"$data/run-model.safetensors\",$train_args"
+    [ -f "$data/run-model.safetensors" ] && pass "--run train: model file written" || fail "--run train: model file written" "see $logs/run_train.log"
+    expect_log "--run train: says where the model went" run_train "trained 1 epoch(s); model written to $data/run-model.safetensors"
+    headless run_train_exists 300 --run "Train DeepCAD model" "input_path=\"$data/bright.tif\",model_file=\"$data/run-model.safetensors\",$train_args"
+    expect_log "--run train onto an existing model file: refused, saying how to allow it" run_train_exists "DeepCAD: $data/run-model.safetensors"
+    mkdir -p "$data/out-run"
+    headless run_denoise_files 300 --run "Denoise files with DeepCAD model" \
+        "input_path=\"$data/bright.tif\",output_folder=\"$data/out-run\",model=\"Model file\",model_file=\"$data/run-model.safetensors\",device=\"cpu\",output_type=\"Automatic\""
+    [ -f "$data/out-run/bright-denoised.tif" ] && pass "--run denoise files: bright-denoised.tif written" \
+        || fail "--run denoise files: bright-denoised.tif written" "see $logs/run_denoise_files.log"
+    if [ -f "$data/run-model.safetensors" ]; then
+        "$deepcad" denoise -q "$data/bright.tif" --model "$data/run-model.safetensors" --device cpu -o "$data/cli-run.tif"
+    fi
+    headless run_info 120 --run "DeepCAD model info" "model_file=\"$data/run-model.safetensors\""
+    expect_log "--run model info: shows the bundle (1 epoch)" run_info '"epochs_completed": 1'
+    [ "$(count_log run_info '"epochs_completed"')" = 1 ] && pass "--run model info: printed once" \
+        || fail "--run model info: printed once" "$(count_log run_info '"epochs_completed"') times in $logs/run_info.log"
+    headless run_missing_input 120 --run "Denoise files with DeepCAD model" "output_folder=\"$data\",model=\"Built-in general model\",device=\"cpu\""
+    expect_log "--run denoise files without input_path: fails loudly naming it" run_missing_input "DeepCAD: No input: set input_path"
+    headless run_missing_model 120 --run "Train DeepCAD model" "input_path=\"$data/bright.tif\",$train_args"
+    expect_log "--run train without model_file: fails loudly naming it" run_missing_model "DeepCAD: No model file: set model_file"
+    headless run_no_image 120 --run "Denoise with DeepCAD model" 'model="Built-in general model",device="cpu"'
+    expect_log "--run denoise (image) headless without an image: says so" run_no_image "DeepCAD: No image"
+    headless run_wrong_model 120 --run "Denoise files with DeepCAD model" \
+        "input_path=\"$data/bright.tif\",output_folder=\"$data\",model=\"Model file\",model_file=\"$data/absent.safetensors\",device=\"cpu\""
+    expect_log "--run with a model file that does not exist: names the file" run_wrong_model "DeepCAD: $data/absent.safetensors"
+    [ ! -e "$data/bright-denoised.tif" ] && pass "--run with a model file that does not exist: writes nothing" \
+        || fail "--run with a model file that does not exist: writes nothing" "$data/bright-denoised.tif exists"
+fi
+
+if wanted omitted; then
+    echo "== Fiji runtime: optional keys left out (no file chooser, no silent cancel)"
+    headless macro_settings 120 -macro "$work/macros/macro_settings.ijm" "$data"
+    [ "$(count_log macro_settings "DeepCAD devices:")" = 2 ] && pass "macro: DeepCAD settings without library_path runs, twice (devices listed)" \
+        || fail "macro: DeepCAD settings without library_path runs, twice (devices listed)" "$(count_log macro_settings "DeepCAD devices:") runs in $logs/macro_settings.log"
+    expect_log "macro: ... and the macro carries on" macro_settings "AFTER-SETTINGS-2"
+    saved_setting memory_mb 1600 && saved_setting device cpu && pass "macro: settings saved; a key left out (device) keeps its setting" \
+        || fail "macro: settings saved; a key left out (device) keeps its setting" "see $work/prefs"
+    expect_log "macro: DeepCAD model info without model_file stops the macro naming the key" macro_settings "Macro Error: DeepCAD: No model file: set model_file"
+    expect_no_log "macro: ... and the next line never runs" macro_settings "AFTER-INFO-WITHOUT-MODEL"
+    headless run_settings 120 --run "DeepCAD settings" 'threads=0,memory_mb=1700'
+    expect_log "--run DeepCAD settings without library_path (or device) runs" run_settings "DeepCAD devices:"
+    saved_setting memory_mb 1700 && saved_setting device cpu && pass "--run settings: memory saved, device kept" \
+        || fail "--run settings: memory saved, device kept" "see $work/prefs"
+    headless run_info_missing 120 --run "DeepCAD model info"
+    expect_log "--run DeepCAD model info without model_file fails naming the key" run_info_missing "DeepCAD: No model file: set model_file"
+fi
+
+if wanted pixels; then
+    echo "== Fiji runtime: pixels against the CLI (same model, same input)"
+    pairs=""
+    [ -f "$data/cli-macro.tif" ] && pairs="$pairs;$data/macro-denoised.tif|$data/cli-macro.tif;$data/files-macro/bright-denoised.tif|$data/cli-macro.tif;!$data/bright.tif|$data/cli-macro.tif"
+    [ -f "$data/cli-run.tif" ] && pairs="$pairs;$data/out-run/bright-denoised.tif|$data/cli-run.tif"
+    if [ -n "$pairs" ]; then
+        headless compare 300 -macro "$work/macros/compare.ijm" "${pairs#;}"
+        macro_results compare
+    else
+        fail "pixels against the CLI" "no model was trained, nothing to compare"
+    fi
+fi
+
+if wanted gui; then
+    echo "== Fiji runtime: GUI under Xvfb (menus, recorder and playback, loss plot, Esc)"
+    if ! command -v Xvfb > /dev/null && [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+        echo "  installing Xvfb (apt-get)"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb; } > "$logs/apt.log" 2>&1 || true
+    fi
+    if ! command -v Xvfb > /dev/null; then
+        skip "GUI tests (menus, recorder, playback, loss plot, screenshot)" "Xvfb is not installed and could not be installed (see $logs/apt.log)"
+    else
+        n=71
+        while [ -e "/tmp/.X11-unix/X$n" ] || [ -e "/tmp/.X$n-lock" ]; do n=$((n + 1)); done
+        Xvfb ":$n" -screen 0 1280x1024x24 -nolisten tcp > "$logs/xvfb.log" 2>&1 &
+        xvfb_pid=$!
+        pids+=("$xvfb_pid")
+        for _ in $(seq 50); do [ -e "/tmp/.X11-unix/X$n" ] && break; sleep 0.2; done
+        results="$data/gui-results.txt"
+        for attempt in 1 2; do
+            DISPLAY=":$n" fiji_start gui 500 --run org.deepcad.fijitest.GuiChecks "data=\"$data\""
+            for _ in $(seq 480); do
+                grep -q '^done:' "$results" 2>/dev/null && break
+                kill -0 "$fiji_pid" 2>/dev/null || break
+                sleep 1
+            done
+            kill "$fiji_pid" 2>/dev/null || true
+            wait "$fiji_pid" 2>/dev/null || true
+            [ "$attempt" = 1 ] && [ ! -f "$results" ] && startup_flake gui || break
+            echo "  (GUI runtime: SciJava start-up failed, 'Context already injected'; starting it again)"
+            cp "$logs/gui.log" "$logs/gui.failed-start.log"
+        done
+        kill "$xvfb_pid" 2>/dev/null || true
+        gui() { sed -n "s/^$1: //p" "$results" 2>/dev/null | head -n 1; }
+        expect_gui() { # test, key, expected value (exact)
+            local got
+            got="$(gui "$2")"
+            if [ "$got" = "$3" ]; then pass "$1"; else fail "$1" "$2 = '${got:-<none>}', expected '$3'"; fi
+        }
+        expect_gui_match() { # test, key, extended regular expression
+            local got
+            got="$(gui "$2")"
+            if grep -qE -- "$3" <<< "$got"; then pass "$1"; else fail "$1" "$2 = '${got:-<none>}'"; fi
+        }
+        if [ ! -f "$results" ]; then
+            fail "GUI: the driver ran" "no $results; see $logs/gui.log"
+        else
+            expect_gui "GUI: ImageJ main window is up" ui "ImageJ window up"
+            expect_gui "GUI: Plugins > DeepCAD lists each command once, in the README's order" menu \
+                "Train DeepCAD model|Denoise with DeepCAD model|Denoise files with DeepCAD model|DeepCAD model info|DeepCAD settings"
+            if [ "$(gui 'menu screenshot')" = "$data/gui-menu.png" ] && [ -f "$data/gui-menu.png" ]; then
+                mkdir -p "$work/artifacts"
+                cp "$data/gui-menu.png" "$work/artifacts/gui-menu.png"
+                pass "GUI: screenshot of Plugins > DeepCAD opened with the keyboard kept (artifact, looked at, not checked): $work/artifacts/gui-menu.png"
+            else
+                fail "GUI: Plugins > DeepCAD opened and photographed" "$(gui 'menu screenshot')"
+            fi
+            expect_gui_match "GUI: the Denoise dialog (Movie = the active image) offers its fields, a file chooser and defaults; Cancel cancels, no image" \
+                "dialog denoise" '^labels=\[Model, Model file, Device, Output type, Output file \(optional\), Tiling, Official pipeline patch \(t,y,x\), Official pipeline overlap, Replace an existing output file\] browse=1 choices=\[Model file, Automatic, Seamless \(DeepCAD\)\] numbers=\[0\.6\] then Cancel: cancelled, images added 0$'
+            expect_gui_match "GUI: the Train dialog offers its fields, three file choosers and the documented defaults; Cancel cancels" \
+                "dialog train" '^labels=\[Input file or folder, Model file to write, Epochs, Time limit \(minutes\), .*Continue from model\] browse=3 choices=\[\] numbers=\[10, 0\.0, 64, 64, 16, 200, 0\.001\] then Cancel: cancelled, images added 0$'
+            expect_gui "GUI: Denoise run from the menu (module service) succeeds" "ran Denoise with DeepCAD model" ok
+            expect_gui "GUI: its result is the image '<title>-denoised', 16-bit, 64 frames" "denoise output" "rec movie-denoised 16-bit 64"
+            expect_gui_match "recorder: Denoise recorded as run(\"Denoise with DeepCAD model\", ...) with its keys" "recorded denoise" \
+                '^run\("Denoise with DeepCAD model", ".*model=\[Model file\] model_file=[^ ]*macro-model\.safetensors device=cpu output_type=Automatic'
+            expect_gui "recorder: playing the recorded Denoise line back adds one image" "replay images added" 1
+            expect_gui "recorder: ... with the same title, bit depth and frames" "replay output" "rec movie-denoised 16-bit 64"
+            expect_gui "recorder: ... and identical pixels" "replay max difference" 0.0
+            expect_gui_match "recorder: Denoise files recorded with input_path and output_folder" "recorded files" \
+                '^run\("Denoise files with DeepCAD model", "input_path=[^ ]*bright\.tif output_folder=[^ ]*gui-files .*model_file='
+            expect_gui "recorder: the recorded Denoise files line, played back, writes the file again" "replay files" written
+            expect_gui "recorder: ... with identical pixels" "replay files max difference" 0.0
+            expect_gui_match "recorder: Model info recorded" "recorded info" '^run\("DeepCAD model info", "model_file=[^ ]*macro-model\.safetensors"\);$'
+            expect_gui_match "recorder: Train recorded with every setting" "recorded train" \
+                '^run\("Train DeepCAD model", "model_file=[^ ]*gui-model\.safetensors epochs=2 .*patch_t=16 patch_xy=32 .*device=cpu'
+            expect_gui "GUI: the README's macro line with optional keys left out runs without a dialog" \
+                "gui macro with optional keys omitted" "finished, images added: 1"
+            expect_gui "GUI: training adds no image (the loss plot is not an image window)" "train images added" 0
+            expect_gui "GUI: the live loss plot shows one point per finished epoch (2)" "loss plot points" 2
+            expect_gui "GUI: a Denoise from the menu with an absent model file fails" "ran Denoise with DeepCAD model (absent model)" "failed as expected"
+            expect_gui "GUI: ... and the Console window shows the one-line 'DeepCAD: <file>: ...' message" "error shown" "window 'Console'"
+            expect_gui_match "GUI: training shows its progress in ImageJ's status bar" "status bar while training" '^DeepCAD train(ing)?: epoch [0-9]+/100'
+            expect_gui_match "GUI: Esc on the ImageJ window cancels a running training" "esc cancel" '^cancelled: Training was cancelled; .*gui-cancel\.safetensors holds the last finished epoch'
+            expect_gui_match "GUI: ... which stops within 30 s" "esc cancel stopped within 30 s" '^true '
+            expect_gui_match "GUI: ... and keeps the finished epochs' model (1 to 99 of 100 epochs)" "esc cancel kept epochs" '^[1-9][0-9]?$'
+            expect_gui "recorder: a training cancelled with Esc is not recorded" "esc cancel recorded lines" 0
             mkdir -p "$work/artifacts"
-            cp "$data/gui-menu.png" "$work/artifacts/gui-menu.png"
-            pass "GUI: screenshot of Plugins > DeepCAD opened with the keyboard kept (artifact, looked at, not checked): $work/artifacts/gui-menu.png"
-        else
-            fail "GUI: Plugins > DeepCAD opened and photographed" "$(gui 'menu screenshot')"
+            if [ -f "$data/gui-screenshot.png" ]; then
+                cp "$data/gui-screenshot.png" "$work/artifacts/gui-screenshot.png"
+                pass "GUI: screenshot kept: $work/artifacts/gui-screenshot.png"
+            else
+                fail "GUI: screenshot kept" "$(gui screenshot)"
+            fi
+            for shot in gui-dialog.png gui-error.png; do [ ! -f "$data/$shot" ] || cp "$data/$shot" "$work/artifacts/$shot"; done
+            [ -z "$(gui error)" ] || fail "GUI: the driver finished without an error" "$(gui error)"
         fi
-        expect_gui_match "GUI: the Denoise dialog (Movie = the active image) offers its fields, a file chooser and defaults; Cancel cancels, no image" \
-            "dialog denoise" '^labels=\[Model, Model file, Device, Output type, Output file \(optional\), Tiling, Official pipeline patch \(t,y,x\), Official pipeline overlap, Replace an existing output file\] browse=1 choices=\[Model file, Automatic, Seamless \(DeepCAD\)\] numbers=\[0\.6\] then Cancel: cancelled, images added 0$'
-        expect_gui_match "GUI: the Train dialog offers its fields, three file choosers and the documented defaults; Cancel cancels" \
-            "dialog train" '^labels=\[Input file or folder, Model file to write, Epochs, Time limit \(minutes\), .*Continue from model\] browse=3 choices=\[\] numbers=\[10, 0\.0, 64, 64, 16, 200, 0\.001\] then Cancel: cancelled, images added 0$'
-        expect_gui "GUI: Denoise run from the menu (module service) succeeds" "ran Denoise with DeepCAD model" ok
-        expect_gui "GUI: its result is the image '<title>-denoised', 16-bit, 64 frames" "denoise output" "rec movie-denoised 16-bit 64"
-        expect_gui_match "recorder: Denoise recorded as run(\"Denoise with DeepCAD model\", ...) with its keys" "recorded denoise" \
-            '^run\("Denoise with DeepCAD model", ".*model=\[Model file\] model_file=[^ ]*macro-model\.safetensors device=cpu output_type=Automatic'
-        expect_gui "recorder: playing the recorded Denoise line back adds one image" "replay images added" 1
-        expect_gui "recorder: ... with the same title, bit depth and frames" "replay output" "rec movie-denoised 16-bit 64"
-        expect_gui "recorder: ... and identical pixels" "replay max difference" 0.0
-        expect_gui_match "recorder: Denoise files recorded with input_path and output_folder" "recorded files" \
-            '^run\("Denoise files with DeepCAD model", "input_path=[^ ]*bright\.tif output_folder=[^ ]*gui-files .*model_file='
-        expect_gui "recorder: the recorded Denoise files line, played back, writes the file again" "replay files" written
-        expect_gui "recorder: ... with identical pixels" "replay files max difference" 0.0
-        expect_gui_match "recorder: Model info recorded" "recorded info" '^run\("DeepCAD model info", "model_file=[^ ]*macro-model\.safetensors"\);$'
-        expect_gui_match "recorder: Train recorded with every setting" "recorded train" \
-            '^run\("Train DeepCAD model", "model_file=[^ ]*gui-model\.safetensors epochs=2 .*patch_t=16 patch_xy=32 .*device=cpu'
-        expect_gui "GUI: the README's macro line with optional keys left out runs without a dialog" \
-            "gui macro with optional keys omitted" "finished, images added: 1"
-        expect_gui "GUI: training adds no image (the loss plot is not an image window)" "train images added" 0
-        expect_gui "GUI: the live loss plot shows one point per finished epoch (2)" "loss plot points" 2
-        expect_gui "GUI: a Denoise from the menu with an absent model file fails" "ran Denoise with DeepCAD model (absent model)" "failed as expected"
-        expect_gui "GUI: ... and the Console window shows the one-line 'DeepCAD: <file>: ...' message" "error shown" "window 'Console'"
-        expect_gui_match "GUI: training shows its progress in ImageJ's status bar" "status bar while training" '^DeepCAD train(ing)?: epoch [0-9]+/100'
-        expect_gui_match "GUI: Esc on the ImageJ window cancels a running training" "esc cancel" '^cancelled: Training was cancelled; .*gui-cancel\.safetensors holds the last finished epoch'
-        expect_gui_match "GUI: ... which stops within 30 s" "esc cancel stopped within 30 s" '^true '
-        expect_gui_match "GUI: ... and keeps the finished epochs' model (1 to 99 of 100 epochs)" "esc cancel kept epochs" '^[1-9][0-9]?$'
-        expect_gui "recorder: a training cancelled with Esc is not recorded" "esc cancel recorded lines" 0
-        mkdir -p "$work/artifacts"
-        if [ -f "$data/gui-screenshot.png" ]; then
-            cp "$data/gui-screenshot.png" "$work/artifacts/gui-screenshot.png"
-            pass "GUI: screenshot kept: $work/artifacts/gui-screenshot.png"
-        else
-            fail "GUI: screenshot kept" "$(gui screenshot)"
-        fi
-        for shot in gui-dialog.png gui-error.png; do [ ! -f "$data/$shot" ] || cp "$data/$shot" "$work/artifacts/$shot"; done
-        [ -z "$(gui error)" ] || fail "GUI: the driver finished without an error" "$(gui error)"
     fi
 fi
 

@@ -25,10 +25,14 @@ public final class DeepCadSettings {
         return prefs == null ? 0 : prefs.getInt(DeepCadSettings.class, THREADS, 0);
     }
 
+    /** The denoising working-memory budget in MB. */
+    public static int memoryMegabytes(PrefService prefs) {
+        return prefs == null ? DEFAULT_MEMORY_MB : prefs.getInt(DeepCadSettings.class, MEMORY_MB, DEFAULT_MEMORY_MB);
+    }
+
     /** The denoising working-memory budget in bytes. */
     public static long memoryBytes(PrefService prefs) {
-        int mb = prefs == null ? DEFAULT_MEMORY_MB : prefs.getInt(DeepCadSettings.class, MEMORY_MB, DEFAULT_MEMORY_MB);
-        return (long) Math.max(mb, 1) << 20;
+        return (long) Math.max(memoryMegabytes(prefs), 1) << 20;
     }
 
     public static void saveMemory(PrefService prefs, int megabytes) {
