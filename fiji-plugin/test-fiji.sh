@@ -186,6 +186,16 @@ expect_no_log() {
     if grep -qF -- "$text" "$logs/$log.log"; then fail "$test" "'$text' in $logs/$log.log"; else pass "$test"; fi
 }
 count_log() { grep -cF -- "$2" "$logs/$1.log" || true; }
+# The exit status of the last runtime started with fiji/headless ($fiji_rc); a failed DeepCAD command
+# exits 1 and says so in its last log line, which is how a batch script detects it.
+exit_line="exiting with status 1."
+expect_status() {
+    local test="$1" log="$2" want="$3"
+    if [ "$fiji_rc" != "$want" ]; then fail "$test" "exit status $fiji_rc, expected $want (see $logs/$log.log)"
+    elif [ "$want" = 1 ] && ! grep -q "^\[ERROR\] DeepCAD: .*$exit_line\$" "$logs/$log.log"; then fail "$test" "no '[ERROR] DeepCAD: ... $exit_line' line in $logs/$log.log"
+    elif [ "$want" = 0 ] && grep -qF "$exit_line" "$logs/$log.log"; then fail "$test" "'$exit_line' in $logs/$log.log"
+    else pass "$test"; fi
+}
 
 if wanted install; then
     echo "== Fiji runtime: installation"
@@ -203,6 +213,7 @@ if wanted macros; then
     echo "== Fiji runtime: headless macros (--headless -macro)"
     headless macro_train_denoise 600 -macro "$work/macros/macro_train_denoise.ijm" "$data"
     macro_results macro_train_denoise
+    expect_status "exit status: a headless -macro whose commands all succeed exits 0" macro_train_denoise 0
     expect_log "native library found through java.library.path in Fiji.app/lib/linux64" macro_train_denoise "loaded from $app/lib/linux64/libdeepcad.so"
     expect_no_log "training prints no raw JSON report" macro_train_denoise '"history":'
     if [ -f "$data/macro-model.safetensors" ]; then
@@ -216,10 +227,12 @@ if wanted macros; then
     macro_results macro_omitted
     headless macro_types 300 -macro "$work/macros/macro_types.ijm" "$data"
     macro_results macro_types
-    headless macro_missing 120 -macro "$work/macros/macro_missing.ijm" "$data"
+    # With -batch at the end, as Fiji's launcher adds it to headless runs (ImageJ then calls System.exit(0)).
+    headless macro_missing 120 -macro "$work/macros/macro_missing.ijm" "$data" -batch
     expect_log "macro with input_path missing: stops with a message naming it" macro_missing "No input: set input_path"
     expect_log "macro with input_path missing: reported as a macro error at the run(...) line" macro_missing "Macro Error: DeepCAD: No input"
     expect_no_log "macro with input_path missing: the next line never runs" macro_missing "AFTER-MISSING-INPUT"
+    expect_status "exit status: a headless -macro ... -batch with a failed command exits 1, saying so" macro_missing 1
 fi
 
 if wanted run; then
@@ -228,6 +241,7 @@ if wanted run; then
     headless run_train 600 --run "Train DeepCAD model" "input_path=\"$data/bright.tif\",model_file=\"$data/run-model.safetensors\",$train_args"
     [ -f "$data/run-model.safetensors" ] && pass "--run train: model file written" || fail "--run train: model file written" "see $logs/run_train.log"
     expect_log "--run train: says where the model went" run_train "trained 1 epoch(s); model written to $data/run-model.safetensors"
+    expect_status "exit status: a headless --run that succeeds exits 0" run_train 0
     headless run_train_exists 300 --run "Train DeepCAD model" "input_path=\"$data/bright.tif\",model_file=\"$data/run-model.safetensors\",$train_args"
     expect_log "--run train onto an existing model file: refused, saying how to allow it" run_train_exists "DeepCAD: $data/run-model.safetensors"
     mkdir -p "$data/out-run"
@@ -244,6 +258,7 @@ if wanted run; then
         || fail "--run model info: printed once" "$(count_log run_info '"epochs_completed"') times in $logs/run_info.log"
     headless run_missing_input 120 --run "Denoise files with DeepCAD model" "output_folder=\"$data\",model=\"Built-in general model\",device=\"cpu\""
     expect_log "--run denoise files without input_path: fails loudly naming it" run_missing_input "DeepCAD: No input: set input_path"
+    expect_status "exit status: a headless --run whose command fails exits 1, saying so" run_missing_input 1
     headless run_missing_model 120 --run "Train DeepCAD model" "input_path=\"$data/bright.tif\",$train_args"
     expect_log "--run train without model_file: fails loudly naming it" run_missing_model "DeepCAD: No model file: set model_file"
     headless run_no_image 120 --run "Denoise with DeepCAD model" 'model="Built-in general model",device="cpu"'
@@ -265,12 +280,15 @@ if wanted omitted; then
         || fail "macro: settings saved; a key left out (device) keeps its setting" "see $work/prefs"
     expect_log "macro: DeepCAD model info without model_file stops the macro naming the key" macro_settings "Macro Error: DeepCAD: No model file: set model_file"
     expect_no_log "macro: ... and the next line never runs" macro_settings "AFTER-INFO-WITHOUT-MODEL"
+    expect_status "macro: ... and Fiji exits 1" macro_settings 1
     headless run_settings 120 --run "DeepCAD settings" 'threads=0,memory_mb=1700'
     expect_log "--run DeepCAD settings without library_path (or device) runs" run_settings "DeepCAD devices:"
+    expect_status "--run DeepCAD settings: exits 0" run_settings 0
     saved_setting memory_mb 1700 && saved_setting device cpu && pass "--run settings: memory saved, device kept" \
         || fail "--run settings: memory saved, device kept" "see $work/prefs"
     headless run_info_missing 120 --run "DeepCAD model info"
     expect_log "--run DeepCAD model info without model_file fails naming the key" run_info_missing "DeepCAD: No model file: set model_file"
+    expect_status "--run DeepCAD model info without model_file: exits 1" run_info_missing 1
 fi
 
 if wanted pixels; then

@@ -23,7 +23,8 @@ import org.scijava.ui.UIService;
  * logged at debug level only), so a headless {@code --run} or a macro that forgot a key did nothing
  * and said nothing. A failure is logged as one line that names the problem, stops the IJ1 macro
  * that called the command (the macro would otherwise carry on without the result) and is rethrown
- * for programmatic callers.
+ * for programmatic callers. A headless command-line run in which a command failed exits with status 1
+ * ({@link HeadlessExitStatus}).
  */
 public abstract class DeepCadCommand extends ContextCommand {
     @Parameter
@@ -60,6 +61,8 @@ public abstract class DeepCadCommand extends ContextCommand {
 
     private void fail(String message) {
         log.error("DeepCAD: " + message);
+        HeadlessExitStatus exitStatus = getContext() == null ? null : getContext().getService(HeadlessExitStatus.class);
+        if (exitStatus != null) exitStatus.failed(message);
         if (IJ.isMacro()) {
             Interpreter macro = Interpreter.getInstance();
             try {
