@@ -55,10 +55,11 @@ say "movie ${size}x${size}x${frames}, $blocks blocks, $profile build, $(nproc) c
 "$deepcad" convert "$work/movie.tif" -o "$work/movie.zarr" -q
 
 elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.3f}')" "$1" "$EPOCHREALTIME"; }
-start=$EPOCHREALTIME
-timeout 3600 "$deepcad" denoise "$work/movie.zarr" --model default -o "$work/cli.zarr" --threads 1 -q
-cli_s=$(elapsed "$start")
-say "single CLI process, 1 thread: $cli_s s"
+TIMEFORMAT='%R %U %S'
+{ time timeout 3600 "$deepcad" denoise "$work/movie.zarr" --model default -o "$work/cli.zarr" --threads 1 2>"$work/cli.log"; } 2>"$work/cli.time"
+read -r cli_s cli_user cli_sys <"$work/cli.time"
+cli_cpu=$(python3 -c "import sys; print(float(sys.argv[1]) + float(sys.argv[2]))" "$cli_user" "$cli_sys")
+say "single CLI process, 1 thread: $cli_s s ($cli_cpu s CPU); $(grep -o 'tile \[.*' "$work/cli.log" | head -n 1)"
 
 spark_run() { # executors
     local n=$1 start rc=0
@@ -79,9 +80,9 @@ spark_run() { # executors
 spark_run 1
 spark_run 2
 
-python3 - "$work" "$cli_s" <<'PY'
+python3 - "$work" "$cli_s" "$cli_cpu" <<'PY'
 import json, sys
-work, cli = sys.argv[1], float(sys.argv[2])
+work, cli, cli_cpu = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 runs = {}
 for n in (1, 2):
     d = json.load(open(f"{work}/spark{n}.json"))
@@ -95,15 +96,22 @@ for n, d in runs.items():
           f"{sum(secs):10.1f}s{sum(secs)/len(secs):6.1f}s{min(secs):6.1f}s{max(secs):6.1f}s  {','.join(execs)}")
 for n, d in runs.items():
     print(f"  {n} executor(s), per block: " + ", ".join(f"#{b['index']} {b['seconds']:.1f}s (exec {b['executor']})" for b in d["blocks"]))
+plan = runs[1]["plan"]
+print(f"blocks' plan: tile {plan['tile']}, halo {plan['halo']}, frames per block "
+      + ", ".join(f"{b['frames'][1] - b['frames'][0]} ({b['time_tiles'][1] - b['time_tiles'][0]} tiles)" for b in plan["blocks"]))
 one, two = runs[1], runs[2]
 speed_job = one["wall_seconds"] / two["wall_seconds"]
 speed_submit = one["submit"] / two["submit"]
 print("(submit: whole spark-submit; job: plan + blocks + status, executors already up; plan: driver's planning and")
 print(" output preparation; blocks: the Spark job of the blocks; block sum: engine calls inside the tasks)")
-print(f"single CLI process (1 thread): {cli:.1f} s")
+print(f"single CLI process (1 thread): {cli:.1f} s, {cli_cpu:.1f} s CPU")
 print(f"speed-up 2 vs 1 executor: job {speed_job:.2f} (efficiency {speed_job/2:.2f}); whole spark-submit {speed_submit:.2f} (efficiency {speed_submit/2:.2f})")
 blocks_sum = sum(b["seconds"] for b in one["blocks"])
 print(f"overhead vs the single process, 1 executor: job {100*(one['wall_seconds']/cli-1):+.1f} %, "
       f"whole spark-submit {100*(one['submit']/cli-1):+.1f} %, engine block calls alone {100*(blocks_sum/cli-1):+.1f} % "
-      f"(halo frames, per-block model load and I/O)")
+      f"(per-block model load, planning and I/O)")
+for n, d in runs.items():
+    cpu = sum(b["cpu_seconds"] for b in d["blocks"])
+    print(f"CPU of the block calls, {n} executor(s): {cpu:.1f} s, {100*(cpu/cli_cpu-1):+.1f} % against the single process's CPU "
+          "(load-independent: what Spark's blocks cost in work)")
 PY

@@ -101,6 +101,7 @@ public final class DenoiseBlocks {
                 b.put("pid", run.pid);
                 b.put("library", run.library);
                 b.put("seconds", run.seconds);
+                b.put("cpu_seconds", run.cpuSeconds);
                 b.set("report", parse(run.reportJson));
             }
             root.set("plan", parse(planJson));
@@ -132,11 +133,17 @@ public final class DenoiseBlocks {
     /** Runs in a task: one engine call for one block. */
     static BlockRun denoiseOne(Job job, int index, int count) {
         long start = System.nanoTime();
+        double cpuStart = processCpuSeconds();
         String report = BlockEngine.denoise(job.input, job.model, job.output, index, count, job.settingsJson);
         double seconds = (System.nanoTime() - start) / 1e9;
+        double cpuEnd = processCpuSeconds();
         SparkEnv env = SparkEnv.get();
         return new BlockRun(index, env == null ? "?" : env.executorId(), ProcessHandle.current().pid(),
-            BlockEngine.loadedFrom(), seconds, report);
+            BlockEngine.loadedFrom(), seconds, cpuStart < 0 || cpuEnd < 0 ? -1 : cpuEnd - cpuStart, report);
+    }
+
+    private static double processCpuSeconds() {
+        return ProcessHandle.current().info().totalCpuDuration().map(d -> d.toNanos() / 1e9).orElse(-1.0);
     }
 
     static int blockCount(String planJson, int requested) {
