@@ -15,6 +15,9 @@
 //! soma at rest is ≈ 1. `photons` therefore sets the SNR: ≈5 is a typical recording, 0.1 is
 //! almost pure shot noise.
 
+mod files;
+pub use files::{write_simulation, SimulationFiles};
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Poisson, StandardNormal};

@@ -24,7 +24,7 @@ pub fn run(a: DemoArgs, progress: &mut dyn Progress) -> Result<()> {
     let config = SimulationConfig { width: 96, height: 96, frames: 300, neurons: 20, photons: a.photons, seed: 1, ..Default::default() };
     report(progress, Event::Info(&format!("simulating {}×{}×{} frames at {} photons", config.width, config.height, config.frames, config.photons)))?;
     // The demo folder is the demo's own: a rerun replaces its files.
-    crate::write_simulation(&config, &noisy_path, Some(&truth_path), None, true, progress)?;
+    deepcad::simulate::write_simulation(&config, &deepcad::simulate::SimulationFiles { noisy: &noisy_path, truth: Some(&truth_path), labels: None, overwrite: true }, progress)?;
 
     let settings = TrainSettings {
         patch: [32, 64, 64],

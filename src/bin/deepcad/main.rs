@@ -8,15 +8,14 @@ mod demo;
 mod progress_bar;
 mod score;
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
 use deepcad::infer::{DenoiseSettings, OutputType};
-use deepcad::io::{ImageJMetadata, OutputKind, ReadOptions, SampleType, StackWriter};
+use deepcad::io::ReadOptions;
 use deepcad::model::Model;
 use deepcad::progress::{report, CancelFlag, Event, Progress};
-use deepcad::simulate::{SimulationConfig, Simulator};
+use deepcad::simulate::{write_simulation, SimulationConfig, SimulationFiles};
 use deepcad::train::{open_training_inputs, TrainSettings};
 use deepcad::{Error, Result};
 
@@ -203,52 +202,6 @@ fn info(a: InfoArgs) -> Result<()> {
     Ok(())
 }
 
-/// Writes a simulated movie frame by frame (any length fits in memory).
-/// With `labels`, also the neurons as a one-frame label image (from the same scene).
-pub fn write_simulation(
-    config: &SimulationConfig,
-    noisy: &Path,
-    truth: Option<&Path>,
-    labels: Option<&Path>,
-    overwrite: bool,
-    progress: &mut dyn Progress,
-) -> Result<()> {
-    let sim = Simulator::new(config)?;
-    let create = |path: &Path, frames: usize, sample_type: SampleType, meta: &ImageJMetadata| -> Result<StackWriter> {
-        let writer = StackWriter::create(path, config.width, config.height, frames, sample_type, meta, OutputKind::Auto)?;
-        if overwrite { Ok(writer) } else { writer.refuse_existing("simulate") }
-    };
-    let meta = ImageJMetadata { frames: config.frames, hyperstack: false, ..Default::default() };
-    let (w, h, t) = (config.width, config.height, config.frames);
-    let mut noisy_writer = create(noisy, t, SampleType::U16, &meta)?;
-    let mut truth_writer = match truth {
-        Some(p) => Some(create(p, t, SampleType::F32, &meta)?),
-        None => None,
-    };
-    let (mut clean, mut raw) = (vec![0f32; w * h], vec![0f32; w * h]);
-    report(progress, Event::Begin { phase: "simulate", total: t as u64 })?;
-    for f in 0..t {
-        sim.frame(f, &mut clean, &mut raw);
-        noisy_writer.write_frame(&raw)?;
-        if let Some(wr) = truth_writer.as_mut() {
-            wr.write_frame(&clean)?;
-        }
-        report(progress, Event::Advance { done: f as u64 + 1, message: "frames" })?;
-    }
-    noisy_writer.finish()?;
-    if let Some(wr) = truth_writer {
-        wr.finish()?;
-    }
-    if let Some(path) = labels {
-        let labels = deepcad::evaluation::labels_from_footprints(sim.footprints(), w * h, 0.5);
-        let meta = ImageJMetadata { frames: 1, hyperstack: false, ..Default::default() };
-        let mut writer = create(path, 1, SampleType::U16, &meta)?;
-        writer.write_frame(&labels)?;
-        writer.finish()?;
-    }
-    Ok(())
-}
-
 fn import(a: ImportArgs, progress: &mut dyn Progress) -> Result<()> {
     use deepcad::model::import::{import_reference_checkpoint_as, ReferenceNormalization};
     let convention = a.normalization.as_deref().map(ReferenceNormalization::from_name).transpose()?;
@@ -300,6 +253,7 @@ fn simulate(a: SimulateArgs, progress: &mut dyn Progress) -> Result<()> {
         read_noise: a.read_noise,
         seed: a.seed,
     };
-    write_simulation(&config, &a.output, a.truth.as_deref(), a.labels.as_deref(), a.overwrite, progress)?;
+    let files = SimulationFiles { noisy: &a.output, truth: a.truth.as_deref(), labels: a.labels.as_deref(), overwrite: a.overwrite };
+    write_simulation(&config, &files, progress)?;
     report(progress, Event::Info(&format!("wrote {}", a.output.display())))
 }
