@@ -217,6 +217,9 @@ if wanted macros; then
     expect_log "native library found through java.library.path in Fiji.app/lib/linux64" macro_train_denoise "loaded from $app/lib/linux64/libdeepcad.so"
     expect_no_log "training prints no raw JSON report" macro_train_denoise '"history":'
     if [ -f "$data/macro-model.safetensors" ]; then
+        "$deepcad" info --json "$data/macro-model.safetensors" > "$logs/macro-model-info.log" 2>&1 || true
+        expect_log "a model trained in a macro records the Fiji door as its origin" macro-model-info '"origin": "fiji (started from the built-in model)"'
+        expect_log "... and its source as the image's title and the file it was opened from" macro-model-info "\"path\": \"image 'cells' from $data/bright.tif\""
         "$deepcad" denoise -q "$data/bright.tif" --model "$data/macro-model.safetensors" --device cpu -o "$data/cli-macro.tif"
         headless macro_files_info 300 -macro "$work/macros/macro_files_info.ijm" "$data,$data/macro-model.safetensors"
         macro_results macro_files_info
@@ -242,6 +245,8 @@ if wanted run; then
     [ -f "$data/run-model.safetensors" ] && pass "--run train: model file written" || fail "--run train: model file written" "see $logs/run_train.log"
     expect_log "--run train: says where the model went" run_train "trained 1 epoch(s); model written to $data/run-model.safetensors"
     expect_status "exit status: a headless --run that succeeds exits 0" run_train 0
+    "$deepcad" info --json "$data/run-model.safetensors" > "$logs/run-model-info.log" 2>&1 || true
+    expect_log "a model trained on files by --run records the Fiji door and the file" run-model-info '"origin": "fiji (started from the built-in model)"'
     headless run_train_exists 300 --run "Train DeepCAD model" "input_path=\"$data/bright.tif\",model_file=\"$data/run-model.safetensors\",$train_args"
     expect_log "--run train onto an existing model file: refused, saying how to allow it" run_train_exists "DeepCAD: $data/run-model.safetensors"
     mkdir -p "$data/out-run"

@@ -8,7 +8,7 @@ use jni::{Env, EnvUnowned};
 
 use crate::progress::{report, Event};
 use crate::io::FrameSource;
-use crate::train::{best_bundle_path, open_training_inputs, train, TrainReport, TrainSettings};
+use crate::train::{best_bundle_path, open_training_inputs, train_from_door, TrainReport, TrainSettings};
 
 use super::arguments;
 use super::failure::{Failure, JniResult, ThrowDeepCadException};
@@ -65,6 +65,9 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_trainFiles<'local>(
         .resolve::<ThrowDeepCadException>()
 }
 
+/// This door's name in a bundle's `training.origin` (the command line records "deepcad train").
+const FIJI_ORIGIN: &str = "fiji";
+
 /// Everything a training call needs besides its inputs, read and checked before any work.
 struct TrainingRequest {
     settings: TrainSettings,
@@ -101,7 +104,7 @@ impl TrainingRequest {
         let outcome = (|| {
             report(&mut progress, Event::Info(&format!("DeepCAD trains on {}", crate::device::device_name(self.device))))?;
             let mut sources = open(&mut progress)?;
-            train(&mut sources, &self.settings, &self.output, self.resume.as_deref(), self.device, &mut progress)
+            train_from_door(FIJI_ORIGIN, &mut sources, &self.settings, &self.output, self.resume.as_deref(), self.device, &mut progress)
         })();
         if let Some(thrown) = progress.thrown.take() {
             return Err(Failure::JavaThrew(thrown));

@@ -48,6 +48,24 @@ pub fn train(
     device: Device,
     progress: &mut dyn Progress,
 ) -> Result<TrainReport> {
+    train_from_door(CLI_ORIGIN, sources, settings, output, resume, device, progress)
+}
+
+/// The command line's name in a bundle's `training.origin`.
+pub const CLI_ORIGIN: &str = "deepcad train";
+
+/// [`train`], recording `door` (e.g. "fiji") as the bundle's `training.origin`: "door", "door (resumed)"
+/// or "door (started from the built-in model)".
+#[allow(clippy::too_many_arguments)]
+pub fn train_from_door(
+    door: &str,
+    sources: &mut [Box<dyn FrameSource>],
+    settings: &TrainSettings,
+    output: &Path,
+    resume: Option<&Path>,
+    device: Device,
+    progress: &mut dyn Progress,
+) -> Result<TrainReport> {
     settings.validate()?;
     check_training_output(output, resume, sources, settings.overwrite)?;
     if sources.is_empty() {
@@ -116,11 +134,13 @@ pub fn train(
     // the total. On other movies (fine-tuning) it counts the epochs to add.
     let continuing = resume.is_some() && model.metadata.training.sources == records;
     let record = &mut model.metadata.training;
-    if resume.is_some() {
-        record.origin = "deepcad train (resumed)".into();
-    } else if record.origin != WARM_START_ORIGIN {
-        record.origin = "deepcad train".into();
-    }
+    record.origin = if resume.is_some() {
+        format!("{door} (resumed)")
+    } else if record.origin == WARM_START_ORIGIN {
+        format!("{door} (started from the built-in model)")
+    } else {
+        door.to_string()
+    };
     // The bundle records the precision that actually ran (auto resolved).
     let precision = settings.precision.resolve(device);
     let recorded = TrainSettings { precision, ..settings.clone() };

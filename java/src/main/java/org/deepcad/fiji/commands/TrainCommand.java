@@ -12,6 +12,7 @@ import org.deepcad.fiji.DeepCadSettings;
 import org.deepcad.fiji.Json;
 import org.deepcad.fiji.LossPlot;
 import org.deepcad.fiji.Movie;
+import org.deepcad.fiji.VirtualOutput;
 import org.scijava.ItemIO;
 import org.scijava.plugin.Attr;
 import org.scijava.command.Command;
@@ -114,7 +115,7 @@ public class TrainCommand extends DeepCadCommand {
             } else {
                 int[] indices = Movie.stackIndices(input, 0);
                 report = DeepCadNative.train(Movie.planes(input, indices), input.getWidth(), input.getHeight(),
-                    sampleType, input.getTitle(), settings, model_file.getPath(), resume, chosenDevice, progress);
+                    sampleType, sourceName(input), settings, model_file.getPath(), resume, chosenDevice, progress);
             }
         } catch (DeepCadException e) {
             if (!e.isCancelled()) throw e;
@@ -125,6 +126,15 @@ public class TrainCommand extends DeepCadCommand {
             progress.finish();
         }
         log.info("DeepCAD: trained " + Json.field(report, "epochs_completed") + " epoch(s); model written to " + model_file);
+    }
+
+    /**
+     * How the bundle names an image it was trained on (its training.sources[].path): the title, and
+     * the file it was opened from when ImageJ knows it. The bundle's origin says "fiji".
+     */
+    static String sourceName(ImagePlus image) {
+        String file = VirtualOutput.sourcePath(image);
+        return "image '" + image.getTitle() + "'" + (file == null ? "" : " from " + file);
     }
 
     public String report() {
