@@ -3,19 +3,9 @@
 //! union equals a single process's whole-movie output bit for bit. Finished blocks are not
 //! redone, a broken one is rewritten, and a job that does not match the prepared plan is refused.
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn deepcad(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_deepcad")).args(args).arg("--quiet").output().expect("run deepcad")
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+use crate::util::{deepcad, p, text};
 
 fn run_blocks(input: &Path, output: &Path, blocks: &[usize], count: usize) {
     let children: Vec<_> = blocks

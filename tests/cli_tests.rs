@@ -309,8 +309,9 @@ fn denoise_never_replaces_an_existing_file_unless_asked() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
-#[test]
-fn sigterm_stops_like_ctrl_c_and_leaves_no_output() {
+/// Denoises a long movie in a child process and sends it `signals` SIGTERMs, 1.5 s after it
+/// started and 100 ms apart; returns its output, stderr and the planned output path.
+fn denoise_interrupted(signals: usize) -> (std::process::Output, String, tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let (movie, out) = (dir.path().join("long.tif"), dir.path().join("long-denoised.tif"));
     ok(&["simulate", "-o", path(&movie), "--width", "96", "--height", "96", "--frames", "3000"]);
@@ -320,10 +321,19 @@ fn sigterm_stops_like_ctrl_c_and_leaves_no_output() {
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    // SAFETY: sending a signal to our own child process.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    for _ in 0..signals {
+        // SAFETY: sending a signal to our own child process.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let done = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&done.stderr);
+    let text = String::from_utf8_lossy(&done.stderr).into_owned();
+    (done, text, dir, out)
+}
+
+#[test]
+fn sigterm_stops_like_ctrl_c_and_leaves_no_output() {
+    let (done, text, dir, out) = denoise_interrupted(1);
     assert_eq!(done.status.code(), Some(130), "{text}");
     assert!(text.contains("cancelled"), "{text}");
     assert!(!out.exists(), "no output under the final name");
@@ -333,23 +343,8 @@ fn sigterm_stops_like_ctrl_c_and_leaves_no_output() {
 
 #[test]
 fn a_second_sigterm_while_stopping_exits_130_at_once_without_crashing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (movie, out) = (dir.path().join("long.tif"), dir.path().join("long-denoised.tif"));
-    ok(&["simulate", "-o", path(&movie), "--width", "96", "--height", "96", "--frames", "3000"]);
-    let child = Command::new(env!("CARGO_BIN_EXE_deepcad"))
-        .args(["denoise", path(&movie), "--model", "default", "-o", path(&out), "--device", "cpu"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
     // What SLURM does to a task it cancels while others of its array wait: SIGTERM, then again.
-    for _ in 0..2 {
-        // SAFETY: sending a signal to our own child process.
-        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let done = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&done.stderr);
+    let (done, text, _dir, out) = denoise_interrupted(2);
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(done.status.signal(), None, "killed by a signal (crashed): {text}");
     assert_eq!(done.status.code(), Some(130), "{text}");

@@ -2,7 +2,7 @@
 //! command takes Zarr where it takes TIFF with the same result, and (t, c, y, x) arrays written by
 //! another tool are read by channel.
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Arc;
 
 use deepcad::convert::convert_movie;
@@ -10,17 +10,7 @@ use deepcad::io::zarr::{NewArray, ZarrWriter};
 use deepcad::io::{read_stack, write_stack, FrameSource, ImageJMetadata, ReadOptions, SampleType, ZarrMovie};
 use deepcad::progress::{Control, Event, Progress, Silent};
 
-fn deepcad(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_deepcad")).args(args).arg("--quiet").output().expect("run deepcad")
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+use crate::util::{deepcad, p, text};
 
 fn read_all(source: &mut dyn FrameSource) -> Vec<f32> {
     let plane = source.width() * source.height();
