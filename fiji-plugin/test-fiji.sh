@@ -17,7 +17,7 @@
 #
 # Usage: fiji-plugin/test-fiji.sh        (DEEPCAD_PROFILE=release to test the release build)
 #        DEEPCAD_FIJI_ONLY="omitted exit" fiji-plugin/test-fiji.sh   runs only those parts (development;
-#        parts: install macros run omitted exit shutdown pixels gui; pixels needs macros and run)
+#        parts: install macros run omitted channels shutdown pixels gui; pixels needs macros, run, channels)
 # Needs: ../shared/fiji-stack (or DEEPCAD_FIJI_STACK), Maven Central, a JDK 11+. The GUI part needs
 # Xvfb (installed with apt-get when missing and possible; otherwise reported as SKIPPED).
 set -euo pipefail
@@ -118,7 +118,7 @@ fi
 deepcad="$root/target/$profile/deepcad"
 "$deepcad" simulate -q -o "$data/bright.tif" --width 48 --height 40 --frames 64 --neurons 5 --photons 50 --seed 4
 
-for name in compare macro_train_denoise macro_omitted macro_files_info macro_missing macro_types macro_settings; do
+for name in compare macro_train_denoise macro_omitted macro_files_info macro_missing macro_types macro_settings macro_channels; do
     cat "$here/macros/lib.ijm" "$here/macros/$name.ijm" > "$work/macros/$name.ijm"
 done
 
@@ -296,11 +296,32 @@ if wanted omitted; then
     expect_status "--run DeepCAD model info without model_file: exits 1" run_info_missing 1
 fi
 
+if wanted channels; then
+    echo "== Fiji runtime: channels (Denoise and Denoise files agree with each other and with the CLI)"
+    headless macro_channels 300 -macro "$work/macros/macro_channels.ijm" "$data"
+    macro_results macro_channels
+    expect_log "a folder with a two-channel movie and none chosen: the movie is skipped, naming the channels" macro_channels "the file has 2 channels"
+    expect_log "... the run fails naming how many (as the CLI does)" macro_channels "1 of 2 movies could not be denoised"
+    expect_no_log "... and stops the macro" macro_channels "AFTER-MIXED-FOLDER"
+    expect_status "... and Fiji exits 1" macro_channels 1
+    [ -f "$data/mixed-out/one-denoised.tif" ] && pass "... after writing the one-channel movie" || fail "... after writing the one-channel movie" "no mixed-out/one-denoised.tif"
+    headless run_channels_missing 120 --run "Denoise files with DeepCAD model" \
+        "input_path=\"$data/two-channels.tif\",output_folder=\"$data/files-none\",model=\"Built-in general model\",device=\"cpu\""
+    expect_log "--run denoise files, two-channel file, no channel: fails saying to choose the channel" run_channels_missing "the file has 2 channels; choose the channel"
+    expect_status "... and exits 1" run_channels_missing 1
+    cli_rc=0
+    "$deepcad" denoise -q "$data/two-channels.tif" --model default --device cpu -o "$data/cli-none.tif" > "$logs/cli_channels_missing.log" 2>&1 || cli_rc=$?
+    [ "$cli_rc" = 2 ] && grep -qF "the file has 2 channels; choose the channel" "$logs/cli_channels_missing.log" \
+        && pass "the CLI refuses the same file the same way (exit 2, same message)" || fail "the CLI refuses the same file the same way" "exit $cli_rc, see $logs/cli_channels_missing.log"
+    "$deepcad" denoise -q "$data/two-channels.tif" --model default --device cpu --channel 1 --output-type float32 -o "$data/cli-c2.tif"
+fi
+
 if wanted pixels; then
     echo "== Fiji runtime: pixels against the CLI (same model, same input)"
     pairs=""
     [ -f "$data/cli-macro.tif" ] && pairs="$pairs;$data/macro-denoised.tif|$data/cli-macro.tif;$data/files-macro/bright-denoised.tif|$data/cli-macro.tif;!$data/bright.tif|$data/cli-macro.tif"
     [ -f "$data/cli-run.tif" ] && pairs="$pairs;$data/out-run/bright-denoised.tif|$data/cli-run.tif"
+    [ -f "$data/cli-c2.tif" ] && pairs="$pairs;$data/files-c2/two-channels-denoised.tif|$data/cli-c2.tif;$data/two-image-c2.tif|$data/cli-c2.tif"
     if [ -n "$pairs" ]; then
         headless compare 300 -macro "$work/macros/compare.ijm" "${pairs#;}"
         macro_results compare

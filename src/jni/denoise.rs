@@ -35,6 +35,10 @@ struct DenoiseOptions {
     overwrite: Option<bool>,
     /// An official DeepCAD-RT pipeline to reproduce instead of seamless tiling.
     compat: Option<CompatOptions>,
+    /// Files only: the channel (index from 0) of multi-channel files, as the command line's `--channel`.
+    channel: Option<usize>,
+    /// Files only: the slice (index from 0) of slices-and-frames files, as the command line's `--slice`.
+    slice: Option<usize>,
 }
 
 /// `{"pipeline": "deepcad-rt" | "deepcad-rt-2021", "patch": [t, y, x], "overlap": f | "gap": [t, y, x]}`.
@@ -47,14 +51,19 @@ struct CompatOptions {
     gap: Option<[usize; 3]>,
 }
 
+fn denoise_options(env: &Env<'_>, json: &JString<'_>) -> JniResult<DenoiseOptions> {
+    let json = arguments::optional_string(env, json)?;
+    Ok(match json.as_deref() {
+        None => DenoiseOptions::default(),
+        Some(text) => serde_json::from_str(text).map_err(|e| {
+            Error::usage(format!("denoise settings {text}: {e} (known keys: tile, batch_size, max_memory_bytes, overwrite, compat, channel, slice)"))
+        })?,
+    })
+}
+
 fn denoise_settings(env: &Env<'_>, json: &JString<'_>, output_type: &JString<'_>) -> JniResult<DenoiseSettings> {
     let output_type = OutputType::from_name(&arguments::string(env, output_type, "the output type")?)?;
-    let json = arguments::optional_string(env, json)?;
-    let options: DenoiseOptions = match json.as_deref() {
-        None => DenoiseOptions::default(),
-        Some(text) => serde_json::from_str(text)
-            .map_err(|e| Error::usage(format!("denoise settings {text}: {e} (known keys: tile, batch_size, max_memory_bytes, overwrite, compat)")))?,
-    };
+    let options = denoise_options(env, json)?;
     let defaults = DenoiseSettings::default();
     let compat = match options.compat {
         Some(c) => Some(CompatSettings::new(OfficialPipeline::from_name(&c.pipeline)?, c.patch, c.overlap, c.gap)?),
@@ -248,6 +257,8 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseFiles<'local>(
             let input = PathBuf::from(arguments::string(env, &input_path, "the input path")?);
             let folder = PathBuf::from(arguments::string(env, &output_folder, "the output folder")?);
             let settings = denoise_settings(env, &settings_json, &output_type)?;
+            let options = denoise_options(env, &settings_json)?;
+            let read_options = ReadOptions { channel: options.channel, slice: options.slice };
             let model = load_model(env, &model_path, &device)?;
             // Always a folder here (even for one input file): the command's "Output folder".
             std::fs::create_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
@@ -258,7 +269,16 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseFiles<'local>(
                     plan.jobs.len(),
                     crate::device::device_name(model.device())
                 )))?;
-                let done = denoise_batch(&model, &plan, &ReadOptions::default(), &settings, progress)?;
+                let done = denoise_batch(&model, &plan, &read_options, &settings, progress)?;
+                // As the command line: a batch in which any movie failed fails (the others stay written).
+                if !done.failed.is_empty() {
+                    return Err(Error::usage(format!(
+                        "{} of {} movies could not be denoised (see the warnings above); the others were written to {}",
+                        done.failed.len(),
+                        plan.jobs.len(),
+                        folder.display()
+                    )));
+                }
                 serde_json::to_string(&done).map_err(|e| Error::usage(e.to_string()))
             })?;
             Ok(env.new_string(report)?)

@@ -123,6 +123,8 @@ public class GuiChecks implements Command {
         files.put("model_file", new File(model));
         files.put("device", "cpu");
         files.put("output_type", "Automatic");
+        files.put("channel", 0);
+        files.put("slice", 0);
         clickAndRun("org.deepcad.fiji.commands.DenoiseFilesCommand", files);
         String filesLine = recordedLine(recorder, "Denoise files with DeepCAD model");
         result("recorded files", filesLine);

@@ -102,7 +102,7 @@ class MacroOptionsTest {
         assertTrue(in.mkdirs());
         ij.IJ.saveAsTiff(movie, new File(in, "one.tif").getPath());
         runMacro(DenoiseFilesCommand.class, "input_path=" + path(in) + " output_folder=" + path(out) + " model=[Model file] model_file="
-            + path(model) + " device=cpu output_type=[Same as input] replace_existing=false");
+            + path(model) + " device=cpu output_type=[Same as input] replace_existing=false channel=0 slice=0");
         assertTrue(new File(out, "one-denoised.tif").isFile());
 
         CommandModule settings = runMacro(SettingsCommand.class, "device=auto threads=0 memory_mb=1024 library_path=[]");

@@ -20,6 +20,9 @@ import org.scijava.plugin.Plugin;
 /**
  * Denoises a TIFF file, or every TIFF in a folder, into an output folder. The engine streams the
  * movies frame by frame, so they need not fit in memory; this is the command for headless batches.
+ * It handles files exactly as {@code deepcad denoise} does: a multi-channel file needs a channel
+ * choice (channel here = {@code --channel} + 1: ImageJ counts channels from 1), and a run in which any
+ * file could not be denoised fails, naming how many, after writing the others.
  */
 @Plugin(type = Command.class, menu = {@Menu(label = "Plugins"), @Menu(label = "DeepCAD"), @Menu(label = "Denoise files with DeepCAD model", weight = 3)}, headless = true)
 public class DenoiseFilesCommand extends DeepCadCommand {
@@ -51,6 +54,16 @@ public class DenoiseFilesCommand extends DeepCadCommand {
         description = "Automatic: each input's bit depth, or 32-bit float when the data are too dim for it")
     private String output_type = OutputChoice.AUTOMATIC;
 
+    @Parameter(label = "Channel (multi-channel files)", min = "0", required = false, persist = false,
+        description = "Which channel of multi-channel (hyperstack) files to denoise: 1 for the first (C1), as ImageJ counts; "
+            + "0 = none (a multi-channel file is then refused, naming this option). Denoise with DeepCAD model, on an open "
+            + "image, denoises every channel")
+    private int channel = 0;
+
+    @Parameter(label = "Slice (files with slices and frames)", min = "0", required = false, persist = false,
+        description = "Which z slice of files with both slices and frames to denoise over time: 1 for the first; 0 = none")
+    private int slice = 0;
+
     @Parameter(type = ItemIO.OUTPUT, label = "Report", attrs = @Attr(name = UndisplayedOutputs.NO_DISPLAY, value = "true"))
     private String report;
 
@@ -64,8 +77,7 @@ public class DenoiseFilesCommand extends DeepCadCommand {
         CommandProgress progress = progress("denoising files", null);
         try {
             report = DeepCadNative.denoiseFiles(modelPath, DeepCadSettings.effectiveDevice(device, prefs),
-                input_path.getPath(), output_folder.getPath(),
-                TilingChoice.settingsJson(TilingChoice.SEAMLESS, null, 0, DeepCadSettings.memoryBytes(prefs), replace_existing), outputType, progress);
+                input_path.getPath(), output_folder.getPath(), settingsJson(), outputType, progress);
         } catch (DeepCadException e) {
             if (!e.isCancelled()) throw e;
             cancel("Denoising was cancelled; finished files stay in " + output_folder + ".");
@@ -75,6 +87,19 @@ public class DenoiseFilesCommand extends DeepCadCommand {
         }
         // Each file's line was logged as it finished; the JSON report is for scripts (module output).
         log.info("DeepCAD: finished; the denoised files are in " + output_folder);
+    }
+
+    /**
+     * The engine's settings, with the channel and slice as the engine (and the command line's
+     * --channel/--slice) count them: from 0.
+     */
+    private String settingsJson() {
+        if (channel < 0 || slice < 0) throw DeepCadException.usage("channel and slice count from 1 (0 = none chosen), not " + Math.min(channel, slice) + ".");
+        String json = TilingChoice.settingsJson(TilingChoice.SEAMLESS, null, 0, DeepCadSettings.memoryBytes(prefs), replace_existing);
+        StringBuilder more = new StringBuilder(json.substring(0, json.length() - 1));
+        if (channel > 0) more.append(", \"channel\": ").append(channel - 1);
+        if (slice > 0) more.append(", \"slice\": ").append(slice - 1);
+        return more.append("}").toString();
     }
 
     public String report() {
