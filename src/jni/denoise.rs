@@ -102,7 +102,7 @@ fn with_progress<'local, T>(
 
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
-pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoise<'local>(
+pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoise0<'local>(
     mut unowned: EnvUnowned<'local>,
     _class: JClass<'local>,
     model_path: JString<'local>,
@@ -182,7 +182,7 @@ fn output_metadata(env: &Env<'_>, json: &JString<'_>, frames: usize) -> JniResul
 /// `frame_bytes`, little-endian) so Java can open it as a virtual stack.
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
-pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseToFile<'local>(
+pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseToFile0<'local>(
     mut unowned: EnvUnowned<'local>,
     _class: JClass<'local>,
     model_path: JString<'local>,
@@ -241,7 +241,7 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseToFile<'local>
 
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
-pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseFiles<'local>(
+pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseFiles0<'local>(
     mut unowned: EnvUnowned<'local>,
     _class: JClass<'local>,
     model_path: JString<'local>,

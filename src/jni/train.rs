@@ -17,7 +17,7 @@ use super::pixels;
 
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
-pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_train<'local>(
+pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_train0<'local>(
     mut unowned: EnvUnowned<'local>,
     _class: JClass<'local>,
     planes: JObjectArray<'local>,
@@ -45,7 +45,7 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_train<'local>(
 }
 
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_trainFiles<'local>(
+pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_trainFiles0<'local>(
     mut unowned: EnvUnowned<'local>,
     _class: JClass<'local>,
     input_path: JString<'local>,

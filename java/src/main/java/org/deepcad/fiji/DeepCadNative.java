@@ -9,6 +9,9 @@ package org.deepcad.fiji;
  * {@code short[]} for "u16", {@code float[]} for "f32"), which is exactly how an ImageJ
  * {@code ImageStack} holds its planes, so no concatenated copy is made on the Java side.
  * Settings are JSON objects holding only the keys to change from the engine's defaults.
+ *
+ * <p>The long calls (denoise, train) go through {@link NativeCalls}: a JVM that exits while one runs
+ * stops it and waits for it to return before libtorch is torn down.
  */
 public final class DeepCadNative {
     private DeepCadNative() {}
@@ -31,7 +34,17 @@ public final class DeepCadNative {
      * "auto", "input" or "float32" (see {@link OutputChoice}). Returns one new array per frame: of
      * the input type, or {@code float[]} when the output type resolved to 32-bit float.
      */
-    public static native Object[] denoise(String modelPath, String device, Object[] planes, int width,
+    public static Object[] denoise(String modelPath, String device, Object[] planes, int width,
+        int height, String sampleType, String settingsJson, String outputType,
+        ProgressListener listener)
+    {
+        try (NativeCalls.Call call = NativeCalls.enter()) {
+            return denoise0(modelPath, device, planes, width, height, sampleType, settingsJson, outputType,
+                call.listener(listener));
+        }
+    }
+
+    private static native Object[] denoise0(String modelPath, String device, Object[] planes, int width,
         int height, String sampleType, String settingsJson, String outputType,
         ProgressListener listener);
 
@@ -45,24 +58,60 @@ public final class DeepCadNative {
      * data_offset + t*frame_bytes), tile, seconds. A crash or cancel leaves nothing under
      * {@code outputPath}.
      */
-    public static native String denoiseToFile(String modelPath, String device, PlaneSource planes, int frames,
+    public static String denoiseToFile(String modelPath, String device, PlaneSource planes, int frames,
+        int width, int height, String sampleType, String settingsJson, String outputType, String outputPath,
+        String sourcePath, String calibrationJson, ProgressListener listener)
+    {
+        try (NativeCalls.Call call = NativeCalls.enter()) {
+            return denoiseToFile0(modelPath, device, planes, frames, width, height, sampleType, settingsJson,
+                outputType, outputPath, sourcePath, calibrationJson, call.listener(listener));
+        }
+    }
+
+    private static native String denoiseToFile0(String modelPath, String device, PlaneSource planes, int frames,
         int width, int height, String sampleType, String settingsJson, String outputType, String outputPath,
         String sourcePath, String calibrationJson, ProgressListener listener);
 
     /** Denoises TIFF files (a file or a folder of them) into a folder, streaming; returns a JSON report. */
-    public static native String denoiseFiles(String modelPath, String device, String inputPath,
+    public static String denoiseFiles(String modelPath, String device, String inputPath,
+        String outputFolder, String settingsJson, String outputType, ProgressListener listener)
+    {
+        try (NativeCalls.Call call = NativeCalls.enter()) {
+            return denoiseFiles0(modelPath, device, inputPath, outputFolder, settingsJson, outputType, call.listener(listener));
+        }
+    }
+
+    private static native String denoiseFiles0(String modelPath, String device, String inputPath,
         String outputFolder, String settingsJson, String outputType, ProgressListener listener);
 
     /**
      * Trains a model bundle on one movie held in memory and writes it to {@code outputPath};
      * {@code resumePath} may be null. Returns the training report as JSON.
      */
-    public static native String train(Object[] planes, int width, int height, String sampleType,
+    public static String train(Object[] planes, int width, int height, String sampleType,
+        String sourceName, String settingsJson, String outputPath, String resumePath, String device,
+        ProgressListener listener)
+    {
+        try (NativeCalls.Call call = NativeCalls.enter()) {
+            return train0(planes, width, height, sampleType, sourceName, settingsJson, outputPath, resumePath, device,
+                call.listener(listener));
+        }
+    }
+
+    private static native String train0(Object[] planes, int width, int height, String sampleType,
         String sourceName, String settingsJson, String outputPath, String resumePath, String device,
         ProgressListener listener);
 
     /** Trains on TIFF files (a file or a folder of them); otherwise like {@link #train}. */
-    public static native String trainFiles(String inputPath, String settingsJson, String outputPath,
+    public static String trainFiles(String inputPath, String settingsJson, String outputPath,
+        String resumePath, String device, ProgressListener listener)
+    {
+        try (NativeCalls.Call call = NativeCalls.enter()) {
+            return trainFiles0(inputPath, settingsJson, outputPath, resumePath, device, call.listener(listener));
+        }
+    }
+
+    private static native String trainFiles0(String inputPath, String settingsJson, String outputPath,
         String resumePath, String device, ProgressListener listener);
 
     /**

@@ -79,6 +79,7 @@ public final class NativeLibrary {
                 + "glibc is older than 2.29. Looked in: " + String.join(", ", looked) + ". " + INSTALL_HINT, e);
         }
         loadedFrom = path;
+        NativeCalls.installShutdownHook();
         return path;
     }
 
