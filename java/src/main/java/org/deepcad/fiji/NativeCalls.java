@@ -61,7 +61,8 @@ final class NativeCalls {
     /** The shutdown hook's work: stop every running call and wait for all to return (bounded). */
     static void stopAllAndWait(long waitMillis) {
         exiting = true;
-        long deadline = System.nanoTime() + waitMillis * 1_000_000L;
+        long start = System.nanoTime();
+        long deadline = start + waitMillis * 1_000_000L;
         synchronized (LOCK) {
             if (running == 0) return;
             System.err.println("DeepCAD: Java is exiting; stopping " + running + " running computation(s) first.");
@@ -79,7 +80,8 @@ final class NativeCalls {
                     return;
                 }
             }
-            System.err.println("DeepCAD: the running computations stopped; Java exits.");
+            System.err.println(String.format(java.util.Locale.ROOT, "DeepCAD: the running computations stopped (in %.1f s); Java exits.",
+                (System.nanoTime() - start) / 1e9));
         }
     }
 

@@ -41,7 +41,7 @@ class ShutdownTest {
         assertTrue(output.contains("DeepCAD: Java is exiting; stopping 1 running computation(s) first."), output);
         // Printed by the hook once the call has returned from native code (the worker's own line may
         // or may not make it out before the JVM ends).
-        assertTrue(output.contains("DeepCAD: the running computations stopped; Java exits."), "the running call was stopped and returned before the JVM ended\n" + output);
+        assertTrue(output.contains("DeepCAD: the running computations stopped (in "), "the running call was stopped and returned before the JVM ended\n" + output);
         assertTrue(!output.contains("NATIVE-CALL-ENDED") || output.contains("NATIVE-CALL-ENDED cancelled"), output);
     }
 
