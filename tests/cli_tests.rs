@@ -350,3 +350,17 @@ fn a_second_sigterm_while_stopping_exits_130_at_once_without_crashing() {
     assert_eq!(done.status.code(), Some(130), "{text}");
     assert!(!out.exists(), "no output under the final name");
 }
+
+#[test]
+fn a_training_that_diverges_fails_while_working_with_exit_1_and_the_remedy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (movie, model) = (dir.path().join("m.tif"), dir.path().join("m.safetensors"));
+    small_movie(&movie, "4");
+    let out = deepcad(&[
+        "train", path(&movie), "-o", path(&model), "--learning-rate", "1e30", "--epochs", "1", "--patches-per-epoch", "4",
+        "--patch-t", "16", "--patch-xy", "16", "--init", "random",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "valid input, failed while working: {}", stderr(&out));
+    assert!(stderr(&out).contains("diverged") && stderr(&out).contains("lower the learning rate"), "{}", stderr(&out));
+    assert!(!model.exists(), "no model from a diverged first epoch");
+}
