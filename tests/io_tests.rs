@@ -326,7 +326,7 @@ fn channel_and_slice_selection_picks_the_right_pages() {
             },
         ),
         "usage",
-        &["channel 2"],
+        &["channel C3 (index 2 counting from 0)"],
     );
     assert_kind(
         StackReader::open(
@@ -337,7 +337,7 @@ fn channel_and_slice_selection_picks_the_right_pages() {
             },
         ),
         "usage",
-        &["slice 3"],
+        &["slice Z4 (index 3 counting from 0)"],
     );
 
     let mut reader = StackReader::open(

@@ -119,7 +119,7 @@ fn channels_of_a_four_dimensional_array_from_another_tool_are_read_one_at_a_time
     let unchosen = ZarrMovie::open(&path, &ReadOptions::default()).unwrap_err().to_string();
     assert!(unchosen.contains("2 channels") && unchosen.contains("two-channels.zarr"), "{unchosen}");
     let missing = ZarrMovie::open(&path, &ReadOptions { channel: Some(2), slice: None }).unwrap_err().to_string();
-    assert!(missing.contains("channel 2 does not exist"), "{missing}");
+    assert!(missing.contains("channel C3 (index 2 counting from 0) does not exist"), "{missing}");
 }
 
 #[test]

@@ -46,8 +46,8 @@ pub(super) fn choose_view(path: &Path, meta: &ImageJMetadata, options: &ReadOpti
             return Err(Error::unsupported(
                 path,
                 format!(
-                    "the file has {channels} channels; choose the channel to denoise \
-                     (0 for the first, up to {}) or split the channels first (in Fiji: Image > Color > Split Channels)",
+                    "the file has {channels} channels; choose the channel to denoise (C1 to C{channels} as Fiji \
+                     numbers them, index 0 to {} counting from 0) or split the channels first (in Fiji: Image > Color > Split Channels)",
                     channels - 1
                 ),
             ))
@@ -55,8 +55,9 @@ pub(super) fn choose_view(path: &Path, meta: &ImageJMetadata, options: &ReadOpti
         None => 0,
         Some(c) if c >= channels => {
             return Err(Error::usage(format!(
-                "{}: channel {c} does not exist; the file has {channels} channel(s), numbered 0 to {}",
+                "{}: channel C{} (index {c} counting from 0) does not exist; the file has {channels} channel(s), C1 to C{channels} (index 0 to {})",
                 path.display(),
+                c + 1,
                 channels - 1
             )))
         }
@@ -69,7 +70,7 @@ pub(super) fn choose_view(path: &Path, meta: &ImageJMetadata, options: &ReadOpti
                 path,
                 format!(
                     "the file has {slices} slices and {frames} frames; choose the slice to denoise over time \
-                     (0 for the first, up to {})",
+                     (Z1 to Z{slices} as Fiji numbers them, index 0 to {} counting from 0)",
                     slices - 1
                 ),
             ))
@@ -77,8 +78,9 @@ pub(super) fn choose_view(path: &Path, meta: &ImageJMetadata, options: &ReadOpti
         None => 0,
         Some(z) if z >= slices => {
             return Err(Error::usage(format!(
-                "{}: slice {z} does not exist; the file has {slices} slice(s), numbered 0 to {}",
+                "{}: slice Z{} (index {z} counting from 0) does not exist; the file has {slices} slice(s), Z1 to Z{slices} (index 0 to {})",
                 path.display(),
+                z + 1,
                 slices - 1
             )))
         }

@@ -52,12 +52,12 @@ impl ZarrMovie {
         let names = dimension_names(&array);
         let (frames, height, width, channel) = match (shape.as_slice(), options.channel) {
             (&[t, h, w], None | Some(0)) => (t, h, w, None),
-            (&[_, _, _], Some(c)) => return Err(Error::usage(format!("{}: has one channel; channel {c} does not exist", path.display()))),
+            (&[_, _, _], Some(c)) => return Err(Error::usage(format!("{}: has one channel; channel C{} (index {c} counting from 0) does not exist", path.display(), c + 1))),
             (&[t, c, h, w], Some(k)) if k < c => (t, h, w, Some(k)),
             (&[_, c, _, _], k) => {
-                let asked = k.map_or("no channel was chosen".to_string(), |k| format!("channel {k} does not exist"));
+                let asked = k.map_or("no channel was chosen".to_string(), |k| format!("channel C{} (index {k} counting from 0) does not exist", k + 1));
                 return Err(Error::usage(format!(
-                    "{}: has {c} channels (axes {names}) and {asked}; choose a channel from 0 to {}",
+                    "{}: has {c} channels (axes {names}) and {asked}; choose a channel, C1 to C{c} as Fiji numbers them (index 0 to {} counting from 0)",
                     path.display(),
                     c.saturating_sub(1)
                 )));
