@@ -130,7 +130,8 @@ victim=""
 deadline=$((SECONDS + timeout_s))
 while [ -z "$victim" ] && [ $SECONDS -lt $deadline ] && kill -0 "$submitted" 2>/dev/null; do
     for pid in $(our_executors); do
-        args=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
+        # A JVM that has just exited has no cmdline any more: skip it quietly.
+        args=$( { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null) || continue
         app=$(sed -n 's/.*--app-id \([^ ]*\).*/\1/p' <<<"$args")
         id=$(sed -n 's/.*--executor-id \([^ ]*\).*/\1/p' <<<"$args")
         err="$SPARK_HOME/work/$app/$id/stderr"

@@ -42,6 +42,20 @@ public final class DenoiseBlocks {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    /**
+     * glibc settings for executor JVMs, the ones the CLI applies to itself with mallopt
+     * ({@code device::tune_allocator_for_throughput}): keep freed activation buffers mapped instead
+     * of zeroing fresh pages for every layer. The library never changes a JVM's allocator, so
+     * executors get them from their environment, unless the user set these variables. One
+     * 580-frame block of 128x128 on one thread: 69.3 s (14.1 s system) without, 48.7 s (1.1 s) with,
+     * as the CLI. In local mode the executor is the driver JVM: export them before spark-submit.
+     */
+    static final String[][] EXECUTOR_ALLOCATOR = {
+        { "MALLOC_MMAP_THRESHOLD_", "1073741824" },
+        { "MALLOC_TRIM_THRESHOLD_", "1073741824" },
+        { "MALLOC_ARENA_MAX", "2" },
+    };
+
     /** What every task needs to know; shipped to executors with the closure. */
     public static final class Job implements Serializable {
         private static final long serialVersionUID = 1L;
@@ -217,6 +231,9 @@ public final class DenoiseBlocks {
         int blocks = positiveInt(positional.get(3), "BLOCKS");
 
         SparkConf conf = new SparkConf().setAppName("DeepCAD denoise " + positional.get(0));
+        for (String[] variable : EXECUTOR_ALLOCATOR) {
+            if (!conf.contains("spark.executorEnv." + variable[0])) conf.setExecutorEnv(variable[0], variable[1]);
+        }
         int exit;
         try (JavaSparkContext sc = new JavaSparkContext(conf)) {
             int perTask = threads != null ? threads : Integer.parseInt(sc.getConf().get("spark.task.cpus", "1"));
