@@ -18,7 +18,9 @@ pub use chunking::Chunking;
 pub use reader::ZarrMovie;
 pub use writer::{publish_directory, NewArray, ZarrWriter};
 
+use crate::io::SampleType;
 use crate::{Error, Result};
+use zarrs::array::{data_type, DataType};
 use zarrs::filesystem::FilesystemStore;
 
 /// The store of an existing folder.
@@ -31,4 +33,19 @@ pub(crate) fn open_store(path: &Path) -> Result<std::sync::Arc<FilesystemStore>>
 /// A zarrs error on `path`, with what to do.
 pub(crate) fn zarr_error(path: &Path, what: &str, error: impl std::fmt::Display) -> Error {
     Error::format(path, format!("{what}: {error}"))
+}
+
+/// The Zarr data type a movie of `sample_type` is stored as.
+pub(crate) fn data_type_of(sample_type: SampleType) -> DataType {
+    match sample_type {
+        SampleType::U8 => data_type::uint8(),
+        SampleType::U16 => data_type::uint16(),
+        SampleType::I16 => data_type::int16(),
+        SampleType::F32 => data_type::float32(),
+    }
+}
+
+/// The movie sample type a Zarr data type holds, if it is one a movie can be.
+pub(crate) fn sample_type_of(found: &DataType) -> Option<SampleType> {
+    [SampleType::U8, SampleType::U16, SampleType::I16, SampleType::F32].into_iter().find(|&s| data_type_of(s) == *found)
 }

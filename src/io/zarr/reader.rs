@@ -5,7 +5,7 @@
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use zarrs::array::{data_type, Array, ArrayShardedExt, ArraySubset};
+use zarrs::array::{Array, ArrayShardedExt, ArraySubset};
 use zarrs::filesystem::FilesystemStore;
 
 use super::{open_store, read_movie_attributes, zarr_error};
@@ -160,21 +160,12 @@ impl FrameSource for ZarrMovie {
 }
 
 fn sample_type_of(path: &Path, array: &Array<FilesystemStore>) -> Result<SampleType> {
-    let found = array.data_type();
-    for (candidate, sample_type) in [
-        (data_type::uint8(), SampleType::U8),
-        (data_type::uint16(), SampleType::U16),
-        (data_type::int16(), SampleType::I16),
-        (data_type::float32(), SampleType::F32),
-    ] {
-        if *found == candidate {
-            return Ok(sample_type);
-        }
-    }
-    Err(Error::unsupported(
-        path,
-        format!("holds {} samples; movies must be uint8, uint16, int16 or float32 (convert the array first)", array.metadata().to_string_pretty().lines().find(|l| l.contains("data_type")).map(str::trim).unwrap_or("other")),
-    ))
+    super::sample_type_of(array.data_type()).ok_or_else(|| {
+        Error::unsupported(
+            path,
+            format!("holds {} samples; movies must be uint8, uint16, int16 or float32 (convert the array first)", array.metadata().to_string_pretty().lines().find(|l| l.contains("data_type")).map(str::trim).unwrap_or("other")),
+        )
+    })
 }
 
 fn dimension_names(array: &Array<FilesystemStore>) -> String {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use zarrs::array::{codec::ZstdCodec, data_type, Array, ArrayBuilder, ArraySubset};
+use zarrs::array::{codec::ZstdCodec, Array, ArrayBuilder, ArraySubset};
 use zarrs::filesystem::FilesystemStore;
 
 use super::attributes::movie_attributes;
@@ -125,11 +125,7 @@ impl ZarrWriter {
         if range.end > frames || range.start >= range.end || !aligned(range.start) || !aligned(range.end) {
             return Err(Error::usage(format!("{}: frames {}..{} do not match its shards of {shard_frames} frames ({frames} frames in all)", path.display(), range.start, range.end)));
         }
-        let sample_type = [(data_type::uint8(), SampleType::U8), (data_type::uint16(), SampleType::U16), (data_type::int16(), SampleType::I16), (data_type::float32(), SampleType::F32)]
-            .into_iter()
-            .find(|(d, _)| d == array.data_type())
-            .map(|(_, s)| s)
-            .ok_or_else(|| Error::format(path, "the output array's data type is not one a movie is written in"))?;
+        let sample_type = super::sample_type_of(array.data_type()).ok_or_else(|| Error::format(path, "the output array's data type is not one a movie is written in"))?;
         Ok(ZarrWriter { final_path: path.to_path_buf(), target: Target::Region, array, width, height, sample_type, shard_frames, next: range.start, range, buffer: Vec::new() })
     }
 
@@ -230,12 +226,7 @@ fn build_array(dir: &Path, final_path: &Path, new: &NewArray<'_>) -> Result<Arra
     }
     let shape = [new.frames, new.height, new.width];
     let chunking = new.chunking.unwrap_or_else(|| Chunking::for_movie(shape, new.sample_type.bytes()));
-    let data_type = match new.sample_type {
-        SampleType::U8 => data_type::uint8(),
-        SampleType::U16 => data_type::uint16(),
-        SampleType::I16 => data_type::int16(),
-        SampleType::F32 => data_type::float32(),
-    };
+    let data_type = super::data_type_of(new.sample_type);
     let fill: zarrs::array::FillValue = match new.sample_type {
         SampleType::U8 => 0u8.into(),
         SampleType::U16 => 0u16.into(),
