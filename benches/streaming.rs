@@ -37,7 +37,8 @@ struct Options {
 }
 
 fn parse_options() -> Options {
-    let mut options = Options { side: 256, lengths: vec![2000, 8000, 32000], base_width: 16, threads: 1, prefetch_frames: 1000 };
+    let mut options =
+        Options { side: 256, lengths: vec![2000, 8000, 32000], base_width: 16, threads: 1, prefetch_frames: 1000 };
     // cargo passes `--bench`; everything we read is key=value.
     for arg in std::env::args().skip(1).filter(|a| !a.starts_with("--")) {
         let (key, value) = arg.split_once('=').unwrap_or_else(|| panic!("expected key=value, got '{arg}'"));
@@ -55,7 +56,8 @@ fn parse_options() -> Options {
 }
 
 fn write_movie(path: &Path, side: usize, frames: usize) {
-    let sim = Simulator::new(&SimulationConfig { width: side, height: side, frames, seed: 2, ..Default::default() }).unwrap();
+    let sim =
+        Simulator::new(&SimulationConfig { width: side, height: side, frames, seed: 2, ..Default::default() }).unwrap();
     let meta = ImageJMetadata { frames, ..Default::default() };
     let mut writer = StackWriter::create(path, side, side, frames, SampleType::U16, &meta, OutputKind::Auto).unwrap();
     let (mut clean, mut noisy) = (vec![0f32; side * side], vec![0f32; side * side]);
@@ -67,6 +69,8 @@ fn write_movie(path: &Path, side: usize, frames: usize) {
 }
 
 /// Runs the child to completion; returns (seconds, peak RSS in bytes).
+// Reaped with wait4 (for its rusage) instead of `Child::wait`, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn run_measured(command: &mut Command) -> (f64, u64) {
     let started = Instant::now();
     let child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("cannot start deepcad");
@@ -76,7 +80,10 @@ fn run_measured(command: &mut Command) -> (f64, u64) {
     let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
     // SAFETY: our own child, not yet reaped.
     let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert!(reaped == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "deepcad failed ({status}): {messages}");
+    assert!(
+        reaped == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "deepcad failed ({status}): {messages}"
+    );
     (started.elapsed().as_secs_f64(), usage.ru_maxrss as u64 * 1024)
 }
 
@@ -91,7 +98,8 @@ fn engine_frames_per_second(model: &Model, input: &Path, output: &Path, tile: [u
 fn main() {
     let options = parse_options();
     let side = options.side;
-    let binary = std::env::var("DEEPCAD_BIN").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string() + "/target/release/deepcad");
+    let binary = std::env::var("DEEPCAD_BIN")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string() + "/target/release/deepcad");
     if !Path::new(&binary).exists() {
         eprintln!("{binary} not found: run `cargo build --release --bin deepcad` first (or set DEEPCAD_BIN)");
         std::process::exit(1);
@@ -99,11 +107,20 @@ fn main() {
     let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR").to_string() + "/target").unwrap();
     let bundle = dir.path().join("model.safetensors");
     tch::manual_seed(0);
-    let model = Model::new(ModelMetadata::new(options.base_width, [64, 64, 64], Normalization::Fixed { offset: 100.0, scale: 10.0 }), Device::Cpu).unwrap();
+    let model = Model::new(
+        ModelMetadata::new(options.base_width, [64, 64, 64], Normalization::Fixed { offset: 100.0, scale: 10.0 }),
+        Device::Cpu,
+    )
+    .unwrap();
     model.save(&bundle).unwrap();
     let shortest = *options.lengths.iter().min().expect("at least one length");
     let defaults = DenoiseSettings::default();
-    let budget = Budget { bytes: defaults.max_memory_bytes, activation_bytes_per_voxel: bytes_per_voxel(options.base_width), batch: 1, pipelined: true };
+    let budget = Budget {
+        bytes: defaults.max_memory_bytes,
+        activation_bytes_per_voxel: bytes_per_voxel(options.base_width),
+        batch: 1,
+        pipelined: true,
+    };
     let tile = plan_memory("bench", [shortest, side, side], model.metadata.halo, None, &budget).unwrap().tiles.tile;
     let tile_arg = format!("{},{},{}", tile[0], tile[1], tile[2]);
     println!("binary: {binary}");
@@ -113,11 +130,22 @@ fn main() {
     );
     println!("{:>8} {:>13} {:>9} {:>9} {:>14}", "frames", "raw f32 (MB)", "time (s)", "frames/s", "peak RSS (MB)");
     for &frames in &options.lengths {
-        let (input, output) = (dir.path().join(format!("movie{frames}.tif")), dir.path().join(format!("out{frames}.tif")));
+        let (input, output) =
+            (dir.path().join(format!("movie{frames}.tif")), dir.path().join(format!("out{frames}.tif")));
         write_movie(&input, side, frames);
         let (seconds, peak) = run_measured(
             Command::new(&binary)
-                .args(["denoise", "--quiet", "--device", "cpu", "--threads", &options.threads.to_string(), "--tile", &tile_arg, "--model"])
+                .args([
+                    "denoise",
+                    "--quiet",
+                    "--device",
+                    "cpu",
+                    "--threads",
+                    &options.threads.to_string(),
+                    "--tile",
+                    &tile_arg,
+                    "--model",
+                ])
                 .arg(&bundle)
                 .arg("--output")
                 .arg(&output)
@@ -141,7 +169,8 @@ fn main() {
         // should span several (frames well above the tile's length).
         tch::set_num_threads(options.threads as i32);
         let frames = options.prefetch_frames;
-        let time_blocks = deepcad::tiling::TilePlan::new([frames, side, side], tile, model.metadata.halo).unwrap().per_axis[0].len();
+        let time_blocks =
+            deepcad::tiling::TilePlan::new([frames, side, side], tile, model.metadata.halo).unwrap().per_axis[0].len();
         let (input, output) = (dir.path().join("prefetch.tif"), dir.path().join("prefetch-out.tif"));
         write_movie(&input, side, frames);
         // Warm-up, so neither timed run pays for first-touch allocations.

@@ -13,11 +13,11 @@ use std::process::Command;
 use std::time::Instant;
 
 use deepcad::infer::{denoise_file, DenoiseSettings};
+use deepcad::io::InMemoryMovie;
 use deepcad::io::{ImageJMetadata, OutputKind, ReadOptions, SampleType, StackWriter};
 use deepcad::model::{Model, ModelMetadata, Normalization};
 use deepcad::progress::{Control, Event, Progress, Silent};
 use deepcad::simulate::{SimulationConfig, Simulator};
-use deepcad::io::InMemoryMovie;
 use deepcad::train::{train, Precision, TrainSettings};
 use tch::{Device, Kind, Tensor};
 
@@ -35,12 +35,16 @@ fn peak_rss_mb() -> f64 {
 /// Reference tiling (deepcad-spec §4.1): tiles per axis `ceil((L − P + gap)/gap)`, gap = int(P·(1−overlap)).
 fn reference_voxels(shape: [usize; 3], patch: usize, overlap: f64) -> f64 {
     let gap = (patch as f64 * (1.0 - overlap)) as usize;
-    shape.iter().map(|&l| ((l.saturating_sub(patch) + gap) as f64 / gap as f64).ceil().max(1.0) * patch as f64).product()
+    shape
+        .iter()
+        .map(|&l| ((l.saturating_sub(patch) + gap) as f64 / gap as f64).ceil().max(1.0) * patch as f64)
+        .product()
 }
 
 fn write_movie(path: &std::path::Path, shape: [usize; 3]) {
     let [t, h, w] = shape;
-    let sim = Simulator::new(&SimulationConfig { width: w, height: h, frames: t, seed: 2, ..Default::default() }).unwrap();
+    let sim =
+        Simulator::new(&SimulationConfig { width: w, height: h, frames: t, seed: 2, ..Default::default() }).unwrap();
     let meta = ImageJMetadata { frames: t, ..Default::default() };
     let mut writer = StackWriter::create(path, w, h, t, SampleType::U16, &meta, OutputKind::Auto).unwrap();
     let (mut clean, mut noisy) = (vec![0f32; w * h], vec![0f32; w * h]);
@@ -57,21 +61,32 @@ fn infer_phase() {
     let (input, output) = (dir.path().join("movie.tif"), dir.path().join("out.tif"));
     write_movie(&input, shape);
     tch::manual_seed(0);
-    let model = Model::new(ModelMetadata::new(16, [64, 64, 64], Normalization::Fixed { offset: 100.0, scale: 10.0 }), Device::Cpu).unwrap();
+    let model = Model::new(
+        ModelMetadata::new(16, [64, 64, 64], Normalization::Fixed { offset: 100.0, scale: 10.0 }),
+        Device::Cpu,
+    )
+    .unwrap();
     let started = Instant::now();
-    let report = denoise_file(&model, &input, &output, &ReadOptions::default(), &DenoiseSettings::default(), &mut Silent).unwrap();
+    let report =
+        denoise_file(&model, &input, &output, &ReadOptions::default(), &DenoiseSettings::default(), &mut Silent)
+            .unwrap();
     let seconds = started.elapsed().as_secs_f64();
     let voxels = (shape[0] * shape[1] * shape[2]) as f64;
     println!(
         "infer {}x{}x{} uint16, f=16, default seamless tiling {:?} ({} tiles, {:.2}x voxels): {:.1} s, {:.1} frames/s, {:.2} Mvoxel/s, peak RSS {:.0} MB",
         shape[0], shape[1], shape[2], report.tile, report.tiles, report.overhead, seconds, shape[0] as f64 / seconds, voxels / seconds / 1e6, peak_rss_mb()
     );
-    println!("infer reference-tiling voxels (150^3, overlap 0.6): {:.2}x the movie", reference_voxels(shape, 150, 0.6) / voxels);
+    println!(
+        "infer reference-tiling voxels (150^3, overlap 0.6): {:.2}x the movie",
+        reference_voxels(shape, 150, 0.6) / voxels
+    );
 }
 
 fn network_phase(low_memory: bool) {
     tch::manual_seed(0);
-    let model = Model::new(ModelMetadata::new(16, [64, 64, 64], Normalization::Fixed { offset: 0.0, scale: 1.0 }), Device::Cpu).unwrap();
+    let model =
+        Model::new(ModelMetadata::new(16, [64, 64, 64], Normalization::Fixed { offset: 0.0, scale: 1.0 }), Device::Cpu)
+            .unwrap();
     let x = Tensor::randn([1, 1, 144, 144, 144], (Kind::Float, Device::Cpu));
     let _guard = tch::no_grad_guard();
     let run = || if low_memory { model.net.forward_low_memory(&x, 8).unwrap() } else { model.net.forward(&x).unwrap() };
@@ -86,7 +101,11 @@ fn network_phase(low_memory: bool) {
     println!(
         "network 144^3 tile, {} forward{}: {:.2} Mvoxel/s = {:.1} GFLOP/s, peak RSS {:.0} MB",
         if low_memory { "low-memory" } else { "plain" },
-        if deepcad::model::ROUTE_SMALL_CONVOLUTIONS_TO_ONEDNN.load(std::sync::atomic::Ordering::Relaxed) { "" } else { " (libtorch dispatch)" },
+        if deepcad::model::ROUTE_SMALL_CONVOLUTIONS_TO_ONEDNN.load(std::sync::atomic::Ordering::Relaxed) {
+            ""
+        } else {
+            " (libtorch dispatch)"
+        },
         rate / 1e6,
         rate * deepcad::model::forward_flops_per_voxel(16) / 1e9,
         peak_rss_mb()
@@ -122,7 +141,8 @@ impl Progress for IterationTimer {
 fn train_phase(patch: usize, iterations: usize, precision: Precision) {
     let frames = 2 * patch + 16;
     let size = patch + 16;
-    let sim = Simulator::new(&SimulationConfig { width: size, height: size, frames, seed: 3, ..Default::default() }).unwrap();
+    let sim =
+        Simulator::new(&SimulationConfig { width: size, height: size, frames, seed: 3, ..Default::default() }).unwrap();
     let mut data = Vec::with_capacity(frames * size * size);
     let (mut clean, mut noisy) = (vec![0f32; size * size], vec![0f32; size * size]);
     for f in 0..frames {
@@ -145,7 +165,11 @@ fn train_phase(patch: usize, iterations: usize, precision: Precision) {
     let steady: Vec<f64> = timer.times.iter().skip(1).copied().collect();
     let mean = steady.iter().sum::<f64>() / steady.len().max(1) as f64;
     let used = precision.resolve(Device::Cpu);
-    let dispatch = if deepcad::model::ROUTE_SMALL_CONVOLUTIONS_TO_ONEDNN.load(std::sync::atomic::Ordering::Relaxed) { "" } else { " (libtorch dispatch)" };
+    let dispatch = if deepcad::model::ROUTE_SMALL_CONVOLUTIONS_TO_ONEDNN.load(std::sync::atomic::Ordering::Relaxed) {
+        ""
+    } else {
+        " (libtorch dispatch)"
+    };
     println!("train {patch}^3 patch, f=16, batch 1, {used:?}{dispatch}: {mean:.3} s/iteration over {} iterations, peak RSS {:.0} MB", steady.len(), peak_rss_mb());
 }
 
@@ -161,8 +185,11 @@ fn number_after(text: &str, marker: &str) -> Option<f64> {
 /// against libtorch's own convolution dispatch, and the network forward against the matmul peak.
 fn compare_phase() {
     let me = std::env::current_exe().expect("own path");
-    let run = |args: &[&str]| String::from_utf8_lossy(&Command::new(&me).args(args).output().expect("run phase").stdout).into_owned();
-    let (mut ours, mut dispatch, mut eager, mut forward, mut eager_forward, mut peak) = (f64::INFINITY, f64::INFINITY, f64::INFINITY, 0f64, 0f64, 0f64);
+    let run = |args: &[&str]| {
+        String::from_utf8_lossy(&Command::new(&me).args(args).output().expect("run phase").stdout).into_owned()
+    };
+    let (mut ours, mut dispatch, mut eager, mut forward, mut eager_forward, mut peak) =
+        (f64::INFINITY, f64::INFINITY, f64::INFINITY, 0f64, 0f64, 0f64);
     for round in 1..=3 {
         let out = run(&["train64", "float32"]);
         ours = ours.min(number_after(&out, "Float32: ").unwrap_or(f64::NAN));
@@ -213,21 +240,36 @@ fn pytorch_phase() {
         home.join(".cache/deepcad/eval-venv-cpu-torch-2.11.0/bin/python")
     });
     if !python.is_file() {
-        println!("pytorch eager: SKIPPED ({} not found; run scripts/evaluate.sh once or set DEEPCAD_EVAL_PYTHON)", python.display());
+        println!(
+            "pytorch eager: SKIPPED ({} not found; run scripts/evaluate.sh once or set DEEPCAD_EVAL_PYTHON)",
+            python.display()
+        );
         return;
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/eval/deepcad_reference.py");
     let threads = tch::get_num_threads().to_string();
     for args in [vec!["bench-train", "--patch", "64"], vec!["bench-network", "--size", "144"]] {
-        let out = Command::new(&python).arg(script).args(["--threads", &threads]).args(&args).output().expect("run python");
+        let out =
+            Command::new(&python).arg(script).args(["--threads", &threads]).args(&args).output().expect("run python");
         let text = String::from_utf8_lossy(&out.stdout);
         match serde_json::from_str::<serde_json::Value>(text.trim()) {
-            Ok(v) if args[0] == "bench-train" => println!("pytorch eager train 64^3 patch, float32: {:.3} s/iteration", v["seconds_per_iteration"].as_f64().unwrap_or(f64::NAN)),
+            Ok(v) if args[0] == "bench-train" => println!(
+                "pytorch eager train 64^3 patch, float32: {:.3} s/iteration",
+                v["seconds_per_iteration"].as_f64().unwrap_or(f64::NAN)
+            ),
             Ok(v) => {
                 let rate = v["voxels_per_second"].as_f64().unwrap_or(f64::NAN);
-                println!("pytorch eager network 144^3 plain forward: {:.2} Mvoxel/s = {:.1} GFLOP/s", rate / 1e6, rate * deepcad::model::forward_flops_per_voxel(16) / 1e9);
+                println!(
+                    "pytorch eager network 144^3 plain forward: {:.2} Mvoxel/s = {:.1} GFLOP/s",
+                    rate / 1e6,
+                    rate * deepcad::model::forward_flops_per_voxel(16) / 1e9
+                );
             }
-            Err(_) => println!("pytorch eager {}: FAILED ({})", args[0], String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")),
+            Err(_) => println!(
+                "pytorch eager {}: FAILED ({})",
+                args[0],
+                String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+            ),
         }
     }
 }
@@ -236,14 +278,16 @@ fn pytorch_phase() {
 /// this binary); prints which implementation ran each layer's convolutions, or "native" where
 /// oneDNN never saw it (libtorch's own im2col kernel), so a regression in dispatch is visible.
 fn codepath_report(me: &std::path::Path, extra: &[&str]) {
-    let out = Command::new(me).args(["train64-once"]).args(extra).env("ONEDNN_VERBOSE", "1").output().expect("run phase");
+    let out =
+        Command::new(me).args(["train64-once"]).args(extra).env("ONEDNN_VERBOSE", "1").output().expect("run phase");
     let log = String::from_utf8_lossy(&out.stdout);
     // (prop_kind, problem) -> implementation
     let mut seen: Vec<(String, String, String)> = Vec::new();
     for line in log.lines().filter(|l| l.contains(",exec,cpu,convolution,")) {
         let fields: Vec<&str> = line.split(',').collect();
         if fields.len() > 10 {
-            let (implementation, prop, problem) = (fields[6].to_string(), fields[7].to_string(), fields[fields.len() - 2].to_string());
+            let (implementation, prop, problem) =
+                (fields[6].to_string(), fields[7].to_string(), fields[fields.len() - 2].to_string());
             if !seen.iter().any(|(p, q, _)| *p == prop && *q == problem) {
                 seen.push((prop, problem, implementation));
             }
@@ -275,12 +319,17 @@ fn codepath_report(me: &std::path::Path, extra: &[&str]) {
     layers.push(("head 1x1x1".into(), f, 1, 64));
     for (name, c_in, c_out, side) in layers {
         let data = if c_in == 1 { "-".to_string() } else { find("backward_data", c_in, c_out, side) };
-        println!("  {name:<18} {c_in:>3}->{c_out:<3} @ {side:>2}: {} | {data} | {}", find("forward", c_in, c_out, side), find("backward_weights", c_in, c_out, side));
+        println!(
+            "  {name:<18} {c_in:>3}->{c_out:<3} @ {side:>2}: {} | {data} | {}",
+            find("forward", c_in, c_out, side),
+            find("backward_weights", c_in, c_out, side)
+        );
     }
 }
 
 fn main() {
-    let positional: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-') && a != "libtorch-dispatch").collect();
+    let positional: Vec<String> =
+        std::env::args().skip(1).filter(|a| !a.starts_with('-') && a != "libtorch-dispatch").collect();
     let phase = positional.first().cloned();
     let precision = match positional.get(1).map(String::as_str) {
         Some("float32") => Precision::Float32,
@@ -309,7 +358,9 @@ fn main() {
             codepath_report(&me, &[]);
             codepath_report(&me, &["libtorch-dispatch"]);
         }
-        Some(other) => eprintln!("unknown phase {other}; use matmul, pytorch, codepath, infer, network, network-plain, train64, train150"),
+        Some(other) => eprintln!(
+            "unknown phase {other}; use matmul, pytorch, codepath, infer, network, network-plain, train64, train150"
+        ),
         None => {
             let me = std::env::current_exe().expect("own path");
             // Float32 phases (network, train64 float32) against their baselines from this run:
@@ -325,7 +376,10 @@ fn main() {
             ];
             for args in phases {
                 let out = Command::new(&me).args(args).output().expect("run phase");
-                print!("{}", String::from_utf8_lossy(&out.stdout).lines().skip(1).map(|l| format!("{l}\n")).collect::<String>());
+                print!(
+                    "{}",
+                    String::from_utf8_lossy(&out.stdout).lines().skip(1).map(|l| format!("{l}\n")).collect::<String>()
+                );
             }
         }
     }

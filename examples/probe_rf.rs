@@ -9,9 +9,15 @@ fn main() {
         let y = net.forward(&x).unwrap();
         let s = y.narrow(2, c, 1).sum(Kind::Float);
         s.backward();
-        let g = x.grad().abs().sum_dim_intlist([0i64,1,3,4].as_slice(), false, Kind::Float);
+        let g = x.grad().abs().sum_dim_intlist([0i64, 1, 3, 4].as_slice(), false, Kind::Float);
         let v: Vec<f32> = Vec::try_from(g).unwrap();
         let nz: Vec<usize> = v.iter().enumerate().filter(|(_, a)| **a > 0.0).map(|(i, _)| i).collect();
-        println!("out {c}: input range [{}, {}] -> left {} right {}", nz[0], nz[nz.len()-1], c as usize - nz[0], nz[nz.len()-1] - c as usize);
+        println!(
+            "out {c}: input range [{}, {}] -> left {} right {}",
+            nz[0],
+            nz[nz.len() - 1],
+            c as usize - nz[0],
+            nz[nz.len() - 1] - c as usize
+        );
     }
 }

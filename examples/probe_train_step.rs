@@ -9,7 +9,9 @@ fn main() {
     tch::manual_seed(0);
     let mut vs = nn::VarStore::new(Device::Cpu);
     let net = deepcad::model::UNet3d::new(&vs.root(), 16);
-    if bf16 { vs.bfloat16(); }
+    if bf16 {
+        vs.bfloat16();
+    }
     let mut opt = nn::Adam { beta1: 0.5, beta2: 0.999, wd: 0.0, eps: 1e-8, amsgrad: false }.build(&vs, 5e-4).unwrap();
     let kind = if bf16 { Kind::BFloat16 } else { Kind::Float };
     let x = Tensor::randn([b, 1, p, p, p], (kind, Device::Cpu));
@@ -24,6 +26,11 @@ fn main() {
         let t2 = t0.elapsed().as_secs_f64();
         opt.step();
         let t3 = t0.elapsed().as_secs_f64();
-        println!("rep {r}: forward {t1:.3}s backward {:.3}s step {:.3}s total {t3:.3}s per-sample {:.3}s", t2 - t1, t3 - t2, t3 / b as f64);
+        println!(
+            "rep {r}: forward {t1:.3}s backward {:.3}s step {:.3}s total {t3:.3}s per-sample {:.3}s",
+            t2 - t1,
+            t3 - t2,
+            t3 / b as f64
+        );
     }
 }

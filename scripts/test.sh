@@ -10,6 +10,13 @@ cd "$root"
 source scripts/env.sh
 command -v cargo >/dev/null || { echo "deepcad: cargo not found; install Rust (https://rustup.rs) first" >&2; exit 1; }
 command -v mvn >/dev/null || { echo "deepcad: installing Maven and a JDK (Debian packages)" >&2; apt-get update -qq && apt-get install -y -qq maven default-jdk-headless >/dev/null; }
+echo "== Rust style (cargo fmt --check with rustfmt.toml; cargo clippy on every target, warnings are errors)"
+if cargo fmt --version >/dev/null 2>&1 && cargo clippy --version >/dev/null 2>&1; then
+    cargo fmt --check
+    cargo clippy -q --all-targets -- -D warnings 2>&1
+else
+    echo "== Rust style: SKIPPED (rustfmt or clippy missing: rustup component add rustfmt clippy)"
+fi
 echo "== Rust engine and CLI"
 cargo test --lib --test integration --bins 2>&1
 # GPU tests and the CUDA library-set check are #[ignore]d (reported as ignored, never passed) and run

@@ -20,7 +20,10 @@ pub fn zeroed_f32(len: usize, what: &str) -> Result<Vec<f32>> {
 pub fn with_capacity_f32(len: usize, what: &str) -> Result<Vec<f32>> {
     let mut values = Vec::new();
     values.try_reserve_exact(len).map_err(|_| {
-        Error::Limits(format!("not enough memory for {what} ({:.0} MB); free memory or work on a smaller movie", len as f64 * 4.0 / 1e6))
+        Error::Limits(format!(
+            "not enough memory for {what} ({:.0} MB); free memory or work on a smaller movie",
+            len as f64 * 4.0 / 1e6
+        ))
     })?;
     Ok(values)
 }

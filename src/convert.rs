@@ -22,7 +22,14 @@ pub struct ConvertReport {
 
 /// Converts `input` into `output` (Zarr when its name ends in `.zarr`, else TIFF). An existing
 /// output is refused unless `overwrite`.
-pub fn convert_movie(input: &Path, output: &Path, options: &ReadOptions, chunk: Option<[usize; 3]>, overwrite: bool, progress: &mut dyn Progress) -> Result<ConvertReport> {
+pub fn convert_movie(
+    input: &Path,
+    output: &Path,
+    options: &ReadOptions,
+    chunk: Option<[usize; 3]>,
+    overwrite: bool,
+    progress: &mut dyn Progress,
+) -> Result<ConvertReport> {
     check_output_path(output, &[input.to_path_buf()])?;
     let started = std::time::Instant::now();
     let mut movie = open_movie(input, options)?;
@@ -42,5 +49,11 @@ pub fn convert_movie(input: &Path, output: &Path, options: &ReadOptions, chunk: 
         report(progress, Event::Advance { done: t as u64 + 1, message: "frames" })?;
     }
     writer.finish()?;
-    Ok(ConvertReport { frames, width, height, sample_type: sample_type.to_string(), seconds: started.elapsed().as_secs_f64() })
+    Ok(ConvertReport {
+        frames,
+        width,
+        height,
+        sample_type: sample_type.to_string(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }

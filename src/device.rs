@@ -18,14 +18,16 @@ fn cuda_library() -> &'static std::result::Result<PathBuf, String> {
         let dir = libtorch_directory().ok_or_else(|| "libtorch_cpu.so is not mapped in this process".to_string())?;
         let candidate = dir.join("libtorch_cuda.so");
         if !candidate.exists() {
-            return Err(format!("{} does not exist (a CPU-only libtorch; the GPU build needs the full CUDA libtorch)", candidate.display()));
+            return Err(format!(
+                "{} does not exist (a CPU-only libtorch; the GPU build needs the full CUDA libtorch)",
+                candidate.display()
+            ));
         }
         // SAFETY: loading libtorch's own CUDA part, built for the libtorch already loaded; its
         // static initialisers register the CUDA backend and nothing else runs.
-        let library = unsafe {
-            libloading::os::unix::Library::open(Some(&candidate), libc::RTLD_NOW | libc::RTLD_GLOBAL)
-        }
-        .map_err(|e| format!("{}: {e}", candidate.display()))?;
+        let library =
+            unsafe { libloading::os::unix::Library::open(Some(&candidate), libc::RTLD_NOW | libc::RTLD_GLOBAL) }
+                .map_err(|e| format!("{}: {e}", candidate.display()))?;
         std::mem::forget(library); // stays loaded for the life of the process
         Ok(candidate)
     })
@@ -49,7 +51,9 @@ pub fn cuda_available() -> bool {
 pub fn cuda_unavailable_reason() -> Option<String> {
     match cuda_library() {
         Err(reason) => Some(format!("libtorch CUDA library not loaded: {reason}")),
-        Ok(_) if !tch::Cuda::is_available() => Some("libtorch_cuda is loaded but no CUDA device is visible (driver missing?)".into()),
+        Ok(_) if !tch::Cuda::is_available() => {
+            Some("libtorch_cuda is loaded but no CUDA device is visible (driver missing?)".into())
+        }
         Ok(_) => None,
     }
 }
@@ -67,11 +71,15 @@ pub fn parse_device(text: &str) -> Result<Device> {
         },
     };
     if let Some(reason) = cuda_unavailable_reason() {
-        return Err(Error::usage(format!("device '{text}' requested but CUDA is not usable: {reason}; choose the CPU device instead")));
+        return Err(Error::usage(format!(
+            "device '{text}' requested but CUDA is not usable: {reason}; choose the CPU device instead"
+        )));
     }
     let count = tch::Cuda::device_count() as usize;
     if requested_gpu >= count {
-        return Err(Error::usage(format!("device 'cuda:{requested_gpu}' does not exist: {count} CUDA device(s) visible")));
+        return Err(Error::usage(format!(
+            "device 'cuda:{requested_gpu}' does not exist: {count} CUDA device(s) visible"
+        )));
     }
     Ok(Device::Cuda(requested_gpu))
 }

@@ -64,7 +64,11 @@ impl Error {
     /// code 2 against 1.
     pub fn is_bad_input(&self) -> bool {
         match self {
-            Error::Format { .. } | Error::Unsupported { .. } | Error::Usage(_) | Error::Limits(_) | Error::Model { .. } => true,
+            Error::Format { .. }
+            | Error::Unsupported { .. }
+            | Error::Usage(_)
+            | Error::Limits(_)
+            | Error::Model { .. } => true,
             Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
             Error::Torch(_) | Error::Training(_) | Error::Cancelled => false,
         }

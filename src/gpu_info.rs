@@ -34,7 +34,8 @@ pub fn query_gpus() -> Result<Vec<GpuInfo>, String> {
     // SAFETY: loading the CUDA runtime libtorch already mapped (or nothing, if absent); the
     // symbols below have had these C signatures since CUDA 4 and are called as documented.
     unsafe {
-        let runtime = libloading::Library::new("libcudart.so.13").map_err(|e| format!("the CUDA 13 runtime is not installed ({e})"))?;
+        let runtime = libloading::Library::new("libcudart.so.13")
+            .map_err(|e| format!("the CUDA 13 runtime is not installed ({e})"))?;
         let symbol = |name: &[u8]| -> Result<*const (), String> {
             runtime
                 .get::<*const ()>(name)
@@ -49,7 +50,11 @@ pub fn query_gpus() -> Result<Vec<GpuInfo>, String> {
         let error_string: ErrorStringFn = std::mem::transmute(symbol(b"cudaGetErrorString\0")?);
         let explain = |code: c_int| -> String {
             let text = error_string(code);
-            if text.is_null() { format!("CUDA error {code}") } else { format!("{} (CUDA error {code})", CStr::from_ptr(text).to_string_lossy()) }
+            if text.is_null() {
+                format!("CUDA error {code}")
+            } else {
+                format!("{} (CUDA error {code})", CStr::from_ptr(text).to_string_lossy())
+            }
         };
         let mut n: c_int = 0;
         let code = count(&mut n);
@@ -63,7 +68,8 @@ pub fn query_gpus() -> Result<Vec<GpuInfo>, String> {
             if code != 0 {
                 return Err(format!("cuda:{index}: {}", explain(code)));
             }
-            let name = CStr::from_bytes_until_nul(&props[..256]).map(|c| c.to_string_lossy().into_owned()).unwrap_or_default();
+            let name =
+                CStr::from_bytes_until_nul(&props[..256]).map(|c| c.to_string_lossy().into_owned()).unwrap_or_default();
             let (mut major, mut minor) = (0, 0);
             attribute(&mut major, COMPUTE_CAPABILITY_MAJOR, index);
             attribute(&mut minor, COMPUTE_CAPABILITY_MINOR, index);
@@ -71,7 +77,13 @@ pub fn query_gpus() -> Result<Vec<GpuInfo>, String> {
             if set_device(index) == 0 {
                 mem_info(&mut free, &mut total);
             }
-            gpus.push(GpuInfo { index: index as usize, name, total_bytes: total, free_bytes: free, compute_capability: (major, minor) });
+            gpus.push(GpuInfo {
+                index: index as usize,
+                name,
+                total_bytes: total,
+                free_bytes: free,
+                compute_capability: (major, minor),
+            });
         }
         Ok(gpus)
     }

@@ -181,7 +181,11 @@ pub fn trace_correlations(
             .chunks_exact(frame_len)
             .map(|frame| {
                 let s: f64 = footprint.pixels.iter().map(|&(i, w)| w as f64 * frame[i] as f64).sum();
-                if norm != 0.0 { (s / norm) as f32 } else { 0.0 }
+                if norm != 0.0 {
+                    (s / norm) as f32
+                } else {
+                    0.0
+                }
             })
             .collect()
     };

@@ -99,8 +99,8 @@ impl TilePlan {
         let names = ["time", "height", "width"];
         let mut per_axis: [Vec<AxisTile>; 3] = Default::default();
         for a in 0..3 {
-            per_axis[a] = plan_axis(shape[a], tile[a], halo[a])
-                .map_err(|e| PlanError(format!("{} axis: {}", names[a], e.0)))?;
+            per_axis[a] =
+                plan_axis(shape[a], tile[a], halo[a]).map_err(|e| PlanError(format!("{} axis: {}", names[a], e.0)))?;
         }
         Ok(TilePlan { shape, tile, halo, per_axis })
     }
@@ -111,9 +111,7 @@ impl TilePlan {
     }
 
     pub fn tiles(&self) -> impl Iterator<Item = Tile> + '_ {
-        self.per_axis[0]
-            .iter()
-            .flat_map(move |&t| self.spatial_tiles().map(move |(y, x)| Tile { axes: [t, y, x] }))
+        self.per_axis[0].iter().flat_map(move |&t| self.spatial_tiles().map(move |(y, x)| Tile { axes: [t, y, x] }))
     }
 
     pub fn tile_count(&self) -> usize {

@@ -12,7 +12,19 @@ fn run_blocks(input: &Path, output: &Path, blocks: &[usize], count: usize) {
         .iter()
         .map(|i| {
             Command::new(env!("CARGO_BIN_EXE_deepcad"))
-                .args(["denoise", p(input), "--model", "default", "-o", p(output), "--block", &format!("{i}/{count}"), "--threads", "1", "--quiet"])
+                .args([
+                    "denoise",
+                    p(input),
+                    "--model",
+                    "default",
+                    "-o",
+                    p(output),
+                    "--block",
+                    &format!("{i}/{count}"),
+                    "--threads",
+                    "1",
+                    "--quiet",
+                ])
                 .output()
         })
         .collect();
@@ -44,7 +56,8 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
 fn blocks_from_separate_processes_equal_the_whole_movie_bit_for_bit_and_rerun_safely() {
     let dir = tempfile::tempdir().unwrap();
     let movie = dir.path().join("movie.tif");
-    let out = deepcad(&["simulate", "-o", p(&movie), "--width", "48", "--height", "40", "--frames", "330", "--photons", "1"]);
+    let out =
+        deepcad(&["simulate", "-o", p(&movie), "--width", "48", "--height", "40", "--frames", "330", "--photons", "1"]);
     assert!(out.status.success(), "{}", text(&out));
     let (whole, blocks) = (dir.path().join("whole.zarr"), dir.path().join("blocks.zarr"));
     // The reference: one process, every core, the default tile.
@@ -82,7 +95,9 @@ fn blocks_from_separate_processes_equal_the_whole_movie_bit_for_bit_and_rerun_sa
     run_blocks(&movie, &blocks, &[0, 1, 2], 3);
     assert_eq!(deepcad(&["compare", p(&whole), p(&blocks)]).status.code(), Some(0), "after the repair");
     // The markers record each run's time; the array itself is byte for byte the first one.
-    let array_files = |files: Vec<(String, Vec<u8>)>| files.into_iter().filter(|(n, _)| !n.starts_with("deepcad_blocks")).collect::<Vec<_>>();
+    let array_files = |files: Vec<(String, Vec<u8>)>| {
+        files.into_iter().filter(|(n, _)| !n.starts_with("deepcad_blocks")).collect::<Vec<_>>()
+    };
     assert!(array_files(before) == array_files(snapshot(&blocks)), "the repaired array is byte for byte the first one");
 }
 
@@ -90,9 +105,12 @@ fn blocks_from_separate_processes_equal_the_whole_movie_bit_for_bit_and_rerun_sa
 fn block_jobs_that_do_not_match_the_prepared_output_are_refused_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let movie = dir.path().join("movie.tif");
-    assert!(deepcad(&["simulate", "-o", p(&movie), "--width", "24", "--height", "24", "--frames", "240"]).status.success());
+    assert!(deepcad(&["simulate", "-o", p(&movie), "--width", "24", "--height", "24", "--frames", "240"])
+        .status
+        .success());
     let blocks = dir.path().join("blocks.zarr");
-    let prepared = deepcad(&["denoise", p(&movie), "--model", "default", "-o", p(&blocks), "--blocks", "2", "--prepare"]);
+    let prepared =
+        deepcad(&["denoise", p(&movie), "--model", "default", "-o", p(&blocks), "--blocks", "2", "--prepare"]);
     assert!(prepared.status.success() && blocks.join("zarr.json").is_file(), "{}", text(&prepared));
     let input_before = std::fs::read(&movie).unwrap();
 
@@ -111,7 +129,8 @@ fn block_jobs_that_do_not_match_the_prepared_output_are_refused_with_the_reason(
         assert_eq!(out.status.code(), Some(2), "{flags:?}: {}", text(&out));
         assert!(text(&out).contains(expected), "{flags:?}: expected '{expected}' in {}", text(&out));
     }
-    let tiff_out = deepcad(&["denoise", p(&movie), "--model", "default", "-o", p(&dir.path().join("x.tif")), "--block", "0/2"]);
+    let tiff_out =
+        deepcad(&["denoise", p(&movie), "--model", "default", "-o", p(&dir.path().join("x.tif")), "--block", "0/2"]);
     assert_eq!(tiff_out.status.code(), Some(2));
     assert!(text(&tiff_out).contains("name the output .zarr"), "{}", text(&tiff_out));
     let into_input = deepcad(&["denoise", p(&movie), "--model", "default", "-o", p(&movie), "--block", "0/2"]);

@@ -27,14 +27,51 @@ fn path(p: &Path) -> &str {
 #[test]
 fn simulate_train_denoise_beats_raw_and_temporal_mean() {
     let dir = tempfile::tempdir().unwrap();
-    let (noisy, truth, model, denoised) =
-        (dir.path().join("noisy.tif"), dir.path().join("truth.tif"), dir.path().join("m.safetensors"), dir.path().join("d.tif"));
-    ok(&["simulate", "-o", path(&noisy), "--truth", path(&truth), "--width", "64", "--height", "64", "--frames", "240",
-        "--neurons", "10", "--photons", "2", "--seed", "3"]);
+    let (noisy, truth, model, denoised) = (
+        dir.path().join("noisy.tif"),
+        dir.path().join("truth.tif"),
+        dir.path().join("m.safetensors"),
+        dir.path().join("d.tif"),
+    );
+    ok(&[
+        "simulate",
+        "-o",
+        path(&noisy),
+        "--truth",
+        path(&truth),
+        "--width",
+        "64",
+        "--height",
+        "64",
+        "--frames",
+        "240",
+        "--neurons",
+        "10",
+        "--photons",
+        "2",
+        "--seed",
+        "3",
+    ]);
     let before = std::fs::read(&noisy).unwrap();
     let started = std::time::Instant::now();
-    ok(&["train", path(&noisy), "-o", path(&model), "--epochs", "3", "--patch-t", "32", "--patch-xy", "32",
-        "--patches-per-epoch", "60", "--seed", "1", "--device", "cpu"]);
+    ok(&[
+        "train",
+        path(&noisy),
+        "-o",
+        path(&model),
+        "--epochs",
+        "3",
+        "--patch-t",
+        "32",
+        "--patch-xy",
+        "32",
+        "--patches-per-epoch",
+        "60",
+        "--seed",
+        "1",
+        "--device",
+        "cpu",
+    ]);
     let training = started.elapsed().as_secs_f64();
     ok(&["denoise", path(&noisy), "--model", path(&model), "-o", path(&denoised), "--float32", "--device", "cpu"]);
     assert_eq!(std::fs::read(&noisy).unwrap(), before, "the input must not change");
@@ -47,7 +84,9 @@ fn simulate_train_denoise_beats_raw_and_temporal_mean() {
     let snr_raw = metrics::snr_db(&raw, &clean).unwrap();
     let snr_mean = metrics::snr_db(&mean5, &clean).unwrap();
     let snr_ours = metrics::snr_db(&out, &clean).unwrap();
-    eprintln!("training {training:.0} s; SNR raw {snr_raw:.2} dB, 5-frame mean {snr_mean:.2} dB, denoised {snr_ours:.2} dB");
+    eprintln!(
+        "training {training:.0} s; SNR raw {snr_raw:.2} dB, 5-frame mean {snr_mean:.2} dB, denoised {snr_ours:.2} dB"
+    );
     assert!(snr_ours > snr_raw + 6.0, "denoised {snr_ours:.2} dB vs raw {snr_raw:.2} dB");
     assert!(snr_ours > snr_mean + 2.0, "denoised {snr_ours:.2} dB vs 5-frame mean {snr_mean:.2} dB");
 
@@ -59,10 +98,34 @@ fn simulate_train_denoise_beats_raw_and_temporal_mean() {
 #[test]
 fn the_built_in_model_denoises_without_training() {
     let dir = tempfile::tempdir().unwrap();
-    let (noisy, truth, denoised) = (dir.path().join("noisy.tif"), dir.path().join("truth.tif"), dir.path().join("d.tif"));
+    let (noisy, truth, denoised) =
+        (dir.path().join("noisy.tif"), dir.path().join("truth.tif"), dir.path().join("d.tif"));
     // Brightness, gain, offset and frame rate unlike any of its training movies.
-    ok(&["simulate", "-o", path(&noisy), "--truth", path(&truth), "--width", "64", "--height", "64", "--frames", "200",
-        "--neurons", "10", "--photons", "1.2", "--gain", "3.5", "--offset", "700", "--frame-rate", "20", "--seed", "77"]);
+    ok(&[
+        "simulate",
+        "-o",
+        path(&noisy),
+        "--truth",
+        path(&truth),
+        "--width",
+        "64",
+        "--height",
+        "64",
+        "--frames",
+        "200",
+        "--neurons",
+        "10",
+        "--photons",
+        "1.2",
+        "--gain",
+        "3.5",
+        "--offset",
+        "700",
+        "--frame-rate",
+        "20",
+        "--seed",
+        "77",
+    ]);
     let info = ok(&["info", "default"]);
     let text = String::from_utf8_lossy(&info.stdout);
     assert!(text.contains("per_movie") && text.contains("base width:     16"), "{text}");
@@ -79,8 +142,11 @@ fn the_built_in_model_denoises_without_training() {
     let (info, result) = read_stack(&denoised, &ReadOptions::default()).unwrap();
     assert_eq!(info.sample_type, deepcad::io::SampleType::F32);
     let mean5 = metrics::temporal_moving_average(&raw, 64, 64, 5).unwrap();
-    let (snr_raw, snr_mean, snr_ours) =
-        (metrics::snr_db(&raw, &clean).unwrap(), metrics::snr_db(&mean5, &clean).unwrap(), metrics::snr_db(&result, &clean).unwrap());
+    let (snr_raw, snr_mean, snr_ours) = (
+        metrics::snr_db(&raw, &clean).unwrap(),
+        metrics::snr_db(&mean5, &clean).unwrap(),
+        metrics::snr_db(&result, &clean).unwrap(),
+    );
     eprintln!("built-in model: SNR raw {snr_raw:.2} dB, 5-frame mean {snr_mean:.2} dB, denoised {snr_ours:.2} dB");
     assert!(snr_ours > snr_raw + 8.0, "denoised {snr_ours:.2} dB vs raw {snr_raw:.2} dB");
     assert!(snr_ours > snr_mean + 2.0, "denoised {snr_ours:.2} dB vs 5-frame mean {snr_mean:.2} dB");
@@ -96,7 +162,14 @@ fn bad_inputs_fail_with_the_file_name_and_a_nonzero_exit() {
 
     let text = dir.path().join("notes.tif");
     std::fs::write(&text, "hello, not an image").unwrap();
-    let out = deepcad(&["denoise", path(&text), "--model", path(&dir.path().join("m.safetensors")), "-o", path(&dir.path().join("o.tif"))]);
+    let out = deepcad(&[
+        "denoise",
+        path(&text),
+        "--model",
+        path(&dir.path().join("m.safetensors")),
+        "-o",
+        path(&dir.path().join("o.tif")),
+    ]);
     assert_eq!(out.status.code(), Some(2), "a missing model is bad input");
     assert!(stderr(&out).contains("m.safetensors"), "the missing model is reported first: {}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&text).unwrap(), "hello, not an image");
@@ -114,8 +187,24 @@ fn bad_inputs_fail_with_the_file_name_and_a_nonzero_exit() {
     let tiny_model = dir.path().join("tiny.safetensors");
     let movie = dir.path().join("movie.tif");
     ok(&["simulate", "-o", path(&movie), "--width", "16", "--height", "16", "--frames", "40"]);
-    ok(&["train", path(&movie), "-o", path(&tiny_model), "--epochs", "1", "--patch-t", "16", "--patch-xy", "16",
-        "--patches-per-epoch", "4", "--base-width", "4", "--device", "cpu"]);
+    ok(&[
+        "train",
+        path(&movie),
+        "-o",
+        path(&tiny_model),
+        "--epochs",
+        "1",
+        "--patch-t",
+        "16",
+        "--patch-xy",
+        "16",
+        "--patches-per-epoch",
+        "4",
+        "--base-width",
+        "4",
+        "--device",
+        "cpu",
+    ]);
     let before = std::fs::read(&movie).unwrap();
     let out = deepcad(&["denoise", path(&movie), "--model", path(&tiny_model), "-o", path(&movie)]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -123,7 +212,16 @@ fn bad_inputs_fail_with_the_file_name_and_a_nonzero_exit() {
     assert_eq!(std::fs::read(&movie).unwrap(), before);
 
     // Unknown device and bad flag values are usage errors (exit 2).
-    let out = deepcad(&["denoise", path(&movie), "--model", path(&tiny_model), "-o", path(&dir.path().join("x.tif")), "--device", "tpu"]);
+    let out = deepcad(&[
+        "denoise",
+        path(&movie),
+        "--model",
+        path(&tiny_model),
+        "-o",
+        path(&dir.path().join("x.tif")),
+        "--device",
+        "tpu",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("tpu"));
     let out = deepcad(&["denoise", path(&movie), "--model", path(&tiny_model), "-o", "x.tif", "--tile", "8,8"]);
@@ -168,7 +266,11 @@ fn a_reader_that_goes_away_ends_the_output_quietly_like_other_unix_tools() {
     use std::process::Stdio;
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("m.safetensors");
-    let metadata = deepcad::model::ModelMetadata::new(16, [64, 64, 64], deepcad::model::Normalization::Fixed { offset: 0.0, scale: 1.0 });
+    let metadata = deepcad::model::ModelMetadata::new(
+        16,
+        [64, 64, 64],
+        deepcad::model::Normalization::Fixed { offset: 0.0, scale: 1.0 },
+    );
     deepcad::model::Model::new(metadata, tch::Device::Cpu).unwrap().save(&bundle).unwrap();
     // `deepcad info --json m | head -c 0`: the pipe's reader is gone before anything is written.
     let mut child = Command::new(env!("CARGO_BIN_EXE_deepcad"))
@@ -189,7 +291,20 @@ fn training_never_writes_over_an_input_or_an_existing_file_unless_asked() {
     let movie = dir.path().join("movie.tif");
     ok(&["simulate", "-o", path(&movie), "--width", "16", "--height", "16", "--frames", "40"]);
     let before = std::fs::read(&movie).unwrap();
-    let tiny = ["--epochs", "1", "--patch-t", "16", "--patch-xy", "16", "--patches-per-epoch", "4", "--base-width", "4", "--device", "cpu"];
+    let tiny = [
+        "--epochs",
+        "1",
+        "--patch-t",
+        "16",
+        "--patch-xy",
+        "16",
+        "--patches-per-epoch",
+        "4",
+        "--base-width",
+        "4",
+        "--device",
+        "cpu",
+    ];
     let train = |output: &Path, extra: &[&str]| {
         let mut args = vec!["train", path(&movie), "-o", path(output)];
         args.extend_from_slice(&tiny);
@@ -269,7 +384,11 @@ fn folder_mode_plans_every_output_and_refuses_collisions_before_writing_anything
     let out_dir = dir.path().join("out");
     let out = denoise(&[path(&e), "-o", path(&out_dir)]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("would both be written to") && stderr(&out).contains("a-denoised.tif"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("would both be written to") && stderr(&out).contains("a-denoised.tif"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(std::fs::read_dir(&out_dir).map(|r| r.count()).unwrap_or(0), 0, "nothing may be written");
 
     // d1/x.tif and d2/x.tif into one folder.
@@ -295,7 +414,10 @@ fn denoise_never_replaces_an_existing_file_unless_asked() {
     small_movie(&movie, "1");
     std::fs::write(&result, "precious").unwrap();
     let denoise = |extra: &[&str]| {
-        deepcad(&[&["denoise", path(&movie), "--model", "default", "-o", path(&result), "--device", "cpu"][..], extra].concat())
+        deepcad(
+            &[&["denoise", path(&movie), "--model", "default", "-o", path(&result), "--device", "cpu"][..], extra]
+                .concat(),
+        )
     };
     let out = denoise(&[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -357,8 +479,22 @@ fn a_training_that_diverges_fails_while_working_with_exit_1_and_the_remedy() {
     let (movie, model) = (dir.path().join("m.tif"), dir.path().join("m.safetensors"));
     small_movie(&movie, "4");
     let out = deepcad(&[
-        "train", path(&movie), "-o", path(&model), "--learning-rate", "1e30", "--epochs", "1", "--patches-per-epoch", "4",
-        "--patch-t", "16", "--patch-xy", "16", "--init", "random",
+        "train",
+        path(&movie),
+        "-o",
+        path(&model),
+        "--learning-rate",
+        "1e30",
+        "--epochs",
+        "1",
+        "--patches-per-epoch",
+        "4",
+        "--patch-t",
+        "16",
+        "--patch-xy",
+        "16",
+        "--init",
+        "random",
     ]);
     assert_eq!(out.status.code(), Some(1), "valid input, failed while working: {}", stderr(&out));
     assert!(stderr(&out).contains("diverged") && stderr(&out).contains("lower the learning rate"), "{}", stderr(&out));

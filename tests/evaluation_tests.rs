@@ -4,14 +4,16 @@ use std::path::Path;
 use std::process::Command;
 
 use deepcad::evaluation::{
-    best_baseline, footprints_from_labels, gaussian_3d, labels_from_footprints, residual_checks, score, BaselineKind, Criterion,
+    best_baseline, footprints_from_labels, gaussian_3d, labels_from_footprints, residual_checks, score, BaselineKind,
+    Criterion,
 };
 use deepcad::io::{read_stack, ReadOptions};
 use deepcad::metrics::{snr_db, trace_correlations};
 use deepcad::simulate::{simulate, SimulationConfig, Simulator};
 
 fn small_movie(photons: f64) -> (SimulationConfig, Vec<f32>, Vec<f32>) {
-    let config = SimulationConfig { width: 48, height: 40, frames: 120, neurons: 6, photons, seed: 3, ..Default::default() };
+    let config =
+        SimulationConfig { width: 48, height: 40, frames: 120, neurons: 6, photons, seed: 3, ..Default::default() };
     let (clean, noisy) = simulate(&config).unwrap();
     (config, clean, noisy)
 }
@@ -45,7 +47,9 @@ fn best_baselines_beat_raw_and_report_their_setting() {
         assert!(snr > raw_snr + 5.0, "{family} {:?}: {snr} dB vs raw {raw_snr}", best.kind);
         // Best means best: no other candidate of the family scores higher.
         let other = match best.kind {
-            BaselineKind::MovingAverage { .. } => deepcad::metrics::temporal_moving_average(&noisy, config.width, config.height, 3),
+            BaselineKind::MovingAverage { .. } => {
+                deepcad::metrics::temporal_moving_average(&noisy, config.width, config.height, 3)
+            }
             BaselineKind::Gaussian3d { .. } => gaussian_3d(&noisy, config.width, config.height, 1.0, 0.5),
         }
         .unwrap();
@@ -60,9 +64,18 @@ fn the_trace_criterion_picks_the_width_with_the_best_neuron_traces() {
     let simulator = Simulator::new(&config).unwrap();
     let neurons = simulator.footprints().to_vec();
     let median = |movie: &[f32]| {
-        deepcad::metrics::median(&trace_correlations(movie, &clean, config.width, config.height, &neurons).unwrap()).unwrap()
+        deepcad::metrics::median(&trace_correlations(movie, &clean, config.width, config.height, &neurons).unwrap())
+            .unwrap()
     };
-    let best = best_baseline(&noisy, &clean, config.width, config.height, "moving_average", Criterion::TraceCorrelation(&neurons)).unwrap();
+    let best = best_baseline(
+        &noisy,
+        &clean,
+        config.width,
+        config.height,
+        "moving_average",
+        Criterion::TraceCorrelation(&neurons),
+    )
+    .unwrap();
     let chosen = median(&best.movie);
     for window in deepcad::evaluation::MOVING_AVERAGE_WINDOWS {
         let other = deepcad::metrics::temporal_moving_average(&noisy, config.width, config.height, window).unwrap();
@@ -147,8 +160,25 @@ fn deepcad(args: &[&str], dir: &Path) -> std::process::Output {
 fn score_command_ranks_raw_baselines_and_truth_and_names_mismatched_files() {
     let dir = tempfile::tempdir().unwrap();
     let sim = deepcad(
-        &["simulate", "-o", "raw.tif", "--truth", "truth.tif", "--labels", "labels.tif", "--width", "48", "--height", "40",
-          "--frames", "90", "--neurons", "5", "--photons", "2"],
+        &[
+            "simulate",
+            "-o",
+            "raw.tif",
+            "--truth",
+            "truth.tif",
+            "--labels",
+            "labels.tif",
+            "--width",
+            "48",
+            "--height",
+            "40",
+            "--frames",
+            "90",
+            "--neurons",
+            "5",
+            "--photons",
+            "2",
+        ],
         dir.path(),
     );
     assert!(sim.status.success(), "{}", String::from_utf8_lossy(&sim.stderr));
@@ -157,15 +187,32 @@ fn score_command_ranks_raw_baselines_and_truth_and_names_mismatched_files() {
     assert!(labels.iter().any(|&v| v > 0.0));
 
     let out = deepcad(
-        &["score", "--raw", "raw.tif", "--truth", "truth.tif", "--labels", "labels.tif", "--baselines", "--held-out-from", "45",
-          "--json", "scores.json", "perfect=truth.tif"],
+        &[
+            "score",
+            "--raw",
+            "raw.tif",
+            "--truth",
+            "truth.tif",
+            "--labels",
+            "labels.tif",
+            "--baselines",
+            "--held-out-from",
+            "45",
+            "--json",
+            "scores.json",
+            "perfect=truth.tif",
+        ],
         dir.path(),
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("scores.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("scores.json")).unwrap()).unwrap();
     let entries = report["entries"].as_array().unwrap();
     let names: Vec<&str> = entries.iter().map(|e| e["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["raw", "moving_average", "moving_average_for_traces", "gaussian_3d", "gaussian_3d_for_traces", "perfect"]);
+    assert_eq!(
+        names,
+        ["raw", "moving_average", "moving_average_for_traces", "gaussian_3d", "gaussian_3d_for_traces", "perfect"]
+    );
     let snr = |i: usize| entries[i]["scores"]["snr_db"].as_f64();
     assert!(snr(1).unwrap() > snr(0).unwrap() + 3.0 && snr(3).unwrap() > snr(0).unwrap() + 3.0);
     // Chosen for traces: never worse on traces than the SNR choice of the same family.
@@ -177,7 +224,8 @@ fn score_command_ranks_raw_baselines_and_truth_and_names_mismatched_files() {
     assert!(table.contains("SNR dB") && table.contains("perfect"), "{table}");
 
     // A movie of another size is refused, naming the file.
-    let other = deepcad(&["simulate", "-o", "small.tif", "--width", "32", "--height", "32", "--frames", "90"], dir.path());
+    let other =
+        deepcad(&["simulate", "-o", "small.tif", "--width", "32", "--height", "32", "--frames", "90"], dir.path());
     assert!(other.status.success());
     let out = deepcad(&["score", "--raw", "raw.tif", "--truth", "truth.tif", "small.tif"], dir.path());
     assert_eq!(out.status.code(), Some(2));

@@ -2,7 +2,9 @@
 //! and at other sizes, overwrite refusal, zip output, and (when installed) the official validator.
 use std::path::{Path, PathBuf};
 
-use deepcad::model::export_bioimageio::{export_bioimageio, minimum_size_for_halo, package_minimum_size, sha256_file, ExportOptions, TemporalAxis, TestMovie};
+use deepcad::model::export_bioimageio::{
+    export_bioimageio, minimum_size_for_halo, package_minimum_size, sha256_file, ExportOptions, TemporalAxis, TestMovie,
+};
 use deepcad::model::{Model, ModelMetadata, Normalization};
 use tch::{CModule, Device, Kind, Tensor};
 
@@ -37,15 +39,18 @@ fn read_npy(path: &Path) -> (Vec<i64>, Vec<f32>) {
     let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
     assert!(header.contains("'descr': '<f4'") && header.contains("'fortran_order': False"), "header {header}");
     let shape_text = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap();
-    let shape: Vec<i64> = shape_text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
-    let values: Vec<f32> = bytes[10 + header_len..].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let shape: Vec<i64> =
+        shape_text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
+    let values: Vec<f32> =
+        bytes[10 + header_len..].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
     assert_eq!(values.len() as i64, shape.iter().product::<i64>(), "{}: value count", path.display());
     (shape, values)
 }
 
 /// `sha256:` value that follows `source: <file>` in rdf.yaml.
 fn declared_sha256(rdf: &str, file: &str) -> String {
-    let after = rdf.split(&format!("source: {file}\n")).nth(1).unwrap_or_else(|| panic!("{file} not listed in rdf.yaml"));
+    let after =
+        rdf.split(&format!("source: {file}\n")).nth(1).unwrap_or_else(|| panic!("{file} not listed in rdf.yaml"));
     let line = after.lines().next().unwrap().trim();
     line.strip_prefix("sha256: ").unwrap_or_else(|| panic!("no sha256 after {file}: {line}")).to_string()
 }
@@ -66,12 +71,26 @@ fn exported_package_is_complete_hashed_and_its_torchscript_reproduces_the_engine
     let dir = tempfile::tempdir().unwrap();
     let model = small_model(12);
     let output = dir.path().join("package");
-    let report = export_bioimageio(&model, &output, &ExportOptions { authors: vec!["Test Author".into()], ..Default::default() }).unwrap();
+    let report = export_bioimageio(
+        &model,
+        &output,
+        &ExportOptions { authors: vec!["Test Author".into()], ..Default::default() },
+    )
+    .unwrap();
     assert_eq!(report.min_size, [32, 32, 32]);
     assert_eq!(report.test_shape, [32, 32, 32]);
     assert!(report.max_relative_difference <= 1e-5, "{}", report.max_relative_difference);
 
-    for name in ["rdf.yaml", "weights_torchscript.pt", "test_input.npy", "test_output.npy", "sample_input.tif", "sample_output.tif", "cover.png", "README.md"] {
+    for name in [
+        "rdf.yaml",
+        "weights_torchscript.pt",
+        "test_input.npy",
+        "test_output.npy",
+        "sample_input.tif",
+        "sample_output.tif",
+        "cover.png",
+        "README.md",
+    ] {
         assert!(output.join(name).is_file(), "{name} missing");
     }
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
@@ -172,7 +191,19 @@ fn existing_output_is_refused_unless_overwrite_and_zip_packages_hold_every_file(
     let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap()).unwrap();
     let mut names: Vec<String> = archive.file_names().map(String::from).collect();
     names.sort();
-    assert_eq!(names, vec!["README.md", "cover.png", "rdf.yaml", "sample_input.tif", "sample_output.tif", "test_input.npy", "test_output.npy", "weights_torchscript.pt"]);
+    assert_eq!(
+        names,
+        vec![
+            "README.md",
+            "cover.png",
+            "rdf.yaml",
+            "sample_input.tif",
+            "sample_output.tif",
+            "test_input.npy",
+            "test_output.npy",
+            "weights_torchscript.pt"
+        ]
+    );
     let mut rdf = String::new();
     std::io::Read::read_to_string(&mut archive.by_name("rdf.yaml").unwrap(), &mut rdf).unwrap();
     assert!(rdf.contains("      - type: space\n        id: z\n") && !rdf.contains("type: time"), "{rdf}");
@@ -186,9 +217,13 @@ fn test_movie_that_breaks_the_size_rules_is_rejected_with_the_rule() {
     let dir = tempfile::tempdir().unwrap();
     let model = small_model(12);
     let movie = TestMovie { values: vec![100.0; 32 * 32 * 20], shape: [32, 32, 20] };
-    let err = export_bioimageio(&model, &dir.path().join("p"), &ExportOptions { test_input: Some(movie), ..Default::default() })
-        .unwrap_err()
-        .to_string();
+    let err = export_bioimageio(
+        &model,
+        &dir.path().join("p"),
+        &ExportOptions { test_input: Some(movie), ..Default::default() },
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("axis x") && err.contains("20") && err.contains("multiple of 8"), "{err}");
     assert!(!dir.path().join("p").exists());
 }
@@ -210,7 +245,8 @@ fn test_input_from_a_tiff_is_its_centre_block_and_too_small_movies_are_refused()
     let last = ((t0 + 31) * height + y0 + 31) * width + x0 + 31;
     assert_eq!(*movie.values.last().unwrap(), data[last]);
     let output = dir.path().join("pkg");
-    export_bioimageio(&model, &output, &ExportOptions { test_input: Some(movie.clone()), ..Default::default() }).unwrap();
+    export_bioimageio(&model, &output, &ExportOptions { test_input: Some(movie.clone()), ..Default::default() })
+        .unwrap();
     assert_eq!(read_npy(&output.join("test_input.npy")).1, movie.values);
 
     let err = TestMovie::from_tiff(&tiff, [48, 32, 32]).unwrap_err().to_string();

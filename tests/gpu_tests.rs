@@ -29,18 +29,18 @@ fn info_lists_each_gpu_or_says_why_cuda_is_unusable() {
 #[ignore = "needs the CUDA libtorch set (source scripts/env.sh --cuda); scripts/test.sh runs it when present"]
 fn cuda_set_libraries_resolve_through_run_paths_alone() {
     // `source scripts/env.sh --cuda` installs it; without it there is nothing to check.
-    let cache = std::env::var_os("DEEPCAD_CACHE")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/deepcad"));
+    let cache = std::env::var_os("DEEPCAD_CACHE").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/deepcad")
+    });
     let venv = cache.join("libtorch-2.11.0-cuda");
     let library = std::fs::read_dir(venv.join("lib"))
         .ok()
         .and_then(|mut d| d.next())
         .and_then(|e| e.ok())
         .map(|python| python.path().join("site-packages/torch/lib/libtorch_cuda.so"));
-    let library = library
-        .filter(|l| l.is_file() && venv.join(".complete").is_file())
-        .unwrap_or_else(|| panic!("the CUDA libtorch set is not installed in {} (source scripts/env.sh --cuda)", venv.display()));
+    let library = library.filter(|l| l.is_file() && venv.join(".complete").is_file()).unwrap_or_else(|| {
+        panic!("the CUDA libtorch set is not installed in {} (source scripts/env.sh --cuda)", venv.display())
+    });
     let out = Command::new("ldd").arg(&library).env_remove("LD_LIBRARY_PATH").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let missing: Vec<&str> = text.lines().filter(|l| l.contains("not found")).collect();
@@ -53,11 +53,17 @@ fn cuda_set_libraries_resolve_through_run_paths_alone() {
 #[test]
 #[ignore = "needs a CUDA GPU; scripts/test.sh runs it where `deepcad info --devices` lists one"]
 fn gpu_network_agrees_with_cpu() {
-    assert!(deepcad::device::cuda_available(), "no usable GPU: {}", deepcad::device::cuda_unavailable_reason().unwrap_or_default());
+    assert!(
+        deepcad::device::cuda_available(),
+        "no usable GPU: {}",
+        deepcad::device::cuda_unavailable_reason().unwrap_or_default()
+    );
     use deepcad::model::{Model, ModelMetadata, Normalization};
     use tch::{Device, Kind, Tensor};
     tch::manual_seed(3);
-    let cpu = Model::new(ModelMetadata::new(16, [32, 32, 32], Normalization::Fixed { offset: 0.0, scale: 1.0 }), Device::Cpu).unwrap();
+    let cpu =
+        Model::new(ModelMetadata::new(16, [32, 32, 32], Normalization::Fixed { offset: 0.0, scale: 1.0 }), Device::Cpu)
+            .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");
     cpu.save(&path).unwrap();

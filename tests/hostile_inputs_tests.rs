@@ -126,7 +126,9 @@ fn tampered_bundle(good: &Path, out: &Path, edit: impl Fn(&mut serde_json::Value
     }
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = owned
         .iter()
-        .map(|(n, shape, data)| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data).unwrap()))
+        .map(|(n, shape, data)| {
+            (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data).unwrap())
+        })
         .collect();
     std::fs::write(out, safetensors::serialize(views, Some(metadata)).unwrap()).unwrap();
 }
@@ -136,15 +138,20 @@ fn half_precision_bundle(good: &Path, out: &Path) {
     let bytes = std::fs::read(good).unwrap();
     let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
-    let mut owned: Vec<(String, Vec<usize>, Vec<u8>, safetensors::Dtype)> =
-        tensors.tensors().into_iter().map(|(n, v)| (n, v.shape().to_vec(), v.data().to_vec(), safetensors::Dtype::F32)).collect();
+    let mut owned: Vec<(String, Vec<usize>, Vec<u8>, safetensors::Dtype)> = tensors
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| (n, v.shape().to_vec(), v.data().to_vec(), safetensors::Dtype::F32))
+        .collect();
     owned.sort_by(|a, b| a.0.cmp(&b.0));
     let halved = owned[0].2.len() / 2;
     owned[0].2.truncate(halved);
     owned[0].3 = safetensors::Dtype::F16;
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = owned
         .iter()
-        .map(|(n, shape, data, dtype)| (n.clone(), safetensors::tensor::TensorView::new(*dtype, shape.clone(), data).unwrap()))
+        .map(|(n, shape, data, dtype)| {
+            (n.clone(), safetensors::tensor::TensorView::new(*dtype, shape.clone(), data).unwrap())
+        })
         .collect();
     std::fs::write(out, safetensors::serialize(views, header.metadata().clone()).unwrap()).unwrap();
 }
@@ -174,30 +181,79 @@ fn hostile_inputs_end_in_clean_errors_that_name_the_culprit() {
     // Not regular files: a FIFO (opening it would block), a device that never ends, a folder named like a file.
     let fifo = d.join("fifo.tif");
     assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
-    cases.push(Case { name: "FIFO as movie", args: denoise(&fifo, &good), names: s(&fifo), inputs: vec![], no_output: vec![out.clone()] });
+    cases.push(Case {
+        name: "FIFO as movie",
+        args: denoise(&fifo, &good),
+        names: s(&fifo),
+        inputs: vec![],
+        no_output: vec![out.clone()],
+    });
     let zero = PathBuf::from("/dev/zero");
-    cases.push(Case { name: "/dev/zero as model", args: ["info", "/dev/zero"].map(String::from).to_vec(), names: "/dev/zero".into(), inputs: vec![], no_output: vec![] });
-    cases.push(Case { name: "/dev/zero as movie", args: denoise(&zero, &good), names: "/dev/zero".into(), inputs: vec![], no_output: vec![out.clone()] });
+    cases.push(Case {
+        name: "/dev/zero as model",
+        args: ["info", "/dev/zero"].map(String::from).to_vec(),
+        names: "/dev/zero".into(),
+        inputs: vec![],
+        no_output: vec![],
+    });
+    cases.push(Case {
+        name: "/dev/zero as movie",
+        args: denoise(&zero, &good),
+        names: "/dev/zero".into(),
+        inputs: vec![],
+        no_output: vec![out.clone()],
+    });
     let folder = d.join("folder.tif");
     std::fs::create_dir(&folder).unwrap();
-    cases.push(Case { name: "folder as model", args: denoise(&movie, &folder), names: s(&folder), inputs: vec![movie.clone()], no_output: vec![out.clone()] });
+    cases.push(Case {
+        name: "folder as model",
+        args: denoise(&movie, &folder),
+        names: s(&folder),
+        inputs: vec![movie.clone()],
+        no_output: vec![out.clone()],
+    });
     let fifo_model = d.join("fifo.safetensors");
     assert!(Command::new("mkfifo").arg(&fifo_model).status().unwrap().success());
-    cases.push(Case { name: "FIFO as model", args: denoise(&movie, &fifo_model), names: s(&fifo_model), inputs: vec![movie.clone()], no_output: vec![out.clone()] });
+    cases.push(Case {
+        name: "FIFO as model",
+        args: denoise(&movie, &fifo_model),
+        names: s(&fifo_model),
+        inputs: vec![movie.clone()],
+        no_output: vec![out.clone()],
+    });
 
     // Text and empty files.
     let text = d.join("notes.tif");
     std::fs::write(&text, "not a TIFF").unwrap();
-    cases.push(Case { name: "text as movie", args: denoise(&text, &good), names: s(&text), inputs: vec![text.clone()], no_output: vec![out.clone()] });
+    cases.push(Case {
+        name: "text as movie",
+        args: denoise(&text, &good),
+        names: s(&text),
+        inputs: vec![text.clone()],
+        no_output: vec![out.clone()],
+    });
     let empty = d.join("empty.safetensors");
     std::fs::write(&empty, "").unwrap();
-    cases.push(Case { name: "empty model", args: denoise(&movie, &empty), names: s(&empty), inputs: vec![movie.clone(), empty.clone()], no_output: vec![out.clone()] });
+    cases.push(Case {
+        name: "empty model",
+        args: denoise(&movie, &empty),
+        names: s(&empty),
+        inputs: vec![movie.clone(), empty.clone()],
+        no_output: vec![out.clone()],
+    });
     let huge_header = d.join("huge-header.safetensors");
     std::fs::write(&huge_header, u64::MAX.to_le_bytes()).unwrap();
-    cases.push(Case { name: "header length 2^64-1", args: ["info", &s(&huge_header)].map(String::from).to_vec(), names: s(&huge_header), inputs: vec![huge_header.clone()], no_output: vec![] });
+    cases.push(Case {
+        name: "header length 2^64-1",
+        args: ["info", &s(&huge_header)].map(String::from).to_vec(),
+        names: s(&huge_header),
+        inputs: vec![huge_header.clone()],
+        no_output: vec![],
+    });
 
     // Tampered bundles: out-of-range normalisation, absurd weights, a halo that would show seams.
-    let tampered: [(&str, Box<dyn Fn(&mut serde_json::Value)>, Option<f32>, &str); 4] = [
+    type Tamper = Box<dyn Fn(&mut serde_json::Value)>;
+    let tampered: [(&str, Tamper, Option<f32>, &str); 4] = [
         ("offset 1e308", Box::new(|j| j["normalization"]["offset"] = 1e308.into()), None, "offset"),
         ("scale 1e-300", Box::new(|j| j["normalization"]["scale"] = 1e-300.into()), None, "scale"),
         ("weight 3e38", Box::new(|_| {}), Some(3e38), "beyond any trained weight"),
@@ -206,16 +262,34 @@ fn hostile_inputs_end_in_clean_errors_that_name_the_culprit() {
     for (i, (name, edit, weight, why)) in tampered.into_iter().enumerate() {
         let bad = d.join(format!("tampered-{i}.safetensors"));
         tampered_bundle(&good, &bad, edit, weight);
-        cases.push(Case { name, args: denoise(&movie, &bad), names: why.into(), inputs: vec![movie.clone(), bad.clone()], no_output: vec![out.clone()] });
+        cases.push(Case {
+            name,
+            args: denoise(&movie, &bad),
+            names: why.into(),
+            inputs: vec![movie.clone(), bad.clone()],
+            no_output: vec![out.clone()],
+        });
     }
 
     // `info` checks the weights as loading does: a NaN weight, and weights stored as float16.
     let nan_weight = d.join("nan-weight.safetensors");
     tampered_bundle(&good, &nan_weight, |_| {}, Some(f32::NAN));
-    cases.push(Case { name: "info on a NaN weight", args: ["info", &s(&nan_weight)].map(String::from).to_vec(), names: "non-finite".into(), inputs: vec![nan_weight.clone()], no_output: vec![] });
+    cases.push(Case {
+        name: "info on a NaN weight",
+        args: ["info", &s(&nan_weight)].map(String::from).to_vec(),
+        names: "non-finite".into(),
+        inputs: vec![nan_weight.clone()],
+        no_output: vec![],
+    });
     let half = d.join("half.safetensors");
     half_precision_bundle(&good, &half);
-    cases.push(Case { name: "info on float16 weights", args: ["info", &s(&half)].map(String::from).to_vec(), names: "only float32".into(), inputs: vec![half.clone()], no_output: vec![] });
+    cases.push(Case {
+        name: "info on float16 weights",
+        args: ["info", &s(&half)].map(String::from).to_vec(),
+        names: "only float32".into(),
+        inputs: vec![half.clone()],
+        no_output: vec![],
+    });
 
     // Absurd numbers.
     let train_out = d.join("m.safetensors");
@@ -224,8 +298,15 @@ fn hostile_inputs_end_in_clean_errors_that_name_the_culprit() {
         ("threads 2000", "--threads", "2000", "2000"),
         ("patch 2^32", "--patch-t", "4294967296", "4294967296"),
     ] {
-        let args = ["train", &s(&movie), "-o", &s(&train_out), flag, value, "--device", "cpu"].map(String::from).to_vec();
-        cases.push(Case { name, args, names: names.into(), inputs: vec![movie.clone()], no_output: vec![train_out.clone()] });
+        let args =
+            ["train", &s(&movie), "-o", &s(&train_out), flag, value, "--device", "cpu"].map(String::from).to_vec();
+        cases.push(Case {
+            name,
+            args,
+            names: names.into(),
+            inputs: vec![movie.clone()],
+            no_output: vec![train_out.clone()],
+        });
     }
     // An unwritable model folder is reported before training, not after an epoch.
     let nowhere = PathBuf::from("/proc/deepcad-model.safetensors");
@@ -261,7 +342,13 @@ fn hostile_inputs_end_in_clean_errors_that_name_the_culprit() {
     // "decompression bomb" whose one deflate strip claims a 60000×60000 16-bit frame (7.2 GB).
     let ifd_loop = d.join("ifd-loop.tif");
     std::fs::write(&ifd_loop, classic_tiff(1, 1, 1, &[0, 0], 8)).unwrap();
-    cases.push(Case { name: "IFD chain loops", args: denoise(&ifd_loop, &good), names: s(&ifd_loop), inputs: vec![ifd_loop.clone()], no_output: vec![out.clone()] });
+    cases.push(Case {
+        name: "IFD chain loops",
+        args: denoise(&ifd_loop, &good),
+        names: s(&ifd_loop),
+        inputs: vec![ifd_loop.clone()],
+        no_output: vec![out.clone()],
+    });
     let bomb = d.join("bomb.tif");
     let zeros = {
         use std::io::Write;
@@ -274,7 +361,13 @@ fn hostile_inputs_end_in_clean_errors_that_name_the_culprit() {
         encoder.finish().unwrap()
     };
     std::fs::write(&bomb, classic_tiff(60_000, 60_000, 8, &zeros, 0)).unwrap();
-    cases.push(Case { name: "decompression bomb", args: denoise(&bomb, &good), names: s(&bomb), inputs: vec![bomb.clone()], no_output: vec![out.clone()] });
+    cases.push(Case {
+        name: "decompression bomb",
+        args: denoise(&bomb, &good),
+        names: s(&bomb),
+        inputs: vec![bomb.clone()],
+        no_output: vec![out.clone()],
+    });
 
     // A hostile pickle: a checkpoint whose data.pkl would run `touch` through os.system.
     let marker = d.join("pwned");
@@ -288,7 +381,13 @@ fn hostile_inputs_end_in_clean_errors_that_name_the_culprit() {
         zip.finish().unwrap();
     }
     let evil_out = d.join("evil.safetensors");
-    cases.push(Case { name: "hostile pickle", args: ["import", &s(&evil), "-o", &s(&evil_out)].map(String::from).to_vec(), names: s(&evil), inputs: vec![evil.clone()], no_output: vec![evil_out, marker.clone()] });
+    cases.push(Case {
+        name: "hostile pickle",
+        args: ["import", &s(&evil), "-o", &s(&evil_out)].map(String::from).to_vec(),
+        names: s(&evil),
+        inputs: vec![evil.clone()],
+        no_output: vec![evil_out, marker.clone()],
+    });
 
     // Read-only and full output locations: small tmpfs mounts (root only; skipped otherwise).
     let read_only = d.join("read-only");
@@ -297,7 +396,12 @@ fn hostile_inputs_end_in_clean_errors_that_name_the_culprit() {
         .into_iter()
         .filter_map(|(at, options)| {
             std::fs::create_dir(at).unwrap();
-            let ok = Command::new("mount").args(["-t", "tmpfs", "-o", options, "tmpfs"]).arg(at).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+            let ok = Command::new("mount")
+                .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+                .arg(at)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
             if !ok {
                 eprintln!("SKIPPED the {} output location case: mounting a tmpfs needs root", at.display());
             }
@@ -312,8 +416,16 @@ fn hostile_inputs_end_in_clean_errors_that_name_the_culprit() {
         .success());
     for location in &mounted {
         let target = location.join("denoised.tif");
-        let args = ["denoise", &s(&big_movie), "--model", &s(&good), "-o", &s(&target), "--device", "cpu"].map(String::from).to_vec();
-        cases.push(Case { name: if *location == read_only { "read-only output folder" } else { "full disk" }, args, names: s(&target), inputs: vec![big_movie.clone()], no_output: vec![target.clone()] });
+        let args = ["denoise", &s(&big_movie), "--model", &s(&good), "-o", &s(&target), "--device", "cpu"]
+            .map(String::from)
+            .to_vec();
+        cases.push(Case {
+            name: if *location == read_only { "read-only output folder" } else { "full disk" },
+            args,
+            names: s(&target),
+            inputs: vec![big_movie.clone()],
+            no_output: vec![target.clone()],
+        });
     }
 
     let mut tally = Tally::default();

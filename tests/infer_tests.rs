@@ -8,7 +8,8 @@ use tch::Device;
 
 fn random_model(base_width: usize, offset: f64, scale: f64) -> Model {
     tch::manual_seed(11);
-    Model::new(ModelMetadata::new(base_width, [16, 16, 16], Normalization::Fixed { offset, scale }), Device::Cpu).unwrap()
+    Model::new(ModelMetadata::new(base_width, [16, 16, 16], Normalization::Fixed { offset, scale }), Device::Cpu)
+        .unwrap()
 }
 
 fn random_movie(t: usize, h: usize, w: usize, seed: u64) -> Vec<f32> {
@@ -81,7 +82,9 @@ fn file_output_keeps_frames_type_and_calibration_and_clips() {
     // Scale chosen so outputs overshoot the 16-bit range: must clip, never wrap.
     let model = random_model(4, 30000.0, 30000.0);
     let output = dir.path().join("out.tif");
-    let report = denoise_file(&model, &input, &output, &ReadOptions::default(), &DenoiseSettings::default(), &mut Silent).unwrap();
+    let report =
+        denoise_file(&model, &input, &output, &ReadOptions::default(), &DenoiseSettings::default(), &mut Silent)
+            .unwrap();
     assert_eq!(report.frames, t);
     let reader = StackReader::open(&output, &ReadOptions::default()).unwrap();
     let info = reader.info();
@@ -133,7 +136,8 @@ fn output_equal_to_input_is_refused() {
     let input = dir.path().join("in.tif");
     write_stack(&input, (8, 8, 4), SampleType::U16, &ImageJMetadata::default(), &vec![1.0; 256]).unwrap();
     let model = random_model(4, 0.0, 1.0);
-    let err = denoise_file(&model, &input, &input, &ReadOptions::default(), &DenoiseSettings::default(), &mut Silent).unwrap_err();
+    let err = denoise_file(&model, &input, &input, &ReadOptions::default(), &DenoiseSettings::default(), &mut Silent)
+        .unwrap_err();
     assert_eq!(err.kind(), "usage");
     assert!(err.to_string().contains("in.tif"), "{err}");
 }
@@ -141,7 +145,8 @@ fn output_equal_to_input_is_refused() {
 #[test]
 fn automatic_output_type_keeps_integers_for_bright_data_and_floats_for_dim_data() {
     use deepcad::infer::MIN_SPREAD_FOR_INTEGER_OUTPUT;
-    let mut movie = InMemoryMovie::new("m", 8, 8, 4, SampleType::U16, (0..256).map(|v| (v % 7) as f32).collect()).unwrap();
+    let mut movie =
+        InMemoryMovie::new("m", 8, 8, 4, SampleType::U16, (0..256).map(|v| (v % 7) as f32).collect()).unwrap();
     let dim_model = random_model(4, 101.0, 2.7);
     let bright = output_spread(&random_model(4, 500.0, MIN_SPREAD_FOR_INTEGER_OUTPUT * 2.0), &mut movie).unwrap();
     let dim = output_spread(&dim_model, &mut movie).unwrap();
@@ -161,12 +166,13 @@ fn automatic_output_type_keeps_integers_for_bright_data_and_floats_for_dim_data(
     assert_eq!(OutputType::Auto.resolve(SampleType::U16, Some(spread)).0, SampleType::F32);
     // Imported reference models (per-stack mean) keep the input's type.
     tch::manual_seed(11);
-    let imported = Model::new(
-        ModelMetadata::new(4, [16, 16, 16], Normalization::StackMean { scale_factor: 1.0 }),
-        Device::Cpu,
-    )
-    .unwrap();
-    assert_eq!(OutputType::Auto.resolve(SampleType::U16, output_spread(&imported, &mut movie).unwrap()).0, SampleType::U16);
+    let imported =
+        Model::new(ModelMetadata::new(4, [16, 16, 16], Normalization::StackMean { scale_factor: 1.0 }), Device::Cpu)
+            .unwrap();
+    assert_eq!(
+        OutputType::Auto.resolve(SampleType::U16, output_spread(&imported, &mut movie).unwrap()).0,
+        SampleType::U16
+    );
 
     // The default writes dim data as float, and says why.
     let dir = tempfile::tempdir().unwrap();
@@ -185,7 +191,8 @@ fn automatic_output_type_keeps_integers_for_bright_data_and_floats_for_dim_data(
     }
     let mut infos = Infos(Vec::new());
     let output = dir.path().join("dim-denoised.tif");
-    denoise_file(&dim_model, &input, &output, &ReadOptions::default(), &DenoiseSettings::default(), &mut infos).unwrap();
+    denoise_file(&dim_model, &input, &output, &ReadOptions::default(), &DenoiseSettings::default(), &mut infos)
+        .unwrap();
     assert_eq!(StackReader::open(&output, &ReadOptions::default()).unwrap().info().sample_type, SampleType::F32);
     assert!(infos.0.iter().any(|i| i.contains("32-bit float")), "{:?}", infos.0);
 }

@@ -6,19 +6,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use deepcad::io::{
-    check_output_path, list_movie_inputs, read_stack, write_stack, Calibration, FrameData,
-    ImageJMetadata, OutputKind, ReadOptions, SampleType, StackReader, StackWriter,
+    check_output_path, list_movie_inputs, read_stack, write_stack, Calibration, FrameData, ImageJMetadata, OutputKind,
+    ReadOptions, SampleType, StackReader, StackWriter,
 };
 use deepcad::Error;
 use tiff::encoder::{colortype, Compression, DeflateLevel, Predictor, TiffEncoder};
 use tiff::tags::Tag;
 
-const ALL_TYPES: [SampleType; 4] = [
-    SampleType::U8,
-    SampleType::U16,
-    SampleType::I16,
-    SampleType::F32,
-];
+const ALL_TYPES: [SampleType; 4] = [SampleType::U8, SampleType::U16, SampleType::I16, SampleType::F32];
 
 /// A movie whose values vary with x, y and t and stay inside `sample_type`'s range
 /// (fractions and negatives only where the type holds them).
@@ -54,10 +49,8 @@ fn file_name(path: &Path) -> String {
 }
 
 fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut names: Vec<String> =
+        fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     names
 }
@@ -73,14 +66,9 @@ fn write_u16_pages(
     predictor: Predictor,
 ) {
     let file = fs::File::create(path).unwrap();
-    let mut encoder = TiffEncoder::new(file)
-        .unwrap()
-        .with_compression(compression)
-        .with_predictor(predictor);
+    let mut encoder = TiffEncoder::new(file).unwrap().with_compression(compression).with_predictor(predictor);
     for page in pages {
-        encoder
-            .write_image::<colortype::Gray16>(width, height, page)
-            .unwrap();
+        encoder.write_image::<colortype::Gray16>(width, height, page).unwrap();
     }
 }
 
@@ -90,36 +78,20 @@ fn every_sample_type_round_trips_through_classic_and_bigtiff() {
     let (width, height, frames) = (13, 7, 5);
     for sample_type in ALL_TYPES {
         for kind in [OutputKind::Classic, OutputKind::Big] {
-            let path = dir
-                .path()
-                .join(format!("{}-{kind:?}.tif", sample_type.name()));
+            let path = dir.path().join(format!("{}-{kind:?}.tif", sample_type.name()));
             let data = movie(width, height, frames, sample_type);
-            let mut writer = StackWriter::create(
-                &path,
-                width,
-                height,
-                frames,
-                sample_type,
-                &ImageJMetadata::default(),
-                kind,
-            )
-            .unwrap();
+            let mut writer =
+                StackWriter::create(&path, width, height, frames, sample_type, &ImageJMetadata::default(), kind)
+                    .unwrap();
             for frame in data.chunks(width * height) {
                 writer.write_frame(frame).unwrap();
             }
             writer.finish().unwrap();
 
             let magic = fs::read(&path).unwrap()[2];
-            assert_eq!(
-                magic,
-                if kind == OutputKind::Big { 43 } else { 42 },
-                "{path:?}"
-            );
+            assert_eq!(magic, if kind == OutputKind::Big { 43 } else { 42 }, "{path:?}");
             let (info, back) = read_stack(&path, &default_read()).unwrap();
-            assert_eq!(
-                (info.width, info.height, info.frames),
-                (width, height, frames)
-            );
+            assert_eq!((info.width, info.height, info.frames), (width, height, frames));
             assert_eq!(info.sample_type, sample_type);
             assert_eq!(info.bigtiff, kind == OutputKind::Big);
             assert_eq!(back, data, "{sample_type} {kind:?}");
@@ -131,19 +103,10 @@ fn every_sample_type_round_trips_through_classic_and_bigtiff() {
 fn raw_frames_round_trip_and_random_access_reads_only_the_asked_frame() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("raw.tif");
-    let frames: Vec<FrameData> = (0..6u16)
-        .map(|t| FrameData::U16((0..12).map(|i| t * 1000 + i).collect()))
-        .collect();
-    let mut writer = StackWriter::create(
-        &path,
-        4,
-        3,
-        frames.len(),
-        SampleType::U16,
-        &ImageJMetadata::default(),
-        OutputKind::Auto,
-    )
-    .unwrap();
+    let frames: Vec<FrameData> = (0..6u16).map(|t| FrameData::U16((0..12).map(|i| t * 1000 + i).collect())).collect();
+    let mut writer =
+        StackWriter::create(&path, 4, 3, frames.len(), SampleType::U16, &ImageJMetadata::default(), OutputKind::Auto)
+            .unwrap();
     for frame in &frames {
         writer.write_frame_raw(frame).unwrap();
     }
@@ -152,21 +115,14 @@ fn raw_frames_round_trip_and_random_access_reads_only_the_asked_frame() {
     let mut reader = StackReader::open(&path, &default_read()).unwrap();
     is_send(&reader);
     assert_eq!(reader.frame_len(), 12);
-    assert!(
-        !reader.info().bigtiff,
-        "a small Auto output is classic TIFF"
-    );
+    assert!(!reader.info().bigtiff, "a small Auto output is classic TIFF");
     let mut out = vec![0f32; 12];
     for t in [5, 0, 3, 3, 1, 4, 2] {
         assert_eq!(reader.read_frame_raw(t).unwrap(), frames[t]);
         reader.read_frame(t, &mut out).unwrap();
         assert_eq!(out[11], f32::from(t as u16 * 1000 + 11));
     }
-    assert_kind(
-        reader.read_frame(6, &mut out),
-        "usage",
-        &["frame 6", "6 frames"],
-    );
+    assert_kind(reader.read_frame(6, &mut out), "usage", &["frame 6", "6 frames"]);
     assert_kind(reader.read_frame(0, &mut [0f32; 5]), "usage", &["5 values"]);
 }
 
@@ -174,21 +130,12 @@ fn raw_frames_round_trip_and_random_access_reads_only_the_asked_frame() {
 fn compressed_inputs_are_decoded() {
     let dir = tempfile::tempdir().unwrap();
     let (width, height) = (31u32, 17u32);
-    let pages: Vec<Vec<u16>> = (0..3u32)
-        .map(|t| {
-            (0..width * height)
-                .map(|i| ((i * 7 + t * 977) % 65535) as u16)
-                .collect()
-        })
-        .collect();
+    let pages: Vec<Vec<u16>> =
+        (0..3u32).map(|t| (0..width * height).map(|i| ((i * 7 + t * 977) % 65535) as u16).collect()).collect();
     let cases = [
         ("lzw", Compression::Lzw, Predictor::None),
         ("lzw-predictor", Compression::Lzw, Predictor::Horizontal),
-        (
-            "deflate",
-            Compression::Deflate(DeflateLevel::Balanced),
-            Predictor::None,
-        ),
+        ("deflate", Compression::Deflate(DeflateLevel::Balanced), Predictor::None),
         ("packbits", Compression::Packbits, Predictor::None),
     ];
     for (name, compression, predictor) in cases {
@@ -220,31 +167,13 @@ fn hyperstack_metadata_and_calibration_survive_write_and_read() {
         },
         extra: vec![("loop".to_string(), "false".to_string())],
     };
-    write_stack(
-        &path,
-        (8, 5, 6),
-        SampleType::U16,
-        &metadata,
-        &movie(8, 5, 6, SampleType::U16),
-    )
-    .unwrap();
+    write_stack(&path, (8, 5, 6), SampleType::U16, &metadata, &movie(8, 5, 6, SampleType::U16)).unwrap();
 
     let (info, _) = read_stack(&path, &default_read()).unwrap();
     let back = &info.metadata;
-    assert_eq!(
-        (back.channels, back.slices, back.frames, back.hyperstack),
-        (1, 1, 6, true)
-    );
-    assert!(
-        (back.calibration.pixel_width - 0.65).abs() < 1e-7,
-        "{:?}",
-        back.calibration
-    );
-    assert!(
-        (back.calibration.pixel_height - 0.8).abs() < 1e-7,
-        "{:?}",
-        back.calibration
-    );
+    assert_eq!((back.channels, back.slices, back.frames, back.hyperstack), (1, 1, 6, true));
+    assert!((back.calibration.pixel_width - 0.65).abs() < 1e-7, "{:?}", back.calibration);
+    assert!((back.calibration.pixel_height - 0.8).abs() < 1e-7, "{:?}", back.calibration);
     assert_eq!(back.calibration.pixel_depth, 2.0);
     assert_eq!(back.calibration.unit, "\u{b5}m");
     assert_eq!(back.calibration.frame_interval, 0.033);
@@ -253,44 +182,19 @@ fn hyperstack_metadata_and_calibration_survive_write_and_read() {
     // What Fiji looks at: the description on page 1 only, and the resolution tags.
     let mut decoder = tiff::decoder::Decoder::new(fs::File::open(&path).unwrap()).unwrap();
     let description = decoder.get_tag_ascii_string(Tag::ImageDescription).unwrap();
-    for line in [
-        "images=6\n",
-        "frames=6\n",
-        "hyperstack=true\n",
-        "unit=micron\n",
-        "spacing=2\n",
-        "finterval=0.033\n",
-    ] {
+    for line in ["images=6\n", "frames=6\n", "hyperstack=true\n", "unit=micron\n", "spacing=2\n", "finterval=0.033\n"] {
         assert!(description.contains(line), "{description:?} lacks {line:?}");
     }
     assert!(description.starts_with("ImageJ="));
     decoder.next_image().unwrap();
-    assert!(
-        decoder.find_tag(Tag::ImageDescription).unwrap().is_none(),
-        "description only on the first page"
-    );
+    assert!(decoder.find_tag(Tag::ImageDescription).unwrap().is_none(), "description only on the first page");
 }
 
 /// A 2-channel, 3-slice, 4-frame hyperstack whose every pixel holds its page number.
 fn write_numbered_hyperstack(path: &Path, channels: usize, slices: usize, frames: usize) {
-    let metadata = ImageJMetadata {
-        channels,
-        slices,
-        frames,
-        hyperstack: true,
-        ..ImageJMetadata::default()
-    };
+    let metadata = ImageJMetadata { channels, slices, frames, hyperstack: true, ..ImageJMetadata::default() };
     let pages = channels * slices * frames;
-    let mut writer = StackWriter::create(
-        path,
-        3,
-        2,
-        pages,
-        SampleType::U16,
-        &metadata,
-        OutputKind::Auto,
-    )
-    .unwrap();
+    let mut writer = StackWriter::create(path, 3, 2, pages, SampleType::U16, &metadata, OutputKind::Auto).unwrap();
     for page in 0..pages {
         writer.write_frame(&[page as f32; 6]).unwrap();
     }
@@ -308,46 +212,24 @@ fn channel_and_slice_selection_picks_the_right_pages() {
         "unsupported",
         &["hyper.tif", "2 channels", "choose the channel"],
     );
-    let only_channel = ReadOptions {
-        channel: Some(1),
-        slice: None,
-    };
+    let only_channel = ReadOptions { channel: Some(1), slice: None };
     assert_kind(
         StackReader::open(&path, &only_channel),
         "unsupported",
         &["hyper.tif", "3 slices", "4 frames", "choose the slice"],
     );
     assert_kind(
-        StackReader::open(
-            &path,
-            &ReadOptions {
-                channel: Some(2),
-                slice: Some(0),
-            },
-        ),
+        StackReader::open(&path, &ReadOptions { channel: Some(2), slice: Some(0) }),
         "usage",
         &["channel C3 (index 2 counting from 0)"],
     );
     assert_kind(
-        StackReader::open(
-            &path,
-            &ReadOptions {
-                channel: Some(0),
-                slice: Some(3),
-            },
-        ),
+        StackReader::open(&path, &ReadOptions { channel: Some(0), slice: Some(3) }),
         "usage",
         &["slice Z4 (index 3 counting from 0)"],
     );
 
-    let mut reader = StackReader::open(
-        &path,
-        &ReadOptions {
-            channel: Some(1),
-            slice: Some(2),
-        },
-    )
-    .unwrap();
+    let mut reader = StackReader::open(&path, &ReadOptions { channel: Some(1), slice: Some(2) }).unwrap();
     assert_eq!(reader.info().frames, 4);
     let meta = &reader.info().metadata;
     assert_eq!((meta.channels, meta.slices, meta.frames), (1, 1, 4));
@@ -364,50 +246,19 @@ fn a_plain_stack_runs_time_along_slices() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("zstack.tif");
     write_numbered_hyperstack(&path, 2, 5, 1);
-    let mut reader = StackReader::open(
-        &path,
-        &ReadOptions {
-            channel: Some(1),
-            slice: None,
-        },
-    )
-    .unwrap();
+    let mut reader = StackReader::open(&path, &ReadOptions { channel: Some(1), slice: None }).unwrap();
     assert_eq!(reader.info().frames, 5);
     let meta = &reader.info().metadata;
     assert_eq!((meta.channels, meta.slices, meta.frames), (1, 5, 1));
     let mut out = vec![0f32; 6];
     reader.read_frame(3, &mut out).unwrap();
     assert_eq!(out[0], (1 + 2 * 3) as f32);
-    assert_kind(
-        StackReader::open(
-            &path,
-            &ReadOptions {
-                channel: Some(0),
-                slice: Some(1),
-            },
-        ),
-        "usage",
-        &["slice 1"],
-    );
+    assert_kind(StackReader::open(&path, &ReadOptions { channel: Some(0), slice: Some(1) }), "usage", &["slice 1"]);
 
     // Written back through the view's metadata, the time axis stays on slices.
-    let (info, data) = read_stack(
-        &path,
-        &ReadOptions {
-            channel: Some(0),
-            slice: None,
-        },
-    )
-    .unwrap();
+    let (info, data) = read_stack(&path, &ReadOptions { channel: Some(0), slice: None }).unwrap();
     let copy = dir.path().join("copy.tif");
-    write_stack(
-        &copy,
-        (info.width, info.height, info.frames),
-        info.sample_type,
-        &info.metadata,
-        &data,
-    )
-    .unwrap();
+    write_stack(&copy, (info.width, info.height, info.frames), info.sample_type, &info.metadata, &data).unwrap();
     let (again, data_again) = read_stack(&copy, &default_read()).unwrap();
     assert_eq!((again.metadata.slices, again.metadata.frames), (5, 1));
     assert_eq!(data_again, data);
@@ -417,32 +268,13 @@ fn a_plain_stack_runs_time_along_slices() {
 fn writing_rounds_half_away_from_zero_and_clips_to_the_type() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(SampleType, Vec<f32>, Vec<f32>); 3] = [
-        (
-            SampleType::U16,
-            vec![70000.4, -3.0, 2.5, f32::NAN],
-            vec![65535.0, 0.0, 3.0, 0.0],
-        ),
-        (
-            SampleType::U8,
-            vec![255.5, 0.49, 127.5, -0.5],
-            vec![255.0, 0.0, 128.0, 0.0],
-        ),
-        (
-            SampleType::I16,
-            vec![-2.5, -40000.0, 40000.0, 1.5],
-            vec![-3.0, -32768.0, 32767.0, 2.0],
-        ),
+        (SampleType::U16, vec![70000.4, -3.0, 2.5, f32::NAN], vec![65535.0, 0.0, 3.0, 0.0]),
+        (SampleType::U8, vec![255.5, 0.49, 127.5, -0.5], vec![255.0, 0.0, 128.0, 0.0]),
+        (SampleType::I16, vec![-2.5, -40000.0, 40000.0, 1.5], vec![-3.0, -32768.0, 32767.0, 2.0]),
     ];
     for (sample_type, input, expected) in cases {
         let path = dir.path().join(format!("clip-{sample_type}.tif"));
-        write_stack(
-            &path,
-            (2, 2, 1),
-            sample_type,
-            &ImageJMetadata::default(),
-            &input,
-        )
-        .unwrap();
+        write_stack(&path, (2, 2, 1), sample_type, &ImageJMetadata::default(), &input).unwrap();
         let (_, back) = read_stack(&path, &default_read()).unwrap();
         assert_eq!(back, expected, "{sample_type}");
     }
@@ -452,35 +284,19 @@ fn writing_rounds_half_away_from_zero_and_clips_to_the_type() {
 fn missing_and_non_tiff_files_are_reported_with_their_names() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("absent-movie.tif");
-    assert_kind(
-        read_stack(&missing, &default_read()),
-        "io",
-        &["absent-movie.tif"],
-    );
+    assert_kind(read_stack(&missing, &default_read()), "io", &["absent-movie.tif"]);
 
     let text = dir.path().join("notes-really.tif");
     fs::write(&text, "this is a lab notebook, not an image\n").unwrap();
-    assert_kind(
-        read_stack(&text, &default_read()),
-        "format",
-        &["notes-really.tif", "not a TIFF"],
-    );
+    assert_kind(read_stack(&text, &default_read()), "format", &["notes-really.tif", "not a TIFF"]);
 
     let empty = dir.path().join("empty.tif");
     fs::write(&empty, b"").unwrap();
-    assert_kind(
-        read_stack(&empty, &default_read()),
-        "format",
-        &["empty.tif"],
-    );
+    assert_kind(read_stack(&empty, &default_read()), "format", &["empty.tif"]);
 
     let no_pages = dir.path().join("no-pages.tif");
     fs::write(&no_pages, b"II*\0\0\0\0\0").unwrap();
-    assert_kind(
-        read_stack(&no_pages, &default_read()),
-        "format",
-        &["no-pages.tif", "no images"],
-    );
+    assert_kind(read_stack(&no_pages, &default_read()), "format", &["no-pages.tif", "no images"]);
 }
 
 #[test]
@@ -488,22 +304,12 @@ fn truncated_files_are_format_errors() {
     let dir = tempfile::tempdir().unwrap();
     // Our writer (IFD after each page) and a file cut in the middle of its pixel data.
     let whole = dir.path().join("whole.tif");
-    write_stack(
-        &whole,
-        (32, 32, 4),
-        SampleType::U16,
-        &ImageJMetadata::default(),
-        &movie(32, 32, 4, SampleType::U16),
-    )
-    .unwrap();
+    write_stack(&whole, (32, 32, 4), SampleType::U16, &ImageJMetadata::default(), &movie(32, 32, 4, SampleType::U16))
+        .unwrap();
     let bytes = fs::read(&whole).unwrap();
     let half = dir.path().join("half.tif");
     fs::write(&half, &bytes[..bytes.len() / 2]).unwrap();
-    assert_kind(
-        read_stack(&half, &default_read()),
-        "format",
-        &["half.tif", "truncated"],
-    );
+    assert_kind(read_stack(&half, &default_read()), "format", &["half.tif", "truncated"]);
 
     // ImageJ's layout: all page directories first, pixel data after; cut inside the data.
     let imagej = dir.path().join("imagej-layout.tif");
@@ -513,11 +319,7 @@ fn truncated_files_are_format_errors() {
     let bytes = fs::read(&imagej).unwrap();
     let cut = dir.path().join("imagej-cut.tif");
     fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
-    assert_kind(
-        read_stack(&cut, &default_read()),
-        "format",
-        &["imagej-cut.tif", "truncated"],
-    );
+    assert_kind(read_stack(&cut, &default_read()), "format", &["imagej-cut.tif", "truncated"]);
 }
 
 #[test]
@@ -531,12 +333,7 @@ fn unsupported_pixel_layouts_say_what_to_do() {
     assert_kind(
         read_stack(&rgb, &default_read()),
         "unsupported",
-        &[
-            "colour.tif",
-            "RGB (3 samples per pixel)",
-            "convert to grayscale (Image > Type > 16-bit)",
-            "split channels",
-        ],
+        &["colour.tif", "RGB (3 samples per pixel)", "convert to grayscale (Image > Type > 16-bit)", "split channels"],
     );
 
     let double = dir.path().join("double.tif");
@@ -544,22 +341,14 @@ fn unsupported_pixel_layouts_say_what_to_do() {
         .unwrap()
         .write_image::<colortype::Gray64Float>(2, 2, &[1.0f64; 4])
         .unwrap();
-    assert_kind(
-        read_stack(&double, &default_read()),
-        "unsupported",
-        &["double.tif", "64-bit float", "32-bit"],
-    );
+    assert_kind(read_stack(&double, &default_read()), "unsupported", &["double.tif", "64-bit float", "32-bit"]);
 
     let int32 = dir.path().join("int32.tif");
     TiffEncoder::new(fs::File::create(&int32).unwrap())
         .unwrap()
         .write_image::<colortype::GrayI32>(2, 2, &[1i32; 4])
         .unwrap();
-    assert_kind(
-        read_stack(&int32, &default_read()),
-        "unsupported",
-        &["int32.tif", "32-bit integers"],
-    );
+    assert_kind(read_stack(&int32, &default_read()), "unsupported", &["int32.tif", "32-bit integers"]);
 }
 
 #[test]
@@ -569,12 +358,8 @@ fn non_finite_float_pixels_are_named_by_frame_and_position() {
     let mut encoder = TiffEncoder::new(fs::File::create(&path).unwrap()).unwrap();
     let mut second = vec![1.5f32; 12];
     second[4 + 2] = f32::NAN; // x=2, y=1 in a 4-wide frame
-    encoder
-        .write_image::<colortype::Gray32Float>(4, 3, &[0.5f32; 12])
-        .unwrap();
-    encoder
-        .write_image::<colortype::Gray32Float>(4, 3, &second)
-        .unwrap();
+    encoder.write_image::<colortype::Gray32Float>(4, 3, &[0.5f32; 12]).unwrap();
+    encoder.write_image::<colortype::Gray32Float>(4, 3, &second).unwrap();
     drop(encoder);
 
     let mut reader = StackReader::open(&path, &default_read()).unwrap();
@@ -599,36 +384,18 @@ fn pages_of_different_size_or_type_are_rejected_by_page() {
     let dir = tempfile::tempdir().unwrap();
     let sizes = dir.path().join("sizes.tif");
     let mut encoder = TiffEncoder::new(fs::File::create(&sizes).unwrap()).unwrap();
-    encoder
-        .write_image::<colortype::Gray16>(8, 8, &[1u16; 64])
-        .unwrap();
-    encoder
-        .write_image::<colortype::Gray16>(8, 8, &[1u16; 64])
-        .unwrap();
-    encoder
-        .write_image::<colortype::Gray16>(8, 9, &[1u16; 72])
-        .unwrap();
+    encoder.write_image::<colortype::Gray16>(8, 8, &[1u16; 64]).unwrap();
+    encoder.write_image::<colortype::Gray16>(8, 8, &[1u16; 64]).unwrap();
+    encoder.write_image::<colortype::Gray16>(8, 9, &[1u16; 72]).unwrap();
     drop(encoder);
-    assert_kind(
-        read_stack(&sizes, &default_read()),
-        "format",
-        &["sizes.tif", "page 3", "8x9", "8x8"],
-    );
+    assert_kind(read_stack(&sizes, &default_read()), "format", &["sizes.tif", "page 3", "8x9", "8x8"]);
 
     let types = dir.path().join("types.tif");
     let mut encoder = TiffEncoder::new(fs::File::create(&types).unwrap()).unwrap();
-    encoder
-        .write_image::<colortype::Gray16>(2, 2, &[1u16; 4])
-        .unwrap();
-    encoder
-        .write_image::<colortype::Gray8>(2, 2, &[1u8; 4])
-        .unwrap();
+    encoder.write_image::<colortype::Gray16>(2, 2, &[1u16; 4]).unwrap();
+    encoder.write_image::<colortype::Gray8>(2, 2, &[1u8; 4]).unwrap();
     drop(encoder);
-    assert_kind(
-        read_stack(&types, &default_read()),
-        "format",
-        &["types.tif", "page 2", "u8", "u16"],
-    );
+    assert_kind(read_stack(&types, &default_read()), "format", &["types.tif", "page 2", "u8", "u16"]);
 }
 
 #[test]
@@ -636,37 +403,24 @@ fn imagej_large_stack_layout_is_read_from_one_directory() {
     // ImageJ saves stacks over 4 GB with a single IFD and `images=N`, the frames back to back.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("contiguous.tif");
-    let frames: Vec<Vec<u16>> = (0..5)
-        .map(|t| (0..6).map(|i| t * 100 + i).collect())
-        .collect();
+    let frames: Vec<Vec<u16>> = (0..5).map(|t| (0..6).map(|i| t * 100 + i).collect()).collect();
     fs::write(&path, imagej_style_tiff(3, 2, &frames, false)).unwrap();
     let mut reader = StackReader::open(&path, &default_read()).unwrap();
     assert_eq!(reader.info().frames, 5);
     for t in [4, 0, 2] {
-        assert_eq!(
-            reader.read_frame_raw(t).unwrap(),
-            FrameData::U16(frames[t].clone())
-        );
+        assert_eq!(reader.read_frame_raw(t).unwrap(), FrameData::U16(frames[t].clone()));
     }
     let bytes = fs::read(&path).unwrap();
     let cut = dir.path().join("contiguous-cut.tif");
     fs::write(&cut, &bytes[..bytes.len() - 4]).unwrap();
-    assert_kind(
-        StackReader::open(&cut, &default_read()),
-        "format",
-        &["contiguous-cut.tif", "5 images", "truncated"],
-    );
+    assert_kind(StackReader::open(&cut, &default_read()), "format", &["contiguous-cut.tif", "5 images", "truncated"]);
 }
 
 /// A little-endian classic TIFF laid out the way ImageJ writes it: header, page directories,
 /// description, then all pixel data. With `all_pages` false only the first page gets a directory
 /// (ImageJ's layout for stacks over 4 GB).
 fn imagej_style_tiff(width: u32, height: u32, frames: &[Vec<u16>], all_pages: bool) -> Vec<u8> {
-    let description = format!(
-        "ImageJ=1.54f\nimages={}\nslices={}\nloop=false\n\0",
-        frames.len(),
-        frames.len()
-    );
+    let description = format!("ImageJ=1.54f\nimages={}\nslices={}\nloop=false\n\0", frames.len(), frames.len());
     let ifd_count = if all_pages { frames.len() } else { 1 };
     let entries = 10u32;
     let ifd_size = 2 + 12 * entries + 4;
@@ -697,11 +451,7 @@ fn imagej_style_tiff(width: u32, height: u32, frames: &[Vec<u16>], all_pages: bo
         entry(277, 3, 1, 1);
         entry(278, 4, 1, height);
         entry(279, 4, 1, frame_bytes);
-        let next = if page + 1 < ifd_count as u32 {
-            8 + ifd_size * (page + 1)
-        } else {
-            0
-        };
+        let next = if page + 1 < ifd_count as u32 { 8 + ifd_size * (page + 1) } else { 0 };
         out.extend(next.to_le_bytes());
     }
     out.extend(description.as_bytes());
@@ -720,74 +470,34 @@ fn is_send<T: Send>(_: &T) {}
 fn a_dropped_writer_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.tif");
-    let mut writer = StackWriter::create(
-        &path,
-        4,
-        4,
-        3,
-        SampleType::U16,
-        &ImageJMetadata::default(),
-        OutputKind::Auto,
-    )
-    .unwrap();
+    let mut writer =
+        StackWriter::create(&path, 4, 4, 3, SampleType::U16, &ImageJMetadata::default(), OutputKind::Auto).unwrap();
     writer.write_frame(&[1.0; 16]).unwrap();
     let during = names_in(dir.path());
     assert_eq!(during.len(), 1);
     assert!(during[0].starts_with(".out.tif.partial-"), "{during:?}");
     assert!(!path.exists(), "nothing under the final name while writing");
     drop(writer);
-    assert!(
-        names_in(dir.path()).is_empty(),
-        "{:?}",
-        names_in(dir.path())
-    );
+    assert!(names_in(dir.path()).is_empty(), "{:?}", names_in(dir.path()));
 }
 
 #[test]
 fn finishing_early_errors_and_saves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("short.tif");
-    let mut writer = StackWriter::create(
-        &path,
-        4,
-        4,
-        3,
-        SampleType::F32,
-        &ImageJMetadata::default(),
-        OutputKind::Auto,
-    )
-    .unwrap();
+    let mut writer =
+        StackWriter::create(&path, 4, 4, 3, SampleType::F32, &ImageJMetadata::default(), OutputKind::Auto).unwrap();
     writer.write_frame(&[1.0; 16]).unwrap();
     writer.write_frame(&[2.0; 16]).unwrap();
     assert_kind(writer.finish(), "usage", &["short.tif", "2 of 3 frames"]);
-    assert!(
-        names_in(dir.path()).is_empty(),
-        "{:?}",
-        names_in(dir.path())
-    );
+    assert!(names_in(dir.path()).is_empty(), "{:?}", names_in(dir.path()));
 
-    let mut writer = StackWriter::create(
-        &path,
-        4,
-        4,
-        1,
-        SampleType::U8,
-        &ImageJMetadata::default(),
-        OutputKind::Auto,
-    )
-    .unwrap();
+    let mut writer =
+        StackWriter::create(&path, 4, 4, 1, SampleType::U8, &ImageJMetadata::default(), OutputKind::Auto).unwrap();
     assert_kind(writer.write_frame(&[1.0; 15]), "usage", &["15 values"]);
-    assert_kind(
-        writer.write_frame_raw(&FrameData::U16(vec![0; 16])),
-        "usage",
-        &["u8", "u16"],
-    );
+    assert_kind(writer.write_frame_raw(&FrameData::U16(vec![0; 16])), "usage", &["u8", "u16"]);
     writer.write_frame(&[1.0; 16]).unwrap();
-    assert_kind(
-        writer.write_frame(&[1.0; 16]),
-        "usage",
-        &["already written"],
-    );
+    assert_kind(writer.write_frame(&[1.0; 16]), "usage", &["already written"]);
     is_send(&writer);
     writer.finish().unwrap();
     assert_eq!(names_in(dir.path()), vec!["short.tif"]);
@@ -797,33 +507,18 @@ fn finishing_early_errors_and_saves_nothing() {
 fn output_paths_are_checked_before_work() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("input.tif");
-    write_stack(
-        &input,
-        (2, 2, 1),
-        SampleType::U8,
-        &ImageJMetadata::default(),
-        &[1.0; 4],
-    )
-    .unwrap();
+    write_stack(&input, (2, 2, 1), SampleType::U8, &ImageJMetadata::default(), &[1.0; 4]).unwrap();
     let inputs = vec![input.clone()];
 
     let same = dir.path().join(".").join("input.tif");
-    assert_kind(
-        check_output_path(&same, &inputs),
-        "usage",
-        &["input.tif", "another output name"],
-    );
+    assert_kind(check_output_path(&same, &inputs), "usage", &["input.tif", "another output name"]);
     check_output_path(&dir.path().join("denoised.tif"), &inputs).unwrap();
     assert_kind(
         check_output_path(&dir.path().join("no-such-dir").join("o.tif"), &inputs),
         "usage",
         &["no-such-dir", "does not exist"],
     );
-    assert_kind(
-        check_output_path(&input.join("o.tif"), &inputs),
-        "usage",
-        &["input.tif"],
-    );
+    assert_kind(check_output_path(&input.join("o.tif"), &inputs), "usage", &["input.tif"]);
     assert_kind(check_output_path(dir.path(), &inputs), "usage", &["folder"]);
 
     #[cfg(target_os = "linux")]
@@ -856,14 +551,7 @@ fn output_paths_are_checked_before_work() {
 fn input_folders_list_tiffs_in_order_and_warn_about_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     for name in ["b.tif", "a.tiff", "c10.tif"] {
-        write_stack(
-            &dir.path().join(name),
-            (2, 2, 1),
-            SampleType::U8,
-            &ImageJMetadata::default(),
-            &[1.0; 4],
-        )
-        .unwrap();
+        write_stack(&dir.path().join(name), (2, 2, 1), SampleType::U8, &ImageJMetadata::default(), &[1.0; 4]).unwrap();
     }
     fs::write(dir.path().join("notes.txt"), "exposure 30 ms").unwrap();
     fs::write(dir.path().join("fake.tif"), "not an image").unwrap();
@@ -874,23 +562,12 @@ fn input_folders_list_tiffs_in_order_and_warn_about_the_rest() {
     let names: Vec<String> = inputs.iter().map(|p| file_name(p)).collect();
     assert_eq!(names, vec!["a.tiff", "b.tif", "c10.tif"]);
     assert_eq!(warnings.len(), 3, "{warnings:?}");
-    assert!(
-        warnings
-            .iter()
-            .any(|w| w.contains("notes.txt") && w.contains("not a TIFF")),
-        "{warnings:?}"
-    );
-    assert!(
-        warnings.iter().any(|w| w.contains("fake.tif")),
-        "{warnings:?}"
-    );
+    assert!(warnings.iter().any(|w| w.contains("notes.txt") && w.contains("not a TIFF")), "{warnings:?}");
+    assert!(warnings.iter().any(|w| w.contains("fake.tif")), "{warnings:?}");
     assert!(warnings.iter().any(|w| w.contains("sub")), "{warnings:?}");
 
     let single = dir.path().join("b.tif");
-    assert_eq!(
-        list_movie_inputs(&single).unwrap(),
-        (vec![single.clone()], vec![])
-    );
+    assert_eq!(list_movie_inputs(&single).unwrap(), (vec![single.clone()], vec![]));
     let empty = tempfile::tempdir().unwrap();
     assert_kind(list_movie_inputs(empty.path()), "usage", &["no TIFF files"]);
     assert_kind(list_movie_inputs(&dir.path().join("gone")), "io", &["gone"]);
@@ -921,9 +598,7 @@ fn a_real_tifffile_stack_reads_as_29_frames_of_21_by_14() {
         if t > 0 {
             decoder.next_image().unwrap();
         }
-        let tiff::decoder::DecodingResult::U16(page) = decoder.read_image().unwrap() else {
-            panic!("u16 expected")
-        };
+        let tiff::decoder::DecodingResult::U16(page) = decoder.read_image().unwrap() else { panic!("u16 expected") };
         let expected: Vec<f32> = page.iter().map(|&v| f32::from(v)).collect();
         assert_eq!(&data[t * 294..(t + 1) * 294], &expected[..], "frame {t}");
         reader.read_frame(28 - t, &mut frame).unwrap();
@@ -943,11 +618,7 @@ fn a_header_claiming_a_huge_frame_is_refused_without_allocating_it() {
         bytes[at..at + 4].copy_from_slice(&100_000u32.to_le_bytes());
     }
     fs::write(&path, bytes).unwrap();
-    assert_kind(
-        read_stack(&path, &default_read()),
-        "limits",
-        &["huge.tif", "100000x100000"],
-    );
+    assert_kind(read_stack(&path, &default_read()), "limits", &["huge.tif", "100000x100000"]);
 }
 
 #[test]
@@ -955,23 +626,12 @@ fn frames_are_stored_back_to_back_as_imagej_expects() {
     // ImageJ reads only the first directory of an `images=N` file and takes the N frames as
     // contiguous from its strip offset; every page must sit exactly where that puts it.
     let dir = tempfile::tempdir().unwrap();
-    for (kind, sample_type) in [
-        (OutputKind::Classic, SampleType::U16),
-        (OutputKind::Big, SampleType::F32),
-    ] {
+    for (kind, sample_type) in [(OutputKind::Classic, SampleType::U16), (OutputKind::Big, SampleType::F32)] {
         let path = dir.path().join(format!("contiguous-{kind:?}.tif"));
         let (width, height, frames) = (5usize, 3usize, 4usize);
         let data = movie(width, height, frames, sample_type);
-        let mut writer = StackWriter::create(
-            &path,
-            width,
-            height,
-            frames,
-            sample_type,
-            &ImageJMetadata::default(),
-            kind,
-        )
-        .unwrap();
+        let mut writer =
+            StackWriter::create(&path, width, height, frames, sample_type, &ImageJMetadata::default(), kind).unwrap();
         for frame in data.chunks(width * height) {
             writer.write_frame(frame).unwrap();
         }
@@ -985,11 +645,7 @@ fn frames_are_stored_back_to_back_as_imagej_expects() {
         for page in 1..frames as u64 {
             decoder.next_image().unwrap();
             let offsets = decoder.get_tag_u64_vec(Tag::StripOffsets).unwrap();
-            assert_eq!(
-                offsets,
-                vec![first[0] + page * frame_bytes],
-                "page {page} of {kind:?}"
-            );
+            assert_eq!(offsets, vec![first[0] + page * frame_bytes], "page {page} of {kind:?}");
         }
         assert!(!decoder.more_images());
 
@@ -997,10 +653,7 @@ fn frames_are_stored_back_to_back_as_imagej_expects() {
         let bytes = fs::read(&path).unwrap();
         let start = (first[0] + 3 * frame_bytes) as usize;
         let expected: Vec<u8> = match sample_type {
-            SampleType::U16 => data[45..]
-                .iter()
-                .flat_map(|&v| (v as u16).to_le_bytes())
-                .collect(),
+            SampleType::U16 => data[45..].iter().flat_map(|&v| (v as u16).to_le_bytes()).collect(),
             _ => data[45..].iter().flat_map(|&v| v.to_le_bytes()).collect(),
         };
         assert_eq!(&bytes[start..start + frame_bytes as usize], &expected[..]);
@@ -1009,11 +662,15 @@ fn frames_are_stored_back_to_back_as_imagej_expects() {
 
 #[test]
 fn of_two_writers_to_one_path_that_refuse_to_replace_the_second_fails_and_the_first_stays() {
-
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("out.tif");
     let meta = ImageJMetadata::default();
-    let open = || StackWriter::create(&target, 4, 4, 1, SampleType::U16, &meta, OutputKind::Auto).unwrap().refuse_existing("denoising").unwrap();
+    let open = || {
+        StackWriter::create(&target, 4, 4, 1, SampleType::U16, &meta, OutputKind::Auto)
+            .unwrap()
+            .refuse_existing("denoising")
+            .unwrap()
+    };
     let (mut first, mut second) = (open(), open());
     first.write_frame(&[1.0; 16]).unwrap();
     second.write_frame(&[2.0; 16]).unwrap();
@@ -1024,9 +681,13 @@ fn of_two_writers_to_one_path_that_refuse_to_replace_the_second_fails_and_the_fi
     let (_, values) = read_stack(&target, &ReadOptions::default()).unwrap();
     assert!(values.iter().all(|&v| v == 1.0), "the first result stays");
     // Nothing of the loser is left behind (no hidden partial file).
-    let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(names, vec!["out.tif".to_string()]);
     // And an existing file is refused before any work.
-    let err = StackWriter::create(&target, 4, 4, 1, SampleType::U16, &meta, OutputKind::Auto).unwrap().refuse_existing("denoising").unwrap_err();
+    let err = StackWriter::create(&target, 4, 4, 1, SampleType::U16, &meta, OutputKind::Auto)
+        .unwrap()
+        .refuse_existing("denoising")
+        .unwrap_err();
     assert!(err.to_string().contains("already exists"), "{err}");
 }

@@ -66,7 +66,9 @@ fn tokenize(text: &str) -> Vec<(Tok, usize)> {
             let start = if c == 'b' { i + 2 } else { i + 1 };
             let hashes = chars[start..].iter().take_while(|&&h| h == '#').count();
             let mut j = start + hashes + 1;
-            while j < chars.len() && !(chars[j] == '"' && chars[j + 1..].iter().take(hashes).filter(|&&h| h == '#').count() == hashes) {
+            while j < chars.len()
+                && !(chars[j] == '"' && chars[j + 1..].iter().take(hashes).filter(|&&h| h == '#').count() == hashes)
+            {
                 j += 1;
             }
             skip_to(&mut i, &mut line, j + 1 + hashes);
@@ -142,7 +144,8 @@ fn module_path_of(src: &Path, file: &Path) -> ModPath {
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).expect("readable src").map(|e| e.expect("entry").path()).collect();
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(dir).expect("readable src").map(|e| e.expect("entry").path()).collect();
     entries.sort();
     for path in entries {
         if path.is_dir() {
@@ -231,7 +234,9 @@ fn read_crate(src: &Path) -> Crate {
                     }
                 }
                 Tok::Ident(word) if word == "mod" => {
-                    if let (Some((Tok::Ident(name), _)), Some((Tok::Punct('{'), _))) = (toks.get(i + 1), toks.get(i + 2)) {
+                    if let (Some((Tok::Ident(name), _)), Some((Tok::Punct('{'), _))) =
+                        (toks.get(i + 1), toks.get(i + 2))
+                    {
                         let mut m = current.clone();
                         m.push(name.clone());
                         krate.modules.insert(m.clone());
@@ -249,7 +254,11 @@ fn read_crate(src: &Path) -> Crate {
                         if leaf.name == "*" {
                             path.push("*".to_string());
                         }
-                        krate.references.push(Reference { from: current.clone(), path, site: format!("{shown}:{line}") });
+                        krate.references.push(Reference {
+                            from: current.clone(),
+                            path,
+                            site: format!("{shown}:{line}"),
+                        });
                         krate.bindings.entry(current.clone()).or_default().push(leaf);
                     }
                     continue;
@@ -263,7 +272,11 @@ fn read_crate(src: &Path) -> Crate {
                             path.push(seg.clone());
                             j += 2;
                         }
-                        krate.references.push(Reference { from: current.clone(), path, site: format!("{shown}:{line}") });
+                        krate.references.push(Reference {
+                            from: current.clone(),
+                            path,
+                            site: format!("{shown}:{line}"),
+                        });
                         i = j;
                         continue;
                     }
@@ -280,7 +293,13 @@ impl Crate {
     /// The module that defines what `path` (as written in module `from`) names, or `None` for
     /// another crate (std, tch…). Every module whose re-export the path goes through is added to
     /// `via`: naming `crate::model::ALIGNMENT` uses `model` even when `geometry` defines it.
-    fn resolve(&self, from: &ModPath, path: &[String], seen: &mut BTreeSet<(ModPath, String)>, via: &mut Vec<ModPath>) -> Option<ModPath> {
+    fn resolve(
+        &self,
+        from: &ModPath,
+        path: &[String],
+        seen: &mut BTreeSet<(ModPath, String)>,
+        via: &mut Vec<ModPath>,
+    ) -> Option<ModPath> {
         let (first, rest) = path.split_first()?;
         let mut at: ModPath = match first.as_str() {
             "crate" => Vec::new(),
@@ -320,7 +339,14 @@ impl Crate {
         Some(at)
     }
 
-    fn through_binding(&self, module: &ModPath, name: &str, tail: &[String], seen: &mut BTreeSet<(ModPath, String)>, via: &mut Vec<ModPath>) -> Option<ModPath> {
+    fn through_binding(
+        &self,
+        module: &ModPath,
+        name: &str,
+        tail: &[String],
+        seen: &mut BTreeSet<(ModPath, String)>,
+        via: &mut Vec<ModPath>,
+    ) -> Option<ModPath> {
         if !seen.insert((module.clone(), name.to_string())) {
             return None;
         }
@@ -403,7 +429,8 @@ pub fn module_cycles(src: &Path) -> Vec<String> {
                 if !reported.insert((parent.clone(), members)) {
                     continue;
                 }
-                let mut text = format!("module cycle: {}", ring.iter().map(|m| show(parent, m)).collect::<Vec<_>>().join(" -> "));
+                let mut text =
+                    format!("module cycle: {}", ring.iter().map(|m| show(parent, m)).collect::<Vec<_>>().join(" -> "));
                 for pair in ring.windows(2) {
                     let site = &edges[&(parent.clone(), pair[0].clone(), pair[1].clone())];
                     text.push_str(&format!("\n    {} -> {}: {site}", show(parent, &pair[0]), show(parent, &pair[1])));
@@ -424,7 +451,10 @@ fn top_level_graph(src: &Path) -> String {
             graph.entry(from.clone()).or_default().insert(to.clone());
         }
     }
-    graph.iter().map(|(from, to)| format!("{from} -> {}\n", to.iter().cloned().collect::<Vec<_>>().join(", "))).collect()
+    graph
+        .iter()
+        .map(|(from, to)| format!("{from} -> {}\n", to.iter().cloned().collect::<Vec<_>>().join(", ")))
+        .collect()
 }
 
 #[test]
@@ -455,10 +485,16 @@ fn module_cycle_check_finds_planted_cycles() {
          pub const ALIGNMENT: usize = 8;\npub const S: &str = \"crate::model::bundle::load \\\" crate::tiling\";\n\
          pub fn f<'a>(x: &'a str) -> &'a str { x }\n#[cfg(test)]\nmod tests { use super::*; }\n",
     );
-    write("model/mod.rs", "pub mod net;\npub mod bundle;\npub mod import;\npub use crate::geometry::ALIGNMENT;\npub use net::ALIGN;\n");
+    write(
+        "model/mod.rs",
+        "pub mod net;\npub mod bundle;\npub mod import;\npub use crate::geometry::ALIGNMENT;\npub use net::ALIGN;\n",
+    );
     write("model/net.rs", "pub const ALIGN: usize = super::ALIGNMENT;\n");
     write("model/bundle.rs", "use super::net::ALIGN;\npub fn load() { super::import::import(); }\n");
-    write("model/import.rs", "use super::bundle::{self, load};\npub fn import() { let _ = crate::tiling::round_up(1); }\n");
+    write(
+        "model/import.rs",
+        "use super::bundle::{self, load};\npub fn import() { let _ = crate::tiling::round_up(1); }\n",
+    );
     // Defined in geometry, but named through model's re-export: a use of model.
     write("tiling.rs", "use crate::model::ALIGNMENT;\npub fn round_up(v: usize) -> usize { v * ALIGNMENT }\n");
     write("bin/tool.rs", "use deepcad::tiling; fn main() {}\n");
@@ -467,7 +503,10 @@ fn module_cycle_check_finds_planted_cycles() {
     assert_eq!(cycles.len(), 2, "{text}");
     assert!(text.contains("module cycle: crate::model -> crate::tiling -> crate::model"), "{text}");
     assert!(text.contains("crate::tiling -> crate::model: src/tiling.rs:1 uses crate::model::ALIGNMENT"), "{text}");
-    assert!(text.contains("module cycle: crate::model::bundle -> crate::model::import -> crate::model::bundle"), "{text}");
+    assert!(
+        text.contains("module cycle: crate::model::bundle -> crate::model::import -> crate::model::bundle"),
+        "{text}"
+    );
     assert!(!text.contains("geometry"), "comments and strings are no uses: {text}");
     // Break both and the check passes.
     write("tiling.rs", "use crate::geometry::ALIGNMENT;\npub fn round_up(v: usize) -> usize { v * ALIGNMENT }\n");

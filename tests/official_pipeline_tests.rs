@@ -49,7 +49,8 @@ fn both_official_pipelines_are_reproduced_within_the_fixture_tolerance() {
     }
     let run = |bundle: &str, compat: &str, tiling: &[&str], output_type: &str, output: &str| {
         let (bundle, output) = (path(bundle), path(output));
-        let mut args = vec!["denoise", text(&input), "--model", text(&bundle), "--compat", compat, "--patch", "64,64,64"];
+        let mut args =
+            vec!["denoise", text(&input), "--model", text(&bundle), "--compat", compat, "--patch", "64,64,64"];
         args.extend_from_slice(tiling);
         args.extend_from_slice(&["--output-type", output_type, "--quiet", "-o", text(&output)]);
         let out = deepcad(&args);
@@ -103,7 +104,17 @@ fn our_seamless_default_against_the_official_pipeline_has_no_seams() {
     let bundle = dir.path().join("main.safetensors");
     let output = dir.path().join("seamless.tif");
     assert!(deepcad(&["import", text(&checkpoint), "-o", text(&bundle)]).status.success());
-    let out = deepcad(&["denoise", text(&input), "--model", text(&bundle), "--output-type", "float32", "--quiet", "-o", text(&output)]);
+    let out = deepcad(&[
+        "denoise",
+        text(&input),
+        "--model",
+        text(&bundle),
+        "--output-type",
+        "float32",
+        "--quiet",
+        "-o",
+        text(&output),
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let (_, ours) = read(&output);
     let (_, gold) = read(&fixture.join("pipeline/output_main_float32.tif"));
@@ -111,7 +122,14 @@ fn our_seamless_default_against_the_official_pipeline_has_no_seams() {
     // Mean |frame t − frame t−1|, and how far it stands out from the steps either side: at the
     // official pipeline's time seam (frames 0–55 from one tile, 56– from the next) a seam stands
     // out; the movie's own activity (a spike at frame 58) raises the neighbours too.
-    let step = |v: &[f32], t: usize| v[t * plane..(t + 1) * plane].iter().zip(&v[(t - 1) * plane..t * plane]).map(|(a, b)| (a - b).abs() as f64).sum::<f64>() / plane as f64;
+    let step = |v: &[f32], t: usize| {
+        v[t * plane..(t + 1) * plane]
+            .iter()
+            .zip(&v[(t - 1) * plane..t * plane])
+            .map(|(a, b)| (a - b).abs() as f64)
+            .sum::<f64>()
+            / plane as f64
+    };
     let excess = |v: &[f32], t: usize| step(v, t) - (step(v, t - 1) + step(v, t + 1)) / 2.0;
     let (ours_seam, gold_seam) = (excess(&ours, 56), excess(&gold, 56));
     let mean_abs = ours.iter().zip(&gold).map(|(a, b)| (a - b).abs() as f64).sum::<f64>() / ours.len() as f64;
@@ -132,12 +150,24 @@ fn import_picks_the_normalisation_the_checkpoint_was_trained_with() {
     let params = dir.path().join("para.yaml");
     let import = |yaml: &str, choice: Option<ReferenceNormalization>| {
         std::fs::write(&params, yaml).unwrap();
-        import_reference_checkpoint_as(&checkpoint, Some(&params), choice, tch::Device::Cpu).unwrap().metadata.normalization
+        import_reference_checkpoint_as(&checkpoint, Some(&params), choice, tch::Device::Cpu)
+            .unwrap()
+            .metadata
+            .normalization
     };
     // The 2021 release's sidecar (normalize_factor, gap_s): minimum subtracted.
-    assert_eq!(import("fmap: 16\ngap_s: 75\nnormalize_factor: 1\n", None), Normalization::StackMin { normalize_factor: 1.0 });
+    assert_eq!(
+        import("fmap: 16\ngap_s: 75\nnormalize_factor: 1\n", None),
+        Normalization::StackMin { normalize_factor: 1.0 }
+    );
     // DeepCAD-RT's (scale_factor, overlap_factor): mean subtracted.
-    assert_eq!(import("fmap: 16\noverlap_factor: 0.25\nscale_factor: 2\n", None), Normalization::StackMean { scale_factor: 2.0 });
+    assert_eq!(
+        import("fmap: 16\noverlap_factor: 0.25\nscale_factor: 2\n", None),
+        Normalization::StackMean { scale_factor: 2.0 }
+    );
     // An explicit choice wins.
-    assert_eq!(import("fmap: 16\nscale_factor: 1\n", Some(ReferenceNormalization::StackMin)), Normalization::StackMin { normalize_factor: 1.0 });
+    assert_eq!(
+        import("fmap: 16\nscale_factor: 1\n", Some(ReferenceNormalization::StackMin)),
+        Normalization::StackMin { normalize_factor: 1.0 }
+    );
 }

@@ -24,118 +24,34 @@ pub fn fixture() -> PathBuf {
 
 /// Spec §2.1 layer table for f = 16, in module (and pickle) order.
 const F16_SHAPES: &[(&str, &[usize])] = &[
-    (
-        "Generator.encoders.0.basic_module.SingleConv1.conv.weight",
-        &[8, 1, 3, 3, 3],
-    ),
-    (
-        "Generator.encoders.0.basic_module.SingleConv1.conv.bias",
-        &[8],
-    ),
-    (
-        "Generator.encoders.0.basic_module.SingleConv2.conv.weight",
-        &[16, 8, 3, 3, 3],
-    ),
-    (
-        "Generator.encoders.0.basic_module.SingleConv2.conv.bias",
-        &[16],
-    ),
-    (
-        "Generator.encoders.1.basic_module.SingleConv1.conv.weight",
-        &[16, 16, 3, 3, 3],
-    ),
-    (
-        "Generator.encoders.1.basic_module.SingleConv1.conv.bias",
-        &[16],
-    ),
-    (
-        "Generator.encoders.1.basic_module.SingleConv2.conv.weight",
-        &[32, 16, 3, 3, 3],
-    ),
-    (
-        "Generator.encoders.1.basic_module.SingleConv2.conv.bias",
-        &[32],
-    ),
-    (
-        "Generator.encoders.2.basic_module.SingleConv1.conv.weight",
-        &[32, 32, 3, 3, 3],
-    ),
-    (
-        "Generator.encoders.2.basic_module.SingleConv1.conv.bias",
-        &[32],
-    ),
-    (
-        "Generator.encoders.2.basic_module.SingleConv2.conv.weight",
-        &[64, 32, 3, 3, 3],
-    ),
-    (
-        "Generator.encoders.2.basic_module.SingleConv2.conv.bias",
-        &[64],
-    ),
-    (
-        "Generator.encoders.3.basic_module.SingleConv1.conv.weight",
-        &[64, 64, 3, 3, 3],
-    ),
-    (
-        "Generator.encoders.3.basic_module.SingleConv1.conv.bias",
-        &[64],
-    ),
-    (
-        "Generator.encoders.3.basic_module.SingleConv2.conv.weight",
-        &[128, 64, 3, 3, 3],
-    ),
-    (
-        "Generator.encoders.3.basic_module.SingleConv2.conv.bias",
-        &[128],
-    ),
-    (
-        "Generator.decoders.0.basic_module.SingleConv1.conv.weight",
-        &[64, 192, 3, 3, 3],
-    ),
-    (
-        "Generator.decoders.0.basic_module.SingleConv1.conv.bias",
-        &[64],
-    ),
-    (
-        "Generator.decoders.0.basic_module.SingleConv2.conv.weight",
-        &[64, 64, 3, 3, 3],
-    ),
-    (
-        "Generator.decoders.0.basic_module.SingleConv2.conv.bias",
-        &[64],
-    ),
-    (
-        "Generator.decoders.1.basic_module.SingleConv1.conv.weight",
-        &[32, 96, 3, 3, 3],
-    ),
-    (
-        "Generator.decoders.1.basic_module.SingleConv1.conv.bias",
-        &[32],
-    ),
-    (
-        "Generator.decoders.1.basic_module.SingleConv2.conv.weight",
-        &[32, 32, 3, 3, 3],
-    ),
-    (
-        "Generator.decoders.1.basic_module.SingleConv2.conv.bias",
-        &[32],
-    ),
-    (
-        "Generator.decoders.2.basic_module.SingleConv1.conv.weight",
-        &[16, 48, 3, 3, 3],
-    ),
-    (
-        "Generator.decoders.2.basic_module.SingleConv1.conv.bias",
-        &[16],
-    ),
-    (
-        "Generator.decoders.2.basic_module.SingleConv2.conv.weight",
-        &[16, 16, 3, 3, 3],
-    ),
-    (
-        "Generator.decoders.2.basic_module.SingleConv2.conv.bias",
-        &[16],
-    ),
+    ("Generator.encoders.0.basic_module.SingleConv1.conv.weight", &[8, 1, 3, 3, 3]),
+    ("Generator.encoders.0.basic_module.SingleConv1.conv.bias", &[8]),
+    ("Generator.encoders.0.basic_module.SingleConv2.conv.weight", &[16, 8, 3, 3, 3]),
+    ("Generator.encoders.0.basic_module.SingleConv2.conv.bias", &[16]),
+    ("Generator.encoders.1.basic_module.SingleConv1.conv.weight", &[16, 16, 3, 3, 3]),
+    ("Generator.encoders.1.basic_module.SingleConv1.conv.bias", &[16]),
+    ("Generator.encoders.1.basic_module.SingleConv2.conv.weight", &[32, 16, 3, 3, 3]),
+    ("Generator.encoders.1.basic_module.SingleConv2.conv.bias", &[32]),
+    ("Generator.encoders.2.basic_module.SingleConv1.conv.weight", &[32, 32, 3, 3, 3]),
+    ("Generator.encoders.2.basic_module.SingleConv1.conv.bias", &[32]),
+    ("Generator.encoders.2.basic_module.SingleConv2.conv.weight", &[64, 32, 3, 3, 3]),
+    ("Generator.encoders.2.basic_module.SingleConv2.conv.bias", &[64]),
+    ("Generator.encoders.3.basic_module.SingleConv1.conv.weight", &[64, 64, 3, 3, 3]),
+    ("Generator.encoders.3.basic_module.SingleConv1.conv.bias", &[64]),
+    ("Generator.encoders.3.basic_module.SingleConv2.conv.weight", &[128, 64, 3, 3, 3]),
+    ("Generator.encoders.3.basic_module.SingleConv2.conv.bias", &[128]),
+    ("Generator.decoders.0.basic_module.SingleConv1.conv.weight", &[64, 192, 3, 3, 3]),
+    ("Generator.decoders.0.basic_module.SingleConv1.conv.bias", &[64]),
+    ("Generator.decoders.0.basic_module.SingleConv2.conv.weight", &[64, 64, 3, 3, 3]),
+    ("Generator.decoders.0.basic_module.SingleConv2.conv.bias", &[64]),
+    ("Generator.decoders.1.basic_module.SingleConv1.conv.weight", &[32, 96, 3, 3, 3]),
+    ("Generator.decoders.1.basic_module.SingleConv1.conv.bias", &[32]),
+    ("Generator.decoders.1.basic_module.SingleConv2.conv.weight", &[32, 32, 3, 3, 3]),
+    ("Generator.decoders.1.basic_module.SingleConv2.conv.bias", &[32]),
+    ("Generator.decoders.2.basic_module.SingleConv1.conv.weight", &[16, 48, 3, 3, 3]),
+    ("Generator.decoders.2.basic_module.SingleConv1.conv.bias", &[16]),
+    ("Generator.decoders.2.basic_module.SingleConv2.conv.weight", &[16, 16, 3, 3, 3]),
+    ("Generator.decoders.2.basic_module.SingleConv2.conv.bias", &[16]),
     ("Generator.final_conv.weight", &[1, 16, 1, 1, 1]),
     ("Generator.final_conv.bias", &[1]),
 ];
@@ -143,18 +59,10 @@ const F16_SHAPES: &[(&str, &[usize])] = &[
 #[test]
 fn official_checkpoint_reads_to_the_reference_tensors() {
     let tensors = read_pth(&fixture()).expect("the official checkpoint reads");
-    let got: Vec<(&str, &[usize])> = tensors
-        .iter()
-        .map(|t| (t.name.as_str(), t.shape.as_slice()))
-        .collect();
+    let got: Vec<(&str, &[usize])> = tensors.iter().map(|t| (t.name.as_str(), t.shape.as_slice())).collect();
     assert_eq!(got, F16_SHAPES.to_vec());
     for t in &tensors {
-        assert_eq!(
-            t.data.len(),
-            t.shape.iter().product::<usize>(),
-            "{}",
-            t.name
-        );
+        assert_eq!(t.data.len(), t.shape.iter().product::<usize>(), "{}", t.name);
         assert!(t.data.iter().all(|v| v.is_finite()), "{}", t.name);
     }
     let total: usize = tensors.iter().map(|t| t.data.len()).sum();
@@ -169,11 +77,7 @@ fn official_checkpoint_reads_to_the_reference_tensors() {
 /// all-digit BINUNICODE string after the tensor's name is its storage key.
 fn storage_key_after(pickle: &[u8], name: &str) -> String {
     let needle = name.as_bytes();
-    let start = pickle
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .expect("name in pickle")
-        + needle.len();
+    let start = pickle.windows(needle.len()).position(|w| w == needle).expect("name in pickle") + needle.len();
     let mut i = start;
     while i + 5 < pickle.len() {
         if pickle[i] == b'X' {
@@ -196,11 +100,7 @@ fn official_checkpoint_values_match_the_raw_storages() {
     let tensors = read_pth(&path).unwrap();
     let mut archive = zip::ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
     let mut pickle = Vec::new();
-    archive
-        .by_name("archive/data.pkl")
-        .unwrap()
-        .read_to_end(&mut pickle)
-        .unwrap();
+    archive.by_name("archive/data.pkl").unwrap().read_to_end(&mut pickle).unwrap();
     for name in [
         "Generator.encoders.0.basic_module.SingleConv1.conv.weight",
         "Generator.decoders.1.basic_module.SingleConv1.conv.weight",
@@ -208,15 +108,8 @@ fn official_checkpoint_values_match_the_raw_storages() {
     ] {
         let key = storage_key_after(&pickle, name);
         let mut raw = Vec::new();
-        archive
-            .by_name(&format!("archive/data/{key}"))
-            .unwrap()
-            .read_to_end(&mut raw)
-            .unwrap();
-        let expected: Vec<f32> = raw
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-            .collect();
+        archive.by_name(&format!("archive/data/{key}")).unwrap().read_to_end(&mut raw).unwrap();
+        let expected: Vec<f32> = raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
         let t = tensors.iter().find(|t| t.name == name).unwrap();
         assert_eq!(t.data, expected, "{name}");
     }
@@ -224,22 +117,13 @@ fn official_checkpoint_values_match_the_raw_storages() {
 
 #[test]
 fn reference_shapes_match_the_published_parameter_counts() {
-    let count = |f| {
-        reference_shapes(f)
-            .iter()
-            .map(|(_, s)| s.iter().product::<usize>())
-            .sum::<usize>()
-    };
+    let count = |f| reference_shapes(f).iter().map(|(_, s)| s.iter().product::<usize>()).sum::<usize>();
     assert_eq!(count(16), 1_020_337);
     assert_eq!(count(32), 4_079_713);
     assert_eq!(count(64), 16_315_585);
     let tensors: Vec<PthTensor> = reference_shapes(64)
         .into_iter()
-        .map(|(name, shape)| PthTensor {
-            data: vec![0.0; shape.iter().product()],
-            name,
-            shape,
-        })
+        .map(|(name, shape)| PthTensor { data: vec![0.0; shape.iter().product()], name, shape })
         .collect();
     assert_eq!(infer_base_width(&tensors).unwrap(), 64);
 }
@@ -251,20 +135,13 @@ fn architecture_check_rejects_wrong_missing_and_extra_tensors() {
 
     let mut wrong = good.clone();
     wrong[20].shape = vec![32, 95, 3, 3, 3];
-    let err = check_reference_architecture(path, &wrong)
-        .unwrap_err()
-        .to_string();
+    let err = check_reference_architecture(path, &wrong).unwrap_err().to_string();
     assert!(
-        err.contains("decoders.1.basic_module.SingleConv1.conv.weight")
-            && err.contains("[32, 96, 3, 3, 3]"),
+        err.contains("decoders.1.basic_module.SingleConv1.conv.weight") && err.contains("[32, 96, 3, 3, 3]"),
         "{err}"
     );
 
-    let missing: Vec<PthTensor> = good
-        .iter()
-        .filter(|t| t.name != "Generator.final_conv.bias")
-        .cloned()
-        .collect();
+    let missing: Vec<PthTensor> = good.iter().filter(|t| t.name != "Generator.final_conv.bias").cloned().collect();
     let err = infer_base_width(&missing).unwrap_err().to_string();
     assert!(err.contains("final_conv.bias"), "{err}");
 
@@ -274,10 +151,7 @@ fn architecture_check_rejects_wrong_missing_and_extra_tensors() {
         shape: vec![8],
         data: vec![1.0; 8],
     });
-    assert!(infer_base_width(&extra)
-        .unwrap_err()
-        .to_string()
-        .contains("groupnorm"));
+    assert!(infer_base_width(&extra).unwrap_err().to_string().contains("groupnorm"));
 
     let no_probe: Vec<PthTensor> = good.iter().skip(4).cloned().collect();
     assert_eq!(infer_base_width(&no_probe).unwrap_err().kind(), "model");
@@ -320,10 +194,7 @@ fn para_yaml_sidecar_is_read() {
     assert_eq!(err.kind(), "format");
     assert!(err.to_string().contains("line 3"), "{err}");
     std::fs::write(&path, "fmap: 16\nfmap: 32\n").unwrap();
-    assert!(ReferenceParams::read(&path)
-        .unwrap_err()
-        .to_string()
-        .contains("twice"));
+    assert!(ReferenceParams::read(&path).unwrap_err().to_string().contains("twice"));
 }
 
 /// Reads a little-endian float32 `.npy` array (the golden fixture's format).
@@ -334,7 +205,8 @@ fn read_npy_f32(path: &std::path::Path) -> (Vec<usize>, Vec<f32>) {
     let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
     assert!(header.contains("'<f4'") && header.contains("'fortran_order': False"), "{header}");
     let shape_text = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap();
-    let shape: Vec<usize> = shape_text.split(',').filter(|s| !s.trim().is_empty()).map(|s| s.trim().parse().unwrap()).collect();
+    let shape: Vec<usize> =
+        shape_text.split(',').filter(|s| !s.trim().is_empty()).map(|s| s.trim().parse().unwrap()).collect();
     let data = bytes[10 + header_len..].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
     (shape, data)
 }

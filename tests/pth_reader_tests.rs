@@ -66,10 +66,7 @@ impl Pickle {
             .op(b"tR")
     }
     fn state_dict(tensors: impl FnOnce(Self) -> Self) -> Vec<u8> {
-        let p = Pickle::default()
-            .op(b"\x80\x02")
-            .global("collections", "OrderedDict")
-            .op(b")Rq\x00(");
+        let p = Pickle::default().op(b"\x80\x02").global("collections", "OrderedDict").op(b")Rq\x00(");
         // torch ends with BUILD of the `_metadata` attribute.
         tensors(p).op(b"u}b.").0
     }
@@ -77,8 +74,7 @@ impl Pickle {
 
 fn zip_bytes(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let options =
-        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     for (name, bytes) in entries {
         w.start_file(*name, options).unwrap();
         w.write_all(bytes).unwrap();
@@ -98,10 +94,8 @@ fn read_bytes(bytes: &[u8]) -> deepcad::Result<Vec<PthTensor>> {
 }
 
 fn read_archive(pickle: &[u8], storages: &[(&str, Vec<u8>)]) -> deepcad::Result<Vec<PthTensor>> {
-    let mut entries: Vec<(String, &[u8])> = vec![
-        ("archive/data.pkl".into(), pickle),
-        ("archive/version".into(), b"3\n"),
-    ];
+    let mut entries: Vec<(String, &[u8])> =
+        vec![("archive/data.pkl".into(), pickle), ("archive/version".into(), b"3\n")];
     for (key, bytes) in storages {
         entries.push((format!("archive/data/{key}"), bytes));
     }
@@ -127,10 +121,7 @@ fn views_offsets_and_prefixes_are_read_in_row_major_order() {
     let names: Vec<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["Generator.a", "Generator.b", "Generator.c"]);
     assert_eq!(tensors[0].shape, [3, 4]);
-    assert_eq!(
-        tensors[0].data,
-        [0., 3., 6., 9., 1., 4., 7., 10., 2., 5., 8., 11.]
-    );
+    assert_eq!(tensors[0].data, [0., 3., 6., 9., 1., 4., 7., 10., 2., 5., 8., 11.]);
     assert_eq!(tensors[1].data, [5., 6.]);
     assert_eq!(tensors[2].shape, Vec::<usize>::new());
     assert_eq!(tensors[2].data, [2.5]);
@@ -141,55 +132,32 @@ fn disallowed_globals_are_refused_before_anything_runs() {
     let marker = std::env::temp_dir().join(format!("deepcad-pth-pwned-{}", std::process::id()));
     let command = format!("touch {}", marker.display());
     // GLOBAL os.system + REDUCE, the classic pickle exploit.
-    let pickle = Pickle::default()
-        .op(b"\x80\x02")
-        .global("os", "system")
-        .str(&command)
-        .op(b"\x85R.")
-        .0;
+    let pickle = Pickle::default().op(b"\x80\x02").global("os", "system").str(&command).op(b"\x85R.").0;
     let (text, kind) = err_text(read_archive(&pickle, &[]));
     assert_eq!(kind, "model");
-    assert!(
-        text.contains("os.system") && text.contains("refusing to load untrusted code"),
-        "{text}"
-    );
+    assert!(text.contains("os.system") && text.contains("refusing to load untrusted code"), "{text}");
     assert!(!marker.exists());
 
     // Protocol 4 STACK_GLOBAL naming builtins.eval, hidden inside an otherwise normal state dict.
-    let pickle = Pickle::state_dict(|p| {
-        p.str("x")
-            .op(b"\x8c\x08builtins\x8c\x04eval\x93")
-            .str("1+1")
-            .op(b"\x85R")
-    });
+    let pickle = Pickle::state_dict(|p| p.str("x").op(b"\x8c\x08builtins\x8c\x04eval\x93").str("1+1").op(b"\x85R"));
     let (text, _) = err_text(read_archive(&pickle, &[]));
     assert!(text.contains("builtins.eval"), "{text}");
 
     // A torch name outside the allow-list is refused just the same.
     let pickle = Pickle::state_dict(|p| p.str("x").global("torch", "load").op(b")R"));
-    assert!(err_text(read_archive(&pickle, &[]))
-        .0
-        .contains("torch.load"));
+    assert!(err_text(read_archive(&pickle, &[])).0.contains("torch.load"));
 }
 
 #[test]
 fn storage_problems_are_reported_with_the_tensor_name() {
-    let one = |shape: &[i32], numel: i32| {
-        Pickle::state_dict(|p| p.tensor("w", "Float", "0", numel, 0, shape, &[1]))
-    };
+    let one = |shape: &[i32], numel: i32| Pickle::state_dict(|p| p.tensor("w", "Float", "0", numel, 0, shape, &[1]));
 
     let (text, kind) = err_text(read_archive(&one(&[4], 4), &[]));
     assert_eq!(kind, "model");
-    assert!(
-        text.contains("archive/data/0") && text.contains("Generator.w") && text.contains("lacks"),
-        "{text}"
-    );
+    assert!(text.contains("archive/data/0") && text.contains("Generator.w") && text.contains("lacks"), "{text}");
 
     let (text, _) = err_text(read_archive(&one(&[4], 4), &[("0", floats(&[1.0, 2.0]))]));
-    assert!(
-        text.contains("holds 8 bytes") && text.contains("needs 16"),
-        "{text}"
-    );
+    assert!(text.contains("holds 8 bytes") && text.contains("needs 16"), "{text}");
 
     // The view reaches past the storage's declared length.
     let (text, _) = err_text(read_archive(&one(&[4], 2), &[("0", floats(&[1.0; 4]))]));
@@ -201,41 +169,20 @@ fn storage_problems_are_reported_with_the_tensor_name() {
     assert!(text.contains("Half") && text.contains("float32"), "{text}");
 
     let six_d = Pickle::state_dict(|p| p.tensor("w", "Float", "0", 1, 0, &[1; 6], &[1; 6]));
-    assert!(err_text(read_archive(&six_d, &[("0", floats(&[1.0]))]))
-        .0
-        .contains("6 dimensions"));
+    assert!(err_text(read_archive(&six_d, &[("0", floats(&[1.0]))])).0.contains("6 dimensions"));
 
     let nan = Pickle::state_dict(|p| p.tensor("w", "Float", "0", 2, 0, &[2], &[1]));
-    assert!(
-        err_text(read_archive(&nan, &[("0", floats(&[1.0, f32::NAN]))]))
-            .0
-            .contains("NaN")
-    );
+    assert!(err_text(read_archive(&nan, &[("0", floats(&[1.0, f32::NAN]))])).0.contains("NaN"));
 
     // Views of one storage may repeat it (tied weights) but not multiply it without bound.
     let shared = |n: usize| {
-        Pickle::state_dict(|p| {
-            (0..n).fold(p, |p, i| {
-                p.tensor(&format!("t{i}"), "Float", "0", 4, 0, &[4], &[1])
-            })
-        })
+        Pickle::state_dict(|p| (0..n).fold(p, |p, i| p.tensor(&format!("t{i}"), "Float", "0", 4, 0, &[4], &[1])))
     };
-    assert_eq!(
-        read_archive(&shared(2), &[("0", floats(&[1.0; 4]))])
-            .unwrap()
-            .len(),
-        2
-    );
-    assert!(
-        err_text(read_archive(&shared(3), &[("0", floats(&[1.0; 4]))]))
-            .0
-            .contains("overlap")
-    );
+    assert_eq!(read_archive(&shared(2), &[("0", floats(&[1.0; 4]))]).unwrap().len(), 2);
+    assert!(err_text(read_archive(&shared(3), &[("0", floats(&[1.0; 4]))])).0.contains("overlap"));
 
     let odd_key = Pickle::state_dict(|p| p.tensor("w", "Float", "../0", 1, 0, &[1], &[1]));
-    assert!(err_text(read_archive(&odd_key, &[("0", floats(&[1.0]))]))
-        .0
-        .contains("not a plain name"));
+    assert!(err_text(read_archive(&odd_key, &[("0", floats(&[1.0]))])).0.contains("not a plain name"));
 }
 
 #[test]
@@ -246,17 +193,11 @@ fn broken_pickles_fail_without_panicking() {
         ("no MARK", b"\x80\x02t.".to_vec()),
         ("pickle ends", b"\x80\x02}".to_vec()),
         ("pickle ends", b"\x80\x02X\xff\xff\xff\x7fabc".to_vec()),
-        (
-            "nested too deeply",
-            [b"\x80\x02".to_vec(), vec![b'('; 10_000]].concat(),
-        ),
+        ("nested too deeply", [b"\x80\x02".to_vec(), vec![b'('; 10_000]].concat()),
         ("opcode 0x69", b"\x80\x02ios\nsystem\n.".to_vec()),
         ("not a state dict", b"\x80\x02K\x05.".to_vec()),
         ("empty state dict", b"\x80\x02}.".to_vec()),
-        (
-            "not a tensor",
-            b"\x80\x02}X\x01\x00\x00\x00aK\x01s.".to_vec(),
-        ),
+        ("not a tensor", b"\x80\x02}X\x01\x00\x00\x00aK\x01s.".to_vec()),
     ];
     for (expected, pickle) in cases {
         let (text, kind) = err_text(read_archive(pickle, &[]));
@@ -278,29 +219,15 @@ fn broken_files_fail_without_panicking() {
     let missing = read_pth(Path::new("/nonexistent/model.pth")).unwrap_err();
     assert_eq!(missing.kind(), "io");
 
-    for cut in [
-        1,
-        22,
-        1000,
-        valid.len() / 2,
-        valid.len() - 23,
-        valid.len() - 1,
-    ] {
+    for cut in [1, 22, 1000, valid.len() / 2, valid.len() - 23, valid.len() - 1] {
         let (text, _) = err_text(read_bytes(&valid[..cut]));
-        assert!(
-            text.contains("model.pth"),
-            "the error names the file: {text}"
-        );
+        assert!(text.contains("model.pth"), "the error names the file: {text}");
     }
 
     // A flipped bit inside a stored weight is caught by the entry's CRC.
     let weight_at = {
         let mut archive = zip::ZipArchive::new(Cursor::new(&valid)).unwrap();
-        let name = archive
-            .file_names()
-            .find(|n| n.starts_with("archive/data/"))
-            .unwrap()
-            .to_string();
+        let name = archive.file_names().find(|n| n.starts_with("archive/data/")).unwrap().to_string();
         let entry = archive.by_name(&name).unwrap();
         (entry.data_start() + entry.size() / 2) as usize
     };
@@ -316,15 +243,7 @@ fn broken_files_fail_without_panicking() {
 #[test]
 fn mutated_pickles_never_panic() {
     let pickle = Pickle::state_dict(|p| {
-        p.tensor("a", "Float", "0", 6, 0, &[2, 3], &[3, 1]).tensor(
-            "b",
-            "Float",
-            "1",
-            2,
-            0,
-            &[2],
-            &[1],
-        )
+        p.tensor("a", "Float", "0", 6, 0, &[2, 3], &[3, 1]).tensor("b", "Float", "1", 2, 0, &[2], &[1])
     });
     let storages = [("0", floats(&[1.0; 6])), ("1", floats(&[2.0; 2]))];
     assert_eq!(read_archive(&pickle, &storages).unwrap().len(), 2);
@@ -343,8 +262,5 @@ fn mutated_pickles_never_panic() {
             rejected += 1;
         }
     }
-    assert!(
-        rejected > 150,
-        "most mutations must be rejected, got {rejected}"
-    );
+    assert!(rejected > 150, "most mutations must be rejected, got {rejected}");
 }

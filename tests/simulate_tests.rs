@@ -26,7 +26,12 @@ fn assert_usage<T: std::fmt::Debug>(result: Result<T, Error>, needle: &str) {
 
 fn white_noise(n: usize, sigma: f64, seed: u64) -> Vec<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n).map(|_| { let z: f64 = StandardNormal.sample(&mut rng); (sigma * z) as f32 }).collect()
+    (0..n)
+        .map(|_| {
+            let z: f64 = StandardNormal.sample(&mut rng);
+            (sigma * z) as f32
+        })
+        .collect()
 }
 
 fn mean(values: &[f64]) -> f64 {
@@ -168,7 +173,8 @@ fn configuration_errors_name_the_value() {
     assert_usage(Simulator::new(&SimulationConfig { frame_rate_hz: 0.0, ..Default::default() }), "frame rate");
     let huge = SimulationConfig { neurons: 1 << 20, frames: 1 << 20, ..Default::default() };
     assert!(matches!(Simulator::new(&huge), Err(Error::Limits(_))));
-    let too_big_to_hold = SimulationConfig { width: 4096, height: 4096, frames: 1000, neurons: 0, ..Default::default() };
+    let too_big_to_hold =
+        SimulationConfig { width: 4096, height: 4096, frames: 1000, neurons: 0, ..Default::default() };
     assert!(matches!(simulate(&too_big_to_hold), Err(Error::Limits(_))));
 }
 

@@ -13,7 +13,8 @@ use tch::Device;
 
 fn random_model() -> Model {
     tch::manual_seed(5);
-    Model::new(ModelMetadata::new(4, [16, 16, 16], Normalization::Fixed { offset: 500.0, scale: 300.0 }), Device::Cpu).unwrap()
+    Model::new(ModelMetadata::new(4, [16, 16, 16], Normalization::Fixed { offset: 500.0, scale: 300.0 }), Device::Cpu)
+        .unwrap()
 }
 
 /// Deterministic pseudo-random frame `t` in `[0, 1000)`, integer-valued so a uint16 file holds it exactly.
@@ -27,7 +28,8 @@ fn synthetic_frame(t: usize, out: &mut [f32]) {
 
 fn write_u16_movie(path: &Path, frames: usize, height: usize, width: usize) {
     let meta = ImageJMetadata { frames, ..Default::default() };
-    let mut writer = StackWriter::create(path, width, height, frames, SampleType::U16, &meta, OutputKind::Auto).unwrap();
+    let mut writer =
+        StackWriter::create(path, width, height, frames, SampleType::U16, &meta, OutputKind::Auto).unwrap();
     let mut frame = vec![0f32; width * height];
     for t in 0..frames {
         synthetic_frame(t, &mut frame);
@@ -45,6 +47,8 @@ fn run_measuring_peak_rss(command: &mut Command) -> u64 {
 }
 
 /// Runs `command` to completion: its exit status, peak RSS in bytes and stderr.
+// Reaped with wait4 (for its rusage) instead of `Child::wait`, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn run_with_peak_rss(command: &mut Command) -> (std::process::ExitStatus, u64, String) {
     let child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let pid = child.id() as libc::pid_t;
@@ -177,7 +181,9 @@ fn two_overlapping_pieces_joined_equal_the_whole_movie() {
     let worst = joined.iter().zip(&whole).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(worst / scale < 1e-4, "joined pieces differ from the whole by {worst} (scale {scale})");
     // No baseline jump at the cut: the frame means step across it as they do in the whole.
-    let mean = |v: &[f32], t: usize| v[t * height * width..(t + 1) * height * width].iter().sum::<f32>() / (height * width) as f32;
+    let mean = |v: &[f32], t: usize| {
+        v[t * height * width..(t + 1) * height * width].iter().sum::<f32>() / (height * width) as f32
+    };
     let step_joined = mean(&joined, cut) - mean(&joined, cut - 1);
     let step_whole = mean(&whole, cut) - mean(&whole, cut - 1);
     assert!((step_joined - step_whole).abs() < 1e-3 * scale, "step at the cut {step_joined} vs {step_whole}");
@@ -204,11 +210,13 @@ fn sequential_and_pipelined_runs_give_identical_output() {
 
 /// Starts `deepcad denoise` on a movie long enough to be stopped mid-way; returns the child once
 /// its hidden temporary output exists and holds some finished frames.
+// The child is returned to the caller, which waits for it; the failure paths kill and reap it.
+#[allow(clippy::zombie_processes)]
 fn start_denoise_and_wait_for_frames(dir: &Path) -> std::process::Child {
     let (frames, side) = (6_000, 32);
     write_u16_movie(&dir.join("movie.tif"), frames, side, side);
     random_model().save(&dir.join("model.safetensors")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_deepcad"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_deepcad"))
         .args(["denoise", "--quiet", "--device", "cpu", "--threads", "1", "--tile", "120,32,32", "--model"])
         .arg(dir.join("model.safetensors"))
         .arg("--output")
@@ -223,11 +231,21 @@ fn start_denoise_and_wait_for_frames(dir: &Path) -> std::process::Child {
     loop {
         let written = temporary_outputs(dir).iter().map(|p| p.metadata().map_or(0, |m| m.len())).max().unwrap_or(0);
         // More than a few blocks written, far fewer than all 6,000 frames.
-        if written > 200 * frame_bytes {
-            assert!(written < (frames as u64 / 2) * frame_bytes, "the run finished too fast to be interrupted");
-            return child;
+        let failure = if written > 200 * frame_bytes {
+            if written < (frames as u64 / 2) * frame_bytes {
+                return child;
+            }
+            Some("the run finished too fast to be interrupted")
+        } else if std::time::Instant::now() >= deadline {
+            Some("no frames were written within 120 s")
+        } else {
+            None
+        };
+        if let Some(failure) = failure {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{failure}");
         }
-        assert!(std::time::Instant::now() < deadline, "no frames were written within 120 s");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
@@ -275,8 +293,13 @@ fn an_interrupted_denoise_exits_130_and_leaves_no_output_and_no_temporary_file()
     let status = wait_for_exit(child);
     assert_eq!(status.code(), Some(130), "exit status after Ctrl-C: {status:?}");
     assert!(!dir.path().join("out.tif").exists(), "a cancelled run left a file under the final name");
-    assert_eq!(temporary_outputs(dir.path()), Vec::<std::path::PathBuf>::new(), "a cancelled run left its temporary file");
-    let mut left: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(
+        temporary_outputs(dir.path()),
+        Vec::<std::path::PathBuf>::new(),
+        "a cancelled run left its temporary file"
+    );
+    let mut left: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     left.sort();
     assert_eq!(left, ["model.safetensors", "movie.tif"]);
 }
@@ -335,7 +358,12 @@ fn training_on_a_movie_four_times_the_frame_cache_stays_within_a_length_independ
         bound >> 20
     );
     assert!(peak < bound, "peak RSS {} MiB exceeds {} MiB (baseline + frame cache + margin)", peak >> 20, bound >> 20);
-    assert!(peak < raw_float_bytes / 2, "peak RSS {} MiB is not far below the movie's {} MiB", peak >> 20, raw_float_bytes >> 20);
+    assert!(
+        peak < raw_float_bytes / 2,
+        "peak RSS {} MiB is not far below the movie's {} MiB",
+        peak >> 20,
+        raw_float_bytes >> 20
+    );
     // The model was trained on the long movie (its whole length, not a prefix).
     let meta = deepcad::model::Model::read_metadata(&dir.path().join("long.safetensors")).unwrap();
     assert_eq!(meta.training.sources[0].frames, frames);
@@ -380,7 +408,12 @@ fn frames_split_into_bands_to_fit_the_budget_give_the_same_output() {
 }
 
 /// Exit status, peak RSS and stderr of `deepcad denoise` with `--max-memory budget`.
-fn cli_denoise_with_budget(bundle: &Path, input: &Path, output: &Path, budget: &str) -> (std::process::ExitStatus, u64, String) {
+fn cli_denoise_with_budget(
+    bundle: &Path,
+    input: &Path,
+    output: &Path,
+    budget: &str,
+) -> (std::process::ExitStatus, u64, String) {
     run_with_peak_rss(
         Command::new(env!("CARGO_BIN_EXE_deepcad"))
             .args(["denoise", "--quiet", "--device", "cpu", "--threads", "2", "--max-memory", budget, "--model"])
@@ -408,7 +441,12 @@ fn large_frames_are_denoised_within_the_memory_budget_or_refused_clearly() {
     let (status, peak, message) = cli_denoise_with_budget(&bundle, &path("wide.tif"), &path("wide-out.tif"), "256M");
     assert!(status.success(), "{message}");
     eprintln!("2048² frames with a 256 MB budget: peak RSS {} MB (16² frames: {} MB)", peak >> 20, base >> 20);
-    assert!(peak < base + (256 << 20), "peak RSS {} MB is more than the budget above the {} MB baseline", peak >> 20, base >> 20);
+    assert!(
+        peak < base + (256 << 20),
+        "peak RSS {} MB is more than the budget above the {} MB baseline",
+        peak >> 20,
+        base >> 20
+    );
     let denoised = StackReader::open(&path("wide-out.tif"), &ReadOptions::default()).unwrap();
     assert_eq!((denoised.info().frames, denoised.info().width, denoised.info().height), (frames, side, side));
 

@@ -3,17 +3,18 @@
 
 use std::path::Path;
 
+use deepcad::infer::{denoise_volume, DenoiseSettings};
 use deepcad::io::{FrameSource, InMemoryMovie, SampleType};
 use deepcad::model::{Model, Normalization};
 use deepcad::progress::{Control, Event, Progress, Silent};
 use deepcad::simulate::{simulate, SimulationConfig};
 use deepcad::train::{best_bundle_path, train, Init, NormalizationChoice, Precision, TrainSettings};
-use deepcad::infer::{denoise_volume, DenoiseSettings};
 use deepcad::Error;
 use tch::Device;
 
 pub fn simulated(frames: usize, size: usize, seed: u64) -> Vec<Box<dyn FrameSource>> {
-    let config = SimulationConfig { width: size, height: size, frames, neurons: 8, photons: 3.0, seed, ..Default::default() };
+    let config =
+        SimulationConfig { width: size, height: size, frames, neurons: 8, photons: 3.0, seed, ..Default::default() };
     let (_, noisy) = simulate(&config).unwrap();
     vec![Box::new(InMemoryMovie::new("sim", size, size, frames, SampleType::U16, noisy).unwrap())]
 }
@@ -69,12 +70,8 @@ impl Progress for Recorder {
 }
 
 pub fn weights(model: &Model) -> Vec<(String, Vec<f32>)> {
-    let mut named: Vec<(String, Vec<f32>)> = model
-        .vs
-        .variables()
-        .into_iter()
-        .map(|(n, t)| (n, Vec::<f32>::try_from(t.flatten(0, -1)).unwrap()))
-        .collect();
+    let mut named: Vec<(String, Vec<f32>)> =
+        model.vs.variables().into_iter().map(|(n, t)| (n, Vec::<f32>::try_from(t.flatten(0, -1)).unwrap())).collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     named
 }
@@ -121,7 +118,16 @@ fn training_lowers_the_loss_and_writes_bundles_every_epoch() {
     assert_eq!(model.metadata.patch, [16, 32, 32]);
 
     // Normalisation: mean and std of the movie.
-    let (_, noisy) = simulate(&SimulationConfig { width: 48, height: 48, frames: 120, neurons: 8, photons: 3.0, seed: 1, ..Default::default() }).unwrap();
+    let (_, noisy) = simulate(&SimulationConfig {
+        width: 48,
+        height: 48,
+        frames: 120,
+        neurons: 8,
+        photons: 3.0,
+        seed: 1,
+        ..Default::default()
+    })
+    .unwrap();
     let mean = noisy.iter().map(|&v| v as f64).sum::<f64>() / noisy.len() as f64;
     let std = (noisy.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / noisy.len() as f64).sqrt();
     let Normalization::Fixed { offset, scale } = model.metadata.normalization else { panic!("fixed expected") };
@@ -194,7 +200,8 @@ fn resuming_continues_the_epochs_and_keeps_the_normalisation() {
     // The same movie: `epochs` is the total, so 3 means two more.
     let settings2 = TrainSettings { epochs: 3, ..small_settings() };
     let mut recorder = Recorder::default();
-    let report = train(&mut simulated(60, 32, 2), &settings2, &resumed, Some(&first), Device::Cpu, &mut recorder).unwrap();
+    let report =
+        train(&mut simulated(60, 32, 2), &settings2, &resumed, Some(&first), Device::Cpu, &mut recorder).unwrap();
     assert_eq!(report.epochs_completed, 3);
     assert_eq!(report.history.iter().map(|r| r.epoch).collect::<Vec<_>>(), vec![1, 2, 3]);
     assert_eq!(report.history[0], before.metadata.training.history[0]);
@@ -205,7 +212,16 @@ fn resuming_continues_the_epochs_and_keeps_the_normalisation() {
 
     // Fine-tuning on a brighter movie keeps the model's units (its normalisation).
     let mut bright: Vec<Box<dyn FrameSource>> = {
-        let (_, noisy) = simulate(&SimulationConfig { width: 32, height: 32, frames: 60, neurons: 8, photons: 30.0, seed: 5, ..Default::default() }).unwrap();
+        let (_, noisy) = simulate(&SimulationConfig {
+            width: 32,
+            height: 32,
+            frames: 60,
+            neurons: 8,
+            photons: 30.0,
+            seed: 5,
+            ..Default::default()
+        })
+        .unwrap();
         vec![Box::new(InMemoryMovie::new("bright", 32, 32, 60, SampleType::U16, noisy).unwrap())]
     };
     let tuned = dir.path().join("tuned.safetensors");
@@ -221,8 +237,21 @@ fn per_movie_normalisation_makes_a_model_blind_to_brightness_gain_and_offset() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("general.safetensors");
     let movie = |photons: f64, gain: f64, offset: f64, seed: u64| -> Box<dyn FrameSource> {
-        let config = SimulationConfig { width: 32, height: 32, frames: 60, neurons: 8, photons, gain, offset, seed, ..Default::default() };
-        Box::new(InMemoryMovie::new(format!("sim{seed}"), 32, 32, 60, SampleType::U16, simulate(&config).unwrap().1).unwrap())
+        let config = SimulationConfig {
+            width: 32,
+            height: 32,
+            frames: 60,
+            neurons: 8,
+            photons,
+            gain,
+            offset,
+            seed,
+            ..Default::default()
+        };
+        Box::new(
+            InMemoryMovie::new(format!("sim{seed}"), 32, 32, 60, SampleType::U16, simulate(&config).unwrap().1)
+                .unwrap(),
+        )
     };
     let mut sources = vec![movie(1.0, 1.0, 50.0, 1), movie(30.0, 6.0, 400.0, 2)];
     let settings = TrainSettings { epochs: 1, normalization: NormalizationChoice::PerMovie, ..small_settings() };
@@ -233,7 +262,9 @@ fn per_movie_normalisation_makes_a_model_blind_to_brightness_gain_and_offset() {
     assert_eq!(general.metadata.normalization, Normalization::PerMovie);
 
     // Denoising a·x + b gives a·denoise(x) + b: each movie is measured in its own units.
-    let (_, noisy) = simulate(&SimulationConfig { width: 32, height: 32, frames: 40, photons: 2.0, seed: 9, ..Default::default() }).unwrap();
+    let (_, noisy) =
+        simulate(&SimulationConfig { width: 32, height: 32, frames: 40, photons: 2.0, seed: 9, ..Default::default() })
+            .unwrap();
     let brighter: Vec<f32> = noisy.iter().map(|v| 3.0 * v + 500.0).collect();
     let denoise = |model: &Model, data: Vec<f32>| {
         let mut m = InMemoryMovie::new("m", 32, 32, 40, SampleType::F32, data).unwrap();
@@ -247,7 +278,10 @@ fn per_movie_normalisation_makes_a_model_blind_to_brightness_gain_and_offset() {
     assert!(general_mismatch < 1e-4, "per-movie model: relative mismatch {general_mismatch}");
     // A fixed-statistics network is not: the same weights behind fixed units see another movie.
     let fixed = Model {
-        metadata: deepcad::model::ModelMetadata { normalization: Normalization::Fixed { offset: 150.0, scale: 20.0 }, ..general.metadata.clone() },
+        metadata: deepcad::model::ModelMetadata {
+            normalization: Normalization::Fixed { offset: 150.0, scale: 20.0 },
+            ..general.metadata.clone()
+        },
         ..Model::load(&bundle, Device::Cpu).unwrap()
     };
     let fixed_mismatch = worst_mismatch(&fixed);
@@ -258,7 +292,8 @@ fn per_movie_normalisation_makes_a_model_blind_to_brightness_gain_and_offset() {
 fn new_models_start_from_the_built_in_model_when_it_fits_and_say_so_when_not() {
     let dir = tempfile::tempdir().unwrap();
     let warm = dir.path().join("warm.safetensors");
-    let settings = TrainSettings { patch: [16, 16, 16], base_width: 16, epochs: 1, patches_per_epoch: 4, ..small_settings() };
+    let settings =
+        TrainSettings { patch: [16, 16, 16], base_width: 16, epochs: 1, patches_per_epoch: 4, ..small_settings() };
     let mut recorder = Recorder::default();
     train(&mut simulated(40, 32, 4), &settings, &warm, None, Device::Cpu, &mut recorder).unwrap();
     assert!(recorder.infos.iter().any(|i| i.contains("built-in general model")), "{:?}", recorder.infos);
@@ -271,7 +306,11 @@ fn new_models_start_from_the_built_in_model_when_it_fits_and_say_so_when_not() {
     let built_in = Model::load(Path::new(deepcad::model::BUILT_IN_MODEL), Device::Cpu).unwrap();
     let distance = |a: &Model, b: &Model| -> f64 {
         let (wa, wb) = (weights(a), weights(b));
-        wa.iter().zip(&wb).flat_map(|((_, x), (_, y))| x.iter().zip(y).map(|(p, q)| ((p - q) as f64).powi(2))).sum::<f64>().sqrt()
+        wa.iter()
+            .zip(&wb)
+            .flat_map(|((_, x), (_, y))| x.iter().zip(y).map(|(p, q)| ((p - q) as f64).powi(2)))
+            .sum::<f64>()
+            .sqrt()
     };
     let random_start = dir.path().join("random.safetensors");
     let random = TrainSettings { init: Init::Random, ..settings.clone() };
@@ -287,14 +326,21 @@ fn new_models_start_from_the_built_in_model_when_it_fits_and_say_so_when_not() {
     // A network the built-in weights do not fit starts from random weights, and says why.
     let mut recorder = Recorder::default();
     let narrow = TrainSettings { base_width: 4, ..settings };
-    train(&mut simulated(40, 32, 4), &narrow, &dir.path().join("narrow.safetensors"), None, Device::Cpu, &mut recorder).unwrap();
+    train(&mut simulated(40, 32, 4), &narrow, &dir.path().join("narrow.safetensors"), None, Device::Cpu, &mut recorder)
+        .unwrap();
     assert!(recorder.infos.iter().any(|i| i.contains("random weights: base width 4")), "{:?}", recorder.infos);
 }
 
 // ---------------------------------------------------------------- precision
 
 /// Gradients of the pair loss for every variable, with the network computing in `kind`.
-fn network_gradients(vs: &tch::nn::VarStore, net: &deepcad::model::UNet3d, x: &tch::Tensor, y: &tch::Tensor, kind: tch::Kind) -> Vec<(String, tch::Tensor)> {
+fn network_gradients(
+    vs: &tch::nn::VarStore,
+    net: &deepcad::model::UNet3d,
+    x: &tch::Tensor,
+    y: &tch::Tensor,
+    kind: tch::Kind,
+) -> Vec<(String, tch::Tensor)> {
     for (_, v) in vs.variables() {
         let mut g = v.grad();
         if g.defined() {
@@ -367,7 +413,10 @@ fn a_non_finite_bfloat16_step_is_redone_in_float32_and_never_applied() {
     assert_eq!(redone.len(), 1, "{:?}", recorder.warnings);
     assert!(redone[0].starts_with("epoch 1, iteration "), "{}", redone[0]);
     assert!(err.to_string().contains("lower the learning rate"), "{err}");
-    assert!(!err.is_bad_input() && err.kind() == "training", "divergence is a failure while working, not bad usage: {err:?}");
+    assert!(
+        !err.is_bad_input() && err.kind() == "training",
+        "divergence is a failure while working, not bad usage: {err:?}"
+    );
     assert!(!output.exists(), "a diverged first epoch writes no bundle");
 }
 
@@ -378,7 +427,10 @@ fn float32_training_is_bit_reproducible_and_recorded() {
         let output = dir.path().join(name);
         let settings = TrainSettings { precision: Precision::Float32, seed: 21, ..small_settings() };
         let report = train(&mut simulated(60, 32, 2), &settings, &output, None, Device::Cpu, &mut Silent).unwrap();
-        (report.history.iter().map(|r| (r.train_loss, r.validation_loss)).collect::<Vec<_>>(), Model::load(&output, Device::Cpu).unwrap())
+        (
+            report.history.iter().map(|r| (r.train_loss, r.validation_loss)).collect::<Vec<_>>(),
+            Model::load(&output, Device::Cpu).unwrap(),
+        )
     };
     let (losses_a, model_a) = run("a.safetensors");
     let (losses_b, model_b) = run("b.safetensors");
@@ -437,7 +489,8 @@ fn with_epochs_and_no_budget_the_estimate_counts_down_to_zero() {
     let dir = tempfile::tempdir().unwrap();
     let settings = TrainSettings { epochs: 3, ..small_settings() };
     let mut recorder = Recorder::default();
-    train(&mut simulated(60, 32, 2), &settings, &dir.path().join("m.safetensors"), None, Device::Cpu, &mut recorder).unwrap();
+    train(&mut simulated(60, 32, 2), &settings, &dir.path().join("m.safetensors"), None, Device::Cpu, &mut recorder)
+        .unwrap();
     assert_eq!(recorder.epoch_totals, vec![3, 3, 3]);
     let r = &recorder.remaining;
     assert!(r[0] > 0.0 && r[1] > 0.0 && r[2] == 0.0 && r[1] < r[0], "{r:?}");
@@ -473,7 +526,15 @@ fn training_reports_reference_free_checks_on_held_out_patches() {
     let dir = tempfile::tempdir().unwrap();
     let settings = TrainSettings { epochs: 2, ..small_settings() };
     let mut recorder = Recorder::default();
-    let report = train(&mut simulated(60, 32, 2), &settings, &dir.path().join("m.safetensors"), None, Device::Cpu, &mut recorder).unwrap();
+    let report = train(
+        &mut simulated(60, 32, 2),
+        &settings,
+        &dir.path().join("m.safetensors"),
+        None,
+        Device::Cpu,
+        &mut recorder,
+    )
+    .unwrap();
     let checks = report.checks.expect("patches were held out, so the checks ran");
     assert!(checks.patches >= 1 && checks.patches <= deepcad::train::model_checks::CHECKED_PATCHES);
     assert!(checks.residual_lag1_autocorrelation.abs() < 1.0);

@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use deepcad::io::{FrameSource, ImageJMetadata, InMemoryMovie, SampleType};
 use deepcad::progress::Silent;
 use deepcad::train::pair_reader::PairReader;
-use deepcad::train::{open_training_inputs, plan_patches, split_validation, train, Augmentation, Dihedral, Patch, SourceShape};
+use deepcad::train::{
+    open_training_inputs, plan_patches, split_validation, train, Augmentation, Dihedral, Patch, SourceShape,
+};
 use deepcad::Error;
 use tch::Device;
 
@@ -74,7 +76,8 @@ fn patch_grid_covers_every_source() {
 
 #[test]
 fn short_or_small_inputs_shrink_the_patch_with_a_warning() {
-    let plan = plan_patches(&[shape("long.tif", 500, 64, 64), shape("short.tif", 40, 64, 64)], [32, 64, 64], 0.25, 10).unwrap();
+    let plan = plan_patches(&[shape("long.tif", 500, 64, 64), shape("short.tif", 40, 64, 64)], [32, 64, 64], 0.25, 10)
+        .unwrap();
     assert_eq!(plan.patch, [16, 64, 64]);
     assert!(plan.warnings.iter().any(|w| w.contains("short.tif") && w.contains("patch_t = 16")), "{:?}", plan.warnings);
 
@@ -185,8 +188,10 @@ fn augmentation_keeps_non_square_patches_in_shape() {
         .collect();
     assert!(drawn.iter().all(|&(k, _, _)| k % 2 == 0));
     assert_eq!(drawn.len(), 8, "4 shape-keeping transforms × swap");
-    let square: HashSet<(u8, bool)> =
-        (0..400).map(|_| Augmentation::draw(&mut rng, 16, 16)).map(|a| (a.dihedral.quarter_turns, a.dihedral.flip)).collect();
+    let square: HashSet<(u8, bool)> = (0..400)
+        .map(|_| Augmentation::draw(&mut rng, 16, 16))
+        .map(|a| (a.dihedral.quarter_turns, a.dihedral.flip))
+        .collect();
     assert_eq!(square.len(), 8);
 }
 
@@ -220,8 +225,10 @@ fn in_memory_movies_are_checked() {
 fn a_folder_of_inputs_opens_its_tiffs_and_warns_about_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let data: Vec<f32> = (0..3 * 8 * 12).map(|v| v as f32).collect();
-    deepcad::io::write_stack(&dir.path().join("b.tif"), (12, 8, 3), SampleType::U16, &ImageJMetadata::default(), &data).unwrap();
-    deepcad::io::write_stack(&dir.path().join("a.tif"), (12, 8, 3), SampleType::U16, &ImageJMetadata::default(), &data).unwrap();
+    deepcad::io::write_stack(&dir.path().join("b.tif"), (12, 8, 3), SampleType::U16, &ImageJMetadata::default(), &data)
+        .unwrap();
+    deepcad::io::write_stack(&dir.path().join("a.tif"), (12, 8, 3), SampleType::U16, &ImageJMetadata::default(), &data)
+        .unwrap();
     std::fs::write(dir.path().join("notes.txt"), "not an image").unwrap();
     let mut recorder = Recorder::default();
     let mut sources = open_training_inputs(dir.path(), &mut recorder).unwrap();

@@ -93,7 +93,16 @@ fn a_zarr_output_appears_complete_or_not_at_all_and_is_never_replaced_unless_ask
     // A writer dropped before it finished leaves no folder behind.
     let unfinished = dir.path().join("unfinished.zarr");
     let metadata = ImageJMetadata::default();
-    let array = NewArray { width: 8, height: 8, frames: 10, sample_type: SampleType::F32, metadata: &metadata, source: None, chunking: None, attributes: Default::default() };
+    let array = NewArray {
+        width: 8,
+        height: 8,
+        frames: 10,
+        sample_type: SampleType::F32,
+        metadata: &metadata,
+        source: None,
+        chunking: None,
+        attributes: Default::default(),
+    };
     let mut writer = ZarrWriter::create(&unfinished, &array, false).unwrap();
     writer.write_frame(&[1.0; 64]).unwrap();
     assert!(writer.finish().is_err(), "9 frames missing");
@@ -107,7 +116,8 @@ fn channels_of_a_four_dimensional_array_from_another_tool_are_read_one_at_a_time
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("two-channels.zarr");
     let store = Arc::new(zarrs::filesystem::FilesystemStore::new(&path).unwrap());
-    let array = ArrayBuilder::new(vec![6, 2, 5, 7], vec![2, 1, 5, 7], data_type::uint16(), 0u16).build(store, "/").unwrap();
+    let array =
+        ArrayBuilder::new(vec![6, 2, 5, 7], vec![2, 1, 5, 7], data_type::uint16(), 0u16).build(store, "/").unwrap();
     array.store_metadata().unwrap();
     let values: Vec<u16> = (0..6 * 2 * 5 * 7).map(|i| i as u16).collect();
     array.store_array_subset(&ArraySubset::new_with_ranges(&[0..6, 0..2, 0..5, 0..7]), values.clone()).unwrap();
@@ -126,7 +136,9 @@ fn channels_of_a_four_dimensional_array_from_another_tool_are_read_one_at_a_time
 fn denoise_and_train_take_zarr_where_they_take_tiff_with_identical_results() {
     let dir = tempfile::tempdir().unwrap();
     let (tiff, zarr) = (dir.path().join("cells.tif"), dir.path().join("cells.zarr"));
-    assert!(deepcad(&["simulate", "-o", p(&tiff), "--width", "32", "--height", "32", "--frames", "60"]).status.success());
+    assert!(deepcad(&["simulate", "-o", p(&tiff), "--width", "32", "--height", "32", "--frames", "60"])
+        .status
+        .success());
     let out = deepcad(&["convert", p(&tiff), "-o", p(&zarr)]);
     assert!(out.status.success(), "{}", text(&out));
     let out = deepcad(&["compare", p(&tiff), p(&zarr)]);
@@ -140,19 +152,40 @@ fn denoise_and_train_take_zarr_where_they_take_tiff_with_identical_results() {
     let out = deepcad(&["compare", p(&from_tiff), p(&from_zarr)]);
     assert_eq!(out.status.code(), Some(0), "denoised from TIFF and from Zarr: {}", text(&out));
     let source = ZarrMovie::open(&from_zarr, &ReadOptions::default()).unwrap();
-    assert_eq!(source.metadata().calibration, read_stack(&from_tiff, &ReadOptions::default()).unwrap().0.metadata.calibration);
+    assert_eq!(
+        source.metadata().calibration,
+        read_stack(&from_tiff, &ReadOptions::default()).unwrap().0.metadata.calibration
+    );
 
     let train = |input: &Path, model: &Path| {
         let out = deepcad(&[
-            "train", p(input), "-o", p(model), "--epochs", "1", "--patches-per-epoch", "2", "--patch-t", "16", "--patch-xy", "16",
-            "--init", "random", "--seed", "3", "--threads", "1",
+            "train",
+            p(input),
+            "-o",
+            p(model),
+            "--epochs",
+            "1",
+            "--patches-per-epoch",
+            "2",
+            "--patch-t",
+            "16",
+            "--patch-xy",
+            "16",
+            "--init",
+            "random",
+            "--seed",
+            "3",
+            "--threads",
+            "1",
         ]);
         assert!(out.status.success(), "{}", text(&out));
     };
     let (model_tiff, model_zarr) = (dir.path().join("a.safetensors"), dir.path().join("b.safetensors"));
     train(&tiff, &model_tiff);
     train(&zarr, &model_zarr);
-    let weights = |m: &Path| deepcad::infer::blocks::model_fingerprint(&deepcad::model::Model::load(m, tch::Device::Cpu).unwrap()).unwrap();
+    let weights = |m: &Path| {
+        deepcad::infer::blocks::model_fingerprint(&deepcad::model::Model::load(m, tch::Device::Cpu).unwrap()).unwrap()
+    };
     assert_eq!(weights(&model_tiff), weights(&model_zarr), "the same training from TIFF and from Zarr");
 
     // Changed pixels are found, with where and how much.
@@ -207,7 +240,8 @@ fn zarr_python_reads_our_arrays_and_we_read_its_arrays() {
     let dir = tempfile::tempdir().unwrap();
     let formula = |t: usize, y: usize, x: usize| ((t * 131 + y * 17 + x * 3) % 4001) as f32;
     let (t, h, w) = (45, 33, 70);
-    let values: Vec<f32> = (0..t).flat_map(|f| (0..h).flat_map(move |y| (0..w).map(move |x| formula(f, y, x)))).collect();
+    let values: Vec<f32> =
+        (0..t).flat_map(|f| (0..h).flat_map(move |y| (0..w).map(move |x| formula(f, y, x)))).collect();
     let tiff = dir.path().join("ours.tif");
     write_stack(&tiff, (w, h, t), SampleType::U16, &calibrated(), &values).unwrap();
     let ours = dir.path().join("ours.zarr");

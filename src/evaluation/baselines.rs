@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use crate::metrics::{gaussian_filter, median, snr_db, temporal_moving_average, trace_correlations};
 use crate::footprint::Footprint;
+use crate::metrics::{gaussian_filter, median, snr_db, temporal_moving_average, trace_correlations};
 use crate::{Error, Result};
 
 /// Which baseline and with which width.
@@ -37,8 +37,20 @@ pub struct Baseline {
 /// Moving-average windows tried (frames).
 pub const MOVING_AVERAGE_WINDOWS: [usize; 6] = [3, 5, 9, 15, 25, 41];
 /// Gaussian (σt, σxy) pairs tried.
-pub const GAUSSIAN_SIGMAS: [(f64, f64); 12] =
-    [(1.0, 0.5), (1.0, 1.0), (1.0, 1.5), (2.0, 0.5), (2.0, 1.0), (2.0, 1.5), (4.0, 0.5), (4.0, 1.0), (4.0, 1.5), (8.0, 0.5), (8.0, 1.0), (8.0, 1.5)];
+pub const GAUSSIAN_SIGMAS: [(f64, f64); 12] = [
+    (1.0, 0.5),
+    (1.0, 1.0),
+    (1.0, 1.5),
+    (2.0, 0.5),
+    (2.0, 1.0),
+    (2.0, 1.5),
+    (4.0, 0.5),
+    (4.0, 1.0),
+    (4.0, 1.5),
+    (8.0, 0.5),
+    (8.0, 1.0),
+    (8.0, 1.5),
+];
 
 /// What "best" means when a baseline's width is chosen against the truth.
 #[derive(Debug, Clone, Copy)]
@@ -60,11 +72,12 @@ pub fn best_baseline(
     criterion: Criterion<'_>,
 ) -> Result<Baseline> {
     let candidates: Vec<BaselineKind> = match family {
-        "moving_average" => MOVING_AVERAGE_WINDOWS.iter().map(|&window| BaselineKind::MovingAverage { window }).collect(),
-        "gaussian_3d" => GAUSSIAN_SIGMAS
-            .iter()
-            .map(|&(sigma_t, sigma_xy)| BaselineKind::Gaussian3d { sigma_t, sigma_xy })
-            .collect(),
+        "moving_average" => {
+            MOVING_AVERAGE_WINDOWS.iter().map(|&window| BaselineKind::MovingAverage { window }).collect()
+        }
+        "gaussian_3d" => {
+            GAUSSIAN_SIGMAS.iter().map(|&(sigma_t, sigma_xy)| BaselineKind::Gaussian3d { sigma_t, sigma_xy }).collect()
+        }
         other => {
             return Err(Error::usage(format!("unknown baseline family '{other}'; use moving_average or gaussian_3d")))
         }
@@ -100,9 +113,7 @@ pub fn gaussian_3d(movie: &[f32], width: usize, height: usize, sigma_t: f64, sig
         )));
     }
     if !(sigma_t > 0.0 && sigma_xy > 0.0 && sigma_t.is_finite() && sigma_xy.is_finite()) {
-        return Err(Error::usage(format!(
-            "Gaussian widths σt {sigma_t}, σxy {sigma_xy} must be positive and finite"
-        )));
+        return Err(Error::usage(format!("Gaussian widths σt {sigma_t}, σxy {sigma_xy} must be positive and finite")));
     }
     let radius_xy = (3.0 * sigma_xy).ceil() as usize;
     let mut spatial = Vec::with_capacity(movie.len());

@@ -9,7 +9,9 @@ mod regions;
 mod residual_checks;
 mod scorecard;
 
-pub use baselines::{best_baseline, gaussian_3d, Baseline, BaselineKind, Criterion, GAUSSIAN_SIGMAS, MOVING_AVERAGE_WINDOWS};
+pub use baselines::{
+    best_baseline, gaussian_3d, Baseline, BaselineKind, Criterion, GAUSSIAN_SIGMAS, MOVING_AVERAGE_WINDOWS,
+};
 pub use regions::{footprints_from_labels, labels_from_footprints};
 pub use residual_checks::{residual_checks, ResidualChecks};
 pub use scorecard::{score, Scorecard};

@@ -114,7 +114,11 @@ fn lag1_autocorrelation(movie: &[f32], frame_len: usize) -> f64 {
             }
         }
     }
-    if power > 0.0 { lagged / power } else { 0.0 }
+    if power > 0.0 {
+        lagged / power
+    } else {
+        0.0
+    }
 }
 
 /// Bins voxels by denoised intensity (equal-width bins between the 1st and 99th percentile),

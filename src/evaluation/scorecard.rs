@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
-use crate::metrics::{invariant_snr_db, mean_ssim, median, pearson, psnr_db, snr_db, trace_correlations};
 use crate::footprint::Footprint;
+use crate::metrics::{invariant_snr_db, mean_ssim, median, pearson, psnr_db, snr_db, trace_correlations};
 use crate::Result;
 
 /// Scores of one estimate against the truth (dB values are `null` in JSON when infinite).
@@ -23,11 +23,8 @@ pub struct Scorecard {
 }
 
 pub fn score(estimate: &[f32], truth: &[f32], width: usize, height: usize, neurons: &[Footprint]) -> Result<Scorecard> {
-    let trace_correlations = if neurons.is_empty() {
-        Vec::new()
-    } else {
-        trace_correlations(estimate, truth, width, height, neurons)?
-    };
+    let trace_correlations =
+        if neurons.is_empty() { Vec::new() } else { trace_correlations(estimate, truth, width, height, neurons)? };
     Ok(Scorecard {
         snr_db: snr_db(estimate, truth)?,
         invariant_snr_db: invariant_snr_db(estimate, truth)?,

@@ -169,13 +169,16 @@ pub fn denoise_batch(
         report(progress, Event::Info(&format!("{}/{total}: {} → {}", i + 1, input.display(), output.display())))?;
         match denoise_file(model, input, output, read_options, settings, progress) {
             Ok(r) => {
-                report(progress, Event::Info(&format!(
-                    "{}: {} frames in {:.1} s ({:.1} frames/s)",
-                    output.display(),
-                    r.frames,
-                    r.seconds,
-                    r.frames as f64 / r.seconds
-                )))?;
+                report(
+                    progress,
+                    Event::Info(&format!(
+                        "{}: {} frames in {:.1} s ({:.1} frames/s)",
+                        output.display(),
+                        r.frames,
+                        r.seconds,
+                        r.frames as f64 / r.seconds
+                    )),
+                )?;
                 done.outputs.push(r);
             }
             Err(e) if total > 1 && !matches!(e, Error::Cancelled) => {

@@ -109,9 +109,16 @@ struct Marker {
 
 /// The plan for `count` blocks of `source` under `settings` (no pixels read; the normalisation is
 /// left for [`prepare_blocks`]).
-pub fn plan_blocks(model: &Model, source: &dyn FrameSource, count: usize, settings: &DenoiseSettings) -> Result<BlockPlan> {
+pub fn plan_blocks(
+    model: &Model,
+    source: &dyn FrameSource,
+    count: usize,
+    settings: &DenoiseSettings,
+) -> Result<BlockPlan> {
     if settings.compat.is_some() {
-        return Err(Error::usage("block jobs use the seamless tiling; an official DeepCAD-RT pipeline runs as one job"));
+        return Err(Error::usage(
+            "block jobs use the seamless tiling; an official DeepCAD-RT pipeline runs as one job",
+        ));
     }
     let shape = [source.frames(), source.height(), source.width()];
     let mut tiles = stream::plan(model, &source.name(), shape, settings)?.tiles;
@@ -121,7 +128,9 @@ pub fn plan_blocks(model: &Model, source: &dyn FrameSource, count: usize, settin
         // default tile (outputs do not depend on the tile; the block tests check it).
         let halo = tiles.halo[0];
         let mut length = tiles.tile[0];
-        while length >= 2 * halo + 2 * ALIGNMENT && crate::tiling::plan_axis(shape[0], length, halo).map_or(0, |t| t.len()) < count {
+        while length >= 2 * halo + 2 * ALIGNMENT
+            && crate::tiling::plan_axis(shape[0], length, halo).map_or(0, |t| t.len()) < count
+        {
             length -= ALIGNMENT;
         }
         let shorter = DenoiseSettings { tile: Some([length, tiles.tile[1], tiles.tile[2]]), ..settings.clone() };
@@ -140,7 +149,11 @@ pub fn plan_blocks(model: &Model, source: &dyn FrameSource, count: usize, settin
     let blocks: Vec<Block> = (0..count)
         .map(|i| {
             let (first, last) = (i * time_blocks.len() / count, (i + 1) * time_blocks.len() / count);
-            Block { index: i, frames: [time_blocks[first].keep_start, time_blocks[last - 1].keep_end], time_tiles: [first, last] }
+            Block {
+                index: i,
+                frames: [time_blocks[first].keep_start, time_blocks[last - 1].keep_end],
+                time_tiles: [first, last],
+            }
         })
         .collect();
     let default_shard = Chunking::for_movie(shape, 4).shard[0] as usize;
@@ -180,19 +193,28 @@ impl BlockJob<'_> {
         self.prepare_with(movie.source.as_mut(), &movie.metadata, progress)
     }
 
-    fn prepare_with(&self, source: &mut dyn FrameSource, metadata: &crate::io::ImageJMetadata, progress: &mut dyn Progress) -> Result<BlockPlan> {
+    fn prepare_with(
+        &self,
+        source: &mut dyn FrameSource,
+        metadata: &crate::io::ImageJMetadata,
+        progress: &mut dyn Progress,
+    ) -> Result<BlockPlan> {
         let (model, output, count, settings) = (self.model, self.output, self.count, self.settings);
         let mut plan = plan_blocks(model, source, count, settings)?;
         if !has_zarr_metadata(output) {
             if !crate::io::zarr::is_zarr(output) {
-                return Err(Error::usage(format!("{}: block jobs write into a shared Zarr array; name the output .zarr", output.display())));
+                return Err(Error::usage(format!(
+                    "{}: block jobs write into a shared Zarr array; name the output .zarr",
+                    output.display()
+                )));
             }
             check_output_path(output, &[self.input.to_path_buf()])?;
             let (affine, sample_type) = resolve_output(model, source, settings.output_type, progress)?;
             plan.normalization = Some(Normalisation { offset: affine.offset, scale: affine.scale });
             plan.sample_type = Some(sample_type.to_string());
             let mut attributes = serde_json::Map::new();
-            attributes.insert(PLAN_ATTRIBUTE.into(), serde_json::to_value(&plan).map_err(|e| Error::usage(e.to_string()))?);
+            attributes
+                .insert(PLAN_ATTRIBUTE.into(), serde_json::to_value(&plan).map_err(|e| Error::usage(e.to_string()))?);
             let name = source.name();
             let array = NewArray {
                 width: plan.shape[2],
@@ -201,15 +223,22 @@ impl BlockJob<'_> {
                 sample_type,
                 metadata,
                 source: Some(&name),
-                chunking: Some(Chunking::for_movie(plan.shape, sample_type.bytes()).with_time_step(plan.shard_frames as u64)),
+                chunking: Some(
+                    Chunking::for_movie(plan.shape, sample_type.bytes()).with_time_step(plan.shard_frames as u64),
+                ),
                 attributes,
             };
             if ZarrWriter::create_empty(output, &array)? {
-                report(progress, Event::Info(&format!("{}: created for {} blocks of {}", output.display(), count, source.name())))?;
+                report(
+                    progress,
+                    Event::Info(&format!("{}: created for {} blocks of {}", output.display(), count, source.name())),
+                )?;
             }
         }
         let recorded = recorded_plan(output)?;
-        let same = recorded.shape == plan.shape && recorded.blocks.len() == count && recorded.model_fingerprint == plan.model_fingerprint;
+        let same = recorded.shape == plan.shape
+            && recorded.blocks.len() == count
+            && recorded.model_fingerprint == plan.model_fingerprint;
         if !same {
             return Err(Error::usage(format!(
                 "{}: was prepared for {} blocks of a {:?} movie with model {}…; this job asks for {} blocks of a {:?} movie with model {}…; use the same input, model and block count, or a new output",
@@ -230,7 +259,10 @@ impl BlockJob<'_> {
     pub fn denoise(&self, index: usize, progress: &mut dyn Progress) -> Result<BlockReport> {
         let (output, count) = (self.output, self.count);
         if index >= count {
-            return Err(Error::usage(format!("block {index} of {count} does not exist; blocks count from 0 to {}", count.saturating_sub(1))));
+            return Err(Error::usage(format!(
+                "block {index} of {count} does not exist; blocks count from 0 to {}",
+                count.saturating_sub(1)
+            )));
         }
         let started = std::time::Instant::now();
         let mut movie = open_movie(self.input, self.options)?;
@@ -239,22 +271,58 @@ impl BlockJob<'_> {
         let block = plan.blocks[index].clone();
         let marker = marker_path(output, index, count);
         if marker.is_file() {
-            report(progress, Event::Info(&format!("{}: block {index} of {count} (frames {}..{}) is already done", output.display(), block.frames[0], block.frames[1])))?;
-            return Ok(BlockReport { output: output.to_path_buf(), index, count, frames: block.frames, already_done: true, seconds: 0.0 });
+            report(
+                progress,
+                Event::Info(&format!(
+                    "{}: block {index} of {count} (frames {}..{}) is already done",
+                    output.display(),
+                    block.frames[0],
+                    block.frames[1]
+                )),
+            )?;
+            return Ok(BlockReport {
+                output: output.to_path_buf(),
+                index,
+                count,
+                frames: block.frames,
+                already_done: true,
+                seconds: 0.0,
+            });
         }
-        let normalisation = plan.normalization.ok_or_else(|| Error::format(output, "the block plan has no normalisation; prepare the output again"))?;
+        let normalisation = plan
+            .normalization
+            .ok_or_else(|| Error::format(output, "the block plan has no normalisation; prepare the output again"))?;
         let job_settings = DenoiseSettings { tile: Some(plan.tile), halo: Some(plan.halo), ..self.settings.clone() };
         let mut writer = ZarrWriter::region(output, block.frame_range())?;
         let affine = Affine { offset: normalisation.offset, scale: normalisation.scale };
-        report(progress, Event::Info(&format!("block {index} of {count}: frames {}..{}", block.frames[0], block.frames[1])))?;
+        report(
+            progress,
+            Event::Info(&format!("block {index} of {count}: frames {}..{}", block.frames[0], block.frames[1])),
+        )?;
         let time_tiles = Some(block.time_tiles[0]..block.time_tiles[1]);
-        stream::denoise_stream_part(self.model, source, &job_settings, affine, time_tiles, progress, &mut |frame: &[f32]| writer.write_frame(frame))?;
+        stream::denoise_stream_part(
+            self.model,
+            source,
+            &job_settings,
+            affine,
+            time_tiles,
+            progress,
+            &mut |frame: &[f32]| writer.write_frame(frame),
+        )?;
         writer.finish()?;
         let seconds = started.elapsed().as_secs_f64();
         let record = Marker { index, count, frames: block.frames, seconds, host: host_name() };
-        std::fs::create_dir_all(marker.parent().expect("markers live in a folder")).map_err(|e| Error::io(output, e))?;
+        std::fs::create_dir_all(marker.parent().expect("markers live in a folder"))
+            .map_err(|e| Error::io(output, e))?;
         write_file_atomically(&marker, &serde_json::to_vec_pretty(&record).map_err(|e| Error::usage(e.to_string()))?)?;
-        Ok(BlockReport { output: output.to_path_buf(), index, count, frames: block.frames, already_done: false, seconds })
+        Ok(BlockReport {
+            output: output.to_path_buf(),
+            index,
+            count,
+            frames: block.frames,
+            already_done: false,
+            seconds,
+        })
     }
 }
 
@@ -263,22 +331,36 @@ pub fn block_status(output: &Path) -> Result<BlockStatus> {
     let plan = recorded_plan(output)?;
     let count = plan.blocks.len();
     let (done, missing): (Vec<usize>, Vec<usize>) = (0..count).partition(|&i| marker_path(output, i, count).is_file());
-    Ok(BlockStatus { output: output.to_path_buf(), count, frames: plan.shape[0], complete: missing.is_empty(), done, missing })
+    Ok(BlockStatus {
+        output: output.to_path_buf(),
+        count,
+        frames: plan.shape[0],
+        complete: missing.is_empty(),
+        done,
+        missing,
+    })
 }
 
 /// The plan recorded in an output array's attributes.
 pub fn recorded_plan(output: &Path) -> Result<BlockPlan> {
     let metadata = output.join("zarr.json");
     let text = std::fs::read_to_string(&metadata).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::usage(format!("{}: no block output there (no zarr.json); run a block job or prepare it first", output.display())),
+        std::io::ErrorKind::NotFound => Error::usage(format!(
+            "{}: no block output there (no zarr.json); run a block job or prepare it first",
+            output.display()
+        )),
         _ => Error::io(&metadata, e),
     })?;
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::format(&metadata, format!("not valid JSON: {e}")))?;
-    let plan = json
-        .get("attributes")
-        .and_then(|a| a.get(PLAN_ATTRIBUTE))
-        .ok_or_else(|| Error::usage(format!("{}: is a Zarr array but not a block output (no {PLAN_ATTRIBUTE} attribute); give the output of block jobs", output.display())))?;
-    serde_json::from_value(plan.clone()).map_err(|e| Error::format(&metadata, format!("its block plan cannot be read ({e})")))
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::format(&metadata, format!("not valid JSON: {e}")))?;
+    let plan = json.get("attributes").and_then(|a| a.get(PLAN_ATTRIBUTE)).ok_or_else(|| {
+        Error::usage(format!(
+            "{}: is a Zarr array but not a block output (no {PLAN_ATTRIBUTE} attribute); give the output of block jobs",
+            output.display()
+        ))
+    })?;
+    serde_json::from_value(plan.clone())
+        .map_err(|e| Error::format(&metadata, format!("its block plan cannot be read ({e})")))
 }
 
 fn marker_path(output: &Path, index: usize, count: usize) -> PathBuf {
@@ -293,7 +375,8 @@ pub fn model_fingerprint(model: &Model) -> Result<String> {
     let mut hash = Sha256::new();
     for (name, tensor) in variables {
         hash.update(name.as_bytes());
-        let values = Vec::<f32>::try_from(tensor.f_to_device(tch::Device::Cpu)?.f_to_kind(tch::Kind::Float)?.f_flatten(0, -1)?)?;
+        let values =
+            Vec::<f32>::try_from(tensor.f_to_device(tch::Device::Cpu)?.f_to_kind(tch::Kind::Float)?.f_flatten(0, -1)?)?;
         for v in values {
             hash.update(v.to_le_bytes());
         }

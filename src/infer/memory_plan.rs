@@ -83,7 +83,13 @@ fn band_choices(tiles: &[AxisTile]) -> Vec<BandChoice> {
 
 /// Working set of the streaming core, apart from the activations, for one choice of time tiles
 /// and bands (see `stream.rs`: the blocks alive at once and who holds them).
-fn stream_bytes(shape: [usize; 3], time: &[AxisTile], choice: BandChoice, frames_per_pass: usize, budget: &Budget) -> usize {
+fn stream_bytes(
+    shape: [usize; 3],
+    time: &[AxisTile],
+    choice: BandChoice,
+    frames_per_pass: usize,
+    budget: &Budget,
+) -> usize {
     let [_, height, width] = shape;
     let padded_width = round_up(width, ALIGNMENT);
     let block_frames = time.iter().map(|t| t.length).max().unwrap_or(0);
@@ -145,7 +151,13 @@ struct Split {
 /// The cheapest split with which a run fits the budget: every kept frame in one pass if possible
 /// (re-reading frames for more bands costs less than recomputing blocks), then the fewest bands.
 /// When nothing fits, the split with the smallest working set (`fits: false`).
-fn cheapest_split(shape: [usize; 3], time: &[AxisTile], choices: &[BandChoice], activations: usize, budget: &Budget) -> Split {
+fn cheapest_split(
+    shape: [usize; 3],
+    time: &[AxisTile],
+    choices: &[BandChoice],
+    activations: usize,
+    budget: &Budget,
+) -> Split {
     let mut smallest = Split { bands: 1, frames_per_pass: 1, bytes: usize::MAX, fits: false };
     let mut frames_per_pass = most_kept_frames(time).max(1);
     loop {
@@ -171,17 +183,25 @@ fn mb(bytes: usize) -> String {
 
 /// The plan for a `shape = [t, y, x]` movie with `halo`: the least-overhead tile (or `fixed_tile`)
 /// and the fewest bands whose working set fits `budget`.
-pub fn plan_memory(name: &str, shape: [usize; 3], halo: [usize; 3], fixed_tile: Option<[usize; 3]>, budget: &Budget) -> Result<MemoryPlan> {
+pub fn plan_memory(
+    name: &str,
+    shape: [usize; 3],
+    halo: [usize; 3],
+    fixed_tile: Option<[usize; 3]>,
+    budget: &Budget,
+) -> Result<MemoryPlan> {
     let per_voxel = budget.activation_bytes_per_voxel.saturating_mul(budget.batch.max(1));
     let tiles = match fixed_tile {
-        Some(tile) => TilePlan::new(shape, tile, halo)
-            .map_err(|e| Error::usage(format!("{name}: cannot tile {shape:?} with tile {tile:?} and halo {halo:?}: {}", e.0)))?,
+        Some(tile) => TilePlan::new(shape, tile, halo).map_err(|e| {
+            Error::usage(format!("{name}: cannot tile {shape:?} with tile {tile:?} and halo {halo:?}: {}", e.0))
+        })?,
         None => TilePlan::new(shape, least_overhead_tile(name, shape, halo, per_voxel, budget)?, halo)
             .map_err(|e| Error::usage(format!("{name}: {}", e.0)))?,
     };
     let activations = tiles.tile.iter().product::<usize>().saturating_mul(per_voxel);
     let choices = band_choices(&tiles.per_axis[1]);
-    let Split { bands, frames_per_pass, bytes, fits } = cheapest_split(shape, &tiles.per_axis[0], &choices, activations, budget);
+    let Split { bands, frames_per_pass, bytes, fits } =
+        cheapest_split(shape, &tiles.per_axis[0], &choices, activations, budget);
     if !fits {
         return Err(Error::Limits(format!(
             "{name}: denoising {}×{}×{} (t, y, x) with tile {:?} needs at least {} of memory, above the memory budget of {}; choose a smaller tile or raise the memory budget",
@@ -191,7 +211,13 @@ pub fn plan_memory(name: &str, shape: [usize; 3], halo: [usize; 3], fixed_tile: 
     Ok(MemoryPlan { bands: split_bands(tiles.per_axis[1].len(), bands), frames_per_pass, tiles, bytes })
 }
 
-fn least_overhead_tile(name: &str, shape: [usize; 3], halo: [usize; 3], per_voxel: usize, budget: &Budget) -> Result<[usize; 3]> {
+fn least_overhead_tile(
+    name: &str,
+    shape: [usize; 3],
+    halo: [usize; 3],
+    per_voxel: usize,
+    budget: &Budget,
+) -> Result<[usize; 3]> {
     let options: Vec<Vec<AxisOption>> = (0..3).map(|a| axis_options(shape[a], halo[a])).collect();
     let y_choices: Vec<Vec<BandChoice>> = options[1].iter().map(|y| band_choices(&y.tiles)).collect();
     // Overhead is a product of per-axis factors, and the stream's own memory depends only on the
@@ -201,7 +227,8 @@ fn least_overhead_tile(name: &str, shape: [usize; 3], halo: [usize; 3], per_voxe
     for t in &options[0] {
         for (y, choices) in options[1].iter().zip(&y_choices) {
             // The least the stream can hold: one kept frame per pass, the best band count.
-            let stream_min = choices.iter().map(|&c| stream_bytes(shape, &t.tiles, c, 1, budget)).min().unwrap_or(usize::MAX);
+            let stream_min =
+                choices.iter().map(|&c| stream_bytes(shape, &t.tiles, c, 1, budget)).min().unwrap_or(usize::MAX);
             for x in &options[2] {
                 let voxels = t.tile * y.tile * x.tile;
                 let need = voxels.saturating_mul(per_voxel).saturating_add(stream_min);
@@ -215,7 +242,8 @@ fn least_overhead_tile(name: &str, shape: [usize; 3], halo: [usize; 3], per_voxe
                 }
                 let split = cheapest_split(shape, &t.tiles, choices, voxels * per_voxel, budget);
                 // Repeated passes push the block through the network again: part of the overhead.
-                let passes = t.tiles.iter().map(|a| (a.keep_end - a.keep_start).div_ceil(split.frames_per_pass)).sum::<usize>();
+                let passes =
+                    t.tiles.iter().map(|a| (a.keep_end - a.keep_start).div_ceil(split.frames_per_pass)).sum::<usize>();
                 let pushed = passes * t.tile * y.pushed * x.pushed;
                 // Least overhead; among equals the fewest bands (each band re-reads the frames),
                 // then the fewest (largest) tiles.
@@ -272,7 +300,8 @@ mod tests {
 
     #[test]
     fn too_small_a_budget_is_a_clear_error() {
-        let error = plan_memory("big.tif", [300, 4096, 4096], [52; 3], None, &budget(64 << 20)).unwrap_err().to_string();
+        let error =
+            plan_memory("big.tif", [300, 4096, 4096], [52; 3], None, &budget(64 << 20)).unwrap_err().to_string();
         assert!(error.contains("big.tif") && error.contains("memory budget of 67 MB"), "{error}");
     }
 }

@@ -21,10 +21,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-pub use blocks::{block_status, plan_blocks, BlockJob, BlockPlan, BlockReport, BlockStatus};
 pub use batch::{denoise_batch, plan_batch, BatchPlan, BatchReport, DEFAULT_SUFFIX};
-pub use stream::denoise_stream;
+pub use blocks::{block_status, plan_blocks, BlockJob, BlockPlan, BlockReport, BlockStatus};
 pub use memory_plan::{bytes_per_voxel, plan_memory, split_bands, Budget, MemoryPlan};
+pub use stream::denoise_stream;
 
 use crate::io::{open_movie, FrameSource, ImageJMetadata, MovieWriter, OutputMovie, ReadOptions, SampleType};
 use crate::model::Model;
@@ -84,9 +84,15 @@ pub fn output_spread(model: &Model, source: &mut dyn FrameSource) -> Result<Opti
 
 /// The movie's normalisation and the sample type to write, resolved with one pass over the movie
 /// at most; says why when the automatic choice differs from the input's type.
-fn resolve_output(model: &Model, source: &mut dyn FrameSource, output_type: OutputType, progress: &mut dyn Progress) -> Result<(normalization::Affine, SampleType)> {
+fn resolve_output(
+    model: &Model,
+    source: &mut dyn FrameSource,
+    output_type: OutputType,
+    progress: &mut dyn Progress,
+) -> Result<(normalization::Affine, SampleType)> {
     let affine = normalization::resolve_normalization(&model.metadata.normalization, source)?;
-    let (sample_type, why) = output_type.resolve(source.sample_type(), normalization::spread(&model.metadata.normalization, affine));
+    let (sample_type, why) =
+        output_type.resolve(source.sample_type(), normalization::spread(&model.metadata.normalization, affine));
     if let Some(why) = why {
         crate::progress::report(progress, crate::progress::Event::Info(&why))?;
     }
@@ -95,9 +101,15 @@ fn resolve_output(model: &Model, source: &mut dyn FrameSource, output_type: Outp
 
 /// Denoises a whole movie held by `source` into memory and returns it (`T·H·W`, in input units)
 /// with the sample type it should be stored as: the engine call behind Fiji's in-memory denoise.
-pub fn denoise_in_memory(model: &Model, source: &mut dyn FrameSource, settings: &DenoiseSettings, progress: &mut dyn Progress) -> Result<(Vec<f32>, SampleType)> {
+pub fn denoise_in_memory(
+    model: &Model,
+    source: &mut dyn FrameSource,
+    settings: &DenoiseSettings,
+    progress: &mut dyn Progress,
+) -> Result<(Vec<f32>, SampleType)> {
     if let Some(compat) = &settings.compat {
-        let sample_type = official_pipeline::output_sample_type(compat.pipeline, settings.output_type, source.sample_type());
+        let sample_type =
+            official_pipeline::output_sample_type(compat.pipeline, settings.output_type, source.sample_type());
         return Ok((official_pipeline::denoise_source(model, source, compat, sample_type, progress)?, sample_type));
     }
     let (affine, sample_type) = resolve_output(model, source, settings.output_type, progress)?;
@@ -105,7 +117,13 @@ pub fn denoise_in_memory(model: &Model, source: &mut dyn FrameSource, settings: 
 }
 
 /// The streamed result collected into one `T·H·W` buffer, allocated up front (fallibly).
-fn denoise_into_memory(model: &Model, source: &mut dyn FrameSource, settings: &DenoiseSettings, affine: normalization::Affine, progress: &mut dyn Progress) -> Result<Vec<f32>> {
+fn denoise_into_memory(
+    model: &Model,
+    source: &mut dyn FrameSource,
+    settings: &DenoiseSettings,
+    affine: normalization::Affine,
+    progress: &mut dyn Progress,
+) -> Result<Vec<f32>> {
     let len = source.frames().saturating_mul(source.width()).saturating_mul(source.height());
     let mut out = crate::allocation::with_capacity_f32(len, "the denoised movie")?;
     stream::denoise_stream_with(model, source, settings, affine, progress, &mut |frame: &[f32]| {
@@ -219,7 +237,9 @@ pub fn denoise_to_file(
     crate::io::check_output_path(output, protected)?;
     let (frames, width, height) = (source.frames(), source.width(), source.height());
     let (affine, sample_type) = match &settings.compat {
-        Some(compat) => (None, official_pipeline::output_sample_type(compat.pipeline, settings.output_type, source.sample_type())),
+        Some(compat) => {
+            (None, official_pipeline::output_sample_type(compat.pipeline, settings.output_type, source.sample_type()))
+        }
         None => {
             let (affine, sample_type) = resolve_output(model, source, settings.output_type, progress)?;
             (Some(affine), sample_type)
@@ -242,7 +262,10 @@ pub fn denoise_to_file(
         }
         None => {
             let affine = affine.expect("resolved above for the seamless path");
-            let plan = stream::denoise_stream_with(model, source, settings, affine, progress, &mut |frame: &[f32]| writer.write_frame(frame))?;
+            let plan =
+                stream::denoise_stream_with(model, source, settings, affine, progress, &mut |frame: &[f32]| {
+                    writer.write_frame(frame)
+                })?;
             (plan.tile, plan.halo, plan.tile_count(), plan.overhead())
         }
     };

@@ -3,8 +3,8 @@
 //! stack-mean and stack-min models). One pass over the movie at most, shared by the output-type
 //! choice and the denoiser.
 
-use crate::model::Normalization;
 use crate::io::FrameSource;
+use crate::model::Normalization;
 use crate::Result;
 
 /// `x' = (x - offset) / scale` and back.

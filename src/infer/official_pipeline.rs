@@ -23,10 +23,10 @@ use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
 use super::OutputType;
+use crate::io::FrameSource;
 use crate::io::SampleType;
 use crate::model::{Model, Normalization};
 use crate::progress::{report, Event, Progress};
-use crate::io::FrameSource;
 use crate::{Error, Result};
 
 /// Which official pipeline to reproduce.
@@ -44,7 +44,9 @@ impl OfficialPipeline {
         match name {
             "deepcad-rt" => Ok(OfficialPipeline::DeepcadRt),
             "deepcad-rt-2021" => Ok(OfficialPipeline::DeepcadRt2021),
-            other => Err(Error::usage(format!("compatibility mode '{other}' is unknown; use deepcad-rt or deepcad-rt-2021"))),
+            other => {
+                Err(Error::usage(format!("compatibility mode '{other}' is unknown; use deepcad-rt or deepcad-rt-2021")))
+            }
         }
     }
 
@@ -67,16 +69,30 @@ pub struct CompatSettings {
 impl CompatSettings {
     /// The official defaults unless given: patch 150³; deepcad-rt's demo overlap 0.6 (gap 60);
     /// the 2021 script's gaps 60 (t), 90 (y, x). `overlap` and `gap` are alternatives.
-    pub fn new(pipeline: OfficialPipeline, patch: Option<[usize; 3]>, overlap: Option<f64>, gap: Option<[usize; 3]>) -> Result<Self> {
+    pub fn new(
+        pipeline: OfficialPipeline,
+        patch: Option<[usize; 3]>,
+        overlap: Option<f64>,
+        gap: Option<[usize; 3]>,
+    ) -> Result<Self> {
         let patch = patch.unwrap_or([150; 3]);
         if patch.iter().any(|&p| p == 0 || p > crate::model::MAX_PATCH) {
-            return Err(Error::usage(format!("compatibility patch {patch:?} must be 1..={} on every axis", crate::model::MAX_PATCH)));
+            return Err(Error::usage(format!(
+                "compatibility patch {patch:?} must be 1..={} on every axis",
+                crate::model::MAX_PATCH
+            )));
         }
         let gap = match (overlap, gap) {
-            (Some(_), Some(_)) => return Err(Error::usage("give either an overlap factor or gaps for the compatibility tiling, not both")),
+            (Some(_), Some(_)) => {
+                return Err(Error::usage(
+                    "give either an overlap factor or gaps for the compatibility tiling, not both",
+                ))
+            }
             (Some(overlap), None) => {
                 if !(0.0..1.0).contains(&overlap) {
-                    return Err(Error::usage(format!("overlap factor {overlap} must be in [0, 1) (DeepCAD-RT's demo uses 0.6)")));
+                    return Err(Error::usage(format!(
+                        "overlap factor {overlap} must be in [0, 1) (DeepCAD-RT's demo uses 0.6)"
+                    )));
                 }
                 patch.map(|p| (p as f64 * (1.0 - overlap)) as usize)
             }
@@ -88,7 +104,9 @@ impl CompatSettings {
         };
         for a in 0..3 {
             if gap[a] == 0 || gap[a] > patch[a] {
-                return Err(Error::usage(format!("compatibility gap {gap:?} must be 1..=patch {patch:?} on every axis")));
+                return Err(Error::usage(format!(
+                    "compatibility gap {gap:?} must be 1..=patch {patch:?} on every axis"
+                )));
             }
         }
         Ok(CompatSettings { pipeline, patch, gap })
@@ -120,7 +138,11 @@ fn reference_axis_tiles(len: usize, patch: usize, gap: usize) -> Vec<ReferenceAx
                 ReferenceAxisTile { start, kept: int((len - patch) as f64 + cut)..len, local: int(cut)..patch }
             } else {
                 let origin = (i * gap) as f64;
-                ReferenceAxisTile { start, kept: int(origin + cut)..int(origin + patch as f64 - cut), local: int(cut)..int(patch as f64 - cut) }
+                ReferenceAxisTile {
+                    start,
+                    kept: int(origin + cut)..int(origin + patch as f64 - cut),
+                    local: int(cut)..int(patch as f64 - cut),
+                }
             }
         })
         .collect()
@@ -138,7 +160,13 @@ fn factor_of(model: &Model) -> f64 {
 
 /// Runs `settings.pipeline` on `movie` (`shape = [t, y, x]`, raw values) and returns its float32
 /// result, the array the official code holds just before its final cast.
-pub fn denoise_official(model: &Model, movie: &[f32], shape: [usize; 3], settings: &CompatSettings, progress: &mut dyn Progress) -> Result<Vec<f32>> {
+pub fn denoise_official(
+    model: &Model,
+    movie: &[f32],
+    shape: [usize; 3],
+    settings: &CompatSettings,
+    progress: &mut dyn Progress,
+) -> Result<Vec<f32>> {
     let [_, height, width] = shape;
     for (a, name) in ["time", "height", "width"].iter().enumerate() {
         if shape[a] < settings.patch[a] {
@@ -157,14 +185,20 @@ pub fn denoise_official(model: &Model, movie: &[f32], shape: [usize; 3], setting
         // `(x − x.min()).astype(float32)/normalize_factor`.
         OfficialPipeline::DeepcadRt2021 => movie.iter().map(|&x| (x - min) / factor as f32).collect(),
     };
-    let axes: Vec<Vec<ReferenceAxisTile>> = (0..3).map(|a| reference_axis_tiles(shape[a], settings.patch[a], settings.gap[a])).collect();
+    let axes: Vec<Vec<ReferenceAxisTile>> =
+        (0..3).map(|a| reference_axis_tiles(shape[a], settings.patch[a], settings.gap[a])).collect();
     let mut result = crate::allocation::zeroed_f32(movie.len(), "the compatibility result")?;
     let [pt, py, px] = settings.patch;
     let total = axes.iter().map(Vec::len).product::<usize>() as u64;
-    report(progress, Event::Info(&format!(
-        "{} compatibility: patch {:?}, gap {:?}, {total} tiles, per-tile brightness factor, overwriting stitching",
-        settings.pipeline.name(), settings.patch, settings.gap
-    )))?;
+    report(
+        progress,
+        Event::Info(&format!(
+            "{} compatibility: patch {:?}, gap {:?}, {total} tiles, per-tile brightness factor, overwriting stitching",
+            settings.pipeline.name(),
+            settings.patch,
+            settings.gap
+        )),
+    )?;
     report(progress, Event::Begin { phase: "denoise", total })?;
     let _no_grad = tch::no_grad_guard();
     let mut tile = vec![0f32; pt * py * px];
@@ -179,21 +213,35 @@ pub fn denoise_official(model: &Model, movie: &[f32], shape: [usize; 3], setting
                         tile[(t * py + y) * px..][..px].copy_from_slice(&normalised[from..from + px]);
                     }
                 }
-                let input = Tensor::f_from_slice(&tile)?.f_reshape([1, 1, pt as i64, py as i64, px as i64])?.f_to_device(model.device())?;
+                let input = Tensor::f_from_slice(&tile)?
+                    .f_reshape([1, 1, pt as i64, py as i64, px as i64])?
+                    .f_to_device(model.device())?;
                 let output = model.net.forward(&input)?.f_to_device(Device::Cpu)?.f_to_kind(Kind::Float)?;
                 let output = Vec::<f32>::try_from(output.f_flatten(0, -1)?)?;
                 let local = |t: usize, y: usize, x: usize| (t * py + y) * px + x;
                 let kept = || {
-                    tt.local.clone().flat_map(move |t| ty.local.clone().flat_map(move |y| tx.local.clone().map(move |x| local(t, y, x))))
+                    tt.local.clone().flat_map(move |t| {
+                        ty.local.clone().flat_map(move |y| tx.local.clone().map(move |x| local(t, y, x)))
+                    })
                 };
                 match settings.pipeline {
                     OfficialPipeline::DeepcadRt => {
-                        let (sum_in, sum_out) = kept().fold((0f64, 0f64), |(r, o), i| (r + tile[i] as f64 + mean, o + output[i] as f64 + mean));
+                        let (sum_in, sum_out) = kept()
+                            .fold((0f64, 0f64), |(r, o), i| (r + tile[i] as f64 + mean, o + output[i] as f64 + mean));
                         let scale = (sum_in / sum_out).sqrt();
-                        write_kept(&mut result, shape, tt, ty, tx, |i| (((output[i] as f64 + mean) * scale) as f32) * factor as f32, local);
+                        write_kept(
+                            &mut result,
+                            shape,
+                            tt,
+                            ty,
+                            tx,
+                            |i| (((output[i] as f64 + mean) * scale) as f32) * factor as f32,
+                            local,
+                        );
                     }
                     OfficialPipeline::DeepcadRt2021 => {
-                        let (sum_in, sum_out) = kept().fold((0f64, 0f64), |(r, o), i| (r + tile[i] as f64, o + output[i] as f64));
+                        let (sum_in, sum_out) =
+                            kept().fold((0f64, 0f64), |(r, o), i| (r + tile[i] as f64, o + output[i] as f64));
                         let scale = ((sum_in as f32) / (sum_out as f32)).sqrt();
                         write_kept(&mut result, shape, tt, ty, tx, |i| output[i] * scale * factor as f32, local);
                     }
@@ -245,10 +293,19 @@ pub fn output_sample_type(pipeline: OfficialPipeline, output_type: OutputType, i
 
 /// Runs the pipeline on every frame of `source` (held whole, as the reference holds it) and returns
 /// the values to write as `sample_type` ([`output_sample_type`]), `T·H·W`.
-pub fn denoise_source(model: &Model, source: &mut dyn FrameSource, compat: &CompatSettings, sample_type: SampleType, progress: &mut dyn Progress) -> Result<Vec<f32>> {
+pub fn denoise_source(
+    model: &Model,
+    source: &mut dyn FrameSource,
+    compat: &CompatSettings,
+    sample_type: SampleType,
+    progress: &mut dyn Progress,
+) -> Result<Vec<f32>> {
     let shape = [source.frames(), source.height(), source.width()];
     let plane = shape[1] * shape[2];
-    let mut movie = crate::allocation::zeroed_f32(shape.iter().product(), &format!("{} held whole for the official pipeline", source.name()))?;
+    let mut movie = crate::allocation::zeroed_f32(
+        shape.iter().product(),
+        &format!("{} held whole for the official pipeline", source.name()),
+    )?;
     for (t, frame) in movie.chunks_exact_mut(plane).enumerate() {
         source.read_frame(t, frame)?;
     }
@@ -266,7 +323,8 @@ pub fn denoise_source(model: &Model, source: &mut dyn FrameSource, compat: &Comp
 
 /// Tile, trimmed cut (in the halo's place), tile count and overhead, for the run's report.
 pub fn tiling_summary(shape: [usize; 3], compat: &CompatSettings) -> ([usize; 3], [usize; 3], usize, f64) {
-    let axes: Vec<Vec<ReferenceAxisTile>> = (0..3).map(|a| reference_axis_tiles(shape[a], compat.patch[a], compat.gap[a])).collect();
+    let axes: Vec<Vec<ReferenceAxisTile>> =
+        (0..3).map(|a| reference_axis_tiles(shape[a], compat.patch[a], compat.gap[a])).collect();
     let pushed: f64 = (0..3).map(|a| (axes[a].len() * compat.patch[a]) as f64).product();
     (
         compat.patch,

@@ -14,13 +14,13 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 use tch::{Device, Kind, Tensor};
 
 use super::memory_plan::{bytes_per_voxel, plan_memory, Budget, MemoryPlan};
+use super::normalization::{resolve_normalization, Affine};
 use super::DenoiseSettings;
 use crate::allocation::zeroed_f32;
-use super::normalization::{resolve_normalization, Affine};
+use crate::io::{FrameSource, NonFinite};
 use crate::model::{Model, ALIGNMENT};
 use crate::progress::{report, Event, Progress};
 use crate::tiling::{reflect_index, round_up, AxisTile, TilePlan};
-use crate::io::{FrameSource, NonFinite};
 use crate::{Error, Result};
 
 /// Frame and padded-frame sizes shared by the reader and the compute thread.
@@ -160,7 +160,11 @@ pub(crate) fn denoise_stream_part(
     let geometry = Geometry { frames: shape[0], height, width, padded_width: round_up(width, ALIGNMENT) };
     let time_tiles = time_tiles.unwrap_or(0..plan.per_axis[0].len());
     let Some(time_blocks) = plan.per_axis[0].get(time_tiles.clone()).filter(|blocks| !blocks.is_empty()) else {
-        return Err(Error::usage(format!("{}: time blocks {time_tiles:?} are outside the plan's {}", source.name(), plan.per_axis[0].len())));
+        return Err(Error::usage(format!(
+            "{}: time blocks {time_tiles:?} are outside the plan's {}",
+            source.name(),
+            plan.per_axis[0].len()
+        )));
     };
     let mut units = Vec::with_capacity(time_blocks.len() * bands.len());
     for &block in time_blocks {
@@ -168,7 +172,11 @@ pub(crate) fn denoise_stream_part(
         for keep_start in (block.keep_start..block.keep_end).step_by(frames_per_pass.max(1)) {
             let time = AxisTile { keep_start, keep_end: (keep_start + frames_per_pass).min(block.keep_end), ..block };
             for (b, band) in bands.iter().enumerate() {
-                units.push(Unit { time, rows: plan.per_axis[1][band.clone()].to_vec(), last_band: b + 1 == bands.len() });
+                units.push(Unit {
+                    time,
+                    rows: plan.per_axis[1][band.clone()].to_vec(),
+                    last_band: b + 1 == bands.len(),
+                });
             }
         }
     }
@@ -214,7 +222,9 @@ pub(crate) fn denoise_stream_part(
                         } else {
                             place_band(&mut assembly, &values, unit, height, width);
                             if unit.last_band {
-                                assembly[..unit.kept_frames() * height * width].chunks_exact(height * width).try_for_each(&mut *sink)?;
+                                assembly[..unit.kept_frames() * height * width]
+                                    .chunks_exact(height * width)
+                                    .try_for_each(&mut *sink)?;
                             }
                         }
                         break;
@@ -243,7 +253,13 @@ fn place_band(assembly: &mut [f32], values: &[f32], unit: &Unit, height: usize, 
 }
 
 /// Input of one unit: its frames (mirrored past the ends) and padded rows, normalised.
-fn read_block(source: &mut dyn FrameSource, unit: &Unit, affine: Affine, g: Geometry, frame: &mut [f32]) -> Result<Vec<f32>> {
+fn read_block(
+    source: &mut dyn FrameSource,
+    unit: &Unit,
+    affine: Affine,
+    g: Geometry,
+    frame: &mut [f32],
+) -> Result<Vec<f32>> {
     let rows = unit.read_rows();
     let plane_len = rows.len() * g.padded_width;
     let mut block = zeroed_f32(unit.time.length * plane_len, "an input block")?;
@@ -263,7 +279,13 @@ fn read_block(source: &mut dyn FrameSource, unit: &Unit, affine: Affine, g: Geom
 
 /// The compute thread: one unit's block in, its kept frames and rows out, until the units run out
 /// or the calling thread hangs up (error or cancel on its side).
-fn compute_blocks(run: &Run<'_>, units: &[Unit], threads: i32, blocks: Receiver<Vec<f32>>, finished: Sender<Result<Finished>>) {
+fn compute_blocks(
+    run: &Run<'_>,
+    units: &[Unit],
+    threads: i32,
+    blocks: Receiver<Vec<f32>>,
+    finished: Sender<Result<Finished>>,
+) {
     if tch::get_num_threads() != threads {
         tch::set_num_threads(threads);
     }
@@ -272,7 +294,10 @@ fn compute_blocks(run: &Run<'_>, units: &[Unit], threads: i32, blocks: Receiver<
     for (unit, block) in units.iter().zip(blocks.iter()) {
         let result = denoise_unit(run, unit, block, &mut done, &finished).map_err(|e| {
             let rows = unit.kept_rows();
-            e.in_context(&format!("{}: frames {}..{}, rows {}..{}", run.name, unit.time.keep_start, unit.time.keep_end, rows.start, rows.end))
+            e.in_context(&format!(
+                "{}: frames {}..{}, rows {}..{}",
+                run.name, unit.time.keep_start, unit.time.keep_end, rows.start, rows.end
+            ))
         });
         let stop = result.is_err();
         if finished.send(result.map(Finished::Band)).is_err() || stop {
@@ -282,23 +307,37 @@ fn compute_blocks(run: &Run<'_>, units: &[Unit], threads: i32, blocks: Receiver<
 }
 
 /// Runs one unit's spatial tiles through the network and stitches their kept centres.
-fn denoise_unit(run: &Run<'_>, unit: &Unit, values: Vec<f32>, done: &mut u64, finished: &Sender<Result<Finished>>) -> Result<Vec<f32>> {
+fn denoise_unit(
+    run: &Run<'_>,
+    unit: &Unit,
+    values: Vec<f32>,
+    done: &mut u64,
+    finished: &Sender<Result<Finished>>,
+) -> Result<Vec<f32>> {
     let Run { model, plan, settings, affine, geometry: g, .. } = *run;
     let (read_rows, kept_rows) = (unit.read_rows(), unit.kept_rows());
-    let block = Tensor::f_from_slice(&values)?.f_reshape([unit.time.length as i64, read_rows.len() as i64, g.padded_width as i64])?;
+    let block = Tensor::f_from_slice(&values)?.f_reshape([
+        unit.time.length as i64,
+        read_rows.len() as i64,
+        g.padded_width as i64,
+    ])?;
     drop(values); // the tensor holds a copy
     let (keep_t0, keep_t1) = unit.time.keep_local();
     let kept_frames = keep_t1 - keep_t0;
-    let stitched = Tensor::f_zeros([kept_frames as i64, kept_rows.len() as i64, g.width as i64], (Kind::Float, Device::Cpu))?;
+    let stitched =
+        Tensor::f_zeros([kept_frames as i64, kept_rows.len() as i64, g.width as i64], (Kind::Float, Device::Cpu))?;
 
-    let spatial: Vec<(AxisTile, AxisTile)> = unit.rows.iter().flat_map(|&y| plan.per_axis[2].iter().map(move |&x| (y, x))).collect();
+    let spatial: Vec<(AxisTile, AxisTile)> =
+        unit.rows.iter().flat_map(|&y| plan.per_axis[2].iter().map(move |&x| (y, x))).collect();
     for batch in spatial.chunks(settings.batch_size) {
         let inputs: Vec<Tensor> = batch
             .iter()
             .map(|(ty, tx)| {
-                Ok(block
-                    .f_narrow(1, (ty.origin - read_rows.start) as i64, ty.length as i64)?
-                    .f_narrow(2, tx.origin as i64, tx.length as i64)?)
+                Ok(block.f_narrow(1, (ty.origin - read_rows.start) as i64, ty.length as i64)?.f_narrow(
+                    2,
+                    tx.origin as i64,
+                    tx.length as i64,
+                )?)
             })
             .collect::<Result<_>>()?;
         let input = Tensor::f_stack(&inputs, 0)?.f_unsqueeze(1)?.f_to_device(model.device())?;

@@ -28,16 +28,29 @@ impl Comparison {
 
 /// Compares `a` and `b` frame by frame; voxels differing by more than `tolerance` are counted.
 pub fn compare_movies(a: &Path, b: &Path, tolerance: f64) -> Result<Comparison> {
-    let (mut a, mut b) = (open_movie(a, &ReadOptions::default())?.source, open_movie(b, &ReadOptions::default())?.source);
+    let (mut a, mut b) =
+        (open_movie(a, &ReadOptions::default())?.source, open_movie(b, &ReadOptions::default())?.source);
     let shape_a = [a.frames(), a.height(), a.width()];
     let shape_b = [b.frames(), b.height(), b.width()];
     if shape_a != shape_b {
-        return Ok(Comparison { shapes: Some((shape_a, shape_b)), voxels: 0, differing: 0, max_abs_difference: f64::NAN, first_differing_frame: None });
+        return Ok(Comparison {
+            shapes: Some((shape_a, shape_b)),
+            voxels: 0,
+            differing: 0,
+            max_abs_difference: f64::NAN,
+            first_differing_frame: None,
+        });
     }
     let plane = shape_a[1] * shape_a[2];
     let mut frame_a = crate::allocation::zeroed_f32(plane, "one frame")?;
     let mut frame_b = crate::allocation::zeroed_f32(plane, "one frame")?;
-    let mut result = Comparison { shapes: None, voxels: (shape_a[0] * plane) as u64, differing: 0, max_abs_difference: 0.0, first_differing_frame: None };
+    let mut result = Comparison {
+        shapes: None,
+        voxels: (shape_a[0] * plane) as u64,
+        differing: 0,
+        max_abs_difference: 0.0,
+        first_differing_frame: None,
+    };
     for t in 0..shape_a[0] {
         a.read_frame(t, &mut frame_a)?;
         b.read_frame(t, &mut frame_b)?;

@@ -44,7 +44,9 @@ impl InMemoryMovie {
     ) -> Result<InMemoryMovie> {
         let name = name.into();
         if width == 0 || height == 0 || frames == 0 {
-            return Err(Error::usage(format!("{name}: movie has a zero-sized axis ({width}×{height}, {frames} frames)")));
+            return Err(Error::usage(format!(
+                "{name}: movie has a zero-sized axis ({width}×{height}, {frames} frames)"
+            )));
         }
         let expected = width.checked_mul(height).and_then(|n| n.checked_mul(frames));
         if expected != Some(data.len()) {
@@ -87,7 +89,12 @@ impl FrameSource for InMemoryMovie {
     fn read_frame(&mut self, t: usize, out: &mut [f32]) -> Result<()> {
         let frame = self.frame(t)?;
         if out.len() != frame.len() {
-            return Err(Error::usage(format!("{}: buffer of {} values for a frame of {}", self.name, out.len(), frame.len())));
+            return Err(Error::usage(format!(
+                "{}: buffer of {} values for a frame of {}",
+                self.name,
+                out.len(),
+                frame.len()
+            )));
         }
         out.copy_from_slice(frame);
         Ok(())

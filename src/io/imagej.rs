@@ -57,18 +57,8 @@ impl Default for ImageJMetadata {
 }
 
 /// Keys this module reads into fields and writes itself; everything else travels in `extra`.
-const MANAGED_KEYS: &[&str] = &[
-    "ImageJ",
-    "images",
-    "channels",
-    "slices",
-    "frames",
-    "hyperstack",
-    "unit",
-    "spacing",
-    "finterval",
-    "tunit",
-];
+const MANAGED_KEYS: &[&str] =
+    &["ImageJ", "images", "channels", "slices", "frames", "hyperstack", "unit", "spacing", "finterval", "tunit"];
 
 /// The version string we write; any `ImageJ=` value makes ImageJ parse the description.
 const IMAGEJ_VERSION: &str = "1.54f";
@@ -86,9 +76,7 @@ impl ImageJMetadata {
 
     /// Number of pages the dimensions describe (channels × slices × frames).
     pub fn page_count(&self) -> usize {
-        self.channels
-            .saturating_mul(self.slices)
-            .saturating_mul(self.frames)
+        self.channels.saturating_mul(self.slices).saturating_mul(self.frames)
     }
 
     /// Parses an ImageDescription. `Ok(None)` when the text is not ImageJ's (no `ImageJ=` line);
@@ -108,9 +96,7 @@ impl ImageJMetadata {
             let count = || -> Result<usize, String> {
                 match value.parse::<usize>() {
                     Ok(n) if n > 0 => Ok(n),
-                    _ => Err(format!(
-                        "ImageJ description has {key}={value}; expected a positive whole number"
-                    )),
+                    _ => Err(format!("ImageJ description has {key}={value}; expected a positive whole number")),
                 }
             };
             match key {
@@ -185,10 +171,7 @@ impl ImageJMetadata {
         }
         for (key, value) in &self.extra {
             // A key or value with a line break or '=' in the key would corrupt the description.
-            if MANAGED_KEYS.contains(&key.as_str())
-                || key.contains(['=', '\n', '\r'])
-                || value.contains(['\n', '\r'])
-            {
+            if MANAGED_KEYS.contains(&key.as_str()) || key.contains(['=', '\n', '\r']) || value.contains(['\n', '\r']) {
                 continue;
             }
             line(key, escape(value));
@@ -275,10 +258,7 @@ pub(crate) fn to_rational(value: f64) -> (u32, u32) {
             return (u32::MAX, 1);
         }
         let denominator = (max / value).floor();
-        (
-            (value * denominator).round().min(max) as u32,
-            denominator as u32,
-        )
+        ((value * denominator).round().min(max) as u32, denominator as u32)
     } else {
         let numerator = (value * max).round();
         if numerator >= 1.0 {
@@ -308,19 +288,11 @@ mod tests {
                 frame_interval: 0.033,
                 time_unit: "ms".to_string(),
             },
-            extra: vec![
-                ("loop".to_string(), "false".to_string()),
-                ("min".to_string(), "3.0".to_string()),
-            ],
+            extra: vec![("loop".to_string(), "false".to_string()), ("min".to_string(), "3.0".to_string())],
         };
         let text = meta.to_description(24);
         assert!(text.starts_with("ImageJ="));
-        assert!(
-            text.contains(
-                "images=24\nchannels=2\nslices=3\nframes=4\nhyperstack=true\nunit=micron\n"
-            ),
-            "{text}"
-        );
+        assert!(text.contains("images=24\nchannels=2\nslices=3\nframes=4\nhyperstack=true\nunit=micron\n"), "{text}");
         let back = ImageJMetadata::parse_description(&text).unwrap().unwrap();
         let mut expected = meta.clone();
         expected.calibration.pixel_width = 1.0; // pixel size travels in XResolution, not the text
@@ -331,9 +303,7 @@ mod tests {
     #[test]
     fn plain_stack_keeps_slices_as_time_axis() {
         let meta =
-            ImageJMetadata::parse_description("ImageJ=1.53t\nimages=14\nslices=14\nloop=false\n\0")
-                .unwrap()
-                .unwrap();
+            ImageJMetadata::parse_description("ImageJ=1.53t\nimages=14\nslices=14\nloop=false\n\0").unwrap().unwrap();
         assert_eq!((meta.channels, meta.slices, meta.frames), (1, 14, 1));
         assert_eq!(meta.time_axis_len(), 14);
         assert!(meta.to_description(14).contains("images=14\nslices=14\n"));
@@ -343,23 +313,16 @@ mod tests {
 
     #[test]
     fn non_imagej_and_bad_descriptions() {
-        assert_eq!(
-            ImageJMetadata::parse_description("{\"shape\": [29, 21, 14]}"),
-            Ok(None)
-        );
+        assert_eq!(ImageJMetadata::parse_description("{\"shape\": [29, 21, 14]}"), Ok(None));
         let err = ImageJMetadata::parse_description("ImageJ=1.5\nchannels=zero\n").unwrap_err();
         assert!(err.contains("channels=zero"), "{err}");
-        let meta = ImageJMetadata::parse_description("ImageJ=1.5\nimages=5\n")
-            .unwrap()
-            .unwrap();
+        let meta = ImageJMetadata::parse_description("ImageJ=1.5\nimages=5\n").unwrap().unwrap();
         assert_eq!(meta.slices, 5);
     }
 
     #[test]
     fn escaped_units_are_decoded_and_non_ascii_is_escaped() {
-        let meta = ImageJMetadata::parse_description("ImageJ=1.5\nunit=\\u00B5m\ntunit=\\u00B5s\n")
-            .unwrap()
-            .unwrap();
+        let meta = ImageJMetadata::parse_description("ImageJ=1.5\nunit=\\u00B5m\ntunit=\\u00B5s\n").unwrap().unwrap();
         assert_eq!(meta.calibration.unit, "\u{b5}m");
         assert_eq!(meta.calibration.time_unit, "\u{b5}s");
         let text = meta.to_description(1);
@@ -372,10 +335,7 @@ mod tests {
         for value in [1.0, 1.0 / 0.65, 3.0769, 0.001, 12345.678, 1e-12] {
             let (n, d) = to_rational(value);
             let back = f64::from(n) / f64::from(d);
-            assert!(
-                ((back - value) / value).abs() < 1e-6 || value < 1e-9,
-                "{value} -> {n}/{d}"
-            );
+            assert!(((back - value) / value).abs() < 1e-6 || value < 1e-9, "{value} -> {n}/{d}");
         }
     }
 }

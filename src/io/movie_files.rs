@@ -27,6 +27,8 @@ pub fn open_movie(path: &Path, options: &ReadOptions) -> Result<OpenedMovie> {
 }
 
 /// A movie being written frame by frame, published complete or not at all.
+// One writer per output, so boxing the larger variant would save nothing worth an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum MovieWriter {
     Tiff(StackWriter),
     Zarr(ZarrWriter),
@@ -66,9 +68,20 @@ impl MovieWriter {
             return Ok(MovieWriter::Zarr(ZarrWriter::create(path, &array, replace)?));
         }
         if movie.chunk.is_some() {
-            return Err(crate::Error::usage(format!("{}: a chunk shape applies to Zarr outputs only (name the output .zarr)", path.display())));
+            return Err(crate::Error::usage(format!(
+                "{}: a chunk shape applies to Zarr outputs only (name the output .zarr)",
+                path.display()
+            )));
         }
-        Ok(MovieWriter::Tiff(StackWriter::create(path, movie.width, movie.height, movie.frames, movie.sample_type, movie.metadata, OutputKind::Auto)?))
+        Ok(MovieWriter::Tiff(StackWriter::create(
+            path,
+            movie.width,
+            movie.height,
+            movie.frames,
+            movie.sample_type,
+            movie.metadata,
+            OutputKind::Auto,
+        )?))
     }
 
     /// Refuses an existing output now, and never replaces one that appears meanwhile.

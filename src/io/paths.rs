@@ -34,10 +34,7 @@ pub fn list_movie_inputs(path: &Path) -> Result<(Vec<PathBuf>, Vec<String>)> {
             continue;
         }
         if entry.is_dir() {
-            warnings.push(format!(
-                "{}: skipped (a folder; subfolders are not searched)",
-                entry.display()
-            ));
+            warnings.push(format!("{}: skipped (a folder; subfolders are not searched)", entry.display()));
             continue;
         }
         match has_tiff_magic(&entry) {
@@ -47,24 +44,14 @@ pub fn list_movie_inputs(path: &Path) -> Result<(Vec<PathBuf>, Vec<String>)> {
                     .extension()
                     .map(|e| e.eq_ignore_ascii_case("tif") || e.eq_ignore_ascii_case("tiff"))
                     .unwrap_or(false);
-                let why = if named_tiff {
-                    "named like a TIFF but its content is not TIFF"
-                } else {
-                    "not a TIFF file"
-                };
+                let why = if named_tiff { "named like a TIFF but its content is not TIFF" } else { "not a TIFF file" };
                 warnings.push(format!("{}: skipped ({why})", entry.display()));
             }
-            Err(e) => warnings.push(format!(
-                "{}: skipped (cannot be read: {e})",
-                entry.display()
-            )),
+            Err(e) => warnings.push(format!("{}: skipped (cannot be read: {e})", entry.display())),
         }
     }
     if inputs.is_empty() {
-        return Err(Error::usage(format!(
-            "{}: the folder holds no TIFF files or Zarr movies",
-            path.display()
-        )));
+        return Err(Error::usage(format!("{}: the folder holds no TIFF files or Zarr movies", path.display())));
     }
     Ok((inputs, warnings))
 }
@@ -105,12 +92,9 @@ fn has_tiff_magic(path: &Path) -> std::io::Result<bool> {
 /// Refuses an output that is one of the inputs (inputs are never modified) or that cannot be
 /// created: its folder must exist and accept a new file (probed by creating and removing one).
 pub fn check_output_path(output: &Path, inputs: &[PathBuf]) -> Result<()> {
-    let name = output.file_name().ok_or_else(|| {
-        Error::usage(format!(
-            "{}: the output path must name a file",
-            output.display()
-        ))
-    })?;
+    let name = output
+        .file_name()
+        .ok_or_else(|| Error::usage(format!("{}: the output path must name a file", output.display())))?;
     if output.is_dir() && !super::movie_format::is_zarr(output) {
         return Err(Error::usage(format!(
             "{}: the output is a folder; give a file name for the result",
@@ -129,11 +113,7 @@ pub fn check_output_path(output: &Path, inputs: &[PathBuf]) -> Result<()> {
         ))
     })?;
     if !dir.is_dir() {
-        return Err(Error::usage(format!(
-            "{}: {} is not a folder",
-            output.display(),
-            dir.display()
-        )));
+        return Err(Error::usage(format!("{}: {} is not a folder", output.display(), dir.display())));
     }
     let resolved = dir.join(name);
     for input in inputs {

@@ -20,7 +20,11 @@ fn percentile_range(pixels: &[f32]) -> (f32, f32) {
     sorted.sort_by(|a, b| a.total_cmp(b));
     let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
     let (lo, hi) = (at(0.005), at(0.995));
-    if hi > lo { (lo, hi) } else { (lo, lo + 1.0) }
+    if hi > lo {
+        (lo, hi)
+    } else {
+        (lo, lo + 1.0)
+    }
 }
 
 /// Writes panels left to right with a 4-pixel white gap, scaled up by `zoom`.

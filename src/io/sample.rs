@@ -107,24 +107,9 @@ impl FrameData {
     /// Converts `f32` values to `sample_type` (round half away from zero, clip, NaN -> 0).
     pub fn from_f32(values: &[f32], sample_type: SampleType) -> FrameData {
         match sample_type {
-            SampleType::U8 => FrameData::U8(
-                values
-                    .iter()
-                    .map(|&v| to_integer(v, sample_type) as u8)
-                    .collect(),
-            ),
-            SampleType::U16 => FrameData::U16(
-                values
-                    .iter()
-                    .map(|&v| to_integer(v, sample_type) as u16)
-                    .collect(),
-            ),
-            SampleType::I16 => FrameData::I16(
-                values
-                    .iter()
-                    .map(|&v| to_integer(v, sample_type) as i16)
-                    .collect(),
-            ),
+            SampleType::U8 => FrameData::U8(values.iter().map(|&v| to_integer(v, sample_type) as u8).collect()),
+            SampleType::U16 => FrameData::U16(values.iter().map(|&v| to_integer(v, sample_type) as u16).collect()),
+            SampleType::I16 => FrameData::I16(values.iter().map(|&v| to_integer(v, sample_type) as i16).collect()),
             SampleType::F32 => FrameData::F32(values.iter().map(|&v| to_float(v)).collect()),
         }
     }
@@ -187,19 +172,13 @@ mod tests {
 
     #[test]
     fn u16_conversion_rounds_half_away_from_zero_and_clips() {
-        let frame = FrameData::from_f32(
-            &[70000.4, -3.0, 2.5, 1.49, f32::NAN, f32::INFINITY],
-            SampleType::U16,
-        );
+        let frame = FrameData::from_f32(&[70000.4, -3.0, 2.5, 1.49, f32::NAN, f32::INFINITY], SampleType::U16);
         assert_eq!(frame, FrameData::U16(vec![65535, 0, 3, 1, 0, 65535]));
     }
 
     #[test]
     fn i16_conversion_rounds_negative_halves_away_from_zero() {
-        let frame = FrameData::from_f32(
-            &[-2.5, -40000.0, 32767.6, f32::NEG_INFINITY],
-            SampleType::I16,
-        );
+        let frame = FrameData::from_f32(&[-2.5, -40000.0, 32767.6, f32::NEG_INFINITY], SampleType::I16);
         assert_eq!(frame, FrameData::I16(vec![-3, -32768, 32767, -32768]));
     }
 
@@ -211,12 +190,7 @@ mod tests {
 
     #[test]
     fn names_parse_back() {
-        for t in [
-            SampleType::U8,
-            SampleType::U16,
-            SampleType::I16,
-            SampleType::F32,
-        ] {
+        for t in [SampleType::U8, SampleType::U16, SampleType::I16, SampleType::F32] {
             assert_eq!(SampleType::from_name(t.name()), Some(t));
         }
         assert_eq!(SampleType::from_name("f64"), None);

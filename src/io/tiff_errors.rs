@@ -18,9 +18,10 @@ pub(crate) fn from_tiff(path: &Path, context: &str, err: TiffError) -> Error {
         TiffError::FormatError(TiffFormatError::TiffSignatureNotFound | TiffFormatError::TiffSignatureInvalid) => {
             Error::format(path, "not a TIFF file (it does not start with a TIFF header)")
         }
-        TiffError::FormatError(e) => {
-            Error::format(path, format!("{context}: damaged or invalid TIFF ({e}); re-save it in Fiji (File > Save As > Tiff)"))
-        }
+        TiffError::FormatError(e) => Error::format(
+            path,
+            format!("{context}: damaged or invalid TIFF ({e}); re-save it in Fiji (File > Save As > Tiff)"),
+        ),
         TiffError::UnsupportedError(e) => Error::unsupported(
             path,
             format!("{context}: {e}; re-save it as an uncompressed grayscale TIFF in Fiji (File > Save As > Tiff)"),

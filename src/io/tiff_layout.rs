@@ -116,15 +116,9 @@ impl Layout<'_> {
         let first_size = self.ifd_size(self.entries(0, 0, 0, 0).len() as u64);
         let rest_size = self.ifd_size(self.entries(1, 0, 0, 0).len() as u64);
         for page in 0..self.pages {
-            let next = if page + 1 == self.pages {
-                0
-            } else {
-                first_ifd + first_size + page * rest_size
-            };
-            let entries =
-                self.entries(page, description_at, description.len() as u64, rationals_at);
-            let mut bytes =
-                Vec::with_capacity((2 + entries.len() as u64 * self.entry_size() + 8) as usize);
+            let next = if page + 1 == self.pages { 0 } else { first_ifd + first_size + page * rest_size };
+            let entries = self.entries(page, description_at, description.len() as u64, rationals_at);
+            let mut bytes = Vec::with_capacity((2 + entries.len() as u64 * self.entry_size() + 8) as usize);
             if self.big {
                 bytes.extend((entries.len() as u64).to_le_bytes());
             } else {
@@ -144,13 +138,7 @@ impl Layout<'_> {
     }
 
     /// The entries of page `page`, sorted by tag as TIFF requires.
-    fn entries(
-        &self,
-        page: u64,
-        description_at: u64,
-        description_len: u64,
-        rationals_at: u64,
-    ) -> Vec<(u16, Value)> {
+    fn entries(&self, page: u64, description_at: u64, description_len: u64, rationals_at: u64) -> Vec<(u16, Value)> {
         let (bits, format) = match self.sample_type {
             SampleType::U8 => (8, 1),
             SampleType::U16 => (16, 1),
@@ -172,16 +160,10 @@ impl Layout<'_> {
             (262, Value::Short(1)), // BlackIsZero
         ];
         if page == 0 {
-            entries.push((
-                270,
-                Value::Elsewhere(ASCII, description_len, description_at),
-            ));
+            entries.push((270, Value::Elsewhere(ASCII, description_len, description_at)));
         }
         entries.extend([
-            (
-                273,
-                Value::Offset(self.data_start + page * self.frame_bytes()),
-            ),
+            (273, Value::Offset(self.data_start + page * self.frame_bytes())),
             (277, Value::Short(1)),
             (278, Value::Long(self.height)),
             (279, Value::Offset(self.frame_bytes())),
@@ -199,12 +181,8 @@ impl Layout<'_> {
             Value::Long(v) => (LONG, 1, v.to_le_bytes().to_vec()),
             Value::Offset(v) if self.big => (LONG8, 1, v.to_le_bytes().to_vec()),
             Value::Offset(v) => (LONG, 1, classic_offset(v)?.to_le_bytes().to_vec()),
-            Value::Elsewhere(kind, count, at) if self.big => {
-                (kind, count, at.to_le_bytes().to_vec())
-            }
-            Value::Elsewhere(kind, count, at) => {
-                (kind, count, classic_offset(at)?.to_le_bytes().to_vec())
-            }
+            Value::Elsewhere(kind, count, at) if self.big => (kind, count, at.to_le_bytes().to_vec()),
+            Value::Elsewhere(kind, count, at) => (kind, count, classic_offset(at)?.to_le_bytes().to_vec()),
             Value::Rational(n, d) => (RATIONAL, 1, [n.to_le_bytes(), d.to_le_bytes()].concat()),
         };
         bytes.extend(tag.to_le_bytes());

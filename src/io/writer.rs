@@ -89,12 +89,9 @@ impl StackWriter {
                 path.display()
             )));
         }
-        let name = path.file_name().ok_or_else(|| {
-            Error::usage(format!(
-                "{}: the output path must name a file",
-                path.display()
-            ))
-        })?;
+        let name = path
+            .file_name()
+            .ok_or_else(|| Error::usage(format!("{}: the output path must name a file", path.display())))?;
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -124,11 +121,8 @@ impl StackWriter {
             std::process::id(),
             TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
-        let raw = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp_path)
-            .map_err(|e| writing_failed(path, e))?;
+        let raw =
+            OpenOptions::new().write(true).create_new(true).open(&temp_path).map_err(|e| writing_failed(path, e))?;
         let cal = &metadata.calibration;
         let mut writer = StackWriter {
             refuse_existing: None,
@@ -194,15 +188,9 @@ impl StackWriter {
         bytes.clear();
         match frame {
             FrameData::U8(v) => bytes.extend_from_slice(v),
-            FrameData::U16(v) => v
-                .iter()
-                .for_each(|s| bytes.extend_from_slice(&s.to_le_bytes())),
-            FrameData::I16(v) => v
-                .iter()
-                .for_each(|s| bytes.extend_from_slice(&s.to_le_bytes())),
-            FrameData::F32(v) => v
-                .iter()
-                .for_each(|s| bytes.extend_from_slice(&s.to_le_bytes())),
+            FrameData::U16(v) => v.iter().for_each(|s| bytes.extend_from_slice(&s.to_le_bytes())),
+            FrameData::I16(v) => v.iter().for_each(|s| bytes.extend_from_slice(&s.to_le_bytes())),
+            FrameData::F32(v) => v.iter().for_each(|s| bytes.extend_from_slice(&s.to_le_bytes())),
         }
         let result = self.file_mut().write_all(&bytes);
         self.scratch = bytes;
@@ -257,14 +245,12 @@ impl StackWriter {
         };
         let file = self.file.as_mut().expect("file lives until finish");
         let completed = (|| -> std::io::Result<()> {
-            let first_ifd =
-                layout.write_directories(file, header_len + frame_bytes * self.frames as u64)?;
+            let first_ifd = layout.write_directories(file, header_len + frame_bytes * self.frames as u64)?;
             file.seek(SeekFrom::Start(first_ifd_field(self.big)))?;
             if self.big {
                 file.write_all(&first_ifd.to_le_bytes())?;
             } else {
-                let offset = u32::try_from(first_ifd)
-                    .map_err(|_| std::io::Error::other("classic TIFF past 4 GB"))?;
+                let offset = u32::try_from(first_ifd).map_err(|_| std::io::Error::other("classic TIFF past 4 GB"))?;
                 file.write_all(&offset.to_le_bytes())?;
             }
             file.flush()?;
@@ -355,9 +341,7 @@ pub fn write_stack(
     data: &[f32],
 ) -> Result<()> {
     let (width, height, frames) = info_like;
-    let expected = width
-        .checked_mul(height)
-        .and_then(|n| n.checked_mul(frames));
+    let expected = width.checked_mul(height).and_then(|n| n.checked_mul(frames));
     if expected != Some(data.len()) {
         return Err(Error::usage(format!(
             "{}: {} values given for a {width}x{height} movie of {frames} frames",
@@ -365,15 +349,7 @@ pub fn write_stack(
             data.len()
         )));
     }
-    let mut writer = StackWriter::create(
-        path,
-        width,
-        height,
-        frames,
-        sample_type,
-        metadata,
-        OutputKind::Auto,
-    )?;
+    let mut writer = StackWriter::create(path, width, height, frames, sample_type, metadata, OutputKind::Auto)?;
     for frame in data.chunks_exact(width * height) {
         writer.write_frame(frame)?;
     }
@@ -384,11 +360,7 @@ pub fn write_stack(
 fn sync_parent_dir(path: &Path) {
     #[cfg(unix)]
     if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
+        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
         if let Ok(handle) = File::open(dir) {
             let _ = handle.sync_all();
         }
@@ -398,5 +370,8 @@ fn sync_parent_dir(path: &Path) {
 /// A failed write named by the output the user asked for (the hidden temporary file is removed
 /// and means nothing to them), saying that nothing was left under that name.
 fn writing_failed(output: &Path, e: std::io::Error) -> Error {
-    Error::io(output, std::io::Error::new(e.kind(), format!("{e}; the output was not written (nothing is left under this name)")))
+    Error::io(
+        output,
+        std::io::Error::new(e.kind(), format!("{e}; the output was not written (nothing is left under this name)")),
+    )
 }

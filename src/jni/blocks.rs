@@ -49,14 +49,21 @@ struct BlockCall {
 }
 
 /// Reads the arguments every call shares, applies the thread count and loads the model.
-fn block_call(env: &Env<'_>, input: &JString<'_>, model: &JString<'_>, output: &JString<'_>, settings_json: &JString<'_>) -> JniResult<BlockCall> {
+fn block_call(
+    env: &Env<'_>,
+    input: &JString<'_>,
+    model: &JString<'_>,
+    output: &JString<'_>,
+    settings_json: &JString<'_>,
+) -> JniResult<BlockCall> {
     let input = arguments::string(env, input, "the input movie")?;
     let model_path = arguments::string(env, model, "the model")?;
     let output = arguments::string(env, output, "the output array")?;
     let json = arguments::optional_string(env, settings_json)?;
     let o: BlockOptions = match json.as_deref() {
         None => BlockOptions::default(),
-        Some(text) => serde_json::from_str(text).map_err(|e| Error::usage(format!("block settings {text}: {e} (known keys: {KNOWN_KEYS})")))?,
+        Some(text) => serde_json::from_str(text)
+            .map_err(|e| Error::usage(format!("block settings {text}: {e} (known keys: {KNOWN_KEYS})")))?,
     };
     if let Some(threads) = o.threads {
         // Process-wide, like the CLI's --threads: an executor runs this library for its tasks only.
@@ -116,7 +123,14 @@ pub extern "system" fn Java_org_deepcad_spark_BlockEngine_planBlocks<'local>(
             let count = block_count(blocks, "the number of blocks")?;
             let call = block_call(env, &input, &model, &output, &settings_json)?;
             let mut messages = Messages::default();
-            let job = BlockJob { model: &call.model, input: Path::new(&call.input), output: Path::new(&call.output), count, options: &call.options, settings: &call.settings };
+            let job = BlockJob {
+                model: &call.model,
+                input: Path::new(&call.input),
+                output: Path::new(&call.output),
+                count,
+                options: &call.options,
+                settings: &call.settings,
+            };
             let plan = job.prepare(&mut messages)?;
             let mut json = to_json(&plan)?;
             json["messages"] = messages.0.into();
@@ -144,7 +158,14 @@ pub extern "system" fn Java_org_deepcad_spark_BlockEngine_denoiseBlock<'local>(
             let count = block_count(blocks, "the number of blocks")?;
             let call = block_call(env, &input, &model, &output, &settings_json)?;
             let mut messages = Messages::default();
-            let job = BlockJob { model: &call.model, input: Path::new(&call.input), output: Path::new(&call.output), count, options: &call.options, settings: &call.settings };
+            let job = BlockJob {
+                model: &call.model,
+                input: Path::new(&call.input),
+                output: Path::new(&call.output),
+                count,
+                options: &call.options,
+                settings: &call.settings,
+            };
             let report = job.denoise(index, &mut messages)?;
             let mut json = to_json(&report)?;
             json["threads"] = tch::get_num_threads().into();

@@ -11,7 +11,9 @@ use serde::Deserialize;
 
 use std::cell::RefCell;
 
-use crate::infer::{denoise_batch, denoise_in_memory, denoise_to_file, plan_batch, DenoiseSettings, OutputType, DEFAULT_SUFFIX};
+use crate::infer::{
+    denoise_batch, denoise_in_memory, denoise_to_file, plan_batch, DenoiseSettings, OutputType, DEFAULT_SUFFIX,
+};
 use crate::io::{Calibration, ImageJMetadata, ReadOptions};
 use crate::model::Model;
 use crate::progress::{report, Event};
@@ -82,7 +84,8 @@ fn denoise_settings(env: &Env<'_>, json: &JString<'_>, output_type: &JString<'_>
 
 fn load_model(env: &Env<'_>, model_path: &JString<'_>, device: &JString<'_>) -> JniResult<Model> {
     let path = arguments::string(env, model_path, "the model path")?;
-    let device = crate::device::parse_device(&arguments::optional_string(env, device)?.unwrap_or_else(|| "auto".into()))?;
+    let device =
+        crate::device::parse_device(&arguments::optional_string(env, device)?.unwrap_or_else(|| "auto".into()))?;
     Ok(Model::load(Path::new(&path), device)?)
 }
 
@@ -122,7 +125,10 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoise0<'local>(
             let model = load_model(env, &model_path, &device)?;
             let mut movie = pixels::read_movie(env, "image".into(), &planes, width, height, sample_type)?;
             let (denoised, output_type) = with_progress(env, &listener, |progress| {
-                report(progress, Event::Info(&format!("DeepCAD denoises on {}", crate::device::device_name(model.device()))))?;
+                report(
+                    progress,
+                    Event::Info(&format!("DeepCAD denoises on {}", crate::device::device_name(model.device()))),
+                )?;
                 denoise_in_memory(&model, &mut movie, &settings, progress)
             })?;
             drop(movie);
@@ -213,7 +219,10 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseToFile0<'local
             let outcome = (|| -> JniResult<crate::infer::DenoiseReport> {
                 let mut movie = JavaPlanes::new(&shared, &planes, name, frames, width, height, sample_type)?;
                 let mut progress = SharedProgress(&shared);
-                report(&mut progress, Event::Info(&format!("DeepCAD denoises on {}", crate::device::device_name(model.device()))))?;
+                report(
+                    &mut progress,
+                    Event::Info(&format!("DeepCAD denoises on {}", crate::device::device_name(model.device()))),
+                )?;
                 Ok(denoise_to_file(&model, &mut movie, &output, &protected, &metadata, &settings, &mut progress)?)
             })();
             if let Some(thrown) = shared.into_inner().thrown.take() {
@@ -264,11 +273,14 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseFiles0<'local>
             std::fs::create_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
             let plan = plan_batch(std::slice::from_ref(&input), &folder, DEFAULT_SUFFIX, settings.overwrite)?;
             let report = with_progress(env, &listener, |progress| {
-                report(progress, Event::Info(&format!(
-                    "DeepCAD denoises {} file(s) on {}",
-                    plan.jobs.len(),
-                    crate::device::device_name(model.device())
-                )))?;
+                report(
+                    progress,
+                    Event::Info(&format!(
+                        "DeepCAD denoises {} file(s) on {}",
+                        plan.jobs.len(),
+                        crate::device::device_name(model.device())
+                    )),
+                )?;
                 let done = denoise_batch(&model, &plan, &read_options, &settings, progress)?;
                 // As the command line: a batch in which any movie failed fails (the others stay written).
                 if !done.failed.is_empty() {

@@ -25,7 +25,9 @@ impl Failure {
     fn kind_and_message(&self) -> (&'static str, String) {
         match self {
             Failure::Engine(e) => (e.kind(), e.to_string()),
-            Failure::Jni(e) => ("internal", format!("JNI call failed ({e}); please report this with the steps that led to it")),
+            Failure::Jni(e) => {
+                ("internal", format!("JNI call failed ({e}); please report this with the steps that led to it"))
+            }
             Failure::JavaThrew(_) => ("internal", self.to_string()),
         }
     }
@@ -92,9 +94,11 @@ impl<T: Default> ErrorPolicy<T, Failure> for ThrowDeepCadException {
         if env.exception_check() {
             env.exception_clear();
         }
-        let message = format!("internal error in the DeepCAD engine: {}; please report this with the steps that led to it", panic_text(&*payload));
+        let message = format!(
+            "internal error in the DeepCAD engine: {}; please report this with the steps that led to it",
+            panic_text(&*payload)
+        );
         throw_deepcad(env, "internal", &message)?;
         Ok(T::default())
     }
 }
-

@@ -107,4 +107,3 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_simulate<'local>(
         })
         .resolve::<ThrowDeepCadException>()
 }
-

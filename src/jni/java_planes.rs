@@ -9,8 +9,8 @@ use std::cell::RefCell;
 use jni::objects::{JObject, JValue};
 use jni::{jni_sig, jni_str};
 
-use crate::io::SampleType;
 use crate::io::FrameSource;
+use crate::io::SampleType;
 use crate::{Error, Result};
 
 use super::failure::{Failure, JniResult};

@@ -38,7 +38,15 @@ impl<'a, 'local> JavaProgress<'a, 'local> {
         true
     }
 
-    fn send(&mut self, phase: &str, done: u64, total: u64, message: &str, train_loss: f64, validation_loss: f64) -> Control {
+    fn send(
+        &mut self,
+        phase: &str,
+        done: u64,
+        total: u64,
+        message: &str,
+        train_loss: f64,
+        validation_loss: f64,
+    ) -> Control {
         if self.listener.is_null() || self.thrown.is_some() {
             return if self.thrown.is_some() { Control::Stop } else { Control::Continue };
         }
@@ -87,7 +95,15 @@ impl Progress for JavaProgress<'_, '_> {
                 let phase = self.phase.clone();
                 self.send(&phase, done, self.total, message, f64::NAN, f64::NAN)
             }
-            Event::Epoch { epoch, epochs, train_loss, validation_loss, seconds, iterations_per_second, remaining_seconds } => {
+            Event::Epoch {
+                epoch,
+                epochs,
+                train_loss,
+                validation_loss,
+                seconds,
+                iterations_per_second,
+                remaining_seconds,
+            } => {
                 let message = format!(
                     "{seconds:.1} s, {iterations_per_second:.2} iterations/s, about {} left",
                     crate::progress::human_duration(remaining_seconds)

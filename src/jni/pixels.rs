@@ -12,7 +12,10 @@ use super::failure::JniResult;
 
 pub fn parse_sample_type(name: &str) -> JniResult<SampleType> {
     SampleType::from_name(name).ok_or_else(|| {
-        Error::usage(format!("sample type '{name}' is not one of u8, u16, i16, f32 (8-bit, 16-bit or 32-bit grayscale)")).into()
+        Error::usage(format!(
+            "sample type '{name}' is not one of u8, u16, i16, f32 (8-bit, 16-bit or 32-bit grayscale)"
+        ))
+        .into()
     })
 }
 
@@ -53,9 +56,13 @@ pub fn read_planes(
     if frames == 0 {
         return Err(Error::usage("the movie has no frames").into());
     }
-    let total = len.checked_mul(frames).ok_or_else(|| Error::Limits(format!("{frames} frames of {len} pixels overflow memory")))?;
+    let total = len
+        .checked_mul(frames)
+        .ok_or_else(|| Error::Limits(format!("{frames} frames of {len} pixels overflow memory")))?;
     let mut volume = Vec::new();
-    volume.try_reserve_exact(total).map_err(|_| Error::Limits(format!("not enough memory for {frames} frames of {width}×{height} pixels as 32-bit floats")))?;
+    volume.try_reserve_exact(total).map_err(|_| {
+        Error::Limits(format!("not enough memory for {frames} frames of {width}×{height} pixels as 32-bit floats"))
+    })?;
     volume.resize(total, 0.0);
     let mut reader = PlaneReader::new(width, height, sample_type)?;
     for (t, frame) in volume.chunks_exact_mut(len).enumerate() {
@@ -95,7 +102,11 @@ impl PlaneReader {
         let (width, height, sample_type) = (self.width, self.height, self.sample_type);
         let len = out.len();
         let wrong = |what: &str| -> super::failure::Failure {
-            Error::usage(format!("frame {}: expected a {what} of {len} values for a {width}×{height} {sample_type} image", t + 1)).into()
+            Error::usage(format!(
+                "frame {}: expected a {what} of {len} values for a {width}×{height} {sample_type} image",
+                t + 1
+            ))
+            .into()
         };
         if plane.is_null() {
             return Err(wrong("non-null array"));
@@ -146,7 +157,11 @@ pub fn write_planes<'local>(
 ) -> JniResult<JObjectArray<'local>> {
     let len = frame_len(width, height)?;
     if volume.len() % len != 0 {
-        return Err(Error::usage(format!("the engine returned {} values, not a whole number of {width}×{height} frames", volume.len())).into());
+        return Err(Error::usage(format!(
+            "the engine returned {} values, not a whole number of {width}×{height} frames",
+            volume.len()
+        ))
+        .into());
     }
     let frames = volume.len() / len;
     let result = env.new_object_array(frames as i32, jni::jni_str!("java/lang/Object"), JObject::null())?;

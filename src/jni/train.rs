@@ -6,8 +6,8 @@ use jni::objects::{JClass, JObject, JObjectArray, JString};
 use jni::sys::jint;
 use jni::{Env, EnvUnowned};
 
-use crate::progress::{report, Event};
 use crate::io::FrameSource;
+use crate::progress::{report, Event};
 use crate::train::{best_bundle_path, open_training_inputs, train_from_door, TrainReport, TrainSettings};
 
 use super::arguments;
@@ -89,7 +89,8 @@ impl TrainingRequest {
         settings.validate()?;
         let output = PathBuf::from(arguments::string(env, output_path, "the model output path")?);
         let resume = arguments::optional_string(env, resume_path)?.map(PathBuf::from);
-        let device = crate::device::parse_device(&arguments::optional_string(env, device)?.unwrap_or_else(|| "auto".into()))?;
+        let device =
+            crate::device::parse_device(&arguments::optional_string(env, device)?.unwrap_or_else(|| "auto".into()))?;
         Ok(TrainingRequest { settings, output, resume, device })
     }
 
@@ -102,9 +103,20 @@ impl TrainingRequest {
     ) -> JniResult<String> {
         let mut progress = JavaProgress::new(env, listener);
         let outcome = (|| {
-            report(&mut progress, Event::Info(&format!("DeepCAD trains on {}", crate::device::device_name(self.device))))?;
+            report(
+                &mut progress,
+                Event::Info(&format!("DeepCAD trains on {}", crate::device::device_name(self.device))),
+            )?;
             let mut sources = open(&mut progress)?;
-            train_from_door(FIJI_ORIGIN, &mut sources, &self.settings, &self.output, self.resume.as_deref(), self.device, &mut progress)
+            train_from_door(
+                FIJI_ORIGIN,
+                &mut sources,
+                &self.settings,
+                &self.output,
+                self.resume.as_deref(),
+                self.device,
+                &mut progress,
+            )
         })();
         if let Some(thrown) = progress.thrown.take() {
             return Err(Failure::JavaThrew(thrown));

@@ -61,10 +61,14 @@ impl Normalization {
                     ));
                 }
             }
-            Normalization::StackMean { scale_factor: factor } | Normalization::StackMin { normalize_factor: factor } => {
+            Normalization::StackMean { scale_factor: factor }
+            | Normalization::StackMin { normalize_factor: factor } => {
                 let scale_factor = factor;
                 if !(1.0 / MAX_INTENSITY..=MAX_INTENSITY).contains(&scale_factor) {
-                    return Err(format!("scale_factor {scale_factor} is out of range ({:e}..={MAX_INTENSITY:e})", 1.0 / MAX_INTENSITY));
+                    return Err(format!(
+                        "scale_factor {scale_factor} is out of range ({:e}..={MAX_INTENSITY:e})",
+                        1.0 / MAX_INTENSITY
+                    ));
                 }
             }
             Normalization::PerMovie => {}
@@ -148,7 +152,10 @@ impl ModelMetadata {
             return Err(format!("base width {} is outside 1..=256", self.base_width));
         }
         if self.patch.iter().any(|&p| p == 0 || p % ALIGNMENT != 0 || p > MAX_PATCH) {
-            return Err(format!("patch {:?} must be positive multiples of {ALIGNMENT}, at most {MAX_PATCH}", self.patch));
+            return Err(format!(
+                "patch {:?} must be positive multiples of {ALIGNMENT}, at most {MAX_PATCH}",
+                self.patch
+            ));
         }
         if self.halo.iter().any(|&h| h > 1024) {
             return Err(format!("halo {:?} is implausibly large", self.halo));
@@ -207,7 +214,8 @@ impl Model {
         let bytes = read_bundle_bytes(path)?;
         let tensors = safetensors::SafeTensors::deserialize(&bytes)
             .map_err(|e| Error::model(path, format!("not a safetensors model bundle ({e}); choose a model bundle (.safetensors) made by DeepCAD training or by importing a DeepCAD-RT checkpoint")))?;
-        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| Error::model(path, e.to_string()))?;
+        let (_, header) =
+            safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| Error::model(path, e.to_string()))?;
         let metadata = parse_metadata(path, header.metadata())?;
         let mut model = Model::new(metadata, Device::Cpu).map_err(|e| Error::model(path, e.to_string()))?;
         let mut expected = model.vs.variables();
@@ -215,16 +223,26 @@ impl Model {
         names.sort();
         for (name, view) in tensors.tensors() {
             let Some(mut var) = expected.remove(&name) else {
-                return Err(Error::model(path, format!("unexpected tensor '{name}' for a base-width {} network", model.metadata.base_width)));
+                return Err(Error::model(
+                    path,
+                    format!("unexpected tensor '{name}' for a base-width {} network", model.metadata.base_width),
+                ));
             };
             if view.dtype() != safetensors::Dtype::F32 {
-                return Err(Error::model(path, format!("tensor '{name}' is {:?}; only float32 weights are supported", view.dtype())));
+                return Err(Error::model(
+                    path,
+                    format!("tensor '{name}' is {:?}; only float32 weights are supported", view.dtype()),
+                ));
             }
             let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
             if shape != var.size() {
-                return Err(Error::model(path, format!("tensor '{name}' has shape {shape:?}, expected {:?}", var.size())));
+                return Err(Error::model(
+                    path,
+                    format!("tensor '{name}' has shape {shape:?}, expected {:?}", var.size()),
+                ));
             }
-            let values: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            let values: Vec<f32> =
+                view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
             if let Some(i) = values.iter().position(|v| !v.is_finite()) {
                 return Err(Error::model(path, format!("tensor '{name}' holds a non-finite value at index {i}; the model is corrupt (retrain or use an earlier epoch)")));
             }
@@ -288,7 +306,10 @@ fn read_bundle_bytes(path: &Path) -> Result<Vec<u8>> {
     let file = crate::io::open_regular_file(path)?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     if len > MAX_BUNDLE_BYTES {
-        return Err(Error::model(path, format!("{len} bytes is larger than any model bundle ({MAX_BUNDLE_BYTES} at most)")));
+        return Err(Error::model(
+            path,
+            format!("{len} bytes is larger than any model bundle ({MAX_BUNDLE_BYTES} at most)"),
+        ));
     }
     let mut bytes = Vec::with_capacity(len as usize);
     file.take(MAX_BUNDLE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
@@ -304,7 +325,8 @@ fn read_bundle_header(path: &Path) -> Result<Vec<u8>> {
     }
     let mut file = crate::io::open_regular_file(path)?;
     let mut length = [0u8; 8];
-    file.read_exact(&mut length).map_err(|e| Error::model(path, format!("not a safetensors model bundle (no header: {e})")))?;
+    file.read_exact(&mut length)
+        .map_err(|e| Error::model(path, format!("not a safetensors model bundle (no header: {e})")))?;
     let header_len = u64::from_le_bytes(length);
     if header_len > MAX_HEADER_BYTES {
         return Err(Error::model(path, format!(
@@ -323,7 +345,8 @@ fn header_metadata(path: &Path, bytes: &[u8]) -> Result<Option<HashMap<String, S
     };
     let length = bytes.get(..8).ok_or_else(|| not_a_bundle("too short".into()))?;
     let header_len = u64::from_le_bytes(length.try_into().expect("8 bytes")) as usize;
-    let json = bytes.get(8..8usize.saturating_add(header_len)).ok_or_else(|| not_a_bundle("truncated header".into()))?;
+    let json =
+        bytes.get(8..8usize.saturating_add(header_len)).ok_or_else(|| not_a_bundle("truncated header".into()))?;
     #[derive(Deserialize)]
     struct Header {
         #[serde(rename = "__metadata__")]
@@ -337,15 +360,18 @@ fn parse_metadata(path: &Path, header: &Option<HashMap<String, String>>) -> Resu
     let json = header.as_ref().and_then(|m| m.get(METADATA_KEY)).ok_or_else(|| {
         Error::model(path, "safetensors file has no 'deepcad' metadata; it was not written by DeepCAD (DeepCAD-RT checkpoints are .pth files: use them directly or import them)")
     })?;
-    let metadata: ModelMetadata = serde_json::from_str(json).map_err(|e| Error::model(path, format!("metadata is not valid: {e}")))?;
+    let metadata: ModelMetadata =
+        serde_json::from_str(json).map_err(|e| Error::model(path, format!("metadata is not valid: {e}")))?;
     metadata.validate().map_err(|m| Error::model(path, m))?;
     // Every bundle we write has the full radius; a smaller one was edited by hand.
     if metadata.halo.iter().any(|&h| h < RECEPTIVE_FIELD_RADIUS) {
-        return Err(Error::model(path, format!(
-            "halo {:?} is smaller than the network's receptive-field radius {}: tiles would show seams",
-            metadata.halo,
-            RECEPTIVE_FIELD_RADIUS
-        )));
+        return Err(Error::model(
+            path,
+            format!(
+                "halo {:?} is smaller than the network's receptive-field radius {}: tiles would show seams",
+                metadata.halo, RECEPTIVE_FIELD_RADIUS
+            ),
+        ));
     }
     Ok(metadata)
 }

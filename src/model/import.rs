@@ -35,7 +35,9 @@ impl ReferenceNormalization {
         match name {
             "stack-mean" => Ok(ReferenceNormalization::StackMean),
             "stack-min" => Ok(ReferenceNormalization::StackMin),
-            other => Err(Error::usage(format!("reference normalisation '{other}' is unknown; use stack-mean or stack-min"))),
+            other => {
+                Err(Error::usage(format!("reference normalisation '{other}' is unknown; use stack-mean or stack-min")))
+            }
         }
     }
 }
@@ -45,11 +47,20 @@ impl ReferenceNormalization {
 fn convention_from_params(params: Option<&ReferenceParams>) -> (ReferenceNormalization, &'static str) {
     let has = |key: &str| params.is_some_and(|p| p.entries.iter().any(|(k, _)| k == key));
     if has("scale_factor") || has("overlap_factor") {
-        (ReferenceNormalization::StackMean, "para.yaml has DeepCAD-RT's scale_factor/overlap_factor: stack mean subtracted")
+        (
+            ReferenceNormalization::StackMean,
+            "para.yaml has DeepCAD-RT's scale_factor/overlap_factor: stack mean subtracted",
+        )
     } else if has("normalize_factor") || has("gap_s") {
-        (ReferenceNormalization::StackMin, "para.yaml has the 2021 release's normalize_factor/gap_s: stack minimum subtracted")
+        (
+            ReferenceNormalization::StackMin,
+            "para.yaml has the 2021 release's normalize_factor/gap_s: stack minimum subtracted",
+        )
     } else {
-        (ReferenceNormalization::StackMean, "no para.yaml says otherwise: DeepCAD-RT's current convention, stack mean subtracted")
+        (
+            ReferenceNormalization::StackMean,
+            "no para.yaml says otherwise: DeepCAD-RT's current convention, stack mean subtracted",
+        )
     }
 }
 
@@ -58,7 +69,12 @@ pub fn import_reference_checkpoint(pth: &Path, params: Option<&Path>, device: De
 }
 
 /// Imports `pth` with the normalisation `convention` (or the one its para.yaml implies).
-pub fn import_reference_checkpoint_as(pth: &Path, params: Option<&Path>, convention: Option<ReferenceNormalization>, device: Device) -> Result<Model> {
+pub fn import_reference_checkpoint_as(
+    pth: &Path,
+    params: Option<&Path>,
+    convention: Option<ReferenceNormalization>,
+    device: Device,
+) -> Result<Model> {
     let tensors = read_pth(pth)?;
     let base_width = check_reference_architecture(pth, &tensors)?;
     let params = match params.map(Path::to_path_buf).or_else(|| sidecar_params(pth)) {
@@ -78,10 +94,13 @@ pub fn import_reference_checkpoint_as(pth: &Path, params: Option<&Path>, convent
         match get(keys) {
             None => Ok(round_up(150, 8)),
             Some(v) if v.is_finite() && (1.0..=MAX_PATCH as f64).contains(&v) => Ok(round_up(v as usize, 8).max(8)),
-            Some(v) => Err(Error::model(pth, format!(
+            Some(v) => Err(Error::model(
+                pth,
+                format!(
                 "para.yaml's {} is {v}; a patch size must be a whole number in 1..={MAX_PATCH} (DeepCAD-RT uses 150)",
                 keys[0]
-            ))),
+            ),
+            )),
         }
     };
     let patch_xy = patch_size(&["patch_x", "img_w", "img_h"])?;

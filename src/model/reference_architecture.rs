@@ -47,10 +47,7 @@ pub fn infer_base_width(tensors: &[PthTensor]) -> Result<usize> {
 pub fn check_reference_architecture(path: &Path, tensors: &[PthTensor]) -> Result<usize> {
     const PROBE: &str = "Generator.encoders.0.basic_module.SingleConv2.conv.weight";
     let probe = tensors.iter().find(|t| t.name == PROBE).ok_or_else(|| {
-        Error::model(
-            path,
-            format!("has no tensor {PROBE}; this is not a DeepCAD/DeepCAD-RT 3-D U-Net state dict"),
-        )
+        Error::model(path, format!("has no tensor {PROBE}; this is not a DeepCAD/DeepCAD-RT 3-D U-Net state dict"))
     })?;
     let f = match probe.shape.as_slice() {
         [f, ..] if probe.shape.len() == 5 && (1..=4096).contains(f) => *f,
@@ -65,36 +62,27 @@ pub fn check_reference_architecture(path: &Path, tensors: &[PthTensor]) -> Resul
     let mut by_name: HashMap<&str, &PthTensor> = HashMap::new();
     for t in tensors {
         if by_name.insert(t.name.as_str(), t).is_some() {
-            return Err(Error::model(
-                path,
-                format!("tensor {} appears twice", t.name),
-            ));
+            return Err(Error::model(path, format!("tensor {} appears twice", t.name)));
         }
     }
     for (name, shape) in &expected {
         match by_name.get(name.as_str()) {
-            None => return Err(Error::model(
-                path,
-                format!(
-                    "misses tensor {name} of the f={f} reference U-Net (expected shape {shape:?})"
-                ),
-            )),
+            None => {
+                return Err(Error::model(
+                    path,
+                    format!("misses tensor {name} of the f={f} reference U-Net (expected shape {shape:?})"),
+                ))
+            }
             Some(t) if t.shape != *shape => {
                 return Err(Error::model(
                     path,
-                    format!(
-                        "tensor {name} has shape {:?}; the f={f} reference U-Net needs {shape:?}",
-                        t.shape
-                    ),
+                    format!("tensor {name} has shape {:?}; the f={f} reference U-Net needs {shape:?}", t.shape),
                 ))
             }
             Some(_) => {}
         }
     }
-    if let Some(extra) = tensors
-        .iter()
-        .find(|t| !expected.iter().any(|(n, _)| *n == t.name))
-    {
+    if let Some(extra) = tensors.iter().find(|t| !expected.iter().any(|(n, _)| *n == t.name)) {
         return Err(Error::model(
             path,
             format!(

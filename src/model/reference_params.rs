@@ -18,9 +18,7 @@ impl ReferenceParams {
     pub fn read(path: &Path) -> Result<Self> {
         let file = crate::io::open_regular_file(path)?;
         let mut bytes = Vec::new();
-        file.take(MAX_PARAMS_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::io(path, e))?;
+        file.take(MAX_PARAMS_BYTES + 1).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
         if bytes.len() as u64 > MAX_PARAMS_BYTES {
             return Err(Error::format(
                 path,
@@ -37,10 +35,7 @@ impl ReferenceParams {
         for (number, line) in text.lines().enumerate() {
             let number = number + 1;
             let trimmed = line.trim_end();
-            if trimmed.trim_start().is_empty()
-                || trimmed.trim_start().starts_with('#')
-                || trimmed == "---"
-            {
+            if trimmed.trim_start().is_empty() || trimmed.trim_start().starts_with('#') || trimmed == "---" {
                 continue;
             }
             if trimmed.starts_with(char::is_whitespace) || trimmed.starts_with('-') {
@@ -50,17 +45,11 @@ impl ReferenceParams {
                 ));
             }
             let Some((key, value)) = trimmed.split_once(':') else {
-                return Err(Error::format(
-                    path,
-                    format!("line {number} ({trimmed:?}) is not a `key: value` line"),
-                ));
+                return Err(Error::format(path, format!("line {number} ({trimmed:?}) is not a `key: value` line")));
             };
             let key = key.trim().to_string();
             if entries.iter().any(|(k, _)| *k == key) {
-                return Err(Error::format(
-                    path,
-                    format!("line {number}: key {key:?} appears twice"),
-                ));
+                return Err(Error::format(path, format!("line {number}: key {key:?} appears twice")));
             }
             entries.push((key, unquote(strip_comment(value.trim()))));
         }
@@ -68,17 +57,11 @@ impl ReferenceParams {
     }
 
     pub fn get_str(&self, key: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     pub fn get_f64(&self, key: &str) -> Option<f64> {
-        self.get_str(key)?
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite())
+        self.get_str(key)?.parse::<f64>().ok().filter(|v| v.is_finite())
     }
 
     pub fn get_usize(&self, key: &str) -> Option<usize> {
@@ -103,11 +86,7 @@ fn unquote(value: &str) -> String {
         if first == last && (first == b'\'' || first == b'"') {
             let inner = &value[1..value.len() - 1];
             // YAML single quotes escape a quote by doubling it.
-            return if first == b'\'' {
-                inner.replace("''", "'")
-            } else {
-                inner.to_string()
-            };
+            return if first == b'\'' { inner.replace("''", "'") } else { inner.to_string() };
         }
     }
     value.to_string()

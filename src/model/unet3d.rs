@@ -54,7 +54,14 @@ fn conv(layer: &nn::Conv3D, x: &Tensor, padding: i64) -> Result<Tensor> {
         return Ok(x.f_conv3d(&layer.ws, layer.bs.as_ref(), [1, 1, 1], [padding; 3], [1, 1, 1], 1)?);
     }
     if needs_float32(x) {
-        let y = x.f_to_kind(layer.ws.kind())?.f_conv3d(&layer.ws, layer.bs.as_ref(), [1, 1, 1], [padding; 3], [1, 1, 1], 1)?;
+        let y = x.f_to_kind(layer.ws.kind())?.f_conv3d(
+            &layer.ws,
+            layer.bs.as_ref(),
+            [1, 1, 1],
+            [padding; 3],
+            [1, 1, 1],
+            1,
+        )?;
         return Ok(y.f_to_kind(x.kind())?);
     }
     let weight = layer.ws.f_to_kind(x.kind())?;
@@ -210,7 +217,12 @@ impl UNet3d {
     /// [`UNet3d::forward_low_memory`], calling `between_slabs` after every full-resolution slab:
     /// an error from it (a cancelled run) stops the pass there, so a stop request is answered
     /// within a slab instead of a whole tile (tens of seconds for large tiles on one core).
-    pub fn forward_low_memory_checked(&self, x: &Tensor, slab: i64, between_slabs: &mut dyn FnMut() -> Result<()>) -> Result<Tensor> {
+    pub fn forward_low_memory_checked(
+        &self,
+        x: &Tensor,
+        slab: i64,
+        between_slabs: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<Tensor> {
         let size = x.size();
         let (t, slab) = (size[SLAB_DIM as usize], slab.max(1));
         let f = self.base_width as i64;
@@ -222,7 +234,8 @@ impl UNet3d {
         }
         // Levels below full resolution: 1/8 of the voxels, computed as in `forward`.
         let mut skips: Vec<Tensor> = Vec::with_capacity(LEVELS);
-        let mut h = self.encoders[1].forward(&skip0.f_max_pool3d([2, 2, 2], [2, 2, 2], [0, 0, 0], [1, 1, 1], false)?)?;
+        let mut h =
+            self.encoders[1].forward(&skip0.f_max_pool3d([2, 2, 2], [2, 2, 2], [0, 0, 0], [1, 1, 1], false)?)?;
         for encoder in &self.encoders[2..] {
             let pooled = h.f_max_pool3d([2, 2, 2], [2, 2, 2], [0, 0, 0], [1, 1, 1], false)?;
             skips.push(h);
@@ -235,7 +248,8 @@ impl UNet3d {
         drop((skip, up));
         // The two finer decoder levels hold most of the memory: decode them slab by slab.
         for j in 1..LEVELS - 1 {
-            let skip = if j == LEVELS - 2 { skip0.shallow_clone() } else { skips.pop().expect("one skip per decoder level") };
+            let skip =
+                if j == LEVELS - 2 { skip0.shallow_clone() } else { skips.pop().expect("one skip per decoder level") };
             let head = (j == LEVELS - 2).then_some(&self.final_conv);
             h = decode_in_slabs(&self.decoders[j], &skip, &h, slab, head, between_slabs)?;
         }
@@ -259,7 +273,12 @@ fn decode_in_slabs(
     let joined_rows = |lo: i64, hi: i64| -> Result<Tensor> {
         let sources: Vec<i64> = (lo..hi).map(|d| nearest_source(d, coarse_t, t)).collect();
         let index = Tensor::from_slice(&sources).f_to_device(coarse.device())?;
-        let up = coarse.f_index_select(SLAB_DIM, &index)?.f_upsample_nearest3d([frames, height, hi - lo], None, None, None)?;
+        let up = coarse.f_index_select(SLAB_DIM, &index)?.f_upsample_nearest3d(
+            [frames, height, hi - lo],
+            None,
+            None,
+            None,
+        )?;
         Ok(Tensor::f_cat(&[&skip.f_narrow(SLAB_DIM, lo, hi - lo)?, &up], 1)?)
     };
     let channels = if head.is_some() { 1 } else { block.conv2.ws.size()[0] };
@@ -339,7 +358,8 @@ pub fn forward_flops_per_voxel(base_width: usize) -> f64 {
     }
     for level in 0..LEVELS - 1 {
         let joined = widths[level] + widths[level + 1];
-        total += (conv(joined, widths[level], 27.0) + conv(widths[level], widths[level], 27.0)) / 8f64.powi(level as i32);
+        total +=
+            (conv(joined, widths[level], 27.0) + conv(widths[level], widths[level], 27.0)) / 8f64.powi(level as i32);
     }
     total + conv(widths[0], 1.0, 1.0)
 }
@@ -380,9 +400,12 @@ mod tests {
             let g = Tensor::run_backward(&[loss], &[&x, &layer.ws], false, false);
             (y, g[0].shallow_clone(), g[1].shallow_clone())
         };
-        let (plain, dx_plain, dw_plain) = grads(x.conv3d(&layer.ws, layer.bs.as_ref(), [1, 1, 1], [1, 1, 1], [1, 1, 1], 1));
+        let (plain, dx_plain, dw_plain) =
+            grads(x.conv3d(&layer.ws, layer.bs.as_ref(), [1, 1, 1], [1, 1, 1], [1, 1, 1], 1));
         let (split, dx_split, dw_split) = grads(conv_as_batch_of_two(&layer, &x).unwrap());
-        for (a, b, what) in [(plain, split, "output"), (dx_plain, dx_split, "input gradient"), (dw_plain, dw_split, "weight gradient")] {
+        for (a, b, what) in
+            [(plain, split, "output"), (dx_plain, dx_split, "input gradient"), (dw_plain, dw_split, "weight gradient")]
+        {
             let error = (&a - &b).abs().max().double_value(&[]) / a.abs().max().double_value(&[]);
             assert!(error < 1e-5, "{what}: relative error {error}");
         }

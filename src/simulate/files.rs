@@ -19,12 +19,24 @@ pub struct SimulationFiles<'a> {
     pub overwrite: bool,
 }
 
-pub fn write_simulation(config: &SimulationConfig, files: &SimulationFiles<'_>, progress: &mut dyn Progress) -> Result<()> {
+pub fn write_simulation(
+    config: &SimulationConfig,
+    files: &SimulationFiles<'_>,
+    progress: &mut dyn Progress,
+) -> Result<()> {
     let sim = Simulator::new(config)?;
     let (w, h, t) = (config.width, config.height, config.frames);
     let create = |path: &Path, frames: usize, sample_type: SampleType| -> Result<MovieWriter> {
         let metadata = ImageJMetadata { frames, hyperstack: false, ..Default::default() };
-        let movie = OutputMovie { width: w, height: h, frames, sample_type, metadata: &metadata, source: Some("deepcad simulate"), chunk: None };
+        let movie = OutputMovie {
+            width: w,
+            height: h,
+            frames,
+            sample_type,
+            metadata: &metadata,
+            source: Some("deepcad simulate"),
+            chunk: None,
+        };
         let writer = MovieWriter::create(path, &movie, files.overwrite)?;
         if files.overwrite {
             Ok(writer)

@@ -22,8 +22,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Poisson, StandardNormal};
 
-use crate::metrics::gaussian_filter;
 pub use crate::footprint::Footprint;
+use crate::metrics::gaussian_filter;
 use crate::{Error, Result};
 
 /// What to simulate. Defaults: 128×128 pixels, 500 frames at 30 Hz, 30 neurons, 5 photons,
@@ -137,9 +137,8 @@ impl Simulator {
             })
             .collect();
         let neuropil_fields = (0..NEUROPIL_FIELDS).map(|_| neuropil_field(&mut rng, w, h)).collect();
-        let neuropil_strength = (0..NEUROPIL_FIELDS)
-            .flat_map(|_| neuropil_drift(&mut rng, &population, config.frame_rate_hz))
-            .collect();
+        let neuropil_strength =
+            (0..NEUROPIL_FIELDS).flat_map(|_| neuropil_drift(&mut rng, &population, config.frame_rate_hz)).collect();
 
         Ok(Simulator {
             config: config.clone(),
@@ -227,16 +226,13 @@ impl Simulator {
 pub fn simulate(config: &SimulationConfig) -> Result<(Vec<f32>, Vec<f32>)> {
     validate(config)?;
     let frame_len = config.width * config.height;
-    let total = frame_len
-        .checked_mul(config.frames)
-        .filter(|&n| n <= MAX_MOVIE_VALUES)
-        .ok_or_else(|| {
-            Error::Limits(format!(
-                "a {}×{}×{} simulated movie is too large to hold in memory twice (limit {MAX_MOVIE_VALUES} \
+    let total = frame_len.checked_mul(config.frames).filter(|&n| n <= MAX_MOVIE_VALUES).ok_or_else(|| {
+        Error::Limits(format!(
+            "a {}×{}×{} simulated movie is too large to hold in memory twice (limit {MAX_MOVIE_VALUES} \
                  values per movie); render it frame by frame with Simulator::frame",
-                config.width, config.height, config.frames
-            ))
-        })?;
+            config.width, config.height, config.frames
+        ))
+    })?;
     let simulator = Simulator::new(config)?;
     let mut clean = vec![0.0f32; total];
     let mut noisy = vec![0.0f32; total];
@@ -331,11 +327,7 @@ fn baseline_pattern(rng: &mut ChaCha8Rng, w: usize, h: usize) -> Vec<f32> {
     // costs O(pixels·sigma)); beyond ~25 px the pattern only needs to look uneven.
     let coarse = smooth_noise(rng, w, h, (0.15 * w.max(h) as f64).min(24.0));
     let fine = smooth_noise(rng, w, h, 1.5);
-    coarse
-        .iter()
-        .zip(&fine)
-        .map(|(c, f)| (BASELINE_LEVEL * (1.0 + 0.4 * c + 0.25 * f).max(0.2)) as f32)
-        .collect()
+    coarse.iter().zip(&fine).map(|(c, f)| (BASELINE_LEVEL * (1.0 + 0.4 * c + 0.25 * f).max(0.2)) as f32).collect()
 }
 
 fn neuropil_field(rng: &mut ChaCha8Rng, w: usize, h: usize) -> Vec<f32> {

@@ -18,7 +18,10 @@ pub mod validation_split;
 pub use augment::{Augmentation, Dihedral};
 pub use model_checks::ModelChecks;
 pub use patch_grid::{plan_patches, Patch, PatchPlan, SourceShape};
-pub use settings::{best_bundle_path, Init, Loss, NormalizationChoice, Schedule, EPOCHS_UNTIL_TIME_BUDGET, Precision, TrainReport, TrainSettings, DEFAULT_LEARNING_RATE};
+pub use settings::{
+    best_bundle_path, Init, Loss, NormalizationChoice, Precision, Schedule, TrainReport, TrainSettings,
+    DEFAULT_LEARNING_RATE, EPOCHS_UNTIL_TIME_BUDGET,
+};
 pub use trainer::{train, train_from_door, CLI_ORIGIN};
 pub use training_inputs::open_training_inputs;
 pub use validation_split::split_validation;

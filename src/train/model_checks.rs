@@ -131,7 +131,9 @@ fn residual_of(
     target.iter_mut().for_each(to_counts);
     // In network units, so movies of different brightness (per-movie models) weigh alike in the
     // held-out/training ratio; under fixed statistics the scale cancels in the ratio anyway.
-    let rms = (target.iter().zip(&predicted).map(|(&t, &p)| ((t - p) as f64).powi(2)).sum::<f64>() / volume as f64).sqrt() / scale;
+    let rms = (target.iter().zip(&predicted).map(|(&t, &p)| ((t - p) as f64).powi(2)).sum::<f64>() / volume as f64)
+        .sqrt()
+        / scale;
     Ok(PatchResidual { checks: residual_checks(&target, &predicted, px, py, None)?, rms })
 }
 

@@ -21,7 +21,11 @@ impl IntensityStatistics {
     /// has nothing to normalise (and would otherwise divide by zero).
     pub fn usable_scale(&self) -> f64 {
         let constant = self.std.is_nan() || self.std <= 1e-6 * self.mean.abs().max(1.0);
-        if constant { 1.0 } else { self.std }
+        if constant {
+            1.0
+        } else {
+            self.std
+        }
     }
 }
 

@@ -223,7 +223,10 @@ impl TrainSettings {
         }
         // Bounds well past any real use, so no size computed from them can overflow.
         if let Some(p) = self.patch.iter().find(|&&p| p > MAX_PATCH) {
-            return Err(Error::usage(format!("patch size {p} (in {:?}, [t, y, x]) is above {MAX_PATCH}; 64 is the default", self.patch)));
+            return Err(Error::usage(format!(
+                "patch size {p} (in {:?}, [t, y, x]) is above {MAX_PATCH}; 64 is the default",
+                self.patch
+            )));
         }
         let values = self.patch.iter().try_fold(self.batch_size, |n, &p| n.checked_mul(p));
         if values.is_none_or(|n| n > MAX_BATCH_VALUES) {
@@ -260,7 +263,10 @@ impl TrainSettings {
             return Err(Error::usage("batch size must be at least 1"));
         }
         if self.base_width == 0 || self.base_width > 256 {
-            return Err(Error::usage(format!("base width {} must be in 1..=256 (16 = DeepCAD-RT, 64 = DeepCAD)", self.base_width)));
+            return Err(Error::usage(format!(
+                "base width {} must be in 1..=256 (16 = DeepCAD-RT, 64 = DeepCAD)",
+                self.base_width
+            )));
         }
         if !(0.0..1.0).contains(&self.validation_fraction) {
             return Err(Error::usage(format!(

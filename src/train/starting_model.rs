@@ -22,15 +22,21 @@ pub(super) fn measured_normalization(
     let stats = intensity_statistics(sources, frames_used, MAX_SAMPLED_FRAMES)?;
     let scale = stats.usable_scale();
     if scale != stats.std {
-        report(progress, Event::Warning(&format!(
-            "the training data is (nearly) constant (mean {}, standard deviation {}); there is nothing to denoise",
-            stats.mean, stats.std
-        )))?;
+        report(
+            progress,
+            Event::Warning(&format!(
+                "the training data is (nearly) constant (mean {}, standard deviation {}); there is nothing to denoise",
+                stats.mean, stats.std
+            )),
+        )?;
     }
-    report(progress, Event::Info(&format!(
-        "normalisation: mean {:.4}, standard deviation {:.4} (from {} frames)",
-        stats.mean, scale, stats.frames_read
-    )))?;
+    report(
+        progress,
+        Event::Info(&format!(
+            "normalisation: mean {:.4}, standard deviation {:.4} (from {} frames)",
+            stats.mean, scale, stats.frames_read
+        )),
+    )?;
     Ok(Normalization::Fixed { offset: stats.mean, scale })
 }
 
@@ -39,7 +45,11 @@ pub(super) const WARM_START_ORIGIN: &str = "deepcad train (started from the buil
 /// The built-in model as a new model's starting point (its weights and per-movie units, none of
 /// its training history), when the settings allow it; `None` means random weights (and says why
 /// when the user did not ask for them).
-pub(super) fn warm_start(settings: &TrainSettings, device: Device, progress: &mut dyn Progress) -> Result<Option<Model>> {
+pub(super) fn warm_start(
+    settings: &TrainSettings,
+    device: Device,
+    progress: &mut dyn Progress,
+) -> Result<Option<Model>> {
     if settings.init == Init::Random {
         return Ok(None);
     }
@@ -96,10 +106,13 @@ pub(super) fn training_affines(
                 let stats = movie_statistics(source.as_mut(), frames)?;
                 affines.push((stats.mean, stats.usable_scale()));
             }
-            report(progress, Event::Info(&format!(
-                "normalisation: per movie (each movie's own mean and standard deviation; {} movies)",
-                affines.len()
-            )))?;
+            report(
+                progress,
+                Event::Info(&format!(
+                    "normalisation: per movie (each movie's own mean and standard deviation; {} movies)",
+                    affines.len()
+                )),
+            )?;
             Ok(affines)
         }
     }
@@ -118,14 +131,19 @@ pub(super) fn resumed_model(
 ) -> Result<(Model, f64)> {
     let mut model = Model::load(path, device)?;
     if model.metadata.base_width != settings.base_width {
-        report(progress, Event::Warning(&format!(
-            "{}: the bundle has base width {}; it is kept (the requested width {} applies to new models only)",
-            path.display(),
-            model.metadata.base_width,
-            settings.base_width
-        )))?;
+        report(
+            progress,
+            Event::Warning(&format!(
+                "{}: the bundle has base width {}; it is kept (the requested width {} applies to new models only)",
+                path.display(),
+                model.metadata.base_width,
+                settings.base_width
+            )),
+        )?;
     }
-    if let Normalization::StackMean { scale_factor } | Normalization::StackMin { normalize_factor: scale_factor } = model.metadata.normalization {
+    if let Normalization::StackMean { scale_factor } | Normalization::StackMin { normalize_factor: scale_factor } =
+        model.metadata.normalization
+    {
         // An imported reference checkpoint works in raw counts minus the mean (or minimum): keep
         // its units and fix the offset to the mean of the new training data.
         let Normalization::Fixed { offset, .. } = measured_normalization(sources, frames_used, progress)? else {
@@ -147,12 +165,15 @@ pub(super) fn resumed_model(
     if !same_data {
         model.metadata.training.best_epoch = None;
     }
-    report(progress, Event::Info(&format!(
-        "{} from {} after epoch {} (the optimiser's moments start afresh){}",
-        if same_data { "resuming" } else { "fine-tuning" },
-        path.display(),
-        model.metadata.training.epochs_completed,
-        if same_data { "" } else { "; keeping the model's normalisation" }
-    )))?;
+    report(
+        progress,
+        Event::Info(&format!(
+            "{} from {} after epoch {} (the optimiser's moments start afresh){}",
+            if same_data { "resuming" } else { "fine-tuning" },
+            path.display(),
+            model.metadata.training.epochs_completed,
+            if same_data { "" } else { "; keeping the model's normalisation" }
+        )),
+    )?;
     Ok((model, best))
 }

@@ -27,8 +27,12 @@ use super::model_checks::model_checks;
 use super::output_checks::check_training_output;
 use super::pair_reader::PairReader;
 use super::patch_grid::{plan_patches, PatchPlan, SourceShape};
-use super::settings::{best_bundle_path, Loss, NormalizationChoice, EPOCHS_UNTIL_TIME_BUDGET, Precision, TrainReport, TrainSettings};
-use super::starting_model::{measured_normalization, resumed_model, seeded_new_model, training_affines, warm_start, WARM_START_ORIGIN};
+use super::settings::{
+    best_bundle_path, Loss, NormalizationChoice, Precision, TrainReport, TrainSettings, EPOCHS_UNTIL_TIME_BUDGET,
+};
+use super::starting_model::{
+    measured_normalization, resumed_model, seeded_new_model, training_affines, warm_start, WARM_START_ORIGIN,
+};
 use super::validation_split::split_validation;
 use crate::io::FrameSource;
 use crate::model::{EpochRecord, Model, ModelMetadata, Normalization, SourceRecord};
@@ -86,7 +90,10 @@ pub fn train_from_door(
     }
     let (training, validation) = split_validation(plan.patches.len(), settings.validation_fraction, settings.seed);
     if validation.is_empty() {
-        report(progress, Event::Warning("no patches are held out for validation; the validation loss reported is the training loss"))?;
+        report(
+            progress,
+            Event::Warning("no patches are held out for validation; the validation loss reported is the training loss"),
+        )?;
     }
     let [pt, py, px] = plan.patch;
     report(
@@ -153,11 +160,14 @@ pub fn train_from_door(
     let mut optimizer = nn::Adam { beta1: ADAM_BETA1, beta2: 0.999, wd: 0.0, eps: 1e-8, amsgrad: false }
         .build(&model.vs, settings.learning_rate)?;
     let bfloat16 = precision == Precision::MixedBfloat16;
-    report(progress, Event::Info(if bfloat16 {
-        "precision: mixed bfloat16 (bfloat16 convolutions; float32 weights, optimiser and loss)"
-    } else {
-        "precision: float32"
-    }))?;
+    report(
+        progress,
+        Event::Info(if bfloat16 {
+            "precision: mixed bfloat16 (bfloat16 convolutions; float32 weights, optimiser and loss)"
+        } else {
+            "precision: float32"
+        }),
+    )?;
     let mut reader = PairReader::per_source(plan.patch, &affines);
     let volume = reader.volume_len();
     let batch = settings.batch_size;
@@ -168,7 +178,8 @@ pub fn train_from_door(
     let first_epoch = completed + 1;
     let best_path = best_bundle_path(output);
     let open_ended = settings.time_budget_seconds.is_some() && settings.epochs >= EPOCHS_UNTIL_TIME_BUDGET;
-    let epochs_to_run = if continuing && !open_ended { settings.epochs.saturating_sub(completed) } else { settings.epochs };
+    let epochs_to_run =
+        if continuing && !open_ended { settings.epochs.saturating_sub(completed) } else { settings.epochs };
     if epochs_to_run == 0 {
         report(progress, Event::Info(&format!(
             "the model has already trained {completed} of the {} epochs asked for on these movies; nothing left to do (ask for more epochs to continue)",
@@ -218,7 +229,8 @@ pub fn train_from_door(
                 reader.read_pair(sources, &plan.patches[index], augmentation, x, y)?;
             }
             let n = chunk.len();
-            let pairs_now = PairBatch { input: &input[..n * volume], target: &target[..n * volume], n, patch: plan.patch };
+            let pairs_now =
+                PairBatch { input: &input[..n * volume], target: &target[..n * volume], n, patch: plan.patch };
             let mut value = loss_and_gradients(&model, &mut optimizer, &pairs_now, settings.loss, bfloat16)?;
             if bfloat16 && !(value.is_finite() && gradients_are_finite(&model.vs)?) {
                 // Like AMP's gradient scaler: never apply a non-finite reduced-precision step.
@@ -270,25 +282,31 @@ pub fn train_from_door(
             Some(b) => left_by_plan.min((b - run_started.elapsed().as_secs_f64()).max(0.0)),
             None => left_by_plan,
         };
-        report(progress, Event::Epoch {
-            epoch,
-            epochs: planned_epochs,
-            train_loss,
-            validation_loss,
-            seconds,
-            iterations_per_second: 1.0 / seconds_per_iteration,
-            remaining_seconds,
-        })?;
+        report(
+            progress,
+            Event::Epoch {
+                epoch,
+                epochs: planned_epochs,
+                train_loss,
+                validation_loss,
+                seconds,
+                iterations_per_second: 1.0 / seconds_per_iteration,
+                remaining_seconds,
+            },
+        )?;
         if stopped_early {
             budget_spent_in = Some((epoch, pairs.div_ceil(batch)));
             break;
         }
     }
     if let Some((epoch, done_in_epoch)) = budget_spent_in {
-        report(progress, Event::Info(&format!(
+        report(
+            progress,
+            Event::Info(&format!(
             "time budget of {:.0} s spent: stopped after iteration {done_in_epoch} of {iterations} in epoch {epoch}",
             budget.unwrap_or_default()
-        )))?;
+        )),
+        )?;
     }
     let checks = model_checks(&model, sources, &mut reader, &plan.patches, &validation, &training)?;
     if let Some(checks) = &checks {
@@ -312,7 +330,13 @@ pub fn train_from_door(
 const ADAM_BETA1: f64 = 0.9;
 
 /// Fresh gradients of the pair loss in the optimiser's variables; returns the loss.
-fn loss_and_gradients(model: &Model, optimizer: &mut nn::Optimizer, pairs: &PairBatch<'_>, loss: Loss, bfloat16: bool) -> Result<f64> {
+fn loss_and_gradients(
+    model: &Model,
+    optimizer: &mut nn::Optimizer,
+    pairs: &PairBatch<'_>,
+    loss: Loss,
+    bfloat16: bool,
+) -> Result<f64> {
     let loss = pair_loss(model, pairs, loss, bfloat16)?;
     optimizer.zero_grad();
     loss.f_backward()?;

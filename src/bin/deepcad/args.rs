@@ -392,7 +392,8 @@ pub struct CompareArgs {
 
 /// `I/N` with I < N.
 fn parse_block(text: &str) -> Result<(usize, usize), String> {
-    let (i, n) = text.split_once('/').ok_or_else(|| format!("'{text}' is not I/N (block I of N, counting from 0), e.g. 0/4"))?;
+    let (i, n) =
+        text.split_once('/').ok_or_else(|| format!("'{text}' is not I/N (block I of N, counting from 0), e.g. 0/4"))?;
     let parse = |v: &str| v.trim().parse::<usize>().map_err(|_| format!("'{v}' in '{text}' is not a whole number"));
     let (i, n) = (parse(i)?, parse(n)?);
     if n == 0 || i >= n {

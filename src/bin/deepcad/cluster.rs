@@ -16,7 +16,12 @@ use crate::args::{CompareArgs, ConvertArgs, DenoiseArgs, StatusArgs};
 const NOT_YET_OR_DIFFERENT: u8 = 3;
 
 /// `denoise --block I/N` or `denoise --blocks N [--prepare]`.
-pub fn denoise_blocks(a: &DenoiseArgs, model: &Model, settings: &DenoiseSettings, progress: &mut dyn Progress) -> Result<()> {
+pub fn denoise_blocks(
+    a: &DenoiseArgs,
+    model: &Model,
+    settings: &DenoiseSettings,
+    progress: &mut dyn Progress,
+) -> Result<()> {
     let [input] = a.inputs.as_slice() else {
         return Err(Error::usage(format!("block jobs denoise one movie; {} inputs were given", a.inputs.len())));
     };
@@ -26,10 +31,16 @@ pub fn denoise_blocks(a: &DenoiseArgs, model: &Model, settings: &DenoiseSettings
     if let Some((index, _)) = a.block {
         let done = job.denoise(index, progress)?;
         if !done.already_done {
-            report(progress, Event::Info(&format!(
-                "block {index} of {count}: frames {}..{} written to {} in {:.1} s",
-                done.frames[0], done.frames[1], a.output.display(), done.seconds
-            )))?;
+            report(
+                progress,
+                Event::Info(&format!(
+                    "block {index} of {count}: frames {}..{} written to {} in {:.1} s",
+                    done.frames[0],
+                    done.frames[1],
+                    a.output.display(),
+                    done.seconds
+                )),
+            )?;
         }
         return Ok(());
     }
@@ -44,9 +55,18 @@ pub fn denoise_blocks(a: &DenoiseArgs, model: &Model, settings: &DenoiseSettings
 }
 
 fn print_plan(plan: &BlockPlan) {
-    println!("{}: {} frames of {}×{}, tile {:?}, halo {:?}, shards of {} frames", plan.input, plan.shape[0], plan.shape[2], plan.shape[1], plan.tile, plan.halo, plan.shard_frames);
+    println!(
+        "{}: {} frames of {}×{}, tile {:?}, halo {:?}, shards of {} frames",
+        plan.input, plan.shape[0], plan.shape[2], plan.shape[1], plan.tile, plan.halo, plan.shard_frames
+    );
     for b in &plan.blocks {
-        println!("block {:>4}: frames {:>7}..{:<7} ({} time blocks)", b.index, b.frames[0], b.frames[1], b.time_tiles[1] - b.time_tiles[0]);
+        println!(
+            "block {:>4}: frames {:>7}..{:<7} ({} time blocks)",
+            b.index,
+            b.frames[0],
+            b.frames[1],
+            b.time_tiles[1] - b.time_tiles[0]
+        );
     }
 }
 
@@ -55,7 +75,13 @@ pub fn status(a: StatusArgs) -> Result<ExitCode> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&status).map_err(|e| Error::usage(e.to_string()))?);
     } else {
-        println!("{}: {} of {} blocks done ({} frames)", a.output.display(), status.done.len(), status.count, status.frames);
+        println!(
+            "{}: {} of {} blocks done ({} frames)",
+            a.output.display(),
+            status.done.len(),
+            status.count,
+            status.frames
+        );
         if !status.missing.is_empty() {
             println!("missing: {}", status.missing.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(" "));
         }
@@ -64,14 +90,18 @@ pub fn status(a: StatusArgs) -> Result<ExitCode> {
 }
 
 pub fn compare(a: CompareArgs) -> Result<ExitCode> {
-    if !(a.tolerance >= 0.0) {
+    if a.tolerance.is_nan() || a.tolerance < 0.0 {
         return Err(Error::usage(format!("--tolerance {} must be 0 or more", a.tolerance)));
     }
     let c = deepcad::io::compare_movies(&a.first, &a.second, a.tolerance)?;
     if let Some((x, y)) = c.shapes {
         println!("different shapes: {} is {x:?} and {} is {y:?} (t, y, x)", a.first.display(), a.second.display());
     } else if c.equal() {
-        let how = if c.max_abs_difference == 0.0 { "identical".to_string() } else { format!("equal within {} (max |difference| {:e})", a.tolerance, c.max_abs_difference) };
+        let how = if c.max_abs_difference == 0.0 {
+            "identical".to_string()
+        } else {
+            format!("equal within {} (max |difference| {:e})", a.tolerance, c.max_abs_difference)
+        };
         println!("{how}: {} voxels", c.voxels);
     } else {
         println!(
@@ -88,8 +118,16 @@ pub fn compare(a: CompareArgs) -> Result<ExitCode> {
 pub fn convert(a: ConvertArgs, progress: &mut dyn Progress) -> Result<()> {
     let options = ReadOptions { channel: a.channel, slice: a.slice };
     let done = deepcad::convert::convert_movie(&a.input, &a.output, &options, a.chunk, a.overwrite, progress)?;
-    report(progress, Event::Info(&format!(
-        "{}: {} frames of {}×{} ({}) in {:.1} s",
-        a.output.display(), done.frames, done.width, done.height, done.sample_type, done.seconds
-    )))
+    report(
+        progress,
+        Event::Info(&format!(
+            "{}: {} frames of {}×{} ({}) in {:.1} s",
+            a.output.display(),
+            done.frames,
+            done.width,
+            done.height,
+            done.sample_type,
+            done.seconds
+        )),
+    )
 }

@@ -21,10 +21,33 @@ pub fn run(a: DemoArgs, progress: &mut dyn Progress) -> Result<()> {
     let denoised_path = a.out.join("denoised.tif");
     let picture_path = a.out.join("demo.png");
 
-    let config = SimulationConfig { width: 96, height: 96, frames: 300, neurons: 20, photons: a.photons, seed: 1, ..Default::default() };
-    report(progress, Event::Info(&format!("simulating {}×{}×{} frames at {} photons", config.width, config.height, config.frames, config.photons)))?;
+    let config = SimulationConfig {
+        width: 96,
+        height: 96,
+        frames: 300,
+        neurons: 20,
+        photons: a.photons,
+        seed: 1,
+        ..Default::default()
+    };
+    report(
+        progress,
+        Event::Info(&format!(
+            "simulating {}×{}×{} frames at {} photons",
+            config.width, config.height, config.frames, config.photons
+        )),
+    )?;
     // The demo folder is the demo's own: a rerun replaces its files.
-    deepcad::simulate::write_simulation(&config, &deepcad::simulate::SimulationFiles { noisy: &noisy_path, truth: Some(&truth_path), labels: None, overwrite: true }, progress)?;
+    deepcad::simulate::write_simulation(
+        &config,
+        &deepcad::simulate::SimulationFiles {
+            noisy: &noisy_path,
+            truth: Some(&truth_path),
+            labels: None,
+            overwrite: true,
+        },
+        progress,
+    )?;
 
     let settings = TrainSettings {
         patch: [32, 64, 64],
@@ -53,7 +76,11 @@ pub fn run(a: DemoArgs, progress: &mut dyn Progress) -> Result<()> {
     let (a1, b1, c1) = (slice(&noisy), slice(&denoised), slice(&truth));
     write_preview_png(
         &picture_path,
-        &[Panel { pixels: &a1, width: w, height: h }, Panel { pixels: &b1, width: w, height: h }, Panel { pixels: &c1, width: w, height: h }],
+        &[
+            Panel { pixels: &a1, width: w, height: h },
+            Panel { pixels: &b1, width: w, height: h },
+            Panel { pixels: &c1, width: w, height: h },
+        ],
         3,
     )?;
     println!("picture (raw | denoised | ground truth, frame {frame}): {}", picture_path.display());

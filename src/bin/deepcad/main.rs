@@ -116,7 +116,11 @@ fn train(a: TrainArgs, progress: &mut dyn Progress) -> Result<()> {
             _ => deepcad::train::Precision::Auto,
         },
         loss: if a.loss == "l1-mse" { deepcad::train::Loss::L1Mse } else { deepcad::train::Loss::Mse },
-        schedule: if a.schedule == "constant" { deepcad::train::Schedule::Constant } else { deepcad::train::Schedule::Cosine },
+        schedule: if a.schedule == "constant" {
+            deepcad::train::Schedule::Constant
+        } else {
+            deepcad::train::Schedule::Cosine
+        },
         normalization: if a.normalization == "fixed" {
             deepcad::train::NormalizationChoice::Fixed
         } else {
@@ -128,12 +132,15 @@ fn train(a: TrainArgs, progress: &mut dyn Progress) -> Result<()> {
     settings.validate()?;
     let mut sources = open_training_inputs(&a.input, progress)?;
     let result = deepcad::train::train(&mut sources, &settings, &a.output, a.resume.as_deref(), device, progress)?;
-    report(progress, Event::Info(&format!(
-        "trained {} epochs; model {} (best epoch {})",
-        result.epochs_completed,
-        result.bundle.display(),
-        result.best_epoch.map_or("-".to_string(), |e| e.to_string())
-    )))
+    report(
+        progress,
+        Event::Info(&format!(
+            "trained {} epochs; model {} (best epoch {})",
+            result.epochs_completed,
+            result.bundle.display(),
+            result.best_epoch.map_or("-".to_string(), |e| e.to_string())
+        )),
+    )
 }
 
 fn denoise(a: DenoiseArgs, progress: &mut dyn Progress) -> Result<()> {
@@ -192,9 +199,16 @@ fn info(a: InfoArgs) -> Result<()> {
     println!("halo [t,y,x]:   {:?}", meta.halo);
     println!("normalisation:  {}", serde_json::to_string(&meta.normalization).unwrap_or_default());
     println!("origin:         {}", meta.training.origin);
-    println!("epochs:         {} (best {})", meta.training.epochs_completed, meta.training.best_epoch.map_or("-".into(), |e| e.to_string()));
+    println!(
+        "epochs:         {} (best {})",
+        meta.training.epochs_completed,
+        meta.training.best_epoch.map_or("-".into(), |e| e.to_string())
+    );
     for e in &meta.training.history {
-        println!("  epoch {:>3}: train {:.5}  validation {:.5}  {:.1} s", e.epoch, e.train_loss, e.validation_loss, e.seconds);
+        println!(
+            "  epoch {:>3}: train {:.5}  validation {:.5}  {:.1} s",
+            e.epoch, e.train_loss, e.validation_loss, e.seconds
+        );
     }
     for s in &meta.training.sources {
         println!("source:         {} ({}×{}, {} frames, {})", s.path, s.width, s.height, s.frames, s.sample_type);
@@ -207,12 +221,15 @@ fn import(a: ImportArgs, progress: &mut dyn Progress) -> Result<()> {
     let convention = a.normalization.as_deref().map(ReferenceNormalization::from_name).transpose()?;
     let model = import_reference_checkpoint_as(&a.checkpoint, a.params.as_deref(), convention, tch::Device::Cpu)?;
     model.save(&a.output)?;
-    report(progress, Event::Info(&format!(
-        "wrote {} (base width {}, {})",
-        a.output.display(),
-        model.metadata.base_width,
-        model.metadata.training.origin
-    )))
+    report(
+        progress,
+        Event::Info(&format!(
+            "wrote {} (base width {}, {})",
+            a.output.display(),
+            model.metadata.base_width,
+            model.metadata.training.origin
+        )),
+    )
 }
 
 fn export_bioimageio(a: ExportBioimageioArgs, progress: &mut dyn Progress) -> Result<()> {
@@ -253,7 +270,12 @@ fn simulate(a: SimulateArgs, progress: &mut dyn Progress) -> Result<()> {
         read_noise: a.read_noise,
         seed: a.seed,
     };
-    let files = SimulationFiles { noisy: &a.output, truth: a.truth.as_deref(), labels: a.labels.as_deref(), overwrite: a.overwrite };
+    let files = SimulationFiles {
+        noisy: &a.output,
+        truth: a.truth.as_deref(),
+        labels: a.labels.as_deref(),
+        overwrite: a.overwrite,
+    };
     write_simulation(&config, &files, progress)?;
     report(progress, Event::Info(&format!("wrote {}", a.output.display())))
 }

@@ -39,9 +39,7 @@ impl Progress for TerminalProgress {
                         "{prefix:>9} {spinner} {pos} {msg} ({elapsed})"
                     };
                     bar.set_style(
-                        ProgressStyle::with_template(template)
-                            .expect("static template")
-                            .progress_chars("=> "),
+                        ProgressStyle::with_template(template).expect("static template").progress_chars("=> "),
                     );
                     bar.set_prefix(phase.to_string());
                     self.bar = Some(bar);
@@ -53,7 +51,15 @@ impl Progress for TerminalProgress {
                     bar.set_message(message.to_string());
                 }
             }
-            Event::Epoch { epoch, epochs, train_loss, validation_loss, seconds, iterations_per_second, remaining_seconds } => {
+            Event::Epoch {
+                epoch,
+                epochs,
+                train_loss,
+                validation_loss,
+                seconds,
+                iterations_per_second,
+                remaining_seconds,
+            } => {
                 if !self.quiet {
                     let of = if epochs > 0 { format!("/{epochs}") } else { String::new() };
                     self.println(format!(

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use deepcad::evaluation::{best_baseline, footprints_from_labels, Criterion, residual_checks, score, ResidualChecks, Scorecard};
+use deepcad::evaluation::{
+    best_baseline, footprints_from_labels, residual_checks, score, Criterion, ResidualChecks, Scorecard,
+};
 use deepcad::io::{read_stack, write_file_atomically, ReadOptions, StackInfo};
 use deepcad::progress::{report, Event, Progress};
 use deepcad::{Error, Result};
@@ -49,23 +51,28 @@ pub fn run(a: ScoreArgs, progress: &mut dyn Progress) -> Result<()> {
                     a.raw.display()
                 )));
             }
-            footprints_from_labels(&labels, width, height).map_err(|e| Error::usage(format!("{}: {e}", path.display())))?
+            footprints_from_labels(&labels, width, height)
+                .map_err(|e| Error::usage(format!("{}: {e}", path.display())))?
         }
         None => Vec::new(),
     };
     if a.baselines && truth.is_none() {
-        return Err(Error::usage("--baselines picks each baseline's best width against the ground truth; give --truth too"));
+        return Err(Error::usage(
+            "--baselines picks each baseline's best width against the ground truth; give --truth too",
+        ));
     }
 
     let mut entries = Vec::new();
     // `checked`: run the residual checks (not for the raw movie, whose residual is zero).
-    let mut add = |name: String, source: String, movie: &[f32], checked: bool, progress: &mut dyn Progress| -> Result<()> {
-        report(progress, Event::Info(&format!("scoring {name}")))?;
-        let scores = truth.as_deref().map(|t| score(movie, t, width, height, &neurons)).transpose()?;
-        let residual = if checked { Some(residual_checks(&raw, movie, width, height, a.held_out_from)?) } else { None };
-        entries.push(Entry { name, source, scores, residual });
-        Ok(())
-    };
+    let mut add =
+        |name: String, source: String, movie: &[f32], checked: bool, progress: &mut dyn Progress| -> Result<()> {
+            report(progress, Event::Info(&format!("scoring {name}")))?;
+            let scores = truth.as_deref().map(|t| score(movie, t, width, height, &neurons)).transpose()?;
+            let residual =
+                if checked { Some(residual_checks(&raw, movie, width, height, a.held_out_from)?) } else { None };
+            entries.push(Entry { name, source, scores, residual });
+            Ok(())
+        };
     if truth.is_some() {
         add("raw".into(), a.raw.display().to_string(), &raw, false, progress)?;
     }
@@ -75,7 +82,8 @@ pub fn run(a: ScoreArgs, progress: &mut dyn Progress) -> Result<()> {
             add(family.into(), baseline.kind.describe(), &baseline.movie, true, progress)?;
             if !neurons.is_empty() {
                 // The same family at its best width for neuron traces (often wider in time).
-                let baseline = best_baseline(&raw, truth, width, height, family, Criterion::TraceCorrelation(&neurons))?;
+                let baseline =
+                    best_baseline(&raw, truth, width, height, family, Criterion::TraceCorrelation(&neurons))?;
                 add(format!("{family}_for_traces"), baseline.kind.describe(), &baseline.movie, true, progress)?;
             }
         }

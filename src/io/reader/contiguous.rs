@@ -18,10 +18,7 @@ pub(super) enum Storage {
     Pages,
     /// ImageJ's layout for stacks over 4 GB: one IFD, and all images stored back to back after
     /// its single strip (`images=N` in the description says how many).
-    Contiguous {
-        first_offset: u64,
-        little_endian: bool,
-    },
+    Contiguous { first_offset: u64, little_endian: bool },
 }
 
 /// Start of ImageJ's back-to-back image data: the single page must be uncompressed and stored in
@@ -32,11 +29,7 @@ pub(super) fn contiguous_start(
     chunks: &[(u64, u64)],
     frame_bytes: u64,
 ) -> Result<u64> {
-    let compression: u64 = decoder
-        .find_tag_unsigned(Tag::Compression)
-        .ok()
-        .flatten()
-        .unwrap_or(1);
+    let compression: u64 = decoder.find_tag_unsigned(Tag::Compression).ok().flatten().unwrap_or(1);
     let contiguous = chunks.windows(2).all(|w| w[0].0 + w[0].1 == w[1].0);
     let total: u64 = chunks.iter().map(|c| c.1).sum();
     match chunks.first() {

@@ -16,14 +16,8 @@ pub(super) struct Header {
 pub(super) fn read_header(path: &Path, file: &mut File, file_len: u64) -> Result<Header> {
     let mut bytes = [0u8; 16];
     let n = (file_len.min(16)) as usize;
-    file.read_exact(&mut bytes[..n])
-        .map_err(|e| Error::io(path, e))?;
-    let not_tiff = || {
-        Error::format(
-            path,
-            "not a TIFF file (it does not start with a TIFF header)",
-        )
-    };
+    file.read_exact(&mut bytes[..n]).map_err(|e| Error::io(path, e))?;
+    let not_tiff = || Error::format(path, "not a TIFF file (it does not start with a TIFF header)");
     let little_endian = match &bytes[..2.min(n)] {
         b"II" => true,
         b"MM" => false,
@@ -38,40 +32,18 @@ pub(super) fn read_header(path: &Path, file: &mut File, file_len: u64) -> Result
         }
     };
     if n < 8 {
-        return Err(Error::format(
-            path,
-            "the file ends inside the TIFF header; it is truncated or empty",
-        ));
+        return Err(Error::format(path, "the file ends inside the TIFF header; it is truncated or empty"));
     }
     let (bigtiff, first_ifd) = match u16_at(2) {
         42 => {
             let b = [bytes[4], bytes[5], bytes[6], bytes[7]];
-            (
-                false,
-                u64::from(if little_endian {
-                    u32::from_le_bytes(b)
-                } else {
-                    u32::from_be_bytes(b)
-                }),
-            )
+            (false, u64::from(if little_endian { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) }))
         }
         43 if n == 16 => {
             let b: [u8; 8] = bytes[8..16].try_into().expect("8 bytes");
-            (
-                true,
-                if little_endian {
-                    u64::from_le_bytes(b)
-                } else {
-                    u64::from_be_bytes(b)
-                },
-            )
+            (true, if little_endian { u64::from_le_bytes(b) } else { u64::from_be_bytes(b) })
         }
-        43 => {
-            return Err(Error::format(
-                path,
-                "the file ends inside the BigTIFF header; it is truncated",
-            ))
-        }
+        43 => return Err(Error::format(path, "the file ends inside the BigTIFF header; it is truncated")),
         _ => return Err(not_tiff()),
     };
     if first_ifd == 0 {
@@ -83,8 +55,5 @@ pub(super) fn read_header(path: &Path, file: &mut File, file_len: u64) -> Result
             format!("the first page directory is at byte {first_ifd} but the file has only {file_len} bytes; it is truncated"),
         ));
     }
-    Ok(Header {
-        little_endian,
-        bigtiff,
-    })
+    Ok(Header { little_endian, bigtiff })
 }

@@ -29,11 +29,7 @@ pub(super) struct PageMap {
 
 impl PageMap {
     pub(super) fn page(&self, t: usize) -> usize {
-        let (z, frame) = if self.time_on_frames {
-            (self.slice, t)
-        } else {
-            (t, 0)
-        };
+        let (z, frame) = if self.time_on_frames { (self.slice, t) } else { (t, 0) };
         self.channel + self.channels * (z + self.slices * frame)
     }
 }
@@ -93,13 +89,7 @@ pub(super) fn choose_view(path: &Path, meta: &ImageJMetadata, options: &ReadOpti
         }
         Some(z) => z,
     };
-    Ok(PageMap {
-        channels,
-        slices,
-        channel,
-        slice,
-        time_on_frames,
-    })
+    Ok(PageMap { channels, slices, channel, slice, time_on_frames })
 }
 
 /// Metadata describing the single-channel movie the view yields.
@@ -113,8 +103,7 @@ pub(super) fn view_metadata(meta: &ImageJMetadata, time_on_frames: bool) -> Imag
     }
     if meta.channels > 1 {
         // Composite display settings describe the channels we dropped.
-        view.extra
-            .retain(|(key, _)| key != "mode" && key != "ranges");
+        view.extra.retain(|(key, _)| key != "mode" && key != "ranges");
     }
     view
 }
@@ -125,22 +114,10 @@ mod tests {
 
     #[test]
     fn pages_are_channel_fastest_then_slice_then_frame() {
-        let map = PageMap {
-            channels: 2,
-            slices: 3,
-            channel: 1,
-            slice: 2,
-            time_on_frames: true,
-        };
+        let map = PageMap { channels: 2, slices: 3, channel: 1, slice: 2, time_on_frames: true };
         assert_eq!(map.page(0), 1 + 2 * 2);
         assert_eq!(map.page(4), 1 + 2 * (2 + 3 * 4));
-        let plain = PageMap {
-            channels: 2,
-            slices: 5,
-            channel: 0,
-            slice: 0,
-            time_on_frames: false,
-        };
+        let plain = PageMap { channels: 2, slices: 5, channel: 0, slice: 0, time_on_frames: false };
         assert_eq!(plain.page(3), 2 * 3);
     }
 }

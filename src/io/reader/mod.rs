@@ -24,8 +24,8 @@ use super::tiff_errors::from_tiff;
 use crate::error::{Error, Result};
 use contiguous::{contiguous_start, decode_raw, Storage};
 use header::read_header;
-use hyperstack::{choose_view, view_metadata, PageMap};
 pub use hyperstack::ReadOptions;
+use hyperstack::{choose_view, view_metadata, PageMap};
 use pages::{check_chunks_inside, chunk_extents, frame_bytes, image_description, page_shape, resolution};
 
 /// What a stack (or the chosen channel/slice view of it) holds.
@@ -54,9 +54,7 @@ pub struct StackReader {
 
 impl std::fmt::Debug for StackReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StackReader")
-            .field("info", &self.info)
-            .finish_non_exhaustive()
+        f.debug_struct("StackReader").field("info", &self.info).finish_non_exhaustive()
     }
 }
 
@@ -65,11 +63,9 @@ impl StackReader {
         let mut file = super::open_regular_file(path)?;
         let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         let header = read_header(path, &mut file, file_len)?;
-        file.seek(SeekFrom::Start(0))
-            .map_err(|e| Error::io(path, e))?;
+        file.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
 
-        let mut decoder =
-            Decoder::new(BufReader::new(file)).map_err(|e| from_tiff(path, "page 1", e))?;
+        let mut decoder = Decoder::new(BufReader::new(file)).map_err(|e| from_tiff(path, "page 1", e))?;
         let shape = page_shape(path, &mut decoder, 0)?;
         let frame_bytes = frame_bytes(path, &shape)?;
         // One frame must fit the decoder's buffer (frame size is capped above, so a hostile header
@@ -81,10 +77,7 @@ impl StackReader {
         let mut decoder = decoder.with_limits(limits);
 
         let description = image_description(&mut decoder);
-        let imagej = match description
-            .as_deref()
-            .map(ImageJMetadata::parse_description)
-        {
+        let imagej = match description.as_deref().map(ImageJMetadata::parse_description) {
             Some(Err(message)) => return Err(Error::format(path, message)),
             Some(Ok(meta)) => meta,
             None => None,
@@ -95,9 +88,7 @@ impl StackReader {
         let mut pages = 1usize;
         while decoder.more_images() {
             let context = format!("page {}", pages + 1);
-            decoder
-                .next_image()
-                .map_err(|e| from_tiff(path, &context, e))?;
+            decoder.next_image().map_err(|e| from_tiff(path, &context, e))?;
             let this = page_shape(path, &mut decoder, pages)?;
             if this != shape {
                 return Err(Error::format(
@@ -108,19 +99,13 @@ impl StackReader {
                     ),
                 ));
             }
-            check_chunks_inside(
-                path,
-                &context,
-                &chunk_extents(path, &mut decoder, pages)?,
-                file_len,
-            )?;
+            check_chunks_inside(path, &context, &chunk_extents(path, &mut decoder, pages)?, file_len)?;
             pages += 1;
         }
 
         let storage = match &imagej {
             Some(meta) if pages == 1 && meta.page_count() > 1 => {
-                let first_offset =
-                    contiguous_start(path, &mut decoder, &first_chunks, frame_bytes)?;
+                let first_offset = contiguous_start(path, &mut decoder, &first_chunks, frame_bytes)?;
                 let images = meta.page_count() as u64;
                 let needed = first_offset.saturating_add(frame_bytes.saturating_mul(images));
                 if needed > file_len {
@@ -133,10 +118,7 @@ impl StackReader {
                     ));
                 }
                 pages = meta.page_count();
-                Storage::Contiguous {
-                    first_offset,
-                    little_endian: header.little_endian,
-                }
+                Storage::Contiguous { first_offset, little_endian: header.little_endian }
             }
             _ => {
                 check_chunks_inside(path, "page 1", &first_chunks, file_len)?;
@@ -144,10 +126,7 @@ impl StackReader {
             }
         };
 
-        let mut metadata = imagej.unwrap_or_else(|| ImageJMetadata {
-            frames: pages,
-            ..ImageJMetadata::default()
-        });
+        let mut metadata = imagej.unwrap_or_else(|| ImageJMetadata { frames: pages, ..ImageJMetadata::default() });
         if metadata.page_count() != pages {
             return Err(Error::format(
                 path,
@@ -172,11 +151,7 @@ impl StackReader {
         }
 
         let map = choose_view(path, &metadata, options)?;
-        let frames = if map.time_on_frames {
-            metadata.frames
-        } else {
-            metadata.slices
-        };
+        let frames = if map.time_on_frames { metadata.frames } else { metadata.slices };
         let view = view_metadata(&metadata, map.time_on_frames);
         let info = StackInfo {
             path: path.to_path_buf(),
@@ -187,13 +162,7 @@ impl StackReader {
             metadata: view,
             bigtiff: header.bigtiff,
         };
-        Ok(StackReader {
-            info,
-            decoder,
-            storage,
-            map,
-            buffer: DecodingResult::U8(Vec::new()),
-        })
+        Ok(StackReader { info, decoder, storage, map, buffer: DecodingResult::U8(Vec::new()) })
     }
 
     pub fn info(&self) -> &StackInfo {
@@ -261,17 +230,10 @@ impl StackReader {
         let context = format!("frame {t} (page {})", page + 1);
         match self.storage {
             Storage::Pages => {
-                self.decoder
-                    .seek_to_image(page)
-                    .map_err(|e| from_tiff(&path, &context, e))?;
-                self.decoder
-                    .read_image_to_buffer(&mut self.buffer)
-                    .map_err(|e| from_tiff(&path, &context, e))?;
+                self.decoder.seek_to_image(page).map_err(|e| from_tiff(&path, &context, e))?;
+                self.decoder.read_image_to_buffer(&mut self.buffer).map_err(|e| from_tiff(&path, &context, e))?;
             }
-            Storage::Contiguous {
-                first_offset,
-                little_endian,
-            } => {
+            Storage::Contiguous { first_offset, little_endian } => {
                 let n = self.frame_len();
                 let bytes = n * self.info.sample_type.bytes();
                 let offset = first_offset + (bytes as u64) * page as u64;
@@ -300,13 +262,7 @@ impl StackReader {
     }
 
     fn unexpected_buffer(&self) -> Error {
-        Error::format(
-            &self.info.path,
-            format!(
-                "decoded samples are not {} as page 1 declares",
-                self.info.sample_type
-            ),
-        )
+        Error::format(&self.info.path, format!("decoded samples are not {} as page 1 declares", self.info.sample_type))
     }
 }
 
@@ -315,10 +271,7 @@ pub fn read_stack(path: &Path, options: &ReadOptions) -> Result<(StackInfo, Vec<
     let mut reader = StackReader::open(path, options)?;
     let frame_len = reader.frame_len();
     let total = frame_len.checked_mul(reader.info().frames).ok_or_else(|| {
-        Error::Limits(format!(
-            "{}: the movie is too large to hold in memory at once",
-            path.display()
-        ))
+        Error::Limits(format!("{}: the movie is too large to hold in memory at once", path.display()))
     })?;
     let mut data = crate::allocation::zeroed_f32(total, &format!("{} as 32-bit floats", path.display()))?;
     for (t, frame) in data.chunks_exact_mut(frame_len).enumerate() {

@@ -22,39 +22,18 @@ pub(super) struct PageShape {
 }
 
 /// Size and sample type of the current page, refusing what we cannot denoise with a hint.
-pub(super) fn page_shape(
-    path: &Path,
-    decoder: &mut Decoder<BufReader<File>>,
-    index: usize,
-) -> Result<PageShape> {
+pub(super) fn page_shape(path: &Path, decoder: &mut Decoder<BufReader<File>>, index: usize) -> Result<PageShape> {
     let page = format!("page {}", index + 1);
     let tiff = |e| from_tiff(path, &page, e);
     let (width, height) = decoder.dimensions().map_err(tiff)?;
     if width == 0 || height == 0 {
-        return Err(Error::format(
-            path,
-            format!("{page} is {width}x{height} pixels; an image needs at least 1x1"),
-        ));
+        return Err(Error::format(path, format!("{page} is {width}x{height} pixels; an image needs at least 1x1")));
     }
-    let samples: u64 = decoder
-        .find_tag_unsigned(Tag::SamplesPerPixel)
-        .map_err(tiff)?
-        .unwrap_or(1);
-    let photometric: Option<u64> = decoder
-        .find_tag_unsigned(Tag::PhotometricInterpretation)
-        .map_err(tiff)?;
-    let bits: Vec<u64> = decoder
-        .find_tag_unsigned_vec(Tag::BitsPerSample)
-        .map_err(tiff)?
-        .unwrap_or_else(|| vec![1]);
-    let format: Vec<u64> = decoder
-        .find_tag_unsigned_vec(Tag::SampleFormat)
-        .map_err(tiff)?
-        .unwrap_or_else(|| vec![1]);
-    let compression: u64 = decoder
-        .find_tag_unsigned(Tag::Compression)
-        .map_err(tiff)?
-        .unwrap_or(1);
+    let samples: u64 = decoder.find_tag_unsigned(Tag::SamplesPerPixel).map_err(tiff)?.unwrap_or(1);
+    let photometric: Option<u64> = decoder.find_tag_unsigned(Tag::PhotometricInterpretation).map_err(tiff)?;
+    let bits: Vec<u64> = decoder.find_tag_unsigned_vec(Tag::BitsPerSample).map_err(tiff)?.unwrap_or_else(|| vec![1]);
+    let format: Vec<u64> = decoder.find_tag_unsigned_vec(Tag::SampleFormat).map_err(tiff)?.unwrap_or_else(|| vec![1]);
+    let compression: u64 = decoder.find_tag_unsigned(Tag::Compression).map_err(tiff)?.unwrap_or(1);
 
     let unsupported = |message: String| Err(Error::unsupported(path, format!("{page}: {message}")));
     if samples != 1 {
@@ -82,15 +61,23 @@ pub(super) fn page_shape(
         (16, 1) => SampleType::U16,
         (16, 2) => SampleType::I16,
         (32, 3) => SampleType::F32,
-        (64, 3) => return unsupported("samples are 64-bit float; convert to 32-bit (Image > Type > 32-bit) in Fiji".into()),
-        (16, 3) => return unsupported("samples are 16-bit float; convert to 32-bit float (Image > Type > 32-bit)".into()),
+        (64, 3) => {
+            return unsupported("samples are 64-bit float; convert to 32-bit (Image > Type > 32-bit) in Fiji".into())
+        }
+        (16, 3) => {
+            return unsupported("samples are 16-bit float; convert to 32-bit float (Image > Type > 32-bit)".into())
+        }
         (32 | 64, 1 | 2) => {
             return unsupported(format!(
                 "samples are {bits}-bit integers; convert to 32-bit float (Image > Type > 32-bit) or 16-bit in Fiji"
             ))
         }
-        (8, 2) => return unsupported("samples are 8-bit signed; convert to 16-bit (Image > Type > 16-bit) in Fiji".into()),
-        (1, _) => return unsupported("the image is 1-bit (binary); convert to 8-bit (Image > Type > 8-bit) in Fiji".into()),
+        (8, 2) => {
+            return unsupported("samples are 8-bit signed; convert to 16-bit (Image > Type > 16-bit) in Fiji".into())
+        }
+        (1, _) => {
+            return unsupported("the image is 1-bit (binary); convert to 8-bit (Image > Type > 8-bit) in Fiji".into())
+        }
         _ => {
             return unsupported(format!(
                 "samples are {bits}-bit (sample format {format}); only 8-bit, 16-bit and 32-bit float grayscale are \
@@ -105,11 +92,7 @@ pub(super) fn page_shape(
              or with LZW, Deflate or PackBits"
         ));
     }
-    Ok(PageShape {
-        width: width as usize,
-        height: height as usize,
-        sample_type,
-    })
+    Ok(PageShape { width: width as usize, height: height as usize, sample_type })
 }
 
 /// One frame is decoded whole; beyond this a (possibly hostile) header is refused, not allocated.
@@ -147,11 +130,7 @@ pub(super) fn resolution(decoder: &mut Decoder<BufReader<File>>) -> Option<(f64,
     };
     let x = rational(decoder.find_tag(Tag::XResolution).ok().flatten())?;
     let y = rational(decoder.find_tag(Tag::YResolution).ok().flatten()).unwrap_or(x);
-    let unit = match decoder
-        .find_tag_unsigned::<u64>(Tag::ResolutionUnit)
-        .ok()
-        .flatten()
-    {
+    let unit = match decoder.find_tag_unsigned::<u64>(Tag::ResolutionUnit).ok().flatten() {
         Some(2) => Some("inch"),
         Some(3) => Some("cm"),
         _ => None,
@@ -170,23 +149,14 @@ pub(super) fn chunk_extents(
         ChunkType::Tile => (Tag::TileOffsets, Tag::TileByteCounts),
     };
     let page = format!("page {}", index + 1);
-    let offsets: Vec<u64> = decoder
-        .find_tag_unsigned_vec(offsets_tag)
-        .map_err(|e| from_tiff(path, &page, e))?
-        .unwrap_or_default();
-    let counts: Vec<u64> = decoder
-        .find_tag_unsigned_vec(counts_tag)
-        .map_err(|e| from_tiff(path, &page, e))?
-        .unwrap_or_default();
+    let offsets: Vec<u64> =
+        decoder.find_tag_unsigned_vec(offsets_tag).map_err(|e| from_tiff(path, &page, e))?.unwrap_or_default();
+    let counts: Vec<u64> =
+        decoder.find_tag_unsigned_vec(counts_tag).map_err(|e| from_tiff(path, &page, e))?.unwrap_or_default();
     Ok(offsets.into_iter().zip(counts).collect())
 }
 
-pub(super) fn check_chunks_inside(
-    path: &Path,
-    context: &str,
-    chunks: &[(u64, u64)],
-    file_len: u64,
-) -> Result<()> {
+pub(super) fn check_chunks_inside(path: &Path, context: &str, chunks: &[(u64, u64)], file_len: u64) -> Result<()> {
     for &(offset, count) in chunks {
         let end = offset.saturating_add(count);
         if end > file_len {

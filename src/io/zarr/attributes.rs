@@ -36,7 +36,9 @@ pub fn read_movie_attributes(attributes: &Map<String, Value>, frames: usize) -> 
     let Some(movie) = attributes.get(MOVIE_ATTRIBUTE).and_then(Value::as_object) else {
         return metadata;
     };
-    let number = |key: &str, default: f64| movie.get(key).and_then(Value::as_f64).filter(|v| v.is_finite() && *v >= 0.0).unwrap_or(default);
+    let number = |key: &str, default: f64| {
+        movie.get(key).and_then(Value::as_f64).filter(|v| v.is_finite() && *v >= 0.0).unwrap_or(default)
+    };
     let text = |key: &str, default: &str| movie.get(key).and_then(Value::as_str).unwrap_or(default).to_string();
     metadata.calibration = Calibration {
         pixel_width: number("pixel_width", 1.0),

@@ -61,7 +61,11 @@ mod tests {
                 assert!(c.chunk[a] >= 1 && c.shard[a] % c.chunk[a] == 0, "{shape:?}: {c:?}");
             }
             assert!(c.shard[1] >= shape[1] as u64 && c.shard[2] >= shape[2] as u64, "{c:?}");
-            assert!(c.shard[0] * c.shard[1] * c.shard[2] * bytes as u64 <= 2 * SHARD_BYTES.max(c.shard[1] * c.shard[2] * bytes as u64), "{c:?}");
+            assert!(
+                c.shard[0] * c.shard[1] * c.shard[2] * bytes as u64
+                    <= 2 * SHARD_BYTES.max(c.shard[1] * c.shard[2] * bytes as u64),
+                "{c:?}"
+            );
         }
     }
 }

@@ -32,7 +32,10 @@ pub struct ZarrMovie {
 
 impl std::fmt::Debug for ZarrMovie {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ZarrMovie").field("path", &self.path).field("shape", &[self.frames, self.height, self.width]).finish_non_exhaustive()
+        f.debug_struct("ZarrMovie")
+            .field("path", &self.path)
+            .field("shape", &[self.frames, self.height, self.width])
+            .finish_non_exhaustive()
     }
 }
 
@@ -41,21 +44,36 @@ impl ZarrMovie {
     /// `options.channel`; `options.slice` has no meaning here and is refused.
     pub fn open(path: &Path, options: &ReadOptions) -> Result<ZarrMovie> {
         if !path.is_dir() {
-            return Err(Error::usage(format!("{}: no Zarr array there (a Zarr movie is a folder with zarr.json)", path.display())));
+            return Err(Error::usage(format!(
+                "{}: no Zarr array there (a Zarr movie is a folder with zarr.json)",
+                path.display()
+            )));
         }
-        let array = Array::open(open_store(path)?, "/").map_err(|e| zarr_error(path, "not a readable Zarr array", e))?;
+        let array =
+            Array::open(open_store(path)?, "/").map_err(|e| zarr_error(path, "not a readable Zarr array", e))?;
         let sample_type = sample_type_of(path, &array)?;
         let shape: Vec<usize> = array.shape().iter().map(|&v| v as usize).collect();
         if options.slice.is_some() {
-            return Err(Error::usage(format!("{}: a Zarr movie has no Z slices to choose from; leave the slice out", path.display())));
+            return Err(Error::usage(format!(
+                "{}: a Zarr movie has no Z slices to choose from; leave the slice out",
+                path.display()
+            )));
         }
         let names = dimension_names(&array);
         let (frames, height, width, channel) = match (shape.as_slice(), options.channel) {
             (&[t, h, w], None | Some(0)) => (t, h, w, None),
-            (&[_, _, _], Some(c)) => return Err(Error::usage(format!("{}: has one channel; channel C{} (index {c} counting from 0) does not exist", path.display(), c + 1))),
+            (&[_, _, _], Some(c)) => {
+                return Err(Error::usage(format!(
+                    "{}: has one channel; channel C{} (index {c} counting from 0) does not exist",
+                    path.display(),
+                    c + 1
+                )))
+            }
             (&[t, c, h, w], Some(k)) if k < c => (t, h, w, Some(k)),
             (&[_, c, _, _], k) => {
-                let asked = k.map_or("no channel was chosen".to_string(), |k| format!("channel C{} (index {k} counting from 0) does not exist", k + 1));
+                let asked = k.map_or("no channel was chosen".to_string(), |k| {
+                    format!("channel C{} (index {k} counting from 0) does not exist", k + 1)
+                });
                 return Err(Error::usage(format!(
                     "{}: has {c} channels (axes {names}) and {asked}; choose a channel, C1 to C{c} as Fiji numbers them (index 0 to {} counting from 0)",
                     path.display(),
@@ -63,7 +81,10 @@ impl ZarrMovie {
                 )));
             }
             _ => {
-                return Err(Error::unsupported(path, format!("has {} axes {names}; a movie needs (t, y, x) or (t, c, y, x)", shape.len())));
+                return Err(Error::unsupported(
+                    path,
+                    format!("has {} axes {names}; a movie needs (t, y, x) or (t, c, y, x)", shape.len()),
+                ));
             }
         };
         if frames == 0 || height == 0 || width == 0 {
@@ -113,11 +134,31 @@ impl ZarrMovie {
         let start = t / self.slab_frames * self.slab_frames;
         let range = start..(start + self.slab_frames).min(self.frames);
         let subset = self.subset(range.clone());
-        let read_error = |e: zarrs::array::ArrayError| zarr_error(&self.path, &format!("frames {}..{} cannot be read", range.start, range.end), e);
+        let read_error = |e: zarrs::array::ArrayError| {
+            zarr_error(&self.path, &format!("frames {}..{} cannot be read", range.start, range.end), e)
+        };
         let values: Vec<f32> = match self.sample_type {
-            SampleType::U8 => self.array.retrieve_array_subset::<Vec<u8>>(&subset).map_err(read_error)?.into_iter().map(f32::from).collect(),
-            SampleType::U16 => self.array.retrieve_array_subset::<Vec<u16>>(&subset).map_err(read_error)?.into_iter().map(f32::from).collect(),
-            SampleType::I16 => self.array.retrieve_array_subset::<Vec<i16>>(&subset).map_err(read_error)?.into_iter().map(f32::from).collect(),
+            SampleType::U8 => self
+                .array
+                .retrieve_array_subset::<Vec<u8>>(&subset)
+                .map_err(read_error)?
+                .into_iter()
+                .map(f32::from)
+                .collect(),
+            SampleType::U16 => self
+                .array
+                .retrieve_array_subset::<Vec<u16>>(&subset)
+                .map_err(read_error)?
+                .into_iter()
+                .map(f32::from)
+                .collect(),
+            SampleType::I16 => self
+                .array
+                .retrieve_array_subset::<Vec<i16>>(&subset)
+                .map_err(read_error)?
+                .into_iter()
+                .map(f32::from)
+                .collect(),
             SampleType::F32 => self.array.retrieve_array_subset::<Vec<f32>>(&subset).map_err(read_error)?,
         };
         if let Some(bad) = NonFinite::find(&values, self.width, self.height) {
@@ -148,7 +189,12 @@ impl FrameSource for ZarrMovie {
     fn read_frame(&mut self, t: usize, out: &mut [f32]) -> Result<()> {
         let plane = self.height * self.width;
         if t >= self.frames || out.len() != plane {
-            return Err(Error::usage(format!("{}: frame {t} of {} into a buffer of {} values (a frame holds {plane})", self.path.display(), self.frames, out.len())));
+            return Err(Error::usage(format!(
+                "{}: frame {t} of {} into a buffer of {} values (a frame holds {plane})",
+                self.path.display(),
+                self.frames,
+                out.len()
+            )));
         }
         if !self.slab_range.contains(&t) {
             self.load_slab(t)?;
@@ -163,14 +209,25 @@ fn sample_type_of(path: &Path, array: &Array<FilesystemStore>) -> Result<SampleT
     super::sample_type_of(array.data_type()).ok_or_else(|| {
         Error::unsupported(
             path,
-            format!("holds {} samples; movies must be uint8, uint16, int16 or float32 (convert the array first)", array.metadata().to_string_pretty().lines().find(|l| l.contains("data_type")).map(str::trim).unwrap_or("other")),
+            format!(
+                "holds {} samples; movies must be uint8, uint16, int16 or float32 (convert the array first)",
+                array
+                    .metadata()
+                    .to_string_pretty()
+                    .lines()
+                    .find(|l| l.contains("data_type"))
+                    .map(str::trim)
+                    .unwrap_or("other")
+            ),
         )
     })
 }
 
 fn dimension_names(array: &Array<FilesystemStore>) -> String {
     match array.dimension_names() {
-        Some(names) => format!("({})", names.iter().map(|n| n.as_deref().unwrap_or("?")).collect::<Vec<_>>().join(", ")),
+        Some(names) => {
+            format!("({})", names.iter().map(|n| n.as_deref().unwrap_or("?")).collect::<Vec<_>>().join(", "))
+        }
         None => "(unnamed)".into(),
     }
 }

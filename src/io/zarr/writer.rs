@@ -48,7 +48,11 @@ pub struct ZarrWriter {
 
 impl std::fmt::Debug for ZarrWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ZarrWriter").field("final_path", &self.final_path).field("range", &self.range).field("next", &self.next).finish_non_exhaustive()
+        f.debug_struct("ZarrWriter")
+            .field("final_path", &self.final_path)
+            .field("range", &self.range)
+            .field("next", &self.next)
+            .finish_non_exhaustive()
     }
 }
 
@@ -115,18 +119,39 @@ impl ZarrWriter {
     /// Opens the array at `path` to write its frames `range`, in place. `range` must start on a
     /// shard boundary and end on one or at the last frame, so no other writer shares a shard.
     pub fn region(path: &Path, range: Range<usize>) -> Result<ZarrWriter> {
-        let array = Array::open(open_store(path)?, "/").map_err(|e| zarr_error(path, "not a writable Zarr array", e))?;
+        let array =
+            Array::open(open_store(path)?, "/").map_err(|e| zarr_error(path, "not a writable Zarr array", e))?;
         let shape: Vec<usize> = array.shape().iter().map(|&v| v as usize).collect();
         let &[frames, height, width] = shape.as_slice() else {
-            return Err(Error::format(path, format!("the output array has shape {shape:?}; block jobs need (t, y, x)")));
+            return Err(Error::format(
+                path,
+                format!("the output array has shape {shape:?}; block jobs need (t, y, x)"),
+            ));
         };
         let shard_frames = array.chunk_shape(&[0, 0, 0]).map(|s| s[0].get() as usize).unwrap_or(1);
         let aligned = |f: usize| f % shard_frames == 0 || f == frames;
         if range.end > frames || range.start >= range.end || !aligned(range.start) || !aligned(range.end) {
-            return Err(Error::usage(format!("{}: frames {}..{} do not match its shards of {shard_frames} frames ({frames} frames in all)", path.display(), range.start, range.end)));
+            return Err(Error::usage(format!(
+                "{}: frames {}..{} do not match its shards of {shard_frames} frames ({frames} frames in all)",
+                path.display(),
+                range.start,
+                range.end
+            )));
         }
-        let sample_type = super::sample_type_of(array.data_type()).ok_or_else(|| Error::format(path, "the output array's data type is not one a movie is written in"))?;
-        Ok(ZarrWriter { final_path: path.to_path_buf(), target: Target::Region, array, width, height, sample_type, shard_frames, next: range.start, range, buffer: Vec::new() })
+        let sample_type = super::sample_type_of(array.data_type())
+            .ok_or_else(|| Error::format(path, "the output array's data type is not one a movie is written in"))?;
+        Ok(ZarrWriter {
+            final_path: path.to_path_buf(),
+            target: Target::Region,
+            array,
+            width,
+            height,
+            sample_type,
+            shard_frames,
+            next: range.start,
+            range,
+            buffer: Vec::new(),
+        })
     }
 
     /// Never replace an existing file or folder at the final path: checked now, and again when
@@ -154,10 +179,20 @@ impl ZarrWriter {
     pub fn write_frame(&mut self, frame: &[f32]) -> Result<()> {
         let plane = self.width * self.height;
         if frame.len() != plane {
-            return Err(Error::usage(format!("{}: a frame of {} values for {}×{} frames", self.final_path.display(), frame.len(), self.width, self.height)));
+            return Err(Error::usage(format!(
+                "{}: a frame of {} values for {}×{} frames",
+                self.final_path.display(),
+                frame.len(),
+                self.width,
+                self.height
+            )));
         }
         if self.next >= self.range.end {
-            return Err(Error::usage(format!("{}: more frames than the {} planned", self.final_path.display(), self.range.end - self.range.start)));
+            return Err(Error::usage(format!(
+                "{}: more frames than the {} planned",
+                self.final_path.display(),
+                self.range.end - self.range.start
+            )));
         }
         if self.buffer.capacity() == 0 {
             let frames = self.shard_frames.min(self.range.end - self.range.start);
@@ -173,7 +208,11 @@ impl ZarrWriter {
     }
 
     fn store(&mut self, frames: Range<usize>) -> Result<()> {
-        let subset = ArraySubset::new_with_ranges(&[frames.start as u64..frames.end as u64, 0..self.height as u64, 0..self.width as u64]);
+        let subset = ArraySubset::new_with_ranges(&[
+            frames.start as u64..frames.end as u64,
+            0..self.height as u64,
+            0..self.width as u64,
+        ]);
         let stored = match FrameData::from_f32(&self.buffer, self.sample_type) {
             FrameData::U8(v) => self.array.store_array_subset(&subset, v),
             FrameData::U16(v) => self.array.store_array_subset(&subset, v),
@@ -181,8 +220,14 @@ impl ZarrWriter {
             FrameData::F32(v) => self.array.store_array_subset(&subset, v),
         };
         stored.map_err(|e| match e {
-            zarrs::array::ArrayError::StorageError(zarrs::storage::StorageError::IOError(io)) => Error::io(&self.final_path, std::io::Error::new(io.kind(), io.to_string())),
-            other => zarr_error(&self.final_path, &format!("frames {}..{} cannot be written", frames.start, frames.end), other),
+            zarrs::array::ArrayError::StorageError(zarrs::storage::StorageError::IOError(io)) => {
+                Error::io(&self.final_path, std::io::Error::new(io.kind(), io.to_string()))
+            }
+            other => zarr_error(
+                &self.final_path,
+                &format!("frames {}..{} cannot be written", frames.start, frames.end),
+                other,
+            ),
         })?;
         self.buffer.clear();
         Ok(())
@@ -192,7 +237,12 @@ impl ZarrWriter {
     /// renamed to its final name.
     pub fn finish(mut self) -> Result<()> {
         if self.next != self.range.end {
-            return Err(Error::usage(format!("{}: {} of {} frames written", self.final_path.display(), self.next - self.range.start, self.range.end - self.range.start)));
+            return Err(Error::usage(format!(
+                "{}: {} of {} frames written",
+                self.final_path.display(),
+                self.next - self.range.start,
+                self.range.end - self.range.start
+            )));
         }
         if let Target::Whole { temp, refuse_existing, replace, published } = &mut self.target {
             sync_tree(temp).map_err(|e| Error::io(&self.final_path, e))?;
@@ -275,10 +325,14 @@ pub fn publish_directory(from: &Path, to: &Path, replace: bool) -> Result<()> {
 fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
-    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput));
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes()).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))
+    };
     let (from_c, to_c) = (c(from)?, c(to)?);
     // SAFETY: two valid NUL-terminated paths; no memory is shared with the kernel beyond the call.
-    let rc = unsafe { libc::renameat2(libc::AT_FDCWD, from_c.as_ptr(), libc::AT_FDCWD, to_c.as_ptr(), libc::RENAME_NOREPLACE) };
+    let rc = unsafe {
+        libc::renameat2(libc::AT_FDCWD, from_c.as_ptr(), libc::AT_FDCWD, to_c.as_ptr(), libc::RENAME_NOREPLACE)
+    };
     if rc == 0 {
         return Ok(());
     }

@@ -67,7 +67,10 @@ pub(super) fn replace(source: &Path, target: &Path, overwrite: bool) -> Result<(
     let mut aside = None;
     if target.exists() {
         if !overwrite {
-            return Err(Error::usage(format!("{} already exists; choose another output, or allow replacing it", target.display())));
+            return Err(Error::usage(format!(
+                "{} already exists; choose another output, or allow replacing it",
+                target.display()
+            )));
         }
         let old = hidden_sibling(target, "old");
         std::fs::rename(target, &old).map_err(|e| Error::io(target, e))?;

@@ -171,7 +171,8 @@ pub fn export_bioimageio(model: &Model, output: &Path, options: &ExportOptions) 
     let outcome = built.and_then(|(files, err)| {
         if as_zip {
             let temp_zip = hidden_sibling(output, "zip");
-            let zipped = zip_folder(&staging, &temp_zip, &files).and_then(|_| replace(&temp_zip, output, options.overwrite));
+            let zipped =
+                zip_folder(&staging, &temp_zip, &files).and_then(|_| replace(&temp_zip, output, options.overwrite));
             if zipped.is_err() {
                 let _ = std::fs::remove_file(&temp_zip);
             }
@@ -185,7 +186,14 @@ pub fn export_bioimageio(model: &Model, output: &Path, options: &ExportOptions) 
         let _ = std::fs::remove_dir_all(&staging);
     }
     let (files, max_relative_difference) = outcome?;
-    Ok(ExportReport { output: output.to_path_buf(), files, max_relative_difference, test_shape: test.shape, min_size, halo })
+    Ok(ExportReport {
+        output: output.to_path_buf(),
+        files,
+        max_relative_difference,
+        test_shape: test.shape,
+        min_size,
+        halo,
+    })
 }
 
 /// Smallest multiple of 8 that leaves at least one voxel after cropping the halo on both sides
@@ -225,7 +233,8 @@ fn default_test_movie(normalization: &Normalization, shape: [usize; 3]) -> TestM
     };
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20210901);
     let noise = Normal::new(0.0f64, 1.0).expect("unit normal");
-    let values = (0..shape.iter().product::<usize>()).map(|_| (offset + scale * noise.sample(&mut rng)) as f32).collect();
+    let values =
+        (0..shape.iter().product::<usize>()).map(|_| (offset + scale * noise.sample(&mut rng)) as f32).collect();
     TestMovie { values, shape }
 }
 
@@ -244,10 +253,11 @@ fn build_package(
     let engine_output = engine_forward(model, &input)?;
     let weights_path = dir.join(WEIGHTS_FILE);
     trace_and_save(model, &input, &weights_path)?;
-    let reloaded = CModule::load(&weights_path).map_err(|e| Error::model(&weights_path, format!("traced module does not reload: {e}")))?;
+    let reloaded = CModule::load(&weights_path)
+        .map_err(|e| Error::model(&weights_path, format!("traced module does not reload: {e}")))?;
     let traced_output = reloaded.forward_ts(&[&input])?;
     let err = max_relative_difference(&traced_output, &engine_output)?;
-    if !(err <= REPRODUCTION_TOLERANCE) {
+    if err.is_nan() || err > REPRODUCTION_TOLERANCE {
         return Err(Error::model(&weights_path, format!(
             "the traced TorchScript differs from the engine by {err:e} (relative) on the test input, above {REPRODUCTION_TOLERANCE:e}; the export is not faithful"
         )));
@@ -264,7 +274,15 @@ fn build_package(
     crate::io::write_file_atomically(&dir.join(DOCUMENTATION_FILE), documentation.as_bytes())?;
 
     let mut files = Vec::new();
-    for name in [WEIGHTS_FILE, TEST_INPUT_FILE, TEST_OUTPUT_FILE, SAMPLE_INPUT_FILE, SAMPLE_OUTPUT_FILE, COVER_FILE, DOCUMENTATION_FILE] {
+    for name in [
+        WEIGHTS_FILE,
+        TEST_INPUT_FILE,
+        TEST_OUTPUT_FILE,
+        SAMPLE_INPUT_FILE,
+        SAMPLE_OUTPUT_FILE,
+        COVER_FILE,
+        DOCUMENTATION_FILE,
+    ] {
         files.push((name.to_string(), sha256_file(&dir.join(name))?));
     }
     let hashes: HashMap<&str, &str> = files.iter().map(|(n, h)| (n.as_str(), h.as_str())).collect();

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use super::{
-    ExportOptions, TemporalAxis, COVER_FILE, DOCUMENTATION_FILE, LIBTORCH_VERSION, REPRODUCTION_TOLERANCE, SAMPLE_INPUT_FILE,
-    SAMPLE_OUTPUT_FILE, SPEC_FORMAT_VERSION, TEST_INPUT_FILE, TEST_OUTPUT_FILE, WEIGHTS_FILE,
+    ExportOptions, TemporalAxis, COVER_FILE, DOCUMENTATION_FILE, LIBTORCH_VERSION, REPRODUCTION_TOLERANCE,
+    SAMPLE_INPUT_FILE, SAMPLE_OUTPUT_FILE, SPEC_FORMAT_VERSION, TEST_INPUT_FILE, TEST_OUTPUT_FILE, WEIGHTS_FILE,
 };
 use crate::geometry::ALIGNMENT;
 use crate::model::bundle::software_version;
@@ -17,7 +17,10 @@ pub(super) fn quoted(text: &str) -> String {
 }
 
 pub(super) fn package_name(model: &Model, options: &ExportOptions) -> String {
-    options.name.clone().unwrap_or_else(|| format!("DeepCAD 3D U-Net denoiser (base width {})", model.metadata.base_width))
+    options
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("DeepCAD 3D U-Net denoiser (base width {})", model.metadata.base_width))
 }
 
 pub(super) fn package_description(options: &ExportOptions) -> String {
@@ -37,7 +40,12 @@ pub(super) const CITATIONS: [(&str, &str); 2] = [
     ),
 ];
 
-pub(super) fn rdf_text(model: &Model, min_size: [usize; 3], options: &ExportOptions, hashes: &HashMap<&str, &str>) -> String {
+pub(super) fn rdf_text(
+    model: &Model,
+    min_size: [usize; 3],
+    options: &ExportOptions,
+    hashes: &HashMap<&str, &str>,
+) -> String {
     let halo = model.metadata.halo;
     let mut authors = options.authors.clone();
     if authors.is_empty() {
@@ -56,7 +64,10 @@ pub(super) fn rdf_text(model: &Model, min_size: [usize; 3], options: &ExportOpti
     };
     let space_axis = |id: &str, i: usize, input: bool| -> String {
         if input {
-            format!("      - type: space\n        id: {id}\n        size: {{min: {}, step: {ALIGNMENT}}}\n", min_size[i])
+            format!(
+                "      - type: space\n        id: {id}\n        size: {{min: {}, step: {ALIGNMENT}}}\n",
+                min_size[i]
+            )
         } else {
             format!("      - type: space\n        id: {id}\n        size: {{tensor_id: raw, axis_id: {id}}}\n        halo: {}\n", halo[i])
         }
@@ -89,13 +100,27 @@ pub(super) fn rdf_text(model: &Model, min_size: [usize; 3], options: &ExportOpti
     text.push_str(&format!("license: {}\n", options.license.as_deref().unwrap_or("MIT")));
     text.push_str(&format!("documentation: {DOCUMENTATION_FILE}\n"));
     text.push_str(&format!("covers:\n  - {COVER_FILE}\n"));
-    text.push_str("tags: [denoising, self-supervised, fluorescence, calcium-imaging, time-lapse, 3d, unet, deepcad, pytorch]\n");
+    text.push_str(
+        "tags: [denoising, self-supervised, fluorescence, calcium-imaging, time-lapse, 3d, unet, deepcad, pytorch]\n",
+    );
     text.push_str(&format!("inputs:\n{}", tensor("raw", true, "Raw fluorescence movie in its own intensity units (normalisation is inside the model); time, y and x multiples of 8", TEST_INPUT_FILE, SAMPLE_INPUT_FILE)));
-    text.push_str(&format!("outputs:\n{}", tensor("denoised", false, "Denoised movie, same size and intensity units; crop the halo of each tile", TEST_OUTPUT_FILE, SAMPLE_OUTPUT_FILE)));
+    text.push_str(&format!(
+        "outputs:\n{}",
+        tensor(
+            "denoised",
+            false,
+            "Denoised movie, same size and intensity units; crop the halo of each tile",
+            TEST_OUTPUT_FILE,
+            SAMPLE_OUTPUT_FILE
+        )
+    ));
     text.push_str("weights:\n  torchscript:\n");
     text.push_str(&format!("    source: {WEIGHTS_FILE}\n    sha256: {}\n", hashes[WEIGHTS_FILE]));
     text.push_str(&format!("    pytorch_version: \"{LIBTORCH_VERSION}\"\n"));
-    text.push_str(&format!("    comment: {}\n", quoted(&format!("traced with libtorch {LIBTORCH_VERSION} by {}", software_version()))));
+    text.push_str(&format!(
+        "    comment: {}\n",
+        quoted(&format!("traced with libtorch {LIBTORCH_VERSION} by {}", software_version()))
+    ));
     text
 }
 

@@ -21,7 +21,11 @@ pub(super) fn engine_forward(model: &Model, input: &Tensor) -> Result<Tensor> {
 
 /// `(x - offset) / scale`, the network, and back. A fixed offset is a scalar (a constant in the
 /// trace); a stack-mean model's offset is the mean of `x`, computed inside the traced graph.
-pub(super) fn normalised_forward(normalization: &Normalization, x: &Tensor, net: &dyn Fn(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
+pub(super) fn normalised_forward(
+    normalization: &Normalization,
+    x: &Tensor,
+    net: &dyn Fn(&Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
     match *normalization {
         Normalization::Fixed { offset, scale } => {
             let y = net(&x.f_sub_scalar(offset)?.f_div_scalar(scale)?)?;
@@ -57,14 +61,15 @@ pub(super) fn trace_and_save(model: &Model, example: &Tensor, path: &Path) -> Re
         .vs
         .variables()
         .into_iter()
-        .map(|(name, var)| Ok((name, var.f_detach()?.f_to_device(Device::Cpu)?.f_to_kind(Kind::Float)?.f_contiguous()?.copy())))
+        .map(|(name, var)| {
+            Ok((name, var.f_detach()?.f_to_device(Device::Cpu)?.f_to_kind(Kind::Float)?.f_contiguous()?.copy()))
+        })
         .collect::<Result<_>>()?;
     let normalization = model.metadata.normalization.clone();
     let mut failure: Option<Error> = None;
     let mut closure = |inputs: &[Tensor]| -> Vec<Tensor> {
-        let run = || -> Result<Tensor> {
-            normalised_forward(&normalization, &inputs[0], &|x| traceable_unet(&weights, x))
-        };
+        let run =
+            || -> Result<Tensor> { normalised_forward(&normalization, &inputs[0], &|x| traceable_unet(&weights, x)) };
         match run() {
             Ok(y) => vec![y],
             Err(e) => {
@@ -84,7 +89,8 @@ pub(super) fn trace_and_save(model: &Model, example: &Tensor, path: &Path) -> Re
 /// tensor size, so the trace stays valid for every input size that is a multiple of 8.
 pub(super) fn traceable_unet(w: &HashMap<String, Tensor>, x: &Tensor) -> Result<Tensor> {
     let conv = |name: &str, x: &Tensor, padding: i64| -> Result<Tensor> {
-        let weight = w.get(&format!("{name}.weight")).ok_or_else(|| Error::Usage(format!("model has no weight {name}")))?;
+        let weight =
+            w.get(&format!("{name}.weight")).ok_or_else(|| Error::Usage(format!("model has no weight {name}")))?;
         let bias = w.get(&format!("{name}.bias"));
         Ok(x.f_conv3d(weight, bias, [1, 1, 1], [padding; 3], [1, 1, 1], 1)?)
     };

@@ -47,12 +47,7 @@ pub fn read_pth(path: &Path) -> Result<Vec<PthTensor>> {
 
     let prefix = archive::archive_prefix(path, &archive)?;
     archive::check_byte_order(path, &mut archive, &prefix)?;
-    let pickle = archive::read_entry(
-        path,
-        &mut archive,
-        &format!("{prefix}data.pkl"),
-        MAX_PICKLE_BYTES,
-    )?;
+    let pickle = archive::read_entry(path, &mut archive, &format!("{prefix}data.pkl"), MAX_PICKLE_BYTES)?;
     let root = unpickle::Unpickler::new(path, &pickle).run()?;
     let records = tensors::state_dict_records(path, &root)?;
     tensors::materialise(path, &mut archive, &prefix, records)

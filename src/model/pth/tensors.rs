@@ -50,11 +50,7 @@ pub(super) fn state_dict_records(path: &Path, root: &Value) -> Result<Vec<(Strin
         top.clone()
     } else {
         let nested = top.iter().find_map(|(k, v)| match (k, v) {
-            (Value::Str(k), Value::Dict(d))
-                if matches!(&**k, "state_dict" | "model_state_dict") =>
-            {
-                Some(d.clone())
-            }
+            (Value::Str(k), Value::Dict(d)) if matches!(&**k, "state_dict" | "model_state_dict") => Some(d.clone()),
             _ => None,
         });
         nested.unwrap_or_else(|| top.clone())
@@ -66,10 +62,7 @@ pub(super) fn state_dict_records(path: &Path, root: &Value) -> Result<Vec<(Strin
     let mut records = Vec::with_capacity(dict.len());
     for (k, v) in dict.iter() {
         let Value::Str(raw) = k else {
-            return Err(Error::model(
-                path,
-                format!("state dict key is a {}, not a string", k.kind()),
-            ));
+            return Err(Error::model(path, format!("state dict key is a {}, not a string", k.kind())));
         };
         let Value::Tensor(t) = v else {
             return Err(Error::model(
@@ -110,16 +103,10 @@ pub(super) fn materialise(
                 ),
             ));
         }
-        let numel = t
-            .shape
-            .iter()
-            .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
-        let numel = numel.filter(|&n| n <= MAX_TOTAL_ELEMENTS).ok_or_else(|| {
-            Error::model(
-                path,
-                format!("tensor {name} of shape {:?} is impossibly large", t.shape),
-            )
-        })?;
+        let numel = t.shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
+        let numel = numel
+            .filter(|&n| n <= MAX_TOTAL_ELEMENTS)
+            .ok_or_else(|| Error::model(path, format!("tensor {name} of shape {:?} is impossibly large", t.shape)))?;
         // One past the furthest element the view touches.
         let extent = if numel == 0 {
             0
@@ -131,12 +118,7 @@ pub(super) fn materialise(
                     Some(acc?.checked_add((d as u64 - 1).checked_mul(s as u64)?))
                 })
                 .flatten()
-                .ok_or_else(|| {
-                    Error::model(
-                        path,
-                        format!("tensor {name} has overflowing strides {:?}", t.stride),
-                    )
-                })?
+                .ok_or_else(|| Error::model(path, format!("tensor {name} has overflowing strides {:?}", t.stride)))?
         };
         if extent > storage.numel {
             return Err(Error::model(
@@ -176,44 +158,22 @@ pub(super) fn materialise(
         // Views sharing one storage are legal (tied weights, slices), but unbounded sharing
         // would multiply a small file into a huge load; twice the stored data is plenty.
         if elements_total * 4 > storage_bytes_total * 2 || elements_total > MAX_TOTAL_ELEMENTS {
-            return Err(Error::model(
-                path,
-                "tensors overlap their storages more than the archive size allows",
-            ));
+            return Err(Error::model(path, "tensors overlap their storages more than the archive size allows"));
         }
-        let data = gather(
-            bytes,
-            t.offset as usize,
-            &t.shape,
-            &t.stride,
-            numel as usize,
-        );
+        let data = gather(bytes, t.offset as usize, &t.shape, &t.stride, numel as usize);
         if let Some(i) = data.iter().position(|v| !v.is_finite()) {
             return Err(Error::model(
                 path,
-                format!(
-                    "tensor {name} holds {} at flat index {i}; the weights are broken",
-                    data[i]
-                ),
+                format!("tensor {name} holds {} at flat index {i}; the weights are broken", data[i]),
             ));
         }
-        out.push(PthTensor {
-            name,
-            shape: t.shape.clone(),
-            data,
-        });
+        out.push(PthTensor { name, shape: t.shape.clone(), data });
     }
     Ok(out)
 }
 
 /// Copies a strided view into row-major order; bounds were checked by the caller.
-fn gather(
-    bytes: &[u8],
-    offset: usize,
-    shape: &[usize],
-    stride: &[usize],
-    numel: usize,
-) -> Vec<f32> {
+fn gather(bytes: &[u8], offset: usize, shape: &[usize], stride: &[usize], numel: usize) -> Vec<f32> {
     let read = |i: usize| f32::from_le_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4 bytes"));
     let mut expected = 1usize;
     let mut contiguous = true;

@@ -30,25 +30,11 @@ pub(super) struct Unpickler<'a> {
 
 impl<'a> Unpickler<'a> {
     pub(super) fn new(path: &'a Path, bytes: &'a [u8]) -> Self {
-        Unpickler {
-            path,
-            bytes,
-            pos: 0,
-            stack: Vec::new(),
-            marks: Vec::new(),
-            memo: HashMap::new(),
-            copy_work: 0,
-        }
+        Unpickler { path, bytes, pos: 0, stack: Vec::new(), marks: Vec::new(), memo: HashMap::new(), copy_work: 0 }
     }
 
     fn err(&self, message: impl std::fmt::Display) -> Error {
-        Error::model(
-            self.path,
-            format!(
-                "corrupt checkpoint pickle (data.pkl byte {}): {message}",
-                self.pos
-            ),
-        )
+        Error::model(self.path, format!("corrupt checkpoint pickle (data.pkl byte {}): {message}", self.pos))
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
@@ -66,19 +52,13 @@ impl<'a> Unpickler<'a> {
         Ok(self.take(1)?[0])
     }
     fn u16(&mut self) -> Result<u16> {
-        Ok(u16::from_le_bytes(
-            self.take(2)?.try_into().unwrap_or_default(),
-        ))
+        Ok(u16::from_le_bytes(self.take(2)?.try_into().unwrap_or_default()))
     }
     fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().unwrap_or_default(),
-        ))
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap_or_default()))
     }
     fn u64(&mut self) -> Result<u64> {
-        Ok(u64::from_le_bytes(
-            self.take(8)?.try_into().unwrap_or_default(),
-        ))
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap_or_default()))
     }
     fn string(&mut self, len: u64) -> Result<Value> {
         let len = usize::try_from(len).map_err(|_| self.err("string length overflows"))?;
@@ -88,13 +68,9 @@ impl<'a> Unpickler<'a> {
     }
     fn line(&mut self) -> Result<&'a str> {
         let rest = &self.bytes[self.pos..];
-        let end = rest
-            .iter()
-            .take(256)
-            .position(|&b| b == b'\n')
-            .ok_or_else(|| self.err("GLOBAL name is not terminated"))?;
-        let s =
-            std::str::from_utf8(&rest[..end]).map_err(|_| self.err("GLOBAL name is not UTF-8"))?;
+        let end =
+            rest.iter().take(256).position(|&b| b == b'\n').ok_or_else(|| self.err("GLOBAL name is not terminated"))?;
+        let s = std::str::from_utf8(&rest[..end]).map_err(|_| self.err("GLOBAL name is not UTF-8"))?;
         self.pos += end + 1;
         Ok(s)
     }
@@ -109,18 +85,11 @@ impl<'a> Unpickler<'a> {
         Ok(self.stack.last_mut().expect("checked non-empty"))
     }
     fn pop_mark(&mut self) -> Result<Vec<Value>> {
-        let outer = self
-            .marks
-            .pop()
-            .ok_or_else(|| self.err("no MARK to pop to"))?;
+        let outer = self.marks.pop().ok_or_else(|| self.err("no MARK to pop to"))?;
         Ok(std::mem::replace(&mut self.stack, outer))
     }
     fn memo_put(&mut self, index: u32) -> Result<()> {
-        let top = self
-            .stack
-            .last()
-            .cloned()
-            .ok_or_else(|| self.err("memoising an empty stack"))?;
+        let top = self.stack.last().cloned().ok_or_else(|| self.err("memoising an empty stack"))?;
         if self.memo.len() >= MAX_MEMO_ENTRIES && !self.memo.contains_key(&index) {
             return Err(self.err("too many memo entries"));
         }
@@ -128,11 +97,7 @@ impl<'a> Unpickler<'a> {
         Ok(())
     }
     fn memo_get(&mut self, index: u32) -> Result<()> {
-        let v = self
-            .memo
-            .get(&index)
-            .cloned()
-            .ok_or_else(|| self.err(format!("memo entry {index} does not exist")))?;
+        let v = self.memo.get(&index).cloned().ok_or_else(|| self.err(format!("memo entry {index} does not exist")))?;
         self.stack.push(v);
         Ok(())
     }
@@ -157,9 +122,7 @@ impl<'a> Unpickler<'a> {
         if shared {
             self.charge_copy(len)?;
         }
-        let Some(Value::Dict(dict)) = self.stack.last_mut() else {
-            unreachable!("checked above")
-        };
+        let Some(Value::Dict(dict)) = self.stack.last_mut() else { unreachable!("checked above") };
         let dict = Rc::make_mut(dict);
         let mut items = items.into_iter();
         while let (Some(k), Some(v)) = (items.next(), items.next()) {
@@ -178,9 +141,7 @@ impl<'a> Unpickler<'a> {
         if shared {
             self.charge_copy(len)?;
         }
-        let Some(Value::List(list)) = self.stack.last_mut() else {
-            unreachable!("checked above")
-        };
+        let Some(Value::List(list)) = self.stack.last_mut() else { unreachable!("checked above") };
         Rc::make_mut(list).extend(items);
         Ok(())
     }
@@ -234,8 +195,7 @@ impl<'a> Unpickler<'a> {
                     self.memo_put(i)?;
                 }
                 0x94 => {
-                    let i =
-                        u32::try_from(self.memo.len()).map_err(|_| self.err("memo overflow"))?;
+                    let i = u32::try_from(self.memo.len()).map_err(|_| self.err("memo overflow"))?;
                     self.memo_put(i)?;
                 }
                 b'h' => {
@@ -345,9 +305,7 @@ impl<'a> Unpickler<'a> {
                     return Ok(v);
                 }
                 other => {
-                    return Err(self.err(format!(
-                        "opcode 0x{other:02x} is not one torch.save emits for a state dict"
-                    )))
+                    return Err(self.err(format!("opcode 0x{other:02x} is not one torch.save emits for a state dict")))
                 }
             }
         }
@@ -368,7 +326,8 @@ impl<'a> Unpickler<'a> {
                 if !valid_key {
                     return Err(self.err(format!("storage key {key:?} is not a plain name")));
                 }
-                let numel = u64::try_from(*numel).map_err(|_| self.err(format!("storage {key} has negative size {numel}")))?;
+                let numel =
+                    u64::try_from(*numel).map_err(|_| self.err(format!("storage {key} has negative size {numel}")))?;
                 Ok(Value::Storage(Rc::new(StorageRef { dtype, key: key.to_string(), numel })))
             }
             _ => Err(self.err("persistent id is not a ('storage', torch.<Type>Storage, key, location, numel) record")),
@@ -377,15 +336,10 @@ impl<'a> Unpickler<'a> {
 
     fn reduce(&self, callable: &Value, args: &Value) -> Result<Value> {
         let Value::Tuple(args) = args else {
-            return Err(self.err(format!(
-                "REDUCE arguments are a {}, not a tuple",
-                args.kind()
-            )));
+            return Err(self.err(format!("REDUCE arguments are a {}, not a tuple", args.kind())));
         };
         match callable {
-            Value::Global(Global::OrderedDict) if args.is_empty() => {
-                Ok(Value::Dict(Rc::new(Vec::new())))
-            }
+            Value::Global(Global::OrderedDict) if args.is_empty() => Ok(Value::Dict(Rc::new(Vec::new()))),
             Value::Global(Global::OrderedDict) => Err(self.err("OrderedDict built from arguments")),
             Value::Global(Global::RebuildTensorV2) => self.rebuild_tensor(args),
             Value::Global(Global::RebuildParameter) => match args.first() {
@@ -407,29 +361,16 @@ impl<'a> Unpickler<'a> {
         let Value::Int(offset) = args[1] else {
             return Err(self.err("tensor offset is not an integer"));
         };
-        let offset = u64::try_from(offset)
-            .map_err(|_| self.err(format!("negative tensor offset {offset}")))?;
+        let offset = u64::try_from(offset).map_err(|_| self.err(format!("negative tensor offset {offset}")))?;
         let shape = self.dims(&args[2], "size")?;
         let stride = self.dims(&args[3], "stride")?;
         if shape.len() != stride.len() {
-            return Err(self.err(format!(
-                "tensor size has {} dims but stride {}",
-                shape.len(),
-                stride.len()
-            )));
+            return Err(self.err(format!("tensor size has {} dims but stride {}", shape.len(), stride.len())));
         }
         if shape.len() > MAX_DIMS {
-            return Err(self.err(format!(
-                "tensor has {} dimensions; at most {MAX_DIMS} are supported",
-                shape.len()
-            )));
+            return Err(self.err(format!("tensor has {} dimensions; at most {MAX_DIMS} are supported", shape.len())));
         }
-        Ok(Value::Tensor(Rc::new(TensorRef {
-            storage: storage.clone(),
-            offset,
-            shape,
-            stride,
-        })))
+        Ok(Value::Tensor(Rc::new(TensorRef { storage: storage.clone(), offset, shape, stride })))
     }
 
     fn dims(&self, v: &Value, what: &str) -> Result<Vec<usize>> {
@@ -439,11 +380,10 @@ impl<'a> Unpickler<'a> {
         items
             .iter()
             .map(|d| match d {
-                Value::Int(n) if *n >= 0 => usize::try_from(*n)
-                    .map_err(|_| self.err(format!("tensor {what} {n} too large"))),
-                _ => Err(self.err(format!(
-                    "tensor {what} holds {d:?}, not a non-negative integer"
-                ))),
+                Value::Int(n) if *n >= 0 => {
+                    usize::try_from(*n).map_err(|_| self.err(format!("tensor {what} {n} too large")))
+                }
+                _ => Err(self.err(format!("tensor {what} holds {d:?}, not a non-negative integer"))),
             })
             .collect()
     }
