@@ -84,11 +84,20 @@ pub fn parse_device(text: &str) -> Result<Device> {
     Ok(Device::Cuda(requested_gpu))
 }
 
+/// The device as `--device` spells it ("cpu", "cuda:0"), as bundles record where they were trained.
+pub fn device_id(device: Device) -> String {
+    match device {
+        Device::Cpu => "cpu".to_string(),
+        Device::Cuda(n) => format!("cuda:{n}"),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+/// The device for messages: its id, with libtorch's thread count on a CPU.
 pub fn device_name(device: Device) -> String {
     match device {
         Device::Cpu => format!("cpu ({} threads)", tch::get_num_threads()),
-        Device::Cuda(n) => format!("cuda:{n}"),
-        other => format!("{other:?}"),
+        other => device_id(other),
     }
 }
 

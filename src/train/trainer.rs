@@ -60,7 +60,6 @@ pub const CLI_ORIGIN: &str = "deepcad train";
 
 /// [`train`], recording `door` (e.g. "fiji") as the bundle's `training.origin`: "door", "door (resumed)"
 /// or "door (started from the built-in model)".
-#[allow(clippy::too_many_arguments)]
 pub fn train_from_door(
     door: &str,
     sources: &mut [Box<dyn FrameSource>],
@@ -153,7 +152,7 @@ pub fn train_from_door(
     let recorded = TrainSettings { precision, ..settings.clone() };
     record.settings = serde_json::to_value(&recorded).map_err(|e| Error::usage(e.to_string()))?;
     record.sources = records;
-    record.device = device_name(device);
+    record.device = crate::device::device_id(device);
     record.software = crate::model::bundle::software_version();
     let affines = training_affines(&model.metadata.normalization, sources, &frames_used, progress)?;
 
@@ -408,12 +407,4 @@ fn validation_loss(
         sum += loss.f_double_value(&[])? * n as f64;
     }
     Ok(sum / validation.len() as f64)
-}
-
-fn device_name(device: Device) -> String {
-    match device {
-        Device::Cpu => "cpu".to_string(),
-        Device::Cuda(n) => format!("cuda:{n}"),
-        other => format!("{other:?}").to_lowercase(),
-    }
 }
