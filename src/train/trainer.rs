@@ -230,14 +230,29 @@ pub fn train_from_door(
             let n = chunk.len();
             let pairs_now =
                 PairBatch { input: &input[..n * volume], target: &target[..n * volume], n, patch: plan.patch };
-            let mut value = loss_and_gradients(&model, &mut optimizer, &pairs_now, settings.loss, bfloat16)?;
+            // A libtorch failure names the step and the first patch it was working on.
+            let in_step = |e: Error| {
+                let p = &plan.patches[chunk[0]];
+                let at = format!(
+                    "training epoch {epoch}, iteration {} ({} at frame {}, row {}, column {})",
+                    pairs / batch + 1,
+                    sources[p.source].name(),
+                    p.t0,
+                    p.y0,
+                    p.x0
+                );
+                e.in_context(&at)
+            };
+            let mut value =
+                loss_and_gradients(&model, &mut optimizer, &pairs_now, settings.loss, bfloat16).map_err(in_step)?;
             if bfloat16 && !(value.is_finite() && gradients_are_finite(&model.vs)?) {
                 // Like AMP's gradient scaler: never apply a non-finite reduced-precision step.
                 report(progress, Event::Warning(&format!(
                     "epoch {epoch}, iteration {}: the bfloat16 step gave a non-finite loss or gradient (loss {value}); redone in float32",
                     pairs / batch + 1
                 )))?;
-                value = loss_and_gradients(&model, &mut optimizer, &pairs_now, settings.loss, false)?;
+                value =
+                    loss_and_gradients(&model, &mut optimizer, &pairs_now, settings.loss, false).map_err(in_step)?;
             }
             if !value.is_finite() {
                 return Err(Error::Training(format!(
@@ -259,7 +274,8 @@ pub fn train_from_door(
         let validation_loss = if validation.is_empty() {
             train_loss
         } else {
-            validation_loss(&model, sources, &mut reader, &plan, &validation, batch, settings.loss)?
+            validation_loss(&model, sources, &mut reader, &plan, &validation, batch, settings.loss)
+                .map_err(|e| e.in_context(&format!("validation after training epoch {epoch}")))?
         };
         let seconds = started.elapsed().as_secs_f64();
         let record = &mut model.metadata.training;
