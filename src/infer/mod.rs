@@ -190,6 +190,19 @@ pub struct DenoiseReport {
     /// What was written (the output type resolved), e.g. "u16".
     #[serde(serialize_with = "serialize_as_text")]
     pub sample_type: SampleType,
+    /// Where the writer put the frames in a TIFF output (none for Zarr).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame_layout: Option<FrameLayout>,
+}
+
+/// Where a TIFF output's frames lie, as the writer reports it: frame t's little-endian samples
+/// start at `data_offset + t * frame_bytes` when `contiguous`, so a reader of raw planes (Fiji's
+/// `FileInfoVirtualStack`, which unlike ImageJ's TIFF reader opens BigTIFF too) can open it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FrameLayout {
+    pub data_offset: u64,
+    pub frame_bytes: u64,
+    pub contiguous: bool,
 }
 
 fn serialize_as_text<S: serde::Serializer>(value: &SampleType, serializer: S) -> std::result::Result<S::Ok, S::Error> {
@@ -269,6 +282,14 @@ pub fn denoise_to_file(
             (plan.tile, plan.halo, plan.tile_count(), plan.overhead())
         }
     };
+    let frame_layout = match &writer {
+        MovieWriter::Tiff(tiff) => Some(FrameLayout {
+            data_offset: tiff.frame_offsets().first().copied().unwrap_or_default(),
+            frame_bytes: tiff.frame_bytes(),
+            contiguous: tiff.frames_contiguous(),
+        }),
+        MovieWriter::Zarr(_) => None,
+    };
     writer.finish()?;
     Ok(DenoiseReport {
         output: output.to_path_buf(),
@@ -281,5 +302,6 @@ pub fn denoise_to_file(
         overhead,
         seconds: started.elapsed().as_secs_f64(),
         sample_type,
+        frame_layout,
     })
 }

@@ -48,6 +48,10 @@ pub struct StackWriter {
     resolution_unit: u16,
     /// Reused little-endian bytes of one frame.
     scratch: Vec<u8>,
+    /// Byte offset in the file of each frame written so far.
+    frame_offsets: Vec<u64>,
+    /// Where the next byte goes (the file is written front to back until `finish`).
+    position: u64,
     written: usize,
     failed: bool,
     finished: bool,
@@ -143,13 +147,17 @@ impl StackWriter {
                 _ => 1,
             },
             scratch: Vec::new(),
+            frame_offsets: Vec::new(),
+            position: 0,
             written: 0,
             failed: false,
             finished: false,
         };
         // On error `writer` drops here and removes the temporary file.
-        let result = writer.file_mut().write_all(&header(big));
+        let header = header(big);
+        let result = writer.file_mut().write_all(&header);
         result.map_err(|e| writing_failed(&writer.final_path, e))?;
+        writer.position = header.len() as u64;
         Ok(writer)
     }
 
@@ -196,6 +204,8 @@ impl StackWriter {
         self.scratch = bytes;
         match result {
             Ok(()) => {
+                self.frame_offsets.push(self.position);
+                self.position += self.scratch.len() as u64;
                 self.written += 1;
                 Ok(())
             }
@@ -209,6 +219,24 @@ impl StackWriter {
     /// Frames written so far.
     pub fn frames_written(&self) -> usize {
         self.written
+    }
+
+    /// Where the frames written so far lie in the file; final once written (`finish` only adds the
+    /// page directories after them and renames the file).
+    pub fn frame_offsets(&self) -> &[u64] {
+        &self.frame_offsets
+    }
+
+    /// Bytes of one frame's samples in the file.
+    pub fn frame_bytes(&self) -> u64 {
+        (self.width * self.height * self.sample_type.bytes()) as u64
+    }
+
+    /// Whether the frames written so far lie back to back from the first one, as a reader of raw
+    /// planes at `first + t * frame_bytes` (ImageJ's `FileInfoVirtualStack`) needs.
+    pub fn frames_contiguous(&self) -> bool {
+        let frame_bytes = self.frame_bytes();
+        self.frame_offsets.windows(2).all(|pair| pair[1] == pair[0] + frame_bytes)
     }
 
     /// Completes the file: checks every declared frame was written, writes the page directories,
@@ -374,4 +402,51 @@ fn writing_failed(output: &Path, e: std::io::Error) -> Error {
         output,
         std::io::Error::new(e.kind(), format!("{e}; the output was not written (nothing is left under this name)")),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Classic and BigTIFF outputs: the reported offset of frame t is where its samples really are,
+    /// the frames lie back to back, and the page directories (what other readers follow) agree.
+    #[test]
+    fn the_reported_frame_offsets_point_at_each_frame_in_classic_and_big_tiff() {
+        let dir = tempfile::tempdir().unwrap();
+        for kind in [OutputKind::Classic, OutputKind::Big] {
+            let path = dir.path().join(format!("{kind:?}.tif"));
+            let (w, h, frames) = (5, 3, 4);
+            let meta = ImageJMetadata { frames, ..Default::default() };
+            let mut writer = StackWriter::create(&path, w, h, frames, SampleType::U16, &meta, kind).unwrap();
+            for t in 0..frames {
+                let frame: Vec<f32> = (0..w * h).map(|i| (1000 * t + i) as f32).collect();
+                writer.write_frame(&frame).unwrap();
+            }
+            let offsets = writer.frame_offsets().to_vec();
+            let (frame_bytes, contiguous) = (writer.frame_bytes(), writer.frames_contiguous());
+            writer.finish().unwrap();
+            assert_eq!(frame_bytes, (w * h * 2) as u64);
+            assert!(contiguous, "{kind:?}");
+            assert_eq!(offsets.len(), frames);
+            let bytes = std::fs::read(&path).unwrap();
+            for (t, &offset) in offsets.iter().enumerate() {
+                assert_eq!(offset, offsets[0] + t as u64 * frame_bytes, "{kind:?} frame {t} back to back");
+                let at = offset as usize;
+                for i in 0..w * h {
+                    let v = u16::from_le_bytes([bytes[at + 2 * i], bytes[at + 2 * i + 1]]);
+                    assert_eq!(v as usize, 1000 * t + i, "{kind:?} frame {t} sample {i}");
+                }
+            }
+            // The directories point at the same bytes.
+            let file = std::io::BufReader::new(File::open(&path).unwrap());
+            let mut decoder = tiff::decoder::Decoder::new(file).unwrap();
+            for (t, &offset) in offsets.iter().enumerate() {
+                if t > 0 {
+                    decoder.next_image().unwrap();
+                }
+                let strips = decoder.find_tag_unsigned_vec::<u64>(tiff::tags::Tag::StripOffsets).unwrap().unwrap();
+                assert_eq!(strips[0], offset, "{kind:?} page {t}");
+            }
+        }
+    }
 }

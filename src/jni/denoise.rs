@@ -24,7 +24,6 @@ use super::failure::{Failure, JniResult, ThrowDeepCadException};
 use super::java_planes::JavaPlanes;
 use super::java_progress::{JavaProgress, SharedProgress};
 use super::pixels;
-use super::raw_layout::contiguous_data_offset;
 use crate::infer::official_pipeline::{CompatSettings, OfficialPipeline};
 
 /// The denoise settings Java may change (the rest stay at the engine's defaults).
@@ -229,17 +228,17 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseToFile0<'local
                 return Err(Failure::JavaThrew(thrown));
             }
             let done = outcome?;
-            let output_type = done.sample_type;
-            let frame_bytes = (done.width * done.height * output_type.bytes()) as u64;
-            let data_offset = contiguous_data_offset(&done.output, done.frames, frame_bytes)?;
+            let layout = done.frame_layout.filter(|l| l.contiguous).ok_or_else(|| {
+                Error::format(&done.output, "its frames do not lie back to back; cannot open it as a virtual stack")
+            })?;
             let json = serde_json::json!({
                 "output": done.output.display().to_string(),
                 "frames": done.frames,
                 "width": done.width,
                 "height": done.height,
-                "sample_type": output_type.to_string(),
-                "data_offset": data_offset,
-                "frame_bytes": frame_bytes,
+                "sample_type": done.sample_type.to_string(),
+                "data_offset": layout.data_offset,
+                "frame_bytes": layout.frame_bytes,
                 "tile": done.tile,
                 "seconds": done.seconds,
             });

@@ -11,7 +11,6 @@ mod info;
 mod java_planes;
 mod java_progress;
 mod pixels;
-mod raw_layout;
 mod train;
 
 // Deliberately nothing process-wide happens here: inside the JVM the library leaves the
