@@ -1,15 +1,16 @@
-//! The Spark door's native side: `org.deepcad.spark.BlockEngine`'s static methods. Paths, block
-//! numbers and a settings JSON in; the engine's block plan, block report or block status out as
-//! JSON. Same error policy as the Fiji entry points: every engine error and panic becomes an
+//! The Spark door's native side: `org.deepcad.spark.BlockEngine`'s static methods. One request
+//! JSON in (the input movie, the model, the output array, the block numbers and the settings to
+//! change), the engine's block plan, block report or block status out as JSON. Same error policy
+//! as the Fiji entry points: every engine error and panic becomes an
 //! `org.deepcad.fiji.DeepCadException` (the Spark jar carries that class), so a bad block fails
 //! its Spark task, never the executor JVM.
 
 use std::path::Path;
 
 use jni::objects::{JClass, JString};
-use jni::sys::jint;
-use jni::{Env, EnvUnowned};
-use serde::Deserialize;
+use jni::EnvUnowned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::infer::{block_status, BlockJob, DenoiseSettings, OutputType};
 use crate::io::ReadOptions;
@@ -20,66 +21,94 @@ use crate::Error;
 use super::arguments;
 use super::failure::{JniResult, ThrowDeepCadException};
 
-/// What a Spark job may set; the rest stays at the engine's defaults, which are the CLI's, so a
-/// block job and `deepcad denoise` with the same options compute the same numbers.
-#[derive(Debug, Default, Deserialize)]
+/// What a Spark job may set, at the engine's defaults (the CLI's) unless it does, so a block job
+/// and `deepcad denoise` with the same options compute the same numbers. Read with
+/// [`arguments::settings`] like every settings object.
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BlockOptions {
     tile: Option<[usize; 3]>,
-    batch_size: Option<usize>,
-    max_memory_bytes: Option<usize>,
+    batch_size: usize,
+    max_memory_bytes: usize,
     /// `auto`, `input` or `float32`.
-    output_type: Option<String>,
+    output_type: String,
     /// `auto` (CUDA when usable), `cpu`, `cuda`, `cuda:N`.
-    device: Option<String>,
-    /// libtorch threads of this process (an executor's cores per task).
+    device: String,
+    /// libtorch threads of this process (an executor's cores per task); none leaves it as it is.
     threads: Option<usize>,
     channel: Option<usize>,
     slice: Option<usize>,
 }
 
-const KNOWN_KEYS: &str = "tile, batch_size, max_memory_bytes, output_type, device, threads, channel, slice";
+impl Default for BlockOptions {
+    fn default() -> Self {
+        let d = DenoiseSettings::default();
+        BlockOptions {
+            tile: d.tile,
+            batch_size: d.batch_size,
+            max_memory_bytes: d.max_memory_bytes,
+            output_type: "auto".into(),
+            device: "auto".into(),
+            threads: None,
+            channel: None,
+            slice: None,
+        }
+    }
+}
+
+/// One block call: `planBlocks(request)` or `denoiseBlock(request)` (which also names `index`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BlockRequest {
+    input: String,
+    model: String,
+    output: String,
+    blocks: i64,
+    index: Option<i64>,
+    settings: Option<Value>,
+}
 
 struct BlockCall {
     model: Model,
     input: String,
     output: String,
+    count: usize,
     options: ReadOptions,
     settings: DenoiseSettings,
 }
 
-/// Reads the arguments every call shares, applies the thread count and loads the model.
-fn block_call(
-    env: &Env<'_>,
-    input: &JString<'_>,
-    model: &JString<'_>,
-    output: &JString<'_>,
-    settings_json: &JString<'_>,
-) -> JniResult<BlockCall> {
-    let input = arguments::string(env, input, "the input movie")?;
-    let model_path = arguments::string(env, model, "the model")?;
-    let output = arguments::string(env, output, "the output array")?;
-    let json = arguments::optional_string(env, settings_json)?;
-    let o: BlockOptions = match json.as_deref() {
-        None => BlockOptions::default(),
-        Some(text) => serde_json::from_str(text)
-            .map_err(|e| Error::usage(format!("block settings {text}: {e} (known keys: {KNOWN_KEYS})")))?,
-    };
+/// Reads the request, applies the thread count and loads the model.
+fn block_call(r: BlockRequest) -> JniResult<BlockCall> {
+    let count = block_count(r.blocks, "the number of blocks")?;
+    let o: BlockOptions = arguments::settings(r.settings.as_ref(), "block settings")?;
     if let Some(threads) = o.threads {
         // Process-wide, like the CLI's --threads: an executor runs this library for its tasks only.
         tch::set_num_threads(crate::device::checked_thread_count(threads)?);
     }
-    let defaults = DenoiseSettings::default();
     let settings = DenoiseSettings {
-        tile: o.tile.or(defaults.tile),
-        batch_size: o.batch_size.unwrap_or(defaults.batch_size),
-        max_memory_bytes: o.max_memory_bytes.unwrap_or(defaults.max_memory_bytes),
-        output_type: o.output_type.as_deref().map_or(Ok(OutputType::Auto), OutputType::from_name)?,
-        ..defaults
+        tile: o.tile,
+        batch_size: o.batch_size,
+        max_memory_bytes: o.max_memory_bytes,
+        output_type: OutputType::from_name(&o.output_type)?,
+        ..DenoiseSettings::default()
     };
-    let device = crate::device::parse_device(o.device.as_deref().unwrap_or("auto"))?;
-    let model = Model::load(Path::new(&model_path), device)?;
-    Ok(BlockCall { model, input, output, options: ReadOptions { channel: o.channel, slice: o.slice }, settings })
+    let device = crate::device::parse_device(&o.device)?;
+    let model = Model::load(Path::new(&r.model), device)?;
+    let options = ReadOptions { channel: o.channel, slice: o.slice };
+    Ok(BlockCall { model, input: r.input, output: r.output, count, options, settings })
+}
+
+impl BlockCall {
+    fn job(&self) -> BlockJob<'_> {
+        BlockJob {
+            model: &self.model,
+            input: Path::new(&self.input),
+            output: Path::new(&self.output),
+            count: self.count,
+            options: &self.options,
+            settings: &self.settings,
+        }
+    }
 }
 
 /// Keeps the engine's information and warnings for the JSON answer (a library inside a JVM does
@@ -102,7 +131,7 @@ fn to_json(value: &impl serde::Serialize) -> JniResult<serde_json::Value> {
     Ok(serde_json::to_value(value).map_err(|e| Error::usage(format!("could not describe the result as JSON: {e}")))?)
 }
 
-fn block_count(value: jint, what: &str) -> JniResult<usize> {
+fn block_count(value: i64, what: &str) -> JniResult<usize> {
     usize::try_from(value).map_err(|_| Error::usage(format!("{what} {value} must be 0 or more")).into())
 }
 
@@ -112,26 +141,13 @@ fn block_count(value: jint, what: &str) -> JniResult<usize> {
 pub extern "system" fn Java_org_deepcad_spark_BlockEngine_planBlocks<'local>(
     mut unowned: EnvUnowned<'local>,
     _class: JClass<'local>,
-    input: JString<'local>,
-    model: JString<'local>,
-    output: JString<'local>,
-    blocks: jint,
-    settings_json: JString<'local>,
+    request: JString<'local>,
 ) -> JString<'local> {
     unowned
         .with_env(|env| -> JniResult<JString<'local>> {
-            let count = block_count(blocks, "the number of blocks")?;
-            let call = block_call(env, &input, &model, &output, &settings_json)?;
+            let call = block_call(arguments::request(env, &request, "block plan")?)?;
             let mut messages = Messages::default();
-            let job = BlockJob {
-                model: &call.model,
-                input: Path::new(&call.input),
-                output: Path::new(&call.output),
-                count,
-                options: &call.options,
-                settings: &call.settings,
-            };
-            let plan = job.prepare(&mut messages)?;
+            let plan = call.job().prepare(&mut messages)?;
             let mut json = to_json(&plan)?;
             json["messages"] = messages.0.into();
             Ok(env.new_string(json.to_string())?)
@@ -145,28 +161,16 @@ pub extern "system" fn Java_org_deepcad_spark_BlockEngine_planBlocks<'local>(
 pub extern "system" fn Java_org_deepcad_spark_BlockEngine_denoiseBlock<'local>(
     mut unowned: EnvUnowned<'local>,
     _class: JClass<'local>,
-    input: JString<'local>,
-    model: JString<'local>,
-    output: JString<'local>,
-    index: jint,
-    blocks: jint,
-    settings_json: JString<'local>,
+    request: JString<'local>,
 ) -> JString<'local> {
     unowned
         .with_env(|env| -> JniResult<JString<'local>> {
+            let r: BlockRequest = arguments::request(env, &request, "block")?;
+            let index = r.index.ok_or_else(|| Error::usage("the block request names no block index"))?;
             let index = block_count(index, "the block index")?;
-            let count = block_count(blocks, "the number of blocks")?;
-            let call = block_call(env, &input, &model, &output, &settings_json)?;
+            let call = block_call(r)?;
             let mut messages = Messages::default();
-            let job = BlockJob {
-                model: &call.model,
-                input: Path::new(&call.input),
-                output: Path::new(&call.output),
-                count,
-                options: &call.options,
-                settings: &call.settings,
-            };
-            let report = job.denoise(index, &mut messages)?;
+            let report = call.job().denoise(index, &mut messages)?;
             let mut json = to_json(&report)?;
             json["threads"] = tch::get_num_threads().into();
             json["device"] = crate::device::device_name(call.model.device()).into();

@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use jni::objects::{JClass, JObject, JObjectArray, JString};
-use jni::sys::jint;
 use jni::{Env, EnvUnowned};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use std::cell::RefCell;
 
@@ -19,21 +19,22 @@ use crate::model::Model;
 use crate::progress::{report, Event};
 use crate::Error;
 
-use super::arguments;
+use super::arguments::{self, given};
 use super::failure::{Failure, JniResult, ThrowDeepCadException};
 use super::java_planes::JavaPlanes;
 use super::java_progress::{JavaProgress, SharedProgress};
 use super::pixels;
 use crate::infer::official_pipeline::{CompatSettings, OfficialPipeline};
 
-/// The denoise settings Java may change (the rest stay at the engine's defaults).
-#[derive(Debug, Default, Deserialize)]
+/// The denoise settings Java may change, at the engine's defaults (the command line's) unless it
+/// does; read with [`arguments::settings`] like every settings object.
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DenoiseOptions {
     tile: Option<[usize; 3]>,
-    batch_size: Option<usize>,
-    max_memory_bytes: Option<usize>,
-    overwrite: Option<bool>,
+    batch_size: usize,
+    max_memory_bytes: usize,
+    overwrite: bool,
     /// An official DeepCAD-RT pipeline to reproduce instead of seamless tiling.
     compat: Option<CompatOptions>,
     /// Files only: the channel (index from 0) of multi-channel files, as the command line's `--channel`.
@@ -42,8 +43,23 @@ struct DenoiseOptions {
     slice: Option<usize>,
 }
 
+impl Default for DenoiseOptions {
+    fn default() -> Self {
+        let d = DenoiseSettings::default();
+        DenoiseOptions {
+            tile: d.tile,
+            batch_size: d.batch_size,
+            max_memory_bytes: d.max_memory_bytes,
+            overwrite: d.overwrite,
+            compat: None,
+            channel: None,
+            slice: None,
+        }
+    }
+}
+
 /// `{"pipeline": "deepcad-rt" | "deepcad-rt-2021", "patch": [t, y, x], "overlap": f | "gap": [t, y, x]}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CompatOptions {
     pipeline: String,
@@ -52,40 +68,44 @@ struct CompatOptions {
     gap: Option<[usize; 3]>,
 }
 
-fn denoise_options(env: &Env<'_>, json: &JString<'_>) -> JniResult<DenoiseOptions> {
-    let json = arguments::optional_string(env, json)?;
-    Ok(match json.as_deref() {
-        None => DenoiseOptions::default(),
-        Some(text) => serde_json::from_str(text).map_err(|e| {
-            Error::usage(format!("denoise settings {text}: {e} (known keys: tile, batch_size, max_memory_bytes, overwrite, compat, channel, slice)"))
-        })?,
-    })
+/// What every denoise call names besides its pixels: the model, the device, the output type and
+/// the settings to change.
+struct DenoiseCall {
+    model: Model,
+    settings: DenoiseSettings,
+    read_options: ReadOptions,
 }
 
-fn denoise_settings(env: &Env<'_>, json: &JString<'_>, output_type: &JString<'_>) -> JniResult<DenoiseSettings> {
-    let output_type = OutputType::from_name(&arguments::string(env, output_type, "the output type")?)?;
-    let options = denoise_options(env, json)?;
-    let defaults = DenoiseSettings::default();
-    let compat = match options.compat {
-        Some(c) => Some(CompatSettings::new(OfficialPipeline::from_name(&c.pipeline)?, c.patch, c.overlap, c.gap)?),
-        None => None,
-    };
-    Ok(DenoiseSettings {
-        compat,
-        tile: options.tile.or(defaults.tile),
-        batch_size: options.batch_size.unwrap_or(defaults.batch_size),
-        max_memory_bytes: options.max_memory_bytes.unwrap_or(defaults.max_memory_bytes),
-        overwrite: options.overwrite.unwrap_or(defaults.overwrite),
-        output_type,
-        ..defaults
-    })
+impl DenoiseCall {
+    /// Checks the settings before loading the model, so a wrong setting fails fast.
+    fn read(model: &str, device: &Option<String>, output_type: &str, settings: &Option<Value>) -> JniResult<Self> {
+        let output_type = OutputType::from_name(output_type)?;
+        let options: DenoiseOptions = arguments::settings(settings.as_ref(), "denoise settings")?;
+        let compat = match options.compat {
+            Some(c) => Some(CompatSettings::new(OfficialPipeline::from_name(&c.pipeline)?, c.patch, c.overlap, c.gap)?),
+            None => None,
+        };
+        let settings = DenoiseSettings {
+            compat,
+            tile: options.tile,
+            batch_size: options.batch_size,
+            max_memory_bytes: options.max_memory_bytes,
+            overwrite: options.overwrite,
+            output_type,
+            ..DenoiseSettings::default()
+        };
+        let read_options = ReadOptions { channel: options.channel, slice: options.slice };
+        Ok(DenoiseCall { model: load_model(model, device)?, settings, read_options })
+    }
+
+    fn on_device(&self) -> String {
+        crate::device::device_name(self.model.device())
+    }
 }
 
-fn load_model(env: &Env<'_>, model_path: &JString<'_>, device: &JString<'_>) -> JniResult<Model> {
-    let path = arguments::string(env, model_path, "the model path")?;
-    let device =
-        crate::device::parse_device(&arguments::optional_string(env, device)?.unwrap_or_else(|| "auto".into()))?;
-    Ok(Model::load(Path::new(&path), device)?)
+fn load_model(path: &str, device: &Option<String>) -> JniResult<Model> {
+    let device = crate::device::parse_device(given(device).unwrap_or("auto"))?;
+    Ok(Model::load(Path::new(path), device)?)
 }
 
 /// Runs `work` with progress going to `listener`; an exception the listener threw wins over the result.
@@ -102,43 +122,48 @@ fn with_progress<'local, T>(
     Ok(outcome?)
 }
 
+/// `denoise0(planes, request, listener)`: the request names the model, device, output type,
+/// settings and the planes' width, height and sample type.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InMemoryRequest {
+    model: String,
+    device: Option<String>,
+    output_type: String,
+    settings: Option<Value>,
+    width: i32,
+    height: i32,
+    sample_type: String,
+}
+
 #[unsafe(no_mangle)]
-#[allow(clippy::too_many_arguments)]
 pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoise0<'local>(
     mut unowned: EnvUnowned<'local>,
     _class: JClass<'local>,
-    model_path: JString<'local>,
-    device: JString<'local>,
     planes: JObjectArray<'local>,
-    width: jint,
-    height: jint,
-    sample_type: JString<'local>,
-    settings_json: JString<'local>,
-    output_type: JString<'local>,
+    request: JString<'local>,
     listener: JObject<'local>,
 ) -> JObjectArray<'local> {
     unowned
         .with_env(|env| -> JniResult<JObjectArray<'local>> {
-            let sample_type = pixels::parse_sample_type(&arguments::string(env, &sample_type, "the sample type")?)?;
-            let settings = denoise_settings(env, &settings_json, &output_type)?;
-            let model = load_model(env, &model_path, &device)?;
-            let mut movie = pixels::read_movie(env, "image".into(), &planes, width, height, sample_type)?;
+            let r: InMemoryRequest = arguments::request(env, &request, "denoise")?;
+            let sample_type = pixels::parse_sample_type(&r.sample_type)?;
+            let call = DenoiseCall::read(&r.model, &r.device, &r.output_type, &r.settings)?;
+            let mut movie = pixels::read_movie(env, "image".into(), &planes, r.width, r.height, sample_type)?;
             let (denoised, output_type) = with_progress(env, &listener, |progress| {
-                report(
-                    progress,
-                    Event::Info(&format!("DeepCAD denoises on {}", crate::device::device_name(model.device()))),
-                )?;
-                denoise_in_memory(&model, &mut movie, &settings, progress)
+                report(progress, Event::Info(&format!("DeepCAD denoises on {}", call.on_device())))?;
+                denoise_in_memory(&call.model, &mut movie, &call.settings, progress)
             })?;
             drop(movie);
-            pixels::write_planes(env, &denoised, width, height, output_type)
+            pixels::write_planes(env, &denoised, r.width, r.height, output_type)
         })
         .resolve::<ThrowDeepCadException>()
 }
 
-/// The calibration Java sends with a streamed movie, written into the output TIFF.
-#[derive(Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// The calibration Java sends with a streamed movie, written into the output TIFF; a settings
+/// object like any other (keys left out keep the engine's defaults).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CalibrationOptions {
     pixel_width: f64,
     pixel_height: f64,
@@ -162,12 +187,8 @@ impl Default for CalibrationOptions {
     }
 }
 
-fn output_metadata(env: &Env<'_>, json: &JString<'_>, frames: usize) -> JniResult<ImageJMetadata> {
-    let json = arguments::optional_string(env, json)?;
-    let c: CalibrationOptions = match json.as_deref() {
-        None => CalibrationOptions::default(),
-        Some(text) => serde_json::from_str(text).map_err(|e| Error::usage(format!("calibration {text}: {e}")))?,
-    };
+fn output_metadata(calibration: &Option<Value>, frames: usize) -> JniResult<ImageJMetadata> {
+    let c: CalibrationOptions = arguments::settings(calibration.as_ref(), "calibration")?;
     // Non-positive or non-finite sizes would make a TIFF other readers reject; ImageJ treats them as 1.
     let size = |v: f64| if v.is_finite() && v > 0.0 { v } else { 1.0 };
     let calibration = Calibration {
@@ -181,48 +202,61 @@ fn output_metadata(env: &Env<'_>, json: &JString<'_>, frames: usize) -> JniResul
     Ok(ImageJMetadata { frames, calibration, ..Default::default() })
 }
 
+/// `denoiseToFile0(planes, request, listener)`: besides [`InMemoryRequest`]'s fields, the frame
+/// count, the output path, the file the planes come from (never overwritten) and the calibration.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToFileRequest {
+    model: String,
+    device: Option<String>,
+    output_type: String,
+    settings: Option<Value>,
+    frames: i32,
+    width: i32,
+    height: i32,
+    sample_type: String,
+    output: String,
+    source: Option<String>,
+    calibration: Option<Value>,
+}
+
 /// Denoises a movie that Java hands over one plane at a time (`PlaneSource.plane(t)`, called on
 /// this thread) into a TIFF at `output_path`, streaming: neither the input nor the output is held
 /// whole. Returns a JSON report with where the frames lie in the file (`data_offset`,
 /// `frame_bytes`, little-endian) so Java can open it as a virtual stack.
 #[unsafe(no_mangle)]
-#[allow(clippy::too_many_arguments)]
 pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseToFile0<'local>(
     mut unowned: EnvUnowned<'local>,
     _class: JClass<'local>,
-    model_path: JString<'local>,
-    device: JString<'local>,
     planes: JObject<'local>,
-    frames: jint,
-    width: jint,
-    height: jint,
-    sample_type: JString<'local>,
-    settings_json: JString<'local>,
-    output_type: JString<'local>,
-    output_path: JString<'local>,
-    source_path: JString<'local>,
-    calibration_json: JString<'local>,
+    request: JString<'local>,
     listener: JObject<'local>,
 ) -> JString<'local> {
     unowned
         .with_env(|env| -> JniResult<JString<'local>> {
-            let sample_type = pixels::parse_sample_type(&arguments::string(env, &sample_type, "the sample type")?)?;
-            let settings = denoise_settings(env, &settings_json, &output_type)?;
-            let output = PathBuf::from(arguments::string(env, &output_path, "the output path")?);
-            let source = arguments::optional_string(env, &source_path)?.map(PathBuf::from);
-            let metadata = output_metadata(env, &calibration_json, frames.max(0) as usize)?;
-            let model = load_model(env, &model_path, &device)?;
+            let r: ToFileRequest = arguments::request(env, &request, "denoise-to-file")?;
+            let sample_type = pixels::parse_sample_type(&r.sample_type)?;
+            let metadata = output_metadata(&r.calibration, r.frames.max(0) as usize)?;
+            let call = DenoiseCall::read(&r.model, &r.device, &r.output_type, &r.settings)?;
+            let output = PathBuf::from(&r.output);
+            let source = given(&r.source).map(PathBuf::from);
             let name = source.as_ref().map_or_else(|| "image".to_string(), |p| p.display().to_string());
             let protected: Vec<PathBuf> = source.into_iter().collect();
+            let (frames, width, height) = (r.frames, r.width, r.height);
             let shared = RefCell::new(JavaProgress::new(env, &listener));
             let outcome = (|| -> JniResult<crate::infer::DenoiseReport> {
                 let mut movie = JavaPlanes::new(&shared, &planes, name, frames, width, height, sample_type)?;
                 let mut progress = SharedProgress(&shared);
-                report(
+                report(&mut progress, Event::Info(&format!("DeepCAD denoises on {}", call.on_device())))?;
+                Ok(denoise_to_file(
+                    &call.model,
+                    &mut movie,
+                    &output,
+                    &protected,
+                    &metadata,
+                    &call.settings,
                     &mut progress,
-                    Event::Info(&format!("DeepCAD denoises on {}", crate::device::device_name(model.device()))),
-                )?;
-                Ok(denoise_to_file(&model, &mut movie, &output, &protected, &metadata, &settings, &mut progress)?)
+                )?)
             })();
             if let Some(thrown) = shared.into_inner().thrown.take() {
                 return Err(Failure::JavaThrew(thrown));
@@ -247,40 +281,41 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseToFile0<'local
         .resolve::<ThrowDeepCadException>()
 }
 
+/// `denoiseFiles0(request, listener)`: the model, device, output type and settings, the input
+/// (a file or a folder of them) and the output folder.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilesRequest {
+    model: String,
+    device: Option<String>,
+    output_type: String,
+    settings: Option<Value>,
+    input: String,
+    output_folder: String,
+}
+
 #[unsafe(no_mangle)]
-#[allow(clippy::too_many_arguments)]
 pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseFiles0<'local>(
     mut unowned: EnvUnowned<'local>,
     _class: JClass<'local>,
-    model_path: JString<'local>,
-    device: JString<'local>,
-    input_path: JString<'local>,
-    output_folder: JString<'local>,
-    settings_json: JString<'local>,
-    output_type: JString<'local>,
+    request: JString<'local>,
     listener: JObject<'local>,
 ) -> JString<'local> {
     unowned
         .with_env(|env| -> JniResult<JString<'local>> {
-            let input = PathBuf::from(arguments::string(env, &input_path, "the input path")?);
-            let folder = PathBuf::from(arguments::string(env, &output_folder, "the output folder")?);
-            let settings = denoise_settings(env, &settings_json, &output_type)?;
-            let options = denoise_options(env, &settings_json)?;
-            let read_options = ReadOptions { channel: options.channel, slice: options.slice };
-            let model = load_model(env, &model_path, &device)?;
+            let r: FilesRequest = arguments::request(env, &request, "denoise-files")?;
+            let input = PathBuf::from(&r.input);
+            let folder = PathBuf::from(&r.output_folder);
+            let call = DenoiseCall::read(&r.model, &r.device, &r.output_type, &r.settings)?;
             // Always a folder here (even for one input file): the command's "Output folder".
             std::fs::create_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
-            let plan = plan_batch(std::slice::from_ref(&input), &folder, DEFAULT_SUFFIX, settings.overwrite)?;
+            let plan = plan_batch(std::slice::from_ref(&input), &folder, DEFAULT_SUFFIX, call.settings.overwrite)?;
             let report = with_progress(env, &listener, |progress| {
                 report(
                     progress,
-                    Event::Info(&format!(
-                        "DeepCAD denoises {} file(s) on {}",
-                        plan.jobs.len(),
-                        crate::device::device_name(model.device())
-                    )),
+                    Event::Info(&format!("DeepCAD denoises {} file(s) on {}", plan.jobs.len(), call.on_device())),
                 )?;
-                let done = denoise_batch(&model, &plan, &read_options, &settings, progress)?;
+                let done = denoise_batch(&call.model, &plan, &call.read_options, &call.settings, progress)?;
                 // As the command line: a batch in which any movie failed fails (the others stay written).
                 if !done.failed.is_empty() {
                     return Err(Error::usage(format!(

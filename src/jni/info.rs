@@ -95,7 +95,7 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_simulate<'local>(
     unowned
         .with_env(|env| -> JniResult<JObjectArray<'local>> {
             let json = arguments::optional_string(env, &config_json)?;
-            let config: SimulationConfig = arguments::settings(json.as_deref(), "simulation settings")?;
+            let config: SimulationConfig = arguments::settings_text(json.as_deref(), "simulation settings")?;
             let (clean, noisy) = simulate(&config)?;
             let result = env.new_object_array(2, jni_str!("java/lang/Object"), JObject::null())?;
             for (i, values) in [clean, noisy].iter().enumerate() {

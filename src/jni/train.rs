@@ -3,63 +3,81 @@
 use std::path::{Path, PathBuf};
 
 use jni::objects::{JClass, JObject, JObjectArray, JString};
-use jni::sys::jint;
 use jni::{Env, EnvUnowned};
+use serde::Deserialize;
+use serde_json::Value;
 
 use crate::io::FrameSource;
 use crate::progress::{report, Event};
 use crate::train::{best_bundle_path, open_training_inputs, train_from_door, TrainReport, TrainSettings};
 
-use super::arguments;
+use super::arguments::{self, given};
 use super::failure::{Failure, JniResult, ThrowDeepCadException};
 use super::java_progress::JavaProgress;
 use super::pixels;
 
+/// `train0(planes, request, listener)`: the planes' width, height and sample type, how the bundle
+/// names the movie, and what every training call names (see [`TrainingRequest::read`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InMemoryRequest {
+    width: i32,
+    height: i32,
+    sample_type: String,
+    source_name: Option<String>,
+    settings: Option<Value>,
+    output: String,
+    resume: Option<String>,
+    device: Option<String>,
+}
+
 #[unsafe(no_mangle)]
-#[allow(clippy::too_many_arguments)]
 pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_train0<'local>(
     mut unowned: EnvUnowned<'local>,
     _class: JClass<'local>,
     planes: JObjectArray<'local>,
-    width: jint,
-    height: jint,
-    sample_type: JString<'local>,
-    source_name: JString<'local>,
-    settings_json: JString<'local>,
-    output_path: JString<'local>,
-    resume_path: JString<'local>,
-    device: JString<'local>,
+    request: JString<'local>,
     listener: JObject<'local>,
 ) -> JString<'local> {
     unowned
         .with_env(|env| -> JniResult<JString<'local>> {
-            let sample_type = pixels::parse_sample_type(&arguments::string(env, &sample_type, "the sample type")?)?;
-            let name = arguments::optional_string(env, &source_name)?.unwrap_or_else(|| "image".into());
-            let request = TrainingRequest::read(env, &settings_json, &output_path, &resume_path, &device)?;
-            let movie = pixels::read_movie(env, name, &planes, width, height, sample_type)?;
+            let r: InMemoryRequest = arguments::request(env, &request, "training")?;
+            let sample_type = pixels::parse_sample_type(&r.sample_type)?;
+            let name = given(&r.source_name).unwrap_or("image").to_string();
+            let training = TrainingRequest::read(&r.settings, &r.output, &r.resume, &r.device)?;
+            let movie = pixels::read_movie(env, name, &planes, r.width, r.height, sample_type)?;
             let mut sources: Vec<Box<dyn FrameSource>> = vec![Box::new(movie)];
-            let report = request.run(env, &listener, |_| Ok(std::mem::take(&mut sources)))?;
+            let report = training.run(env, &listener, |_| Ok(std::mem::take(&mut sources)))?;
             Ok(env.new_string(report)?)
         })
         .resolve::<ThrowDeepCadException>()
+}
+
+/// `trainFiles0(request, listener)`: the input (a file or a folder of them) and what every
+/// training call names.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilesRequest {
+    input: String,
+    settings: Option<Value>,
+    output: String,
+    resume: Option<String>,
+    device: Option<String>,
 }
 
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_trainFiles0<'local>(
     mut unowned: EnvUnowned<'local>,
     _class: JClass<'local>,
-    input_path: JString<'local>,
-    settings_json: JString<'local>,
-    output_path: JString<'local>,
-    resume_path: JString<'local>,
-    device: JString<'local>,
+    request: JString<'local>,
     listener: JObject<'local>,
 ) -> JString<'local> {
     unowned
         .with_env(|env| -> JniResult<JString<'local>> {
-            let input = PathBuf::from(arguments::string(env, &input_path, "the input path")?);
-            let request = TrainingRequest::read(env, &settings_json, &output_path, &resume_path, &device)?;
-            let report = request.run(env, &listener, |progress| open_training_inputs(&input, progress))?;
+            let r: FilesRequest = arguments::request(env, &request, "training")?;
+            let input = PathBuf::from(&r.input);
+            let training = TrainingRequest::read(&r.settings, &r.output, &r.resume, &r.device)?;
+            let report = training.run(env, &listener, |progress| open_training_inputs(&input, progress))?;
             Ok(env.new_string(report)?)
         })
         .resolve::<ThrowDeepCadException>()
@@ -77,21 +95,25 @@ struct TrainingRequest {
 }
 
 impl TrainingRequest {
+    /// The settings laid over the engine's defaults and checked, the model output, the bundle to
+    /// resume from and the device, before any work.
     fn read(
-        env: &Env<'_>,
-        settings_json: &JString<'_>,
-        output_path: &JString<'_>,
-        resume_path: &JString<'_>,
-        device: &JString<'_>,
+        settings: &Option<Value>,
+        output: &str,
+        resume: &Option<String>,
+        device: &Option<String>,
     ) -> JniResult<TrainingRequest> {
-        let json = arguments::optional_string(env, settings_json)?;
-        let settings: TrainSettings = arguments::settings(json.as_deref(), "training settings")?;
+        let settings: TrainSettings = arguments::settings(settings.as_ref(), "training settings")?;
         settings.validate()?;
-        let output = PathBuf::from(arguments::string(env, output_path, "the model output path")?);
-        let resume = arguments::optional_string(env, resume_path)?.map(PathBuf::from);
-        let device =
-            crate::device::parse_device(&arguments::optional_string(env, device)?.unwrap_or_else(|| "auto".into()))?;
-        Ok(TrainingRequest { settings, output, resume, device })
+        if output.trim().is_empty() {
+            return Err(crate::Error::usage("the model output path is empty").into());
+        }
+        Ok(TrainingRequest {
+            settings,
+            output: PathBuf::from(output),
+            resume: given(resume).map(PathBuf::from),
+            device: crate::device::parse_device(given(device).unwrap_or("auto"))?,
+        })
     }
 
     /// Opens the inputs and trains with progress going to `listener`; returns the report as JSON.

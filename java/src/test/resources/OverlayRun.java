@@ -1,10 +1,10 @@
 // Run by OverlayTest in a fresh JVM whose class path holds only the overlay's jar and the jars Fiji
-// itself provides (scijava-common, parsington, ij): denoises a simulated movie through the command.
+// itself provides (scijava-common, parsington, ij, gson): denoises a simulated movie through the command.
 // Usage: java -cp ... OverlayRun.java <model.safetensors> [denoise|info]
 import ij.ImagePlus;
 import ij.ImageStack;
 import org.deepcad.fiji.DeepCadNative;
-import org.deepcad.fiji.Json;
+import com.google.gson.JsonParser;
 import org.deepcad.fiji.NativeLibrary;
 import org.scijava.Context;
 import org.scijava.command.CommandModule;
@@ -17,7 +17,7 @@ public class OverlayRun {
             CommandService commands = context.service(CommandService.class);
             if (args.length > 1 && args[1].equals("info")) {
                 CommandModule info = commands.run("org.deepcad.fiji.commands.ModelInfoCommand", true, "model_file", new java.io.File(args[0])).get();
-                System.out.println("base_width=" + Json.field((String) info.getOutput("model_info"), "base_width"));
+                System.out.println("base_width=" + JsonParser.parseString((String) info.getOutput("model_info")).getAsJsonObject().get("base_width"));
             } else {
                 NativeLibrary.load(null);
                 float[] noisy = (float[]) DeepCadNative.simulate("{\"width\": 32, \"height\": 32, \"frames\": 64, \"neurons\": 4}")[1];
@@ -34,7 +34,8 @@ public class OverlayRun {
                     + out.getStackSize() + " " + out.getBitDepth() + "-bit");
             }
             System.out.println("loaded_from=" + NativeLibrary.loadedFrom());
-            System.out.println("libtorch_dir=" + Json.field(DeepCadNative.devicesJson(), "libtorch_dir"));
+            com.google.gson.JsonElement dir = JsonParser.parseString(DeepCadNative.devicesJson()).getAsJsonObject().get("libtorch_dir");
+            System.out.println("libtorch_dir=" + (dir.isJsonNull() ? "null" : dir.getAsString()));
         } finally {
             context.dispose();
         }

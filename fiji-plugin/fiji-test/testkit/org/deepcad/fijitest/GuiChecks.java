@@ -279,8 +279,9 @@ public class GuiChecks implements Command {
         result("esc cancel", cancelled ? "cancelled: " + ((Cancelable) module).getCancelReason() : "not cancelled");
         result("esc cancel stopped within 30 s", String.valueOf(seconds <= 30) + " (" + seconds + " s)");
         String info = org.deepcad.fiji.DeepCadNative.modelInfoJson(bundle.getPath());
-        java.util.regex.Matcher epochs = java.util.regex.Pattern.compile("\"epochs_completed\"\\s*:\\s*(\\d+)").matcher(info);
-        result("esc cancel kept epochs", epochs.find() ? epochs.group(1) : "unreadable");
+        com.google.gson.JsonObject training = com.google.gson.JsonParser.parseString(info).getAsJsonObject()
+            .getAsJsonObject("training");
+        result("esc cancel kept epochs", training.get("epochs_completed").getAsString());
         IJ.resetEscape();
     }
 

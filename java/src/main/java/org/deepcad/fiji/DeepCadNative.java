@@ -1,5 +1,11 @@
 package org.deepcad.fiji;
 
+import com.google.gson.JsonElement;
+import com.google.gson.JsonNull;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParseException;
+import com.google.gson.JsonParser;
+
 /**
  * The native entry points of libdeepcad (see {@code src/jni} in the Rust crate). Call
  * {@link NativeLibrary#load} first. Every method throws {@link DeepCadException} on failure; none
@@ -8,7 +14,9 @@ package org.deepcad.fiji;
  * <p>Pixel data travels as one primitive array per frame ({@code byte[]} for "u8",
  * {@code short[]} for "u16", {@code float[]} for "f32"), which is exactly how an ImageJ
  * {@code ImageStack} holds its planes, so no concatenated copy is made on the Java side.
- * Settings are JSON objects holding only the keys to change from the engine's defaults.
+ * Settings are JSON objects holding only the keys to change from the engine's defaults. Each long
+ * call crosses JNI as its pixels (or plane source), one request JSON (built here with Gson) and the
+ * progress listener.
  *
  * <p>The long calls (denoise, train) go through {@link NativeCalls}: a JVM that exits while one runs
  * stops it and waits for it to return before libtorch is torn down.
@@ -34,19 +42,18 @@ public final class DeepCadNative {
      * "auto", "input" or "float32" (see {@link OutputChoice}). Returns one new array per frame: of
      * the input type, or {@code float[]} when the output type resolved to 32-bit float.
      */
-    public static Object[] denoise(String modelPath, String device, Object[] planes, int width,
-        int height, String sampleType, String settingsJson, String outputType,
-        ProgressListener listener)
-    {
+    public static Object[] denoise(String modelPath, String device, Object[] planes, int width, int height,
+            String sampleType, String settingsJson, String outputType, ProgressListener listener) {
+        JsonObject request = denoiseRequest(modelPath, device, settingsJson, outputType);
+        request.addProperty("width", width);
+        request.addProperty("height", height);
+        request.addProperty("sample_type", sampleType);
         try (NativeCalls.Call call = NativeCalls.enter()) {
-            return denoise0(modelPath, device, planes, width, height, sampleType, settingsJson, outputType,
-                call.listener(listener));
+            return denoise0(planes, request.toString(), call.listener(listener));
         }
     }
 
-    private static native Object[] denoise0(String modelPath, String device, Object[] planes, int width,
-        int height, String sampleType, String settingsJson, String outputType,
-        ProgressListener listener);
+    private static native Object[] denoise0(Object[] planes, String requestJson, ProgressListener listener);
 
     /**
      * Denoises a movie read one plane at a time from {@code planes} (see {@link PlaneSource}) into
@@ -55,64 +62,102 @@ public final class DeepCadNative {
      * {@code calibrationJson} (may be null) holds pixel_width, pixel_height, pixel_depth, unit,
      * frame_interval, time_unit for the output file. Returns a JSON report: output, frames, width,
      * height, sample_type, data_offset and frame_bytes (frame t's little-endian samples start at
-     * data_offset + t*frame_bytes), tile, seconds. A crash or cancel leaves nothing under
-     * {@code outputPath}.
+     * data_offset + t*frame_bytes, as the engine's writer put them), tile, seconds. A crash or
+     * cancel leaves nothing under {@code outputPath}.
      */
-    public static String denoiseToFile(String modelPath, String device, PlaneSource planes, int frames,
-        int width, int height, String sampleType, String settingsJson, String outputType, String outputPath,
-        String sourcePath, String calibrationJson, ProgressListener listener)
-    {
+    public static String denoiseToFile(String modelPath, String device, PlaneSource planes, int frames, int width,
+            int height, String sampleType, String settingsJson, String outputType, String outputPath,
+            String sourcePath, String calibrationJson, ProgressListener listener) {
+        JsonObject request = denoiseRequest(modelPath, device, settingsJson, outputType);
+        request.addProperty("frames", frames);
+        request.addProperty("width", width);
+        request.addProperty("height", height);
+        request.addProperty("sample_type", sampleType);
+        request.addProperty("output", outputPath);
+        request.addProperty("source", sourcePath);
+        request.add("calibration", settings(calibrationJson, "calibration"));
         try (NativeCalls.Call call = NativeCalls.enter()) {
-            return denoiseToFile0(modelPath, device, planes, frames, width, height, sampleType, settingsJson,
-                outputType, outputPath, sourcePath, calibrationJson, call.listener(listener));
+            return denoiseToFile0(planes, request.toString(), call.listener(listener));
         }
     }
 
-    private static native String denoiseToFile0(String modelPath, String device, PlaneSource planes, int frames,
-        int width, int height, String sampleType, String settingsJson, String outputType, String outputPath,
-        String sourcePath, String calibrationJson, ProgressListener listener);
+    private static native String denoiseToFile0(PlaneSource planes, String requestJson, ProgressListener listener);
 
     /** Denoises TIFF files (a file or a folder of them) into a folder, streaming; returns a JSON report. */
-    public static String denoiseFiles(String modelPath, String device, String inputPath,
-        String outputFolder, String settingsJson, String outputType, ProgressListener listener)
-    {
+    public static String denoiseFiles(String modelPath, String device, String inputPath, String outputFolder,
+            String settingsJson, String outputType, ProgressListener listener) {
+        JsonObject request = denoiseRequest(modelPath, device, settingsJson, outputType);
+        request.addProperty("input", inputPath);
+        request.addProperty("output_folder", outputFolder);
         try (NativeCalls.Call call = NativeCalls.enter()) {
-            return denoiseFiles0(modelPath, device, inputPath, outputFolder, settingsJson, outputType, call.listener(listener));
+            return denoiseFiles0(request.toString(), call.listener(listener));
         }
     }
 
-    private static native String denoiseFiles0(String modelPath, String device, String inputPath,
-        String outputFolder, String settingsJson, String outputType, ProgressListener listener);
+    private static native String denoiseFiles0(String requestJson, ProgressListener listener);
 
     /**
      * Trains a model bundle on one movie held in memory and writes it to {@code outputPath};
      * {@code resumePath} may be null. Returns the training report as JSON.
      */
-    public static String train(Object[] planes, int width, int height, String sampleType,
-        String sourceName, String settingsJson, String outputPath, String resumePath, String device,
-        ProgressListener listener)
-    {
+    public static String train(Object[] planes, int width, int height, String sampleType, String sourceName,
+            String settingsJson, String outputPath, String resumePath, String device, ProgressListener listener) {
+        JsonObject request = trainingRequest(settingsJson, outputPath, resumePath, device);
+        request.addProperty("width", width);
+        request.addProperty("height", height);
+        request.addProperty("sample_type", sampleType);
+        request.addProperty("source_name", sourceName);
         try (NativeCalls.Call call = NativeCalls.enter()) {
-            return train0(planes, width, height, sampleType, sourceName, settingsJson, outputPath, resumePath, device,
-                call.listener(listener));
+            return train0(planes, request.toString(), call.listener(listener));
         }
     }
 
-    private static native String train0(Object[] planes, int width, int height, String sampleType,
-        String sourceName, String settingsJson, String outputPath, String resumePath, String device,
-        ProgressListener listener);
+    private static native String train0(Object[] planes, String requestJson, ProgressListener listener);
 
     /** Trains on TIFF files (a file or a folder of them); otherwise like {@link #train}. */
-    public static String trainFiles(String inputPath, String settingsJson, String outputPath,
-        String resumePath, String device, ProgressListener listener)
-    {
+    public static String trainFiles(String inputPath, String settingsJson, String outputPath, String resumePath,
+            String device, ProgressListener listener) {
+        JsonObject request = trainingRequest(settingsJson, outputPath, resumePath, device);
+        request.addProperty("input", inputPath);
         try (NativeCalls.Call call = NativeCalls.enter()) {
-            return trainFiles0(inputPath, settingsJson, outputPath, resumePath, device, call.listener(listener));
+            return trainFiles0(request.toString(), call.listener(listener));
         }
     }
 
-    private static native String trainFiles0(String inputPath, String settingsJson, String outputPath,
-        String resumePath, String device, ProgressListener listener);
+    private static native String trainFiles0(String requestJson, ProgressListener listener);
+
+    /** What every denoise request names besides its input and output (nulls are left out). */
+    private static JsonObject denoiseRequest(String modelPath, String device, String settingsJson, String outputType) {
+        JsonObject request = new JsonObject();
+        request.addProperty("model", modelPath);
+        request.addProperty("device", device);
+        request.addProperty("output_type", outputType);
+        request.add("settings", settings(settingsJson, "denoise settings"));
+        return request;
+    }
+
+    /** What every training request names besides its input. */
+    private static JsonObject trainingRequest(String settingsJson, String outputPath, String resumePath, String device) {
+        JsonObject request = new JsonObject();
+        request.add("settings", settings(settingsJson, "training settings"));
+        request.addProperty("output", outputPath);
+        request.addProperty("resume", resumePath);
+        request.addProperty("device", device);
+        return request;
+    }
+
+    /**
+     * A settings object as the engine reads it (keys to change from its defaults), or JSON null
+     * for none. Whether the keys and values are right is the engine's to say, in one style for all.
+     */
+    private static JsonElement settings(String json, String what) {
+        if (json == null || json.trim().isEmpty()) return JsonNull.INSTANCE;
+        try {
+            return JsonParser.parseString(json);
+        } catch (JsonParseException e) {
+            throw DeepCadException.usage(what + " are not valid JSON (" + e.getMessage() + "): " + json);
+        }
+    }
 
     /**
      * The engine's simulated calcium-imaging movie: {@code {float[] clean, float[] noisy}}, each

@@ -1,5 +1,7 @@
 package org.deepcad.fiji;
 
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
 import org.scijava.log.LogService;
 import org.scijava.prefs.PrefService;
 
@@ -15,12 +17,12 @@ public final class DeepCadRuntime {
         if (threads > 0) DeepCadNative.setThreads(threads);
         if (!announced) {
             announced = true;
-            String devices = DeepCadNative.devicesJson();
-            boolean cuda = "true".equals(Json.field(devices, "cuda_available"));
+            JsonObject devices = JsonParser.parseString(DeepCadNative.devicesJson()).getAsJsonObject();
+            boolean cuda = devices.get("cuda_available").getAsBoolean();
             if (log != null) {
                 log.info(DeepCadNative.version() + " loaded from " + path + "; "
                     + (cuda ? "CUDA is available" : "no usable CUDA GPU, computing on the CPU") + ". Devices: "
-                    + Json.field(devices, "description"));
+                    + devices.get("description").getAsString());
             }
         }
     }

@@ -1,6 +1,7 @@
 package org.deepcad.fiji;
 
-import java.util.Locale;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
 
 /**
  * How a movie is cut into tiles for the network. Seamless (ours) gives the whole-movie result with
@@ -20,16 +21,19 @@ public final class TilingChoice {
      * The denoise settings JSON for the engine: the memory budget, whether an existing output may
      * be replaced, and for the official pipelines their patch ("t,y,x") and overlap factor.
      */
-    public static String settingsJson(String choice, String patch, double overlap, long maxMemoryBytes, boolean overwrite) {
-        StringBuilder json = new StringBuilder("{\"overwrite\": ").append(overwrite);
-        if (maxMemoryBytes > 0) json.append(", \"max_memory_bytes\": ").append(maxMemoryBytes);
+    public static JsonObject settings(String choice, String patch, double overlap, long maxMemoryBytes, boolean overwrite) {
+        JsonObject json = new JsonObject();
+        json.addProperty("overwrite", overwrite);
+        if (maxMemoryBytes > 0) json.addProperty("max_memory_bytes", maxMemoryBytes);
         String pipeline = pipeline(choice);
         if (pipeline != null) {
-            json.append(", \"compat\": {\"pipeline\": ").append(Json.quote(pipeline))
-                .append(", \"patch\": [").append(patchList(patch)).append("]")
-                .append(", \"overlap\": ").append(String.format(Locale.ROOT, "%s", overlap)).append("}");
+            JsonObject compat = new JsonObject();
+            compat.addProperty("pipeline", pipeline);
+            compat.add("patch", patchList(patch));
+            compat.addProperty("overlap", overlap);
+            json.add("compat", compat);
         }
-        return json.append("}").toString();
+        return json;
     }
 
     /** The engine's pipeline name, or null for seamless tiling. */
@@ -42,11 +46,11 @@ public final class TilingChoice {
     }
 
     /** "150,150,150" (or one number for all three axes) as a JSON list, checked. */
-    static String patchList(String patch) {
+    static JsonArray patchList(String patch) {
         String[] parts = (patch == null ? "" : patch.trim()).split("\\s*,\\s*");
         if (parts.length == 1) parts = new String[] {parts[0], parts[0], parts[0]};
         if (parts.length != 3) throw DeepCadException.usage("Patch '" + patch + "' must be three sizes t,y,x such as 150,150,150.");
-        StringBuilder list = new StringBuilder();
+        JsonArray list = new JsonArray();
         for (String part : parts) {
             int value;
             try {
@@ -55,9 +59,8 @@ public final class TilingChoice {
                 throw DeepCadException.usage("Patch '" + patch + "' must be three whole numbers t,y,x such as 150,150,150.");
             }
             if (value < 1) throw DeepCadException.usage("Patch '" + patch + "' must be positive on every axis.");
-            if (list.length() > 0) list.append(", ");
-            list.append(value);
+            list.add(value);
         }
-        return list.toString();
+        return list;
     }
 }

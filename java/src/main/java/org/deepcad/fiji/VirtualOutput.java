@@ -1,5 +1,7 @@
 package org.deepcad.fiji;
 
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
 import ij.ImagePlus;
 import ij.ImageStack;
 import ij.VirtualStack;
@@ -85,8 +87,14 @@ public final class VirtualOutput {
     /** The input's calibration as the engine's JSON, written into the output file. */
     public static String calibrationJson(ImagePlus input) {
         Calibration c = input.getCalibration();
-        return Json.object("pixel_width", c.pixelWidth, "pixel_height", c.pixelHeight, "pixel_depth", c.pixelDepth,
-            "unit", c.getUnit(), "frame_interval", c.frameInterval, "time_unit", c.getTimeUnit());
+        JsonObject json = new JsonObject();
+        json.addProperty("pixel_width", c.pixelWidth);
+        json.addProperty("pixel_height", c.pixelHeight);
+        json.addProperty("pixel_depth", c.pixelDepth);
+        json.addProperty("unit", c.getUnit());
+        json.addProperty("frame_interval", c.frameInterval);
+        json.addProperty("time_unit", c.getTimeUnit());
+        return json.toString();
     }
 
     /**
@@ -94,11 +102,12 @@ public final class VirtualOutput {
      * {@link DeepCadNative#denoiseToFile}): frame t goes to stack position {@code stackIndices[t]}.
      */
     public static void addPlanes(FileInfo[] planes, int[] stackIndices, String report, File file) {
-        long offset = Long.parseLong(Json.field(report, "data_offset"));
-        long frameBytes = Long.parseLong(Json.field(report, "frame_bytes"));
-        String sampleType = Json.field(report, "sample_type");
-        int width = Integer.parseInt(Json.field(report, "width"));
-        int height = Integer.parseInt(Json.field(report, "height"));
+        JsonObject json = JsonParser.parseString(report).getAsJsonObject();
+        long offset = json.get("data_offset").getAsLong();
+        long frameBytes = json.get("frame_bytes").getAsLong();
+        String sampleType = json.get("sample_type").getAsString();
+        int width = json.get("width").getAsInt();
+        int height = json.get("height").getAsInt();
         File absolute = file.getAbsoluteFile();
         for (int t = 0; t < stackIndices.length; t++) {
             FileInfo fi = new FileInfo();

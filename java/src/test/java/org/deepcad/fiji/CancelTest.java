@@ -43,8 +43,9 @@ class CancelTest {
         assertTrue(!training.isAlive(), "training stopped");
         assertTrue(command.isCanceled());
         assertNull(command.report());
-        int epochs = Integer.parseInt(Json.field(DeepCadNative.modelInfoJson(bundle.getPath()), "epochs_completed"));
+        int epochs = NativeTestSupport.json(DeepCadNative.modelInfoJson(bundle.getPath())).getAsJsonObject("training")
+            .get("epochs_completed").getAsInt();
         assertTrue(epochs >= 1 && epochs < 50, "epochs in the kept bundle: " + epochs);
-        assertEquals("4", Json.field(DeepCadNative.modelInfoJson(bundle.getPath()), "base_width"));
+        assertEquals("4", NativeTestSupport.json(DeepCadNative.modelInfoJson(bundle.getPath())).get("base_width").getAsString());
     }
 }

@@ -187,8 +187,8 @@ class CommandsTest {
     void modelInfoDescribesTheBundle() throws Exception {
         CommandModule module = run(ModelInfoCommand.class, "model_file", NativeTestSupport.model());
         String info = (String) module.getOutput("model_info");
-        assertEquals("4", Json.field(info, "base_width"));
-        assertEquals(String.valueOf(NativeTestSupport.MODEL_EPOCHS), Json.field(info, "epochs_completed"));
+        assertEquals("4", NativeTestSupport.json(info).get("base_width").getAsString());
+        assertEquals(String.valueOf(NativeTestSupport.MODEL_EPOCHS), NativeTestSupport.json(info).getAsJsonObject("training").get("epochs_completed").getAsString());
     }
 
     @Test

@@ -63,7 +63,7 @@ public final class DenoiseTiming {
                 if (module.isCanceled()) throw new IllegalStateException("cancelled: " + module.getCancelReason());
                 output = (ImagePlus) module.getOutput("output");
                 System.out.printf("command run %d: %.2f s wall (%.1f frames/s), %.2f s process CPU, engine threads %s%n", run,
-                    took, input.getStackSize() / took, cpu, Json.field(DeepCadNative.devicesJson(), "threads"));
+                    took, input.getStackSize() / took, cpu, NativeTestSupport.json(DeepCadNative.devicesJson()).get("threads"));
             }
             if (reference != null && output != null) compare(output, reference);
         }

@@ -80,22 +80,22 @@ class MacroOptionsTest {
             + " device=cpu replace_existing=false resume_from=[]");
         assertFalse(train.isCanceled());
         assertTrue(trained.isFile());
-        assertEquals("1", Json.field((String) train.getOutput("report"), "epochs_completed"));
+        assertEquals("1", NativeTestSupport.json((String) train.getOutput("report")).get("epochs_completed").getAsString());
 
         CommandModule resumed = runMacro(TrainCommand.class, "input=[macro movie.tif] input_path=[] model_file=" + path(trained)
             + " epochs=2 time_limit_minutes=0 patch_t=16 patch_xy=16 base_width=4 start_from_built_in=false patches_per_epoch=8 learning_rate=0.003"
             + " device=cpu replace_existing=false resume_from=" + path(trained));
-        assertEquals("2", Json.field((String) resumed.getOutput("report"), "epochs_completed"));
+        assertEquals("2", NativeTestSupport.json((String) resumed.getOutput("report")).get("epochs_completed").getAsString());
 
         // A time limit (0.6 s) ends a 500-epoch request early; replacing the existing model was asked for.
         CommandModule limited = runMacro(TrainCommand.class, "input=[macro movie.tif] input_path=[] model_file=" + path(trained)
             + " epochs=500 time_limit_minutes=0.01 patch_t=16 patch_xy=16 base_width=4 start_from_built_in=false patches_per_epoch=8 learning_rate=0.003"
             + " device=cpu replace_existing=true resume_from=[]");
-        int epochs = Integer.parseInt(Json.field((String) limited.getOutput("report"), "epochs_completed"));
+        int epochs = NativeTestSupport.json((String) limited.getOutput("report")).get("epochs_completed").getAsInt();
         assertTrue(epochs >= 1 && epochs < 500, "epochs " + epochs);
 
         CommandModule info = runMacro(ModelInfoCommand.class, "model_file=" + path(trained));
-        assertEquals("4", Json.field((String) info.getOutput("model_info"), "base_width"));
+        assertEquals("4", NativeTestSupport.json((String) info.getOutput("model_info")).get("base_width").getAsString());
 
         File in = NativeTestSupport.folder().resolve("macro in").toFile();
         File out = NativeTestSupport.folder().resolve("macro out").toFile();

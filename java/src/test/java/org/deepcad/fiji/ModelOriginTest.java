@@ -1,5 +1,6 @@
 package org.deepcad.fiji;
 
+import com.google.gson.JsonObject;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 
@@ -23,8 +24,8 @@ class ModelOriginTest {
     @Test
     void anImageWithoutAFileIsRecordedByItsTitle() throws Exception {
         String info = info(NativeTestSupport.model());
-        assertEquals("fiji", Json.field(info, "origin"), info);
-        assertEquals("image 'training.tif'", Json.field(info, "path"), info);
+        assertEquals("fiji", training(info).get("origin").getAsString(), info);
+        assertEquals("image 'training.tif'", source(info), info);
     }
 
     @Test
@@ -41,11 +42,11 @@ class ModelOriginTest {
         CommandModule first = commands.run(TrainCommand.class, true, with(settings, "epochs", 1)).get();
         assertFalse(first.isCanceled(), first.getCancelReason());
         String info = info(model);
-        assertEquals("fiji", Json.field(info, "origin"), info);
-        assertEquals("image 'origin movie.tif' from " + tiff.getPath(), Json.field(info, "path"), info);
+        assertEquals("fiji", training(info).get("origin").getAsString(), info);
+        assertEquals("image 'origin movie.tif' from " + tiff.getPath(), source(info), info);
 
         commands.run(TrainCommand.class, true, with(with(settings, "epochs", 2), "resume_from", model)).get();
-        assertEquals("fiji (resumed)", Json.field(info(model), "origin"));
+        assertEquals("fiji (resumed)", training(info(model)).get("origin").getAsString());
     }
 
     private static Object[] with(Object[] inputs, String key, Object value) {
@@ -53,5 +54,15 @@ class ModelOriginTest {
         more[inputs.length] = key;
         more[inputs.length + 1] = value;
         return more;
+    }
+
+    /** The bundle's training record. */
+    private static JsonObject training(String info) {
+        return NativeTestSupport.json(info).getAsJsonObject("training");
+    }
+
+    /** How the bundle names the (only) movie it was trained on. */
+    private static String source(String info) {
+        return training(info).getAsJsonArray("sources").get(0).getAsJsonObject().get("path").getAsString();
     }
 }

@@ -1,5 +1,7 @@
 package org.deepcad.fiji;
 
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
 import java.io.File;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -52,5 +54,10 @@ public final class NativeTestSupport {
             model = bundle;
         }
         return model;
+    }
+
+    /** A JSON object the engine returned (a report, model info, the device list), read with Gson. */
+    public static JsonObject json(String text) {
+        return JsonParser.parseString(text).getAsJsonObject();
     }
 }

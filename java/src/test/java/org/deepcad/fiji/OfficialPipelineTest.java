@@ -1,5 +1,7 @@
 package org.deepcad.fiji;
 
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -65,13 +67,13 @@ class OfficialPipelineTest {
 
     @Test
     void theSettingsJsonCarriesTheMemoryBudgetAndThePipeline() {
-        String json = TilingChoice.settingsJson(TilingChoice.DEEPCAD_RT_2021, "64", 0.25, 256L << 20, true);
-        assertEquals("{\"overwrite\": true, \"max_memory_bytes\": 268435456, \"compat\": {\"pipeline\": \"deepcad-rt-2021\", "
-            + "\"patch\": [64, 64, 64], \"overlap\": 0.25}}", json);
-        assertEquals("{\"overwrite\": false, \"max_memory_bytes\": 1073741824}",
-            TilingChoice.settingsJson(TilingChoice.SEAMLESS, "nonsense", 0.6, 1L << 30, false));
+        JsonObject json = TilingChoice.settings(TilingChoice.DEEPCAD_RT_2021, "64", 0.25, 256L << 20, true);
+        assertEquals(JsonParser.parseString("{\"overwrite\": true, \"max_memory_bytes\": 268435456, \"compat\": "
+            + "{\"pipeline\": \"deepcad-rt-2021\", \"patch\": [64, 64, 64], \"overlap\": 0.25}}"), json);
+        assertEquals(JsonParser.parseString("{\"overwrite\": false, \"max_memory_bytes\": 1073741824}"),
+            TilingChoice.settings(TilingChoice.SEAMLESS, "nonsense", 0.6, 1L << 30, false));
         DeepCadException bad = org.junit.jupiter.api.Assertions.assertThrows(DeepCadException.class,
-            () -> TilingChoice.settingsJson(TilingChoice.DEEPCAD_RT, "64,x,64", 0.6, 1L << 30, false));
+            () -> TilingChoice.settings(TilingChoice.DEEPCAD_RT, "64,x,64", 0.6, 1L << 30, false));
         assertTrue(bad.getMessage().contains("64,x,64") && !bad.getMessage().contains("--"), bad.getMessage());
     }
 }

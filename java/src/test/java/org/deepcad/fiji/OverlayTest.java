@@ -32,12 +32,13 @@ class OverlayTest {
         return app;
     }
 
-    /** scijava-common, parsington and ij from this JVM's class path: the jars Fiji itself provides. */
+    /** scijava-common, parsington, ij and gson from this JVM's class path: the jars Fiji itself provides. */
     private static String fijiJars() {
         return Arrays.stream(System.getProperty("java.class.path").split(File.pathSeparator))
             .filter(p -> {
                 String name = new File(p).getName();
-                return name.startsWith("scijava-common-") || name.startsWith("parsington-") || name.startsWith("ij-");
+                return name.startsWith("scijava-common-") || name.startsWith("parsington-") || name.startsWith("ij-")
+                    || name.startsWith("gson-");
             })
             .collect(Collectors.joining(File.pathSeparator));
     }

@@ -1,5 +1,6 @@
 package org.deepcad.fiji;
 
+import com.google.gson.JsonObject;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import ij.ImagePlus;
@@ -16,8 +17,13 @@ public final class TestMovies {
     /** {clean, noisy}, each frames*SIZE*SIZE values. */
     public static float[][] simulate(int frames, long seed) {
         NativeLibrary.load(null);
-        Object[] pair = DeepCadNative.simulate(Json.object("width", SIZE, "height", SIZE, "frames", frames, "neurons", 4,
-            "seed", seed));
+        JsonObject config = new JsonObject();
+        config.addProperty("width", SIZE);
+        config.addProperty("height", SIZE);
+        config.addProperty("frames", frames);
+        config.addProperty("neurons", 4);
+        config.addProperty("seed", seed);
+        Object[] pair = DeepCadNative.simulate(config.toString());
         assertEquals(2, pair.length);
         return new float[][] { (float[]) pair[0], (float[]) pair[1] };
     }

@@ -221,7 +221,7 @@ class VirtualStackTest {
             size, size, "u16", settings, "input", null);
         ImageStack written = IJ.openImage(out.getPath()).getStack();
         assertEquals(frames, written.getSize());
-        assertEquals(Long.parseLong(Json.field(report, "frame_bytes")), 2L * size * size);
+        assertEquals(NativeTestSupport.json(report).get("frame_bytes").getAsLong(), 2L * size * size);
         for (int t = 0; t < frames; t++) {
             assertArrayEquals((short[]) expected[t], (short[]) written.getPixels(t + 1), "frame " + t);
         }

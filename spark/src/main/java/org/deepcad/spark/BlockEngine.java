@@ -4,6 +4,9 @@ import java.io.File;
 import java.util.ArrayList;
 import java.util.List;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.apache.spark.SparkConf;
 import org.apache.spark.SparkEnv;
 import org.apache.spark.SparkFiles;
@@ -35,6 +38,8 @@ public final class BlockEngine {
     public static final String PROPERTY = "deepcad.library.path";
     public static final String SPARK_CONF = "spark.deepcad.library";
     public static final String ENVIRONMENT = "DEEPCAD_LIBRARY_PATH";
+
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     private static String loadedFrom;
 
@@ -119,14 +124,16 @@ public final class BlockEngine {
      *  checks that an existing one matches the plan); returns the plan as JSON. */
     public static String plan(String input, String model, String output, int blocks, String settingsJson) {
         load();
-        return planBlocks(input, model, output, blocks, settingsJson);
+        return planBlocks(request(input, model, output, blocks, settingsJson).toString());
     }
 
     /** Denoises block {@code index} of {@code blocks} into the prepared output; a block already
      *  complete is skipped, a half-written one is written again. Returns a JSON report. */
     public static String denoise(String input, String model, String output, int index, int blocks, String settingsJson) {
         load();
-        return denoiseBlock(input, model, output, index, blocks, settingsJson);
+        ObjectNode request = request(input, model, output, blocks, settingsJson);
+        request.put("index", index);
+        return denoiseBlock(request.toString());
     }
 
     /** Which blocks of {@code output} are complete, as JSON. */
@@ -135,10 +142,26 @@ public final class BlockEngine {
         return blockStatus(output);
     }
 
-    private static native String planBlocks(String input, String model, String output, int blocks, String settingsJson);
+    /** One block call's request: what the Fiji door's requests are, built with the JSON library Spark ships. */
+    private static ObjectNode request(String input, String model, String output, int blocks, String settingsJson) {
+        ObjectNode request = JSON.createObjectNode();
+        request.put("input", input);
+        request.put("model", model);
+        request.put("output", output);
+        request.put("blocks", blocks);
+        if (settingsJson != null && !settingsJson.trim().isEmpty()) {
+            try {
+                request.set("settings", JSON.readTree(settingsJson));
+            } catch (JsonProcessingException e) {
+                throw DeepCadException.usage("block settings are not valid JSON (" + e.getOriginalMessage() + "): " + settingsJson);
+            }
+        }
+        return request;
+    }
 
-    private static native String denoiseBlock(String input, String model, String output, int index, int blocks,
-        String settingsJson);
+    private static native String planBlocks(String requestJson);
+
+    private static native String denoiseBlock(String requestJson);
 
     private static native String blockStatus(String output);
 }

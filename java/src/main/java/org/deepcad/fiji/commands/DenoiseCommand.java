@@ -188,7 +188,8 @@ public class DenoiseCommand extends DeepCadCommand {
     }
 
     private String settingsJson(boolean overwrite) {
-        return TilingChoice.settingsJson(tiling, official_patch, official_overlap, DeepCadSettings.memoryBytes(prefs), overwrite);
+        return TilingChoice.settings(tiling, official_patch, official_overlap, DeepCadSettings.memoryBytes(prefs), overwrite)
+            .toString();
     }
 
     public ImagePlus output() {

@@ -1,5 +1,6 @@
 package org.deepcad.fiji.commands;
 
+import com.google.gson.JsonObject;
 import java.io.File;
 
 import org.deepcad.fiji.CommandProgress;
@@ -95,11 +96,10 @@ public class DenoiseFilesCommand extends DeepCadCommand {
      */
     private String settingsJson() {
         if (channel < 0 || slice < 0) throw DeepCadException.usage("channel and slice count from 1 (0 = none chosen), not " + Math.min(channel, slice) + ".");
-        String json = TilingChoice.settingsJson(TilingChoice.SEAMLESS, null, 0, DeepCadSettings.memoryBytes(prefs), replace_existing);
-        StringBuilder more = new StringBuilder(json.substring(0, json.length() - 1));
-        if (channel > 0) more.append(", \"channel\": ").append(channel - 1);
-        if (slice > 0) more.append(", \"slice\": ").append(slice - 1);
-        return more.append("}").toString();
+        JsonObject json = TilingChoice.settings(TilingChoice.SEAMLESS, null, 0, DeepCadSettings.memoryBytes(prefs), replace_existing);
+        if (channel > 0) json.addProperty("channel", channel - 1);
+        if (slice > 0) json.addProperty("slice", slice - 1);
+        return json.toString();
     }
 
     public String report() {

@@ -1,12 +1,12 @@
 package org.deepcad.fiji.commands;
 
+import com.google.gson.JsonParser;
 import java.io.File;
 
 import org.deepcad.fiji.DeepCadException;
 import org.deepcad.fiji.DeepCadNative;
 import org.deepcad.fiji.DeepCadRuntime;
 import org.deepcad.fiji.DeepCadSettings;
-import org.deepcad.fiji.Json;
 import org.deepcad.fiji.NativeLibrary;
 import org.scijava.Initializable;
 import org.scijava.ItemIO;
@@ -80,7 +80,7 @@ public class SettingsCommand extends DeepCadCommand implements Initializable {
                 + "; restart Fiji to use " + library + ".");
         }
         DeepCadRuntime.start(prefs, log);
-        devices = Json.field(DeepCadNative.devicesJson(), "description");
+        devices = JsonParser.parseString(DeepCadNative.devicesJson()).getAsJsonObject().get("description").getAsString();
         log.info("DeepCAD devices:\n" + devices);
     }
 }

@@ -1,5 +1,8 @@
 package org.deepcad.fiji.commands;
 
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
 import ij.ImagePlus;
 
 import java.io.File;
@@ -9,7 +12,6 @@ import org.deepcad.fiji.DeepCadException;
 import org.deepcad.fiji.DeepCadNative;
 import org.deepcad.fiji.DeepCadRuntime;
 import org.deepcad.fiji.DeepCadSettings;
-import org.deepcad.fiji.Json;
 import org.deepcad.fiji.LossPlot;
 import org.deepcad.fiji.Movie;
 import org.deepcad.fiji.VirtualOutput;
@@ -97,12 +99,7 @@ public class TrainCommand extends DeepCadCommand {
                 + "Image > Duplicate a single channel/slice, or train on files.");
         }
         DeepCadRuntime.start(prefs, log);
-        String settings = "{\"epochs\": " + epochs + ", \"patch\": [" + patch_t + ", " + patch_xy + ", " + patch_xy
-            + "], \"base_width\": " + base_width + ", \"patches_per_epoch\": " + patches_per_epoch
-            + ", \"learning_rate\": " + learning_rate
-            + (time_limit_minutes > 0 ? ", \"time_budget_seconds\": " + time_limit_minutes * 60 : "")
-            + ", \"init\": \"" + (start_from_built_in ? "built_in" : "random") + "\""
-            + ", \"overwrite\": " + replace_existing + "}";
+        String settings = settingsJson();
         String chosenDevice = DeepCadSettings.effectiveDevice(device, prefs);
         String resume = resume_from == null || resume_from.getPath().isEmpty() ? null : resume_from.getPath();
         LossPlot plot = LossPlot.createIfDisplayed("DeepCAD training loss: " + model_file.getName(),
@@ -125,7 +122,26 @@ public class TrainCommand extends DeepCadCommand {
         } finally {
             progress.finish();
         }
-        log.info("DeepCAD: trained " + Json.field(report, "epochs_completed") + " epoch(s); model written to " + model_file);
+        int completed = JsonParser.parseString(report).getAsJsonObject().get("epochs_completed").getAsInt();
+        log.info("DeepCAD: trained " + completed + " epoch(s); model written to " + model_file);
+    }
+
+    /** The training settings the engine lays over its defaults. */
+    private String settingsJson() {
+        JsonObject json = new JsonObject();
+        json.addProperty("epochs", epochs);
+        JsonArray patch = new JsonArray();
+        patch.add(patch_t);
+        patch.add(patch_xy);
+        patch.add(patch_xy);
+        json.add("patch", patch);
+        json.addProperty("base_width", base_width);
+        json.addProperty("patches_per_epoch", patches_per_epoch);
+        json.addProperty("learning_rate", learning_rate);
+        if (time_limit_minutes > 0) json.addProperty("time_budget_seconds", time_limit_minutes * 60);
+        json.addProperty("init", start_from_built_in ? "built_in" : "random");
+        json.addProperty("overwrite", replace_existing);
+        return json.toString();
     }
 
     /**
