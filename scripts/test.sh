@@ -40,6 +40,11 @@ if "$zarr_python/bin/python" -c "import zarr" 2>/dev/null || { python3 -m venv "
 else
     echo "== Zarr interop: SKIPPED (could not install zarr 3.1.6 from PyPI into $zarr_python)"
 fi
+echo "== Java style (Spotless + palantir-java-format, 4-space indent, 120 columns: java/, spark/, the Fiji test kit)"
+java_style_started=$SECONDS
+mvn -B -q -f fiji-plugin/fiji-test/testkit/pom.xml spotless:check \
+    || { echo "deepcad: Java style differs; mvn -f fiji-plugin/fiji-test/testkit/pom.xml spotless:apply fixes it" >&2; exit 1; }
+echo "== Java style: $((SECONDS - java_style_started)) s"
 echo "== Spark door (JUnit in local[2]; spark-submit on local-cluster: two executor JVMs, one killed mid-block)"
 spark_started=$SECONDS
 cargo build -q --lib --bin deepcad # the library and CLI the JUnit test loads and runs

@@ -3,7 +3,6 @@ package org.deepcad.fijitest;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.Map;
-
 import org.scijava.Priority;
 import org.scijava.module.Module;
 import org.scijava.module.ModuleItem;

@@ -7,8 +7,7 @@ package org.deepcad.fijitest;
  * imagej-legacy's console argument plugins and the UI service then act on.
  */
 public final class FijiMain {
-    private FijiMain() {
-    }
+    private FijiMain() {}
 
     public static void main(String... args) {
         new org.scijava.SciJava().launch(args);

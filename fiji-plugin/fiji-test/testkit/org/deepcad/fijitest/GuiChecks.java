@@ -6,7 +6,6 @@ import ij.Menus;
 import ij.WindowManager;
 import ij.plugin.frame.Recorder;
 import ij.process.ImageProcessor;
-
 import java.awt.Menu;
 import java.awt.MenuBar;
 import java.awt.MenuItem;
@@ -20,7 +19,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-
 import org.scijava.Cancelable;
 import org.scijava.command.Command;
 import org.scijava.command.CommandInfo;
@@ -41,8 +39,10 @@ import org.scijava.plugin.Plugin;
 public class GuiChecks implements Command {
     @Parameter
     private String data;
+
     @Parameter
     private CommandService commands;
+
     @Parameter
     private ModuleService modules;
 
@@ -51,7 +51,8 @@ public class GuiChecks implements Command {
     @Override
     public void run() {
         File out = new File(data, "gui-results.txt");
-        try (PrintWriter writer = new PrintWriter(Files.newBufferedWriter(out.toPath(), StandardCharsets.UTF_8), true)) {
+        try (PrintWriter writer =
+                new PrintWriter(Files.newBufferedWriter(out.toPath(), StandardCharsets.UTF_8), true)) {
             results = writer;
             try {
                 checks();
@@ -72,7 +73,8 @@ public class GuiChecks implements Command {
 
     private void checks() throws Exception {
         long deadline = System.currentTimeMillis() + 60_000;
-        while ((IJ.getInstance() == null || Menus.getMenuBar() == null) && System.currentTimeMillis() < deadline) Thread.sleep(200);
+        while ((IJ.getInstance() == null || Menus.getMenuBar() == null) && System.currentTimeMillis() < deadline)
+            Thread.sleep(200);
         result("ui", IJ.getInstance() != null ? "ImageJ window up" : "no ImageJ window");
         result("menu", String.join("|", deepCadMenu()));
 
@@ -86,7 +88,9 @@ public class GuiChecks implements Command {
 
         // The real input dialogs (nobody answers them here): what they offer, then Cancel.
         png = new File(data, "gui-dialog.png");
-        result("dialog denoise", inspectDialog("org.deepcad.fiji.commands.DenoiseCommand", "Denoise with DeepCAD model"));
+        result(
+                "dialog denoise",
+                inspectDialog("org.deepcad.fiji.commands.DenoiseCommand", "Denoise with DeepCAD model"));
         result("dialog train", inspectDialog("org.deepcad.fiji.commands.TrainCommand", "Train DeepCAD model"));
 
         Recorder recorder = new Recorder();
@@ -103,8 +107,11 @@ public class GuiChecks implements Command {
         denoise.put("official_patch", "150,150,150");
         denoise.put("official_overlap", 0.6);
         denoise.put("replace_existing", false);
-        ImagePlus first = (ImagePlus) clickAndRun("org.deepcad.fiji.commands.DenoiseCommand", denoise).getOutput("output");
-        result("denoise output", first == null ? "none" : first.getTitle() + " " + first.getBitDepth() + "-bit " + first.getStackSize());
+        ImagePlus first = (ImagePlus)
+                clickAndRun("org.deepcad.fiji.commands.DenoiseCommand", denoise).getOutput("output");
+        result(
+                "denoise output",
+                first == null ? "none" : first.getTitle() + " " + first.getBitDepth() + "-bit " + first.getStackSize());
         String line = recordedLine(recorder, "Denoise with DeepCAD model");
         result("recorded denoise", line);
 
@@ -162,16 +169,23 @@ public class GuiChecks implements Command {
             IJ.runMacro(line);
             ImagePlus replay = WindowManager.getCurrentImage();
             result("replay images added", String.valueOf(WindowManager.getImageCount() - before));
-            result("replay output", replay == null || replay == movie || replay == first ? "none"
-                : replay.getTitle() + " " + replay.getBitDepth() + "-bit " + replay.getStackSize());
-            result("replay max difference", replay == null || replay == movie || replay == first ? "n/a" : String.valueOf(maxDifference(first, replay)));
+            result(
+                    "replay output",
+                    replay == null || replay == movie || replay == first
+                            ? "none"
+                            : replay.getTitle() + " " + replay.getBitDepth() + "-bit " + replay.getStackSize());
+            result(
+                    "replay max difference",
+                    replay == null || replay == movie || replay == first
+                            ? "n/a"
+                            : String.valueOf(maxDifference(first, replay)));
         }
         // The README's macro line typed in the GUI, optional keys (output_file, replace_existing) left
         // out: it must run to the end without stopping on an input dialog.
         WindowManager.setCurrentWindow(movie.getWindow());
         int beforeMacro = WindowManager.getImageCount();
         String readme = "run(\"Denoise with DeepCAD model\", \"input=[rec movie] model=[Model file] model_file=["
-            + model + "] device=cpu output_type=Automatic\");";
+                + model + "] device=cpu output_type=Automatic\");";
         Thread macro = new Thread(() -> IJ.runMacro(readme), "Run$_gui-macro");
         macro.start();
         macro.join(120_000);
@@ -183,8 +197,11 @@ public class GuiChecks implements Command {
             }
         }
         macro.join(30_000);
-        result("gui macro with optional keys omitted", blocked ? "stopped on a dialog" : "finished, images added: "
-            + (WindowManager.getImageCount() - beforeMacro));
+        result(
+                "gui macro with optional keys omitted",
+                blocked
+                        ? "stopped on a dialog"
+                        : "finished, images added: " + (WindowManager.getImageCount() - beforeMacro));
 
         // A failure from the menu: where does the user see it?
         Map<String, Object> broken = new LinkedHashMap<>(denoise);
@@ -213,8 +230,9 @@ public class GuiChecks implements Command {
             IJ.runMacro(filesLine);
             result("replay files", produced.isFile() ? "written" : "missing");
             if (produced.isFile()) {
-                result("replay files max difference",
-                    String.valueOf(maxDifference(IJ.openImage(copy.getPath()), IJ.openImage(produced.getPath()))));
+                result(
+                        "replay files max difference",
+                        String.valueOf(maxDifference(IJ.openImage(copy.getPath()), IJ.openImage(produced.getPath()))));
             }
         }
     }
@@ -225,7 +243,9 @@ public class GuiChecks implements Command {
         CommandInfo info = commands.getCommand(commandClass);
         Module module = modules.run(info, true).get(300, TimeUnit.SECONDS);
         boolean cancelled = module instanceof Cancelable && ((Cancelable) module).isCanceled();
-        result("ran " + info.getMenuPath().getLeaf().getName(), cancelled ? "cancelled: " + ((Cancelable) module).getCancelReason() : "ok");
+        result(
+                "ran " + info.getMenuPath().getLeaf().getName(),
+                cancelled ? "cancelled: " + ((Cancelable) module).getCancelReason() : "ok");
         return module;
     }
 
@@ -264,9 +284,13 @@ public class GuiChecks implements Command {
         // manager, X keyboard focus (what a Robot key press needs) is not reliably on any window.
         ij.ImageJ main = IJ.getInstance();
         long pressed = System.currentTimeMillis();
-        java.awt.EventQueue.invokeAndWait(() -> main.dispatchEvent(new java.awt.event.KeyEvent(main,
-            java.awt.event.KeyEvent.KEY_PRESSED, System.currentTimeMillis(), 0, java.awt.event.KeyEvent.VK_ESCAPE,
-            java.awt.event.KeyEvent.CHAR_UNDEFINED)));
+        java.awt.EventQueue.invokeAndWait(() -> main.dispatchEvent(new java.awt.event.KeyEvent(
+                main,
+                java.awt.event.KeyEvent.KEY_PRESSED,
+                System.currentTimeMillis(),
+                0,
+                java.awt.event.KeyEvent.VK_ESCAPE,
+                java.awt.event.KeyEvent.CHAR_UNDEFINED)));
         Module module;
         try {
             module = running.get(120, TimeUnit.SECONDS);
@@ -279,8 +303,8 @@ public class GuiChecks implements Command {
         result("esc cancel", cancelled ? "cancelled: " + ((Cancelable) module).getCancelReason() : "not cancelled");
         result("esc cancel stopped within 30 s", String.valueOf(seconds <= 30) + " (" + seconds + " s)");
         String info = org.deepcad.fiji.DeepCadNative.modelInfoJson(bundle.getPath());
-        com.google.gson.JsonObject training = com.google.gson.JsonParser.parseString(info).getAsJsonObject()
-            .getAsJsonObject("training");
+        com.google.gson.JsonObject training =
+                com.google.gson.JsonParser.parseString(info).getAsJsonObject().getAsJsonObject("training");
         result("esc cancel kept epochs", training.get("epochs_completed").getAsString());
         IJ.resetEscape();
     }
@@ -299,7 +323,9 @@ public class GuiChecks implements Command {
         long deadline = System.currentTimeMillis() + 60_000;
         while (dialog == null && System.currentTimeMillis() < deadline && !running.isDone()) {
             for (java.awt.Window window : java.awt.Window.getWindows()) {
-                if (window instanceof javax.swing.JDialog && window.isShowing() && title.equals(((javax.swing.JDialog) window).getTitle())) {
+                if (window instanceof javax.swing.JDialog
+                        && window.isShowing()
+                        && title.equals(((javax.swing.JDialog) window).getTitle())) {
                     dialog = (javax.swing.JDialog) window;
                 }
             }
@@ -308,8 +334,8 @@ public class GuiChecks implements Command {
         if (dialog == null) return "no dialog" + (running.isDone() ? " (the command ran without one)" : "");
         Thread.sleep(500);
         List<String> labels = new ArrayList<>(), choices = new ArrayList<>(), numbers = new ArrayList<>();
-        int[] browse = { 0 };
-        javax.swing.JButton[] cancel = { null };
+        int[] browse = {0};
+        javax.swing.JButton[] cancel = {null};
         java.awt.Container root = dialog.getContentPane();
         java.awt.EventQueue.invokeAndWait(() -> walk(root, labels, choices, numbers, browse, cancel));
         if (png != null) screenshot("dialog screenshot", png);
@@ -319,19 +345,23 @@ public class GuiChecks implements Command {
         Module module = running.get(60, TimeUnit.SECONDS);
         boolean cancelled = module instanceof Cancelable && ((Cancelable) module).isCanceled();
         return "labels=" + labels + " browse=" + browse[0] + " choices=" + choices + " numbers=" + numbers
-            + " then Cancel: " + (cancelled ? "cancelled" : "ran") + ", images added " + (WindowManager.getImageCount() - images);
+                + " then Cancel: " + (cancelled ? "cancelled" : "ran") + ", images added "
+                + (WindowManager.getImageCount() - images);
     }
 
     private File png;
 
     /** "window '<title>'" for the first showing window whose text contains needle, or "nowhere". */
     private static String findText(String needle) throws Exception {
-        String[] found = { null };
+        String[] found = {null};
         java.awt.EventQueue.invokeAndWait(() -> {
             for (java.awt.Window window : java.awt.Window.getWindows()) {
                 if (found[0] == null && window.isShowing() && containsText(window, needle)) {
-                    String title = window instanceof java.awt.Frame ? ((java.awt.Frame) window).getTitle()
-                        : window instanceof java.awt.Dialog ? ((java.awt.Dialog) window).getTitle() : window.getName();
+                    String title = window instanceof java.awt.Frame
+                            ? ((java.awt.Frame) window).getTitle()
+                            : window instanceof java.awt.Dialog
+                                    ? ((java.awt.Dialog) window).getTitle()
+                                    : window.getName();
                     found[0] = "window '" + title + "'";
                 }
             }
@@ -341,30 +371,42 @@ public class GuiChecks implements Command {
 
     private static boolean containsText(java.awt.Container container, String needle) {
         for (java.awt.Component c : container.getComponents()) {
-            String text = c instanceof javax.swing.text.JTextComponent ? ((javax.swing.text.JTextComponent) c).getText()
-                : c instanceof java.awt.TextComponent ? ((java.awt.TextComponent) c).getText()
-                : c instanceof javax.swing.JLabel ? ((javax.swing.JLabel) c).getText() : null;
+            String text = c instanceof javax.swing.text.JTextComponent
+                    ? ((javax.swing.text.JTextComponent) c).getText()
+                    : c instanceof java.awt.TextComponent
+                            ? ((java.awt.TextComponent) c).getText()
+                            : c instanceof javax.swing.JLabel ? ((javax.swing.JLabel) c).getText() : null;
             if (text != null && text.contains(needle)) return true;
             if (c instanceof java.awt.Container && containsText((java.awt.Container) c, needle)) return true;
         }
         return false;
     }
 
-    private static void walk(java.awt.Container container, List<String> labels, List<String> choices, List<String> numbers,
-        int[] browse, javax.swing.JButton[] cancel)
-    {
+    private static void walk(
+            java.awt.Container container,
+            List<String> labels,
+            List<String> choices,
+            List<String> numbers,
+            int[] browse,
+            javax.swing.JButton[] cancel) {
         for (java.awt.Component c : container.getComponents()) {
             if (!c.isVisible()) continue;
-            if (c instanceof javax.swing.JLabel && ((javax.swing.JLabel) c).getText() != null
-                && !((javax.swing.JLabel) c).getText().trim().isEmpty()) labels.add(((javax.swing.JLabel) c).getText().trim());
-            else if (c instanceof javax.swing.JComboBox) choices.add(String.valueOf(((javax.swing.JComboBox<?>) c).getSelectedItem()));
-            else if (c instanceof javax.swing.JSpinner) numbers.add(String.valueOf(((javax.swing.JSpinner) c).getValue()));
+            if (c instanceof javax.swing.JLabel
+                    && ((javax.swing.JLabel) c).getText() != null
+                    && !((javax.swing.JLabel) c).getText().trim().isEmpty())
+                labels.add(((javax.swing.JLabel) c).getText().trim());
+            else if (c instanceof javax.swing.JComboBox)
+                choices.add(String.valueOf(((javax.swing.JComboBox<?>) c).getSelectedItem()));
+            else if (c instanceof javax.swing.JSpinner)
+                numbers.add(String.valueOf(((javax.swing.JSpinner) c).getValue()));
             else if (c instanceof javax.swing.JButton) {
                 String text = ((javax.swing.JButton) c).getText();
                 if ("Browse".equals(text) || "Browse...".equals(text)) browse[0]++;
                 if ("Cancel".equals(text)) cancel[0] = (javax.swing.JButton) c;
             }
-            if (c instanceof java.awt.Container && !(c instanceof javax.swing.JSpinner) && !(c instanceof javax.swing.JComboBox)) {
+            if (c instanceof java.awt.Container
+                    && !(c instanceof javax.swing.JSpinner)
+                    && !(c instanceof javax.swing.JComboBox)) {
                 walk((java.awt.Container) c, labels, choices, numbers, browse, cancel);
             }
         }
@@ -429,7 +471,8 @@ public class GuiChecks implements Command {
             type(robot, java.awt.event.KeyEvent.VK_DOWN, itemIndex); // the first item starts selected
             type(robot, java.awt.event.KeyEvent.VK_RIGHT, 1);
             Thread.sleep(1500);
-            java.awt.Rectangle screen = new java.awt.Rectangle(java.awt.Toolkit.getDefaultToolkit().getScreenSize());
+            java.awt.Rectangle screen =
+                    new java.awt.Rectangle(java.awt.Toolkit.getDefaultToolkit().getScreenSize());
             javax.imageio.ImageIO.write(robot.createScreenCapture(screen), "png", png);
             type(robot, java.awt.event.KeyEvent.VK_ESCAPE, 4);
             return png.getPath();
@@ -458,7 +501,8 @@ public class GuiChecks implements Command {
 
     private void screenshot(String key, File png) {
         try {
-            java.awt.Rectangle screen = new java.awt.Rectangle(java.awt.Toolkit.getDefaultToolkit().getScreenSize());
+            java.awt.Rectangle screen =
+                    new java.awt.Rectangle(java.awt.Toolkit.getDefaultToolkit().getScreenSize());
             javax.imageio.ImageIO.write(new java.awt.Robot().createScreenCapture(screen), "png", png);
             result(key, png.getPath());
         } catch (Exception e) {
@@ -492,7 +536,8 @@ public class GuiChecks implements Command {
                 MenuItem item = menu.getItem(i);
                 if (item instanceof Menu && "DeepCAD".equals(item.getLabel())) {
                     Menu sub = (Menu) item;
-                    for (int k = 0; k < sub.getItemCount(); k++) labels.add(sub.getItem(k).getLabel());
+                    for (int k = 0; k < sub.getItemCount(); k++)
+                        labels.add(sub.getItem(k).getLabel());
                 }
             }
         }
@@ -500,7 +545,8 @@ public class GuiChecks implements Command {
     }
 
     private static double maxDifference(ImagePlus a, ImagePlus b) {
-        if (a.getWidth() != b.getWidth() || a.getHeight() != b.getHeight() || a.getStackSize() != b.getStackSize()) return -1;
+        if (a.getWidth() != b.getWidth() || a.getHeight() != b.getHeight() || a.getStackSize() != b.getStackSize())
+            return -1;
         double max = 0;
         for (int s = 1; s <= a.getStackSize(); s++) {
             ImageProcessor pa = a.getStack().getProcessor(s);

@@ -1,7 +1,6 @@
 package org.deepcad.fiji;
 
 import ij.IJ;
-
 import org.scijava.Cancelable;
 import org.scijava.app.StatusService;
 import org.scijava.log.LogService;
@@ -44,9 +43,8 @@ public final class CommandProgress implements ProgressListener {
     }
 
     @Override
-    public boolean onEvent(String phase, long done, long total, String message, double trainLoss,
-        double validationLoss)
-    {
+    public boolean onEvent(
+            String phase, long done, long total, String message, double trainLoss, double validationLoss) {
         switch (phase) {
             case "info":
                 if (log != null) log.info(message);
@@ -57,8 +55,10 @@ public final class CommandProgress implements ProgressListener {
             case "epoch":
                 // total 0: the run lasts as long as its time limit allows.
                 String of = total > 0 ? "/" + total : "";
-                if (log != null) log.info(String.format("epoch %d%s: training loss %.6g, validation loss %.6g (%s)",
-                    done, of, trainLoss, validationLoss, message));
+                if (log != null)
+                    log.info(String.format(
+                            "epoch %d%s: training loss %.6g, validation loss %.6g (%s)",
+                            done, of, trainLoss, validationLoss, message));
                 showStatus(done, total, "DeepCAD training: epoch " + done + of);
                 if (plot != null) plot.add((int) done, trainLoss, validationLoss);
                 break;

@@ -42,8 +42,16 @@ public final class DeepCadNative {
      * "auto", "input" or "float32" (see {@link OutputChoice}). Returns one new array per frame: of
      * the input type, or {@code float[]} when the output type resolved to 32-bit float.
      */
-    public static Object[] denoise(String modelPath, String device, Object[] planes, int width, int height,
-            String sampleType, String settingsJson, String outputType, ProgressListener listener) {
+    public static Object[] denoise(
+            String modelPath,
+            String device,
+            Object[] planes,
+            int width,
+            int height,
+            String sampleType,
+            String settingsJson,
+            String outputType,
+            ProgressListener listener) {
         JsonObject request = denoiseRequest(modelPath, device, settingsJson, outputType);
         request.addProperty("width", width);
         request.addProperty("height", height);
@@ -65,9 +73,20 @@ public final class DeepCadNative {
      * data_offset + t*frame_bytes, as the engine's writer put them), tile, seconds. A crash or
      * cancel leaves nothing under {@code outputPath}.
      */
-    public static String denoiseToFile(String modelPath, String device, PlaneSource planes, int frames, int width,
-            int height, String sampleType, String settingsJson, String outputType, String outputPath,
-            String sourcePath, String calibrationJson, ProgressListener listener) {
+    public static String denoiseToFile(
+            String modelPath,
+            String device,
+            PlaneSource planes,
+            int frames,
+            int width,
+            int height,
+            String sampleType,
+            String settingsJson,
+            String outputType,
+            String outputPath,
+            String sourcePath,
+            String calibrationJson,
+            ProgressListener listener) {
         JsonObject request = denoiseRequest(modelPath, device, settingsJson, outputType);
         request.addProperty("frames", frames);
         request.addProperty("width", width);
@@ -84,8 +103,14 @@ public final class DeepCadNative {
     private static native String denoiseToFile0(PlaneSource planes, String requestJson, ProgressListener listener);
 
     /** Denoises TIFF files (a file or a folder of them) into a folder, streaming; returns a JSON report. */
-    public static String denoiseFiles(String modelPath, String device, String inputPath, String outputFolder,
-            String settingsJson, String outputType, ProgressListener listener) {
+    public static String denoiseFiles(
+            String modelPath,
+            String device,
+            String inputPath,
+            String outputFolder,
+            String settingsJson,
+            String outputType,
+            ProgressListener listener) {
         JsonObject request = denoiseRequest(modelPath, device, settingsJson, outputType);
         request.addProperty("input", inputPath);
         request.addProperty("output_folder", outputFolder);
@@ -100,8 +125,17 @@ public final class DeepCadNative {
      * Trains a model bundle on one movie held in memory and writes it to {@code outputPath};
      * {@code resumePath} may be null. Returns the training report as JSON.
      */
-    public static String train(Object[] planes, int width, int height, String sampleType, String sourceName,
-            String settingsJson, String outputPath, String resumePath, String device, ProgressListener listener) {
+    public static String train(
+            Object[] planes,
+            int width,
+            int height,
+            String sampleType,
+            String sourceName,
+            String settingsJson,
+            String outputPath,
+            String resumePath,
+            String device,
+            ProgressListener listener) {
         JsonObject request = trainingRequest(settingsJson, outputPath, resumePath, device);
         request.addProperty("width", width);
         request.addProperty("height", height);
@@ -115,8 +149,13 @@ public final class DeepCadNative {
     private static native String train0(Object[] planes, String requestJson, ProgressListener listener);
 
     /** Trains on TIFF files (a file or a folder of them); otherwise like {@link #train}. */
-    public static String trainFiles(String inputPath, String settingsJson, String outputPath, String resumePath,
-            String device, ProgressListener listener) {
+    public static String trainFiles(
+            String inputPath,
+            String settingsJson,
+            String outputPath,
+            String resumePath,
+            String device,
+            ProgressListener listener) {
         JsonObject request = trainingRequest(settingsJson, outputPath, resumePath, device);
         request.addProperty("input", inputPath);
         try (NativeCalls.Call call = NativeCalls.enter()) {
@@ -137,7 +176,8 @@ public final class DeepCadNative {
     }
 
     /** What every training request names besides its input. */
-    private static JsonObject trainingRequest(String settingsJson, String outputPath, String resumePath, String device) {
+    private static JsonObject trainingRequest(
+            String settingsJson, String outputPath, String resumePath, String device) {
         JsonObject request = new JsonObject();
         request.add("settings", settings(settingsJson, "training settings"));
         request.addProperty("output", outputPath);

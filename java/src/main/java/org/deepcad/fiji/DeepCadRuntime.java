@@ -17,12 +17,13 @@ public final class DeepCadRuntime {
         if (threads > 0) DeepCadNative.setThreads(threads);
         if (!announced) {
             announced = true;
-            JsonObject devices = JsonParser.parseString(DeepCadNative.devicesJson()).getAsJsonObject();
+            JsonObject devices =
+                    JsonParser.parseString(DeepCadNative.devicesJson()).getAsJsonObject();
             boolean cuda = devices.get("cuda_available").getAsBoolean();
             if (log != null) {
                 log.info(DeepCadNative.version() + " loaded from " + path + "; "
-                    + (cuda ? "CUDA is available" : "no usable CUDA GPU, computing on the CPU") + ". Devices: "
-                    + devices.get("description").getAsString());
+                        + (cuda ? "CUDA is available" : "no usable CUDA GPU, computing on the CPU") + ". Devices: "
+                        + devices.get("description").getAsString());
             }
         }
     }

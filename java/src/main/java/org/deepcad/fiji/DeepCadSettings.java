@@ -13,6 +13,7 @@ public final class DeepCadSettings {
     public static final String MEMORY_MB = "memory_mb";
     /** The engine's default working-memory budget for denoising, in MB. */
     public static final int DEFAULT_MEMORY_MB = 1024;
+
     public static final String DEFAULT_DEVICE = "auto";
 
     private DeepCadSettings() {}

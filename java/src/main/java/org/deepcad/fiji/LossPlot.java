@@ -1,13 +1,11 @@
 package org.deepcad.fiji;
 
 import ij.gui.Plot;
-
 import java.awt.Color;
 import java.awt.GraphicsEnvironment;
 import java.awt.image.BufferedImage;
 import java.util.ArrayList;
 import java.util.List;
-
 import javax.swing.ImageIcon;
 import javax.swing.JFrame;
 import javax.swing.JLabel;
@@ -39,7 +37,7 @@ public final class LossPlot {
     }
 
     public synchronized void add(int epoch, double trainLoss, double validationLoss) {
-        points.add(new double[] { epoch, trainLoss, validationLoss });
+        points.add(new double[] {epoch, trainLoss, validationLoss});
         BufferedImage image = build().getProcessor().getBufferedImage();
         int count = points.size();
         SwingUtilities.invokeLater(() -> show(image, count));

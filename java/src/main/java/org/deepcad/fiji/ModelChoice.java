@@ -12,17 +12,18 @@ public final class ModelChoice {
     /** The model path that selects the built-in model in the engine. */
     public static final String BUILT_IN_NAME = "default";
 
-    private ModelChoice() {
-    }
+    private ModelChoice() {}
 
     /** The path to hand to the engine, or a usage error naming what is missing. */
     public static String enginePath(String choice, File modelFile) {
         if (BUILT_IN.equals(choice)) return BUILT_IN_NAME;
         if (choice != null && !FILE.equals(choice)) {
-            throw DeepCadException.usage("Unknown model choice '" + choice + "': choose '" + FILE + "' or '" + BUILT_IN + "'.");
+            throw DeepCadException.usage(
+                    "Unknown model choice '" + choice + "': choose '" + FILE + "' or '" + BUILT_IN + "'.");
         }
         if (modelFile == null) {
-            throw DeepCadException.usage("No model file: choose a DeepCAD model bundle (.safetensors), or choose '" + BUILT_IN + "' as the model.");
+            throw DeepCadException.usage("No model file: choose a DeepCAD model bundle (.safetensors), or choose '"
+                    + BUILT_IN + "' as the model.");
         }
         return modelFile.getPath();
     }

@@ -23,15 +23,19 @@ public final class Movie {
             throw DeepCadException.usage("No image: open a movie (a stack or hyperstack with a time axis) first.");
         }
         switch (image.getType()) {
-            case ImagePlus.GRAY8: return "u8";
-            case ImagePlus.GRAY16: return "u16";
-            case ImagePlus.GRAY32: return "f32";
+            case ImagePlus.GRAY8:
+                return "u8";
+            case ImagePlus.GRAY16:
+                return "u16";
+            case ImagePlus.GRAY32:
+                return "f32";
             case ImagePlus.COLOR_RGB:
-                throw DeepCadException.usage("'" + image.getTitle() + "' is an RGB image; DeepCAD denoises grayscale "
-                    + "movies. Split it (Image > Color > Split Channels) or convert it (Image > Type > 8-bit or 16-bit).");
+                throw DeepCadException.usage(
+                        "'" + image.getTitle() + "' is an RGB image; DeepCAD denoises grayscale "
+                                + "movies. Split it (Image > Color > Split Channels) or convert it (Image > Type > 8-bit or 16-bit).");
             default:
                 throw DeepCadException.usage("'" + image.getTitle() + "' is an indexed-color image; convert it to "
-                    + "8-bit or 16-bit grayscale (Image > Type) first.");
+                        + "8-bit or 16-bit grayscale (Image > Type) first.");
         }
     }
 
@@ -87,9 +91,13 @@ public final class Movie {
         if (!(anyFloat && anyInteger)) return;
         for (int i = 0; i < planes.length; i++) {
             if (planes[i] instanceof short[]) {
-                planes[i] = new ShortProcessor(width, height, (short[]) planes[i], null).convertToFloatProcessor().getPixels();
+                planes[i] = new ShortProcessor(width, height, (short[]) planes[i], null)
+                        .convertToFloatProcessor()
+                        .getPixels();
             } else if (planes[i] instanceof byte[]) {
-                planes[i] = new ByteProcessor(width, height, (byte[]) planes[i], null).convertToFloatProcessor().getPixels();
+                planes[i] = new ByteProcessor(width, height, (byte[]) planes[i], null)
+                        .convertToFloatProcessor()
+                        .getPixels();
             }
         }
     }

@@ -25,8 +25,8 @@ final class NativeCalls {
 
         /** The listener to hand to the engine: the caller's, or none, plus "stop" once the JVM exits. */
         ProgressListener listener(ProgressListener caller) {
-            return (phase, done, total, message, trainLoss, validationLoss) ->
-                !exiting && (caller == null || caller.onEvent(phase, done, total, message, trainLoss, validationLoss));
+            return (phase, done, total, message, trainLoss, validationLoss) -> !exiting
+                    && (caller == null || caller.onEvent(phase, done, total, message, trainLoss, validationLoss));
         }
 
         @Override
@@ -44,7 +44,8 @@ final class NativeCalls {
     static Call enter() {
         synchronized (LOCK) {
             if (exiting) {
-                throw new DeepCadException("cancelled", "Java is shutting down: the DeepCAD computation was not started.");
+                throw new DeepCadException(
+                        "cancelled", "Java is shutting down: the DeepCAD computation was not started.");
             }
             running++;
         }
@@ -70,7 +71,7 @@ final class NativeCalls {
                 long left = (deadline - System.nanoTime()) / 1_000_000L;
                 if (left <= 0) {
                     System.err.println("DeepCAD: " + running + " computation(s) still running after " + waitMillis
-                        + " ms; exiting anyway.");
+                            + " ms; exiting anyway.");
                     return;
                 }
                 try {
@@ -80,12 +81,15 @@ final class NativeCalls {
                     return;
                 }
             }
-            System.err.println(String.format(java.util.Locale.ROOT, "DeepCAD: the running computations stopped (in %.1f s); Java exits.",
-                (System.nanoTime() - start) / 1e9));
+            System.err.println(String.format(
+                    java.util.Locale.ROOT,
+                    "DeepCAD: the running computations stopped (in %.1f s); Java exits.",
+                    (System.nanoTime() - start) / 1e9));
         }
     }
 
     static void installShutdownHook() {
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> stopAllAndWait(WAIT_MILLIS), "DeepCAD: stop native calls at exit"));
+        Runtime.getRuntime()
+                .addShutdownHook(new Thread(() -> stopAllAndWait(WAIT_MILLIS), "DeepCAD: stop native calls at exit"));
     }
 }

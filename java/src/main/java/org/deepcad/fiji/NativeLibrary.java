@@ -24,9 +24,9 @@ public final class NativeLibrary {
     public static final String FILE_NAME = "libdeepcad.so";
 
     private static final String INSTALL_HINT = "Install the DeepCAD overlay: copy its Fiji.app folder over your "
-        + "Fiji.app so that lib/linux64 holds " + FILE_NAME + " next to libtorch_cpu.so, libc10.so, libgomp.so.1, "
-        + "libcudart.so.13 and libcupti.so.13 (libtorch 2.11.0, glibc 2.29 or newer), then restart Fiji; "
-        + "or set the library path in Plugins > DeepCAD > DeepCAD settings.";
+            + "Fiji.app so that lib/linux64 holds " + FILE_NAME + " next to libtorch_cpu.so, libc10.so, libgomp.so.1, "
+            + "libcudart.so.13 and libcupti.so.13 (libtorch 2.11.0, glibc 2.29 or newer), then restart Fiji; "
+            + "or set the library path in Plugins > DeepCAD > DeepCAD settings.";
 
     private static String loadedFrom;
 
@@ -47,16 +47,20 @@ public final class NativeLibrary {
     public static synchronized String load(String configuredPath) {
         if (loadedFrom != null) return loadedFrom;
         if (!isLinuxX64()) {
-            throw new DeepCadException("library", "DeepCAD's native library is built for Linux x86-64 only; this is "
-                + System.getProperty("os.name") + " " + System.getProperty("os.arch") + ".");
+            throw new DeepCadException(
+                    "library",
+                    "DeepCAD's native library is built for Linux x86-64 only; this is " + System.getProperty("os.name")
+                            + " " + System.getProperty("os.arch") + ".");
         }
         List<String> looked = new ArrayList<>();
         for (String explicit : explicitSettings(configuredPath)) {
             File candidate = resolve(new File(explicit));
             looked.add(candidate.getPath() + " (explicit setting)");
             if (!candidate.isFile()) {
-                throw new DeepCadException("library", "The DeepCAD library path is set to '" + explicit
-                    + "', but " + candidate + " does not exist. Fix or clear the setting. " + INSTALL_HINT);
+                throw new DeepCadException(
+                        "library",
+                        "The DeepCAD library path is set to '" + explicit + "', but " + candidate
+                                + " does not exist. Fix or clear the setting. " + INSTALL_HINT);
             }
             return loadFile(candidate, looked);
         }
@@ -65,8 +69,8 @@ public final class NativeLibrary {
             looked.add(candidate.getPath());
             if (candidate.isFile()) return loadFile(candidate, looked);
         }
-        throw new DeepCadException("library", FILE_NAME + " was not found. Looked in: " + String.join(", ", looked)
-            + ". " + INSTALL_HINT);
+        throw new DeepCadException(
+                "library", FILE_NAME + " was not found. Looked in: " + String.join(", ", looked) + ". " + INSTALL_HINT);
     }
 
     private static String loadFile(File file, List<String> looked) {
@@ -74,9 +78,12 @@ public final class NativeLibrary {
         try {
             System.load(path);
         } catch (UnsatisfiedLinkError e) {
-            throw new DeepCadException("library", "Found " + path + " but could not load it: " + e.getMessage()
-                + ". Usually libtorch's libraries are missing from that folder or too old/new, or the system's "
-                + "glibc is older than 2.29. Looked in: " + String.join(", ", looked) + ". " + INSTALL_HINT, e);
+            throw new DeepCadException(
+                    "library",
+                    "Found " + path + " but could not load it: " + e.getMessage()
+                            + ". Usually libtorch's libraries are missing from that folder or too old/new, or the system's "
+                            + "glibc is older than 2.29. Looked in: " + String.join(", ", looked) + ". " + INSTALL_HINT,
+                    e);
         }
         loadedFrom = path;
         NativeCalls.installShutdownHook();
@@ -86,7 +93,7 @@ public final class NativeLibrary {
     /** The explicit settings in priority order; empty values are ignored. */
     private static List<String> explicitSettings(String configuredPath) {
         List<String> values = new ArrayList<>();
-        for (String value : new String[] { System.getProperty(PROPERTY), System.getenv(ENVIRONMENT), configuredPath }) {
+        for (String value : new String[] {System.getProperty(PROPERTY), System.getenv(ENVIRONMENT), configuredPath}) {
             if (value != null && !value.trim().isEmpty()) values.add(value.trim());
         }
         return values;

@@ -9,15 +9,14 @@ public final class OutputChoice {
     public static final String SAME_AS_INPUT = "Same as input";
     public static final String FLOAT32 = "32-bit float";
 
-    private OutputChoice() {
-    }
+    private OutputChoice() {}
 
     /** The engine's name for a choice ("auto", "input", "float32"). */
     public static String engineName(String choice) {
         if (choice == null || AUTOMATIC.equals(choice)) return "auto";
         if (SAME_AS_INPUT.equals(choice)) return "input";
         if (FLOAT32.equals(choice)) return "float32";
-        throw DeepCadException.usage("Unknown output type '" + choice + "': choose '" + AUTOMATIC + "', '" + SAME_AS_INPUT
-            + "' or '" + FLOAT32 + "'.");
+        throw DeepCadException.usage("Unknown output type '" + choice + "': choose '" + AUTOMATIC + "', '"
+                + SAME_AS_INPUT + "' or '" + FLOAT32 + "'.");
     }
 }

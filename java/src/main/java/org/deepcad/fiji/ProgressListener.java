@@ -8,6 +8,5 @@ package org.deepcad.fiji;
  */
 public interface ProgressListener {
     /** @return false to cancel the call; the engine stops at its next safe point. */
-    boolean onEvent(String phase, long done, long total, String message, double trainLoss,
-        double validationLoss);
+    boolean onEvent(String phase, long done, long total, String message, double trainLoss, double validationLoss);
 }

@@ -2,7 +2,6 @@ package org.deepcad.fiji;
 
 import ij.ImagePlus;
 import ij.io.FileSaver;
-
 import java.io.File;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -21,15 +20,16 @@ public final class ResultFile {
     public static void checkWritable(File target, ImagePlus source, boolean replace) {
         String sourcePath = VirtualOutput.sourcePath(source);
         if (sourcePath != null && same(target, new File(sourcePath))) {
-            throw DeepCadException.usage("Output file " + target + " is the movie being denoised; choose another name.");
+            throw DeepCadException.usage(
+                    "Output file " + target + " is the movie being denoised; choose another name.");
         }
         if (target.isDirectory()) {
             throw DeepCadException.usage("Output file " + target + " is a folder; give a file name such as "
-                + new File(target, Movie.resultTitle(source.getTitle()) + ".tif") + ".");
+                    + new File(target, Movie.resultTitle(source.getTitle()) + ".tif") + ".");
         }
         if (target.exists() && !replace) {
             throw DeepCadException.usage("Output file " + target + " already exists; choose another name or tick "
-                + "'Replace an existing output file'.");
+                    + "'Replace an existing output file'.");
         }
         File folder = target.getAbsoluteFile().getParentFile();
         if (folder == null || !folder.isDirectory()) {
@@ -56,10 +56,15 @@ public final class ResultFile {
                 throw new DeepCadException("io", "Could not write " + target + " (folder full or not writable?).");
             }
             if (target.exists() && !replace) {
-                throw DeepCadException.usage("Output file " + target + " appeared while denoising; the result was not saved. "
-                    + "Choose another name or tick 'Replace an existing output file'.");
+                throw DeepCadException.usage(
+                        "Output file " + target + " appeared while denoising; the result was not saved. "
+                                + "Choose another name or tick 'Replace an existing output file'.");
             }
-            Files.move(partial.toPath(), target.toPath(), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            Files.move(
+                    partial.toPath(),
+                    target.toPath(),
+                    StandardCopyOption.REPLACE_EXISTING,
+                    StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {
             throw new DeepCadException("io", "Could not write " + target + ": " + e.getMessage(), e);
         } finally {

@@ -14,14 +14,14 @@ public final class TilingChoice {
     public static final String DEEPCAD_RT = "DeepCAD-RT official pipeline";
     public static final String DEEPCAD_RT_2021 = "DeepCAD-RT 2021 official pipeline";
 
-    private TilingChoice() {
-    }
+    private TilingChoice() {}
 
     /**
      * The denoise settings JSON for the engine: the memory budget, whether an existing output may
      * be replaced, and for the official pipelines their patch ("t,y,x") and overlap factor.
      */
-    public static JsonObject settings(String choice, String patch, double overlap, long maxMemoryBytes, boolean overwrite) {
+    public static JsonObject settings(
+            String choice, String patch, double overlap, long maxMemoryBytes, boolean overwrite) {
         JsonObject json = new JsonObject();
         json.addProperty("overwrite", overwrite);
         if (maxMemoryBytes > 0) json.addProperty("max_memory_bytes", maxMemoryBytes);
@@ -41,22 +41,24 @@ public final class TilingChoice {
         if (choice == null || SEAMLESS.equals(choice)) return null;
         if (DEEPCAD_RT.equals(choice)) return "deepcad-rt";
         if (DEEPCAD_RT_2021.equals(choice)) return "deepcad-rt-2021";
-        throw DeepCadException.usage("Unknown tiling '" + choice + "': choose '" + SEAMLESS + "', '" + DEEPCAD_RT + "' or '"
-            + DEEPCAD_RT_2021 + "'.");
+        throw DeepCadException.usage("Unknown tiling '" + choice + "': choose '" + SEAMLESS + "', '" + DEEPCAD_RT
+                + "' or '" + DEEPCAD_RT_2021 + "'.");
     }
 
     /** "150,150,150" (or one number for all three axes) as a JSON list, checked. */
     static JsonArray patchList(String patch) {
         String[] parts = (patch == null ? "" : patch.trim()).split("\\s*,\\s*");
         if (parts.length == 1) parts = new String[] {parts[0], parts[0], parts[0]};
-        if (parts.length != 3) throw DeepCadException.usage("Patch '" + patch + "' must be three sizes t,y,x such as 150,150,150.");
+        if (parts.length != 3)
+            throw DeepCadException.usage("Patch '" + patch + "' must be three sizes t,y,x such as 150,150,150.");
         JsonArray list = new JsonArray();
         for (String part : parts) {
             int value;
             try {
                 value = Integer.parseInt(part);
             } catch (NumberFormatException e) {
-                throw DeepCadException.usage("Patch '" + patch + "' must be three whole numbers t,y,x such as 150,150,150.");
+                throw DeepCadException.usage(
+                        "Patch '" + patch + "' must be three whole numbers t,y,x such as 150,150,150.");
             }
             if (value < 1) throw DeepCadException.usage("Patch '" + patch + "' must be positive on every axis.");
             list.add(value);

@@ -7,7 +7,6 @@ import ij.ImageStack;
 import ij.VirtualStack;
 import ij.io.FileInfo;
 import ij.measure.Calibration;
-
 import java.io.File;
 
 /**
@@ -28,7 +27,8 @@ public final class VirtualOutput {
         FileInfo info = input.getOriginalFileInfo();
         String name = info != null ? info.fileName : null;
         ImageStack stack = input.getStack();
-        if (name == null && stack instanceof VirtualStack && stack.getSize() > 0) name = firstFileName((VirtualStack) stack);
+        if (name == null && stack instanceof VirtualStack && stack.getSize() > 0)
+            name = firstFileName((VirtualStack) stack);
         if (dir == null || name == null || name.isEmpty()) return null;
         return new File(dir, name).getPath();
     }
@@ -57,8 +57,9 @@ public final class VirtualOutput {
         File dir = sourceDirectory(input);
         if (dir == null || !dir.isDirectory() || !dir.canWrite()) {
             throw DeepCadException.usage("'" + input.getTitle() + "' is a virtual stack whose folder is unknown or not "
-                + "writable" + (dir == null ? "" : " (" + dir + ")") + ", so its denoised movie cannot be written beside "
-                + "it: set 'Output file' to where the result should go.");
+                    + "writable" + (dir == null ? "" : " (" + dir + ")")
+                    + ", so its denoised movie cannot be written beside "
+                    + "it: set 'Output file' to where the result should go.");
         }
         String base = Movie.resultTitle(input.getTitle());
         File file = new File(dir, base + ".tif");
@@ -80,7 +81,7 @@ public final class VirtualOutput {
         String base = name.replaceFirst("(?i)\\.tiff?$", "");
         int channels = input.getNChannels();
         String suffix = (channels > 1 ? "-c" + (m % channels + 1) : "")
-            + (input.getNFrames() > 1 && input.getNSlices() > 1 ? "-z" + (m / channels + 1) : "");
+                + (input.getNFrames() > 1 && input.getNSlices() > 1 ? "-z" + (m / channels + 1) : "");
         return new File(output.getAbsoluteFile().getParentFile(), base + suffix + ".tif");
     }
 
@@ -112,8 +113,9 @@ public final class VirtualOutput {
         for (int t = 0; t < stackIndices.length; t++) {
             FileInfo fi = new FileInfo();
             fi.fileFormat = FileInfo.TIFF;
-            fi.fileType = "u8".equals(sampleType) ? FileInfo.GRAY8
-                : "f32".equals(sampleType) ? FileInfo.GRAY32_FLOAT : FileInfo.GRAY16_UNSIGNED;
+            fi.fileType = "u8".equals(sampleType)
+                    ? FileInfo.GRAY8
+                    : "f32".equals(sampleType) ? FileInfo.GRAY32_FLOAT : FileInfo.GRAY16_UNSIGNED;
             fi.width = width;
             fi.height = height;
             fi.intelByteOrder = true;

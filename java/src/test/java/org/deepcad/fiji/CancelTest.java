@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.File;
 import java.lang.reflect.Field;
-
 import org.deepcad.fiji.commands.TrainCommand;
 import org.junit.jupiter.api.Test;
 
@@ -20,10 +19,14 @@ class CancelTest {
 
     @Test
     void cancelDuringTrainingKeepsTheLastFinishedEpoch() throws Exception {
-        File bundle = NativeTestSupport.folder().resolve("cancelled.safetensors").toFile();
+        File bundle =
+                NativeTestSupport.folder().resolve("cancelled.safetensors").toFile();
         TrainCommand command = new TrainCommand();
         command.setContext(NativeTestSupport.context());
-        set(command, "input", TestMovies.sixteenBit("c", TestMovies.simulate(TestMovies.FRAMES, 9)[1], TestMovies.FRAMES));
+        set(
+                command,
+                "input",
+                TestMovies.sixteenBit("c", TestMovies.simulate(TestMovies.FRAMES, 9)[1], TestMovies.FRAMES));
         set(command, "model_file", bundle);
         set(command, "epochs", 50);
         set(command, "patch_t", 16);
@@ -43,9 +46,15 @@ class CancelTest {
         assertTrue(!training.isAlive(), "training stopped");
         assertTrue(command.isCanceled());
         assertNull(command.report());
-        int epochs = NativeTestSupport.json(DeepCadNative.modelInfoJson(bundle.getPath())).getAsJsonObject("training")
-            .get("epochs_completed").getAsInt();
+        int epochs = NativeTestSupport.json(DeepCadNative.modelInfoJson(bundle.getPath()))
+                .getAsJsonObject("training")
+                .get("epochs_completed")
+                .getAsInt();
         assertTrue(epochs >= 1 && epochs < 50, "epochs in the kept bundle: " + epochs);
-        assertEquals("4", NativeTestSupport.json(DeepCadNative.modelInfoJson(bundle.getPath())).get("base_width").getAsString());
+        assertEquals(
+                "4",
+                NativeTestSupport.json(DeepCadNative.modelInfoJson(bundle.getPath()))
+                        .get("base_width")
+                        .getAsString());
     }
 }

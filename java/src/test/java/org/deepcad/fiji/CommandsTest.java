@@ -10,13 +10,11 @@ import ij.CompositeImage;
 import ij.ImagePlus;
 import ij.ImageStack;
 import ij.measure.Calibration;
-
 import java.io.File;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-
 import org.deepcad.fiji.commands.DenoiseCommand;
 import org.deepcad.fiji.commands.DenoiseFilesCommand;
 import org.deepcad.fiji.commands.ModelInfoCommand;
@@ -27,14 +25,18 @@ import org.scijava.command.CommandService;
 /** The commands run in a plain SciJava context on ImageJ images, against the real engine. */
 class CommandsTest {
     private static CommandModule run(Class<? extends org.scijava.command.Command> command, Object... inputs)
-        throws Exception
-    {
-        return NativeTestSupport.context().service(CommandService.class).run(command, true, inputs).get();
+            throws Exception {
+        return NativeTestSupport.context()
+                .service(CommandService.class)
+                .run(command, true, inputs)
+                .get();
     }
 
     private static ImagePlus denoise(ImagePlus input, Object... extra) throws Exception {
         // The input's bit depth unless a test asks otherwise (later pairs win).
-        Object[] base = { "input", input, "model_file", NativeTestSupport.model(), "output_type", OutputChoice.SAME_AS_INPUT };
+        Object[] base = {
+            "input", input, "model_file", NativeTestSupport.model(), "output_type", OutputChoice.SAME_AS_INPUT
+        };
         Object[] inputs = new Object[base.length + extra.length];
         System.arraycopy(base, 0, inputs, 0, base.length);
         System.arraycopy(extra, 0, inputs, base.length, extra.length);
@@ -63,12 +65,16 @@ class CommandsTest {
 
         double noisyError = TestMovies.meanSquaredError(input, movie[0]);
         double denoisedError = TestMovies.meanSquaredError(output, movie[0]);
-        System.out.printf("MSE against the clean movie: noisy %.2f, denoised %.2f; means clean %.2f noisy %.2f denoised %.2f%n",
-            noisyError, denoisedError, mean(movie[0]), mean(floatsOf(input)), mean(floatsOf(output)));
+        System.out.printf(
+                "MSE against the clean movie: noisy %.2f, denoised %.2f; means clean %.2f noisy %.2f denoised %.2f%n",
+                noisyError, denoisedError, mean(movie[0]), mean(floatsOf(input)), mean(floatsOf(output)));
         assertTrue(denoisedError < 0.8 * noisyError, "denoised MSE " + denoisedError + " vs noisy " + noisyError);
         // The input is never modified.
-        assertEquals(0, TestMovies.meanSquaredError(input,
-            floatsOf(TestMovies.sixteenBit("again", movie[1], TestMovies.FRAMES))), 0.0);
+        assertEquals(
+                0,
+                TestMovies.meanSquaredError(
+                        input, floatsOf(TestMovies.sixteenBit("again", movie[1], TestMovies.FRAMES))),
+                0.0);
     }
 
     private static double mean(float[] values) {
@@ -81,7 +87,10 @@ class CommandsTest {
         int len = image.getWidth() * image.getHeight();
         float[] values = new float[len * image.getStackSize()];
         for (int t = 0; t < image.getStackSize(); t++) {
-            float[] plane = (float[]) image.getStack().getProcessor(t + 1).convertToFloatProcessor().getPixels();
+            float[] plane = (float[]) image.getStack()
+                    .getProcessor(t + 1)
+                    .convertToFloatProcessor()
+                    .getPixels();
             System.arraycopy(plane, 0, values, t * len, len);
         }
         return values;
@@ -109,7 +118,8 @@ class CommandsTest {
     void theBuiltInModelNeedsNoFileAndAutomaticOutputKeepsDimDataInFloat() throws Exception {
         float[][] movie = TestMovies.simulate(TestMovies.FRAMES, 12);
         ImagePlus input = TestMovies.sixteenBit("dim.tif", movie[1], TestMovies.FRAMES);
-        CommandModule module = run(DenoiseCommand.class, "input", input, "model", ModelChoice.BUILT_IN, "device", "cpu");
+        CommandModule module =
+                run(DenoiseCommand.class, "input", input, "model", ModelChoice.BUILT_IN, "device", "cpu");
         assertFalse(module.isCanceled(), () -> "cancelled: " + module.getCancelReason());
         ImagePlus output = (ImagePlus) module.getOutput("output");
         assertEquals("dim-denoised", output.getTitle());
@@ -120,17 +130,16 @@ class CommandsTest {
         double denoisedError = TestMovies.meanSquaredError(output, movie[0]);
         System.out.printf("built-in model: MSE noisy %.2f, denoised %.2f%n", noisyError, denoisedError);
         assertTrue(denoisedError < 0.5 * noisyError, "denoised MSE " + denoisedError + " vs noisy " + noisyError);
-
     }
 
     @Test
     void planesOfMixedTypesBecomeFloatWithTheSameValues() {
-        Object[] planes = { new short[] { 1, (short) 65535 }, new float[] { 0.5f, 2f }, new byte[] { (byte) 200, 3 } };
+        Object[] planes = {new short[] {1, (short) 65535}, new float[] {0.5f, 2f}, new byte[] {(byte) 200, 3}};
         Movie.toCommonType(planes, 2, 1);
-        assertArrayEquals(new float[] { 1f, 65535f }, (float[]) planes[0]);
-        assertArrayEquals(new float[] { 0.5f, 2f }, (float[]) planes[1]);
-        assertArrayEquals(new float[] { 200f, 3f }, (float[]) planes[2]);
-        Object[] same = { new short[] { 7 }, new short[] { 8 } };
+        assertArrayEquals(new float[] {1f, 65535f}, (float[]) planes[0]);
+        assertArrayEquals(new float[] {0.5f, 2f}, (float[]) planes[1]);
+        assertArrayEquals(new float[] {200f, 3f}, (float[]) planes[2]);
+        Object[] same = {new short[] {7}, new short[] {8}};
         Movie.toCommonType(same, 1, 1);
         assertTrue(same[0] instanceof short[] && same[1] instanceof short[]);
     }
@@ -157,8 +166,10 @@ class CommandsTest {
         ImagePlus alone = denoise(second, "device", "cpu");
         // Channel 2 of the hyperstack equals channel 2 denoised on its own.
         for (int t = 1; t <= TestMovies.FRAMES; t += 21) {
-            assertArrayEquals((short[]) alone.getStack().getPixels(t),
-                (short[]) output.getStack().getPixels(output.getStackIndex(2, 1, t)), "frame " + t);
+            assertArrayEquals(
+                    (short[]) alone.getStack().getPixels(t),
+                    (short[]) output.getStack().getPixels(output.getStackIndex(2, 1, t)),
+                    "frame " + t);
         }
     }
 
@@ -172,10 +183,11 @@ class CommandsTest {
             Callable<ImagePlus> job = () -> denoise(input, "device", "cpu");
             Future<ImagePlus> one = pool.submit(job);
             Future<ImagePlus> two = pool.submit(job);
-            for (Future<ImagePlus> result : new Future[] { one, two }) {
+            for (Future<ImagePlus> result : new Future[] {one, two}) {
                 ImagePlus image = result.get();
                 for (int t = 1; t <= TestMovies.FRAMES; t++) {
-                    assertArrayEquals((short[]) reference.getStack().getPixels(t), (short[]) image.getStack().getPixels(t));
+                    assertArrayEquals((short[]) reference.getStack().getPixels(t), (short[])
+                            image.getStack().getPixels(t));
                 }
             }
         } finally {
@@ -188,7 +200,12 @@ class CommandsTest {
         CommandModule module = run(ModelInfoCommand.class, "model_file", NativeTestSupport.model());
         String info = (String) module.getOutput("model_info");
         assertEquals("4", NativeTestSupport.json(info).get("base_width").getAsString());
-        assertEquals(String.valueOf(NativeTestSupport.MODEL_EPOCHS), NativeTestSupport.json(info).getAsJsonObject("training").get("epochs_completed").getAsString());
+        assertEquals(
+                String.valueOf(NativeTestSupport.MODEL_EPOCHS),
+                NativeTestSupport.json(info)
+                        .getAsJsonObject("training")
+                        .get("epochs_completed")
+                        .getAsString());
     }
 
     @Test
@@ -198,10 +215,22 @@ class CommandsTest {
         assertTrue(in.mkdirs());
         for (int i = 0; i < 2; i++) {
             float[][] movie = TestMovies.simulate(TestMovies.FRAMES, 40 + i);
-            ij.IJ.saveAsTiff(TestMovies.sixteenBit("m" + i, movie[1], TestMovies.FRAMES), new File(in, "m" + i + ".tif").getPath());
+            ij.IJ.saveAsTiff(
+                    TestMovies.sixteenBit("m" + i, movie[1], TestMovies.FRAMES),
+                    new File(in, "m" + i + ".tif").getPath());
         }
-        CommandModule module = run(DenoiseFilesCommand.class, "input_path", in, "output_folder", out,
-            "model_file", NativeTestSupport.model(), "device", "cpu", "output_type", OutputChoice.SAME_AS_INPUT);
+        CommandModule module = run(
+                DenoiseFilesCommand.class,
+                "input_path",
+                in,
+                "output_folder",
+                out,
+                "model_file",
+                NativeTestSupport.model(),
+                "device",
+                "cpu",
+                "output_type",
+                OutputChoice.SAME_AS_INPUT);
         assertNotNull(module.getOutput("report"));
         for (int i = 0; i < 2; i++) {
             ImagePlus result = ij.IJ.openImage(new File(out, "m" + i + "-denoised.tif").getPath());
@@ -213,14 +242,36 @@ class CommandsTest {
         // A second run into the same folder: the existing outputs are refused, untouched, unless replacing is allowed.
         long before = new File(out, "m0-denoised.tif").lastModified();
         java.util.concurrent.ExecutionException refused = org.junit.jupiter.api.Assertions.assertThrows(
-            java.util.concurrent.ExecutionException.class, () -> run(DenoiseFilesCommand.class, "input_path", in,
-                "output_folder", out, "model_file", NativeTestSupport.model(), "device", "cpu"));
+                java.util.concurrent.ExecutionException.class,
+                () -> run(
+                        DenoiseFilesCommand.class,
+                        "input_path",
+                        in,
+                        "output_folder",
+                        out,
+                        "model_file",
+                        NativeTestSupport.model(),
+                        "device",
+                        "cpu"));
         Throwable cause = refused.getCause();
-        while (!(cause instanceof DeepCadException) && cause != null && cause.getCause() != null) cause = cause.getCause();
-        assertTrue(cause instanceof DeepCadException && cause.getMessage().contains("already exists"), String.valueOf(cause));
+        while (!(cause instanceof DeepCadException) && cause != null && cause.getCause() != null)
+            cause = cause.getCause();
+        assertTrue(
+                cause instanceof DeepCadException && cause.getMessage().contains("already exists"),
+                String.valueOf(cause));
         assertEquals(before, new File(out, "m0-denoised.tif").lastModified());
-        CommandModule replaced = run(DenoiseFilesCommand.class, "input_path", in, "output_folder", out,
-            "model_file", NativeTestSupport.model(), "device", "cpu", "replace_existing", true);
+        CommandModule replaced = run(
+                DenoiseFilesCommand.class,
+                "input_path",
+                in,
+                "output_folder",
+                out,
+                "model_file",
+                NativeTestSupport.model(),
+                "device",
+                "cpu",
+                "replace_existing",
+                true);
         assertTrue(((String) replaced.getOutput("report")).contains("m1-denoised.tif"));
     }
 }

@@ -3,9 +3,7 @@ package org.deepcad.fiji;
 import ij.IJ;
 import ij.ImagePlus;
 import ij.ImageStack;
-
 import java.io.File;
-
 import org.deepcad.fiji.commands.DenoiseCommand;
 import org.scijava.Context;
 import org.scijava.command.CommandModule;
@@ -47,8 +45,9 @@ public final class DenoiseTiming {
         long start = System.nanoTime();
         ImagePlus input = IJ.openImage(movie.getPath());
         if (input == null) throw new IllegalArgumentException("ImageJ could not open " + movie);
-        System.out.printf("opened %s: %d×%d×%d, %d-bit in %.2f s%n", movie, input.getWidth(), input.getHeight(),
-            input.getStackSize(), input.getBitDepth(), seconds(start));
+        System.out.printf(
+                "opened %s: %d×%d×%d, %d-bit in %.2f s%n",
+                movie, input.getWidth(), input.getHeight(), input.getStackSize(), input.getBitDepth(), seconds(start));
 
         try (Context context = new Context()) {
             CommandService commands = context.service(CommandService.class);
@@ -56,14 +55,20 @@ public final class DenoiseTiming {
             for (int run = 1; run <= runs; run++) {
                 long cpuStart = processCpuNanos();
                 start = System.nanoTime();
-                CommandModule module = commands.run(DenoiseCommand.class, true,
-                    "input", input, "model_file", model, "device", "cpu").get();
+                CommandModule module = commands.run(
+                                DenoiseCommand.class, true, "input", input, "model_file", model, "device", "cpu")
+                        .get();
                 double took = seconds(start);
                 double cpu = (processCpuNanos() - cpuStart) / 1e9;
                 if (module.isCanceled()) throw new IllegalStateException("cancelled: " + module.getCancelReason());
                 output = (ImagePlus) module.getOutput("output");
-                System.out.printf("command run %d: %.2f s wall (%.1f frames/s), %.2f s process CPU, engine threads %s%n", run,
-                    took, input.getStackSize() / took, cpu, NativeTestSupport.json(DeepCadNative.devicesJson()).get("threads"));
+                System.out.printf(
+                        "command run %d: %.2f s wall (%.1f frames/s), %.2f s process CPU, engine threads %s%n",
+                        run,
+                        took,
+                        input.getStackSize() / took,
+                        cpu,
+                        NativeTestSupport.json(DeepCadNative.devicesJson()).get("threads"));
             }
             if (reference != null && output != null) compare(output, reference);
         }
@@ -73,8 +78,9 @@ public final class DenoiseTiming {
     private static void compare(ImagePlus output, String referencePath) {
         ImagePlus reference = IJ.openImage(referencePath);
         if (reference == null) throw new IllegalArgumentException("ImageJ could not open " + referencePath);
-        if (reference.getStackSize() != output.getStackSize() || reference.getWidth() != output.getWidth()
-            || reference.getHeight() != output.getHeight()) {
+        if (reference.getStackSize() != output.getStackSize()
+                || reference.getWidth() != output.getWidth()
+                || reference.getHeight() != output.getHeight()) {
             throw new IllegalArgumentException("reference " + referencePath + " has another shape than the output");
         }
         ImageStack a = output.getStack(), b = reference.getStack();
@@ -91,15 +97,18 @@ public final class DenoiseTiming {
                 total++;
             }
         }
-        System.out.printf("against %s: max |difference| %.4g, mean %.4g, %d of %d pixels differ%n", referencePath, max,
-            sum / total, differing, total);
+        System.out.printf(
+                "against %s: max |difference| %.4g, mean %.4g, %d of %d pixels differ%n",
+                referencePath, max, sum / total, differing, total);
     }
 
     /** CPU time of the whole JVM process (all threads, libtorch's included): a load-independent cost, unlike wall time when other jobs share the cores. */
     private static long processCpuNanos() {
-        java.lang.management.OperatingSystemMXBean os = java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+        java.lang.management.OperatingSystemMXBean os =
+                java.lang.management.ManagementFactory.getOperatingSystemMXBean();
         return os instanceof com.sun.management.OperatingSystemMXBean
-            ? ((com.sun.management.OperatingSystemMXBean) os).getProcessCpuTime() : -1;
+                ? ((com.sun.management.OperatingSystemMXBean) os).getProcessCpuTime()
+                : -1;
     }
 
     private static double seconds(long startNanos) {

@@ -25,21 +25,31 @@ public final class ExitDuringNativeCall {
             planes[t] = plane;
         }
         CountDownLatch computing = new CountDownLatch(1);
-        Thread worker = new Thread(() -> {
-            String outcome;
-            try {
-                DeepCadNative.denoise("default", "cpu", planes, width, height, "u16", null, "auto",
-                    (phase, done, total, message, trainLoss, validationLoss) -> {
-                        if (!"info".equals(phase) && !"warning".equals(phase)) computing.countDown();
-                        return true;
-                    });
-                outcome = "finished";
-            } catch (DeepCadException e) {
-                outcome = e.kind();
-            }
-            System.out.println("NATIVE-CALL-ENDED " + outcome);
-            System.out.flush();
-        }, "background denoise");
+        Thread worker = new Thread(
+                () -> {
+                    String outcome;
+                    try {
+                        DeepCadNative.denoise(
+                                "default",
+                                "cpu",
+                                planes,
+                                width,
+                                height,
+                                "u16",
+                                null,
+                                "auto",
+                                (phase, done, total, message, trainLoss, validationLoss) -> {
+                                    if (!"info".equals(phase) && !"warning".equals(phase)) computing.countDown();
+                                    return true;
+                                });
+                        outcome = "finished";
+                    } catch (DeepCadException e) {
+                        outcome = e.kind();
+                    }
+                    System.out.println("NATIVE-CALL-ENDED " + outcome);
+                    System.out.flush();
+                },
+                "background denoise");
         worker.setDaemon(true);
         worker.start();
         if (!computing.await(300, TimeUnit.SECONDS)) {

@@ -7,13 +7,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ij.ImagePlus;
 import ij.Macro;
-
 import java.io.File;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
-
 import org.deepcad.fiji.commands.DenoiseCommand;
 import org.deepcad.fiji.commands.DenoiseFilesCommand;
 import org.deepcad.fiji.commands.ModelInfoCommand;
@@ -47,7 +45,8 @@ class MacroOptionsTest {
             expected.add(item.getName());
             String text = Macro.getValue(options + " ", item.getName(), null);
             assertNotNull(text, command.getSimpleName() + ": the test's options lack '" + item.getName() + "'");
-            Object value = item.getType() == ImagePlus.class ? OPEN_IMAGES.get(text) : convert.convert(text, item.getType());
+            Object value =
+                    item.getType() == ImagePlus.class ? OPEN_IMAGES.get(text) : convert.convert(text, item.getType());
             assertNotNull(value, item.getName() + "=" + text + " does not convert to " + item.getType());
             inputs.put(item.getName(), value);
         }
@@ -64,48 +63,77 @@ class MacroOptionsTest {
     @Test
     void everyCommandRunsFromMacroStrings() throws Exception {
         File model = NativeTestSupport.model();
-        ImagePlus movie = TestMovies.sixteenBit("macro movie.tif", TestMovies.simulate(TestMovies.FRAMES, 11)[1],
-            TestMovies.FRAMES);
+        ImagePlus movie = TestMovies.sixteenBit(
+                "macro movie.tif", TestMovies.simulate(TestMovies.FRAMES, 11)[1], TestMovies.FRAMES);
         OPEN_IMAGES.put("macro movie.tif", movie);
 
-        CommandModule denoised = runMacro(DenoiseCommand.class,
-            "input=[macro movie.tif] model=[Model file] model_file=" + path(model) + " device=cpu output_type=[32-bit float] replace_existing=false"
-                + " tiling=[Seamless (DeepCAD)] official_patch=[150,150,150] official_overlap=0.6 output_file="
-                + path(NativeTestSupport.folder().resolve("macro virtual output.tif").toFile()));
+        CommandModule denoised = runMacro(
+                DenoiseCommand.class,
+                "input=[macro movie.tif] model=[Model file] model_file=" + path(model)
+                        + " device=cpu output_type=[32-bit float] replace_existing=false"
+                        + " tiling=[Seamless (DeepCAD)] official_patch=[150,150,150] official_overlap=0.6 output_file="
+                        + path(NativeTestSupport.folder()
+                                .resolve("macro virtual output.tif")
+                                .toFile()));
         assertEquals(ImagePlus.GRAY32, ((ImagePlus) denoised.getOutput("output")).getType());
 
-        File trained = NativeTestSupport.folder().resolve("macro model.safetensors").toFile();
-        CommandModule train = runMacro(TrainCommand.class, "input=[macro movie.tif] input_path=[] model_file=" + path(trained)
-            + " epochs=1 time_limit_minutes=0 patch_t=16 patch_xy=16 base_width=4 start_from_built_in=false patches_per_epoch=8 learning_rate=0.003"
-            + " device=cpu replace_existing=false resume_from=[]");
+        File trained =
+                NativeTestSupport.folder().resolve("macro model.safetensors").toFile();
+        CommandModule train = runMacro(
+                TrainCommand.class,
+                "input=[macro movie.tif] input_path=[] model_file=" + path(trained)
+                        + " epochs=1 time_limit_minutes=0 patch_t=16 patch_xy=16 base_width=4 start_from_built_in=false patches_per_epoch=8 learning_rate=0.003"
+                        + " device=cpu replace_existing=false resume_from=[]");
         assertFalse(train.isCanceled());
         assertTrue(trained.isFile());
-        assertEquals("1", NativeTestSupport.json((String) train.getOutput("report")).get("epochs_completed").getAsString());
+        assertEquals(
+                "1",
+                NativeTestSupport.json((String) train.getOutput("report"))
+                        .get("epochs_completed")
+                        .getAsString());
 
-        CommandModule resumed = runMacro(TrainCommand.class, "input=[macro movie.tif] input_path=[] model_file=" + path(trained)
-            + " epochs=2 time_limit_minutes=0 patch_t=16 patch_xy=16 base_width=4 start_from_built_in=false patches_per_epoch=8 learning_rate=0.003"
-            + " device=cpu replace_existing=false resume_from=" + path(trained));
-        assertEquals("2", NativeTestSupport.json((String) resumed.getOutput("report")).get("epochs_completed").getAsString());
+        CommandModule resumed = runMacro(
+                TrainCommand.class,
+                "input=[macro movie.tif] input_path=[] model_file=" + path(trained)
+                        + " epochs=2 time_limit_minutes=0 patch_t=16 patch_xy=16 base_width=4 start_from_built_in=false patches_per_epoch=8 learning_rate=0.003"
+                        + " device=cpu replace_existing=false resume_from=" + path(trained));
+        assertEquals(
+                "2",
+                NativeTestSupport.json((String) resumed.getOutput("report"))
+                        .get("epochs_completed")
+                        .getAsString());
 
         // A time limit (0.6 s) ends a 500-epoch request early; replacing the existing model was asked for.
-        CommandModule limited = runMacro(TrainCommand.class, "input=[macro movie.tif] input_path=[] model_file=" + path(trained)
-            + " epochs=500 time_limit_minutes=0.01 patch_t=16 patch_xy=16 base_width=4 start_from_built_in=false patches_per_epoch=8 learning_rate=0.003"
-            + " device=cpu replace_existing=true resume_from=[]");
-        int epochs = NativeTestSupport.json((String) limited.getOutput("report")).get("epochs_completed").getAsInt();
+        CommandModule limited = runMacro(
+                TrainCommand.class,
+                "input=[macro movie.tif] input_path=[] model_file=" + path(trained)
+                        + " epochs=500 time_limit_minutes=0.01 patch_t=16 patch_xy=16 base_width=4 start_from_built_in=false patches_per_epoch=8 learning_rate=0.003"
+                        + " device=cpu replace_existing=true resume_from=[]");
+        int epochs = NativeTestSupport.json((String) limited.getOutput("report"))
+                .get("epochs_completed")
+                .getAsInt();
         assertTrue(epochs >= 1 && epochs < 500, "epochs " + epochs);
 
         CommandModule info = runMacro(ModelInfoCommand.class, "model_file=" + path(trained));
-        assertEquals("4", NativeTestSupport.json((String) info.getOutput("model_info")).get("base_width").getAsString());
+        assertEquals(
+                "4",
+                NativeTestSupport.json((String) info.getOutput("model_info"))
+                        .get("base_width")
+                        .getAsString());
 
         File in = NativeTestSupport.folder().resolve("macro in").toFile();
         File out = NativeTestSupport.folder().resolve("macro out").toFile();
         assertTrue(in.mkdirs());
         ij.IJ.saveAsTiff(movie, new File(in, "one.tif").getPath());
-        runMacro(DenoiseFilesCommand.class, "input_path=" + path(in) + " output_folder=" + path(out) + " model=[Model file] model_file="
-            + path(model) + " device=cpu output_type=[Same as input] replace_existing=false channel=0 slice=0");
+        runMacro(
+                DenoiseFilesCommand.class,
+                "input_path=" + path(in) + " output_folder=" + path(out) + " model=[Model file] model_file="
+                        + path(model)
+                        + " device=cpu output_type=[Same as input] replace_existing=false channel=0 slice=0");
         assertTrue(new File(out, "one-denoised.tif").isFile());
 
-        CommandModule settings = runMacro(SettingsCommand.class, "device=auto threads=0 memory_mb=1024 library_path=[]");
+        CommandModule settings =
+                runMacro(SettingsCommand.class, "device=auto threads=0 memory_mb=1024 library_path=[]");
         assertTrue(((String) settings.getOutput("devices")).contains("cpu"));
     }
 }

@@ -1,14 +1,12 @@
 package org.deepcad.fiji;
 
-import com.google.gson.JsonObject;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 
+import com.google.gson.JsonObject;
 import ij.IJ;
 import ij.ImagePlus;
-
 import java.io.File;
-
 import org.deepcad.fiji.commands.TrainCommand;
 import org.junit.jupiter.api.Test;
 import org.scijava.command.CommandModule;
@@ -32,20 +30,40 @@ class ModelOriginTest {
     void anImageOpenedFromAFileIsRecordedWithItsFileAndAResumeSaysSo() throws Exception {
         File folder = NativeTestSupport.folder().toFile();
         File tiff = new File(folder, "origin movie.tif");
-        IJ.saveAsTiff(TestMovies.sixteenBit("origin movie.tif", TestMovies.simulate(TestMovies.FRAMES, 21)[1], TestMovies.FRAMES),
-            tiff.getPath());
+        IJ.saveAsTiff(
+                TestMovies.sixteenBit(
+                        "origin movie.tif", TestMovies.simulate(TestMovies.FRAMES, 21)[1], TestMovies.FRAMES),
+                tiff.getPath());
         ImagePlus opened = IJ.openImage(tiff.getPath());
         File model = new File(folder, "origin.safetensors");
         CommandService commands = NativeTestSupport.context().service(CommandService.class);
-        Object[] settings = { "input", opened, "model_file", model, "patch_t", 16, "patch_xy", 16, "base_width", 4,
-            "start_from_built_in", false, "patches_per_epoch", 4, "device", "cpu" };
-        CommandModule first = commands.run(TrainCommand.class, true, with(settings, "epochs", 1)).get();
+        Object[] settings = {
+            "input",
+            opened,
+            "model_file",
+            model,
+            "patch_t",
+            16,
+            "patch_xy",
+            16,
+            "base_width",
+            4,
+            "start_from_built_in",
+            false,
+            "patches_per_epoch",
+            4,
+            "device",
+            "cpu"
+        };
+        CommandModule first = commands.run(TrainCommand.class, true, with(settings, "epochs", 1))
+                .get();
         assertFalse(first.isCanceled(), first.getCancelReason());
         String info = info(model);
         assertEquals("fiji", training(info).get("origin").getAsString(), info);
         assertEquals("image 'origin movie.tif' from " + tiff.getPath(), source(info), info);
 
-        commands.run(TrainCommand.class, true, with(with(settings, "epochs", 2), "resume_from", model)).get();
+        commands.run(TrainCommand.class, true, with(with(settings, "epochs", 2), "resume_from", model))
+                .get();
         assertEquals("fiji (resumed)", training(info(model)).get("origin").getAsString());
     }
 
@@ -63,6 +81,11 @@ class ModelOriginTest {
 
     /** How the bundle names the (only) movie it was trained on. */
     private static String source(String info) {
-        return training(info).getAsJsonArray("sources").get(0).getAsJsonObject().get("path").getAsString();
+        return training(info)
+                .getAsJsonArray("sources")
+                .get(0)
+                .getAsJsonObject()
+                .get("path")
+                .getAsString();
     }
 }

@@ -5,7 +5,6 @@ import com.google.gson.JsonParser;
 import java.io.File;
 import java.nio.file.Files;
 import java.nio.file.Path;
-
 import org.scijava.Context;
 import org.scijava.command.CommandModule;
 import org.scijava.command.CommandService;
@@ -45,12 +44,32 @@ public final class NativeTestSupport {
         if (model == null) {
             File bundle = folder().resolve("tiny.safetensors").toFile();
             float[][] movie = TestMovies.simulate(TestMovies.FRAMES, 1);
-            CommandModule module = context().service(CommandService.class).run(
-                org.deepcad.fiji.commands.TrainCommand.class, true,
-                "input", TestMovies.sixteenBit("training.tif", movie[1], TestMovies.FRAMES),
-                "model_file", bundle, "epochs", MODEL_EPOCHS, "patch_t", 16, "patch_xy", 16, "base_width", 4,
-                "patches_per_epoch", 48, "learning_rate", 0.003, "device", "cpu").get();
-            if (module.isCanceled()) throw new IllegalStateException("training was cancelled: " + module.getCancelReason());
+            CommandModule module = context()
+                    .service(CommandService.class)
+                    .run(
+                            org.deepcad.fiji.commands.TrainCommand.class,
+                            true,
+                            "input",
+                            TestMovies.sixteenBit("training.tif", movie[1], TestMovies.FRAMES),
+                            "model_file",
+                            bundle,
+                            "epochs",
+                            MODEL_EPOCHS,
+                            "patch_t",
+                            16,
+                            "patch_xy",
+                            16,
+                            "base_width",
+                            4,
+                            "patches_per_epoch",
+                            48,
+                            "learning_rate",
+                            0.003,
+                            "device",
+                            "cpu")
+                    .get();
+            if (module.isCanceled())
+                throw new IllegalStateException("training was cancelled: " + module.getCancelReason());
             model = bundle;
         }
         return model;

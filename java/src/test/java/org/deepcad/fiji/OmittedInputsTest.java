@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.File;
 import java.util.concurrent.ExecutionException;
-
 import org.deepcad.fiji.commands.DenoiseFilesCommand;
 import org.deepcad.fiji.commands.ModelInfoCommand;
 import org.deepcad.fiji.commands.SettingsCommand;
@@ -31,19 +30,34 @@ class OmittedInputsTest {
     void settingsWithoutLibraryPathRunAndKeysLeftOutKeepTheirSetting() throws Exception {
         PrefService prefs = NativeTestSupport.context().service(PrefService.class);
         try {
-            CommandModule first = commands().run(SettingsCommand.class, true, "device", "cpu", "threads", 0, "memory_mb", 300).get();
+            CommandModule first = commands()
+                    .run(SettingsCommand.class, true, "device", "cpu", "threads", 0, "memory_mb", 300)
+                    .get();
             assertFalse(first.isCanceled(), "cancelled: " + first.getCancelReason());
             assertTrue(((String) first.getOutput("devices")).contains("cpu"));
             assertEquals(300L << 20, DeepCadSettings.memoryBytes(prefs));
             assertEquals("cpu", DeepCadSettings.device(prefs));
 
-            CommandModule second = commands().run(SettingsCommand.class, true, "memory_mb", 400).get();
+            CommandModule second = commands()
+                    .run(SettingsCommand.class, true, "memory_mb", 400)
+                    .get();
             assertFalse(second.isCanceled(), "cancelled: " + second.getCancelReason());
             assertEquals(400L << 20, DeepCadSettings.memoryBytes(prefs));
             assertEquals("cpu", DeepCadSettings.device(prefs), "device left out: the saved device stays");
         } finally {
-            commands().run(SettingsCommand.class, true, "device", DeepCadSettings.DEFAULT_DEVICE, "threads", 0,
-                "memory_mb", DeepCadSettings.DEFAULT_MEMORY_MB, "library_path", new File("")).get();
+            commands()
+                    .run(
+                            SettingsCommand.class,
+                            true,
+                            "device",
+                            DeepCadSettings.DEFAULT_DEVICE,
+                            "threads",
+                            0,
+                            "memory_mb",
+                            DeepCadSettings.DEFAULT_MEMORY_MB,
+                            "library_path",
+                            new File(""))
+                    .get();
         }
     }
 
@@ -56,15 +70,35 @@ class OmittedInputsTest {
 
     @Test
     void modelInfoWithoutModelFileFailsNamingIt() {
-        ExecutionException e = assertThrows(ExecutionException.class, () -> commands().run(ModelInfoCommand.class, true).get());
-        assertTrue(failure(e).getMessage().contains("set model_file"), failure(e).getMessage());
+        ExecutionException e = assertThrows(
+                ExecutionException.class,
+                () -> commands().run(ModelInfoCommand.class, true).get());
+        assertTrue(
+                failure(e).getMessage().contains("set model_file"), failure(e).getMessage());
     }
 
     @Test
     void denoiseFilesGivenEveryKeyButTheInputFailsNamingIt() throws Exception {
-        ExecutionException e = assertThrows(ExecutionException.class, () -> commands().run(DenoiseFilesCommand.class, true,
-            "output_folder", NativeTestSupport.folder().toFile(), "replace_existing", false, "model", ModelChoice.BUILT_IN,
-            "model_file", new File("unused.safetensors"), "device", "cpu", "output_type", OutputChoice.AUTOMATIC).get());
-        assertTrue(failure(e).getMessage().contains("set input_path"), failure(e).getMessage());
+        ExecutionException e = assertThrows(
+                ExecutionException.class,
+                () -> commands()
+                        .run(
+                                DenoiseFilesCommand.class,
+                                true,
+                                "output_folder",
+                                NativeTestSupport.folder().toFile(),
+                                "replace_existing",
+                                false,
+                                "model",
+                                ModelChoice.BUILT_IN,
+                                "model_file",
+                                new File("unused.safetensors"),
+                                "device",
+                                "cpu",
+                                "output_type",
+                                OutputChoice.AUTOMATIC)
+                        .get());
+        assertTrue(
+                failure(e).getMessage().contains("set input_path"), failure(e).getMessage());
     }
 }

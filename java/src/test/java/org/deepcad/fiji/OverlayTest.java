@@ -15,7 +15,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
-
 import org.junit.jupiter.api.Test;
 
 /**
@@ -27,20 +26,23 @@ class OverlayTest {
     private static File overlay() {
         String dir = System.getProperty("deepcad.overlay.dir");
         File app = dir == null ? null : new File(dir);
-        assumeTrue(app != null && new File(app, "jars/deepcad-fiji.jar").isFile(),
-            "no overlay at " + dir + " (java/run-tests.sh builds one)");
+        assumeTrue(
+                app != null && new File(app, "jars/deepcad-fiji.jar").isFile(),
+                "no overlay at " + dir + " (java/run-tests.sh builds one)");
         return app;
     }
 
     /** scijava-common, parsington, ij and gson from this JVM's class path: the jars Fiji itself provides. */
     private static String fijiJars() {
         return Arrays.stream(System.getProperty("java.class.path").split(File.pathSeparator))
-            .filter(p -> {
-                String name = new File(p).getName();
-                return name.startsWith("scijava-common-") || name.startsWith("parsington-") || name.startsWith("ij-")
-                    || name.startsWith("gson-");
-            })
-            .collect(Collectors.joining(File.pathSeparator));
+                .filter(p -> {
+                    String name = new File(p).getName();
+                    return name.startsWith("scijava-common-")
+                            || name.startsWith("parsington-")
+                            || name.startsWith("ij-")
+                            || name.startsWith("gson-");
+                })
+                .collect(Collectors.joining(File.pathSeparator));
     }
 
     private static String runFresh(File app, boolean libraryPathSet, String... args) throws Exception {
@@ -49,10 +51,12 @@ class OverlayTest {
             Files.copy(in, script, StandardCopyOption.REPLACE_EXISTING);
         }
         List<String> command = new ArrayList<>(Arrays.asList(
-            new File(System.getProperty("java.home"), "bin/java").getPath(), "-Djava.awt.headless=true"));
+                new File(System.getProperty("java.home"), "bin/java").getPath(), "-Djava.awt.headless=true"));
         if (libraryPathSet) command.add("-Djava.library.path=" + new File(app, "lib/linux64").getPath());
-        command.addAll(Arrays.asList("-cp", new File(app, "jars/deepcad-fiji.jar").getPath() + File.pathSeparator + fijiJars(),
-            script.toString()));
+        command.addAll(Arrays.asList(
+                "-cp",
+                new File(app, "jars/deepcad-fiji.jar").getPath() + File.pathSeparator + fijiJars(),
+                script.toString()));
         command.addAll(Arrays.asList(args));
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
         builder.environment().remove(NativeLibrary.ENVIRONMENT);
@@ -69,7 +73,7 @@ class OverlayTest {
     private static byte[] readAll(InputStream in) throws Exception {
         java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
         byte[] buffer = new byte[8192];
-        for (int n; (n = in.read(buffer)) > 0;) out.write(buffer, 0, n);
+        for (int n; (n = in.read(buffer)) > 0; ) out.write(buffer, 0, n);
         return out.toByteArray();
     }
 

@@ -14,13 +14,34 @@ class SettingsTest {
         PrefService prefs = NativeTestSupport.context().service(PrefService.class);
         CommandService commands = NativeTestSupport.context().service(CommandService.class);
         try {
-            org.scijava.command.CommandModule module = commands.run(SettingsCommand.class, true, "device", "cpu", "threads", 0, "memory_mb", 300, "library_path", new java.io.File("")).get();
+            org.scijava.command.CommandModule module = commands.run(
+                            SettingsCommand.class,
+                            true,
+                            "device",
+                            "cpu",
+                            "threads",
+                            0,
+                            "memory_mb",
+                            300,
+                            "library_path",
+                            new java.io.File(""))
+                    .get();
             org.junit.jupiter.api.Assertions.assertFalse(module.isCanceled(), module.getCancelReason());
             assertEquals(300L << 20, DeepCadSettings.memoryBytes(prefs));
             assertEquals("cpu", DeepCadSettings.device(prefs));
         } finally {
-            commands.run(SettingsCommand.class, true, "device", DeepCadSettings.DEFAULT_DEVICE, "threads", 0,
-                "memory_mb", DeepCadSettings.DEFAULT_MEMORY_MB, "library_path", new java.io.File("")).get();
+            commands.run(
+                            SettingsCommand.class,
+                            true,
+                            "device",
+                            DeepCadSettings.DEFAULT_DEVICE,
+                            "threads",
+                            0,
+                            "memory_mb",
+                            DeepCadSettings.DEFAULT_MEMORY_MB,
+                            "library_path",
+                            new java.io.File(""))
+                    .get();
         }
     }
 }

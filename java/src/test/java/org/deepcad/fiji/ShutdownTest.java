@@ -11,7 +11,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
-
 import org.junit.jupiter.api.Test;
 
 /**
@@ -25,10 +24,17 @@ class ShutdownTest {
         Path dir = Files.createTempDirectory(NativeTestSupport.folder(), "exit-" + how);
         String library = System.getProperty(NativeLibrary.PROPERTY);
         ProcessBuilder builder = new ProcessBuilder(Arrays.asList(
-            new File(System.getProperty("java.home"), "bin/java").getPath(), "-Xmx1g", "-Djava.awt.headless=true",
-            "-XX:ErrorFile=" + dir.resolve("hs_err_pid%p.log"), "-cp", System.getProperty("java.class.path"),
-            ExitDuringNativeCall.class.getName(), library, how))
-            .directory(dir.toFile()).redirectErrorStream(true);
+                        new File(System.getProperty("java.home"), "bin/java").getPath(),
+                        "-Xmx1g",
+                        "-Djava.awt.headless=true",
+                        "-XX:ErrorFile=" + dir.resolve("hs_err_pid%p.log"),
+                        "-cp",
+                        System.getProperty("java.class.path"),
+                        ExitDuringNativeCall.class.getName(),
+                        library,
+                        how))
+                .directory(dir.toFile())
+                .redirectErrorStream(true);
         builder.environment().remove(NativeLibrary.ENVIRONMENT);
         Process process = builder.start();
         String output = read(process.getInputStream());
@@ -41,14 +47,16 @@ class ShutdownTest {
         assertTrue(output.contains("DeepCAD: Java is exiting; stopping 1 running computation(s) first."), output);
         // Printed by the hook once the call has returned from native code (the worker's own line may
         // or may not make it out before the JVM ends).
-        assertTrue(output.contains("DeepCAD: the running computations stopped (in "), "the running call was stopped and returned before the JVM ended\n" + output);
+        assertTrue(
+                output.contains("DeepCAD: the running computations stopped (in "),
+                "the running call was stopped and returned before the JVM ended\n" + output);
         assertTrue(!output.contains("NATIVE-CALL-ENDED") || output.contains("NATIVE-CALL-ENDED cancelled"), output);
     }
 
     private static String read(InputStream in) throws Exception {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         byte[] buffer = new byte[8192];
-        for (int n; (n = in.read(buffer)) > 0;) out.write(buffer, 0, n);
+        for (int n; (n = in.read(buffer)) > 0; ) out.write(buffer, 0, n);
         return new String(out.toByteArray(), StandardCharsets.UTF_8);
     }
 

@@ -1,8 +1,8 @@
 package org.deepcad.fiji;
 
-import com.google.gson.JsonObject;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import com.google.gson.JsonObject;
 import ij.ImagePlus;
 import ij.ImageStack;
 import ij.measure.Calibration;
@@ -25,7 +25,7 @@ public final class TestMovies {
         config.addProperty("seed", seed);
         Object[] pair = DeepCadNative.simulate(config.toString());
         assertEquals(2, pair.length);
-        return new float[][] { (float[]) pair[0], (float[]) pair[1] };
+        return new float[][] {(float[]) pair[0], (float[]) pair[1]};
     }
 
     /** A 16-bit stack (time = slices) of the values, with a calibration to check it is carried over. */
@@ -34,7 +34,8 @@ public final class TestMovies {
         int len = SIZE * SIZE;
         for (int t = 0; t < frames; t++) {
             short[] plane = new short[len];
-            for (int i = 0; i < len; i++) plane[i] = (short) Math.max(0, Math.min(65535, Math.round(values[t * len + i])));
+            for (int i = 0; i < len; i++)
+                plane[i] = (short) Math.max(0, Math.min(65535, Math.round(values[t * len + i])));
             stack.addSlice("t" + (t + 1), plane);
         }
         ImagePlus image = new ImagePlus(title, stack);
@@ -52,7 +53,10 @@ public final class TestMovies {
         int len = image.getWidth() * image.getHeight();
         double sum = 0;
         for (int t = 0; t < image.getStackSize(); t++) {
-            float[] plane = (float[]) image.getStack().getProcessor(t + 1).convertToFloatProcessor().getPixels();
+            float[] plane = (float[]) image.getStack()
+                    .getProcessor(t + 1)
+                    .convertToFloatProcessor()
+                    .getPixels();
             for (int i = 0; i < len; i++) {
                 double d = plane[i] - reference[t * len + i];
                 sum += d * d;

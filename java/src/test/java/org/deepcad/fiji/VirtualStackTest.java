@@ -13,11 +13,9 @@ import ij.ImagePlus;
 import ij.ImageStack;
 import ij.VirtualStack;
 import ij.process.ImageProcessor;
-
 import java.io.File;
 import java.util.ArrayList;
 import java.util.List;
-
 import org.deepcad.fiji.commands.DenoiseCommand;
 import org.junit.jupiter.api.Test;
 import org.scijava.command.CommandModule;
@@ -72,11 +70,23 @@ class VirtualStackTest {
 
     private static ImagePlus denoiseCommand(ImagePlus input, Object... extra) throws Exception {
         // The input's bit depth unless a test asks otherwise (later pairs win).
-        Object[] base = { "input", input, "model_file", NativeTestSupport.model(), "device", "cpu", "output_type", OutputChoice.SAME_AS_INPUT };
+        Object[] base = {
+            "input",
+            input,
+            "model_file",
+            NativeTestSupport.model(),
+            "device",
+            "cpu",
+            "output_type",
+            OutputChoice.SAME_AS_INPUT
+        };
         Object[] inputs = new Object[base.length + extra.length];
         System.arraycopy(base, 0, inputs, 0, base.length);
         System.arraycopy(extra, 0, inputs, base.length, extra.length);
-        CommandModule module = NativeTestSupport.context().service(CommandService.class).run(DenoiseCommand.class, true, inputs).get();
+        CommandModule module = NativeTestSupport.context()
+                .service(CommandService.class)
+                .run(DenoiseCommand.class, true, inputs)
+                .get();
         assertFalse(module.isCanceled(), () -> "cancelled: " + module.getCancelReason());
         return (ImagePlus) module.getOutput("output");
     }
@@ -114,7 +124,10 @@ class VirtualStackTest {
         assertEquals(ImagePlus.GRAY16, output.getType());
         assertEquals(0.4, output.getCalibration().pixelWidth, 1e-9);
         for (int t = 1; t <= TestMovies.FRAMES; t++) {
-            assertArrayEquals((short[]) expected.getStack().getPixels(t), (short[]) output.getStack().getPixels(t), "frame " + t);
+            assertArrayEquals(
+                    (short[]) expected.getStack().getPixels(t),
+                    (short[]) output.getStack().getPixels(t),
+                    "frame " + t);
         }
         // The file itself carries the calibration when reopened on its own.
         assertEquals(0.4, IJ.openImage(written.getPath()).getCalibration().pixelWidth, 1e-6);
@@ -132,13 +145,15 @@ class VirtualStackTest {
 
     @Test
     void aVirtualStackWithoutFileNamesAsksForAnOutputFileInsteadOfFailingRaw() throws Exception {
-        ImagePlus source = TestMovies.sixteenBit("made", TestMovies.simulate(TestMovies.FRAMES, 66)[1], TestMovies.FRAMES);
+        ImagePlus source =
+                TestMovies.sixteenBit("made", TestMovies.simulate(TestMovies.FRAMES, 66)[1], TestMovies.FRAMES);
         // Over an in-memory stack: planes computed on request, no folder and no file names, as a plugin makes them.
         ImagePlus nameless = new ImagePlus("made by a plugin", new CountingStack(source.getStack()));
-        java.util.concurrent.ExecutionException e = assertThrows(java.util.concurrent.ExecutionException.class,
-            () -> denoiseCommand(nameless));
+        java.util.concurrent.ExecutionException e =
+                assertThrows(java.util.concurrent.ExecutionException.class, () -> denoiseCommand(nameless));
         Throwable cause = e.getCause();
-        while (!(cause instanceof DeepCadException) && cause != null && cause.getCause() != null) cause = cause.getCause();
+        while (!(cause instanceof DeepCadException) && cause != null && cause.getCause() != null)
+            cause = cause.getCause();
         assertTrue(cause instanceof DeepCadException, "a DeepCadException, not " + e.getCause());
         assertTrue(cause.getMessage().contains("Output file"), cause.getMessage());
         // With an output file it streams like any virtual stack.
@@ -175,7 +190,10 @@ class VirtualStackTest {
         assertTrue(new File(chosen.getParentFile(), "out-c2.tif").isFile());
         assertFalse(chosen.exists(), "per-channel files replace the single name");
         for (int i = 1; i <= both.getSize(); i++) {
-            assertArrayEquals((short[]) expected.getStack().getPixels(i), (short[]) output.getStack().getPixels(i), "plane " + i);
+            assertArrayEquals(
+                    (short[]) expected.getStack().getPixels(i),
+                    (short[]) output.getStack().getPixels(i),
+                    "plane " + i);
         }
     }
 
@@ -190,10 +208,23 @@ class VirtualStackTest {
         String settings = "{\"tile\": [" + tile + ", " + size + ", " + size + "]}";
         List<Integer> requests = new ArrayList<>();
         File out = NativeTestSupport.folder().resolve("window-out.tif").toFile();
-        String report = DeepCadNative.denoiseToFile(NativeTestSupport.model().getPath(), "cpu", t -> {
-            requests.add(t);
-            return stack.getPixels(t + 1);
-        }, frames, size, size, "u16", settings, "input", out.getPath(), null, null, null);
+        String report = DeepCadNative.denoiseToFile(
+                NativeTestSupport.model().getPath(),
+                "cpu",
+                t -> {
+                    requests.add(t);
+                    return stack.getPixels(t + 1);
+                },
+                frames,
+                size,
+                size,
+                "u16",
+                settings,
+                "input",
+                out.getPath(),
+                null,
+                null,
+                null);
 
         // The test model normalises per movie: one ascending pass over up to 256 evenly spread frames
         // measures the movie first, then the window slides.
@@ -217,8 +248,16 @@ class VirtualStackTest {
         // Each frame lies in at most ceil(120/16) = 8 time tiles (plus mirror images at the ends).
         assertTrue(maxCount <= 10, "a frame was read " + maxCount + " times");
 
-        Object[] expected = DeepCadNative.denoise(NativeTestSupport.model().getPath(), "cpu", Movie.planes(image, indices(frames)),
-            size, size, "u16", settings, "input", null);
+        Object[] expected = DeepCadNative.denoise(
+                NativeTestSupport.model().getPath(),
+                "cpu",
+                Movie.planes(image, indices(frames)),
+                size,
+                size,
+                "u16",
+                settings,
+                "input",
+                null);
         ImageStack written = IJ.openImage(out.getPath()).getStack();
         assertEquals(frames, written.getSize());
         assertEquals(NativeTestSupport.json(report).get("frame_bytes").getAsLong(), 2L * size * size);
@@ -239,19 +278,46 @@ class VirtualStackTest {
         IllegalStateException boom = new IllegalStateException("disk gone");
         float[] values = TestMovies.simulate(TestMovies.FRAMES, 63)[1];
         ImageStack stack = TestMovies.sixteenBit("m", values, TestMovies.FRAMES).getStack();
-        IllegalStateException thrown = assertThrows(IllegalStateException.class, () ->
-            DeepCadNative.denoiseToFile(NativeTestSupport.model().getPath(), "cpu", t -> {
-                if (t == 20) throw boom;
-                return stack.getPixels(t + 1);
-            }, TestMovies.FRAMES, TestMovies.SIZE, TestMovies.SIZE, "u16", "{}", "input", out.getPath(), null, null, null));
+        IllegalStateException thrown = assertThrows(
+                IllegalStateException.class,
+                () -> DeepCadNative.denoiseToFile(
+                        NativeTestSupport.model().getPath(),
+                        "cpu",
+                        t -> {
+                            if (t == 20) throw boom;
+                            return stack.getPixels(t + 1);
+                        },
+                        TestMovies.FRAMES,
+                        TestMovies.SIZE,
+                        TestMovies.SIZE,
+                        "u16",
+                        "{}",
+                        "input",
+                        out.getPath(),
+                        null,
+                        null,
+                        null));
         assertSame(boom, thrown);
         assertFalse(out.exists());
         assertEquals(0, leftovers(out), "no temporary file is left");
 
         // A plane of the wrong type is a usage error naming the frame.
-        DeepCadException wrong = assertThrows(DeepCadException.class, () ->
-            DeepCadNative.denoiseToFile(NativeTestSupport.model().getPath(), "cpu", t -> new int[3],
-                TestMovies.FRAMES, TestMovies.SIZE, TestMovies.SIZE, "u16", "{}", "input", out.getPath(), null, null, null));
+        DeepCadException wrong = assertThrows(
+                DeepCadException.class,
+                () -> DeepCadNative.denoiseToFile(
+                        NativeTestSupport.model().getPath(),
+                        "cpu",
+                        t -> new int[3],
+                        TestMovies.FRAMES,
+                        TestMovies.SIZE,
+                        TestMovies.SIZE,
+                        "u16",
+                        "{}",
+                        "input",
+                        out.getPath(),
+                        null,
+                        null,
+                        null));
         assertEquals("usage", wrong.kind());
         assertTrue(wrong.getMessage().contains("frame ") && wrong.getMessage().contains("short[]"), wrong.getMessage());
         assertFalse(out.exists());

@@ -1,12 +1,11 @@
 package org.deepcad.spark;
 
-import java.io.File;
-import java.util.ArrayList;
-import java.util.List;
-
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.File;
+import java.util.ArrayList;
+import java.util.List;
 import org.apache.spark.SparkConf;
 import org.apache.spark.SparkEnv;
 import org.apache.spark.SparkFiles;
@@ -55,22 +54,31 @@ public final class BlockEngine {
             looked.add(file + " (" + candidate[0] + ")");
             if (!file.isFile()) {
                 if (candidate[0].startsWith("SparkFiles") || candidate[0].startsWith("--files")) continue;
-                throw new DeepCadException("library", "The DeepCAD library is set by " + candidate[0] + " to '"
-                    + candidate[1] + "', but " + file + " does not exist on " + host() + ".");
+                throw new DeepCadException(
+                        "library",
+                        "The DeepCAD library is set by " + candidate[0] + " to '" + candidate[1] + "', but " + file
+                                + " does not exist on " + host() + ".");
             }
             String path = file.getAbsolutePath();
             try {
                 System.load(path);
             } catch (UnsatisfiedLinkError e) {
-                throw new DeepCadException("library", "Found " + path + " on " + host() + " but could not load it: "
-                    + e.getMessage() + ". libtorch 2.11.0 must lie next to it or where it was built against.", e);
+                throw new DeepCadException(
+                        "library",
+                        "Found " + path + " on " + host() + " but could not load it: " + e.getMessage()
+                                + ". libtorch 2.11.0 must lie next to it or where it was built against.",
+                        e);
             }
             loadedFrom = path;
             return path;
         }
-        throw new DeepCadException("library", FILE_NAME + " was not found on " + host() + ". Ship it with "
-            + "spark-submit --files /path/" + FILE_NAME + ", or set --conf " + SPARK_CONF + "=PATH, -D" + PROPERTY
-            + "=PATH or " + ENVIRONMENT + ". Looked at: " + (looked.isEmpty() ? "nothing" : String.join(", ", looked)));
+        throw new DeepCadException(
+                "library",
+                FILE_NAME + " was not found on " + host() + ". Ship it with "
+                        + "spark-submit --files /path/" + FILE_NAME + ", or set --conf " + SPARK_CONF + "=PATH, -D"
+                        + PROPERTY
+                        + "=PATH or " + ENVIRONMENT + ". Looked at: "
+                        + (looked.isEmpty() ? "nothing" : String.join(", ", looked)));
     }
 
     /** Where the library was loaded from in this JVM, or null. */
@@ -84,25 +92,27 @@ public final class BlockEngine {
         SparkEnv env = SparkEnv.get();
         if (env != null) {
             try {
-                out.add(new String[] { "SparkFiles (--files)", SparkFiles.get(FILE_NAME) });
+                out.add(new String[] {"SparkFiles (--files)", SparkFiles.get(FILE_NAME)});
             } catch (RuntimeException e) {
                 // No SparkFiles folder in this JVM (yet): fall through to the explicit settings.
             }
         }
         String property = System.getProperty(PROPERTY);
-        if (notBlank(property)) out.add(new String[] { "-D" + PROPERTY, property.trim() });
+        if (notBlank(property)) out.add(new String[] {"-D" + PROPERTY, property.trim()});
         if (env != null) {
             SparkConf conf = env.conf();
             if (conf.contains(SPARK_CONF) && notBlank(conf.get(SPARK_CONF))) {
-                out.add(new String[] { "--conf " + SPARK_CONF, conf.get(SPARK_CONF).trim() });
+                out.add(new String[] {
+                    "--conf " + SPARK_CONF, conf.get(SPARK_CONF).trim()
+                });
             }
         }
         String variable = System.getenv(ENVIRONMENT);
-        if (notBlank(variable)) out.add(new String[] { ENVIRONMENT, variable.trim() });
+        if (notBlank(variable)) out.add(new String[] {ENVIRONMENT, variable.trim()});
         if (env != null && env.conf().contains("spark.files")) {
             for (String entry : env.conf().get("spark.files").split(",")) {
                 String path = entry.trim().replaceFirst("^file:(//)?", "");
-                if (path.endsWith("/" + FILE_NAME)) out.add(new String[] { "--files (driver)", path });
+                if (path.endsWith("/" + FILE_NAME)) out.add(new String[] {"--files (driver)", path});
             }
         }
         return out;
@@ -129,7 +139,8 @@ public final class BlockEngine {
 
     /** Denoises block {@code index} of {@code blocks} into the prepared output; a block already
      *  complete is skipped, a half-written one is written again. Returns a JSON report. */
-    public static String denoise(String input, String model, String output, int index, int blocks, String settingsJson) {
+    public static String denoise(
+            String input, String model, String output, int index, int blocks, String settingsJson) {
         load();
         ObjectNode request = request(input, model, output, blocks, settingsJson);
         request.put("index", index);
@@ -153,7 +164,8 @@ public final class BlockEngine {
             try {
                 request.set("settings", JSON.readTree(settingsJson));
             } catch (JsonProcessingException e) {
-                throw DeepCadException.usage("block settings are not valid JSON (" + e.getOriginalMessage() + "): " + settingsJson);
+                throw DeepCadException.usage(
+                        "block settings are not valid JSON (" + e.getOriginalMessage() + "): " + settingsJson);
             }
         }
         return request;

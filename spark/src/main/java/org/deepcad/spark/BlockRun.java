@@ -14,10 +14,17 @@ public final class BlockRun implements Serializable {
     /** CPU seconds the executor process used during the call: the block's own when the executor
      *  runs one task at a time (one core), or -1 where the platform does not tell. */
     public final double cpuSeconds;
+
     public final String reportJson;
 
-    public BlockRun(int index, String executor, long pid, String library, double seconds, double cpuSeconds,
-        String reportJson) {
+    public BlockRun(
+            int index,
+            String executor,
+            long pid,
+            String library,
+            double seconds,
+            double cpuSeconds,
+            String reportJson) {
         this.library = library;
         this.cpuSeconds = cpuSeconds;
         this.index = index;
@@ -29,7 +36,8 @@ public final class BlockRun implements Serializable {
 
     @Override
     public String toString() {
-        return String.format("block %d on executor %s (pid %d): %.2f s (%.2f s CPU) %s", index, executor, pid, seconds,
-            cpuSeconds, reportJson);
+        return String.format(
+                "block %d on executor %s (pid %d): %.2f s (%.2f s CPU) %s",
+                index, executor, pid, seconds, cpuSeconds, reportJson);
     }
 }

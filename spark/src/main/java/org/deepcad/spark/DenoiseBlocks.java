@@ -1,5 +1,9 @@
 package org.deepcad.spark;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.Serializable;
 import java.nio.charset.StandardCharsets;
@@ -9,16 +13,10 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
-
 import org.apache.spark.SparkConf;
 import org.apache.spark.SparkEnv;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.deepcad.fiji.DeepCadException;
-
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 
 /**
  * {@code spark-submit --class org.deepcad.spark.DenoiseBlocks deepcad-spark.jar INPUT MODEL OUTPUT BLOCKS}:
@@ -30,15 +28,15 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
  */
 public final class DenoiseBlocks {
     static final String USAGE = "usage: spark-submit --class org.deepcad.spark.DenoiseBlocks deepcad-spark.jar "
-        + "INPUT MODEL OUTPUT BLOCKS [--threads N] [--settings JSON] [--summary FILE]\n"
-        + "  INPUT     a Zarr v3 array or TIFF movie every executor can read\n"
-        + "  MODEL     a model bundle (.safetensors) every executor can read, or 'default' (built in)\n"
-        + "  OUTPUT    the Zarr array to write (shared storage)\n"
-        + "  BLOCKS    number of time blocks (tasks)\n"
-        + "  --threads N      libtorch threads per task (default: spark.task.cpus, i.e. 1)\n"
-        + "  --settings JSON  engine denoise settings, e.g. {\"tile\":[64,96,96]}\n"
-        + "  --summary FILE   also write the run's summary (JSON) there\n"
-        + "The native library: --files /path/libdeepcad.so, or --conf spark.deepcad.library=PATH.";
+            + "INPUT MODEL OUTPUT BLOCKS [--threads N] [--settings JSON] [--summary FILE]\n"
+            + "  INPUT     a Zarr v3 array or TIFF movie every executor can read\n"
+            + "  MODEL     a model bundle (.safetensors) every executor can read, or 'default' (built in)\n"
+            + "  OUTPUT    the Zarr array to write (shared storage)\n"
+            + "  BLOCKS    number of time blocks (tasks)\n"
+            + "  --threads N      libtorch threads per task (default: spark.task.cpus, i.e. 1)\n"
+            + "  --settings JSON  engine denoise settings, e.g. {\"tile\":[64,96,96]}\n"
+            + "  --summary FILE   also write the run's summary (JSON) there\n"
+            + "The native library: --files /path/libdeepcad.so, or --conf spark.deepcad.library=PATH.";
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -51,9 +49,9 @@ public final class DenoiseBlocks {
      * as the CLI. In local mode the executor is the driver JVM: export them before spark-submit.
      */
     static final String[][] EXECUTOR_ALLOCATOR = {
-        { "MALLOC_MMAP_THRESHOLD_", "1073741824" },
-        { "MALLOC_TRIM_THRESHOLD_", "1073741824" },
-        { "MALLOC_ARENA_MAX", "2" },
+        {"MALLOC_MMAP_THRESHOLD_", "1073741824"},
+        {"MALLOC_TRIM_THRESHOLD_", "1073741824"},
+        {"MALLOC_ARENA_MAX", "2"},
     };
 
     /** What every task needs to know; shipped to executors with the closure. */
@@ -84,11 +82,19 @@ public final class DenoiseBlocks {
         public final double wallSeconds;
         /** Of the wall time: planning and preparing the output on the driver; the Spark job of the blocks. */
         public final double planSeconds;
+
         public final double blocksSeconds;
         public final String applicationId;
 
-        Result(String planJson, List<BlockRun> runs, String statusJson, boolean complete, double wallSeconds,
-            double planSeconds, double blocksSeconds, String applicationId) {
+        Result(
+                String planJson,
+                List<BlockRun> runs,
+                String statusJson,
+                boolean complete,
+                double wallSeconds,
+                double planSeconds,
+                double blocksSeconds,
+                String applicationId) {
             this.applicationId = applicationId;
             this.planSeconds = planSeconds;
             this.blocksSeconds = blocksSeconds;
@@ -135,13 +141,22 @@ public final class DenoiseBlocks {
         List<Integer> indices = new ArrayList<>();
         for (int i = 0; i < count; i++) indices.add(i);
         sc.setJobDescription("DeepCAD: denoise " + count + " blocks of " + job.input);
-        List<BlockRun> runs = new ArrayList<>(sc.parallelize(indices, count).map(i -> denoiseOne(job, i, count)).collect());
+        List<BlockRun> runs = new ArrayList<>(sc.parallelize(indices, count)
+                .map(i -> denoiseOne(job, i, count))
+                .collect());
         long blocksDone = System.nanoTime();
         runs.sort(Comparator.comparingInt(r -> r.index));
         String status = BlockEngine.status(job.output);
         double wall = (System.nanoTime() - start) / 1e9;
-        return new Result(plan, runs, status, isComplete(status), wall, (planned - start) / 1e9,
-            (blocksDone - planned) / 1e9, sc.sc().applicationId());
+        return new Result(
+                plan,
+                runs,
+                status,
+                isComplete(status),
+                wall,
+                (planned - start) / 1e9,
+                (blocksDone - planned) / 1e9,
+                sc.sc().applicationId());
     }
 
     /** Runs in a task: one engine call for one block. */
@@ -152,12 +167,22 @@ public final class DenoiseBlocks {
         double seconds = (System.nanoTime() - start) / 1e9;
         double cpuEnd = processCpuSeconds();
         SparkEnv env = SparkEnv.get();
-        return new BlockRun(index, env == null ? "?" : env.executorId(), ProcessHandle.current().pid(),
-            BlockEngine.loadedFrom(), seconds, cpuStart < 0 || cpuEnd < 0 ? -1 : cpuEnd - cpuStart, report);
+        return new BlockRun(
+                index,
+                env == null ? "?" : env.executorId(),
+                ProcessHandle.current().pid(),
+                BlockEngine.loadedFrom(),
+                seconds,
+                cpuStart < 0 || cpuEnd < 0 ? -1 : cpuEnd - cpuStart,
+                report);
     }
 
     private static double processCpuSeconds() {
-        return ProcessHandle.current().info().totalCpuDuration().map(d -> d.toNanos() / 1e9).orElse(-1.0);
+        return ProcessHandle.current()
+                .info()
+                .totalCpuDuration()
+                .map(d -> d.toNanos() / 1e9)
+                .orElse(-1.0);
     }
 
     static int blockCount(String planJson, int requested) {
@@ -180,7 +205,8 @@ public final class DenoiseBlocks {
         try {
             return JSON.readTree(json);
         } catch (IOException e) {
-            throw new DeepCadException("internal", "the engine returned JSON Java cannot read (" + e.getMessage() + "): " + json, e);
+            throw new DeepCadException(
+                    "internal", "the engine returned JSON Java cannot read (" + e.getMessage() + "): " + json, e);
         }
     }
 
@@ -194,9 +220,11 @@ public final class DenoiseBlocks {
             try {
                 parsed = JSON.readTree(userSettings);
             } catch (JsonProcessingException e) {
-                throw DeepCadException.usage("--settings is not valid JSON (" + e.getOriginalMessage() + "): " + userSettings);
+                throw DeepCadException.usage(
+                        "--settings is not valid JSON (" + e.getOriginalMessage() + "): " + userSettings);
             }
-            if (!parsed.isObject()) throw DeepCadException.usage("--settings must be a JSON object, got " + userSettings);
+            if (!parsed.isObject())
+                throw DeepCadException.usage("--settings must be a JSON object, got " + userSettings);
             settings = (ObjectNode) parsed;
         }
         if (threads > 0 && !settings.has("threads")) settings.put("threads", threads);
@@ -213,7 +241,8 @@ public final class DenoiseBlocks {
             if (a.equals("-h") || a.equals("--help")) {
                 System.out.println(USAGE);
                 return;
-            } else if ((a.equals("--threads") || a.equals("--settings") || a.equals("--summary")) && i + 1 >= args.length) {
+            } else if ((a.equals("--threads") || a.equals("--settings") || a.equals("--summary"))
+                    && i + 1 >= args.length) {
                 usageExit(a + " needs a value");
             } else if (a.equals("--threads")) {
                 threads = positiveInt(args[++i], "--threads");
@@ -227,7 +256,8 @@ public final class DenoiseBlocks {
                 positional.add(a);
             }
         }
-        if (positional.size() != 4) usageExit("expected INPUT MODEL OUTPUT BLOCKS, got " + positional.size() + " arguments");
+        if (positional.size() != 4)
+            usageExit("expected INPUT MODEL OUTPUT BLOCKS, got " + positional.size() + " arguments");
         int blocks = positiveInt(positional.get(3), "BLOCKS");
 
         SparkConf conf = new SparkConf().setAppName("DeepCAD denoise " + positional.get(0));
@@ -236,13 +266,23 @@ public final class DenoiseBlocks {
         }
         int exit;
         try (JavaSparkContext sc = new JavaSparkContext(conf)) {
-            int perTask = threads != null ? threads : Integer.parseInt(sc.getConf().get("spark.task.cpus", "1"));
-            Job job = new Job(absolute(positional.get(0)), model(positional.get(1)), absolute(positional.get(2)), blocks,
-                settingsJson(userSettings, perTask));
+            int perTask =
+                    threads != null ? threads : Integer.parseInt(sc.getConf().get("spark.task.cpus", "1"));
+            Job job = new Job(
+                    absolute(positional.get(0)),
+                    model(positional.get(1)),
+                    absolute(positional.get(2)),
+                    blocks,
+                    settingsJson(userSettings, perTask));
             Result result = run(sc, job);
             for (BlockRun run : result.runs) System.out.println(run);
-            System.out.printf(Locale.ROOT, "DeepCAD: %d blocks in %.2f s; output %s %s%n", result.runs.size(),
-                result.wallSeconds, job.output, result.complete ? "complete" : "INCOMPLETE: " + result.statusJson);
+            System.out.printf(
+                    Locale.ROOT,
+                    "DeepCAD: %d blocks in %.2f s; output %s %s%n",
+                    result.runs.size(),
+                    result.wallSeconds,
+                    job.output,
+                    result.complete ? "complete" : "INCOMPLETE: " + result.statusJson);
             String summary = result.summaryJson();
             System.out.println("summary: " + summary);
             if (summaryFile != null) Files.write(Paths.get(summaryFile), summary.getBytes(StandardCharsets.UTF_8));
@@ -255,7 +295,8 @@ public final class DenoiseBlocks {
             exit = 1;
         } catch (Exception e) {
             // A task failed more often than Spark retries (the engine's message is in it), or Spark itself failed.
-            System.err.println("DeepCAD: the Spark job failed; what is done stays done, the same command finishes the rest: " + e);
+            System.err.println(
+                    "DeepCAD: the Spark job failed; what is done stays done, the same command finishes the rest: " + e);
             exit = 1;
         }
         if (exit != 0) System.exit(exit);

@@ -14,7 +14,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-
 import org.apache.spark.SparkConf;
 import org.apache.spark.SparkException;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -39,12 +38,38 @@ class LocalBlocksTest {
     static void start() throws Exception {
         cli = requiredFile("deepcad.cli");
         requiredFile("deepcad.library.path");
-        sc = new JavaSparkContext(new SparkConf().setMaster("local[2]").setAppName("deepcad-spark-test")
-            .set("spark.ui.enabled", "false").set("spark.driver.host", "127.0.0.1"));
-        assertEquals(0, cli("simulate", "-o", dir.resolve("movie.tif").toString(), "--width", "96", "--height", "96",
-            "--frames", "160", "--seed", "3", "-q"));
-        assertEquals(0, cli("denoise", dir.resolve("movie.tif").toString(), "--model", "default", "-o",
-            dir.resolve("whole.zarr").toString(), "--threads", "1", "-q"));
+        sc = new JavaSparkContext(new SparkConf()
+                .setMaster("local[2]")
+                .setAppName("deepcad-spark-test")
+                .set("spark.ui.enabled", "false")
+                .set("spark.driver.host", "127.0.0.1"));
+        assertEquals(
+                0,
+                cli(
+                        "simulate",
+                        "-o",
+                        dir.resolve("movie.tif").toString(),
+                        "--width",
+                        "96",
+                        "--height",
+                        "96",
+                        "--frames",
+                        "160",
+                        "--seed",
+                        "3",
+                        "-q"));
+        assertEquals(
+                0,
+                cli(
+                        "denoise",
+                        dir.resolve("movie.tif").toString(),
+                        "--model",
+                        "default",
+                        "-o",
+                        dir.resolve("whole.zarr").toString(),
+                        "--threads",
+                        "1",
+                        "-q"));
     }
 
     @AfterAll
@@ -55,8 +80,8 @@ class LocalBlocksTest {
     @Test
     void blocksEqualTheWholeMovieAndRerunsChangeNothing() throws Exception {
         String out = dir.resolve("blocks.zarr").toString();
-        DenoiseBlocks.Job job = new DenoiseBlocks.Job(dir.resolve("movie.tif").toString(), "default", out, 4,
-            DenoiseBlocks.settingsJson(null, 1));
+        DenoiseBlocks.Job job = new DenoiseBlocks.Job(
+                dir.resolve("movie.tif").toString(), "default", out, 4, DenoiseBlocks.settingsJson(null, 1));
         DenoiseBlocks.Result first = DenoiseBlocks.run(sc, job);
         assertTrue(first.complete, first.statusJson);
         assertEquals(4, first.runs.size());
@@ -72,21 +97,26 @@ class LocalBlocksTest {
     @Test
     void engineFailuresAreJavaExceptionsOnDriverAndExecutors() throws Exception {
         String missing = dir.resolve("no-such-movie.zarr").toString();
-        DeepCadException planning = assertThrows(DeepCadException.class,
-            () -> BlockEngine.plan(missing, "default", dir.resolve("never.zarr").toString(), 4, null));
+        DeepCadException planning = assertThrows(
+                DeepCadException.class,
+                () -> BlockEngine.plan(
+                        missing, "default", dir.resolve("never.zarr").toString(), 4, null));
         assertTrue(planning.getMessage().contains("no-such-movie"), planning.getMessage());
         assertNotEquals("internal", planning.kind());
 
         String out = dir.resolve("failing.zarr").toString();
         String movie = dir.resolve("movie.tif").toString();
         BlockEngine.plan(movie, "default", out, 2, null);
-        DeepCadException outOfRange = assertThrows(DeepCadException.class,
-            () -> BlockEngine.denoise(movie, "default", out, 5, 2, null));
+        DeepCadException outOfRange =
+                assertThrows(DeepCadException.class, () -> BlockEngine.denoise(movie, "default", out, 5, 2, null));
         assertEquals("usage", outOfRange.kind(), outOfRange.getMessage());
 
         // The same failure inside a task fails the job with the engine's message, and Spark goes on.
-        SparkException failed = assertThrows(SparkException.class, () -> sc.parallelize(Arrays.asList(7), 1)
-            .map(i -> BlockEngine.denoise(movie, "default", out, i, 2, null)).collect());
+        SparkException failed = assertThrows(
+                SparkException.class,
+                () -> sc.parallelize(Arrays.asList(7), 1)
+                        .map(i -> BlockEngine.denoise(movie, "default", out, i, 2, null))
+                        .collect());
         assertTrue(failed.getMessage().contains("DeepCadException"), failed.getMessage());
         assertEquals(3L, sc.parallelize(Arrays.asList(1, 2, 3), 3).count());
     }
@@ -104,14 +134,17 @@ class LocalBlocksTest {
         command.add(cli);
         command.addAll(Arrays.asList(args));
         Path log = Files.createTempFile(dir, "cli", ".log");
-        Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        Process p = new ProcessBuilder(command)
+                .redirectErrorStream(true)
+                .redirectOutput(log.toFile())
+                .start();
         if (!p.waitFor(5, TimeUnit.MINUTES)) {
             p.destroyForcibly();
             throw new AssertionError("timed out: " + command);
         }
         if (p.exitValue() != 0) {
             System.err.println(String.join(" ", command) + " exited " + p.exitValue() + ":\n"
-                + new String(Files.readAllBytes(log), StandardCharsets.UTF_8));
+                    + new String(Files.readAllBytes(log), StandardCharsets.UTF_8));
         }
         return p.exitValue();
     }

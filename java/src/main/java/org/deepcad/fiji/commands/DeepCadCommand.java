@@ -2,7 +2,6 @@ package org.deepcad.fiji.commands;
 
 import ij.IJ;
 import ij.macro.Interpreter;
-
 import org.deepcad.fiji.CommandProgress;
 import org.deepcad.fiji.DeepCadException;
 import org.deepcad.fiji.LossPlot;
@@ -29,12 +28,16 @@ import org.scijava.ui.UIService;
 public abstract class DeepCadCommand extends ContextCommand {
     @Parameter
     protected LogService log;
+
     @Parameter(required = false)
     protected StatusService status;
+
     @Parameter(required = false)
     protected PrefService prefs;
+
     @Parameter(required = false)
     protected UIService ui;
+
     @Parameter(required = false)
     protected TaskService tasks;
 
@@ -61,7 +64,8 @@ public abstract class DeepCadCommand extends ContextCommand {
 
     private void fail(String message) {
         log.error("DeepCAD: " + message);
-        HeadlessExitStatus exitStatus = getContext() == null ? null : getContext().getService(HeadlessExitStatus.class);
+        HeadlessExitStatus exitStatus =
+                getContext() == null ? null : getContext().getService(HeadlessExitStatus.class);
         if (exitStatus != null) exitStatus.failed(message);
         if (IJ.isMacro()) {
             Interpreter macro = Interpreter.getInstance();
@@ -76,7 +80,8 @@ public abstract class DeepCadCommand extends ContextCommand {
 
     /** Progress to the status bar, the log, the task monitor (with its cancel) and Esc. */
     protected CommandProgress progress(String what, LossPlot plot) {
-        return new CommandProgress(this, status, log, plot, tasks == null ? null : tasks.createTask("DeepCAD: " + what));
+        return new CommandProgress(
+                this, status, log, plot, tasks == null ? null : tasks.createTask("DeepCAD: " + what));
     }
 
     protected boolean headless() {

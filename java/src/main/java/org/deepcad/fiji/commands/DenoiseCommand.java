@@ -6,11 +6,9 @@ import ij.ImageStack;
 import ij.WindowManager;
 import ij.io.FileInfo;
 import ij.plugin.FileInfoVirtualStack;
-
 import java.io.File;
 import java.util.ArrayList;
 import java.util.List;
-
 import org.deepcad.fiji.CommandProgress;
 import org.deepcad.fiji.DeepCadException;
 import org.deepcad.fiji.DeepCadNative;
@@ -38,52 +36,97 @@ import org.scijava.plugin.Plugin;
  * TIFF file (the "Output file", or "&lt;title&gt;-denoised.tif" beside the source, see
  * {@link VirtualOutput}), which is then shown as a virtual stack too.
  */
-@Plugin(type = Command.class, menu = {@Menu(label = "Plugins"), @Menu(label = "DeepCAD"), @Menu(label = "Denoise with DeepCAD model", weight = 2)}, headless = true)
+@Plugin(
+        type = Command.class,
+        menu = {
+            @Menu(label = "Plugins"),
+            @Menu(label = "DeepCAD"),
+            @Menu(label = "Denoise with DeepCAD model", weight = 2)
+        },
+        headless = true)
 public class DenoiseCommand extends DeepCadCommand {
-    @Parameter(label = "Movie", description = "A grayscale stack or hyperstack; time = frames, or slices when there is one frame", required = false)
+    @Parameter(
+            label = "Movie",
+            description = "A grayscale stack or hyperstack; time = frames, or slices when there is one frame",
+            required = false)
     private ImagePlus input;
 
-    @Parameter(label = "Model", choices = {ModelChoice.FILE, ModelChoice.BUILT_IN}, persist = false,
-        description = "A model trained on your own movies (best), or the built-in general model trained on simulated two-photon movies (no training needed)")
+    @Parameter(
+            label = "Model",
+            choices = {ModelChoice.FILE, ModelChoice.BUILT_IN},
+            persist = false,
+            description =
+                    "A model trained on your own movies (best), or the built-in general model trained on simulated two-photon movies (no training needed)")
     private String model = ModelChoice.FILE;
 
-    @Parameter(label = "Model file", style = "open", persist = false, required = false,
-        description = "A DeepCAD model bundle (.safetensors) from 'Train DeepCAD model' or 'deepcad train'")
+    @Parameter(
+            label = "Model file",
+            style = "open",
+            persist = false,
+            required = false,
+            description = "A DeepCAD model bundle (.safetensors) from 'Train DeepCAD model' or 'deepcad train'")
     private File model_file;
 
-    @Parameter(label = "Device", required = false, persist = false,
-        description = "auto, cpu, cuda or cuda:N; empty = the device saved in DeepCAD settings")
+    @Parameter(
+            label = "Device",
+            required = false,
+            persist = false,
+            description = "auto, cpu, cuda or cuda:N; empty = the device saved in DeepCAD settings")
     private String device = "";
 
-    @Parameter(label = "Output type", choices = {OutputChoice.AUTOMATIC, OutputChoice.SAME_AS_INPUT, OutputChoice.FLOAT32},
-        required = false, persist = false,
-        description = "Automatic: the input's bit depth, or 32-bit float when the data are too dim for it (rounding would throw away part of the denoising gain)")
+    @Parameter(
+            label = "Output type",
+            choices = {OutputChoice.AUTOMATIC, OutputChoice.SAME_AS_INPUT, OutputChoice.FLOAT32},
+            required = false,
+            persist = false,
+            description =
+                    "Automatic: the input's bit depth, or 32-bit float when the data are too dim for it (rounding would throw away part of the denoising gain)")
     private String output_type = OutputChoice.AUTOMATIC;
 
     // A path as text, not a File: SciJava pops up a file chooser for a lone unset File input, which
     // would interrupt every macro or script call that leaves this optional field empty.
-    @Parameter(label = "Output file (optional)", required = false, persist = false,
-        description = "Also save the denoised movie as this TIFF (the way to keep a result in headless runs). "
-            + "Virtual stacks are always written to a file: this one, or when empty <title>-denoised.tif beside "
-            + "the source file (never overwriting an existing file), and opened from it")
+    @Parameter(
+            label = "Output file (optional)",
+            required = false,
+            persist = false,
+            description = "Also save the denoised movie as this TIFF (the way to keep a result in headless runs). "
+                    + "Virtual stacks are always written to a file: this one, or when empty <title>-denoised.tif beside "
+                    + "the source file (never overwriting an existing file), and opened from it")
     private String output_file = "";
 
-    @Parameter(label = "Tiling", choices = {TilingChoice.SEAMLESS, TilingChoice.DEEPCAD_RT, TilingChoice.DEEPCAD_RT_2021},
-        required = false, persist = false,
-        description = "Seamless: the whole-movie result, no tile borders. The DeepCAD-RT choices reproduce the official "
-            + "test pipelines exactly (a DeepCAD-RT model then gives its authors' numbers, tile seams included)")
+    @Parameter(
+            label = "Tiling",
+            choices = {TilingChoice.SEAMLESS, TilingChoice.DEEPCAD_RT, TilingChoice.DEEPCAD_RT_2021},
+            required = false,
+            persist = false,
+            description =
+                    "Seamless: the whole-movie result, no tile borders. The DeepCAD-RT choices reproduce the official "
+                            + "test pipelines exactly (a DeepCAD-RT model then gives its authors' numbers, tile seams included)")
     private String tiling = TilingChoice.SEAMLESS;
 
-    @Parameter(label = "Official pipeline patch (t,y,x)", required = false, persist = false,
-        description = "Only for the DeepCAD-RT choices: their patch size (DeepCAD-RT's default 150)")
+    @Parameter(
+            label = "Official pipeline patch (t,y,x)",
+            required = false,
+            persist = false,
+            description = "Only for the DeepCAD-RT choices: their patch size (DeepCAD-RT's default 150)")
     private String official_patch = "150,150,150";
 
-    @Parameter(label = "Official pipeline overlap", required = false, persist = false, min = "0", max = "0.95", stepSize = "0.05",
-        description = "Only for the DeepCAD-RT choices: the overlap factor between patches (DeepCAD-RT's demo uses 0.6)")
+    @Parameter(
+            label = "Official pipeline overlap",
+            required = false,
+            persist = false,
+            min = "0",
+            max = "0.95",
+            stepSize = "0.05",
+            description =
+                    "Only for the DeepCAD-RT choices: the overlap factor between patches (DeepCAD-RT's demo uses 0.6)")
     private double official_overlap = 0.6;
 
-    @Parameter(label = "Replace an existing output file", required = false, persist = false,
-        description = "Allow replacing a file that already exists at 'Output file' (never the source movie)")
+    @Parameter(
+            label = "Replace an existing output file",
+            required = false,
+            persist = false,
+            description = "Allow replacing a file that already exists at 'Output file' (never the source movie)")
     private boolean replace_existing = false;
 
     @Parameter(type = ItemIO.OUTPUT, label = "Denoised movie")
@@ -115,10 +158,19 @@ public class DenoiseCommand extends DeepCadCommand {
         int movies = Movie.movieCount(input);
         try {
             for (int m = 0; m < movies; m++) {
-                if (movies > 1) log.info("DeepCAD: denoising movie " + (m + 1) + " of " + movies + " in " + input.getTitle());
+                if (movies > 1)
+                    log.info("DeepCAD: denoising movie " + (m + 1) + " of " + movies + " in " + input.getTitle());
                 int[] indices = Movie.stackIndices(input, m);
-                Object[] denoised = DeepCadNative.denoise(modelPath, chosenDevice, Movie.planes(input, indices),
-                    input.getWidth(), input.getHeight(), sampleType, settingsJson(false), outputType, progress);
+                Object[] denoised = DeepCadNative.denoise(
+                        modelPath,
+                        chosenDevice,
+                        Movie.planes(input, indices),
+                        input.getWidth(),
+                        input.getHeight(),
+                        sampleType,
+                        settingsJson(false),
+                        outputType,
+                        progress);
                 for (int t = 0; t < indices.length; t++) planes[indices[t] - 1] = denoised[t];
             }
         } catch (DeepCadException e) {
@@ -158,9 +210,11 @@ public class DenoiseCommand extends DeepCadCommand {
      * on this thread) and opens the result as a virtual stack. On failure or cancel, the files
      * this run finished are removed again, so nothing half-made is left behind.
      */
-    private void denoiseVirtual(String sampleType, String modelPath, String chosenDevice, String outputType,
-        CommandProgress progress) {
-        File target = output_file != null && !output_file.trim().isEmpty() ? new File(output_file.trim()) : VirtualOutput.besideSource(input);
+    private void denoiseVirtual(
+            String sampleType, String modelPath, String chosenDevice, String outputType, CommandProgress progress) {
+        File target = output_file != null && !output_file.trim().isEmpty()
+                ? new File(output_file.trim())
+                : VirtualOutput.besideSource(input);
         ImageStack stack = input.getStack();
         FileInfo[] planes = new FileInfo[stack.getSize()];
         int movies = Movie.movieCount(input);
@@ -170,12 +224,23 @@ public class DenoiseCommand extends DeepCadCommand {
             for (int m = 0; m < movies; m++) {
                 int[] indices = Movie.stackIndices(input, m);
                 File file = VirtualOutput.movieFile(target, input, m);
-                log.info("DeepCAD: denoising " + input.getTitle() + (movies > 1 ? " (movie " + (m + 1) + " of " + movies + ")" : "")
-                    + " plane by plane into " + file);
-                String report = DeepCadNative.denoiseToFile(modelPath, chosenDevice,
-                    t -> stack.getPixels(indices[t]), indices.length, input.getWidth(), input.getHeight(), sampleType,
-                    settingsJson(replace_existing), outputType, file.getPath(), VirtualOutput.sourcePath(input), VirtualOutput.calibrationJson(input),
-                    progress);
+                log.info("DeepCAD: denoising " + input.getTitle()
+                        + (movies > 1 ? " (movie " + (m + 1) + " of " + movies + ")" : "") + " plane by plane into "
+                        + file);
+                String report = DeepCadNative.denoiseToFile(
+                        modelPath,
+                        chosenDevice,
+                        t -> stack.getPixels(indices[t]),
+                        indices.length,
+                        input.getWidth(),
+                        input.getHeight(),
+                        sampleType,
+                        settingsJson(replace_existing),
+                        outputType,
+                        file.getPath(),
+                        VirtualOutput.sourcePath(input),
+                        VirtualOutput.calibrationJson(input),
+                        progress);
                 written.add(file);
                 VirtualOutput.addPlanes(planes, indices, report, file);
             }
@@ -188,8 +253,9 @@ public class DenoiseCommand extends DeepCadCommand {
     }
 
     private String settingsJson(boolean overwrite) {
-        return TilingChoice.settings(tiling, official_patch, official_overlap, DeepCadSettings.memoryBytes(prefs), overwrite)
-            .toString();
+        return TilingChoice.settings(
+                        tiling, official_patch, official_overlap, DeepCadSettings.memoryBytes(prefs), overwrite)
+                .toString();
     }
 
     public ImagePlus output() {

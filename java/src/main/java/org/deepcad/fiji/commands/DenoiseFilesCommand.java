@@ -2,7 +2,6 @@ package org.deepcad.fiji.commands;
 
 import com.google.gson.JsonObject;
 import java.io.File;
-
 import org.deepcad.fiji.CommandProgress;
 import org.deepcad.fiji.DeepCadException;
 import org.deepcad.fiji.DeepCadNative;
@@ -12,8 +11,8 @@ import org.deepcad.fiji.ModelChoice;
 import org.deepcad.fiji.OutputChoice;
 import org.deepcad.fiji.TilingChoice;
 import org.scijava.ItemIO;
-import org.scijava.plugin.Attr;
 import org.scijava.command.Command;
+import org.scijava.plugin.Attr;
 import org.scijava.plugin.Menu;
 import org.scijava.plugin.Parameter;
 import org.scijava.plugin.Plugin;
@@ -25,60 +24,106 @@ import org.scijava.plugin.Plugin;
  * choice (channel here = {@code --channel} + 1: ImageJ counts channels from 1), and a run in which any
  * file could not be denoised fails, naming how many, after writing the others.
  */
-@Plugin(type = Command.class, menu = {@Menu(label = "Plugins"), @Menu(label = "DeepCAD"), @Menu(label = "Denoise files with DeepCAD model", weight = 3)}, headless = true)
+@Plugin(
+        type = Command.class,
+        menu = {
+            @Menu(label = "Plugins"),
+            @Menu(label = "DeepCAD"),
+            @Menu(label = "Denoise files with DeepCAD model", weight = 3)
+        },
+        headless = true)
 public class DenoiseFilesCommand extends DeepCadCommand {
 
     @Parameter(label = "Input file or folder", style = "both", persist = false, required = false)
     private File input_path;
 
-    @Parameter(label = "Output folder", style = "directory", persist = false,
-        description = "Denoised files are written here as <name>-denoised.tif; an existing file is refused unless replacing is allowed", required = false)
+    @Parameter(
+            label = "Output folder",
+            style = "directory",
+            persist = false,
+            description =
+                    "Denoised files are written here as <name>-denoised.tif; an existing file is refused unless replacing is allowed",
+            required = false)
     private File output_folder;
 
-    @Parameter(label = "Replace existing output files", required = false, persist = false,
-        description = "Allow replacing <name>-denoised.tif files that already exist in the output folder (never an input)")
+    @Parameter(
+            label = "Replace existing output files",
+            required = false,
+            persist = false,
+            description =
+                    "Allow replacing <name>-denoised.tif files that already exist in the output folder (never an input)")
     private boolean replace_existing = false;
 
-    @Parameter(label = "Model", choices = {ModelChoice.FILE, ModelChoice.BUILT_IN}, persist = false,
-        description = "A model trained on your own movies (best), or the built-in general model trained on simulated two-photon movies (no training needed)")
+    @Parameter(
+            label = "Model",
+            choices = {ModelChoice.FILE, ModelChoice.BUILT_IN},
+            persist = false,
+            description =
+                    "A model trained on your own movies (best), or the built-in general model trained on simulated two-photon movies (no training needed)")
     private String model = ModelChoice.FILE;
 
     @Parameter(label = "Model file", style = "open", persist = false, required = false)
     private File model_file;
 
-    @Parameter(label = "Device", required = false, persist = false,
-        description = "auto, cpu, cuda or cuda:N; empty = the device saved in DeepCAD settings")
+    @Parameter(
+            label = "Device",
+            required = false,
+            persist = false,
+            description = "auto, cpu, cuda or cuda:N; empty = the device saved in DeepCAD settings")
     private String device = "";
 
-    @Parameter(label = "Output type", choices = {OutputChoice.AUTOMATIC, OutputChoice.SAME_AS_INPUT, OutputChoice.FLOAT32},
-        required = false, persist = false,
-        description = "Automatic: each input's bit depth, or 32-bit float when the data are too dim for it")
+    @Parameter(
+            label = "Output type",
+            choices = {OutputChoice.AUTOMATIC, OutputChoice.SAME_AS_INPUT, OutputChoice.FLOAT32},
+            required = false,
+            persist = false,
+            description = "Automatic: each input's bit depth, or 32-bit float when the data are too dim for it")
     private String output_type = OutputChoice.AUTOMATIC;
 
-    @Parameter(label = "Channel (multi-channel files)", min = "0", required = false, persist = false,
-        description = "Which channel of multi-channel (hyperstack) files to denoise: 1 for the first (C1), as ImageJ counts; "
-            + "0 = none (a multi-channel file is then refused, naming this option). Denoise with DeepCAD model, on an open "
-            + "image, denoises every channel")
+    @Parameter(
+            label = "Channel (multi-channel files)",
+            min = "0",
+            required = false,
+            persist = false,
+            description =
+                    "Which channel of multi-channel (hyperstack) files to denoise: 1 for the first (C1), as ImageJ counts; "
+                            + "0 = none (a multi-channel file is then refused, naming this option). Denoise with DeepCAD model, on an open "
+                            + "image, denoises every channel")
     private int channel = 0;
 
-    @Parameter(label = "Slice (files with slices and frames)", min = "0", required = false, persist = false,
-        description = "Which z slice of files with both slices and frames to denoise over time: 1 for the first; 0 = none")
+    @Parameter(
+            label = "Slice (files with slices and frames)",
+            min = "0",
+            required = false,
+            persist = false,
+            description =
+                    "Which z slice of files with both slices and frames to denoise over time: 1 for the first; 0 = none")
     private int slice = 0;
 
-    @Parameter(type = ItemIO.OUTPUT, label = "Report", attrs = @Attr(name = UndisplayedOutputs.NO_DISPLAY, value = "true"))
+    @Parameter(
+            type = ItemIO.OUTPUT,
+            label = "Report",
+            attrs = @Attr(name = UndisplayedOutputs.NO_DISPLAY, value = "true"))
     private String report;
 
     @Override
     protected void execute() {
-        if (input_path == null) throw DeepCadException.usage("No input: set input_path to a TIFF file or a folder of TIFFs.");
+        if (input_path == null)
+            throw DeepCadException.usage("No input: set input_path to a TIFF file or a folder of TIFFs.");
         if (output_folder == null) throw DeepCadException.usage("No output folder: set output_folder.");
         String modelPath = ModelChoice.enginePath(model, model_file);
         String outputType = OutputChoice.engineName(output_type);
         DeepCadRuntime.start(prefs, log);
         CommandProgress progress = progress("denoising files", null);
         try {
-            report = DeepCadNative.denoiseFiles(modelPath, DeepCadSettings.effectiveDevice(device, prefs),
-                input_path.getPath(), output_folder.getPath(), settingsJson(), outputType, progress);
+            report = DeepCadNative.denoiseFiles(
+                    modelPath,
+                    DeepCadSettings.effectiveDevice(device, prefs),
+                    input_path.getPath(),
+                    output_folder.getPath(),
+                    settingsJson(),
+                    outputType,
+                    progress);
         } catch (DeepCadException e) {
             if (!e.isCancelled()) throw e;
             cancel("Denoising was cancelled; finished files stay in " + output_folder + ".");
@@ -95,8 +140,11 @@ public class DenoiseFilesCommand extends DeepCadCommand {
      * --channel/--slice) count them: from 0.
      */
     private String settingsJson() {
-        if (channel < 0 || slice < 0) throw DeepCadException.usage("channel and slice count from 1 (0 = none chosen), not " + Math.min(channel, slice) + ".");
-        JsonObject json = TilingChoice.settings(TilingChoice.SEAMLESS, null, 0, DeepCadSettings.memoryBytes(prefs), replace_existing);
+        if (channel < 0 || slice < 0)
+            throw DeepCadException.usage(
+                    "channel and slice count from 1 (0 = none chosen), not " + Math.min(channel, slice) + ".");
+        JsonObject json = TilingChoice.settings(
+                TilingChoice.SEAMLESS, null, 0, DeepCadSettings.memoryBytes(prefs), replace_existing);
         if (channel > 0) json.addProperty("channel", channel - 1);
         if (slice > 0) json.addProperty("slice", slice - 1);
         return json.toString();

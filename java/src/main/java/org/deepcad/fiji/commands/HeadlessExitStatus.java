@@ -3,7 +3,6 @@ package org.deepcad.fiji.commands;
 import java.awt.GraphicsEnvironment;
 import java.util.LinkedList;
 import java.util.concurrent.atomic.AtomicInteger;
-
 import org.scijava.Priority;
 import org.scijava.console.AbstractConsoleArgument;
 import org.scijava.console.ConsoleArgument;
@@ -57,8 +56,8 @@ public class HeadlessExitStatus extends AbstractService {
         if (!commandLine || failures.get() == 0 || !headless()) return;
         int n = failures.get();
         // Written straight to stderr: the log service may already be disposed of.
-        System.err.println("[ERROR] DeepCAD: " + (n == 1 ? "a command" : n + " commands") + " failed in this headless run ("
-            + firstFailure + "); exiting with status " + FAILED + ".");
+        System.err.println("[ERROR] DeepCAD: " + (n == 1 ? "a command" : n + " commands")
+                + " failed in this headless run (" + firstFailure + "); exiting with status " + FAILED + ".");
         System.err.flush();
         System.exit(FAILED);
     }

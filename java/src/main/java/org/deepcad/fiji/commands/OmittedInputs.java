@@ -1,9 +1,7 @@
 package org.deepcad.fiji.commands;
 
 import ij.IJ;
-
 import java.awt.GraphicsEnvironment;
-
 import org.scijava.module.Module;
 import org.scijava.module.ModuleItem;
 import org.scijava.module.process.AbstractPreprocessorPlugin;

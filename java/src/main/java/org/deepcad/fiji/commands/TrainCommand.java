@@ -4,9 +4,7 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import ij.ImagePlus;
-
 import java.io.File;
-
 import org.deepcad.fiji.CommandProgress;
 import org.deepcad.fiji.DeepCadException;
 import org.deepcad.fiji.DeepCadNative;
@@ -16,8 +14,8 @@ import org.deepcad.fiji.LossPlot;
 import org.deepcad.fiji.Movie;
 import org.deepcad.fiji.VirtualOutput;
 import org.scijava.ItemIO;
-import org.scijava.plugin.Attr;
 import org.scijava.command.Command;
+import org.scijava.plugin.Attr;
 import org.scijava.plugin.Menu;
 import org.scijava.plugin.Parameter;
 import org.scijava.plugin.Plugin;
@@ -26,93 +24,158 @@ import org.scijava.plugin.Plugin;
  * Trains a DeepCAD model bundle on the current movie, or on TIFF files when input_path is set.
  * The engine writes the bundle after every epoch, so a cancelled run keeps the last finished epoch.
  */
-@Plugin(type = Command.class, menu = {@Menu(label = "Plugins"), @Menu(label = "DeepCAD"), @Menu(label = "Train DeepCAD model", weight = 1)}, headless = true)
+@Plugin(
+        type = Command.class,
+        menu = {@Menu(label = "Plugins"), @Menu(label = "DeepCAD"), @Menu(label = "Train DeepCAD model", weight = 1)},
+        headless = true)
 public class TrainCommand extends DeepCadCommand {
 
-    @Parameter(label = "Movie", required = false,
-        description = "The movie to train on (ignored when an input file or folder is given)")
+    @Parameter(
+            label = "Movie",
+            required = false,
+            description = "The movie to train on (ignored when an input file or folder is given)")
     private ImagePlus input;
 
-    @Parameter(label = "Input file or folder", style = "both", required = false, persist = false,
-        description = "Train on this TIFF file, or on every TIFF in this folder, instead of the open movie")
+    @Parameter(
+            label = "Input file or folder",
+            style = "both",
+            required = false,
+            persist = false,
+            description = "Train on this TIFF file, or on every TIFF in this folder, instead of the open movie")
     private File input_path;
 
-    @Parameter(label = "Model file to write", style = "save", persist = false,
-        description = "Where the model bundle (.safetensors) is written after every epoch", required = false)
+    @Parameter(
+            label = "Model file to write",
+            style = "save",
+            persist = false,
+            description = "Where the model bundle (.safetensors) is written after every epoch",
+            required = false)
     private File model_file;
 
-    @Parameter(label = "Epochs", min = "1", persist = false,
-        description = "Most epochs to train; training stops earlier when the time limit is reached. Continuing a model on the same movie: the total, so running a stopped training again finishes it")
+    @Parameter(
+            label = "Epochs",
+            min = "1",
+            persist = false,
+            description =
+                    "Most epochs to train; training stops earlier when the time limit is reached. Continuing a model on the same movie: the total, so running a stopped training again finishes it")
     private int epochs = 10;
 
-    @Parameter(label = "Time limit (minutes)", min = "0", persist = false,
-        description = "Stop training after this many minutes (0 = no limit); the epoch under way is saved, "
-            + "and the best epoch is kept beside the model as <name>.best.safetensors")
+    @Parameter(
+            label = "Time limit (minutes)",
+            min = "0",
+            persist = false,
+            description = "Stop training after this many minutes (0 = no limit); the epoch under way is saved, "
+                    + "and the best epoch is kept beside the model as <name>.best.safetensors")
     private double time_limit_minutes = 0;
 
-    @Parameter(label = "Patch frames (t)", min = "8", stepSize = "8", persist = false,
-        description = "Frames per training patch; a multiple of 8")
+    @Parameter(
+            label = "Patch frames (t)",
+            min = "8",
+            stepSize = "8",
+            persist = false,
+            description = "Frames per training patch; a multiple of 8")
     private int patch_t = 64;
 
-    @Parameter(label = "Patch size (x and y)", min = "8", stepSize = "8", persist = false,
-        description = "Pixels per training patch side; a multiple of 8")
+    @Parameter(
+            label = "Patch size (x and y)",
+            min = "8",
+            stepSize = "8",
+            persist = false,
+            description = "Pixels per training patch side; a multiple of 8")
     private int patch_xy = 64;
 
-    @Parameter(label = "Network base width", min = "1", max = "256", persist = false,
-        description = "16 = DeepCAD-RT (fast), 64 = DeepCAD (larger)")
+    @Parameter(
+            label = "Network base width",
+            min = "1",
+            max = "256",
+            persist = false,
+            description = "16 = DeepCAD-RT (fast), 64 = DeepCAD (larger)")
     private int base_width = 16;
 
-    @Parameter(label = "Start from the built-in model", required = false, persist = false,
-        description = "Fine-tune the built-in general model (learns much faster) instead of starting from random weights; needs base width 16")
+    @Parameter(
+            label = "Start from the built-in model",
+            required = false,
+            persist = false,
+            description =
+                    "Fine-tune the built-in general model (learns much faster) instead of starting from random weights; needs base width 16")
     private boolean start_from_built_in = true;
 
     @Parameter(label = "Patches per epoch", min = "1", persist = false)
     private int patches_per_epoch = 200;
 
-    @Parameter(label = "Learning rate", min = "0", stepSize = "0.0001", persist = false,
-        description = "Peak Adam learning rate on normalised data (it warms up, then decays on a cosine); the engine's default is 0.001")
+    @Parameter(
+            label = "Learning rate",
+            min = "0",
+            stepSize = "0.0001",
+            persist = false,
+            description =
+                    "Peak Adam learning rate on normalised data (it warms up, then decays on a cosine); the engine's default is 0.001")
     private double learning_rate = 0.001;
 
-    @Parameter(label = "Device", required = false, persist = false,
-        description = "auto, cpu, cuda or cuda:N; empty = the device saved in DeepCAD settings")
+    @Parameter(
+            label = "Device",
+            required = false,
+            persist = false,
+            description = "auto, cpu, cuda or cuda:N; empty = the device saved in DeepCAD settings")
     private String device = "";
 
-    @Parameter(label = "Replace an existing model file", required = false, persist = false,
-        description = "Allow training to replace a file that already exists at the model path (never an input movie)")
+    @Parameter(
+            label = "Replace an existing model file",
+            required = false,
+            persist = false,
+            description =
+                    "Allow training to replace a file that already exists at the model path (never an input movie)")
     private boolean replace_existing = false;
 
-    @Parameter(label = "Continue from model", style = "open", required = false, persist = false,
-        description = "Optional: a bundle whose weights and epoch count training continues from")
+    @Parameter(
+            label = "Continue from model",
+            style = "open",
+            required = false,
+            persist = false,
+            description = "Optional: a bundle whose weights and epoch count training continues from")
     private File resume_from;
 
-    @Parameter(type = ItemIO.OUTPUT, label = "Training report", attrs = @Attr(name = UndisplayedOutputs.NO_DISPLAY, value = "true"))
+    @Parameter(
+            type = ItemIO.OUTPUT,
+            label = "Training report",
+            attrs = @Attr(name = UndisplayedOutputs.NO_DISPLAY, value = "true"))
     private String report;
 
     @Override
     protected void execute() {
-        if (model_file == null) throw DeepCadException.usage("No model file: set model_file to the bundle to write (.safetensors).");
+        if (model_file == null)
+            throw DeepCadException.usage("No model file: set model_file to the bundle to write (.safetensors).");
         boolean fromFiles = input_path != null && !input_path.getPath().isEmpty();
         String sampleType = fromFiles ? null : Movie.sampleType(input);
         if (!fromFiles && Movie.movieCount(input) > 1) {
             throw DeepCadException.usage("'" + input.getTitle() + "' holds " + Movie.movieCount(input)
-                + " movies (channels or slices besides time); train on one: Image > Color > Split Channels or "
-                + "Image > Duplicate a single channel/slice, or train on files.");
+                    + " movies (channels or slices besides time); train on one: Image > Color > Split Channels or "
+                    + "Image > Duplicate a single channel/slice, or train on files.");
         }
         DeepCadRuntime.start(prefs, log);
         String settings = settingsJson();
         String chosenDevice = DeepCadSettings.effectiveDevice(device, prefs);
         String resume = resume_from == null || resume_from.getPath().isEmpty() ? null : resume_from.getPath();
-        LossPlot plot = LossPlot.createIfDisplayed("DeepCAD training loss: " + model_file.getName(),
-            ui == null || ui.isHeadless());
+        LossPlot plot = LossPlot.createIfDisplayed(
+                "DeepCAD training loss: " + model_file.getName(), ui == null || ui.isHeadless());
         CommandProgress progress = progress("training " + model_file.getName(), plot);
         try {
             if (fromFiles) {
-                report = DeepCadNative.trainFiles(input_path.getPath(), settings, model_file.getPath(), resume,
-                    chosenDevice, progress);
+                report = DeepCadNative.trainFiles(
+                        input_path.getPath(), settings, model_file.getPath(), resume, chosenDevice, progress);
             } else {
                 int[] indices = Movie.stackIndices(input, 0);
-                report = DeepCadNative.train(Movie.planes(input, indices), input.getWidth(), input.getHeight(),
-                    sampleType, sourceName(input), settings, model_file.getPath(), resume, chosenDevice, progress);
+                report = DeepCadNative.train(
+                        Movie.planes(input, indices),
+                        input.getWidth(),
+                        input.getHeight(),
+                        sampleType,
+                        sourceName(input),
+                        settings,
+                        model_file.getPath(),
+                        resume,
+                        chosenDevice,
+                        progress);
             }
         } catch (DeepCadException e) {
             if (!e.isCancelled()) throw e;
@@ -122,7 +185,10 @@ public class TrainCommand extends DeepCadCommand {
         } finally {
             progress.finish();
         }
-        int completed = JsonParser.parseString(report).getAsJsonObject().get("epochs_completed").getAsInt();
+        int completed = JsonParser.parseString(report)
+                .getAsJsonObject()
+                .get("epochs_completed")
+                .getAsInt();
         log.info("DeepCAD: trained " + completed + " epoch(s); model written to " + model_file);
     }
 
