@@ -312,15 +312,18 @@ fn codepath_report(me: &std::path::Path, extra: &[&str]) {
         layers.push((format!("encoder {i} conv 2"), c_mid, w, 64 >> i));
     }
     for level in (0..deepcad::model::LEVELS - 1).rev() {
-        let joined = widths[level] + widths[level + 1];
-        layers.push((format!("decoder {level} conv 1"), joined, widths[level], 64 >> level));
-        layers.push((format!("decoder {level} conv 2"), widths[level], widths[level], 64 >> level));
+        // The first decoder convolution runs split: the skip's channels at full size, the upsampled
+        // channels as 8 parity kernels (2x2x2, 8x the output channels) on the padded coarse map.
+        let side = 64 >> level;
+        layers.push((format!("decoder {level} conv 1 skip"), widths[level], widths[level], side));
+        layers.push((format!("decoder {level} conv 1 up"), widths[level + 1], 8 * widths[level], side / 2 + 2));
+        layers.push((format!("decoder {level} conv 2"), widths[level], widths[level], side));
     }
     layers.push(("head 1x1x1".into(), f, 1, 64));
     for (name, c_in, c_out, side) in layers {
         let data = if c_in == 1 { "-".to_string() } else { find("backward_data", c_in, c_out, side) };
         println!(
-            "  {name:<18} {c_in:>3}->{c_out:<3} @ {side:>2}: {} | {data} | {}",
+            "  {name:<22} {c_in:>3}->{c_out:<3} @ {side:>2}: {} | {data} | {}",
             find("forward", c_in, c_out, side),
             find("backward_weights", c_in, c_out, side)
         );

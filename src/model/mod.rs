@@ -1,12 +1,15 @@
 //! The network and the model bundle (weights + everything inference needs) live together.
 
+mod conv_dispatch;
 pub mod pth;
 pub mod reference_architecture;
 pub mod reference_params;
 pub mod unet3d;
+mod upsampled_conv;
 
 pub use crate::geometry::{ALIGNMENT, LEVELS};
-pub use unet3d::{forward_flops_per_voxel, parameter_count, UNet3d, ROUTE_SMALL_CONVOLUTIONS_TO_ONEDNN};
+pub use conv_dispatch::ROUTE_SMALL_CONVOLUTIONS_TO_ONEDNN;
+pub use unet3d::{forward_flops_per_voxel, parameter_count, UNet3d};
 pub mod built_in;
 pub mod bundle;
 pub mod export_bioimageio;

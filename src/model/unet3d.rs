@@ -6,10 +6,10 @@
 //! 1×1×1 head. Variable paths reproduce the reference state-dict names
 //! (`Generator.encoders.0.basic_module.SingleConv1.conv.weight`, ...) so checkpoints map one to one.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use tch::{nn, Tensor};
 
+use super::conv_dispatch::conv;
+use super::upsampled_conv::{is_exact_doubling, UpsampledConv};
 use crate::geometry::LEVELS;
 use crate::Result;
 
@@ -31,92 +31,42 @@ impl DoubleConv {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let h = conv(&self.conv1, x, 1)?.f_relu_()?;
-        Ok(conv(&self.conv2, &h, 1)?.f_relu_()?)
+        let h = conv(x, &self.conv1.ws, self.conv1.bs.as_ref(), 1)?.f_relu_()?;
+        self.second(&h)
     }
-}
 
-/// Runs in the input's precision, so mixed-precision training can feed bfloat16 activations to a
-/// network whose (master) weights stay float32: the weights are cast differentiably per call and
-/// their gradients arrive in float32. A float32 input takes the plain path unchanged.
-fn conv(layer: &nn::Conv3D, x: &Tensor, padding: i64) -> Result<Tensor> {
-    if x.kind() == layer.ws.kind() {
-        if is_pointwise_inference_on_cpu(layer, x) {
-            // libtorch sends a 1×1×1 convolution to oneDNN only when it runs on more than one
-            // thread (`ConvParams::use_mkldnn`), so the head's sums, and the output's last bit,
-            // would depend on the thread count: a 1-core block job would differ from a 2-core
-            // whole-movie run. Always oneDNN at inference makes them agree bit for bit.
-            return Ok(x.f_mkldnn_convolution(&layer.ws, layer.bs.as_ref(), [0, 0, 0], [1, 1, 1], [1, 1, 1], 1)?);
+    fn second(&self, h: &Tensor) -> Result<Tensor> {
+        Ok(conv(h, &self.conv2.ws, self.conv2.bs.as_ref(), 1)?.f_relu_()?)
+    }
+
+    /// A decoder level: `forward` of [skip, nearest-upsampled `coarse`] joined along channels.
+    /// Where the skip is exactly twice the coarse map's size the first convolution is split by its
+    /// input channels, and the upsampled half runs on the coarse map (`upsampled_conv`): the
+    /// same function in about 40 % of the multiply-adds, with neither the upsampled map nor the
+    /// concatenation built.
+    fn forward_decoder(&self, skip: &Tensor, coarse: &Tensor) -> Result<Tensor> {
+        let fine = skip.size()[2..].to_vec();
+        if !is_exact_doubling(&coarse.size()[2..], &fine) {
+            let up = coarse.f_upsample_nearest3d(&fine, None, None, None)?;
+            return self.forward(&Tensor::f_cat(&[skip, &up], 1)?);
         }
-        if padding == 1 && runs_on_native_kernel(x) && ROUTE_SMALL_CONVOLUTIONS_TO_ONEDNN.load(Ordering::Relaxed) {
-            return conv_as_batch_of_two(layer, x);
-        }
-        return Ok(x.f_conv3d(&layer.ws, layer.bs.as_ref(), [1, 1, 1], [padding; 3], [1, 1, 1], 1)?);
+        let (skip_weight, upsampled) = self.split_first_conv(skip.size()[1])?;
+        let from_skip = conv(skip, &skip_weight, self.conv1.bs.as_ref(), 1)?;
+        let from_coarse = upsampled.forward(coarse)?;
+        let h = from_skip.f_add(&from_coarse)?.f_relu_()?;
+        drop((from_skip, from_coarse));
+        self.second(&h)
     }
-    if needs_float32(x) {
-        let y = x.f_to_kind(layer.ws.kind())?.f_conv3d(
-            &layer.ws,
-            layer.bs.as_ref(),
-            [1, 1, 1],
-            [padding; 3],
-            [1, 1, 1],
-            1,
-        )?;
-        return Ok(y.f_to_kind(x.kind())?);
+
+    /// The first convolution of a decoder level split by its input channels [skip, upsampled]:
+    /// the skip's 3×3×3 weights and the upsampled part as an [`UpsampledConv`].
+    fn split_first_conv(&self, skip_channels: i64) -> Result<(Tensor, UpsampledConv)> {
+        let weight = &self.conv1.ws;
+        let coarse_channels = weight.size()[1] - skip_channels;
+        let skip_weight = weight.f_narrow(1, 0, skip_channels)?.f_contiguous()?;
+        let upsampled = UpsampledConv::new(&weight.f_narrow(1, skip_channels, coarse_channels)?)?;
+        Ok((skip_weight, upsampled))
     }
-    let weight = layer.ws.f_to_kind(x.kind())?;
-    let bias = layer.bs.as_ref().map(|b| b.f_to_kind(x.kind())).transpose()?;
-    Ok(x.f_conv3d(&weight, bias.as_ref(), [1, 1, 1], [padding; 3], [1, 1, 1], 1)?)
-}
-
-/// Whether libtorch 2.11 would run this float32 3-D convolution on its native im2col kernel
-/// instead of oneDNN: batch 1 with N·C·D·H ≤ 20480 (`ConvParams::use_mkldnn`), i.e. the deeper,
-/// smaller levels of a 64³ training patch (every level below full resolution) and of inference tiles.
-/// There the native kernel ran 2–6× slower than oneDNN on the same shapes (44 vs 246 GFLOP/s for
-/// 32→64 channels at 24³, measured on 2 cores).
-fn runs_on_native_kernel(x: &Tensor) -> bool {
-    let s = x.size();
-    x.kind() == tch::Kind::Float
-        && x.device() == tch::Device::Cpu
-        && s.len() == 5
-        && s[0] == 1
-        && s[0] * s[1] * s[2] * s[3] <= 20480
-        && s[4] >= 4
-        && s[4] % 2 == 0
-}
-
-/// A float32 1×1×1 convolution on the CPU outside autograd (the network's head at inference).
-fn is_pointwise_inference_on_cpu(layer: &nn::Conv3D, x: &Tensor) -> bool {
-    x.kind() == tch::Kind::Float
-        && x.device() == tch::Device::Cpu
-        && layer.ws.size()[2..] == [1, 1, 1]
-        // Activations carry no gradient only outside autograd (no-grad inference).
-        && !x.requires_grad()
-}
-
-/// Off only to measure libtorch's own dispatch against it (`benches/throughput.rs`).
-pub static ROUTE_SMALL_CONVOLUTIONS_TO_ONEDNN: AtomicBool = AtomicBool::new(true);
-
-/// The same 3×3×3 zero-padded convolution, computed as a batch of two: the last axis is cut into
-/// halves that each carry their one neighbouring column (zeros at the true ends), so libtorch sends
-/// it to oneDNN (batch > 1), forward and backward. Exact: every output voxel sees the same 27
-/// inputs; only the summation order inside the kernel may differ.
-fn conv_as_batch_of_two(layer: &nn::Conv3D, x: &Tensor) -> Result<Tensor> {
-    let width = x.size()[4];
-    let half = width / 2;
-    let padded = x.f_constant_pad_nd([1, 1])?;
-    let halves = Tensor::f_cat(&[padded.f_narrow(4, 0, half + 2)?, padded.f_narrow(4, half, half + 2)?], 0)?;
-    let y = halves.f_conv3d(&layer.ws, layer.bs.as_ref(), [1, 1, 1], [1, 1, 0], [1, 1, 1], 1)?;
-    Ok(Tensor::f_cat(&[y.f_narrow(0, 0, 1)?, y.f_narrow(0, 1, 1)?], 4)?)
-}
-
-/// oneDNN's bfloat16 weight gradient of a 3×3×3 convolution is wrong when the input is 2 deep
-/// (libtorch 2.11, AVX-512 BF16 kernel): garbage up to 1e38 or NaN in most calls, for 16 to 384
-/// input channels, measured against float32 on the same inputs; depths 1 and 3–20, with every height
-/// and width tried (1–24), were exact. A 16-frame patch is 2 deep at the bottom level and made training diverge. Volumes
-/// with an axis shorter than the kernel are tiny, so they simply run in float32.
-fn needs_float32(x: &Tensor) -> bool {
-    x.size()[2..].iter().any(|&n| n < 3)
 }
 
 /// The network. Input and output are `[N, 1, T, H, W]` float tensors (time is the first spatial axis).
@@ -189,15 +139,9 @@ impl UNet3d {
         }
         for decoder in &self.decoders {
             let skip = skips.pop().expect("one skip per decoder level");
-            let size = skip.size()[2..].to_vec();
-            let up = h.f_upsample_nearest3d(&size, None, None, None)?;
-            drop(h); // free the deeper map before the concatenation doubles memory
-            let joined = Tensor::f_cat(&[&skip, &up], 1)?;
-            drop(up);
-            drop(skip);
-            h = decoder.forward(&joined)?;
+            h = decoder.forward_decoder(&skip, &h)?;
         }
-        conv(&self.final_conv, &h, 0)
+        conv(&h, &self.final_conv.ws, self.final_conv.bs.as_ref(), 0)
     }
 }
 
@@ -228,7 +172,11 @@ impl UNet3d {
         let f = self.base_width as i64;
         let skip0 = Tensor::f_empty([size[0], f, size[2], size[3], size[4]], (x.kind(), x.device()))?;
         for (a, b) in slabs(t, slab) {
-            let rows = double_conv_rows(&self.encoders[0], &|lo, hi| Ok(x.f_narrow(SLAB_DIM, lo, hi - lo)?), t, a, b)?;
+            let encoder = &self.encoders[0];
+            let input = |lo: i64, hi: i64| -> Result<Tensor> { Ok(x.f_narrow(SLAB_DIM, lo, hi - lo)?) };
+            let first_conv =
+                |lo: i64, hi: i64| conv_columns(&encoder.conv1.ws, encoder.conv1.bs.as_ref(), &input, t, lo, hi);
+            let rows = double_conv_columns(encoder, &first_conv, t, a, b)?;
             skip0.f_narrow(SLAB_DIM, a, b - a)?.f_copy_(&rows)?;
             between_slabs()?;
         }
@@ -243,9 +191,8 @@ impl UNet3d {
         }
         let deepest = &self.decoders[0];
         let skip = skips.pop().expect("one skip per decoder level");
-        let up = h.f_upsample_nearest3d(&skip.size()[2..], None, None, None)?;
-        h = deepest.forward(&Tensor::f_cat(&[&skip, &up], 1)?)?;
-        drop((skip, up));
+        h = deepest.forward_decoder(&skip, &h)?;
+        drop(skip);
         // The two finer decoder levels hold most of the memory: decode them slab by slab.
         for j in 1..LEVELS - 1 {
             let skip =
@@ -258,7 +205,9 @@ impl UNet3d {
 }
 
 /// One decoder level (upsample `coarse` to `skip`'s size, concatenate [skip, up], DoubleConv),
-/// optionally followed by the 1×1×1 head, computed `slab` columns at a time.
+/// optionally followed by the 1×1×1 head, computed `slab` columns at a time. Where the skip is
+/// exactly twice the coarse map's size, the upsampled half of the first convolution runs on the
+/// coarse map (as in [`DoubleConv::forward_decoder`]).
 fn decode_in_slabs(
     block: &DoubleConv,
     skip: &Tensor,
@@ -269,24 +218,36 @@ fn decode_in_slabs(
 ) -> Result<Tensor> {
     let size = skip.size();
     let (frames, height, t) = (size[2], size[3], size[4]);
-    let coarse_t = coarse.size()[SLAB_DIM as usize];
-    let joined_rows = |lo: i64, hi: i64| -> Result<Tensor> {
-        let sources: Vec<i64> = (lo..hi).map(|d| nearest_source(d, coarse_t, t)).collect();
-        let index = Tensor::from_slice(&sources).f_to_device(coarse.device())?;
-        let up = coarse.f_index_select(SLAB_DIM, &index)?.f_upsample_nearest3d(
-            [frames, height, hi - lo],
-            None,
-            None,
-            None,
-        )?;
-        Ok(Tensor::f_cat(&[&skip.f_narrow(SLAB_DIM, lo, hi - lo)?, &up], 1)?)
+    let skip_rows = |lo: i64, hi: i64| -> Result<Tensor> { Ok(skip.f_narrow(SLAB_DIM, lo, hi - lo)?) };
+    let split =
+        if is_exact_doubling(&coarse.size()[2..], &size[2..]) { Some(block.split_first_conv(size[1])?) } else { None };
+    let first_conv = |lo: i64, hi: i64| -> Result<Tensor> {
+        if let Some((skip_weight, upsampled)) = &split {
+            let from_skip = conv_columns(skip_weight, block.conv1.bs.as_ref(), &skip_rows, t, lo, hi)?;
+            let c0 = lo / 2;
+            let from_coarse = upsampled.columns(coarse, c0, (hi + 1) / 2)?.f_narrow(SLAB_DIM, lo - 2 * c0, hi - lo)?;
+            return Ok(from_skip.f_add(&from_coarse)?);
+        }
+        let coarse_t = coarse.size()[SLAB_DIM as usize];
+        let joined_rows = |lo: i64, hi: i64| -> Result<Tensor> {
+            let sources: Vec<i64> = (lo..hi).map(|d| nearest_source(d, coarse_t, t)).collect();
+            let index = Tensor::from_slice(&sources).f_to_device(coarse.device())?;
+            let up = coarse.f_index_select(SLAB_DIM, &index)?.f_upsample_nearest3d(
+                [frames, height, hi - lo],
+                None,
+                None,
+                None,
+            )?;
+            Ok(Tensor::f_cat(&[&skip_rows(lo, hi)?, &up], 1)?)
+        };
+        conv_columns(&block.conv1.ws, block.conv1.bs.as_ref(), &joined_rows, t, lo, hi)
     };
     let channels = if head.is_some() { 1 } else { block.conv2.ws.size()[0] };
     let output = Tensor::f_empty([size[0], channels, frames, height, t], (skip.kind(), skip.device()))?;
     for (a, b) in slabs(t, slab) {
-        let rows = double_conv_rows(block, &joined_rows, t, a, b)?;
+        let rows = double_conv_columns(block, &first_conv, t, a, b)?;
         let rows = match head {
-            Some(head) => conv(head, &rows, 0)?,
+            Some(head) => conv(&rows, &head.ws, head.bs.as_ref(), 0)?,
             None => rows,
         };
         output.f_narrow(SLAB_DIM, a, b - a)?.f_copy_(&rows)?;
@@ -316,22 +277,36 @@ fn nearest_source(dst: i64, input: i64, output: i64) -> i64 {
     }
 }
 
-/// Columns `[a, b)` (along `SLAB_DIM`) of a `DoubleConv` over a length-`t` input whose rows `[lo, hi)` are
-/// produced by `rows`. Zero padding is added only where the slab touches the ends of `[0, t)`,
-/// exactly as whole-volume padding would.
-fn double_conv_rows(
+/// Columns `[a, b)` (along `SLAB_DIM`) of a `DoubleConv` over a length-`t` input, given
+/// `first_conv(lo, hi)`: columns `[lo, hi)` of its first convolution before the ReLU. The second
+/// convolution sees zero padding only where the slab touches the ends of `[0, t)`, exactly as
+/// whole-volume padding would.
+fn double_conv_columns(
     block: &DoubleConv,
-    rows: &dyn Fn(i64, i64) -> Result<Tensor>,
+    first_conv: &dyn Fn(i64, i64) -> Result<Tensor>,
     t: i64,
     a: i64,
     b: i64,
 ) -> Result<Tensor> {
-    let (lo1, hi1) = ((a - 1).max(0), (b + 1).min(t));
-    let input = rows((lo1 - 1).max(0), (hi1 + 1).min(t))?;
-    let input = pad_slab_axis(&input, (lo1 == 0) as i64, (hi1 == t) as i64)?;
-    let hidden = conv_valid_along_slab_axis(&block.conv1, &input)?.f_relu_()?;
+    let (lo, hi) = ((a - 1).max(0), (b + 1).min(t));
+    let hidden = first_conv(lo, hi)?.f_relu_()?;
     let hidden = pad_slab_axis(&hidden, (a == 0) as i64, (b == t) as i64)?;
-    Ok(conv_valid_along_slab_axis(&block.conv2, &hidden)?.f_relu_()?)
+    Ok(conv_valid_along_slab_axis(&block.conv2.ws, block.conv2.bs.as_ref(), &hidden)?.f_relu_()?)
+}
+
+/// Columns `[lo, hi)` of a zero-padded 3×3×3 convolution over a length-`t` input whose columns
+/// `[c0, c1)` are produced by `input(c0, c1)`.
+fn conv_columns(
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    input: &dyn Fn(i64, i64) -> Result<Tensor>,
+    t: i64,
+    lo: i64,
+    hi: i64,
+) -> Result<Tensor> {
+    let read = input((lo - 1).max(0), (hi + 1).min(t))?;
+    let read = pad_slab_axis(&read, (lo == 0) as i64, (hi == t) as i64)?;
+    conv_valid_along_slab_axis(weight, bias, &read)
 }
 
 fn pad_slab_axis(x: &Tensor, front: i64, back: i64) -> Result<Tensor> {
@@ -341,8 +316,8 @@ fn pad_slab_axis(x: &Tensor, front: i64, back: i64) -> Result<Tensor> {
     Ok(x.f_constant_pad_nd([front, back, 0, 0, 0, 0])?)
 }
 
-fn conv_valid_along_slab_axis(layer: &nn::Conv3D, x: &Tensor) -> Result<Tensor> {
-    Ok(x.f_conv3d(&layer.ws, layer.bs.as_ref(), [1, 1, 1], [1, 1, 0], [1, 1, 1], 1)?)
+fn conv_valid_along_slab_axis(weight: &Tensor, bias: Option<&Tensor>, x: &Tensor) -> Result<Tensor> {
+    Ok(x.f_conv3d(weight, bias, [1, 1, 1], [1, 1, 0], [1, 1, 1], 1)?)
 }
 
 /// Multiply-add FLOPs (2 per MAC, plus one add per bias) per output voxel of one forward pass for
@@ -386,30 +361,6 @@ pub fn parameter_count(base_width: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::{Device, Kind};
-
-    #[test]
-    fn a_convolution_run_as_a_batch_of_two_equals_the_plain_one_with_gradients() {
-        tch::manual_seed(1);
-        let vs = nn::VarStore::new(Device::Cpu);
-        let layer = nn::conv3d(vs.root() / "c", 32, 64, 3, nn::ConvConfig { padding: 1, ..Default::default() });
-        let x = Tensor::randn([1, 32, 12, 10, 14], (Kind::Float, Device::Cpu)).set_requires_grad(true);
-        assert!(runs_on_native_kernel(&x), "the test shape should be one libtorch runs natively");
-        let grads = |y: Tensor| {
-            let loss = (&y * &y).sum(Kind::Float);
-            let g = Tensor::run_backward(&[loss], &[&x, &layer.ws], false, false);
-            (y, g[0].shallow_clone(), g[1].shallow_clone())
-        };
-        let (plain, dx_plain, dw_plain) =
-            grads(x.conv3d(&layer.ws, layer.bs.as_ref(), [1, 1, 1], [1, 1, 1], [1, 1, 1], 1));
-        let (split, dx_split, dw_split) = grads(conv_as_batch_of_two(&layer, &x).unwrap());
-        for (a, b, what) in
-            [(plain, split, "output"), (dx_plain, dx_split, "input gradient"), (dw_plain, dw_split, "weight gradient")]
-        {
-            let error = (&a - &b).abs().max().double_value(&[]) / a.abs().max().double_value(&[]);
-            assert!(error < 1e-5, "{what}: relative error {error}");
-        }
-    }
 
     #[test]
     fn forward_flops_match_the_reference_harness() {
