@@ -18,6 +18,8 @@
 # Usage: fiji-plugin/test-fiji.sh        (DEEPCAD_PROFILE=release to test the release build)
 #        DEEPCAD_FIJI_ONLY="omitted exit" fiji-plugin/test-fiji.sh   runs only those parts (development;
 #        parts: install macros run omitted channels shutdown pixels gui; pixels needs macros, run, channels)
+#        DEEPCAD_PROFILE=release DEEPCAD_FIJI_ONLY=speed fiji-plugin/test-fiji.sh   times Denoise in Fiji
+#        against the CLI (a benchmark, never run by default: it wants a quiet machine)
 # Needs: ../shared/fiji-stack (or DEEPCAD_FIJI_STACK), Maven Central, a JDK 11+. The GUI part needs
 # Xvfb (installed with apt-get when missing and possible; otherwise reported as SKIPPED).
 set -euo pipefail
@@ -35,7 +37,8 @@ data="$work/data"
 logs="$work/logs"
 started="$(date +%s)"
 
-wanted() { [ -z "${DEEPCAD_FIJI_ONLY:-}" ] || [[ " $DEEPCAD_FIJI_ONLY " == *" $1 "* ]]; }
+wanted() { [ -z "${DEEPCAD_FIJI_ONLY:-}" ] || asked "$1"; }
+asked() { [[ " ${DEEPCAD_FIJI_ONLY:-} " == *" $1 "* ]]; }
 
 passed=()
 failed=()
@@ -118,7 +121,7 @@ fi
 deepcad="$root/target/$profile/deepcad"
 "$deepcad" simulate -q -o "$data/bright.tif" --width 48 --height 40 --frames 64 --neurons 5 --photons 50 --seed 4
 
-for name in compare macro_train_denoise macro_omitted macro_files_info macro_missing macro_types macro_settings macro_channels; do
+for name in compare macro_train_denoise macro_omitted macro_files_info macro_missing macro_types macro_settings macro_channels speed; do
     cat "$here/macros/lib.ijm" "$here/macros/$name.ijm" > "$work/macros/$name.ijm"
 done
 
@@ -424,6 +427,34 @@ if wanted gui; then
             [ -z "$(gui error)" ] || fail "GUI: the driver finished without an error" "$(gui error)"
         fi
     fi
+fi
+
+# Speed (a benchmark, only when asked for): the Denoise command in this runtime against the CLI on
+# the same 16-bit 128x128x500 movie and the built-in model, both on 2 threads, alternating, three rounds.
+# Fiji's time is the command's second run in one session (model load, denoise, output file; the first,
+# sharing the cores with the JVM's start-up, is printed too); the CLI's is its process wall time (which
+# also reads the movie). Pixels must be identical.
+if asked speed; then
+    echo "== Fiji runtime: speed, Denoise against deepcad denoise (128x128x500, 16-bit, built-in model, CPU)"
+    "$deepcad" simulate -q -o "$data/speed.tif" --width 128 --height 128 --frames 500 --photons 5 --seed 7
+    fiji_times=() fiji_first_times=() cli_times=()
+    for round in 1 2 3; do
+        t0=$(date +%s.%N)
+        "$deepcad" denoise -q "$data/speed.tif" --model default --device cpu --threads 2 -o "$data/speed-cli.tif" --overwrite
+        cli_times+=("$(echo "$(date +%s.%N) - $t0" | bc)")
+        headless speed 600 -macro "$work/macros/speed.ijm" "$data/speed.tif|$data/speed-fiji.tif"
+        fiji_times+=("$(sed -n 's/^FIJI-DENOISE-SECONDS //p' "$logs/speed.log")")
+        fiji_first_times+=("$(sed -n 's/^FIJI-DENOISE-FIRST-SECONDS //p' "$logs/speed.log")")
+        echo "  round $round: Fiji ${fiji_times[-1]} s (first run in a fresh JVM ${fiji_first_times[-1]} s), CLI ${cli_times[-1]} s"
+    done
+    macro_results speed
+    headless compare 300 -macro "$work/macros/compare.ijm" "$data/speed-fiji.tif|$data/speed-cli.tif"
+    macro_results compare
+    median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+    fiji_median="$(median "${fiji_times[@]}")" cli_median="$(median "${cli_times[@]}")"
+    first_median="$(median "${fiji_first_times[@]}")"
+    echo "  median: Fiji $fiji_median s, CLI $cli_median s, Fiji/CLI $(echo "scale=3; $fiji_median / $cli_median" | bc)" \
+        "(first run in a fresh JVM: $first_median s, $(echo "scale=3; $first_median / $cli_median" | bc))"
 fi
 
 # Messages are for Fiji users: none may tell them to use a command-line flag.

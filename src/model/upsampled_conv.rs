@@ -67,18 +67,19 @@ impl UpsampledConv {
         // [N, 8·O, T+1, H+1, columns+1]: parity (pt, py, px) of output (2t+pt, 2y+py, 2x+px) starts at (pt, py, px).
         let all = conv(&padded, &self.parity_weight, None, 0)?
             .f_view(&[n, 2, 2, 2, self.out_channels, t + 1, h + 1, columns + 1][..])?;
-        let mut parities = Vec::with_capacity(8);
+        // [N, O, T, 2, H, 2, columns, 2] is the fine grid with each axis split into (coarse, parity):
+        // each parity is written into its place once (autograd follows the in-place copies).
+        let fine = Tensor::f_empty(&[n, self.out_channels, t, 2, h, 2, columns, 2][..], (all.kind(), all.device()))?;
         for pt in 0..2 {
             for py in 0..2 {
                 for px in 0..2 {
                     let one = all.f_select(1, pt)?.f_select(1, py)?.f_select(1, px)?;
-                    parities.push(one.f_narrow(2, pt, t)?.f_narrow(3, py, h)?.f_narrow(4, px, columns)?);
+                    let one = one.f_narrow(2, pt, t)?.f_narrow(3, py, h)?.f_narrow(4, px, columns)?;
+                    fine.f_select(7, px)?.f_select(5, py)?.f_select(3, pt)?.f_copy_(&one)?;
                 }
             }
         }
-        // [N, O, T, 2, H, 2, columns, 2] interleaves the parities into the fine grid.
-        let stacked = Tensor::f_stack(&parities, 0)?.f_view(&[2, 2, 2, n, self.out_channels, t, h, columns][..])?;
-        Ok(stacked.f_permute([3, 4, 5, 0, 6, 1, 7, 2])?.f_reshape([n, self.out_channels, 2 * t, 2 * h, 2 * columns])?)
+        Ok(fine.f_view([n, self.out_channels, 2 * t, 2 * h, 2 * columns])?)
     }
 }
 
