@@ -171,11 +171,11 @@ impl UNet3d {
         let (t, slab) = (size[SLAB_DIM as usize], slab.max(1));
         let f = self.base_width as i64;
         let skip0 = Tensor::f_empty([size[0], f, size[2], size[3], size[4]], (x.kind(), x.device()))?;
+        let encoder = &self.encoders[0];
+        let input = |lo: i64, hi: i64| -> Result<Tensor> { Ok(x.f_narrow(SLAB_DIM, lo, hi - lo)?) };
+        let first_conv =
+            |lo: i64, hi: i64| conv_columns(&encoder.conv1.ws, encoder.conv1.bs.as_ref(), &input, t, lo, hi);
         for (a, b) in slabs(t, slab) {
-            let encoder = &self.encoders[0];
-            let input = |lo: i64, hi: i64| -> Result<Tensor> { Ok(x.f_narrow(SLAB_DIM, lo, hi - lo)?) };
-            let first_conv =
-                |lo: i64, hi: i64| conv_columns(&encoder.conv1.ws, encoder.conv1.bs.as_ref(), &input, t, lo, hi);
             let rows = double_conv_columns(encoder, &first_conv, t, a, b)?;
             skip0.f_narrow(SLAB_DIM, a, b - a)?.f_copy_(&rows)?;
             between_slabs()?;
@@ -219,28 +219,28 @@ fn decode_in_slabs(
     let size = skip.size();
     let (frames, height, t) = (size[2], size[3], size[4]);
     let skip_rows = |lo: i64, hi: i64| -> Result<Tensor> { Ok(skip.f_narrow(SLAB_DIM, lo, hi - lo)?) };
+    let coarse_t = coarse.size()[SLAB_DIM as usize];
+    let joined_rows = |lo: i64, hi: i64| -> Result<Tensor> {
+        let sources: Vec<i64> = (lo..hi).map(|d| nearest_source(d, coarse_t, t)).collect();
+        let index = Tensor::from_slice(&sources).f_to_device(coarse.device())?;
+        let up = coarse.f_index_select(SLAB_DIM, &index)?.f_upsample_nearest3d(
+            [frames, height, hi - lo],
+            None,
+            None,
+            None,
+        )?;
+        Ok(Tensor::f_cat(&[&skip_rows(lo, hi)?, &up], 1)?)
+    };
     let split =
         if is_exact_doubling(&coarse.size()[2..], &size[2..]) { Some(block.split_first_conv(size[1])?) } else { None };
     let first_conv = |lo: i64, hi: i64| -> Result<Tensor> {
-        if let Some((skip_weight, upsampled)) = &split {
-            let from_skip = conv_columns(skip_weight, block.conv1.bs.as_ref(), &skip_rows, t, lo, hi)?;
-            let c0 = lo / 2;
-            let from_coarse = upsampled.columns(coarse, c0, (hi + 1) / 2)?.f_narrow(SLAB_DIM, lo - 2 * c0, hi - lo)?;
-            return Ok(from_skip.f_add(&from_coarse)?);
-        }
-        let coarse_t = coarse.size()[SLAB_DIM as usize];
-        let joined_rows = |lo: i64, hi: i64| -> Result<Tensor> {
-            let sources: Vec<i64> = (lo..hi).map(|d| nearest_source(d, coarse_t, t)).collect();
-            let index = Tensor::from_slice(&sources).f_to_device(coarse.device())?;
-            let up = coarse.f_index_select(SLAB_DIM, &index)?.f_upsample_nearest3d(
-                [frames, height, hi - lo],
-                None,
-                None,
-                None,
-            )?;
-            Ok(Tensor::f_cat(&[&skip_rows(lo, hi)?, &up], 1)?)
+        let Some((skip_weight, upsampled)) = &split else {
+            return conv_columns(&block.conv1.ws, block.conv1.bs.as_ref(), &joined_rows, t, lo, hi);
         };
-        conv_columns(&block.conv1.ws, block.conv1.bs.as_ref(), &joined_rows, t, lo, hi)
+        let from_skip = conv_columns(skip_weight, block.conv1.bs.as_ref(), &skip_rows, t, lo, hi)?;
+        let c0 = lo / 2;
+        let from_coarse = upsampled.columns(coarse, c0, (hi + 1) / 2)?.f_narrow(SLAB_DIM, lo - 2 * c0, hi - lo)?;
+        Ok(from_skip.f_add(&from_coarse)?)
     };
     let channels = if head.is_some() { 1 } else { block.conv2.ws.size()[0] };
     let output = Tensor::f_empty([size[0], channels, frames, height, t], (skip.kind(), skip.device()))?;
