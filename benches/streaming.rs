@@ -118,6 +118,8 @@ fn main() {
     let budget = Budget {
         bytes: defaults.max_memory_bytes,
         activation_bytes_per_voxel: bytes_per_voxel(options.base_width),
+        slab_voxels: defaults.slab_voxels,
+        slab_bytes_per_voxel: deepcad::model::slab_bytes_per_voxel(options.base_width),
         batch: 1,
         pipelined: true,
     };

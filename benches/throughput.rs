@@ -89,7 +89,10 @@ fn network_phase(low_memory: bool) {
             .unwrap();
     let x = Tensor::randn([1, 1, 144, 144, 144], (Kind::Float, Device::Cpu));
     let _guard = tch::no_grad_guard();
-    let run = || if low_memory { model.net.forward_low_memory(&x, 8).unwrap() } else { model.net.forward(&x).unwrap() };
+    // The slab width the denoiser uses for this tile.
+    let slab = deepcad::model::slab_columns(&x.size(), deepcad::infer::DenoiseSettings::default().slab_voxels);
+    let run =
+        || if low_memory { model.net.forward_low_memory(&x, slab).unwrap() } else { model.net.forward(&x).unwrap() };
     let _ = run(); // warm-up: oneDNN primitive creation, allocator growth
     let started = Instant::now();
     let reps = 2;

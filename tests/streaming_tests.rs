@@ -379,7 +379,15 @@ fn frames_split_into_bands_to_fit_the_budget_give_the_same_output() {
     }
     let model = random_model();
     let (tile, halo) = ([40, 40, 40], [8, 8, 8]);
-    let budget = |bytes| Budget { bytes, activation_bytes_per_voxel: bytes_per_voxel(4), batch: 1, pipelined: true };
+    let budget = |bytes| Budget {
+        bytes,
+        activation_bytes_per_voxel: bytes_per_voxel(4),
+        // As the denoiser plans its CPU runs.
+        slab_voxels: DenoiseSettings::default().slab_voxels,
+        slab_bytes_per_voxel: deepcad::model::slab_bytes_per_voxel(4),
+        batch: 1,
+        pipelined: true,
+    };
     let one_band = plan_memory("m", [frames, height, width], halo, Some(tile), &budget(1 << 30)).unwrap();
     assert_eq!(one_band.bands.len(), 1);
     // Just under what whole frames need: the plan must split them.

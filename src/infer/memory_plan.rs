@@ -9,12 +9,13 @@
 
 use std::ops::Range;
 
-use crate::model::ALIGNMENT;
+use crate::model::{ALIGNMENT, SLAB_SHARE_OF_TILE};
 use crate::tiling::{plan_axis, round_up, AxisTile, TilePlan};
 use crate::{Error, Result};
 
 /// Peak bytes per tile voxel of the low-memory forward on CPU (measured with
-/// `examples/probe_forward.rs` at f=16: ≈160 B on a 144³ tile), scaled with the base width.
+/// `examples/probe_forward.rs` at f=16: ≈160 B on a 144³ tile with 4-column slabs), scaled with the
+/// base width. The slab's own activations are counted apart (`Budget::slab_bytes`).
 pub fn bytes_per_voxel(base_width: usize) -> usize {
     (150 * base_width).div_ceil(16).max(48)
 }
@@ -28,6 +29,10 @@ pub struct Budget {
     pub bytes: usize,
     /// Activation bytes per tile voxel ([`bytes_per_voxel`], doubled on CUDA).
     pub activation_bytes_per_voxel: usize,
+    /// Voxels per slab of the CPU's low-memory forward (0 where the whole tile runs at once).
+    pub slab_voxels: usize,
+    /// Activation bytes of a slab per slab voxel, on top of the per-tile-voxel bytes.
+    pub slab_bytes_per_voxel: usize,
     /// Tiles per network call.
     pub batch: usize,
     /// Whether the next block is read while the network runs on this one (one more block alive).
@@ -198,7 +203,7 @@ pub fn plan_memory(
         None => TilePlan::new(shape, least_overhead_tile(name, shape, halo, per_voxel, budget)?, halo)
             .map_err(|e| Error::usage(format!("{name}: {}", e.0)))?,
     };
-    let activations = tiles.tile.iter().product::<usize>().saturating_mul(per_voxel);
+    let activations = activation_bytes(tiles.tile.iter().product(), per_voxel, budget);
     let choices = band_choices(&tiles.per_axis[1]);
     let Split { bands, frames_per_pass, bytes, fits } =
         cheapest_split(shape, &tiles.per_axis[0], &choices, activations, budget);
@@ -209,6 +214,18 @@ pub fn plan_memory(
         )));
     }
     Ok(MemoryPlan { bands: split_bands(tiles.per_axis[1].len(), bands), frames_per_pass, tiles, bytes })
+}
+
+/// The network's activations for a tile (batch) of `voxels`: per voxel, plus one slab's.
+fn activation_bytes(voxels: usize, per_voxel: usize, budget: &Budget) -> usize {
+    voxels.saturating_mul(per_voxel).saturating_add(budget.slab_bytes(voxels))
+}
+
+impl Budget {
+    /// Activation bytes of one slab in a tile (batch) of `voxels`.
+    pub fn slab_bytes(&self, voxels: usize) -> usize {
+        self.slab_voxels.min(voxels / SLAB_SHARE_OF_TILE).saturating_mul(self.slab_bytes_per_voxel)
+    }
 }
 
 fn least_overhead_tile(
@@ -231,7 +248,7 @@ fn least_overhead_tile(
                 choices.iter().map(|&c| stream_bytes(shape, &t.tiles, c, 1, budget)).min().unwrap_or(usize::MAX);
             for x in &options[2] {
                 let voxels = t.tile * y.tile * x.tile;
-                let need = voxels.saturating_mul(per_voxel).saturating_add(stream_min);
+                let need = activation_bytes(voxels, per_voxel, budget).saturating_add(stream_min);
                 smallest_need = smallest_need.min(need);
                 if need > budget.bytes {
                     continue;
@@ -240,7 +257,8 @@ fn least_overhead_tile(
                 if best.is_some_and(|(p, ..)| pushed > p) {
                     continue;
                 }
-                let split = cheapest_split(shape, &t.tiles, choices, voxels * per_voxel, budget);
+                let split =
+                    cheapest_split(shape, &t.tiles, choices, activation_bytes(voxels, per_voxel, budget), budget);
                 // Repeated passes push the block through the network again: part of the overhead.
                 let passes =
                     t.tiles.iter().map(|a| (a.keep_end - a.keep_start).div_ceil(split.frames_per_pass)).sum::<usize>();
@@ -267,7 +285,14 @@ mod tests {
     use super::*;
 
     fn budget(bytes: usize) -> Budget {
-        Budget { bytes, activation_bytes_per_voxel: bytes_per_voxel(16), batch: 1, pipelined: true }
+        Budget {
+            bytes,
+            activation_bytes_per_voxel: bytes_per_voxel(16),
+            slab_voxels: 0,
+            slab_bytes_per_voxel: 0,
+            batch: 1,
+            pipelined: true,
+        }
     }
 
     #[test]

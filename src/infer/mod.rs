@@ -146,8 +146,9 @@ pub struct DenoiseSettings {
     /// in flight and the output block (`memory_plan.rs`). Large frames are split into bands of
     /// rows to fit; the default keeps a CPU run near 1.5 GB in all.
     pub max_memory_bytes: usize,
-    /// Time steps per slab of the low-memory forward.
-    pub slab: usize,
+    /// Voxels per slab of the CPU's low-memory forward (`model::slab_columns` turns them into
+    /// columns for each tile shape).
+    pub slab_voxels: usize,
     /// Read the next block (and write the last) while the network runs on this one. `false` runs
     /// read, compute and write one after the other: the same output, kept to measure the overlap.
     pub pipelined: bool,
@@ -168,7 +169,7 @@ impl Default for DenoiseSettings {
             batch_size: 1,
             output_type: OutputType::Auto,
             max_memory_bytes: 1 << 30,
-            slab: 4,
+            slab_voxels: crate::model::SLAB_VOXELS,
             pipelined: true,
             compat: None,
             overwrite: false,

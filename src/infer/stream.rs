@@ -18,7 +18,7 @@ use super::normalization::{resolve_normalization, Affine};
 use super::DenoiseSettings;
 use crate::allocation::zeroed_f32;
 use crate::io::{FrameSource, NonFinite};
-use crate::model::{Model, ALIGNMENT};
+use crate::model::{slab_bytes_per_voxel, slab_columns, Model, ALIGNMENT};
 use crate::progress::{report, Event, Progress};
 use crate::tiling::{reflect_index, round_up, AxisTile, TilePlan};
 use crate::{Error, Result};
@@ -91,13 +91,27 @@ unsafe impl Send for ExclusiveRun<'_> {}
 pub(super) fn plan(model: &Model, name: &str, shape: [usize; 3], settings: &DenoiseSettings) -> Result<MemoryPlan> {
     let halo = settings.halo.unwrap_or(model.metadata.halo);
     let per_voxel = bytes_per_voxel(model.metadata.base_width);
+    let on_cpu = model.device() == Device::Cpu;
     let budget = Budget {
         bytes: settings.max_memory_bytes,
-        activation_bytes_per_voxel: if model.device() == Device::Cpu { per_voxel } else { 2 * per_voxel },
+        activation_bytes_per_voxel: if on_cpu { per_voxel } else { 2 * per_voxel },
+        slab_voxels: if on_cpu { slab_voxels(settings) } else { 0 },
+        slab_bytes_per_voxel: slab_bytes_per_voxel(model.metadata.base_width),
         batch: settings.batch_size,
         pipelined: settings.pipelined,
     };
     plan_memory(name, shape, halo, settings.tile, &budget)
+}
+
+/// Voxels per slab: the settings' with the default memory budget or more; under a tighter one the
+/// narrowest slabs (4 columns), since wide slabs there held far more than the plan allowed for
+/// (2048² frames under 256 MB: 476–800 MB above the budget, against 4-column slabs within it).
+fn slab_voxels(settings: &DenoiseSettings) -> usize {
+    if settings.max_memory_bytes >= DenoiseSettings::default().max_memory_bytes {
+        settings.slab_voxels
+    } else {
+        0
+    }
 }
 
 pub fn denoise_stream(
@@ -345,7 +359,8 @@ fn denoise_unit(
             // Between slabs, a heartbeat: the calling thread then checks for a stop request, and
             // once it has hung up the send fails and the pass ends there.
             let tiles_done = *done;
-            model.net.forward_low_memory_checked(&input, settings.slab as i64, &mut || {
+            let slab = slab_columns(&input.size(), slab_voxels(settings));
+            model.net.forward_low_memory_checked(&input, slab, &mut || {
                 finished.send(Ok(Finished::Tiles(tiles_done))).map_err(|_| Error::Cancelled)
             })?
         } else {

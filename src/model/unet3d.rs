@@ -175,8 +175,9 @@ impl UNet3d {
         let input = |lo: i64, hi: i64| -> Result<Tensor> { Ok(x.f_narrow(SLAB_DIM, lo, hi - lo)?) };
         let first_conv =
             |lo: i64, hi: i64| conv_columns(&encoder.conv1.ws, encoder.conv1.bs.as_ref(), &input, t, lo, hi);
+        let mut columns = SlidingDoubleConv::new(encoder, &first_conv, t);
         for (a, b) in slabs(t, slab) {
-            let rows = double_conv_columns(encoder, &first_conv, t, a, b)?;
+            let rows = columns.next(a, b)?;
             skip0.f_narrow(SLAB_DIM, a, b - a)?.f_copy_(&rows)?;
             between_slabs()?;
         }
@@ -244,8 +245,9 @@ fn decode_in_slabs(
     };
     let channels = if head.is_some() { 1 } else { block.conv2.ws.size()[0] };
     let output = Tensor::f_empty([size[0], channels, frames, height, t], (skip.kind(), skip.device()))?;
+    let mut columns = SlidingDoubleConv::new(block, &first_conv, t);
     for (a, b) in slabs(t, slab) {
-        let rows = double_conv_columns(block, &first_conv, t, a, b)?;
+        let rows = columns.next(a, b)?;
         let rows = match head {
             Some(head) => conv(&rows, &head.ws, head.bs.as_ref(), 0)?,
             None => rows,
@@ -254,6 +256,32 @@ fn decode_in_slabs(
         between_slabs()?;
     }
     Ok(output)
+}
+
+/// Voxels per slab of the low-memory forward as the denoiser runs it: 32 columns of a 144×144
+/// cross-section. oneDNN needs wide slabs: on 2 AVX2 cores a 144³ tile ran at 93, 121, 143, 154
+/// and 161 GFLOP/s with 4-, 8-, 16-, 32- and 64-column slabs, while a slab's activations cost
+/// about [`SLAB_BYTES_PER_VOXEL`] per slab voxel (≈ 200 MB at this size, f = 16).
+pub const SLAB_VOXELS: usize = 144 * 144 * 32;
+
+/// Peak bytes of one slab's activations per slab voxel at f = 16 (peak RSS of a 144³ tile rose
+/// by ≈ 200 MB from 4- to 32-column slabs; `examples/probe_forward.rs`), scaled with the width
+/// above it; narrower networks are not counted as cheaper, since a slab's copies of its input
+/// and output do not shrink with the width.
+pub fn slab_bytes_per_voxel(base_width: usize) -> usize {
+    (320 * base_width).div_ceil(16).max(320)
+}
+
+/// A slab holds at most this share of its tile: wider slabs make the low-memory forward hold
+/// most of a plain forward's activations.
+pub const SLAB_SHARE_OF_TILE: usize = 4;
+
+/// Columns per slab for an input of `shape` (`[N, 1, T, H, W]`) that hold about `slab_voxels`
+/// voxels, and at most 1/[`SLAB_SHARE_OF_TILE`] of the input: at least 4 columns.
+pub fn slab_columns(shape: &[i64], slab_voxels: usize) -> i64 {
+    let cross_section = (shape[0] * shape[2] * shape[3]).max(1);
+    let share = shape[4] / SLAB_SHARE_OF_TILE as i64;
+    (slab_voxels as i64 / cross_section).min(share).max(4)
 }
 
 /// Slabs run along the last axis (x). libtorch sends a 3-D convolution to oneDNN only when
@@ -277,21 +305,51 @@ fn nearest_source(dst: i64, input: i64, output: i64) -> i64 {
     }
 }
 
-/// Columns `[a, b)` (along `SLAB_DIM`) of a `DoubleConv` over a length-`t` input, given
-/// `first_conv(lo, hi)`: columns `[lo, hi)` of its first convolution before the ReLU. The second
-/// convolution sees zero padding only where the slab touches the ends of `[0, t)`, exactly as
-/// whole-volume padding would.
-fn double_conv_columns(
-    block: &DoubleConv,
-    first_conv: &dyn Fn(i64, i64) -> Result<Tensor>,
+/// A `DoubleConv` over a length-`t` input computed slab after slab, left to right, given
+/// `first_conv(lo, hi)`: columns `[lo, hi)` (along `SLAB_DIM`) of its first convolution before the
+/// ReLU. The second convolution of slab `[a, b)` reads hidden columns `[a-1, b+1)`; the two that
+/// the previous slab already computed are carried over instead of computed again (at 4-column
+/// slabs that recomputation was half again the first convolution's work). The second convolution
+/// sees zero padding only where the slab touches the ends of `[0, t)`, exactly as whole-volume
+/// padding would.
+struct SlidingDoubleConv<'a> {
+    block: &'a DoubleConv,
+    first_conv: &'a dyn Fn(i64, i64) -> Result<Tensor>,
     t: i64,
-    a: i64,
-    b: i64,
-) -> Result<Tensor> {
-    let (lo, hi) = ((a - 1).max(0), (b + 1).min(t));
-    let hidden = first_conv(lo, hi)?.f_relu_()?;
-    let hidden = pad_slab_axis(&hidden, (a == 0) as i64, (b == t) as i64)?;
-    Ok(conv_valid_along_slab_axis(&block.conv2.ws, block.conv2.bs.as_ref(), &hidden)?.f_relu_()?)
+    /// Hidden columns (after the ReLU) from the previous slab, and the first column they hold.
+    carried: Option<(Tensor, i64)>,
+}
+
+impl<'a> SlidingDoubleConv<'a> {
+    fn new(block: &'a DoubleConv, first_conv: &'a dyn Fn(i64, i64) -> Result<Tensor>, t: i64) -> Self {
+        SlidingDoubleConv { block, first_conv, t, carried: None }
+    }
+
+    /// Columns `[a, b)` of the block's output; slabs may come in any order, but consecutive
+    /// left-to-right slabs are the ones that reuse columns.
+    fn next(&mut self, a: i64, b: i64) -> Result<Tensor> {
+        let (lo, hi) = ((a - 1).max(0), (b + 1).min(self.t));
+        let hidden = match self.carried.take() {
+            Some((carried, start)) if start <= lo && lo < start + carried.size()[SLAB_DIM as usize] => {
+                let end = (start + carried.size()[SLAB_DIM as usize]).min(hi);
+                let reused = carried.f_narrow(SLAB_DIM, lo - start, end - lo)?;
+                if end == hi {
+                    reused.f_contiguous()?
+                } else {
+                    let fresh = (self.first_conv)(end, hi)?.f_relu_()?;
+                    Tensor::f_cat(&[&reused, &fresh], SLAB_DIM)?
+                }
+            }
+            _ => (self.first_conv)(lo, hi)?.f_relu_()?,
+        };
+        // The next slab starts at b, so it reads hidden columns from b-1 on.
+        let keep_from = (b - 1).max(lo);
+        // A copy, so that the slab's other columns are freed now.
+        let carried = hidden.f_narrow(SLAB_DIM, keep_from - lo, hi - keep_from)?.f_contiguous()?;
+        self.carried = Some((carried, keep_from));
+        let hidden = pad_slab_axis(&hidden, (a == 0) as i64, (b == self.t) as i64)?;
+        Ok(conv_valid_along_slab_axis(&self.block.conv2.ws, self.block.conv2.bs.as_ref(), &hidden)?.f_relu_()?)
+    }
 }
 
 /// Columns `[lo, hi)` of a zero-padded 3×3×3 convolution over a length-`t` input whose columns

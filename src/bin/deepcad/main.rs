@@ -30,7 +30,11 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
-    deepcad::device::tune_allocator_for_throughput();
+    // DEEPCAD_UNTUNED_ALLOCATOR=1 leaves glibc's allocator as a host process (Fiji's JVM) has it,
+    // to measure the library as it runs there.
+    if std::env::var_os("DEEPCAD_UNTUNED_ALLOCATOR").is_none() {
+        deepcad::device::tune_allocator_for_throughput();
+    }
     let cancel = CancelFlag::new();
     {
         let cancel = cancel.clone();
