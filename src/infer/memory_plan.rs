@@ -296,6 +296,20 @@ mod tests {
     }
 
     #[test]
+    fn a_slab_counts_in_the_plan_as_at_most_a_quarter_of_its_tile() {
+        let wide = Budget { slab_voxels: 1000, slab_bytes_per_voxel: 300, ..budget(1 << 30) };
+        assert_eq!(wide.slab_bytes(100_000), 300_000);
+        assert_eq!(wide.slab_bytes(2_000), 500 * 300);
+        let shape = [400, 160, 160];
+        let plain = plan_memory("m", shape, [52; 3], None, &budget(1 << 30)).unwrap();
+        let slabbed = Budget { slab_voxels: 663_552, slab_bytes_per_voxel: 320, ..budget(1 << 30) };
+        let with_slabs = plan_memory("m", shape, [52; 3], None, &slabbed).unwrap();
+        assert!(with_slabs.bytes <= 1 << 30, "{} bytes", with_slabs.bytes);
+        let voxels = |p: &MemoryPlan| p.tiles.tile.iter().product::<usize>();
+        assert!(voxels(&with_slabs) < voxels(&plain), "the slab's memory leaves less for the tile");
+    }
+
+    #[test]
     fn bands_cover_every_tile_once_in_order() {
         for n in 1..12 {
             for b in 1..15 {

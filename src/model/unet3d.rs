@@ -421,6 +421,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn slabs_hold_about_the_slab_voxels_and_at_most_a_quarter_of_the_tile() {
+        assert_eq!(slab_columns(&[1, 1, 144, 144, 144], SLAB_VOXELS), 32);
+        // A larger cross-section gets fewer columns for the same voxels.
+        assert_eq!(slab_columns(&[1, 1, 304, 128, 128], SLAB_VOXELS), SLAB_VOXELS as i64 / (304 * 128));
+        // A thin tile: a quarter of its width, not all of it.
+        assert_eq!(slab_columns(&[1, 1, 8, 64, 400], SLAB_VOXELS), 100);
+        // Never under 4 columns, and a batch counts in the cross-section.
+        assert_eq!(slab_columns(&[1, 1, 8, 8, 8], SLAB_VOXELS), 4);
+        assert_eq!(slab_columns(&[2, 1, 144, 144, 144], SLAB_VOXELS), 16);
+        assert_eq!(slab_columns(&[1, 1, 144, 144, 144], 0), 4);
+    }
+
+    #[test]
     fn forward_flops_match_the_reference_harness() {
         // eval/deepcad_reference.py flops_per_voxel(16).
         assert!((forward_flops_per_voxel(16) - 113290.875).abs() < 1e-6);
