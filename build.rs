@@ -1,10 +1,22 @@
 //! Give every binary, test and the cdylib a run-time search path for libtorch, so nothing needs
 //! LD_LIBRARY_PATH. `$ORIGIN` comes first: the Fiji overlay ships libtorch next to our library.
 //! The absolute development path follows, for `cargo run`, `cargo test` and CI.
+//! Also compiles the tensor pool (`src/tensor_pool.cpp`), a libtorch CPU allocator, against the
+//! same libtorch headers and C++ ABI as torch-sys.
 fn main() {
     println!("cargo:rustc-link-arg=-Wl,-rpath,$ORIGIN");
-    if let Ok(dir) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
-        println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
-    }
+    let lib_dir = std::env::var("DEP_TCH_LIBTORCH_LIB").expect("torch-sys reports libtorch's lib folder");
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{lib_dir}");
+    let include = std::path::Path::new(&lib_dir).parent().expect("libtorch's lib folder has a parent").join("include");
+    let cxx11_abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".to_owned());
+    cc::Build::new()
+        .cpp(true)
+        .file("src/tensor_pool.cpp")
+        .include(&include)
+        .flag("-std=c++17")
+        .define("_GLIBCXX_USE_CXX11_ABI", cxx11_abi.as_str())
+        .compile("deepcad_tensor_pool");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=src/tensor_pool.cpp");
+    println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
 }

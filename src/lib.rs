@@ -25,5 +25,6 @@ pub mod jni;
 pub mod metrics;
 pub mod model;
 pub mod simulate;
+pub mod tensor_pool;
 pub mod tiling;
 pub mod train;

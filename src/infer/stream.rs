@@ -20,6 +20,7 @@ use crate::allocation::zeroed_f32;
 use crate::io::{FrameSource, NonFinite};
 use crate::model::{slab_bytes_per_voxel, slab_columns, Model, ALIGNMENT};
 use crate::progress::{report, Event, Progress};
+use crate::tensor_pool::PoolRun;
 use crate::tiling::{reflect_index, round_up, AxisTile, TilePlan};
 use crate::{Error, Result};
 
@@ -158,6 +159,9 @@ pub(crate) fn denoise_stream_part(
         return Err(Error::usage("batch size must be at least 1"));
     }
     let MemoryPlan { tiles: plan, bands, frames_per_pass, bytes } = plan(model, &source.name(), shape, settings)?;
+    // Slabs and tiles reuse their activations' memory (tensor_pool.rs). Freed blocks wait idle
+    // only for requests the plan counts anyway, and a new block first evicts idle ones.
+    let _pool = PoolRun::begin(settings.max_memory_bytes);
     report(progress, Event::Info(&format!(
         "tile {:?} (t, y, x), halo {:?}, {} tiles, {:.2}× voxels pushed through the network, about {:.0} MB of working memory",
         plan.tile, plan.halo, plan.tile_count(), plan.overhead(), bytes as f64 / 1e6
