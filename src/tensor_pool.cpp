@@ -60,11 +60,6 @@ class PooledCpuAllocator final : public c10::Allocator {
     return idle_bytes_;
   }
 
-  size_t reused_bytes() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return reused_bytes_;
-  }
-
  private:
   static void release(void* data);
 
@@ -80,7 +75,6 @@ class PooledCpuAllocator final : public c10::Allocator {
         void* data = found->second;
         sizes_[data] = found->first;
         idle_bytes_ -= found->first;
-        reused_bytes_ += found->first;
         idle_.erase(found);
         return data;
       }
@@ -125,7 +119,6 @@ class PooledCpuAllocator final : public c10::Allocator {
   std::unordered_map<void*, size_t> sizes_;  // pooled-size blocks in use
   std::multimap<size_t, void*> idle_;        // freed during a run, kept for the next request
   size_t idle_bytes_ = 0;
-  size_t reused_bytes_ = 0;
 };
 
 // Never destroyed: tensors may outlive static destruction at exit.
@@ -164,11 +157,6 @@ void deepcad_tensor_pool_end() {
 // Bytes held idle in the pool now.
 size_t deepcad_tensor_pool_idle_bytes() {
   return pool()->idle_bytes();
-}
-
-// Bytes handed out again from the pool since the process started.
-size_t deepcad_tensor_pool_reused_bytes() {
-  return pool()->reused_bytes();
 }
 
 }  // extern "C"

@@ -22,7 +22,6 @@ extern "C" {
     fn deepcad_tensor_pool_begin(idle_limit: usize) -> c_int;
     fn deepcad_tensor_pool_end();
     fn deepcad_tensor_pool_idle_bytes() -> usize;
-    fn deepcad_tensor_pool_reused_bytes() -> usize;
 }
 
 /// Large CPU tensors freed while this is alive are pooled for reuse; dropping the last one
@@ -58,12 +57,6 @@ impl Drop for PoolRun {
 pub fn idle_bytes() -> usize {
     // SAFETY: reads a counter under the pool's lock.
     unsafe { deepcad_tensor_pool_idle_bytes() }
-}
-
-/// Bytes the pool has handed out again since the process started.
-pub fn reused_bytes() -> usize {
-    // SAFETY: reads a counter under the pool's lock.
-    unsafe { deepcad_tensor_pool_reused_bytes() }
 }
 
 #[cfg(test)]

@@ -147,7 +147,7 @@ pub struct DenoiseSettings {
     /// rows to fit; the default keeps a CPU run near 1.5 GB in all.
     pub max_memory_bytes: usize,
     /// Voxels per slab of the CPU's low-memory forward (`model::slab_columns` turns them into
-    /// columns for each tile shape).
+    /// columns for each tile shape); under a memory budget below the default, 4-column slabs.
     pub slab_voxels: usize,
     /// Read the next block (and write the last) while the network runs on this one. `false` runs
     /// read, compute and write one after the other: the same output, kept to measure the overlap.
