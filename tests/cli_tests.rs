@@ -434,6 +434,15 @@ fn denoise_never_replaces_an_existing_file_unless_asked() {
 /// Denoises a long movie in a child process and sends it `signals` SIGTERMs, 1.5 s after it
 /// started and 100 ms apart; returns its output, stderr and the planned output path.
 fn denoise_interrupted(signals: usize) -> (std::process::Output, String, tempfile::TempDir, std::path::PathBuf) {
+    denoise_interrupted_with(signals, false)
+}
+
+/// As [`denoise_interrupted`]; with `reader_gone`, the pipe reading its stderr is closed before
+/// the signals (an ssh session that dropped, `2>&1 | head`).
+fn denoise_interrupted_with(
+    signals: usize,
+    reader_gone: bool,
+) -> (std::process::Output, String, tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let (movie, out) = (dir.path().join("long.tif"), dir.path().join("long-denoised.tif"));
     ok(&["simulate", "-o", path(&movie), "--width", "96", "--height", "96", "--frames", "3000"]);
@@ -442,7 +451,11 @@ fn denoise_interrupted(signals: usize) -> (std::process::Output, String, tempfil
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let mut child = child;
     std::thread::sleep(std::time::Duration::from_millis(1500));
+    if reader_gone {
+        drop(child.stderr.take());
+    }
     for _ in 0..signals {
         // SAFETY: sending a signal to our own child process.
         assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
@@ -458,6 +471,17 @@ fn sigterm_stops_like_ctrl_c_and_leaves_no_output() {
     let (done, text, dir, out) = denoise_interrupted(1);
     assert_eq!(done.status.code(), Some(130), "{text}");
     assert!(text.contains("cancelled"), "{text}");
+    assert!(!out.exists(), "no output under the final name");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "only the movie remains: {leftovers:?}");
+}
+
+#[test]
+fn sigterm_with_stderr_gone_still_stops_cleanly_and_leaves_no_partial_file() {
+    let (done, _, dir, out) = denoise_interrupted_with(1, true);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(done.status.signal(), None, "killed by a signal (SIGPIPE) instead of stopping");
+    assert_eq!(done.status.code(), Some(130));
     assert!(!out.exists(), "no output under the final name");
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers.len(), 1, "only the movie remains: {leftovers:?}");

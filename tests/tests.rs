@@ -10,6 +10,7 @@ mod io_tests;
 mod model_tests;
 mod module_cycles_tests;
 mod official_pipeline_tests;
+mod output_rules_tests;
 mod pth_import_tests;
 mod pth_reader_tests;
 mod simulate_tests;

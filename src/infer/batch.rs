@@ -31,8 +31,16 @@ pub const DEFAULT_SUFFIX: &str = "-denoised";
 ///
 /// Refused before anything is written, naming both files: two inputs whose outputs would have the
 /// same name (`a.tif` and `a.tiff`, or `d1/x.tif` and `d2/x.tif`), an output that is an input
-/// (path, `./`, symbolic or hard link) and, unless `overwrite`, an output that already exists.
-pub fn plan_batch(inputs: &[PathBuf], output: &Path, suffix: &str, overwrite: bool) -> Result<BatchPlan> {
+/// (path, `./`, symbolic or hard link) or one of `protected` (the model file), anything at an
+/// output path that is not a movie of its format (a device, a FIFO: see
+/// [`crate::io::check_replaceable`]) and, unless `overwrite`, an output that already exists.
+pub fn plan_batch(
+    inputs: &[PathBuf],
+    output: &Path,
+    suffix: &str,
+    protected: &[PathBuf],
+    overwrite: bool,
+) -> Result<BatchPlan> {
     let mut movies = Vec::new();
     let mut warnings = Vec::new();
     for input in inputs {
@@ -58,6 +66,9 @@ pub fn plan_batch(inputs: &[PathBuf], output: &Path, suffix: &str, overwrite: bo
         movies.iter().map(|m| (m.clone(), output.join(output_name(m, suffix)))).collect()
     };
     check_plan(&jobs, overwrite)?;
+    for (_, output) in &jobs {
+        crate::io::check_output_path(output, protected)?;
+    }
     Ok(BatchPlan { jobs, warnings })
 }
 

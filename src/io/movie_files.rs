@@ -60,7 +60,11 @@ impl MovieWriter {
                 metadata: movie.metadata,
                 source: movie.source,
                 chunking: match movie.chunk {
-                    Some(chunk) => Some(zarr::Chunking::from_chunk(chunk, [movie.frames, movie.height, movie.width])?),
+                    Some(chunk) => Some(zarr::Chunking::from_chunk(
+                        chunk,
+                        [movie.frames, movie.height, movie.width],
+                        movie.sample_type.bytes(),
+                    )?),
                     None => None,
                 },
                 attributes: Default::default(),

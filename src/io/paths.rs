@@ -2,7 +2,7 @@
 //! recognised by their first bytes, not their names: a stray text file in a data folder (the
 //! original DeepCAD crashed on one) is skipped with a warning instead of failing the run.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -87,57 +87,6 @@ fn has_tiff_magic(path: &Path) -> std::io::Result<bool> {
         read += n;
     }
     Ok(matches!(&head, b"II*\0" | b"MM\0*" | b"II+\0" | b"MM\0+"))
-}
-
-/// Refuses an output that is one of the inputs (inputs are never modified) or that cannot be
-/// created: its folder must exist and accept a new file (probed by creating and removing one).
-pub fn check_output_path(output: &Path, inputs: &[PathBuf]) -> Result<()> {
-    let name = output
-        .file_name()
-        .ok_or_else(|| Error::usage(format!("{}: the output path must name a file", output.display())))?;
-    if output.is_dir() && !super::movie_format::is_zarr(output) {
-        return Err(Error::usage(format!(
-            "{}: the output is a folder; give a file name for the result",
-            output.display()
-        )));
-    }
-    let dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let dir = dir.canonicalize().map_err(|_| {
-        Error::usage(format!(
-            "{}: the output folder {} does not exist; create it first",
-            output.display(),
-            dir.display()
-        ))
-    })?;
-    if !dir.is_dir() {
-        return Err(Error::usage(format!("{}: {} is not a folder", output.display(), dir.display())));
-    }
-    let resolved = dir.join(name);
-    for input in inputs {
-        if same_file(&resolved, input) {
-            return Err(Error::usage(format!(
-                "{}: the output is the input file {}; choose another output name (inputs are never overwritten)",
-                output.display(),
-                input.display()
-            )));
-        }
-    }
-    let probe = dir.join(format!(".deepcad-write-test-{}", std::process::id()));
-    match OpenOptions::new().write(true).create_new(true).open(&probe) {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(Error::usage(format!(
-            "{}: cannot create files in the output folder {} ({e}); choose a folder you can write to",
-            output.display(),
-            dir.display()
-        ))),
-    }
 }
 
 /// Whether two paths name the same existing file: by canonical path, or (on Unix) by device and

@@ -96,6 +96,7 @@ impl StackWriter {
         let name = path
             .file_name()
             .ok_or_else(|| Error::usage(format!("{}: the output path must name a file", path.display())))?;
+        super::check_replaceable(path, super::OutputForm::File)?;
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -118,6 +119,7 @@ impl StackWriter {
             }
             OutputKind::Classic => false,
         };
+        super::output_rules::check_free_space(path, estimate)?;
 
         let temp_path = dir.join(format!(
             ".{}.partial-{}-{}",
@@ -287,7 +289,10 @@ impl StackWriter {
         completed.map_err(|e| writing_failed(&self.final_path, e))?;
         drop(self.file.take());
         match self.refuse_existing {
-            None => std::fs::rename(&self.temp_path, &self.final_path).map_err(|e| Error::io(&self.final_path, e))?,
+            None => {
+                super::check_replaceable(&self.final_path, super::OutputForm::File)?;
+                std::fs::rename(&self.temp_path, &self.final_path).map_err(|e| Error::io(&self.final_path, e))?
+            }
             Some(job) => self.publish_without_replacing(job)?,
         }
         self.finished = true;

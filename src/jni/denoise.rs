@@ -309,7 +309,14 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseFiles0<'local>
             let call = DenoiseCall::read(&r.model, &r.device, &r.output_type, &r.settings)?;
             // Always a folder here (even for one input file): the command's "Output folder".
             std::fs::create_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
-            let plan = plan_batch(std::slice::from_ref(&input), &folder, DEFAULT_SUFFIX, call.settings.overwrite)?;
+            let model_file = [PathBuf::from(&r.model)];
+            let plan = plan_batch(
+                std::slice::from_ref(&input),
+                &folder,
+                DEFAULT_SUFFIX,
+                &model_file,
+                call.settings.overwrite,
+            )?;
             let report = with_progress(env, &listener, |progress| {
                 report(
                     progress,

@@ -61,6 +61,23 @@ pub enum Command {
     Compare(CompareArgs),
 }
 
+impl Command {
+    /// Commands that write files; the others (info, score's table, status, compare) print their
+    /// result to standard output.
+    pub fn writes_files(&self) -> bool {
+        matches!(
+            self,
+            Command::Train(_)
+                | Command::Denoise(_)
+                | Command::Simulate(_)
+                | Command::Import(_)
+                | Command::ExportBioimageio(_)
+                | Command::Demo(_)
+                | Command::Convert(_)
+        )
+    }
+}
+
 #[derive(Args)]
 pub struct TrainArgs {
     /// A TIFF movie or a folder of TIFF movies (other files are skipped with a warning).
@@ -229,6 +246,10 @@ pub struct SimulateArgs {
     /// Also write the neurons as a label image (16-bit, 0 = background, n = neuron n), for `deepcad score --labels`.
     #[arg(long)]
     pub labels: Option<PathBuf>,
+    /// Also write the true spike trains (CSV: one row per frame, one column per neuron numbered as
+    /// in --labels, each cell the spikes whose transient starts at that frame).
+    #[arg(long)]
+    pub spikes: Option<PathBuf>,
     #[arg(long, default_value_t = 128)]
     pub width: usize,
     #[arg(long, default_value_t = 128)]
@@ -274,6 +295,9 @@ pub struct ImportArgs {
     /// implies, else stack-mean.
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["stack-mean", "stack-min"]))]
     pub normalization: Option<String>,
+    /// Replace an existing file at the output path.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Args)]
@@ -326,6 +350,9 @@ pub struct ScoreArgs {
     /// Also write every number as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Replace an existing file at the --json path.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Args)]

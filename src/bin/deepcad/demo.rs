@@ -44,6 +44,7 @@ pub fn run(a: DemoArgs, progress: &mut dyn Progress) -> Result<()> {
             noisy: &noisy_path,
             truth: Some(&truth_path),
             labels: None,
+            spikes: None,
             overwrite: true,
         },
         progress,

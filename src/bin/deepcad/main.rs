@@ -30,6 +30,14 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    if cli.command.writes_files() {
+        // Its messages are not its output: a reader of stderr going away must not kill a run that
+        // is writing files (it would leave its partial files behind); see progress_bar::say.
+        // SAFETY: called before any thread exists; sets the disposition of one signal.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        }
+    }
     // DEEPCAD_UNTUNED_ALLOCATOR=1 leaves glibc's allocator as a host process (Fiji's JVM) has it,
     // to measure the library as it runs there.
     if std::env::var_os("DEEPCAD_UNTUNED_ALLOCATOR").is_none() {
@@ -47,7 +55,13 @@ fn main() -> ExitCode {
                 // SAFETY: ends the process at once; nothing of ours runs after it.
                 unsafe { libc::_exit(130) };
             }
-            eprintln!("deepcad: stopping at the next safe point (Ctrl-C or SIGTERM again to abort)");
+            // A signal often means the terminal or ssh session is gone: from now on a message
+            // to a vanished reader is dropped instead of killing the run before it cleans up.
+            // SAFETY: sets the disposition of one signal; no handler of ours is involved.
+            unsafe {
+                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+            }
+            progress_bar::say("deepcad: stopping at the next safe point (Ctrl-C or SIGTERM again to abort)");
             cancel.cancel();
         });
     }
@@ -72,11 +86,11 @@ fn main() -> ExitCode {
         Ok(Some(code)) => code,
         Ok(None) => ExitCode::SUCCESS,
         Err(Error::Cancelled) => {
-            eprintln!("deepcad: cancelled");
+            progress_bar::say("deepcad: cancelled");
             ExitCode::from(130)
         }
         Err(e) => {
-            eprintln!("deepcad: error: {e}");
+            progress_bar::say(&format!("deepcad: error: {e}"));
             ExitCode::from(if e.is_bad_input() { 2 } else { 1 })
         }
     }
@@ -171,7 +185,7 @@ fn denoise(a: DenoiseArgs, progress: &mut dyn Progress) -> Result<()> {
         return cluster::denoise_blocks(&a, &model, &settings, progress);
     }
     let read_options = ReadOptions { channel: a.channel, slice: a.slice };
-    let plan = deepcad::infer::plan_batch(&a.inputs, &a.output, &a.suffix, a.overwrite)?;
+    let plan = deepcad::infer::plan_batch(&a.inputs, &a.output, &a.suffix, &[a.model.clone()], a.overwrite)?;
     let done = deepcad::infer::denoise_batch(&model, &plan, &read_options, &settings, progress)?;
     if !done.failed.is_empty() {
         return Err(Error::Usage(format!(
@@ -223,6 +237,10 @@ fn info(a: InfoArgs) -> Result<()> {
 fn import(a: ImportArgs, progress: &mut dyn Progress) -> Result<()> {
     use deepcad::model::import::{import_reference_checkpoint_as, ReferenceNormalization};
     let convention = a.normalization.as_deref().map(ReferenceNormalization::from_name).transpose()?;
+    // The checkpoint and the para.yaml read with it (given, or the one beside it).
+    let mut inputs = vec![a.checkpoint.clone(), a.checkpoint.with_file_name("para.yaml")];
+    inputs.extend(a.params.clone());
+    deepcad::io::check_outputs(&[(&a.output, deepcad::io::OutputForm::File)], &inputs, a.overwrite)?;
     let model = import_reference_checkpoint_as(&a.checkpoint, a.params.as_deref(), convention, tch::Device::Cpu)?;
     model.save(&a.output)?;
     report(
@@ -252,6 +270,7 @@ fn export_bioimageio(a: ExportBioimageioArgs, progress: &mut dyn Progress) -> Re
         temporal_axis: if a.time_as_z { TemporalAxis::Z } else { TemporalAxis::Time },
         test_input,
         overwrite: a.overwrite,
+        protected: [Some(a.model.clone()), a.test_input.clone()].into_iter().flatten().collect(),
     };
     report(progress, Event::Info("tracing the network and computing the test output"))?;
     let r = bioimageio::export_bioimageio(&model, &a.output, &options)?;
@@ -278,6 +297,7 @@ fn simulate(a: SimulateArgs, progress: &mut dyn Progress) -> Result<()> {
         noisy: &a.output,
         truth: a.truth.as_deref(),
         labels: a.labels.as_deref(),
+        spikes: a.spikes.as_deref(),
         overwrite: a.overwrite,
     };
     write_simulation(&config, &files, progress)?;

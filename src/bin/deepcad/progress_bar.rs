@@ -18,9 +18,17 @@ impl TerminalProgress {
     fn println(&self, line: String) {
         match &self.bar {
             Some(bar) if !bar.is_hidden() => bar.println(line),
-            _ => eprintln!("{line}"),
+            _ => say(&line),
         }
     }
+}
+
+/// One line on standard error that never stops the run: when stderr's reader has gone (a dropped
+/// ssh session, `2>&1 | head`) the line is lost, but the run still finishes or cleans up
+/// (`eprintln!` would panic; with SIGPIPE at its default the process would die mid-write).
+pub fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 impl Progress for TerminalProgress {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use deepcad::evaluation::{
     best_baseline, footprints_from_labels, residual_checks, score, Criterion, ResidualChecks, Scorecard,
 };
-use deepcad::io::{read_stack, write_file_atomically, ReadOptions, StackInfo};
+use deepcad::io::{check_outputs, read_stack, write_file_atomically, OutputForm, ReadOptions, StackInfo};
 use deepcad::progress::{report, Event, Progress};
 use deepcad::{Error, Result};
 use serde::Serialize;
@@ -35,6 +35,13 @@ struct Report {
 }
 
 pub fn run(a: ScoreArgs, progress: &mut dyn Progress) -> Result<()> {
+    if let Some(json) = &a.json {
+        // Before any scoring: the report never lands on a movie it scores or replaces a file unasked.
+        let mut inputs: Vec<PathBuf> = vec![a.raw.clone()];
+        inputs.extend(a.truth.iter().chain(a.labels.iter()).cloned());
+        inputs.extend(a.outputs.iter().map(|spec| named_output(spec).1));
+        check_outputs(&[(json, OutputForm::File)], &inputs, a.overwrite)?;
+    }
     let (info, raw) = read_stack(&a.raw, &ReadOptions::default())?;
     let (width, height) = (info.width, info.height);
     let truth = a.truth.as_deref().map(|path| read_matching(path, &info, "ground truth")).transpose()?;
@@ -89,13 +96,7 @@ pub fn run(a: ScoreArgs, progress: &mut dyn Progress) -> Result<()> {
         }
     }
     for spec in &a.outputs {
-        let (name, path) = match spec.split_once('=') {
-            Some((name, path)) if !name.is_empty() => (name.to_string(), PathBuf::from(path)),
-            _ => {
-                let path = PathBuf::from(spec);
-                (path.file_stem().map_or(spec.clone(), |s| s.to_string_lossy().into_owned()), path)
-            }
-        };
+        let (name, path) = named_output(spec);
         let movie = read_matching(&path, &info, "denoised movie")?;
         add(name, path.display().to_string(), &movie, true, progress)?;
     }
@@ -115,6 +116,17 @@ pub fn run(a: ScoreArgs, progress: &mut dyn Progress) -> Result<()> {
         write_file_atomically(path, text.as_bytes())?;
     }
     Ok(())
+}
+
+/// `NAME=FILE`, or `FILE` named by its stem.
+fn named_output(spec: &str) -> (String, PathBuf) {
+    match spec.split_once('=') {
+        Some((name, path)) if !name.is_empty() => (name.to_string(), PathBuf::from(path)),
+        _ => {
+            let path = PathBuf::from(spec);
+            (path.file_stem().map_or(spec.to_string(), |s| s.to_string_lossy().into_owned()), path)
+        }
+    }
 }
 
 /// Reads a movie that must have the raw movie's size.

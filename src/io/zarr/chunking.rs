@@ -38,20 +38,49 @@ impl Chunking {
         Chunking { chunk: [frames, self.chunk[1], self.chunk[2]], shard: [frames, self.shard[1], self.shard[2]] }
     }
 
-    /// Parses `t,y,x` chunk shapes given by a user; shards then hold whole frames.
-    pub fn from_chunk(chunk: [usize; 3], shape: [usize; 3]) -> crate::Result<Chunking> {
+    /// A chunk shape `t,y,x` given by a user; shards then hold whole frames. Each axis is cut to
+    /// the movie's extent (a larger chunk only stores fill values), and a shard (what the writer
+    /// buffers) must stay within [`MAX_USER_SHARD_BYTES`].
+    pub fn from_chunk(chunk: [usize; 3], shape: [usize; 3], bytes_per_sample: usize) -> crate::Result<Chunking> {
         if chunk.contains(&0) {
             return Err(crate::Error::usage(format!("chunk shape {chunk:?} has a zero; give positive sizes t,y,x")));
         }
-        let c = chunk.map(|v| v as u64);
-        let [_, h, w] = shape.map(|v| v.max(1) as u64);
-        Ok(Chunking { chunk: c, shard: [c[0], h.div_ceil(c[1]) * c[1], w.div_ceil(c[2]) * c[2]] })
+        let extent = shape.map(|v| v.max(1) as u64);
+        let c = [0, 1, 2].map(|a| (chunk[a] as u64).min(extent[a]));
+        let shard = [c[0], extent[1].div_ceil(c[1]) * c[1], extent[2].div_ceil(c[2]) * c[2]];
+        let shard_bytes = shard.iter().fold(bytes_per_sample as u128, |acc, &v| acc * v as u128);
+        if shard_bytes > MAX_USER_SHARD_BYTES as u128 {
+            return Err(crate::Error::usage(format!(
+                "chunk shape {chunk:?}: {} frames of {}x{} per shard would buffer {} MB at once (at most {} MB); give fewer frames per chunk (the first number)",
+                shard[0],
+                shard[2],
+                shard[1],
+                shard_bytes >> 20,
+                MAX_USER_SHARD_BYTES >> 20
+            )));
+        }
+        Ok(Chunking { chunk: c, shard })
     }
 }
+
+/// The most a user's chunk shape may make the writer buffer for one shard.
+pub const MAX_USER_SHARD_BYTES: u64 = 1 << 30;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_chunks_are_cut_to_the_movie_and_shards_bounded() {
+        let c = Chunking::from_chunk([100_000, 100_000, 100_000], [40, 64, 48], 2).unwrap();
+        assert_eq!(c.chunk, [40, 64, 48]);
+        assert_eq!(c.shard, [40, 64, 48]);
+        let c = Chunking::from_chunk([usize::MAX, 8, 8], [40, 64, 48], 2).unwrap();
+        assert_eq!(c.chunk, [40, 8, 8]);
+        let too_big = Chunking::from_chunk([20_000, 8, 8], [1 << 20, 2048, 2048], 2).unwrap_err().to_string();
+        assert!(too_big.contains("fewer frames"), "{too_big}");
+        assert!(Chunking::from_chunk([0, 8, 8], [4, 8, 8], 2).is_err());
+    }
 
     #[test]
     fn shards_hold_whole_frames_in_multiples_of_the_chunk() {

@@ -74,6 +74,7 @@ impl ZarrWriter {
     /// replaced at `finish` only when `replace` is set ([`ZarrWriter::refuse_existing`] refuses
     /// it up front).
     pub fn create(path: &Path, array: &NewArray<'_>, replace: bool) -> Result<ZarrWriter> {
+        crate::io::check_replaceable(path, crate::io::OutputForm::Zarr)?;
         let temp = hidden_sibling(path, "partial");
         std::fs::create_dir(&temp).map_err(|e| Error::io(path, e))?;
         let built = match build_array(&temp, path, array) {
@@ -305,9 +306,11 @@ fn hidden_sibling(path: &Path, what: &str) -> PathBuf {
 
 /// Renames the finished folder `from` to `to`. Without `replace`, an existing `to` is never
 /// touched (atomic on Linux: `renameat2` with `RENAME_NOREPLACE`) and the error's kind is
-/// `AlreadyExists`. With it, the old entry is moved aside first and deleted after.
+/// `AlreadyExists`. With it, the old entry (only ever a Zarr array: see
+/// [`crate::io::check_replaceable`]) is moved aside first and deleted after.
 pub fn publish_directory(from: &Path, to: &Path, replace: bool) -> Result<()> {
     if replace && std::fs::symlink_metadata(to).is_ok() {
+        crate::io::check_replaceable(to, crate::io::OutputForm::Zarr)?;
         let aside = hidden_sibling(to, "replaced");
         std::fs::rename(to, &aside).map_err(|e| Error::io(to, e))?;
         let moved = std::fs::rename(from, to);

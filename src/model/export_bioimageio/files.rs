@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::{TestMovie, RDF_FILE};
-use crate::io::{write_preview_png, Panel};
+use crate::io::{write_preview_png, OutputForm, Panel};
 use crate::{Error, Result};
 
 /// NumPy `.npy` version 1.0, little-endian float32, C order.
@@ -63,8 +63,9 @@ pub(super) fn hidden_sibling(output: &Path, purpose: &str) -> PathBuf {
 
 /// Moves the finished `source` to `target`; an existing target (allowed only with overwrite) is
 /// moved aside first and deleted only after the new one is in place.
-pub(super) fn replace(source: &Path, target: &Path, overwrite: bool) -> Result<()> {
+pub(super) fn replace(source: &Path, target: &Path, form: OutputForm, overwrite: bool) -> Result<()> {
     let mut aside = None;
+    crate::io::check_replaceable(target, form)?;
     if target.exists() {
         if !overwrite {
             return Err(Error::usage(format!(

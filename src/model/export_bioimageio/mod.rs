@@ -35,6 +35,7 @@ use tch::{CModule, Tensor};
 
 use super::bundle::{Model, Normalization};
 use crate::geometry::ALIGNMENT;
+use crate::io::{check_outputs, OutputForm};
 use crate::{Error, Result};
 use files::{hidden_sibling, replace, write_cover, write_sample_tiff, zip_folder};
 pub use files::{sha256_file, write_npy};
@@ -120,6 +121,8 @@ pub struct ExportOptions {
     pub test_input: Option<TestMovie>,
     /// Replace an existing output (only after the new package is complete).
     pub overwrite: bool,
+    /// Files the package must never replace (the model it was made from).
+    pub protected: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -142,19 +145,8 @@ pub struct ExportReport {
 /// `options.overwrite` is set.
 pub fn export_bioimageio(model: &Model, output: &Path, options: &ExportOptions) -> Result<ExportReport> {
     let as_zip = output.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("zip"));
-    if output.exists() && !options.overwrite {
-        return Err(Error::usage(format!(
-            "{} already exists; choose another output, or allow replacing it",
-            output.display()
-        )));
-    }
-    let parent = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !parent.is_dir() {
-        return Err(Error::usage(format!("output folder {} does not exist; create it first", parent.display())));
-    }
+    let form = if as_zip { OutputForm::File } else { OutputForm::Folder };
+    check_outputs(&[(output, form)], &options.protected, options.overwrite)?;
     let halo = model.metadata.halo;
     let min_size = package_minimum_size(model);
     let test = match &options.test_input {
@@ -171,15 +163,15 @@ pub fn export_bioimageio(model: &Model, output: &Path, options: &ExportOptions) 
     let outcome = built.and_then(|(files, err)| {
         if as_zip {
             let temp_zip = hidden_sibling(output, "zip");
-            let zipped =
-                zip_folder(&staging, &temp_zip, &files).and_then(|_| replace(&temp_zip, output, options.overwrite));
+            let zipped = zip_folder(&staging, &temp_zip, &files)
+                .and_then(|_| replace(&temp_zip, output, form, options.overwrite));
             if zipped.is_err() {
                 let _ = std::fs::remove_file(&temp_zip);
             }
             let _ = std::fs::remove_dir_all(&staging);
             zipped.map(|_| (files, err))
         } else {
-            replace(&staging, output, options.overwrite).map(|_| (files, err))
+            replace(&staging, output, form, options.overwrite).map(|_| (files, err))
         }
     });
     if staging.exists() {
