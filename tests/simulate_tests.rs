@@ -1,6 +1,9 @@
 //! The synthetic calcium movie (`simulate`) and the quality measures (`metrics`).
 
-use deepcad::simulate::{simulate, Footprint, SimulationConfig, Simulator};
+use deepcad::io::{read_stack, ReadOptions};
+use deepcad::simulate::{
+    simulate, Footprint, Indicator, SimulationConfig, Simulator, ONE_PHOTON_BACKGROUND, ONE_PHOTON_NEUROPIL,
+};
 use deepcad::{metrics, Error};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -171,6 +174,9 @@ fn configuration_errors_name_the_value() {
     assert_usage(Simulator::new(&SimulationConfig { gain: -1.0, ..Default::default() }), "gain is -1");
     assert_usage(Simulator::new(&SimulationConfig { read_noise: -2.0, ..Default::default() }), "read noise is -2");
     assert_usage(Simulator::new(&SimulationConfig { frame_rate_hz: 0.0, ..Default::default() }), "frame rate");
+    assert_usage(Simulator::new(&SimulationConfig { firing_rate_hz: -0.1, ..Default::default() }), "firing rate");
+    assert_usage(Simulator::new(&SimulationConfig { background: f64::NAN, ..Default::default() }), "background");
+    assert_usage(Simulator::new(&SimulationConfig { neuropil: -1.0, ..Default::default() }), "neuropil strength is -1");
     let huge = SimulationConfig { neurons: 1 << 20, frames: 1 << 20, ..Default::default() };
     assert!(matches!(Simulator::new(&huge), Err(Error::Limits(_))));
     let too_big_to_hold =
@@ -188,6 +194,269 @@ fn background_only_and_tiny_movies_work() {
     let sim = Simulator::new(&empty).unwrap();
     assert!(sim.footprints().is_empty());
     assert!(render(&sim, 3).0.iter().all(|&v| v as f64 > empty.offset));
+}
+
+// ---------------------------------------------------------------- harder movies, true spikes
+
+/// A small movie's fingerprint: spike counts and times, ΔF/F, clean and noisy sums. Pinned to the
+/// values the simulator gave before indicators, firing rates and background strengths could be
+/// chosen: their defaults must leave every movie (and so the built-in model's recipe) unchanged.
+#[test]
+fn default_simulation_is_unchanged() {
+    let config = SimulationConfig { width: 40, height: 32, frames: 600, neurons: 8, seed: 21, ..Default::default() };
+    let sim = Simulator::new(&config).unwrap();
+    let (clean, noisy) = simulate(&config).unwrap();
+    let spikes: Vec<(usize, f64)> =
+        (0..8).map(|n| (sim.spike_times(n).len(), sim.spike_times(n).iter().sum())).collect();
+    let pinned = [
+        (9, 111.55992627497045),
+        (17, 149.8715716012471),
+        (10, 95.95775711668568),
+        (4, 29.445507494245895),
+        (2, 31.255998165633287),
+        (15, 182.76437987551952),
+        (16, 128.11731824061988),
+        (15, 153.39050739833147),
+    ];
+    for (n, (&(count, sum), &(pinned_count, pinned_sum))) in spikes.iter().zip(&pinned).enumerate() {
+        assert_eq!(count, pinned_count, "neuron {n}: spike count changed");
+        assert!((sum - pinned_sum).abs() < 1e-9, "neuron {n}: spike times changed ({sum} vs {pinned_sum})");
+    }
+    let traces: f64 = (0..8).flat_map(|n| (0..600).map(move |t| (n, t))).map(|(n, t)| sim.trace(n, t) as f64).sum();
+    let sum = |movie: &[f32]| movie.iter().map(|&v| v as f64).sum::<f64>();
+    // Relative 1e-12: a last-bit difference in a libm function may pass, a changed draw may not.
+    for (what, value, pinned) in [
+        ("ΔF/F", traces, 1988.5182180773782),
+        ("clean movie", sum(&clean), 86166181.66875458),
+        ("noisy movie", sum(&noisy), 86162981.62358093),
+    ] {
+        assert!((value / pinned - 1.0).abs() < 1e-12, "{what} changed: sum {value:?}, pinned {pinned:?}");
+    }
+}
+
+/// The mean of `movie` over each label's mask, per frame: `traces[n][t]` for label n + 1.
+fn mask_traces(movie: &[f32], labels: &[f32], neurons: usize) -> Vec<Vec<f64>> {
+    let frame_len = labels.len();
+    (1..=neurons)
+        .map(|label| {
+            let mask: Vec<usize> = (0..frame_len).filter(|&p| labels[p] == label as f32).collect();
+            movie
+                .chunks_exact(frame_len)
+                .map(|frame| mask.iter().map(|&p| frame[p] as f64).sum::<f64>() / mask.len().max(1) as f64)
+                .collect()
+        })
+        .collect()
+}
+
+/// The spikes CSV (`deepcad simulate --spikes`) as one count per frame per neuron: `counts[n][t]`.
+fn read_spikes_csv(path: &std::path::Path, frames: usize, neurons: usize) -> Vec<Vec<u32>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<String> = (1..=neurons).map(|n| format!("neuron_{n}")).collect();
+    assert_eq!(lines.next().unwrap(), format!("frame,{}", header.join(",")));
+    let mut counts = vec![vec![0u32; frames]; neurons];
+    for (t, line) in lines.enumerate() {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!((cells.len(), cells[0].parse::<usize>().unwrap()), (neurons + 1, t), "row {t}: {line}");
+        for (n, cell) in cells[1..].iter().enumerate() {
+            counts[n][t] = cell.parse().unwrap();
+        }
+    }
+    assert_eq!(counts[0].len(), frames);
+    counts
+}
+
+#[test]
+fn spikes_csv_agrees_with_the_truth_movie() {
+    // Sparse firing and no neuropil, so a neuron's mask changes only when that neuron (or a
+    // neighbour whose footprint reaches into its mask) fires.
+    let dir = tempfile::tempdir().unwrap();
+    let [noisy, truth, labels, spikes] =
+        ["noisy.tif", "truth.tif", "labels.tif", "spikes.csv"].map(|name| dir.path().join(name));
+    let (frames, neurons, seed) = (600, 6, 4);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_deepcad"))
+        .args(["simulate", "--quiet", "--width", "64", "--height", "64", "--frames", "600", "--neurons", "6"])
+        .args(["--seed", &seed.to_string(), "--firing-rate", "0.05", "--neuropil", "0"])
+        .args(
+            ["-o", "--truth", "--labels", "--spikes"]
+                .iter()
+                .zip([&noisy, &truth, &labels, &spikes])
+                .flat_map(|(flag, path)| [std::ffi::OsStr::new(flag), path.as_os_str()]),
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_, truth_movie) = read_stack(&truth, &ReadOptions::default()).unwrap();
+    let (_, label_image) = read_stack(&labels, &ReadOptions::default()).unwrap();
+    let counts = read_spikes_csv(&spikes, frames, neurons);
+    let traces = mask_traces(&truth_movie, &label_image, neurons);
+
+    // The same scene in memory, for the footprints: which masks does another neuron reach into?
+    let config = SimulationConfig {
+        width: 64,
+        height: 64,
+        frames,
+        neurons,
+        seed,
+        firing_rate_hz: 0.05,
+        neuropil: 0.0,
+        ..Default::default()
+    };
+    let sim = Simulator::new(&config).unwrap();
+    let alone: Vec<bool> = (0..neurons)
+        .map(|n| {
+            let others = sim.footprints().iter().enumerate().filter(|&(m, _)| m != n);
+            others.flat_map(|(_, f)| &f.pixels).all(|&(p, _)| label_image[p] != (n + 1) as f32)
+        })
+        .collect();
+
+    let (mut spikes_checked, mut flat_checked) = (0, 0);
+    for n in 0..neurons {
+        let trace = &traces[n];
+        let range = trace.iter().cloned().fold(f64::MIN, f64::max) - trace.iter().cloned().fold(f64::MAX, f64::min);
+        let total: u32 = counts[n].iter().sum();
+        // The CSV holds every spike the simulator drew, at the first frame at or after it.
+        assert_eq!(total as usize, sim.spike_times(n).len(), "neuron {}: CSV and simulator disagree", n + 1);
+        for (t, &count) in counts[n].iter().enumerate() {
+            if count == 0 || t == 0 || t + 1 >= frames {
+                continue;
+            }
+            // A spike entering at frame t has fully started rising by frame t + 1.
+            let rise = trace[t + 1] - trace[t - 1];
+            assert!(rise > 0.1 * range, "neuron {}: spike at frame {t} raises its trace by {rise} only", n + 1);
+            spikes_checked += 1;
+        }
+        if alone[n] {
+            // Its own mask rises only in the few frames after one of its listed spikes.
+            for t in 1..frames {
+                let listed = (t.saturating_sub(6)..=t).any(|s| counts[n][s] > 0);
+                assert!(
+                    listed || trace[t] <= trace[t - 1],
+                    "neuron {}: trace rises at frame {t} with no spike listed before it",
+                    n + 1
+                );
+            }
+            if total == 0 {
+                assert_eq!(range, 0.0, "neuron {} has no spikes but its truth trace moves", n + 1);
+                flat_checked += 1;
+            }
+        }
+    }
+    assert!(spikes_checked >= 3, "only {spikes_checked} spikes checked");
+    assert!(flat_checked >= 1, "no silent neuron alone in its mask to check (try another seed)");
+}
+
+/// Decay time constant (s) of a ΔF/F transient after an isolated spike at `spike` seconds: the
+/// log-linear slope of the tail between 20 % and 5 % of the peak, where the indicator's
+/// saturation bends it by under 7 %. With the time from spike to peak.
+fn measured_kinetics(trace: &[f32], spike: f64, rate: f64) -> (f64, f64) {
+    let start = (spike * rate).ceil() as usize;
+    let (peak_frame, peak) = trace[start..]
+        .iter()
+        .enumerate()
+        .take_while(|&(i, &v)| i == 0 || v >= trace[start + i - 1])
+        .fold((start, 0.0f32), |best, (i, &v)| if v > best.1 { (start + i, v) } else { best });
+    let tail: Vec<(f64, f64)> = (peak_frame..trace.len())
+        .map(|t| (t as f64 / rate, trace[t] as f64))
+        .skip_while(|&(_, v)| v > 0.2 * peak as f64)
+        .take_while(|&(_, v)| v > 0.05 * peak as f64)
+        .map(|(time, v)| (time, v.ln()))
+        .collect();
+    assert!(tail.len() >= 4, "tail of {} samples after the spike at {spike} s", tail.len());
+    let n = tail.len() as f64;
+    let (mean_t, mean_l) = (tail.iter().map(|p| p.0).sum::<f64>() / n, tail.iter().map(|p| p.1).sum::<f64>() / n);
+    let slope = tail.iter().map(|&(t, l)| (t - mean_t) * (l - mean_l)).sum::<f64>()
+        / tail.iter().map(|&(t, _)| (t - mean_t).powi(2)).sum::<f64>();
+    (-1.0 / slope, peak_frame as f64 / rate - spike)
+}
+
+#[test]
+fn indicators_have_the_stated_kinetics() {
+    for (indicator, decay_range, peak_range, quiet_s) in
+        [(Indicator::Fast, (0.100, 0.200), (0.02, 0.06), 1.5), (Indicator::Gcamp6s, (0.5, 1.0), (0.11, 0.17), 8.0)]
+    {
+        // 200 Hz resolves a 100 ms decay; sparse firing leaves isolated spikes to measure.
+        let rate = 200.0;
+        let config = SimulationConfig {
+            width: 32,
+            height: 32,
+            frames: 24_000,
+            neurons: 12,
+            frame_rate_hz: rate,
+            firing_rate_hz: 0.05,
+            indicator,
+            ..Default::default()
+        };
+        let sim = Simulator::new(&config).unwrap();
+        let mut measured = 0;
+        for n in 0..config.neurons {
+            let times = sim.spike_times(n);
+            let trace: Vec<f32> = (0..config.frames).map(|t| sim.trace(n, t)).collect();
+            for (i, &spike) in times.iter().enumerate() {
+                let isolated_before = i == 0 || spike - times[i - 1] > quiet_s;
+                let isolated_after = times.get(i + 1).is_none_or(|&next| next - spike > quiet_s);
+                if !(isolated_before && isolated_after) || spike + quiet_s > config.frames as f64 / rate {
+                    continue;
+                }
+                let (decay, to_peak) = measured_kinetics(&trace, spike, rate);
+                assert!(
+                    decay > 0.97 * decay_range.0 && decay < 1.1 * decay_range.1,
+                    "{indicator:?} neuron {n}: decay {decay:.3} s, stated {decay_range:?}"
+                );
+                assert!(
+                    to_peak > peak_range.0 && to_peak < peak_range.1,
+                    "{indicator:?} neuron {n}: peak {to_peak:.3} s after the spike, expected {peak_range:?}"
+                );
+                measured += 1;
+            }
+        }
+        assert!(measured >= 5, "{indicator:?}: only {measured} isolated spikes measured");
+    }
+}
+
+#[test]
+fn firing_rate_sets_how_often_neurons_spike() {
+    let config = |firing_rate_hz| SimulationConfig {
+        width: 32,
+        height: 32,
+        frames: 3000,
+        neurons: 40,
+        firing_rate_hz,
+        ..Default::default()
+    };
+    let seconds = 3000.0 / 30.0;
+    for rate in [0.05, 2.0] {
+        let sim = Simulator::new(&config(rate)).unwrap();
+        let spikes: usize = (0..40).map(|n| sim.spike_times(n).len()).sum();
+        let measured = spikes as f64 / (40.0 * seconds);
+        // Poisson counts over 4000 neuron-seconds: within 25 % of the mean rate.
+        assert!((measured / rate - 1.0).abs() < 0.25, "asked {rate} Hz, simulated {measured} Hz");
+    }
+    let silent = Simulator::new(&config(0.0)).unwrap();
+    assert!((0..40).all(|n| silent.spike_times(n).is_empty()));
+    assert!((0..40).all(|n| (0..3000).all(|t| silent.trace(n, t) == 0.0)));
+}
+
+#[test]
+fn background_and_neuropil_strengths_scale_the_scene() {
+    // Without neurons, the scene is the background plus the neuropil: each scales linearly.
+    let scene = |background, neuropil| {
+        let config = SimulationConfig { neurons: 0, background, neuropil, ..small(8, 5.0) };
+        let (clean, _) = render(&Simulator::new(&config).unwrap(), 17);
+        clean.iter().map(|&v| v as f64 - config.offset).collect::<Vec<f64>>()
+    };
+    let (background, neuropil) = (scene(1.0, 0.0), scene(0.0, 1.0));
+    for (one, strong, factor) in [
+        (&background, scene(ONE_PHOTON_BACKGROUND, 0.0), ONE_PHOTON_BACKGROUND),
+        (&neuropil, scene(0.0, ONE_PHOTON_NEUROPIL), ONE_PHOTON_NEUROPIL),
+    ] {
+        assert!(one.iter().filter(|&&v| v > 0.0).count() > one.len() / 2, "the scene is mostly dark");
+        for (a, b) in one.iter().zip(&strong) {
+            assert!((b - factor * a).abs() <= 1e-4 * factor * a, "{b} is not {factor} × {a}");
+        }
+    }
+    // Nothing at all when both are off.
+    assert!(scene(0.0, 0.0).iter().all(|&v| v == 0.0));
 }
 
 // ---------------------------------------------------------------- metrics

@@ -5,6 +5,11 @@
 //! population activity, and somata with elliptical, nucleus-dimmed footprints whose GCaMP-like
 //! ΔF/F traces come from Poisson spike trains (fast rise, exponential decay, saturation).
 //!
+//! The harder cases for a denoiser are settings of the same scene: a fast [`Indicator`], a low
+//! firing rate (sparse, mostly single-spike events) and one-photon-like data (strong background
+//! and neuropil, [`ONE_PHOTON_BACKGROUND`], [`ONE_PHOTON_NEUROPIL`]). Their defaults reproduce the
+//! original movies bit for bit, so models and results made from simulated data stay reproducible.
+//!
 //! Every frame is then rendered from the scene alone: its randomness (shot and read noise) comes
 //! from a ChaCha stream selected by `(seed, t)`, so frames can be produced in any order, in
 //! parallel, and a 256×256×32,000 movie never has to be held in memory.
@@ -16,7 +21,9 @@
 //! almost pure shot noise.
 
 mod files;
+mod indicator;
 pub use files::{write_simulation, SimulationFiles};
+pub use indicator::Indicator;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -27,7 +34,8 @@ use crate::metrics::gaussian_filter;
 use crate::{Error, Result};
 
 /// What to simulate. Defaults: 128×128 pixels, 500 frames at 30 Hz, 30 neurons, 5 photons,
-/// gain 2, offset 100, read noise 2 counts, seed 0.
+/// gain 2, offset 100, read noise 2 counts, seed 0; GCaMP6s kinetics, 0.5 Hz mean firing rate,
+/// two-photon background and neuropil (strengths 1).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct SimulationConfig {
@@ -46,6 +54,18 @@ pub struct SimulationConfig {
     /// Output counts per detected photon.
     pub gain: f64,
     pub seed: u64,
+    /// Calcium indicator kinetics (rise and decay times).
+    pub indicator: Indicator,
+    /// Mean firing rate in Hz: each neuron fires as a Poisson process at its own rate, drawn
+    /// uniformly in 0.4–1.6 × this (0.2–0.8 Hz by default). 0.05 gives sparse, mostly
+    /// single-spike events; 0 gives neurons that never fire.
+    pub firing_rate_hz: f64,
+    /// Strength of the static tissue background, as a multiple of the two-photon default (1);
+    /// see [`ONE_PHOTON_BACKGROUND`].
+    pub background: f64,
+    /// Strength of the neuropil (out-of-focus, activity-following glow), as a multiple of the
+    /// two-photon default (1); see [`ONE_PHOTON_NEUROPIL`].
+    pub neuropil: f64,
 }
 
 impl Default for SimulationConfig {
@@ -61,6 +81,10 @@ impl Default for SimulationConfig {
             offset: 100.0,
             gain: 2.0,
             seed: 0,
+            indicator: Indicator::Gcamp6s,
+            firing_rate_hz: 0.5,
+            background: 1.0,
+            neuropil: 1.0,
         }
     }
 }
@@ -88,9 +112,9 @@ pub struct Simulator {
 // larger field of view shows more neurons rather than bigger ones.
 const SOMA_DIAMETER_PX: (f64, f64) = (8.0, 14.0);
 const SOMA_RESTING_BRIGHTNESS: (f64, f64) = (0.8, 1.2);
-const FIRING_RATE_HZ: (f64, f64) = (0.2, 0.8);
-const RISE_TIME_S: f64 = 0.05;
-const DECAY_TIME_S: (f64, f64) = (0.5, 1.0);
+/// Each neuron's firing rate, as multiples of the configured mean (0.2–0.8 Hz at the default 0.5;
+/// both products are exact in binary, so default spike trains are unchanged).
+const FIRING_RATE_SPREAD: (f64, f64) = (0.4, 1.6);
 /// Largest ΔF/F a neuron can reach (indicator saturation).
 const MAX_DFF: (f64, f64) = (1.5, 3.0);
 /// Calcium (in single-spike peaks) at which ΔF/F is half of its maximum: one spike gives a third.
@@ -100,6 +124,13 @@ const NEUROPIL_LEVEL: f64 = 0.15;
 const NEUROPIL_FIELDS: usize = 3;
 /// Time constant of the neuropil's slow drift.
 const NEUROPIL_DRIFT_S: f64 = 4.0;
+/// Background strength of one-photon-like data (widefield, miniscope): out-of-focus fluorescence
+/// makes the resting background about as bright as a soma (8 × 0.12 ≈ 1), so a spike's ΔF/F in a
+/// soma's mean trace falls from about 0.5 to 0.2 and the background's shot noise dominates.
+pub const ONE_PHOTON_BACKGROUND: f64 = 8.0;
+/// Neuropil strength of one-photon-like data: the activity-following glow reaches about 0.75 of a
+/// resting soma's brightness (5 × 0.15), so neighbouring activity leaks into every trace.
+pub const ONE_PHOTON_NEUROPIL: f64 = 5.0;
 const MAX_PHOTONS: f64 = 1e9;
 /// Traces are O(neurons·frames); refuse scenes whose traces alone would pass 4 GiB.
 const MAX_TRACE_VALUES: usize = 1 << 30;
@@ -116,7 +147,8 @@ impl Simulator {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         rng.set_stream(0);
 
-        let baseline = baseline_pattern(&mut rng, w, h);
+        let baseline = baseline_pattern(&mut rng, w, h, config.background);
+        let rates = (config.firing_rate_hz * FIRING_RATE_SPREAD.0, config.firing_rate_hz * FIRING_RATE_SPREAD.1);
         let mut footprints = Vec::with_capacity(config.neurons);
         let mut brightness = Vec::with_capacity(config.neurons);
         let mut traces = Vec::with_capacity(config.neurons * frames);
@@ -125,8 +157,8 @@ impl Simulator {
         for _ in 0..config.neurons {
             footprints.push(soma_footprint(&mut rng, w, h, &mut centres));
             brightness.push(uniform(&mut rng, SOMA_RESTING_BRIGHTNESS) as f32);
-            let train = spike_train(&mut rng, frames as f64 / config.frame_rate_hz);
-            traces.extend(calcium_trace(&mut rng, &train, frames, config.frame_rate_hz));
+            let train = spike_train(&mut rng, rates, frames as f64 / config.frame_rate_hz);
+            traces.extend(calcium_trace(&mut rng, config.indicator, &train, frames, config.frame_rate_hz));
             spikes.push(train);
         }
 
@@ -136,7 +168,7 @@ impl Simulator {
                 total / config.neurons.max(1) as f64
             })
             .collect();
-        let neuropil_fields = (0..NEUROPIL_FIELDS).map(|_| neuropil_field(&mut rng, w, h)).collect();
+        let neuropil_fields = (0..NEUROPIL_FIELDS).map(|_| neuropil_field(&mut rng, w, h, config.neuropil)).collect();
         let neuropil_strength =
             (0..NEUROPIL_FIELDS).flat_map(|_| neuropil_drift(&mut rng, &population, config.frame_rate_hz)).collect();
 
@@ -280,6 +312,16 @@ fn validate(config: &SimulationConfig) -> Result<()> {
     if !offset.is_finite() {
         return Err(Error::usage(format!("simulation offset is {offset}; it must be a finite number")));
     }
+    let non_negative = [
+        ("firing rate (Hz)", config.firing_rate_hz),
+        ("background strength", config.background),
+        ("neuropil strength", config.neuropil),
+    ];
+    for (name, value) in non_negative {
+        if !(value.is_finite() && value >= 0.0) {
+            return Err(Error::usage(format!("simulation {name} is {value}; it must be finite and at least 0")));
+        }
+    }
     if neurons.checked_mul(frames).is_none_or(|n| n > MAX_TRACE_VALUES) {
         return Err(Error::Limits(format!(
             "{neurons} neurons × {frames} frames of ground-truth traces exceed {MAX_TRACE_VALUES} values; \
@@ -321,19 +363,23 @@ fn smooth_noise(rng: &mut ChaCha8Rng, w: usize, h: usize, sigma: f64) -> Vec<f64
     field
 }
 
-/// Static tissue brightness: large-scale unevenness plus fine texture, never dark.
-fn baseline_pattern(rng: &mut ChaCha8Rng, w: usize, h: usize) -> Vec<f32> {
+/// Static tissue brightness: large-scale unevenness plus fine texture, never dark (unless its
+/// strength is 0).
+fn baseline_pattern(rng: &mut ChaCha8Rng, w: usize, h: usize, strength: f64) -> Vec<f32> {
     // Blur scales are capped so that building a large field of view stays cheap (the blur
     // costs O(pixels·sigma)); beyond ~25 px the pattern only needs to look uneven.
     let coarse = smooth_noise(rng, w, h, (0.15 * w.max(h) as f64).min(24.0));
     let fine = smooth_noise(rng, w, h, 1.5);
-    coarse.iter().zip(&fine).map(|(c, f)| (BASELINE_LEVEL * (1.0 + 0.4 * c + 0.25 * f).max(0.2)) as f32).collect()
+    // The strength multiplies the level before anything else: ×1 is exact, so defaults are unchanged.
+    let level = BASELINE_LEVEL * strength;
+    coarse.iter().zip(&fine).map(|(c, f)| (level * (1.0 + 0.4 * c + 0.25 * f).max(0.2)) as f32).collect()
 }
 
-fn neuropil_field(rng: &mut ChaCha8Rng, w: usize, h: usize) -> Vec<f32> {
+fn neuropil_field(rng: &mut ChaCha8Rng, w: usize, h: usize, strength: f64) -> Vec<f32> {
     let sigma = (0.08 * w.max(h) as f64).clamp(3.0, 12.0);
     let field = smooth_noise(rng, w, h, sigma);
-    field.iter().map(|z| ((1.0 + 0.4 * z).max(0.0) * NEUROPIL_LEVEL / NEUROPIL_FIELDS as f64) as f32).collect()
+    let level = NEUROPIL_LEVEL * strength;
+    field.iter().map(|z| ((1.0 + 0.4 * z).max(0.0) * level / NEUROPIL_FIELDS as f64) as f32).collect()
 }
 
 /// Per-frame strength of one neuropil field: a slow unit-variance AR(1) drift plus a share of
@@ -398,9 +444,10 @@ fn soma_footprint(rng: &mut ChaCha8Rng, w: usize, h: usize, centres: &mut Vec<(f
     Footprint { pixels }
 }
 
-/// Homogeneous Poisson spike times over `[0, duration)` at a per-neuron rate.
-fn spike_train(rng: &mut ChaCha8Rng, duration_s: f64) -> Vec<f64> {
-    let rate = uniform(rng, FIRING_RATE_HZ);
+/// Homogeneous Poisson spike times over `[0, duration)` at a per-neuron rate drawn in `rates`
+/// (Hz). A rate of 0 gives no spikes (the first interval is infinite).
+fn spike_train(rng: &mut ChaCha8Rng, rates: (f64, f64), duration_s: f64) -> Vec<f64> {
+    let rate = uniform(rng, rates);
     let mut times = Vec::new();
     let mut now = 0.0;
     loop {
@@ -412,16 +459,27 @@ fn spike_train(rng: &mut ChaCha8Rng, duration_s: f64) -> Vec<f64> {
     }
 }
 
-/// ΔF/F per frame: each spike adds a double-exponential calcium kernel (rise 50 ms, decay
-/// 0.5–1 s, peak 1), and the indicator saturates as a Michaelis–Menten curve of calcium.
-fn calcium_trace(rng: &mut ChaCha8Rng, spikes: &[f64], frames: usize, frame_rate_hz: f64) -> Vec<f32> {
-    let decay = uniform(rng, DECAY_TIME_S);
+/// ΔF/F per frame: each spike adds a double-exponential calcium kernel (the indicator's rise and
+/// decay, peak 1), and the indicator saturates as a Michaelis–Menten curve of calcium.
+fn calcium_trace(
+    rng: &mut ChaCha8Rng,
+    indicator: Indicator,
+    spikes: &[f64],
+    frames: usize,
+    frame_rate_hz: f64,
+) -> Vec<f32> {
+    let decay = uniform(rng, indicator.decay_time_s());
     let max_dff = uniform(rng, MAX_DFF);
-    let kernel = |dt: f64| (-dt / decay).exp() - (-dt / RISE_TIME_S).exp();
-    let peak_time = (decay / RISE_TIME_S).ln() * decay * RISE_TIME_S / (decay - RISE_TIME_S);
+    // Drawn last and only when it varies, so GCaMP6s traces use the random stream as they always did.
+    let rise = match indicator.rise_time_s() {
+        (low, high) if low == high => low,
+        range => uniform(rng, range),
+    };
+    let kernel = |dt: f64| (-dt / decay).exp() - (-dt / rise).exp();
+    let peak_time = (decay / rise).ln() * decay * rise / (decay - rise);
     let peak = kernel(peak_time);
     let dt = 1.0 / frame_rate_hz;
-    let (keep_slow, keep_fast) = ((-dt / decay).exp(), (-dt / RISE_TIME_S).exp());
+    let (keep_slow, keep_fast) = ((-dt / decay).exp(), (-dt / rise).exp());
 
     // Two decaying states sampled at frame times; the kernel is their difference. Each spike
     // enters at the first frame time after it, already decayed by the sub-frame delay.
@@ -435,7 +493,7 @@ fn calcium_trace(rng: &mut ChaCha8Rng, spikes: &[f64], frames: usize, frame_rate
             while next_spike < spikes.len() && spikes[next_spike] <= now {
                 let delay = now - spikes[next_spike];
                 slow += (-delay / decay).exp();
-                fast += (-delay / RISE_TIME_S).exp();
+                fast += (-delay / rise).exp();
                 next_spike += 1;
             }
             let calcium = ((slow - fast) / peak).max(0.0);

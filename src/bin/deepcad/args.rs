@@ -261,9 +261,28 @@ pub struct SimulateArgs {
     /// Mean photons per pixel per frame at a bright soma: 50 bright, 5 typical, 0.5 very noisy.
     #[arg(long, default_value_t = 5.0)]
     pub photons: f64,
-    /// Frames per second: sets how many frames a calcium transient lasts (decay 0.5–1 s).
+    /// Frames per second: sets how many frames a calcium transient lasts (see --indicator).
     #[arg(long, default_value_t = 30.0)]
     pub frame_rate: f64,
+    /// Calcium indicator kinetics: gcamp6s (rise 50 ms, decay 0.5–1 s) or fast (GCaMP8f-like: rise
+    /// 10–20 ms, decay 100–200 ms), each neuron drawing its own times within the range.
+    #[arg(long, default_value = "gcamp6s",
+          value_parser = clap::builder::PossibleValuesParser::new(deepcad::simulate::Indicator::ALL.map(|i| i.name())))]
+    pub indicator: String,
+    /// Mean firing rate in Hz: each neuron fires as a Poisson process at its own rate in 0.4–1.6× this.
+    /// 0.05 gives sparse, mostly single-spike events.
+    #[arg(long, default_value_t = 0.5)]
+    pub firing_rate: f64,
+    /// One-photon-like data (widefield, miniscope): background ×8 and neuropil ×5 the two-photon
+    /// default, so the resting background is about as bright as a soma and a spike's ΔF/F is small.
+    #[arg(long)]
+    pub one_photon: bool,
+    /// Strength of the static tissue background, × the two-photon default [default: 1, or 8 with --one-photon].
+    #[arg(long)]
+    pub background: Option<f64>,
+    /// Strength of the activity-following neuropil, × the two-photon default [default: 1, or 5 with --one-photon].
+    #[arg(long)]
+    pub neuropil: Option<f64>,
     /// Detector counts per photon.
     #[arg(long, default_value_t = 2.0)]
     pub gain: f64,

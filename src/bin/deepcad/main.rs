@@ -281,6 +281,9 @@ fn export_bioimageio(a: ExportBioimageioArgs, progress: &mut dyn Progress) -> Re
 }
 
 fn simulate(a: SimulateArgs, progress: &mut dyn Progress) -> Result<()> {
+    use deepcad::simulate::{Indicator, ONE_PHOTON_BACKGROUND, ONE_PHOTON_NEUROPIL};
+    // --one-photon only changes the strengths' defaults: explicit --background/--neuropil win.
+    let (background, neuropil) = if a.one_photon { (ONE_PHOTON_BACKGROUND, ONE_PHOTON_NEUROPIL) } else { (1.0, 1.0) };
     let config = SimulationConfig {
         width: a.width,
         height: a.height,
@@ -292,6 +295,10 @@ fn simulate(a: SimulateArgs, progress: &mut dyn Progress) -> Result<()> {
         offset: a.offset,
         read_noise: a.read_noise,
         seed: a.seed,
+        indicator: Indicator::from_name(&a.indicator)?,
+        firing_rate_hz: a.firing_rate,
+        background: a.background.unwrap_or(background),
+        neuropil: a.neuropil.unwrap_or(neuropil),
     };
     let files = SimulationFiles {
         noisy: &a.output,
