@@ -10,16 +10,21 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
+use super::hybrid::HybridHead;
+use super::self_supervision::SelfSupervision;
 use super::unet3d::{parameter_count, UNet3d};
-use crate::geometry::{ALIGNMENT, DEFAULT_HALO, RECEPTIVE_FIELD_RADIUS};
+use crate::geometry::{ALIGNMENT, RECEPTIVE_FIELD_RADIUS};
 use crate::{Error, Result};
 
 pub const FORMAT_VERSION: u32 = 1;
 /// Largest patch side a bundle, a training or an import may ask for (DeepCAD-RT uses 150; our
 /// default is 64): far past any real use, and small enough that no size computed from it overflows.
 pub const MAX_PATCH: usize = 1024;
-pub const ARCHITECTURE: &str = "deepcad-unet3d";
+pub const ARCHITECTURE: &str = super::self_supervision::INTERLACED_ARCHITECTURE;
 const METADATA_KEY: &str = "deepcad";
+/// Where a hybrid model's blind-spot branch and head live among its variables (the U-Net keeps
+/// the reference's `Generator.*` names, so interlaced weights load into it unchanged).
+pub const HYBRID_ROOT: &str = "BlindSpot";
 
 /// How raw intensities are mapped to network units: `x' = (x - offset) / scale`, and back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,7 +116,13 @@ pub struct TrainingRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelMetadata {
     pub format_version: u32,
+    /// The network: [`ARCHITECTURE`] for interlaced models, the hybrid's own name otherwise
+    /// ([`SelfSupervision::architecture`]), always the one `method` implies.
     pub architecture: String,
+    /// The self-supervision the model was trained with; denoising follows it. Absent from bundles
+    /// written before it existed: those are interlaced.
+    #[serde(default)]
+    pub method: SelfSupervision,
     pub base_width: usize,
     /// Training patch, `[t, y, x]` (the network input size used in training).
     pub patch: [usize; 3],
@@ -123,17 +134,31 @@ pub struct ModelMetadata {
 }
 
 impl ModelMetadata {
+    /// An interlaced model's metadata ([`ModelMetadata::with_method`] for another method).
     pub fn new(base_width: usize, patch: [usize; 3], normalization: Normalization) -> Self {
-        let h = DEFAULT_HALO;
+        let method = SelfSupervision::Interlaced;
         ModelMetadata {
             format_version: FORMAT_VERSION,
-            architecture: ARCHITECTURE.to_string(),
+            architecture: method.architecture().to_string(),
+            method,
             base_width,
             patch,
-            halo: [h, h, h],
+            halo: method.halo(),
             normalization,
             parameters: parameter_count(base_width),
             training: TrainingRecord { software: software_version(), ..Default::default() },
+        }
+    }
+
+    /// The same metadata for a model trained with `method`: its architecture, halo and
+    /// parameter count follow.
+    pub fn with_method(self, method: SelfSupervision) -> Self {
+        ModelMetadata {
+            architecture: method.architecture().to_string(),
+            method,
+            halo: method.halo(),
+            parameters: parameter_count(self.base_width) + method.extra_parameters(),
+            ..self
         }
     }
 
@@ -145,8 +170,13 @@ impl ModelMetadata {
                 self.format_version
             ));
         }
-        if self.architecture != ARCHITECTURE {
-            return Err(format!("architecture '{}' is unknown (expected '{ARCHITECTURE}')", self.architecture));
+        if self.architecture != self.method.architecture() {
+            return Err(format!(
+                "architecture '{}' is unknown for the {} method (expected '{}')",
+                self.architecture,
+                self.method,
+                self.method.architecture()
+            ));
         }
         if self.base_width == 0 || self.base_width > 256 {
             return Err(format!("base width {} is outside 1..=256", self.base_width));
@@ -161,12 +191,11 @@ impl ModelMetadata {
             return Err(format!("halo {:?} is implausibly large", self.halo));
         }
 
-        if self.parameters != parameter_count(self.base_width) {
+        let parameters = parameter_count(self.base_width) + self.method.extra_parameters();
+        if self.parameters != parameters {
             return Err(format!(
-                "metadata says {} parameters but base width {} has {}",
-                self.parameters,
-                self.base_width,
-                parameter_count(self.base_width)
+                "metadata says {} parameters but a {} network of base width {} has {parameters}",
+                self.parameters, self.method, self.base_width
             ));
         }
         self.normalization.validate()
@@ -181,7 +210,10 @@ pub fn software_version() -> String {
 pub struct Model {
     pub metadata: ModelMetadata,
     pub vs: nn::VarStore,
+    /// The U-Net: the whole network of an interlaced model, the context branch of a hybrid one.
     pub net: UNet3d,
+    /// A hybrid model's blind-spot branch and joining head (`hybrid.rs`); `None` when interlaced.
+    pub hybrid: Option<HybridHead>,
 }
 
 impl std::fmt::Debug for Model {
@@ -196,11 +228,37 @@ impl Model {
         metadata.validate().map_err(Error::usage)?;
         let vs = nn::VarStore::new(device);
         let net = UNet3d::new(&vs.root(), metadata.base_width);
-        Ok(Model { metadata, vs, net })
+        let hybrid = match metadata.method {
+            SelfSupervision::Interlaced => None,
+            SelfSupervision::Hybrid => Some(HybridHead::new(&(vs.root() / HYBRID_ROOT))),
+        };
+        Ok(Model { metadata, vs, net, hybrid })
     }
 
     pub fn device(&self) -> Device {
         self.vs.device()
+    }
+
+    /// This model as one trained with `method`: the variables both networks have keep their
+    /// values (the U-Net's), the others are freshly initialised (seed with `tch::manual_seed`).
+    /// An interlaced model becomes a hybrid one that, with its zero-initialised head output,
+    /// computes the same prediction until training teaches its blind spot something.
+    pub fn with_method(self, method: SelfSupervision) -> Result<Model> {
+        if self.metadata.method == method {
+            return Ok(self);
+        }
+        let device = self.device();
+        let converted = Model::new(self.metadata.clone().with_method(method), device)?;
+        let kept = self.vs.variables();
+        tch::no_grad(|| -> Result<()> {
+            for (name, mut var) in converted.vs.variables() {
+                if let Some(value) = kept.get(&name) {
+                    var.f_copy_(value)?;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(converted)
     }
 
     /// Reads only a bundle's metadata (cheap). [`Model::read_metadata`] also accepts a `.pth`.
@@ -364,12 +422,13 @@ fn parse_metadata(path: &Path, header: &Option<HashMap<String, String>>) -> Resu
         serde_json::from_str(json).map_err(|e| Error::model(path, format!("metadata is not valid: {e}")))?;
     metadata.validate().map_err(|m| Error::model(path, m))?;
     // Every bundle we write has the full radius; a smaller one was edited by hand.
-    if metadata.halo.iter().any(|&h| h < RECEPTIVE_FIELD_RADIUS) {
+    let radius = [metadata.method.temporal_receptive_field_radius(), RECEPTIVE_FIELD_RADIUS, RECEPTIVE_FIELD_RADIUS];
+    if metadata.halo.iter().zip(radius).any(|(&h, r)| h < r) {
         return Err(Error::model(
             path,
             format!(
-                "halo {:?} is smaller than the network's receptive-field radius {}: tiles would show seams",
-                metadata.halo, RECEPTIVE_FIELD_RADIUS
+                "halo {:?} is smaller than the {} network's receptive-field radius {radius:?} (t, y, x): tiles would show seams",
+                metadata.halo, metadata.method
             ),
         ));
     }

@@ -1,9 +1,13 @@
 //! The network and the model bundle (weights + everything inference needs) live together.
 
+pub mod blind_spot;
 mod conv_dispatch;
+mod forward;
+pub mod hybrid;
 pub mod pth;
 pub mod reference_architecture;
 pub mod reference_params;
+pub mod self_supervision;
 pub mod unet3d;
 mod upsampled_conv;
 
@@ -21,3 +25,6 @@ pub mod load;
 
 pub use built_in::BUILT_IN_MODEL;
 pub use bundle::{EpochRecord, Model, ModelMetadata, Normalization, SourceRecord, TrainingRecord, MAX_PATCH};
+pub use forward::{TileMemory, TilePlacement};
+pub use hybrid::HybridHead;
+pub use self_supervision::SelfSupervision;

@@ -1,0 +1,146 @@
+//! The blind-spot branch of the hybrid network (SUPPORT's principle, our own code): a stack of
+//! per-frame "hole" convolutions that sees every pixel of the current frame within 31 pixels
+//! except the one it predicts.
+//!
+//! Layer `d` (d = 0..5) is a 3-D convolution with a `1×3×3` kernel (one frame only), dilation
+//! `2^d` in y and x, zero padding `2^d`, and its centre tap forced to zero by a fixed
+//! multiplicative mask (the centre weight exists, so the layout is a plain convolution's, but it
+//! never acts and never learns). Before every layer `d ≥ 1` the raw frame is added again, scaled
+//! per channel (`x ← h + s_d·frame`), so deep layers still see the frame sharply. Every layer's
+//! features (after ReLU) go to the hybrid head, a 1×1×1 map (`hybrid.rs`).
+//!
+//! Why the output at pixel `p` never depends on the frame's pixel `p`: a dependence is a path
+//! that enters at some layer `e` (the input of layer 0, or the frame added before layer `e ≥ 1`)
+//! and passes layers `e, e+1, …, d` (the head reads layer `d`'s output; it is pointwise, and it
+//! never reads a layer's input, so every path passes at least one layer). Layer `j` moves it by
+//! `2^j·δ_j` with `δ_j ∈ {−1, 0, 1}² \ {(0, 0)}` (the centre tap is masked; zero padding only
+//! removes taps; ReLU, bias and scales are pointwise). Take an axis where `δ_e ≠ 0`: along it the
+//! total offset is `2^e·δ_e + Σ_{j>e} 2^j·δ_j = 2^e·(odd + even)`, an odd multiple of `2^e`, never 0.
+//! So every path from the frame moves by a nonzero offset. (It needs each later dilation to be an
+//! even multiple of every earlier one, which powers of two are.) The kernels are one frame deep, so
+//! nothing crosses between frames either.
+
+use tch::{nn, Device, Kind, Tensor};
+
+use crate::Result;
+
+/// Features per layer.
+pub const BLIND_CHANNELS: i64 = 16;
+/// Dilation of each layer, in pixels: powers of two (see the module's proof).
+pub const BLIND_DILATIONS: [i64; 5] = [1, 2, 4, 8, 16];
+/// How far the stack sees from the blind pixel: the sum of the dilations. It stays within the
+/// U-Net's receptive field, so the hybrid needs no larger spatial halo.
+pub const BLIND_SPOT_REACH: usize = 31;
+const _: () = {
+    let mut sum = 0;
+    let mut d = 0;
+    while d < BLIND_DILATIONS.len() {
+        sum += BLIND_DILATIONS[d];
+        d += 1;
+    }
+    assert!(sum as usize == BLIND_SPOT_REACH);
+    assert!(BLIND_SPOT_REACH <= crate::geometry::RECEPTIVE_FIELD_RADIUS);
+};
+
+/// One hole convolution: weight `[C_out, C_in, 1, 3, 3]` (centre masked at use) and bias.
+#[derive(Debug)]
+struct HoleConv {
+    weight: Tensor,
+    bias: Tensor,
+    dilation: i64,
+}
+
+impl HoleConv {
+    /// PyTorch's default convolution initialisation, uniform in ±1/√fan_in, with the fan-in the
+    /// taps that act (8 per input channel, not 9).
+    fn new(p: &nn::Path, c_in: i64, c_out: i64, dilation: i64) -> Self {
+        let bound = 1.0 / ((8 * c_in) as f64).sqrt();
+        let init = nn::Init::Uniform { lo: -bound, up: bound };
+        HoleConv {
+            weight: p.var("weight", &[c_out, c_in, 1, 3, 3], init),
+            bias: p.var("bias", &[c_out], init),
+            dilation,
+        }
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let d = self.dilation;
+        let weight = self.weight.f_mul(&hole_mask(self.weight.device())?)?;
+        let (weight, bias) = if x.kind() == weight.kind() {
+            (weight, self.bias.shallow_clone())
+        } else {
+            // Mixed precision: float32 master weights cast (differentiably) to the activations' kind.
+            (weight.f_to_kind(x.kind())?, self.bias.f_to_kind(x.kind())?)
+        };
+        if x.kind() == Kind::Float && x.device() == Device::Cpu && !x.requires_grad() && !weight.requires_grad() {
+            // Inference: always oneDNN. libtorch would send small inputs (batch 1, N·C·T·H ≤ 20480)
+            // to its native dilated kernel, much slower, and pick by size and thread count, so a
+            // tile's last bits could depend on how the movie was cut.
+            return Ok(x.f_mkldnn_convolution(&weight, Some(&bias), [0, d, d], [1, 1, 1], [1, d, d], 1)?);
+        }
+        Ok(x.f_conv3d(&weight, Some(&bias), [1, 1, 1], [0, d, d], [1, d, d], 1)?)
+    }
+}
+
+/// `[1, 1, 1, 3, 3]` ones with a zero centre, made where the weights are (they may move device).
+fn hole_mask(device: Device) -> Result<Tensor> {
+    let mut values = [1f32; 9];
+    values[4] = 0.0;
+    Ok(Tensor::f_from_slice(&values)?.f_reshape([1, 1, 1, 3, 3])?.f_to_device(device)?)
+}
+
+/// The stack of hole convolutions.
+#[derive(Debug)]
+pub struct BlindSpotStack {
+    layers: Vec<HoleConv>,
+    /// `s_d` for layers `d ≥ 1` (index `d − 1`), `[C]` each.
+    frame_scales: Vec<Tensor>,
+}
+
+impl BlindSpotStack {
+    /// Variables `layers.{d}.weight|bias` and `frame_scales.{d}` (d ≥ 1) under `p`.
+    pub fn new(p: &nn::Path) -> Self {
+        let layers = BLIND_DILATIONS
+            .iter()
+            .enumerate()
+            .map(|(d, &dilation)| {
+                let c_in = if d == 0 { 1 } else { BLIND_CHANNELS };
+                HoleConv::new(&(p / "layers" / d), c_in, BLIND_CHANNELS, dilation)
+            })
+            .collect();
+        // Scale 1: each layer starts by seeing the frame as strongly as its own input did.
+        let frame_scales =
+            (1..BLIND_DILATIONS.len()).map(|d| (p / "frame_scales").ones(&d.to_string(), &[BLIND_CHANNELS])).collect();
+        BlindSpotStack { layers, frame_scales }
+    }
+
+    /// Runs the stack on `frame` (`[N, 1, T, H, W]`, each frame on its own) and hands each layer's
+    /// features (`[N, C, T, H, W]`, after ReLU) to `each` as soon as they exist, so a caller that
+    /// folds them into a sum never holds more than two layers at once.
+    pub fn for_each_layer(&self, frame: &Tensor, each: &mut dyn FnMut(usize, &Tensor) -> Result<()>) -> Result<()> {
+        let mut previous: Option<Tensor> = None;
+        for (d, layer) in self.layers.iter().enumerate() {
+            let input = match previous.take() {
+                None => frame.shallow_clone(),
+                Some(h) => {
+                    let scale =
+                        self.frame_scales[d - 1].f_to_kind(frame.kind())?.f_view([1, BLIND_CHANNELS, 1, 1, 1])?;
+                    h.f_add(&frame.f_mul(&scale)?)?
+                }
+            };
+            let features = layer.forward(&input)?.f_relu_()?;
+            drop(input);
+            each(d, &features)?;
+            previous = Some(features);
+        }
+        Ok(())
+    }
+}
+
+/// Parameters of the stack: the convolutions (centre weights included: they are stored) and the
+/// frame scales.
+pub fn blind_spot_parameter_count() -> usize {
+    let c = BLIND_CHANNELS as usize;
+    let layers: usize = (0..BLIND_DILATIONS.len()).map(|d| (if d == 0 { 1 } else { c }) * c * 9 + c).sum();
+    layers + (BLIND_DILATIONS.len() - 1) * c
+}
