@@ -25,7 +25,7 @@ use tch::{Device, Kind, Tensor};
 use super::OutputType;
 use crate::io::FrameSource;
 use crate::io::SampleType;
-use crate::model::{Model, Normalization};
+use crate::model::{Model, Normalization, SelfSupervision};
 use crate::progress::{report, Event, Progress};
 use crate::{Error, Result};
 
@@ -158,6 +158,19 @@ fn factor_of(model: &Model) -> f64 {
     }
 }
 
+/// The official pipelines run an interlaced U-Net on consecutive frames; a hybrid model's output
+/// comes from its parity split and blind spot, which they have no place for.
+fn check_interlaced(model: &Model, pipeline: OfficialPipeline) -> Result<()> {
+    if model.metadata.method == SelfSupervision::Interlaced {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "--compat {} reproduces the official DeepCAD-RT pipeline for interlaced models; this model was trained with the {} method: denoise it without --compat",
+        pipeline.name(),
+        model.metadata.method
+    )))
+}
+
 /// Runs `settings.pipeline` on `movie` (`shape = [t, y, x]`, raw values) and returns its float32
 /// result, the array the official code holds just before its final cast.
 pub fn denoise_official(
@@ -168,6 +181,7 @@ pub fn denoise_official(
     progress: &mut dyn Progress,
 ) -> Result<Vec<f32>> {
     let [_, height, width] = shape;
+    check_interlaced(model, settings.pipeline)?;
     for (a, name) in ["time", "height", "width"].iter().enumerate() {
         if shape[a] < settings.patch[a] {
             return Err(Error::usage(format!(
@@ -300,6 +314,7 @@ pub fn denoise_source(
     sample_type: SampleType,
     progress: &mut dyn Progress,
 ) -> Result<Vec<f32>> {
+    check_interlaced(model, compat.pipeline)?;
     let shape = [source.frames(), source.height(), source.width()];
     let plane = shape[1] * shape[2];
     let mut movie = crate::allocation::zeroed_f32(

@@ -18,7 +18,7 @@ use super::normalization::{resolve_normalization, Affine};
 use super::DenoiseSettings;
 use crate::allocation::zeroed_f32;
 use crate::io::{FrameSource, NonFinite};
-use crate::model::{slab_bytes_per_voxel, slab_columns, Model, ALIGNMENT};
+use crate::model::{slab_bytes_per_voxel, Model, SelfSupervision, TileMemory, TilePlacement, ALIGNMENT};
 use crate::progress::{report, Event, Progress};
 use crate::tensor_pool::PoolRun;
 use crate::tiling::{reflect_index, round_up, AxisTile, TilePlan};
@@ -157,6 +157,14 @@ pub(crate) fn denoise_stream_part(
     }
     if settings.batch_size == 0 {
         return Err(Error::usage("batch size must be at least 1"));
+    }
+    if model.metadata.method == SelfSupervision::Hybrid && shape[0] < 2 {
+        // Its context is the other parity's frames: a single frame has none (mirrored in time,
+        // the frame would be its own context, and the blind spot would see it).
+        return Err(Error::usage(format!(
+            "{}: a hybrid model needs at least 2 frames; this movie has 1 (use an interlaced model)",
+            source.name()
+        )));
     }
     let MemoryPlan { tiles: plan, bands, frames_per_pass, bytes } = plan(model, &source.name(), shape, settings)?;
     // Slabs and tiles reuse their activations' memory (tensor_pool.rs). Freed blocks wait idle
@@ -359,17 +367,27 @@ fn denoise_unit(
             })
             .collect::<Result<_>>()?;
         let input = Tensor::f_stack(&inputs, 0)?.f_unsqueeze(1)?.f_to_device(model.device())?;
-        let output = if model.device() == Device::Cpu {
-            // Between slabs, a heartbeat: the calling thread then checks for a stop request, and
-            // once it has hung up the send fails and the pass ends there.
-            let tiles_done = *done;
-            let slab = slab_columns(&input.size(), slab_voxels(settings));
-            model.net.forward_low_memory_checked(&input, slab, &mut || {
-                finished.send(Ok(Finished::Tiles(tiles_done))).map_err(|_| Error::Cancelled)
-            })?
+        // Where each tile lies: its first frame (the hybrid's parity split) and how much of it is
+        // movie rather than mirror padding (its blind spot must not see mirrored copies).
+        let placements: Vec<TilePlacement> = batch
+            .iter()
+            .map(|(ty, tx)| TilePlacement {
+                first_frame: unit.time.origin,
+                real_rows: g.height.saturating_sub(ty.origin).min(ty.length),
+                real_columns: g.width.saturating_sub(tx.origin).min(tx.length),
+            })
+            .collect();
+        let memory = if model.device() == Device::Cpu {
+            TileMemory::Slabs { voxels: slab_voxels(settings) }
         } else {
-            model.net.forward(&input)?
+            TileMemory::Whole
         };
+        // Between slabs, a heartbeat: the calling thread then checks for a stop request, and
+        // once it has hung up the send fails and the pass ends there.
+        let tiles_done = *done;
+        let output = model.denoise_tile(&input, &placements, memory, &mut || {
+            finished.send(Ok(Finished::Tiles(tiles_done))).map_err(|_| Error::Cancelled)
+        })?;
         let output = output.f_to_device(Device::Cpu)?;
         for (k, (ty, tx)) in batch.iter().enumerate() {
             let (y0, y1) = ty.keep_local();

@@ -110,7 +110,8 @@ struct PatchResidual {
     rms: f64,
 }
 
-/// Odd frames minus their prediction from the even frames, in the data's own units (counts).
+/// Odd frames minus their prediction from the even frames (and, for a hybrid model, from the odd
+/// frames' other pixels through its blind spot), in the data's own units (counts).
 fn residual_of(
     model: &Model,
     sources: &mut [Box<dyn FrameSource>],
@@ -122,7 +123,8 @@ fn residual_of(
     reader.read_pair(sources, patch, Augmentation::NONE, &mut input, &mut target)?;
     let [pt, py, px] = reader.patch();
     let x = Tensor::from_slice(&input).f_view([1, 1, pt as i64, py as i64, px as i64])?.f_to_device(model.device())?;
-    let prediction = tch::no_grad(|| model.net.forward(&x))?.f_to_device(tch::Device::Cpu)?.f_flatten(0, -1)?;
+    let y = Tensor::from_slice(&target).f_view([1, 1, pt as i64, py as i64, px as i64])?.f_to_device(model.device())?;
+    let prediction = tch::no_grad(|| model.pair_forward(&x, &y))?.f_to_device(tch::Device::Cpu)?.f_flatten(0, -1)?;
     let mut predicted: Vec<f32> = Vec::<f32>::try_from(&prediction)?;
     // Back to counts, so the variance–intensity slope is the detector's gain.
     let (offset, scale) = reader.normalization(patch.source);

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{EpochRecord, ALIGNMENT, MAX_PATCH};
+use crate::model::{EpochRecord, SelfSupervision, ALIGNMENT, MAX_PATCH};
 use crate::{Error, Result};
 
 /// Training knobs. Stored as JSON in the bundle's training record, so new fields need `serde(default)`.
@@ -46,6 +46,11 @@ pub struct TrainSettings {
     pub normalization: NormalizationChoice,
     /// Where a new model's weights start (a resumed model continues from its own).
     pub init: Init,
+    /// The self-supervision: interlaced (DeepCAD's) or hybrid (interlaced context plus a blind
+    /// spot on the current frame, which keeps events shorter than the frame spacing). A new model
+    /// is built for it; an interlaced model resumed or fine-tuned with `Hybrid` gains the blind-spot
+    /// branch; a hybrid model stays hybrid. The bundle records the method that ran.
+    pub method: SelfSupervision,
     /// Replace an existing file at the output (or its `.best` companion). Off by default: training
     /// never replaces a file unless asked, except the bundle it continues from (`resume`).
     pub overwrite: bool,
@@ -206,6 +211,7 @@ impl Default for TrainSettings {
             schedule: Schedule::default(),
             normalization: NormalizationChoice::default(),
             init: Init::default(),
+            method: SelfSupervision::default(),
             overwrite: false,
             time_budget_seconds: None,
         }

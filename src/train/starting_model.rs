@@ -9,7 +9,7 @@ use tch::Device;
 use super::normalization_stats::{intensity_statistics, movie_statistics, MAX_SAMPLED_FRAMES};
 use super::settings::{Init, NormalizationChoice, TrainSettings};
 use crate::io::FrameSource;
-use crate::model::{Model, ModelMetadata, Normalization, SourceRecord};
+use crate::model::{Model, ModelMetadata, Normalization, SelfSupervision, SourceRecord};
 use crate::progress::{report, Event, Progress};
 use crate::Result;
 
@@ -79,12 +79,47 @@ pub(super) fn warm_start(
 /// process-wide: the lock makes seeding and initialising one step, so trainings started at once
 /// (two Fiji commands) each get the weights their seed gives.
 pub(super) fn seeded_new_model(metadata: ModelMetadata, seed: u64, device: Device) -> Result<Model> {
+    seeded(seed, || {
+        let mut model = Model::new(metadata, device)?;
+        model.net.zero_head()?;
+        Ok(model)
+    })
+}
+
+/// `initialise` with libtorch's process-wide generator seeded by `seed`, one at a time.
+fn seeded(seed: u64, initialise: impl FnOnce() -> Result<Model>) -> Result<Model> {
     static INITIALISING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = INITIALISING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     tch::manual_seed(seed as i64);
-    let mut model = Model::new(metadata, device)?;
-    model.net.zero_head()?;
-    Ok(model)
+    initialise()
+}
+
+/// The starting model made to train with the settings' method. An interlaced model (the
+/// built-in one, or a bundle being resumed or fine-tuned) asked to train hybrid gets a seeded
+/// blind-spot branch beside its U-Net; the branch starts silent, so training starts from the
+/// model's own interlaced prediction. A hybrid bundle stays hybrid, like its base width.
+pub(super) fn with_settings_method(
+    model: Model,
+    settings: &TrainSettings,
+    progress: &mut dyn Progress,
+) -> Result<Model> {
+    let (has, asked) = (model.metadata.method, settings.method);
+    match (has, asked) {
+        _ if has == asked => Ok(model),
+        (SelfSupervision::Interlaced, SelfSupervision::Hybrid) => {
+            report(progress, Event::Info("method hybrid: a blind-spot branch joins the model's U-Net (whose weights are kept); it starts silent, so training starts from the interlaced prediction"))?;
+            seeded(settings.seed, || model.with_method(asked))
+        }
+        _ => {
+            report(
+                progress,
+                Event::Info(&format!(
+                    "the model was trained with the {has} method and continues with it (the {asked} method applies to new models)"
+                )),
+            )?;
+            Ok(model)
+        }
+    }
 }
 
 /// `(offset, scale)` of each training movie: the model's fixed statistics for all, or under

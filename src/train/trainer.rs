@@ -31,7 +31,8 @@ use super::settings::{
     best_bundle_path, Loss, NormalizationChoice, Precision, TrainReport, TrainSettings, EPOCHS_UNTIL_TIME_BUDGET,
 };
 use super::starting_model::{
-    measured_normalization, resumed_model, seeded_new_model, training_affines, warm_start, WARM_START_ORIGIN,
+    measured_normalization, resumed_model, seeded_new_model, training_affines, warm_start, with_settings_method,
+    WARM_START_ORIGIN,
 };
 use super::validation_split::split_validation;
 use crate::io::FrameSource;
@@ -118,7 +119,7 @@ pub fn train_from_door(
         .collect();
     let frames_used: Vec<usize> = shapes.iter().map(|s| s.frames).collect();
 
-    let (mut model, mut best_loss) = match resume {
+    let (model, mut best_loss) = match resume {
         None => {
             let model = match warm_start(settings, device, progress)? {
                 Some(model) => model,
@@ -127,7 +128,8 @@ pub fn train_from_door(
                         NormalizationChoice::Fixed => measured_normalization(sources, &frames_used, progress)?,
                         NormalizationChoice::PerMovie => Normalization::PerMovie,
                     };
-                    let metadata = ModelMetadata::new(settings.base_width, plan.patch, normalization);
+                    let metadata =
+                        ModelMetadata::new(settings.base_width, plan.patch, normalization).with_method(settings.method);
                     seeded_new_model(metadata, settings.seed, device)?
                 }
             };
@@ -135,6 +137,7 @@ pub fn train_from_door(
         }
         Some(path) => resumed_model(path, sources, &frames_used, &records, settings, device, progress)?,
     };
+    let mut model = with_settings_method(model, settings, progress)?;
     model.metadata.patch = plan.patch;
     // Re-running a stopped command on the same movies finishes that training: `epochs` is then
     // the total. On other movies (fine-tuning) it counts the epochs to add.
@@ -149,7 +152,7 @@ pub fn train_from_door(
     };
     // The bundle records the precision that actually ran (auto resolved).
     let precision = settings.precision.resolve(device);
-    let recorded = TrainSettings { precision, ..settings.clone() };
+    let recorded = TrainSettings { precision, method: model.metadata.method, ..settings.clone() };
     record.settings = serde_json::to_value(&recorded).map_err(|e| Error::usage(e.to_string()))?;
     record.sources = records;
     record.device = crate::device::device_id(device);
@@ -387,9 +390,9 @@ fn pair_loss(model: &Model, pairs: &PairBatch<'_>, loss: Loss, bfloat16: bool) -
     let x = Tensor::from_slice(pairs.input).f_view(shape)?.f_to_device(device)?;
     let y = Tensor::from_slice(pairs.target).f_view(shape)?.f_to_device(device)?;
     let out = if bfloat16 {
-        model.net.forward(&x.f_to_kind(Kind::BFloat16)?)?.f_to_kind(Kind::Float)?
+        model.pair_forward(&x.f_to_kind(Kind::BFloat16)?, &y.f_to_kind(Kind::BFloat16)?)?.f_to_kind(Kind::Float)?
     } else {
-        model.net.forward(&x)?
+        model.pair_forward(&x, &y)?
     };
     let l2 = out.f_mse_loss(&y, Reduction::Mean)?;
     match loss {
