@@ -136,6 +136,17 @@ fn block_jobs_that_do_not_match_the_prepared_output_are_refused_with_the_reason(
     let into_input = deepcad(&["denoise", p(&movie), "--model", "default", "-o", p(&movie), "--block", "0/2"]);
     assert_eq!(into_input.status.code(), Some(2), "{}", text(&into_input));
     assert_eq!(std::fs::read(&movie).unwrap(), input_before, "the input is untouched");
+    // Another movie of the same shape is refused before it writes a frame, and status is unmoved.
+    let other = dir.path().join("other.tif");
+    let made =
+        deepcad(&["simulate", "-o", p(&other), "--width", "24", "--height", "24", "--frames", "240", "--seed", "9"]);
+    assert!(made.status.success(), "{}", text(&made));
+    let before = snapshot(&blocks);
+    let mixed = deepcad(&["denoise", p(&other), "--model", "default", "-o", p(&blocks), "--block", "1/2"]);
+    assert_eq!(mixed.status.code(), Some(2), "{}", text(&mixed));
+    assert!(text(&mixed).contains("another movie of the same shape"), "{}", text(&mixed));
+    assert!(before == snapshot(&blocks), "a refused block job changed the shared output");
+    assert!(text(&deepcad(&["status", p(&blocks)])).contains("0 of 2 blocks done"));
     let not_blocks = dir.path().join("plain.zarr");
     assert!(deepcad(&["convert", p(&movie), "-o", p(&not_blocks)]).status.success());
     let status = deepcad(&["status", p(&not_blocks)]);

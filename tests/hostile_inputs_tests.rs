@@ -428,6 +428,15 @@ fn hostile_inputs_end_in_clean_errors_that_name_the_culprit() {
             inputs: vec![big_movie.clone()],
             no_output: vec![target.clone()],
         });
+        // libtorch aborted the process when its TorchScript file met a full disk.
+        let package = location.join("package.zip");
+        cases.push(Case {
+            name: if *location == read_only { "export to a read-only folder" } else { "export to a full disk" },
+            args: ["export-bioimageio", &s(&good), "-o", &s(&package)].map(String::from).to_vec(),
+            names: s(&package),
+            inputs: vec![good.clone()],
+            no_output: vec![package.clone()],
+        });
     }
 
     let mut tally = Tally::default();

@@ -241,6 +241,51 @@ fn channel_and_slice_selection_picks_the_right_pages() {
     }
 }
 
+/// An OME-TIFF as Bio-Formats writes one: the OME-XML on the first page, pages numbered by their
+/// index, channels × time in the given dimension order.
+fn write_numbered_ome_tiff(path: &Path, order: &str, channels: usize, frames: usize) {
+    let xml = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06"><Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="{order}" Type="uint16" SizeX="3" SizeY="2" SizeC="{channels}" SizeZ="1" SizeT="{frames}" PhysicalSizeX="0.25" PhysicalSizeY="0.25"><Channel ID="Channel:0:0"/></Pixels></Image></OME>"#
+    );
+    let mut encoder = TiffEncoder::new(fs::File::create(path).unwrap()).unwrap();
+    for page in 0..channels * frames {
+        let mut image = encoder.new_image::<colortype::Gray16>(3, 2).unwrap();
+        if page == 0 {
+            image.encoder().write_tag(Tag::ImageDescription, xml.as_str()).unwrap();
+        }
+        image.write_data(&[page as u16; 6]).unwrap();
+    }
+}
+
+#[test]
+fn ome_tiff_channels_are_never_read_as_time() {
+    let dir = tempfile::tempdir().unwrap();
+    for (order, page_of) in [("XYCZT", (|c, t| c + 3 * t) as fn(usize, usize) -> usize), ("XYTCZ", |c, t| t + 20 * c)] {
+        let path = dir.path().join(format!("{order}.ome.tif"));
+        write_numbered_ome_tiff(&path, order, 3, 20);
+        // As for an ImageJ hyperstack: the channel must be chosen, never interleaved into time.
+        assert_kind(StackReader::open(&path, &default_read()), "unsupported", &["3 channels", "choose the channel"]);
+        let mut reader = StackReader::open(&path, &ReadOptions { channel: Some(2), slice: None }).unwrap();
+        assert_eq!(reader.info().frames, 20, "{order}");
+        assert_eq!(reader.info().metadata.calibration.pixel_width, 0.25);
+        let mut out = vec![0f32; 6];
+        for t in [0, 7, 19] {
+            reader.read_frame(t, &mut out).unwrap();
+            assert_eq!(out, vec![page_of(2, t) as f32; 6], "{order} t={t}");
+        }
+    }
+    // Sizes that disagree with the pages are refused, naming the OME-XML (same length, so every
+    // offset in the file stays valid).
+    let short = dir.path().join("short.ome.tif");
+    write_numbered_ome_tiff(&short, "XYCZT", 3, 20);
+    let mut bytes = fs::read(&short).unwrap();
+    let at = bytes.windows(10).position(|w| w == b"SizeT=\"20\"").unwrap();
+    bytes[at + 8] = b'1';
+    fs::write(&short, &bytes).unwrap();
+    let err = StackReader::open(&short, &ReadOptions { channel: Some(0), slice: None }).unwrap_err();
+    assert!(err.to_string().contains("OME-XML") && err.to_string().contains("short.ome.tif"), "{err}");
+}
+
 #[test]
 fn a_plain_stack_runs_time_along_slices() {
     let dir = tempfile::tempdir().unwrap();

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::input_fingerprint::input_fingerprint;
 use super::normalization::Affine;
 use super::{resolve_output, stream, DenoiseSettings};
 use crate::io::zarr::{has_zarr_metadata, Chunking, NewArray, ZarrWriter};
@@ -50,6 +51,10 @@ pub struct BlockPlan {
     pub sample_type: Option<String>,
     /// SHA-256 of the model's weights: every block must use the same model.
     pub model_fingerprint: String,
+    /// What identifies the input (shape, type, three frames' pixels: see input_fingerprint.rs):
+    /// every block must come from the same movie. Empty in outputs made before it was recorded.
+    #[serde(default)]
+    pub input_fingerprint: String,
 }
 
 /// `x' = (x − offset) / scale`, as resolved on the whole movie.
@@ -94,6 +99,9 @@ pub struct BlockStatus {
     pub frames: usize,
     pub done: Vec<usize>,
     pub missing: Vec<usize>,
+    /// Blocks whose marker says they were computed from another movie than the plan's (outputs
+    /// written before blocks were checked against their input): redo them.
+    pub from_another_input: Vec<usize>,
     pub complete: bool,
 }
 
@@ -105,6 +113,8 @@ struct Marker {
     frames: [usize; 2],
     seconds: f64,
     host: String,
+    #[serde(default)]
+    input_fingerprint: String,
 }
 
 /// The plan for `count` blocks of `source` under `settings` (no pixels read; the normalisation is
@@ -169,6 +179,7 @@ pub fn plan_blocks(
         normalization: None,
         sample_type: None,
         model_fingerprint: model_fingerprint(model)?,
+        input_fingerprint: String::new(),
     })
 }
 
@@ -201,6 +212,7 @@ impl BlockJob<'_> {
     ) -> Result<BlockPlan> {
         let (model, output, count, settings) = (self.model, self.output, self.count, self.settings);
         let mut plan = plan_blocks(model, source, count, settings)?;
+        plan.input_fingerprint = input_fingerprint(source)?;
         if !has_zarr_metadata(output) {
             if !crate::io::zarr::is_zarr(output) {
                 return Err(Error::usage(format!(
@@ -239,6 +251,14 @@ impl BlockJob<'_> {
         let same = recorded.shape == plan.shape
             && recorded.blocks.len() == count
             && recorded.model_fingerprint == plan.model_fingerprint;
+        if !recorded.input_fingerprint.is_empty() && recorded.input_fingerprint != plan.input_fingerprint {
+            return Err(Error::usage(format!(
+                "{}: was prepared from the movie {} and {} is another movie of the same shape (its pixels differ); give every block job the same input, or a new output",
+                output.display(),
+                recorded.input,
+                source.name()
+            )));
+        }
         if !same {
             return Err(Error::usage(format!(
                 "{}: was prepared for {} blocks of a {:?} movie with model {}…; this job asks for {} blocks of a {:?} movie with model {}…; use the same input, model and block count, or a new output",
@@ -311,7 +331,14 @@ impl BlockJob<'_> {
         )?;
         writer.finish()?;
         let seconds = started.elapsed().as_secs_f64();
-        let record = Marker { index, count, frames: block.frames, seconds, host: host_name() };
+        let record = Marker {
+            index,
+            count,
+            frames: block.frames,
+            seconds,
+            host: host_name(),
+            input_fingerprint: plan.input_fingerprint.clone(),
+        };
         std::fs::create_dir_all(marker.parent().expect("markers live in a folder"))
             .map_err(|e| Error::io(output, e))?;
         write_file_atomically(&marker, &serde_json::to_vec_pretty(&record).map_err(|e| Error::usage(e.to_string()))?)?;
@@ -330,14 +357,31 @@ impl BlockJob<'_> {
 pub fn block_status(output: &Path) -> Result<BlockStatus> {
     let plan = recorded_plan(output)?;
     let count = plan.blocks.len();
-    let (done, missing): (Vec<usize>, Vec<usize>) = (0..count).partition(|&i| marker_path(output, i, count).is_file());
+    let (mut done, missing): (Vec<usize>, Vec<usize>) =
+        (0..count).partition(|&i| marker_path(output, i, count).is_file());
+    // A marker from another movie than the plan's (possible in outputs made before blocks were
+    // checked against their input) does not count as done.
+    let from_another_input: Vec<usize> = done
+        .iter()
+        .copied()
+        .filter(|&i| {
+            let marker = std::fs::read(marker_path(output, i, count)).ok();
+            let fingerprint = marker
+                .and_then(|bytes| serde_json::from_slice::<Marker>(&bytes).ok())
+                .map(|m| m.input_fingerprint)
+                .unwrap_or_default();
+            !plan.input_fingerprint.is_empty() && fingerprint != plan.input_fingerprint
+        })
+        .collect();
+    done.retain(|i| !from_another_input.contains(i));
     Ok(BlockStatus {
         output: output.to_path_buf(),
         count,
         frames: plan.shape[0],
-        complete: missing.is_empty(),
+        complete: missing.is_empty() && from_another_input.is_empty(),
         done,
         missing,
+        from_another_input,
     })
 }
 

@@ -12,6 +12,7 @@
 
 pub mod batch;
 pub mod blocks;
+mod input_fingerprint;
 mod memory_plan;
 pub mod normalization;
 pub mod official_pipeline;

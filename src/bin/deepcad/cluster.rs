@@ -85,6 +85,12 @@ pub fn status(a: StatusArgs) -> Result<ExitCode> {
         if !status.missing.is_empty() {
             println!("missing: {}", status.missing.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(" "));
         }
+        if !status.from_another_input.is_empty() {
+            println!(
+                "computed from another movie (redo them): {}",
+                status.from_another_input.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(" ")
+            );
+        }
     }
     Ok(if status.complete { ExitCode::SUCCESS } else { ExitCode::from(NOT_YET_OR_DIFFERENT) })
 }

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use super::ome::PageOrder;
 use crate::error::{Error, Result};
 use crate::io::imagej::ImageJMetadata;
 
@@ -16,11 +17,11 @@ pub struct ReadOptions {
     pub slice: Option<usize>,
 }
 
-/// Maps a time index of the view onto a page (pages are XYCZT: channel fastest).
+/// Maps a time index of the view onto a page (ImageJ's pages are XYCZT, channel fastest; an
+/// OME-TIFF states its own order).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct PageMap {
-    channels: usize,
-    slices: usize,
+    order: PageOrder,
     channel: usize,
     slice: usize,
     /// True when time runs along frames, false when along slices (plain stacks).
@@ -30,12 +31,17 @@ pub(super) struct PageMap {
 impl PageMap {
     pub(super) fn page(&self, t: usize) -> usize {
         let (z, frame) = if self.time_on_frames { (self.slice, t) } else { (t, 0) };
-        self.channel + self.channels * (z + self.slices * frame)
+        self.channel * self.order.channel_step + z * self.order.slice_step + frame * self.order.frame_step
     }
 }
 
 /// Checks the channel/slice choice against the file's dimensions and builds the page map.
-pub(super) fn choose_view(path: &Path, meta: &ImageJMetadata, options: &ReadOptions) -> Result<PageMap> {
+pub(super) fn choose_view(
+    path: &Path,
+    meta: &ImageJMetadata,
+    order: PageOrder,
+    options: &ReadOptions,
+) -> Result<PageMap> {
     let (channels, slices, frames) = (meta.channels, meta.slices, meta.frames);
     let channel = match options.channel {
         None if channels > 1 => {
@@ -89,7 +95,7 @@ pub(super) fn choose_view(path: &Path, meta: &ImageJMetadata, options: &ReadOpti
         }
         Some(z) => z,
     };
-    Ok(PageMap { channels, slices, channel, slice, time_on_frames })
+    Ok(PageMap { order, channel, slice, time_on_frames })
 }
 
 /// Metadata describing the single-channel movie the view yields.
@@ -114,10 +120,10 @@ mod tests {
 
     #[test]
     fn pages_are_channel_fastest_then_slice_then_frame() {
-        let map = PageMap { channels: 2, slices: 3, channel: 1, slice: 2, time_on_frames: true };
+        let map = PageMap { order: PageOrder::imagej(2, 3), channel: 1, slice: 2, time_on_frames: true };
         assert_eq!(map.page(0), 1 + 2 * 2);
         assert_eq!(map.page(4), 1 + 2 * (2 + 3 * 4));
-        let plain = PageMap { channels: 2, slices: 5, channel: 0, slice: 0, time_on_frames: false };
+        let plain = PageMap { order: PageOrder::imagej(2, 5), channel: 0, slice: 0, time_on_frames: false };
         assert_eq!(plain.page(3), 2 * 3);
     }
 }

@@ -10,6 +10,7 @@
 mod contiguous;
 mod header;
 mod hyperstack;
+mod ome;
 mod pages;
 
 use std::fs::File;
@@ -26,6 +27,7 @@ use contiguous::{contiguous_start, decode_raw, Storage};
 use header::read_header;
 pub use hyperstack::ReadOptions;
 use hyperstack::{choose_view, view_metadata, PageMap};
+use ome::PageOrder;
 use pages::{check_chunks_inside, chunk_extents, frame_bytes, image_description, page_shape, resolution};
 
 /// What a stack (or the chosen channel/slice view of it) holds.
@@ -82,6 +84,11 @@ impl StackReader {
             Some(Ok(meta)) => meta,
             None => None,
         };
+        let ome = match description.as_deref().filter(|_| imagej.is_none()).map(ome::parse_ome) {
+            Some(Err(message)) => return Err(Error::format(path, message)),
+            Some(Ok(dimensions)) => dimensions,
+            None => None,
+        };
         let resolution = resolution(&mut decoder);
 
         let first_chunks = chunk_extents(path, &mut decoder, 0)?;
@@ -126,13 +133,23 @@ impl StackReader {
             }
         };
 
-        let mut metadata = imagej.unwrap_or_else(|| ImageJMetadata { frames: pages, ..ImageJMetadata::default() });
+        // OME's physical pixel sizes are the calibration; TIFF's resolution tags only stand in.
+        let ome_calibrated = ome.as_ref().is_some_and(|o| o.metadata.calibration.unit != "pixel");
+        let which = if ome.is_some() { "OME-XML" } else { "ImageJ" };
+        let (mut metadata, order) = match (imagej, ome) {
+            (Some(meta), _) => {
+                let order = PageOrder::imagej(meta.channels, meta.slices);
+                (meta, order)
+            }
+            (None, Some(ome)) => (ome.metadata, ome.order),
+            (None, None) => (ImageJMetadata { frames: pages, ..ImageJMetadata::default() }, PageOrder::imagej(1, 1)),
+        };
         if metadata.page_count() != pages {
             return Err(Error::format(
                 path,
                 format!(
-                    "the ImageJ description says channels={} slices={} frames={} ({} images) but the file has {pages} pages; \
-                     re-save it in Fiji",
+                    "the {which} description says channels={} slices={} frames={} ({} images) but the file has {pages} pages \
+                     (an OME-TIFF split over several files must be opened in Fiji and saved as one); re-save it in Fiji",
                     metadata.channels,
                     metadata.slices,
                     metadata.frames,
@@ -140,7 +157,7 @@ impl StackReader {
                 ),
             ));
         }
-        if let Some((x_per_unit, y_per_unit, unit)) = resolution {
+        if let Some((x_per_unit, y_per_unit, unit)) = resolution.filter(|_| !ome_calibrated) {
             metadata.calibration.pixel_width = 1.0 / x_per_unit;
             metadata.calibration.pixel_height = 1.0 / y_per_unit;
             if metadata.calibration.unit == "pixel" {
@@ -150,7 +167,7 @@ impl StackReader {
             }
         }
 
-        let map = choose_view(path, &metadata, options)?;
+        let map = choose_view(path, &metadata, order, options)?;
         let frames = if map.time_on_frames { metadata.frames } else { metadata.slices };
         let view = view_metadata(&metadata, map.time_on_frames);
         let info = StackInfo {

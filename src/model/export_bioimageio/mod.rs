@@ -144,6 +144,15 @@ pub struct ExportReport {
 /// the previous content, or the complete package. An existing `output` is an error unless
 /// `options.overwrite` is set.
 pub fn export_bioimageio(model: &Model, output: &Path, options: &ExportOptions) -> Result<ExportReport> {
+    if model.metadata.method != crate::model::SelfSupervision::Interlaced {
+        // The package is one traced network run on whatever tile a bioimage.io runner cuts; a
+        // hybrid model needs each tile's place in the movie (the parity of its first frame, where
+        // mirror padding starts) to stay blind and seamless, which no package field can carry.
+        return Err(Error::usage(format!(
+            "export-bioimageio cannot express the {} method's forward pass (its context comes from the other parity's frames and its blind spot needs each tile's place in the movie); only interlaced models can be exported",
+            model.metadata.method
+        )));
+    }
     let as_zip = output.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("zip"));
     let form = if as_zip { OutputForm::File } else { OutputForm::Folder };
     check_outputs(&[(output, form)], &options.protected, options.overwrite)?;
@@ -157,6 +166,12 @@ pub fn export_bioimageio(model: &Model, output: &Path, options: &ExportOptions) 
         None => default_test_movie(&model.metadata.normalization, min_size),
     };
 
+    // libtorch aborts the process (an exception in a destructor) when its TorchScript file meets a
+    // full disk, so the space is checked first: the weights (TorchScript), the test input and
+    // output as .npy and TIFF, the cover, twice for a .zip (the staging folder and the archive).
+    let test_bytes = 4 * test.values.len() as u64;
+    let package_bytes = 4 * model.metadata.parameters as u64 * 11 / 10 + 4 * test_bytes + (1 << 20);
+    crate::io::check_free_space(output, if as_zip { 2 * package_bytes } else { package_bytes })?;
     let staging = hidden_sibling(output, "staging");
     std::fs::create_dir(&staging).map_err(|e| Error::io(&staging, e))?;
     let built = build_package(model, &staging, &test, min_size, options);
