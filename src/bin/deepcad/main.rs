@@ -145,6 +145,7 @@ fn train(a: TrainArgs, progress: &mut dyn Progress) -> Result<()> {
             deepcad::train::NormalizationChoice::PerMovie
         },
         init: if a.init == "random" { deepcad::train::Init::Random } else { deepcad::train::Init::BuiltIn },
+        method: deepcad::model::SelfSupervision::from_name(&a.method)?,
         overwrite: a.overwrite,
     };
     settings.validate()?;
