@@ -293,6 +293,24 @@ fn hostile_inputs_end_in_clean_errors_that_name_the_culprit() {
         no_output: vec![],
     });
 
+    // Messages that named nothing the user set: a file given to `status`, an overlap that leaves
+    // no step between official tiles.
+    cases.push(Case {
+        name: "status on a TIFF file",
+        args: ["status", &s(&movie)].map(String::from).to_vec(),
+        names: format!("{}: is a file", s(&movie)),
+        inputs: vec![movie.clone()],
+        no_output: vec![],
+    });
+    cases.push(Case {
+        name: "overlap 0.999999",
+        args: [denoise(&movie, &good), ["--compat", "deepcad-rt", "--overlap", "0.999999"].map(String::from).to_vec()]
+            .concat(),
+        names: "overlap factor 0.999999".into(),
+        inputs: vec![movie.clone()],
+        no_output: vec![out.clone()],
+    });
+
     // Absurd numbers.
     let train_out = d.join("m.safetensors");
     for (name, flag, value, names) in [

@@ -387,6 +387,12 @@ pub fn block_status(output: &Path) -> Result<BlockStatus> {
 
 /// The plan recorded in an output array's attributes.
 pub fn recorded_plan(output: &Path) -> Result<BlockPlan> {
+    if output.exists() && !output.is_dir() {
+        return Err(Error::usage(format!(
+            "{}: is a file, not a block output (block jobs write a Zarr folder, e.g. out.zarr); give the folder the block jobs wrote",
+            output.display()
+        )));
+    }
     let metadata = output.join("zarr.json");
     let text = std::fs::read_to_string(&metadata).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::usage(format!(

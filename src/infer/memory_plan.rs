@@ -182,8 +182,13 @@ fn cheapest_split(
     }
 }
 
+/// A size for messages: MB, or kB/bytes below a megabyte (a 1-byte budget is not "0 MB").
 fn mb(bytes: usize) -> String {
-    format!("{:.0} MB", bytes as f64 / 1e6)
+    match bytes {
+        b if b >= 1_000_000 => format!("{:.0} MB", b as f64 / 1e6),
+        b if b >= 1_000 => format!("{:.0} kB", b as f64 / 1e3),
+        b => format!("{b} bytes"),
+    }
 }
 
 /// The plan for a `shape = [t, y, x]` movie with `halo`: the least-overhead tile (or `fixed_tile`)

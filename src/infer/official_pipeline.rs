@@ -94,7 +94,13 @@ impl CompatSettings {
                         "overlap factor {overlap} must be in [0, 1) (DeepCAD-RT's demo uses 0.6)"
                     )));
                 }
-                patch.map(|p| (p as f64 * (1.0 - overlap)) as usize)
+                let gap = patch.map(|p| (p as f64 * (1.0 - overlap)) as usize);
+                if gap.contains(&0) {
+                    return Err(Error::usage(format!(
+                        "overlap factor {overlap} leaves no step between tiles of patch {patch:?} (tiles would start at the same place); use a smaller overlap such as 0.6"
+                    )));
+                }
+                gap
             }
             (None, Some(gap)) => gap,
             (None, None) => match pipeline {
