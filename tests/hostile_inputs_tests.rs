@@ -389,6 +389,18 @@ fn hostile_inputs_end_in_clean_errors_that_name_the_culprit() {
         no_output: vec![out.clone()],
     });
 
+    // Two 30000² frames (a few MB on disk, deflated): refused with the memory a frame needs before
+    // the statistics pass decodes one (it once aborted the process).
+    let huge_frames = d.join("huge-frames.tif");
+    std::fs::write(&huge_frames, two_page_tiff(30_000, 30_000, &zeros[..1024])).unwrap();
+    cases.push(Case {
+        name: "two 30000² frames",
+        args: denoise(&huge_frames, &good),
+        names: "one 30000×30000 frame needs".into(),
+        inputs: vec![huge_frames.clone()],
+        no_output: vec![out.clone()],
+    });
+
     // A hostile pickle: a checkpoint whose data.pkl would run `touch` through os.system.
     let marker = d.join("pwned");
     let pickle = format!("cos\nsystem\n(S'touch {}'\ntR.", marker.display());
@@ -475,6 +487,22 @@ fn hostile_inputs_end_in_clean_errors_that_name_the_culprit() {
         assert!(leftovers.is_empty(), "files left in {}: {leftovers:?}", location.display());
     }
     assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// Two pages like [`classic_tiff`]'s (deflate), the second IFD and strip appended after the first.
+fn two_page_tiff(width: u32, height: u32, strip: &[u8]) -> Vec<u8> {
+    let mut bytes = classic_tiff(width, height, 8, strip, 0);
+    let second_at = bytes.len() as u32;
+    let second = classic_tiff(width, height, 8, strip, 0);
+    let (next_ifd_field, strip_offset_value) = (8 + 2 + 9 * 12, 8 + 2 + 5 * 12 + 8);
+    bytes[next_ifd_field..next_ifd_field + 4].copy_from_slice(&second_at.to_le_bytes());
+    let mut tail = second[8..].to_vec();
+    // Offsets in the appended IFD move by where it now starts (it was at 8).
+    let at = strip_offset_value - 8;
+    let moved = u32::from_le_bytes(tail[at..at + 4].try_into().unwrap()) + second_at - 8;
+    tail[at..at + 4].copy_from_slice(&moved.to_le_bytes());
+    bytes.extend_from_slice(&tail);
+    bytes
 }
 
 /// A little-endian classic TIFF with one IFD: a `width`×`height` 16-bit grey image whose single

@@ -221,7 +221,7 @@ impl BlockJob<'_> {
                 )));
             }
             check_output_path(output, &[self.input.to_path_buf()])?;
-            let (affine, sample_type) = resolve_output(model, source, settings.output_type, progress)?;
+            let (affine, sample_type) = resolve_output(model, source, settings, progress)?;
             plan.normalization = Some(Normalisation { offset: affine.offset, scale: affine.scale });
             plan.sample_type = Some(sample_type.to_string());
             let mut attributes = serde_json::Map::new();

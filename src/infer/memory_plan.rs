@@ -182,6 +182,25 @@ fn cheapest_split(
     }
 }
 
+/// Refuses a movie whose single frame cannot be held within `budget` bytes: as decoded (its own
+/// sample type) and as float, twice (a frame read and a frame written), before any pixel is read.
+pub fn check_frame_fits(source: &dyn crate::io::FrameSource, budget: usize) -> Result<()> {
+    let pixels = source.width().saturating_mul(source.height());
+    let needed = pixels.saturating_mul(source.sample_type().bytes() + 4).saturating_mul(2);
+    if needed <= budget {
+        return Ok(());
+    }
+    Err(Error::Limits(format!(
+        "{}: one {}×{} frame needs about {} of memory to read and write, above the memory budget of {}; raise the memory budget to at least {} or crop the movie",
+        source.name(),
+        source.width(),
+        source.height(),
+        mb(needed),
+        mb(budget),
+        mb(needed.next_multiple_of(1 << 20).saturating_add(1 << 28))
+    )))
+}
+
 /// A size for messages: MB, or kB/bytes below a megabyte (a 1-byte budget is not "0 MB").
 fn mb(bytes: usize) -> String {
     match bytes {

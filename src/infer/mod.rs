@@ -88,9 +88,13 @@ pub fn output_spread(model: &Model, source: &mut dyn FrameSource) -> Result<Opti
 fn resolve_output(
     model: &Model,
     source: &mut dyn FrameSource,
-    output_type: OutputType,
+    settings: &DenoiseSettings,
     progress: &mut dyn Progress,
 ) -> Result<(normalization::Affine, SampleType)> {
+    // Before the statistics pass decodes a whole frame: one that cannot fit the budget is refused
+    // with the size it needs (a 30000² frame once aborted the process here).
+    memory_plan::check_frame_fits(source, settings.max_memory_bytes)?;
+    let output_type = settings.output_type;
     let affine = normalization::resolve_normalization(&model.metadata.normalization, source)?;
     let (sample_type, why) =
         output_type.resolve(source.sample_type(), normalization::spread(&model.metadata.normalization, affine));
@@ -113,7 +117,7 @@ pub fn denoise_in_memory(
             official_pipeline::output_sample_type(compat.pipeline, settings.output_type, source.sample_type());
         return Ok((official_pipeline::denoise_source(model, source, compat, sample_type, progress)?, sample_type));
     }
-    let (affine, sample_type) = resolve_output(model, source, settings.output_type, progress)?;
+    let (affine, sample_type) = resolve_output(model, source, settings, progress)?;
     Ok((denoise_into_memory(model, source, settings, affine, progress)?, sample_type))
 }
 
@@ -256,7 +260,7 @@ pub fn denoise_to_file(
             (None, official_pipeline::output_sample_type(compat.pipeline, settings.output_type, source.sample_type()))
         }
         None => {
-            let (affine, sample_type) = resolve_output(model, source, settings.output_type, progress)?;
+            let (affine, sample_type) = resolve_output(model, source, settings, progress)?;
             (Some(affine), sample_type)
         }
     };
