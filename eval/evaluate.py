@@ -14,15 +14,21 @@ Runs everything on one machine in one go and writes a Markdown report with PNG p
      (best by pixel SNR and best by neuron-trace correlation: oracle choices), and the reference-free
      residual checks (the last 20 % of frames were never trained on); a headline table with the mean
      and range over seeds and a verdict: ours beats the reference and the best baseline at every seed;
+     spike inference (OASIS AR(2) on each neuron's trace, eval/spikes.py) scored against the true
+     spikes for every output, every baseline and the clean movie (eval/spike_harness.py);
   4. parity: the PyTorch implementation with our weights and our tiling must give our numbers;
   5. speed, measured in this run: end-to-end inference on a 400×160×160 uint16 movie (our default
      tiling; the reference's demo tiling 150³/0.6 and its fast 64³/0.25 setting), network
      throughput on one 144³ tile, training seconds per iteration at 64³ and 152³, peak memory,
      achieved FLOP/s against this machine's float32 matrix-multiply peak.
 
+With --spikes-suite it runs the spike-focused movies instead (fast indicator at 7.5/15/30/60 Hz,
+sparse single spikes, one-photon-like; two photon levels) and writes their report (default
+docs/evaluation/spikes): steps 2, 3 and the spike scores, no parity or speed.
+
 Usage (scripts/evaluate.sh sets up the Python environment and builds the release binary):
   python eval/evaluate.py --out docs/evaluation [--budget 900] [--seeds 1,2] [--photons 50,5,1,0.5]
-                          [--quick] [--skip-reference] [--skip-speed] [--real movie.tif]
+                          [--quick] [--skip-reference] [--skip-speed] [--real movie.tif] [--spikes-suite]
 """
 
 import argparse
@@ -38,8 +44,18 @@ import sys
 import time
 from pathlib import Path
 
+# This process's own numerical work is spike inference: OASIS inverts many tiny matrices, which a
+# BLAS thread pool slowed about 5× on this 2-core machine (16 s against 3 s for one level's
+# baselines). One BLAS thread here, set before numpy loads it; the children (deepcad, the PyTorch
+# reference) get the environment as it was.
+CHILD_ENVIRONMENT = dict(os.environ)
+for _variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
 import numpy as np
 import tifffile
+
+import spike_harness
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -54,7 +70,7 @@ class Runner:
         self.threads = threads
         self.device = device
         self.log = log
-        self.env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+        self.env = dict(CHILD_ENVIRONMENT, OMP_NUM_THREADS=str(threads))
 
     def run(self, args, cwd=None):
         """Returns (stdout, wall seconds, peak RSS MB); the child's stderr goes to the log and is
@@ -116,15 +132,21 @@ def sample_type(path):
     return str(tifffile.TiffFile(path).series[0].dtype)
 
 
-def quality_level(runner, work, photons, seed, cfg):
-    level = work / f"photons-{photons:g}-seed-{seed}"
+def quality_level(runner, work, photons, seed, cfg, scenario=None):
+    """One simulated movie, trained on and scored. `scenario`: a spike-suite movie (its name and
+    extra `deepcad simulate` flags, spike_harness.SPIKE_SUITE), or None for the standard movie."""
+    prefix = f"{scenario['name']}-" if scenario else ""
+    level = work / f"{prefix}photons-{photons:g}-seed-{seed}"
     level.mkdir(parents=True, exist_ok=True)
-    raw, truth, labels = level / "raw.tif", level / "truth.tif", level / "labels.tif"
-    runner.deepcad_cmd("simulate", "-o", raw, "--truth", truth, "--labels", labels, "--width", cfg.width,
-                       "--height", cfg.width, "--frames", cfg.frames, "--neurons", cfg.neurons,
-                       "--photons", photons, "--seed", seed)
+    raw, truth, labels, spikes = level / "raw.tif", level / "truth.tif", level / "labels.tif", level / "spikes.csv"
+    runner.deepcad_cmd("simulate", "-o", raw, "--truth", truth, "--labels", labels, "--spikes", spikes,
+                       "--width", cfg.width, "--height", cfg.width, "--frames", cfg.frames, "--neurons", cfg.neurons,
+                       "--photons", photons, "--seed", seed, *(scenario["flags"] if scenario else []))
     train_frames = int(cfg.frames * 0.8)
     record = {"photons": photons, "seed": seed, "train_frames": train_frames}
+    if scenario:
+        record.update(scenario=scenario["name"], scenario_label=scenario["label"],
+                      simulate_flags=scenario["flags"])
 
     # Ours. With a budget: its defaults plus only the budget, the frames and the seed.
     model = level / "ours.safetensors"
@@ -175,19 +197,26 @@ def quality_level(runner, work, photons, seed, cfg):
                        "--held-out-from", train_frames, "--json", scores,
                        *[f"{name}={path}" for name, path in outputs.items()])
     record["scores"] = json.loads(scores.read_text())
-    record["paths"] = {"raw": str(raw), "truth": str(truth), "labels": str(labels),
+    record["paths"] = {"raw": str(raw), "truth": str(truth), "labels": str(labels), "spikes": str(spikes),
                        **{k: str(v) for k, v in outputs.items()}}
+    record["spikes"] = spike_harness.spike_scores(record)
+    print(f"spikes: {prefix}{photons:g} photons, seed {seed}: median spike r raw "
+          f"{spike_harness.fmt(record['spikes']['raw']['r'])}, ours {spike_harness.fmt(record['spikes']['ours']['r'])}, "
+          f"clean {spike_harness.fmt(record['spikes']['clean']['r'])} ({record['spikes']['_seconds']:.0f} s)", flush=True)
     record["metrics"] = run_metrics(record)
     return record
 
 
 SNR_BASELINES = ("moving_average", "gaussian_3d")
+METRICS = ("snr", "trace", "spike_r", "spike_f1")
 TRACE_BASELINES = ("moving_average", "gaussian_3d", "moving_average_for_traces", "gaussian_3d_for_traces")
 
 
 def run_metrics(record):
     """The headline numbers of one run: SNR and median trace r of raw, ours, the reference and the
-    best baseline (by SNR among the SNR-chosen widths; by trace r among all four baseline entries)."""
+    best baseline (by SNR among the SNR-chosen widths; by trace r among all four baseline entries);
+    spike r and event F1 of the same plus the clean ceiling (best baseline among every baseline
+    entry, spike-oracle widths included: spike_harness.spike_metrics)."""
     def value(name, key):
         e = entry(record, name)
         if e is None or e["scores"] is None:
@@ -208,7 +237,8 @@ def run_metrics(record):
         m["trace"][name] = value(name, "trace_correlation_median")
     m["snr"]["best_baseline"] = value(best_snr, "snr_db") if best_snr else None
     m["trace"]["best_baseline"] = value(best_trace, "trace_correlation_median") if best_trace else None
-    for metric in ("snr", "trace"):
+    m.update(spike_harness.spike_metrics(record))
+    for metric in METRICS:
         ours, ref, base = m[metric]["ours"], m[metric]["reference"], m[metric]["best_baseline"]
         m[f"ours_beats_baseline_{metric}"] = ours is not None and base is not None and ours > base
         m[f"ours_beats_reference_{metric}"] = None if ref is None else (ours is not None and ours > ref)
@@ -222,7 +252,7 @@ def summarize(runs, photon_levels):
     for photons in photon_levels:
         level_runs = [r for r in runs if r["photons"] == photons]
         item = {"photons": photons, "seeds": [r["seed"] for r in level_runs]}
-        for metric in ("snr", "trace"):
+        for metric in METRICS:
             item[metric] = {}
             for name in level_runs[0]["metrics"][metric]:
                 values = [r["metrics"][metric][name] for r in level_runs]
@@ -522,7 +552,8 @@ def write_report(results, out):
                      f"{spread(sn.get('reference'))} | {spread(sn.get('best_baseline'))} | "
                      f"{spread(tr.get('raw'), 3)} | **{spread(tr.get('ours'), 3)}** | {spread(tr.get('reference'), 3)} | "
                      f"{spread(tr.get('best_baseline'), 3)} | {yes_no(l['ours_wins_snr'])} / {yes_no(l['ours_wins_trace'])} |")
-    lines += ["", "Per seed: beats the reference / beats the best baseline (SNR; traces):", "",
+    lines += [""] + spike_harness.headline_lines(summary, with_reference)
+    lines += ["Per seed: beats the reference / beats the best baseline (SNR; traces):", "",
               "| photons | seed | SNR: vs reference | SNR: vs baseline | traces: vs reference | traces: vs baseline | "
               "best baseline by SNR | best baseline by traces |", "|---|---|---|---|---|---|---|---|"]
     for r in runs:
@@ -567,8 +598,8 @@ def write_report(results, out):
     lines += ["", "![SNR and trace correlation versus photon level](snr_vs_photons.png)", ""]
     for r in runs:
         lines += [f"## {r['photons']:g} photons per pixel per frame, seed {r['seed']}", "",
-                  "| output | SNR dB | invariant SNR dB | PSNR dB | mean SSIM | pixel r | trace r (median) |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| output | SNR dB | invariant SNR dB | PSNR dB | mean SSIM | pixel r | trace r (median) | spike r | "
+                  "spike F1 |", "|---|---|---|---|---|---|---|---|---|"]
         for e in r["scores"]["entries"]:
             sc = e["scores"]
             label = LABELS.get(e["name"], e["name"])
@@ -577,7 +608,9 @@ def write_report(results, out):
             if e["name"].startswith("ours"):
                 label += f" ({r[e['name'] + '_denoise']['sample_type']})"
             lines.append(f"| {label} | {fmt(sc['snr_db'])} | {fmt(sc['invariant_snr_db'])} | {fmt(sc['psnr_db'])} | "
-                         f"{fmt(sc['ssim'], 3)} | {fmt(sc['pearson'], 3)} | {fmt(sc['trace_correlation_median'], 3)} |")
+                         f"{fmt(sc['ssim'], 3)} | {fmt(sc['pearson'], 3)} | {fmt(sc['trace_correlation_median'], 3)} |"
+                         + spike_harness.entry_columns(r, e["name"]))
+        lines += spike_harness.extra_rows(r)
         lines.append("")
     first = seeds[0]
     lines += ["![Example frames (a held-out frame, first seed)](frames.png)", "", "![Neuron traces](traces.png)", "",
@@ -643,10 +676,13 @@ def write_report(results, out):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "evaluation")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="report folder (default docs/evaluation, or docs/evaluation/spikes with --spikes-suite)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/deepcad-evaluation"))
     parser.add_argument("--deepcad", type=Path, default=ROOT / "target" / "release" / "deepcad")
-    parser.add_argument("--photons", default="50,5,1,0.5", help="photon levels, comma-separated")
+    parser.add_argument("--photons", default=None,
+                        help=f"photon levels, comma-separated (default 50,5,1,0.5; {spike_harness.SUITE_PHOTONS} "
+                             "with --spikes-suite)")
     parser.add_argument("--seeds", default="1,2",
                         help="seeds, comma-separated: each level is simulated and trained once per seed")
     parser.add_argument("--budget", type=float, default=None, metavar="SECONDS",
@@ -665,14 +701,32 @@ def main():
     parser.add_argument("--real", type=Path, help="also train/denoise this real movie and run the reference-free checks")
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes, one seed, two levels (and a budget of at most 30 s), to check the harness")
+    parser.add_argument("--spikes-suite", action="store_true",
+                        help="run the spike-focused movies instead of the standard ones: fast indicator at 7.5, 15, "
+                             "30 and 60 Hz, sparse single spikes, one-photon-like; no parity or speed")
+    parser.add_argument("--spikes-movies", default=None, metavar="NAMES",
+                        help="with --spikes-suite, only these movies (comma-separated: "
+                             + ", ".join(s["name"] for s in spike_harness.SPIKE_SUITE) + ")")
     parser.add_argument("--report-only", action="store_true",
                         help="rewrite report.md from the results.json in --out (after editing the report's text)")
     cfg = parser.parse_args()
+    if cfg.out is None:
+        cfg.out = ROOT / "docs" / "evaluation" / ("spikes" if cfg.spikes_suite else "")
     if cfg.report_only:
-        write_report(json.loads((cfg.out / "results.json").read_text()), cfg.out)
+        results = json.loads((cfg.out / "results.json").read_text())
+        if results["config"].get("spikes_suite"):
+            (cfg.out / "report.md").write_text("\n".join(spike_harness.suite_report_lines(results, LABELS)) + "\n")
+        else:
+            write_report(results, cfg.out)
         return
-    if cfg.quick:
+    if cfg.photons is None:
+        cfg.photons = spike_harness.SUITE_PHOTONS if cfg.spikes_suite else "50,5,1,0.5"
+    if cfg.quick and cfg.spikes_suite:
+        # Spikes need time: 600 frames (20 s at 30 Hz) and more neurons for the medians.
+        cfg.width, cfg.frames, cfg.neurons, cfg.epochs, cfg.patches = 64, 600, 12, 1, 4
+    elif cfg.quick:
         cfg.width, cfg.frames, cfg.neurons, cfg.epochs, cfg.patches, cfg.photons = 64, 200, 8, 1, 4, "20,2"
+    if cfg.quick:
         cfg.seeds = cfg.seeds.split(",")[0]
         if cfg.budget:
             cfg.budget = min(cfg.budget, 30.0)
@@ -696,8 +750,12 @@ def main():
         "deepcad_version": runner.run([cfg.deepcad, "--version"])[0].strip(),
         "torch_version": torch.__version__,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(cfg).items()},
-        "levels": [quality_level(runner, cfg.work, photons, seed, cfg) for photons in photon_levels for seed in seeds],
     }
+    if cfg.spikes_suite:
+        spike_suite(runner, cfg, results, photon_levels, seeds, started)
+        return
+    results["levels"] = [quality_level(runner, cfg.work, photons, seed, cfg) for photons in photon_levels
+                         for seed in seeds]
     results["summary"] = summarize(results["levels"], photon_levels)
     results["settings"] = {
         "mode": "same wall-clock budget" if cfg.budget else "same work (epochs × patches)",
@@ -728,6 +786,36 @@ def main():
     write_report(results, cfg.out)
     (cfg.out / "results.json").write_text(json.dumps(results, indent=1, default=str))
     print(headline_text(results))
+
+
+def spike_suite(runner, cfg, results, photon_levels, seeds, started):
+    """The spike suite: every movie of spike_harness.SPIKE_SUITE at every photon level and seed,
+    trained, denoised and scored like a standard level; its own report and results.json."""
+    names = cfg.spikes_movies.split(",") if cfg.spikes_movies else [s["name"] for s in spike_harness.SPIKE_SUITE]
+    unknown = set(names) - {s["name"] for s in spike_harness.SPIKE_SUITE}
+    if unknown:
+        sys.exit(f"evaluate: unknown spike-suite movie(s) {', '.join(sorted(unknown))}")
+    scenarios = [s for s in spike_harness.SPIKE_SUITE if s["name"] in names]
+    results["levels"] = [quality_level(runner, cfg.work, photons, seed, cfg, scenario)
+                         for scenario in scenarios for photons in photon_levels for seed in seeds]
+    if cfg.budget:
+        training = (f"Training: ours with its defaults and `--time-budget {cfg.budget:g}s`; the PyTorch reference "
+                    "(DeepCAD-RT's settings) for the wall-clock time ours took.")
+    else:
+        training = (f"Training: both {cfg.epochs} epoch(s) × {cfg.patches} patches of {cfg.patch}³ (ours from its "
+                    "defaults otherwise, starting from the built-in model; the reference with DeepCAD-RT's settings).")
+    if cfg.skip_reference:
+        training += " The reference was skipped in this run."
+    results["settings"] = {"photons": photon_levels, "seeds": seeds, "training_words": training + " Both train on "
+                           "the first 80 % of the frames; every frame is scored."}
+    results["minutes"] = (time.time() - started) / 60
+    spike_harness.suite_plot(results, cfg.out)
+    lines = spike_harness.suite_report_lines(results, LABELS)
+    (cfg.out / "report.md").write_text("\n".join(lines) + "\n")
+    (cfg.out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    start = next(i for i, line in enumerate(lines) if line.startswith("| movie |"))
+    print("\n".join(lines[start:lines.index("## Per movie") - 2]))
+    print(f"\nevaluate: wrote {cfg.out / 'report.md'} in {results['minutes']:.1f} min")
 
 
 def headline_text(results):
