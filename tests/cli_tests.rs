@@ -488,6 +488,36 @@ fn sigterm_with_stderr_gone_still_stops_cleanly_and_leaves_no_partial_file() {
 }
 
 #[test]
+fn a_later_run_on_the_same_output_removes_what_a_killed_run_left_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let (movie, out) = (dir.path().join("long.tif"), dir.path().join("long-denoised.tif"));
+    ok(&["simulate", "-o", path(&movie), "--width", "96", "--height", "96", "--frames", "3000"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_deepcad"))
+        .args(["denoise", path(&movie), "--model", "default", "-o", path(&out), "--device", "cpu", "--quiet"])
+        .spawn()
+        .unwrap();
+    let hidden = || -> Vec<String> {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect()
+    };
+    // Killed once its partial file exists (how soon depends on the machine's load).
+    let started = std::time::Instant::now();
+    while hidden().is_empty() && started.elapsed() < std::time::Duration::from_secs(120) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    assert_eq!(hidden().len(), 1, "the killed run's partial file: {:?}", hidden());
+    // Any later run writing that output proves the writer dead (same host, PID gone) and removes it.
+    ok(&["convert", path(&movie), "-o", path(&out)]);
+    assert!(out.is_file());
+    assert!(hidden().is_empty(), "left behind: {:?}", hidden());
+}
+
+#[test]
 fn a_second_sigterm_while_stopping_exits_130_at_once_without_crashing() {
     // What SLURM does to a task it cancels while others of its array wait: SIGTERM, then again.
     let (done, text, _dir, out) = denoise_interrupted(2);

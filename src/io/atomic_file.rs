@@ -28,8 +28,5 @@ pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 fn temporary_sibling(path: &Path) -> PathBuf {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.partial-{}-{n}", std::process::id()))
+    super::partial_sibling(path, "partial")
 }

@@ -104,6 +104,7 @@ pub fn check_output_path(output: &Path, inputs: &[PathBuf]) -> Result<()> {
 /// the output must be none of `inputs` (by any name: `./`, symbolic or hard link), and anything
 /// already at its path must be of `form`.
 fn check_location(output: &Path, form: OutputForm, inputs: &[PathBuf]) -> Result<()> {
+    remove_stale_partials(output);
     let name = output
         .file_name()
         .ok_or_else(|| Error::usage(format!("{}: the output path must name a file", output.display())))?;
@@ -191,6 +192,85 @@ fn human_bytes(bytes: u64) -> String {
     }
 }
 
+/// The hidden sibling an output is built under before it is published:
+/// `.<name>.<purpose>-<host>-<pid>-<n>`. The host and process in the name let a later run prove a
+/// leftover dead ([`remove_stale_partials`]); every writer names its work in progress this way.
+pub fn partial_sibling(output: &Path, purpose: &str) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "output".into());
+    output.with_file_name(format!(".{name}.{purpose}-{}-{}-{n}", host_name(), std::process::id()))
+}
+
+/// Removes the leftovers of earlier runs on `output` that were killed before they could clean up
+/// (SIGKILL, a power cut): hidden siblings named by [`partial_sibling`] whose process is proven
+/// gone, that is, written on this host by a PID that no longer runs. Anything else (another
+/// host's run on a shared file system, an older name without a host) is left alone. Returns what
+/// was removed, for the log.
+pub fn remove_stale_partials(output: &Path) -> Vec<PathBuf> {
+    let (Some(name), Ok(entries)) = (output.file_name(), std::fs::read_dir(output_folder(output))) else {
+        return Vec::new();
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let host = host_name();
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file_name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some((writer_host, pid)) = writer_of(rest) else {
+            continue;
+        };
+        if writer_host != host || pid == std::process::id() || process_alive(pid) {
+            continue;
+        }
+        let path = entry.path();
+        let gone = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        if gone.is_ok() {
+            removed.push(path);
+        }
+    }
+    removed
+}
+
+/// `(host, pid)` from `<purpose>-<host>-<pid>-<n>`, the purpose being one word.
+fn writer_of(rest: &str) -> Option<(&str, u32)> {
+    let (purpose, rest) = rest.split_once('-')?;
+    if purpose.is_empty() || !purpose.chars().all(|c| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let (rest, n) = rest.rsplit_once('-')?;
+    let (host, pid) = rest.rsplit_once('-')?;
+    n.parse::<u64>().ok()?;
+    Some((host, pid.parse().ok()?))
+}
+
+fn process_alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
+        let status = unsafe { libc::kill(pid as libc::pid_t, 0) };
+        status == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
+fn host_name() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+    // Kept to characters that are safe in a file name.
+    let safe: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '_').collect();
+    if safe.is_empty() {
+        "host".into()
+    } else {
+        safe
+    }
+}
+
 fn output_folder(output: &Path) -> &Path {
     match output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -241,5 +321,41 @@ fn describe(meta: &std::fs::Metadata, path: &Path) -> &'static str {
         "a regular file"
     } else {
         "not a regular file"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_names_carry_host_and_process_and_parse_back() {
+        let name = partial_sibling(Path::new("/data/out-1.tif"), "partial");
+        let file = name.file_name().unwrap().to_string_lossy().into_owned();
+        let rest = file.strip_prefix(".out-1.tif.").unwrap();
+        assert_eq!(writer_of(rest), Some((host_name().as_str(), std::process::id())));
+        assert_eq!(writer_of("partial-123-0"), None, "an older name without a host is not parsed");
+    }
+
+    #[test]
+    fn only_leftovers_of_dead_processes_on_this_host_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("movie.tif");
+        let host = host_name();
+        // A PID far above any Linux pid_max is never running.
+        let dead = dir.path().join(format!(".movie.tif.partial-{host}-4194999-0"));
+        let alive = dir.path().join(format!(".movie.tif.partial-{host}-{}-7", std::process::id()));
+        let elsewhere = dir.path().join(".movie.tif.partial-otherhost-4194999-0");
+        let legacy = dir.path().join(".movie.tif.partial-4194999-0");
+        let zarr = dir.path().join(format!(".movie.tif.staging-{host}-4194999-2"));
+        for file in [&dead, &alive, &elsewhere, &legacy] {
+            std::fs::write(file, b"x").unwrap();
+        }
+        std::fs::create_dir(&zarr).unwrap();
+        std::fs::write(zarr.join("zarr.json"), b"{}").unwrap();
+        let removed = remove_stale_partials(&output);
+        assert_eq!(removed.len(), 2, "{removed:?}");
+        assert!(!dead.exists() && !zarr.exists());
+        assert!(alive.exists() && elsewhere.exists() && legacy.exists());
     }
 }

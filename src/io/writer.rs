@@ -1,5 +1,5 @@
 //! Writing a grayscale TIFF movie one frame at a time. Frames go to a hidden temporary file beside
-//! the destination (`.<name>.partial-<pid>-<n>`); only `finish()` with every frame written adds the
+//! the destination (`.<name>.partial-<host>-<pid>-<n>`); only `finish()` with every frame written adds the
 //! page directories, flushes, fsyncs and renames it, so the final name never holds a partial movie.
 //! Dropping an unfinished writer (error, cancel, panic) deletes the temporary file. The layout is
 //! ImageJ's (see `tiff_layout`), so Fiji opens the result as it would its own file.
@@ -7,7 +7,6 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::imagej::{to_rational, ImageJMetadata};
 use super::sample::{FrameData, SampleType};
@@ -30,8 +29,6 @@ const AUTO_BIG_THRESHOLD: u64 = 3_900_000_000;
 const PAGE_OVERHEAD: u64 = 1024;
 
 /// Numbers temporary files uniquely within this process.
-static TEMP_COUNTER: AtomicUsize = AtomicUsize::new(0);
-
 /// A TIFF stack being written frame by frame.
 pub struct StackWriter {
     final_path: PathBuf,
@@ -93,8 +90,7 @@ impl StackWriter {
                 path.display()
             )));
         }
-        let name = path
-            .file_name()
+        path.file_name()
             .ok_or_else(|| Error::usage(format!("{}: the output path must name a file", path.display())))?;
         super::check_replaceable(path, super::OutputForm::File)?;
         let dir = match path.parent() {
@@ -121,12 +117,7 @@ impl StackWriter {
         };
         super::output_rules::check_free_space(path, estimate)?;
 
-        let temp_path = dir.join(format!(
-            ".{}.partial-{}-{}",
-            name.to_string_lossy(),
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
+        let temp_path = dir.join(super::partial_sibling(path, "partial").file_name().expect("named above"));
         let raw =
             OpenOptions::new().write(true).create_new(true).open(&temp_path).map_err(|e| writing_failed(path, e))?;
         let cal = &metadata.calibration;

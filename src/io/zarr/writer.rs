@@ -7,7 +7,6 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -18,8 +17,6 @@ use super::attributes::movie_attributes;
 use super::{open_store, zarr_error, Chunking};
 use crate::io::{FrameData, ImageJMetadata, SampleType};
 use crate::{Error, Result};
-
-static TEMP_COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// zstd level: fast to write, about as small as level 9 on noisy microscopy data.
 const ZSTD_LEVEL: i32 = 3;
@@ -299,9 +296,7 @@ fn build_array(dir: &Path, final_path: &Path, new: &NewArray<'_>) -> Result<Arra
 
 /// `.<name>.<what>-<pid>-<n>` beside `path`.
 fn hidden_sibling(path: &Path, what: &str) -> PathBuf {
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "movie.zarr".into());
-    path.with_file_name(format!(".{name}.{what}-{}-{n}", std::process::id()))
+    crate::io::partial_sibling(path, what)
 }
 
 /// Renames the finished folder `from` to `to`. Without `replace`, an existing `to` is never

@@ -55,10 +55,7 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 }
 
 pub(super) fn hidden_sibling(output: &Path, purpose: &str) -> PathBuf {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "package".into());
-    output.with_file_name(format!(".{name}.{purpose}-{}-{n}", std::process::id()))
+    crate::io::partial_sibling(output, purpose)
 }
 
 /// Moves the finished `source` to `target`; an existing target (allowed only with overwrite) is
