@@ -2,6 +2,7 @@ package org.deepcad.fiji;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import java.util.List;
 import org.scijava.log.LogService;
 import org.scijava.prefs.PrefService;
 
@@ -21,9 +22,17 @@ public final class DeepCadRuntime {
                     JsonParser.parseString(DeepCadNative.devicesJson()).getAsJsonObject();
             boolean cuda = devices.get("cuda_available").getAsBoolean();
             if (log != null) {
-                log.info(DeepCadNative.version() + " loaded from " + path + "; "
+                String torch = devices.has("libtorch_dir")
+                                && !devices.get("libtorch_dir").isJsonNull()
+                        ? devices.get("libtorch_dir").getAsString()
+                        : "an unknown folder";
+                List<String> shared = NativeLibrary.sharedWithOthers();
+                log.info(DeepCadNative.version() + " loaded from " + path + ", libtorch from " + torch + "; "
                         + (cuda ? "CUDA is available" : "no usable CUDA GPU, computing on the CPU") + ". Devices: "
-                        + devices.get("description").getAsString());
+                        + devices.get("description").getAsString()
+                        + (shared.isEmpty()
+                                ? ""
+                                : ". Sharing libraries another plugin loaded first: " + String.join("; ", shared)));
             }
         }
     }

@@ -20,7 +20,7 @@ import org.junit.jupiter.api.Test;
 /**
  * The built overlay (fiji-plugin/build.sh, laid out by java/run-tests.sh) on its own: a fresh JVM
  * with only the overlay's jar and Fiji's own jars on the class path runs a command end to end,
- * and libtorch is loaded from the overlay's lib/linux64. Skipped when no overlay was built.
+ * and libtorch is loaded from the overlay's lib/linux64/deepcad. Skipped when no overlay was built.
  */
 class OverlayTest {
     private static File overlay() {
@@ -85,7 +85,9 @@ class OverlayTest {
         // A dim simulated movie: the automatic output type keeps the denoised detail in 32-bit float.
         assertTrue(text.contains("output=overlay-denoised 32x32x64 32-bit"), text);
         assertTrue(text.contains("loaded_from=" + lib + "/libdeepcad.so"), text);
-        assertTrue(text.contains("libtorch_dir=" + lib + "\n"), "libtorch comes from the overlay: " + text);
+        assertTrue(
+                text.contains("libtorch_dir=" + lib + "/" + NativeLibrary.PRIVATE_FOLDER + "\n"),
+                "libtorch comes from the overlay's private folder: " + text);
     }
 
     @Test
