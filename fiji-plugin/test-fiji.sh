@@ -17,7 +17,9 @@
 #
 # Usage: fiji-plugin/test-fiji.sh        (DEEPCAD_PROFILE=release to test the release build)
 #        DEEPCAD_FIJI_ONLY="omitted exit" fiji-plugin/test-fiji.sh   runs only those parts (development;
-#        parts: install macros run omitted channels shutdown pixels gui; pixels needs macros, run, channels)
+#        parts: install macros run omitted channels shutdown pixels site gui; pixels needs macros, run, channels;
+#        site: the Fiji update site built by build.sh --update-site, installed and upgraded with the real
+#        ImageJ updater into fresh Fiji.app folders, see fiji-test/site-test.sh)
 #        DEEPCAD_PROFILE=release DEEPCAD_FIJI_ONLY=speed fiji-plugin/test-fiji.sh   times Denoise in Fiji
 #        against the CLI (a benchmark, never run by default: it wants a quiet machine)
 # Needs: ../shared/fiji-stack (or DEEPCAD_FIJI_STACK), Maven Central, a JDK 11+. The GUI part needs
@@ -98,7 +100,16 @@ if [ "$reuse" = 1 ] && [ -f "$work/overlay/Fiji.app/lib/linux64/libdeepcad.so" ]
     cp java/target/deepcad-fiji.jar "$work/overlay/Fiji.app/jars/deepcad-fiji.jar"
     echo "  (reusing the native libraries of $work/overlay)"
 else
-    DEEPCAD_PROFILE="$profile" fiji-plugin/build.sh "$work/overlay" > "$logs/overlay.log" 2>&1 \
+    # With the site part, the same one command also publishes the overlay as a file:// update site.
+    rm -rf "$work/site" "$work/site".*
+    site_args=()
+    wanted site && site_args=(--update-site "$work/site")
+    DEEPCAD_PROFILE="$profile" DEEPCAD_UPDATER_JARS="$work/core" fiji-plugin/build.sh "${site_args[@]+"${site_args[@]}"}" "$work/overlay" \
+        > "$logs/overlay.log" 2>&1 || { cat "$logs/overlay.log" >&2; exit 1; }
+fi
+if [ "$reuse" = 1 ] && wanted site; then
+    rm -rf "$work/site" "$work/site".*
+    DEEPCAD_UPDATER_JARS="$work/core" fiji-plugin/publish-site.sh "$work/overlay/Fiji.app" "$work/site" >> "$logs/overlay.log" 2>&1 \
         || { cat "$logs/overlay.log" >&2; exit 1; }
 fi
 
@@ -127,17 +138,22 @@ done
 
 # Starts the runtime as Fiji's launcher does (config/jaunch/fiji.toml): class path, library path,
 # app-directory properties, --add-opens on Java 9+. $1 = log name, $2 = time limit (s), rest = args.
-# Saved settings (java.util.prefs) go to $work/prefs, not to the user's own.
+# Saved settings (java.util.prefs) go to $work/prefs, not to the user's own. The site part starts other
+# Fiji.app folders: FIJI_APP (default $app), FIJI_EXTRA_CP (the test kit from outside that folder),
+# FIJI_LD_LIBRARY_PATH (set as the old ImageJ launcher did), FIJI_PREFIX (e.g. unshare -n) and FIJI_PREFS
+# (a user's saved settings: none).
 fiji_start() {
-    local name="$1" limit="$2"
+    local name="$1" limit="$2" fiji_app="${FIJI_APP:-$app}"
     shift 2
-    env -u LD_LIBRARY_PATH -u DEEPCAD_LIBRARY_PATH timeout --kill-after=10 "$limit" \
+    # shellcheck disable=SC2086
+    ${FIJI_PREFIX:-} env -u LD_LIBRARY_PATH -u DEEPCAD_LIBRARY_PATH ${FIJI_LD_LIBRARY_PATH:+LD_LIBRARY_PATH=$FIJI_LD_LIBRARY_PATH} \
+        timeout --kill-after=10 "$limit" \
         java -Xmx2g --add-opens=java.base/java.lang=ALL-UNNAMED \
-        -Dplugins.dir="$app" -Dimagej.dir="$app" -Dij.dir="$app" -Dfiji.dir="$app" \
-        -Dscijava.app.name=Fiji -Dscijava.app.directory="$app" -Dscijava.context.strict=false \
-        -Djava.library.path="$app/lib/linux64" -Djna.library.path="$app/lib/linux64" \
-        -Djava.util.prefs.userRoot="$work/prefs" \
-        -cp "$app/jars/*:$app/plugins/*" ${FIJI_JVM_ARGS:-} org.deepcad.fijitest.FijiMain "$@" \
+        -Dplugins.dir="$fiji_app" -Dimagej.dir="$fiji_app" -Dij.dir="$fiji_app" -Dfiji.dir="$fiji_app" \
+        -Dscijava.app.name=Fiji -Dscijava.app.directory="$fiji_app" -Dscijava.context.strict=false \
+        -Djava.library.path="$fiji_app/lib/linux64" -Djna.library.path="$fiji_app/lib/linux64" \
+        -Djava.util.prefs.userRoot="${FIJI_PREFS:-$work/prefs}" \
+        -cp "$fiji_app/jars/*:$fiji_app/plugins/*${FIJI_EXTRA_CP:+:$FIJI_EXTRA_CP}" ${FIJI_JVM_ARGS:-} org.deepcad.fijitest.FijiMain "$@" \
         > "$logs/$name.log" 2>&1 &
     fiji_pid=$!
     pids+=("$fiji_pid")
@@ -205,10 +221,10 @@ if wanted install; then
     core_files="$(cd "$work/core" && ls | sed 's|^|./jars/|')"
     ours="$(cd "$app" && find . -type f | sort | grep -vxF -e ./jars/deepcad-fiji-testkit.jar $(printf -- '-e %s ' $core_files) || true)"
     expected="$(cd "$work/overlay/Fiji.app" && find . -type f | sort)"
-    if [ -n "$ours" ] && [ "$ours" = "$expected" ] && ! grep -vx -e './jars/deepcad-fiji\.jar' -e './lib/linux64/[^/]*' <<< "$ours" | grep -q .; then
-        pass "install: ours are exactly jars/deepcad-fiji.jar and lib/linux64/* (build.sh's overlay)"
+    if [ -n "$ours" ] && [ "$ours" = "$expected" ] && ! grep -vx -e './jars/deepcad-fiji\.jar' -e './lib/linux64/libdeepcad\.so' -e './lib/linux64/deepcad/[^/]*' <<< "$ours" | grep -q .; then
+        pass "install: ours are exactly jars/deepcad-fiji.jar, lib/linux64/libdeepcad.so and lib/linux64/deepcad/* (build.sh's overlay)"
     else
-        fail "install: ours are exactly jars/deepcad-fiji.jar and lib/linux64/* (build.sh's overlay)" "found: $(echo $ours)"
+        fail "install: ours are exactly jars/deepcad-fiji.jar, lib/linux64/libdeepcad.so and lib/linux64/deepcad/* (build.sh's overlay)" "found: $(echo $ours)"
     fi
 fi
 
@@ -331,6 +347,11 @@ if wanted pixels; then
     else
         fail "pixels against the CLI" "no model was trained, nothing to compare"
     fi
+fi
+
+if wanted site; then
+    # shellcheck source=fiji-test/site-test.sh
+    source "$here/site-test.sh"
 fi
 
 if wanted gui; then
