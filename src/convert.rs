@@ -33,6 +33,9 @@ pub fn convert_movie(
     check_output_path(output, &[input.to_path_buf()])?;
     let started = std::time::Instant::now();
     let mut movie = open_movie(input, options)?;
+    for warning in &movie.warnings {
+        report(progress, Event::Warning(warning))?;
+    }
     let source = movie.source.as_mut();
     let (frames, width, height, sample_type) = (source.frames(), source.width(), source.height(), source.sample_type());
     let name = source.name();

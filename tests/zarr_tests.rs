@@ -269,3 +269,33 @@ print("ok")
         assert_eq!(read_all(&mut theirs), values, "{name}");
     }
 }
+
+#[test]
+fn absent_chunks_read_as_the_fill_value_and_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (movie, array) = (dir.path().join("m.tif"), dir.path().join("m.zarr"));
+    let made = deepcad(&["simulate", "-o", p(&movie), "--width", "16", "--height", "16", "--frames", "40"]);
+    assert!(made.status.success(), "{}", text(&made));
+    // One shard file per 4 frames.
+    let converted = deepcad(&["convert", p(&movie), "-o", p(&array), "--chunk", "4,16,16"]);
+    assert!(converted.status.success(), "{}", text(&converted));
+    let complete = deepcad(&["convert", p(&array), "-o", p(&dir.path().join("complete.tif"))]);
+    assert!(complete.status.success() && !text(&complete).contains("absent"), "{}", text(&complete));
+
+    // A copy that stopped early: the last 3 of 10 shards are gone.
+    for t in 7..10 {
+        std::fs::remove_file(array.join(format!("c/{t}/0/0"))).unwrap();
+    }
+    let out = deepcad(&["convert", p(&array), "-o", p(&dir.path().join("partial.tif"))]);
+    assert!(out.status.success(), "absent chunks are Zarr's fill value, not an error: {}", text(&out));
+    assert!(text(&out).contains("3 of 10 chunk files are absent"), "{}", text(&out));
+    assert!(!text(&out).contains("most of the movie"), "{}", text(&out));
+
+    // A shape declared far beyond the data.
+    let metadata = array.join("zarr.json");
+    let json = std::fs::read_to_string(&metadata).unwrap().replacen("40,", "4000,", 1);
+    std::fs::write(&metadata, json).unwrap();
+    let reader = ZarrMovie::open(&array, &ReadOptions::default()).unwrap();
+    let warning = reader.missing_chunks_warning().expect("a warning");
+    assert!(warning.contains("most of the movie is missing") && warning.contains("m.zarr"), "{warning}");
+}

@@ -31,7 +31,7 @@ use crate::{Error, Result};
 /// The attribute holding the plan in the output array.
 pub const PLAN_ATTRIBUTE: &str = "deepcad_blocks";
 /// The folder, inside the output array, of the per-block completion markers.
-pub const MARKER_FOLDER: &str = "deepcad_blocks";
+pub const MARKER_FOLDER: &str = crate::io::zarr::BLOCK_MARKER_FOLDER;
 
 /// How a movie is shared out between block jobs, and the numbers every job must use.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -286,6 +286,9 @@ impl BlockJob<'_> {
         }
         let started = std::time::Instant::now();
         let mut movie = open_movie(self.input, self.options)?;
+        for warning in &movie.warnings {
+            report(progress, Event::Warning(warning))?;
+        }
         let source = movie.source.as_mut();
         let plan = self.prepare_with(source, &movie.metadata, progress)?;
         let block = plan.blocks[index].clone();

@@ -238,6 +238,9 @@ pub fn denoise_file(
 ) -> Result<DenoiseReport> {
     crate::io::check_output_path(output, &[input.to_path_buf()])?;
     let mut movie = open_movie(input, read_options)?;
+    for warning in &movie.warnings {
+        crate::progress::report(progress, crate::progress::Event::Warning(warning))?;
+    }
     denoise_to_file(model, movie.source.as_mut(), output, &[input.to_path_buf()], &movie.metadata, settings, progress)
 }
 

@@ -12,6 +12,8 @@ use crate::Result;
 pub struct OpenedMovie {
     pub source: Box<dyn FrameSource>,
     pub metadata: ImageJMetadata,
+    /// What the caller should pass on to the user (e.g. a Zarr array with absent chunks).
+    pub warnings: Vec<String>,
 }
 
 /// Opens a TIFF file or a Zarr array (headers checked, no pixels read).
@@ -19,11 +21,12 @@ pub fn open_movie(path: &Path, options: &ReadOptions) -> Result<OpenedMovie> {
     if zarr::has_zarr_metadata(path) || (zarr::is_zarr(path) && path.is_dir()) {
         let movie = ZarrMovie::open(path, options)?;
         let metadata = movie.metadata().clone();
-        return Ok(OpenedMovie { source: Box::new(movie), metadata });
+        let warnings = movie.missing_chunks_warning().into_iter().collect();
+        return Ok(OpenedMovie { source: Box::new(movie), metadata, warnings });
     }
     let reader = StackReader::open(path, options)?;
     let metadata = reader.info().metadata.clone();
-    Ok(OpenedMovie { source: Box::new(FileMovie(reader)), metadata })
+    Ok(OpenedMovie { source: Box::new(FileMovie(reader)), metadata, warnings: Vec::new() })
 }
 
 /// A movie being written frame by frame, published complete or not at all.

@@ -15,7 +15,11 @@ pub fn open_training_inputs(path: &Path, progress: &mut dyn Progress) -> Result<
     }
     let mut sources: Vec<Box<dyn FrameSource>> = Vec::with_capacity(files.len());
     for file in &files {
-        sources.push(open_movie(file, &ReadOptions::default())?.source);
+        let movie = open_movie(file, &ReadOptions::default())?;
+        for warning in &movie.warnings {
+            report(progress, Event::Warning(warning))?;
+        }
+        sources.push(movie.source);
     }
     Ok(sources)
 }

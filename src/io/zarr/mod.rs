@@ -9,6 +9,9 @@ mod chunking;
 mod reader;
 mod writer;
 
+/// The folder, inside a block output's array, of the per-block completion markers (not chunks).
+pub const BLOCK_MARKER_FOLDER: &str = "deepcad_blocks";
+
 use std::path::Path;
 
 pub use crate::io::movie_format::{has_zarr_metadata, is_zarr};

@@ -112,6 +112,27 @@ impl ZarrMovie {
         })
     }
 
+    /// A warning when chunks of the array are absent: Zarr reads them as the fill value, which is
+    /// right for data written sparsely on purpose but is usually a copy that stopped half-way or a
+    /// shape declared beyond the data. Counts the chunk files present (bounded by what is on disk)
+    /// against the chunk grid.
+    pub fn missing_chunks_warning(&self) -> Option<String> {
+        let expected: u128 = self.array.chunk_grid_shape().iter().map(|&n| n as u128).product();
+        let stored = stored_chunk_files(&self.path) as u128;
+        if stored >= expected {
+            return None;
+        }
+        let share = 100.0 * (expected - stored) as f64 / expected as f64;
+        let most = if stored * 2 < expected { "most of the movie is missing: " } else { "" };
+        Some(format!(
+            "{}: {most}{} of {} chunk files are absent ({share:.1} %) and read as the fill value ({}); if the array was copied or written by another program, check that it finished",
+            self.path.display(),
+            expected - stored,
+            expected,
+            self.array.fill_value().as_ne_bytes().iter().all(|&b| b == 0).then_some("zero").unwrap_or("the array's fill value")
+        ))
+    }
+
     /// Calibration, frame interval and description lines from the array's attributes.
     pub fn metadata(&self) -> &ImageJMetadata {
         &self.metadata
@@ -203,6 +224,30 @@ impl FrameSource for ZarrMovie {
         out.copy_from_slice(&self.slab[i * plane..(i + 1) * plane]);
         Ok(())
     }
+}
+
+/// Chunk (or shard) files under a Zarr array's folder: everything but metadata and our block
+/// markers.
+fn stored_chunk_files(root: &Path) -> u64 {
+    let mut count = 0u64;
+    let mut folders = vec![root.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if path.is_dir() {
+                if !(folder == root && name == super::BLOCK_MARKER_FOLDER) {
+                    folders.push(path);
+                }
+            } else if !matches!(name.as_str(), "zarr.json" | ".zarray" | ".zattrs" | ".zgroup" | ".zmetadata") {
+                count += 1;
+            }
+        }
+    }
+    count
 }
 
 fn sample_type_of(path: &Path, array: &Array<FilesystemStore>) -> Result<SampleType> {
