@@ -21,6 +21,7 @@
 #     `source scripts/env.sh --cuda`. With --update-site, SITE_DIR becomes the separate site "DeepCAD-CUDA"
 #     holding only these additions, so a CPU user never downloads CUDA; GPU users enable both sites.
 #   DEEPCAD_PROFILE=debug fiji-plugin/build.sh ...   uses the debug library (tests; no release build)
+#   DEEPCAD_CUDA_LIBTORCH=.../site-packages/torch      takes the CUDA set from an existing torch 2.11.0 install
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -102,7 +103,8 @@ unused="$(cd "$private" && for f in *; do grep -q "/deepcad/$f " <<< "$resolved"
 
 if [ "$cuda" = 1 ]; then
     cpu_listing="$(cd "$app" && find . -type f | sort)"
-    cuda_torch="$(bash -c 'source scripts/env.sh --cuda >&2 && echo "$LIBTORCH"')"
+    # DEEPCAD_CUDA_LIBTORCH: the torch folder of an existing torch 2.11.0 + nvidia-* install to take instead.
+    cuda_torch="${DEEPCAD_CUDA_LIBTORCH:-$(bash -c 'source scripts/env.sh --cuda >&2 && echo "$LIBTORCH"')}"
     cmp -s "$cuda_torch/lib/libtorch_cpu.so" "$torch_lib/libtorch_cpu.so" \
         || { echo "build.sh: the CUDA set's libtorch_cpu.so differs from the one libdeepcad.so was built with" >&2; exit 1; }
     for name in libtorch_cuda.so libc10_cuda.so libtorch_cuda_linalg.so libtorch_nvshmem.so libcaffe2_nvrtc.so; do
