@@ -10,6 +10,7 @@ mod failure;
 mod info;
 mod java_planes;
 mod java_progress;
+mod outputs;
 mod pixels;
 mod train;
 

@@ -1,5 +1,6 @@
 package org.deepcad.fiji;
 
+import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
@@ -35,6 +36,23 @@ public final class DeepCadNative {
 
     /** The model bundle's metadata as JSON, without loading its weights. */
     public static native String modelInfoJson(String modelPath);
+
+    /**
+     * The engine's output rules for a file this door writes itself: throws a {@link DeepCadException}
+     * when {@code output} is {@code input} (may be null), exists and {@code overwrite} is false, or is
+     * anything but a regular file (a device, a pipe, a folder), which is never replaced.
+     */
+    public static void checkOutput(String output, String input, boolean overwrite) {
+        JsonObject request = new JsonObject();
+        request.addProperty("output", output);
+        JsonArray inputs = new JsonArray();
+        if (input != null) inputs.add(input);
+        request.add("inputs", inputs);
+        request.addProperty("overwrite", overwrite);
+        checkOutput0(request.toString());
+    }
+
+    private static native void checkOutput0(String requestJson);
 
     /**
      * Denoises one movie. {@code planes[t]} holds frame t ({@code width*height} samples of

@@ -35,6 +35,8 @@ public final class ResultFile {
         if (folder == null || !folder.isDirectory()) {
             throw DeepCadException.usage("The folder of output file " + target + " does not exist; create it first.");
         }
+        // The engine's rules for what is left: never a device, pipe or other non-file, even when replacing.
+        DeepCadNative.checkOutput(target.getPath(), sourcePath, replace);
     }
 
     /** Writes the image to target through a temporary file in the same folder. */
@@ -60,6 +62,8 @@ public final class ResultFile {
                         "Output file " + target + " appeared while denoising; the result was not saved. "
                                 + "Choose another name or tick 'Replace an existing output file'.");
             }
+            // Checked again at the last moment: something other than a file may have appeared there.
+            DeepCadNative.checkOutput(target.getPath(), null, replace);
             Files.move(
                     partial.toPath(),
                     target.toPath(),

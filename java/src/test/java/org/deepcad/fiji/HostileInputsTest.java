@@ -209,6 +209,29 @@ class HostileInputsTest {
                 "device",
                 "cpu");
 
+        // A named pipe at the output file, replacing allowed: never replaced (the engine's output rules).
+        File pipe = new File(dir, "pipe.tif");
+        assertTrue(new ProcessBuilder("mkfifo", pipe.getPath()).start().waitFor() == 0, "mkfifo");
+        expectCleanFailure(
+                "FIFO as output file",
+                pipe.getPath(),
+                Arrays.<File>asList(),
+                Arrays.<File>asList(),
+                DenoiseCommand.class,
+                "input",
+                movie,
+                "model",
+                ModelChoice.BUILT_IN,
+                "device",
+                "cpu",
+                "output_file",
+                pipe.getPath(),
+                "replace_existing",
+                true);
+        assertTrue(
+                Files.isRegularFile(pipe.toPath()) == false && pipe.exists(),
+                "the FIFO at the output path is still a FIFO, not a file");
+
         // 4096² frames under a 64 MB budget (DeepCAD settings): refused with the size they need,
         // never an allocation that takes the JVM down.
         CommandService commands = NativeTestSupport.context().service(CommandService.class);
