@@ -200,7 +200,7 @@ def quality_level(runner, work, photons, seed, cfg, scenario=None):
     record["paths"] = {"raw": str(raw), "truth": str(truth), "labels": str(labels), "spikes": str(spikes),
                        **{k: str(v) for k, v in outputs.items()}}
     record["spikes"] = spike_harness.spike_scores(record)
-    print(f"spikes: {prefix}{photons:g} photons, seed {seed}: median spike r raw "
+    print(f"spikes: {scenario['name'] + ', ' if scenario else ''}{photons:g} photons, seed {seed}: median spike r raw "
           f"{spike_harness.fmt(record['spikes']['raw']['r'])}, ours {spike_harness.fmt(record['spikes']['ours']['r'])}, "
           f"clean {spike_harness.fmt(record['spikes']['clean']['r'])} ({record['spikes']['_seconds']:.0f} s)", flush=True)
     record["metrics"] = run_metrics(record)

@@ -25,7 +25,8 @@ SKIP_SPEED=0
 previous=""
 for arg in "$@"; do
     case "$previous" in --device) case "$arg" in cuda*) DEVICE=cuda ;; esac ;; esac
-    case "$arg" in --device=cuda*) DEVICE=cuda ;; --skip-speed) SKIP_SPEED=1 ;; esac
+    # The spike suite measures no speed, so it needs no benchmark binary either.
+    case "$arg" in --device=cuda*) DEVICE=cuda ;; --skip-speed | --spikes-suite) SKIP_SPEED=1 ;; esac
     previous="$arg"
 done
 
