@@ -12,10 +12,13 @@ use std::process::Command;
 use crate::util::{p, text};
 use deepcad::model::{Model, ModelMetadata, Normalization};
 
-/// A writing command: its arguments for a given output path (and whether `--overwrite` is added).
+/// A command's arguments for a given output path (and whether `--overwrite` is added).
+type ArgsFor = Box<dyn Fn(&Path, bool) -> Vec<String>>;
+
+/// A writing command.
 struct Writer {
     name: &'static str,
-    args: Box<dyn Fn(&Path, bool) -> Vec<String>>,
+    args: ArgsFor,
     /// Its inputs, each a case "output = this input".
     inputs: Vec<PathBuf>,
 }

@@ -175,6 +175,8 @@ fn free_bytes(dir: &Path) -> Option<u64> {
         }
         // SAFETY: statvfs succeeded, so the structure is filled.
         let stats = unsafe { stats.assume_init() };
+        // The field types differ between platforms (u64 on Linux x86-64), hence the casts.
+        #[allow(clippy::unnecessary_cast)]
         Some((stats.f_bavail as u64).saturating_mul(stats.f_frsize as u64))
     }
     #[cfg(not(unix))]

@@ -186,7 +186,8 @@ fn denoise(a: DenoiseArgs, progress: &mut dyn Progress) -> Result<()> {
         return cluster::denoise_blocks(&a, &model, &settings, progress);
     }
     let read_options = ReadOptions { channel: a.channel, slice: a.slice };
-    let plan = deepcad::infer::plan_batch(&a.inputs, &a.output, &a.suffix, &[a.model.clone()], a.overwrite)?;
+    let plan =
+        deepcad::infer::plan_batch(&a.inputs, &a.output, &a.suffix, std::slice::from_ref(&a.model), a.overwrite)?;
     let done = deepcad::infer::denoise_batch(&model, &plan, &read_options, &settings, progress)?;
     if !done.failed.is_empty() {
         return Err(Error::Usage(format!(

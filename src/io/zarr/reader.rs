@@ -129,7 +129,7 @@ impl ZarrMovie {
             self.path.display(),
             expected - stored,
             expected,
-            self.array.fill_value().as_ne_bytes().iter().all(|&b| b == 0).then_some("zero").unwrap_or("the array's fill value")
+            if self.array.fill_value().as_ne_bytes().iter().all(|&b| b == 0) { "zero" } else { "the array's fill value" }
         ))
     }
 
