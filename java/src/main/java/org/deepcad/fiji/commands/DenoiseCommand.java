@@ -136,10 +136,12 @@ public class DenoiseCommand extends DeepCadCommand {
     protected void execute() {
         String sampleType = Movie.sampleType(input);
         File saveTo = output_file == null || output_file.trim().isEmpty() ? null : new File(output_file.trim());
+        // The output check asks the engine (its output rules), so the library is loaded first: in a fresh
+        // Fiji whose first DeepCAD command is this one, the native call would otherwise be unlinked.
+        DeepCadRuntime.start(prefs, log);
         if (saveTo != null && !input.getStack().isVirtual()) ResultFile.checkWritable(saveTo, input, replace_existing);
         String modelPath = ModelChoice.enginePath(model, model_file);
         String outputType = OutputChoice.engineName(output_type);
-        DeepCadRuntime.start(prefs, log);
         String chosenDevice = DeepCadSettings.effectiveDevice(device, prefs);
         CommandProgress progress = progress("denoising " + input.getTitle(), null);
         if (input.getStack().isVirtual()) {
