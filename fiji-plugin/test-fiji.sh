@@ -141,7 +141,9 @@ done
 # Saved settings (java.util.prefs) go to $work/prefs, not to the user's own. The site part starts other
 # Fiji.app folders: FIJI_APP (default $app), FIJI_EXTRA_CP (the test kit from outside that folder),
 # FIJI_LD_LIBRARY_PATH (set as the old ImageJ launcher did), FIJI_PREFIX (e.g. unshare -n) and FIJI_PREFS
-# (a user's saved settings: none).
+# (a user's saved settings: none). The core holds the ImageJ updater, as Fiji does; its automatic
+# up-to-date check at GUI start-up (which would look up update.imagej.net) is switched off with its own
+# property: the tests contact no network host.
 fiji_start() {
     local name="$1" limit="$2" fiji_app="${FIJI_APP:-$app}"
     shift 2
@@ -152,7 +154,7 @@ fiji_start() {
         -Dplugins.dir="$fiji_app" -Dimagej.dir="$fiji_app" -Dij.dir="$fiji_app" -Dfiji.dir="$fiji_app" \
         -Dscijava.app.name=Fiji -Dscijava.app.directory="$fiji_app" -Dscijava.context.strict=false \
         -Djava.library.path="$fiji_app/lib/linux64" -Djna.library.path="$fiji_app/lib/linux64" \
-        -Djava.util.prefs.userRoot="${FIJI_PREFS:-$work/prefs}" \
+        -Djava.util.prefs.userRoot="${FIJI_PREFS:-$work/prefs}" -Dimagej.updater.disableAutocheck=true \
         -cp "$fiji_app/jars/*:$fiji_app/plugins/*${FIJI_EXTRA_CP:+:$FIJI_EXTRA_CP}" ${FIJI_JVM_ARGS:-} org.deepcad.fijitest.FijiMain "$@" \
         > "$logs/$name.log" 2>&1 &
     fiji_pid=$!

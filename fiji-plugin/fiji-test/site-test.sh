@@ -128,12 +128,14 @@ else
         expect_log "rebuild: publishing it uploads only libdeepcad.so" rebuild "DeepCAD: Uploading 1 (removing 0)"
     fi
 
-    # Release 1 = the build plus one more library (libtorch_global_deps.so from the same libtorch wheel, which
-    # libdeepcad.so does not need), so that release 2 can drop it.
+    # Release 1 = the build now on the site plus one more library (libtorch_global_deps.so from the same
+    # libtorch wheel, which libdeepcad.so does not need), so that release 2 can drop it.
     release1="$work/release1/Fiji.app"
+    on_site="$work/rebuild/Fiji.app"
+    [ -f "$on_site/lib/linux64/libdeepcad.so" ] || on_site="$overlay"
     rm -rf "$work/release1" "$work/release2"
     mkdir -p "$work/release1"
-    cp -al "$overlay" "$release1"
+    cp -al "$on_site" "$release1"
     cp -L "$LIBTORCH/lib/libtorch_global_deps.so" "$release1/lib/linux64/deepcad/"
     DEEPCAD_UPDATER_JARS="$work/core" fiji-plugin/publish-site.sh "$release1" "$site" > "$logs/publish-release1.log" 2>&1 \
         || fail "release 1 published" "see $logs/publish-release1.log"
