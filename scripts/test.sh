@@ -57,5 +57,7 @@ cluster/slurm/test-slurm.sh
 echo "== SLURM door: $((SECONDS - slurm_t0)) s (package install when absent, daemons, jobs)"
 echo "== Fiji door (JNI + SciJava commands)"
 java/run-tests.sh
-echo "== Fiji runtime (ImageJ2 + imagej-legacy: macros, --run, recorder, GUI)"
+echo "== Fiji runtime (ImageJ2 + imagej-legacy: macros, --run, recorder, GUI; update site with the ImageJ updater)"
+fiji_started=$SECONDS
 fiji-plugin/test-fiji.sh
+echo "== Fiji runtime: $((SECONDS - fiji_started)) s (of which the update-site part: see '== Fiji update site: N s' above)"
