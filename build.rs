@@ -1,5 +1,6 @@
 //! Give every binary, test and the cdylib a run-time search path for libtorch, so nothing needs
-//! LD_LIBRARY_PATH. `$ORIGIN` comes first: the Fiji overlay ships libtorch next to our library.
+//! LD_LIBRARY_PATH. `$ORIGIN` comes first (a CLI copied beside libtorch finds it); the Fiji
+//! overlay's libdeepcad.so is given `$ORIGIN/deepcad` instead by fiji-plugin/elf_runpath.py.
 //! The absolute development path follows, for `cargo run`, `cargo test` and CI.
 //! Also compiles the tensor pool (`src/tensor_pool.cpp`), a libtorch CPU allocator, against the
 //! same libtorch headers and C++ ABI as torch-sys.

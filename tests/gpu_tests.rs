@@ -88,7 +88,8 @@ fn cuda_set_gpu_overlay_loads_libtorch_cuda_from_its_own_folder() {
     let root = env!("CARGO_MANIFEST_DIR");
     let out = Command::new(format!("{root}/fiji-plugin/build.sh")).arg("--cuda").arg(dir.path()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lib = dir.path().join("Fiji.app/lib/linux64");
+    // libtorch and the CUDA libraries live in DeepCAD's private folder (fiji-plugin/README.md).
+    let lib = dir.path().join("Fiji.app/lib/linux64/deepcad");
     for name in ["libtorch_cuda.so", "libcudnn_engines_precompiled.so.9", "libcublasLt.so.13"] {
         assert!(lib.join(name).is_file(), "{name} missing from the GPU overlay");
     }
