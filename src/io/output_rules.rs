@@ -30,7 +30,7 @@ pub enum OutputForm {
 impl OutputForm {
     /// A movie output's form from its name: `.zarr` is a Zarr array, anything else a TIFF file.
     pub fn of_movie(path: &Path) -> OutputForm {
-        if super::zarr::is_zarr(path) {
+        if super::movie_format::is_zarr(path) {
             OutputForm::Zarr
         } else {
             OutputForm::File
@@ -80,8 +80,8 @@ pub fn check_replaceable(path: &Path, form: OutputForm) -> Result<()> {
     };
     let fits = match form {
         OutputForm::File => meta.is_file(),
-        OutputForm::Folder => meta.is_dir() && !super::zarr::has_zarr_metadata(path),
-        OutputForm::Zarr => meta.is_dir() && (super::zarr::has_zarr_metadata(path) || is_empty_dir(path)),
+        OutputForm::Folder => meta.is_dir() && !super::movie_format::has_zarr_metadata(path),
+        OutputForm::Zarr => meta.is_dir() && (super::movie_format::has_zarr_metadata(path) || is_empty_dir(path)),
     };
     if fits {
         return Ok(());
@@ -314,7 +314,7 @@ fn describe(meta: &std::fs::Metadata, path: &Path) -> &'static str {
         }
     }
     if meta.is_dir() {
-        if super::zarr::has_zarr_metadata(path) {
+        if super::movie_format::has_zarr_metadata(path) {
             "a Zarr array"
         } else {
             "a folder"
