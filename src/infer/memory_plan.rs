@@ -9,7 +9,7 @@
 
 use std::ops::Range;
 
-use crate::model::{ALIGNMENT, SLAB_SHARE_OF_TILE};
+use crate::model::{SelfSupervision, ALIGNMENT, SLAB_SHARE_OF_TILE};
 use crate::tiling::{plan_axis, round_up, AxisTile, TilePlan};
 use crate::{Error, Result};
 
@@ -18,6 +18,18 @@ use crate::{Error, Result};
 /// base width. The slab's own activations are counted apart (`Budget::slab_bytes`).
 pub fn bytes_per_voxel(base_width: usize) -> usize {
     (150 * base_width).div_ceil(16).max(48)
+}
+
+/// Peak bytes per tile voxel for a network trained with `method`. A hybrid tile runs its U-Net
+/// on one parity at a time, half the tile's frames (padded by at most 14 frames onto the movie's
+/// grid), so half the U-Net's bytes; it also holds each parity's context, their interleaving, the
+/// frames its blind spot reads and its output, 4 bytes a voxel each. Its blind-spot stack works
+/// in steps of half a slab's voxels, within the slab's own allowance.
+pub fn method_bytes_per_voxel(base_width: usize, method: SelfSupervision) -> usize {
+    match method {
+        SelfSupervision::Interlaced => bytes_per_voxel(base_width),
+        SelfSupervision::Hybrid => bytes_per_voxel(base_width).div_ceil(2) + 5 * F32,
+    }
 }
 
 const F32: usize = std::mem::size_of::<f32>();

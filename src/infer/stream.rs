@@ -13,7 +13,7 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 
 use tch::{Device, Kind, Tensor};
 
-use super::memory_plan::{bytes_per_voxel, plan_memory, Budget, MemoryPlan};
+use super::memory_plan::{method_bytes_per_voxel, plan_memory, Budget, MemoryPlan};
 use super::normalization::{resolve_normalization, Affine};
 use super::DenoiseSettings;
 use crate::allocation::zeroed_f32;
@@ -91,7 +91,7 @@ unsafe impl Send for ExclusiveRun<'_> {}
 /// The memory plan of a run: tiles and bands within `settings.max_memory_bytes`.
 pub(super) fn plan(model: &Model, name: &str, shape: [usize; 3], settings: &DenoiseSettings) -> Result<MemoryPlan> {
     let halo = settings.halo.unwrap_or(model.metadata.halo);
-    let per_voxel = bytes_per_voxel(model.metadata.base_width);
+    let per_voxel = method_bytes_per_voxel(model.metadata.base_width, model.metadata.method);
     let on_cpu = model.device() == Device::Cpu;
     let budget = Budget {
         bytes: settings.max_memory_bytes,

@@ -2,10 +2,12 @@
 //! per-frame "hole" convolutions that sees every pixel of the current frame within 31 pixels
 //! except the one it predicts.
 //!
-//! Layer `d` (d = 0..5) is a 3-D convolution with a `1×3×3` kernel (one frame only), dilation
-//! `2^d` in y and x, zero padding `2^d`, and its centre tap forced to zero by a fixed
-//! multiplicative mask (the centre weight exists, so the layout is a plain convolution's, but it
-//! never acts and never learns). Before every layer `d ≥ 1` the raw frame is added again, scaled
+//! Layer `d` (d = 0..5) is a `3×3` convolution of each frame on its own (a 3-D convolution with a
+//! `1×3×3` kernel, run as a 2-D one over a batch of frames: oneDNN has fast kernels for dilated 2-D
+//! convolutions in float32 and bfloat16, and libtorch sent the 3-D form to slow native ones),
+//! dilation `2^d`, zero padding `2^d`, and its centre tap forced to zero by a fixed multiplicative
+//! mask (the centre weight exists, so the layout is a plain convolution's, but it never acts and
+//! never learns). Before every layer `d ≥ 1` the raw frame is added again, scaled
 //! per channel (`x ← h + s_d·frame`), so deep layers still see the frame sharply. Every layer's
 //! features (after ReLU) go to the hybrid head, a 1×1×1 map (`hybrid.rs`).
 //!
@@ -42,7 +44,7 @@ const _: () = {
     assert!(BLIND_SPOT_REACH <= crate::geometry::RECEPTIVE_FIELD_RADIUS);
 };
 
-/// One hole convolution: weight `[C_out, C_in, 1, 3, 3]` (centre masked at use) and bias.
+/// One hole convolution: weight `[C_out, C_in, 3, 3]` (centre masked at use) and bias.
 #[derive(Debug)]
 struct HoleConv {
     weight: Tensor,
@@ -56,37 +58,40 @@ impl HoleConv {
     fn new(p: &nn::Path, c_in: i64, c_out: i64, dilation: i64) -> Self {
         let bound = 1.0 / ((8 * c_in) as f64).sqrt();
         let init = nn::Init::Uniform { lo: -bound, up: bound };
-        HoleConv {
-            weight: p.var("weight", &[c_out, c_in, 1, 3, 3], init),
-            bias: p.var("bias", &[c_out], init),
-            dilation,
-        }
+        HoleConv { weight: p.var("weight", &[c_out, c_in, 3, 3], init), bias: p.var("bias", &[c_out], init), dilation }
     }
 
+    /// `x`: `[frames, C_in, H, W]` → `[frames, C_out, H, W]`.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let d = self.dilation;
         let weight = self.weight.f_mul(&hole_mask(self.weight.device())?)?;
-        let (weight, bias) = if x.kind() == weight.kind() {
-            (weight, self.bias.shallow_clone())
-        } else {
-            // Mixed precision: float32 master weights cast (differentiably) to the activations' kind.
-            (weight.f_to_kind(x.kind())?, self.bias.f_to_kind(x.kind())?)
-        };
-        if x.kind() == Kind::Float && x.device() == Device::Cpu && !x.requires_grad() && !weight.requires_grad() {
-            // Inference: always oneDNN. libtorch would send small inputs (batch 1, N·C·T·H ≤ 20480)
-            // to its native dilated kernel, much slower, and pick by size and thread count, so a
-            // tile's last bits could depend on how the movie was cut.
-            return Ok(x.f_mkldnn_convolution(&weight, Some(&bias), [0, d, d], [1, 1, 1], [1, d, d], 1)?);
-        }
-        Ok(x.f_conv3d(&weight, Some(&bias), [1, 1, 1], [0, d, d], [1, d, d], 1)?)
+        frame_conv(x, &weight, &self.bias, self.dilation)
     }
 }
 
-/// `[1, 1, 1, 3, 3]` ones with a zero centre, made where the weights are (they may move device).
+/// `[1, 1, 3, 3]` ones with a zero centre, made where the weights are (they may move device).
 fn hole_mask(device: Device) -> Result<Tensor> {
     let mut values = [1f32; 9];
     values[4] = 0.0;
-    Ok(Tensor::f_from_slice(&values)?.f_reshape([1, 1, 1, 3, 3])?.f_to_device(device)?)
+    Ok(Tensor::f_from_slice(&values)?.f_reshape([1, 1, 3, 3])?.f_to_device(device)?)
+}
+
+/// A stride-1 2-D convolution of a batch of frames (`[frames, C_in, H, W]`) with zero padding
+/// `dilation·(k−1)/2`, in the input's precision: mixed-precision training casts the float32
+/// master weights differentiably per call. Pointwise kernels (`k = 1`) serve the hybrid head.
+pub(super) fn frame_conv(x: &Tensor, weight: &Tensor, bias: &Tensor, dilation: i64) -> Result<Tensor> {
+    let padding = dilation * (weight.size()[3] - 1) / 2;
+    let (weight, bias) = if x.kind() == weight.kind() {
+        (weight.shallow_clone(), bias.shallow_clone())
+    } else {
+        (weight.f_to_kind(x.kind())?, bias.f_to_kind(x.kind())?)
+    };
+    if x.kind() == Kind::Float && x.device() == Device::Cpu && !x.requires_grad() && !weight.requires_grad() {
+        // Inference: always oneDNN. libtorch picks by batch, kernel and thread count, so a tile's
+        // last bits could otherwise depend on how the movie was cut or how many cores ran it.
+        let weight = weight.f_contiguous()?;
+        return Ok(x.f_mkldnn_convolution(&weight, Some(&bias), [padding; 2], [1, 1], [dilation; 2], 1)?);
+    }
+    Ok(x.f_conv2d(&weight, Some(&bias), [1, 1], [padding; 2], [dilation; 2], 1)?)
 }
 
 /// The stack of hole convolutions.
@@ -114,17 +119,16 @@ impl BlindSpotStack {
         BlindSpotStack { layers, frame_scales }
     }
 
-    /// Runs the stack on `frame` (`[N, 1, T, H, W]`, each frame on its own) and hands each layer's
-    /// features (`[N, C, T, H, W]`, after ReLU) to `each` as soon as they exist, so a caller that
-    /// folds them into a sum never holds more than two layers at once.
+    /// Runs the stack on `frame` (`[frames, 1, H, W]`, each frame on its own) and hands each
+    /// layer's features (`[frames, C, H, W]`, after ReLU) to `each` as soon as they exist, so a
+    /// caller that folds them into a sum never holds more than two layers at once.
     pub fn for_each_layer(&self, frame: &Tensor, each: &mut dyn FnMut(usize, &Tensor) -> Result<()>) -> Result<()> {
         let mut previous: Option<Tensor> = None;
         for (d, layer) in self.layers.iter().enumerate() {
             let input = match previous.take() {
                 None => frame.shallow_clone(),
                 Some(h) => {
-                    let scale =
-                        self.frame_scales[d - 1].f_to_kind(frame.kind())?.f_view([1, BLIND_CHANNELS, 1, 1, 1])?;
+                    let scale = self.frame_scales[d - 1].f_to_kind(frame.kind())?.f_view([1, BLIND_CHANNELS, 1, 1])?;
                     h.f_add(&frame.f_mul(&scale)?)?
                 }
             };

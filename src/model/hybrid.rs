@@ -24,8 +24,7 @@
 
 use tch::{nn, Tensor};
 
-use super::blind_spot::{blind_spot_parameter_count, BlindSpotStack, BLIND_CHANNELS, BLIND_DILATIONS};
-use super::conv_dispatch::conv;
+use super::blind_spot::{blind_spot_parameter_count, frame_conv, BlindSpotStack, BLIND_CHANNELS, BLIND_DILATIONS};
 use crate::geometry::ALIGNMENT;
 use crate::{Error, Result};
 
@@ -39,36 +38,49 @@ const HEAD_INPUTS: i64 = 1 + BLIND_DILATIONS.len() as i64 * BLIND_CHANNELS;
 #[derive(Debug)]
 pub struct HybridHead {
     blind: BlindSpotStack,
-    hidden: nn::Conv3D,
-    output: nn::Conv3D,
+    /// `W₁`, `[HEAD_CHANNELS, HEAD_INPUTS, 1, 1]`, and `b₁`.
+    hidden_weight: Tensor,
+    hidden_bias: Tensor,
+    /// `W₂`, `[1, HEAD_CHANNELS, 1, 1]`, and `b₂`: zero at first.
+    output_weight: Tensor,
+    output_bias: Tensor,
 }
 
 impl HybridHead {
-    /// Variables under `p`: `blind.*`, `hidden.*`, `output.*` (the last zero: see the module).
+    /// Variables under `p`: `blind.*`, `hidden.weight|bias` (PyTorch's default initialisation,
+    /// uniform in ±1/√fan_in) and `output.weight|bias` (zero: see the module).
     pub fn new(p: &nn::Path) -> Self {
-        let pointwise = nn::ConvConfig { padding: 0, ..Default::default() };
-        let hidden = nn::conv3d(p / "hidden", HEAD_INPUTS, HEAD_CHANNELS, 1, pointwise);
-        let zero =
-            nn::ConvConfig { padding: 0, ws_init: nn::Init::Const(0.0), bs_init: nn::Init::Const(0.0), ..pointwise };
-        let output = nn::conv3d(p / "output", HEAD_CHANNELS, 1, 1, zero);
-        HybridHead { blind: BlindSpotStack::new(&(p / "blind")), hidden, output }
+        let bound = 1.0 / (HEAD_INPUTS as f64).sqrt();
+        let uniform = nn::Init::Uniform { lo: -bound, up: bound };
+        let (hidden, output) = (p / "hidden", p / "output");
+        HybridHead {
+            blind: BlindSpotStack::new(&(p / "blind")),
+            hidden_weight: hidden.var("weight", &[HEAD_CHANNELS, HEAD_INPUTS, 1, 1], uniform),
+            hidden_bias: hidden.var("bias", &[HEAD_CHANNELS], uniform),
+            output_weight: output.zeros("weight", &[1, HEAD_CHANNELS, 1, 1]),
+            output_bias: output.zeros("bias", &[1]),
+        }
     }
 
     /// The output for `current` frames (`[N, 1, T, H, W]`) given the context's prediction of
     /// each (same shape, computed without them).
     pub fn forward(&self, context: &Tensor, current: &Tensor) -> Result<Tensor> {
-        let weight = &self.hidden.ws;
-        let part = |from: i64, len: i64| -> Result<Tensor> { Ok(weight.f_narrow(1, from, len)?.f_contiguous()?) };
+        // One channel in, one out: `[N, 1, T, H, W]` is a batch of N·T frames as it lies.
+        let size = current.size();
+        let as_frames = |x: &Tensor| -> Result<Tensor> { Ok(x.f_reshape([size[0] * size[2], 1, size[3], size[4]])?) };
+        let (context, current) = (as_frames(context)?, as_frames(current)?);
+        let part = |from: i64, len: i64| -> Result<Tensor> { Ok(self.hidden_weight.f_narrow(1, from, len)?) };
+        let no_bias = self.hidden_bias.f_zeros_like()?;
         // W₁·[context, h₀, …, h₄] summed part by part as the layers appear, so the joined
         // features (81 channels) are never built.
-        let mut hidden = conv(context, &part(0, 1)?, self.hidden.bs.as_ref(), 0)?;
-        self.blind.for_each_layer(current, &mut |d, features| {
+        let mut hidden = frame_conv(&context, &part(0, 1)?, &self.hidden_bias, 1)?;
+        self.blind.for_each_layer(&current, &mut |d, features| {
             let from = 1 + d as i64 * BLIND_CHANNELS;
-            hidden = hidden.f_add(&conv(features, &part(from, BLIND_CHANNELS)?, None, 0)?)?;
+            hidden = hidden.f_add(&frame_conv(features, &part(from, BLIND_CHANNELS)?, &no_bias, 1)?)?;
             Ok(())
         })?;
-        let correction = conv(&hidden.f_relu_()?, &self.output.ws, self.output.bs.as_ref(), 0)?;
-        Ok(context.f_add(&correction)?)
+        let correction = frame_conv(&hidden.f_relu_()?, &self.output_weight, &self.output_bias, 1)?;
+        Ok(context.f_add(&correction)?.f_reshape(size.as_slice())?)
     }
 
     /// [`HybridHead::forward`] a few frames at a time (every part of it works on each frame
