@@ -137,7 +137,7 @@ impl NonFinite {
     /// them (from 1) and by index (from 0), `self.frame` counting from `first_frame`.
     pub fn input_message(&self, first_frame: usize) -> String {
         format!(
-            "frame {} (index {} counting from 0), pixel x={} y={} is {}; neither training nor denoising can use non-finite values: replace them first (in Fiji: Process > Math > Remove NaNs, or set them to a number)",
+            "frame {} (index {} counting from 0), pixel x={} y={} is {}; movies with non-finite values are not read (training, denoising, conversion and comparison all refuse them): replace them first (in Fiji: Process > Math > Remove NaNs, or set them to a number)",
             first_frame + self.frame + 1,
             first_frame + self.frame,
             self.x,

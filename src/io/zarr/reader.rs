@@ -156,7 +156,14 @@ impl ZarrMovie {
         let range = start..(start + self.slab_frames).min(self.frames);
         let subset = self.subset(range.clone());
         let read_error = |e: zarrs::array::ArrayError| {
-            zarr_error(&self.path, &format!("frames {}..{} cannot be read", range.start, range.end), e)
+            zarr_error(
+                &self.path,
+                &format!(
+                    "frames {}..{} cannot be read (a chunk file of the array is damaged or incomplete; copy the array again from its source, or re-run what wrote it)",
+                    range.start, range.end
+                ),
+                e,
+            )
         };
         let values: Vec<f32> = match self.sample_type {
             SampleType::U8 => self
