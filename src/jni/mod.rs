@@ -5,6 +5,7 @@
 
 mod arguments;
 mod blocks;
+mod defaults;
 mod denoise;
 mod failure;
 mod info;

@@ -1,0 +1,103 @@
+//! `DeepCadNative.defaultsJson()`: the engine's own defaults, for the Fiji dialogs. Java shows
+//! what the engine would use when nothing is chosen (learning rate, patches per epoch, memory
+//! budget, the official pipelines' patch and overlap, the output suffix...) instead of repeating
+//! the numbers as Java constants, so a default changed in the engine changes in Fiji too.
+//!
+//! Every value comes from an engine `Default` impl or constant: [`TrainSettings::default`],
+//! [`DenoiseSettings::default`], [`CompatSettings::new`] with nothing given, [`DEFAULT_SUFFIX`].
+
+use jni::objects::{JClass, JString};
+use jni::EnvUnowned;
+use serde_json::{json, Value};
+
+use crate::infer::official_pipeline::{CompatSettings, OfficialPipeline};
+use crate::infer::{DenoiseSettings, OutputType, DEFAULT_SUFFIX};
+use crate::train::settings::TrainSettings;
+use crate::Error;
+
+use super::failure::{JniResult, ThrowDeepCadException};
+
+/// The output type as every door spells it (`OutputType::from_name`'s names).
+fn output_type_name(output_type: OutputType) -> &'static str {
+    match output_type {
+        OutputType::Auto => "auto",
+        OutputType::SameAsInput => "input",
+        OutputType::Float32 => "float32",
+    }
+}
+
+/// An official pipeline's default tiling: its patch, its gaps, and the overlap factor those gaps
+/// come from (`gap = patch · (1 − overlap)`, truncated, so the factor is read back from the first
+/// axis; the 2021 pipeline's gaps differ per axis and are given as gaps).
+fn official_defaults(pipeline: OfficialPipeline) -> crate::Result<Value> {
+    let c = CompatSettings::new(pipeline, None, None, None)?;
+    let overlap = 1.0 - c.gap[0] as f64 / c.patch[0] as f64;
+    Ok(json!({ "patch": c.patch, "gap": c.gap, "overlap": overlap }))
+}
+
+/// `{"train": TrainSettings, "denoise": {...}, "official_pipeline": {"deepcad-rt": {...},
+/// "deepcad-rt-2021": {...}}, "suffix": "-denoised"}`, each at the engine's defaults.
+pub(crate) fn defaults() -> crate::Result<Value> {
+    let train = serde_json::to_value(TrainSettings::default())
+        .map_err(|e| Error::usage(format!("the training defaults could not be written as JSON: {e}")))?;
+    let d = DenoiseSettings::default();
+    let denoise = json!({
+        "tile": d.tile,
+        "batch_size": d.batch_size,
+        "max_memory_bytes": d.max_memory_bytes,
+        "output_type": output_type_name(d.output_type),
+        "overwrite": d.overwrite,
+    });
+    let mut official = serde_json::Map::new();
+    for pipeline in [OfficialPipeline::DeepcadRt, OfficialPipeline::DeepcadRt2021] {
+        official.insert(pipeline.name().to_string(), official_defaults(pipeline)?);
+    }
+    Ok(json!({
+        "train": train,
+        "denoise": denoise,
+        "official_pipeline": official,
+        "suffix": DEFAULT_SUFFIX,
+    }))
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_defaultsJson<'local>(
+    mut unowned: EnvUnowned<'local>,
+    _class: JClass<'local>,
+) -> JString<'local> {
+    unowned
+        .with_env(|env| -> JniResult<JString<'local>> { Ok(env.new_string(defaults()?.to_string())?) })
+        .resolve::<ThrowDeepCadException>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_engines() {
+        let d = defaults().unwrap();
+        let t = TrainSettings::default();
+        assert_eq!(d["train"]["learning_rate"], json!(t.learning_rate));
+        assert_eq!(d["train"]["patches_per_epoch"], json!(t.patches_per_epoch));
+        assert_eq!(d["train"]["init"], json!("built_in"));
+        assert_eq!(d["denoise"]["max_memory_bytes"], json!(DenoiseSettings::default().max_memory_bytes));
+        assert_eq!(d["denoise"]["output_type"], json!("auto"));
+        assert_eq!(d["official_pipeline"]["deepcad-rt"]["patch"], json!([150, 150, 150]));
+        assert_eq!(d["official_pipeline"]["deepcad-rt"]["overlap"], json!(0.6));
+        assert_eq!(d["suffix"], json!(DEFAULT_SUFFIX));
+        // The overlap read back gives the pipeline's own gaps again.
+        for name in ["deepcad-rt", "deepcad-rt-2021"] {
+            let p = &d["official_pipeline"][name];
+            let pipeline = OfficialPipeline::from_name(name).unwrap();
+            let patch: [usize; 3] = serde_json::from_value(p["patch"].clone()).unwrap();
+            let gap: [usize; 3] = serde_json::from_value(p["gap"].clone()).unwrap();
+            assert_eq!(CompatSettings::new(pipeline, Some(patch), None, Some(gap)).unwrap().gap, gap);
+        }
+        let rt = &d["official_pipeline"]["deepcad-rt"];
+        let patch: [usize; 3] = serde_json::from_value(rt["patch"].clone()).unwrap();
+        let again =
+            CompatSettings::new(OfficialPipeline::DeepcadRt, Some(patch), rt["overlap"].as_f64(), None).unwrap();
+        assert_eq!(json!(again.gap), rt["gap"]);
+    }
+}
