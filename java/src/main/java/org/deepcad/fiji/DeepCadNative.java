@@ -31,6 +31,13 @@ public final class DeepCadNative {
     /** JSON: {"version", "cuda_available", "devices": [...], "description", "threads", "libtorch_dir"}. */
     public static native String devicesJson();
 
+    /**
+     * The engine's defaults as JSON (src/jni/defaults.rs): {"train": its TrainSettings, "denoise": {"tile",
+     * "batch_size", "max_memory_bytes", "output_type", "overwrite"}, "official_pipeline": {"deepcad-rt" and
+     * "deepcad-rt-2021": {"patch", "gap", "overlap"}}, "suffix"}. Read through {@link EngineDefaults}.
+     */
+    public static native String defaultsJson();
+
     /** Sets libtorch's CPU thread count for this process (0 leaves it unchanged). */
     public static native void setThreads(int threads);
 

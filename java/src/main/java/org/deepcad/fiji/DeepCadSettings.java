@@ -11,9 +11,8 @@ public final class DeepCadSettings {
     public static final String THREADS = "threads";
     public static final String LIBRARY_PATH = "library_path";
     public static final String MEMORY_MB = "memory_mb";
-    /** The engine's default working-memory budget for denoising, in MB. */
-    public static final int DEFAULT_MEMORY_MB = 1024;
 
+    /** The device when none is saved: the engine's "auto" (a CUDA GPU when usable, else the CPU). */
     public static final String DEFAULT_DEVICE = "auto";
 
     private DeepCadSettings() {}
@@ -26,9 +25,15 @@ public final class DeepCadSettings {
         return prefs == null ? 0 : prefs.getInt(DeepCadSettings.class, THREADS, 0);
     }
 
-    /** The denoising working-memory budget in MB. */
+    /** The saved denoising working-memory budget in MB, or 0 when none is saved (the engine's default applies). */
+    public static int savedMemoryMegabytes(PrefService prefs) {
+        return prefs == null ? 0 : Math.max(prefs.getInt(DeepCadSettings.class, MEMORY_MB, 0), 0);
+    }
+
+    /** The denoising working-memory budget in MB: the saved one, else the engine's default. */
     public static int memoryMegabytes(PrefService prefs) {
-        return prefs == null ? DEFAULT_MEMORY_MB : prefs.getInt(DeepCadSettings.class, MEMORY_MB, DEFAULT_MEMORY_MB);
+        int saved = savedMemoryMegabytes(prefs);
+        return saved > 0 ? saved : EngineDefaults.get().memoryMegabytes;
     }
 
     /** The denoising working-memory budget in bytes. */
@@ -36,8 +41,10 @@ public final class DeepCadSettings {
         return (long) Math.max(memoryMegabytes(prefs), 1) << 20;
     }
 
+    /** Saves the memory budget; 0 removes the saved one, so the engine's default applies. */
     public static void saveMemory(PrefService prefs, int megabytes) {
-        prefs.put(DeepCadSettings.class, MEMORY_MB, megabytes);
+        if (megabytes > 0) prefs.put(DeepCadSettings.class, MEMORY_MB, megabytes);
+        else prefs.remove(DeepCadSettings.class, MEMORY_MB);
     }
 
     public static String libraryPath(PrefService prefs) {
@@ -50,11 +57,13 @@ public final class DeepCadSettings {
         prefs.put(DeepCadSettings.class, LIBRARY_PATH, libraryPath == null ? "" : libraryPath);
     }
 
-    /** The device a command should use: its own choice, or the saved one when it left it blank. */
+    /**
+     * The engine's name of the device a command should use: its own choice (a dialog choice such as
+     * "CPU" or "cuda:0 (NVIDIA ...)", or an engine name such as "cpu" from an older macro), or the saved
+     * one when it left it blank.
+     */
     public static String effectiveDevice(String requested, PrefService prefs) {
-        if (requested == null || requested.trim().isEmpty() || requested.trim().equalsIgnoreCase("default")) {
-            return device(prefs);
-        }
-        return requested.trim();
+        String chosen = DeviceChoice.engineName(requested);
+        return chosen != null ? chosen : DeviceChoice.engineName(device(prefs));
     }
 }

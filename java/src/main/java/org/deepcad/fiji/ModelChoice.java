@@ -4,7 +4,9 @@ import java.io.File;
 
 /**
  * Which model a denoising command uses: the built-in general model (no training needed) or a
- * model file. The engine knows the built-in one by the name {@link #BUILT_IN_NAME}.
+ * model file. The engine knows the built-in one by the name {@link #BUILT_IN_NAME}. With nothing
+ * chosen, a model file given means that file and no file means the built-in model, so a first run
+ * gets a result without training, and a macro that names only {@code model_file} keeps its file.
  */
 public final class ModelChoice {
     public static final String FILE = "Model file";
@@ -14,10 +16,16 @@ public final class ModelChoice {
 
     private ModelChoice() {}
 
+    /** The choice when none was made: the file when one is given, else the built-in model. */
+    public static String defaultChoice(File modelFile) {
+        return modelFile != null && !modelFile.getPath().isEmpty() ? FILE : BUILT_IN;
+    }
+
     /** The path to hand to the engine, or a usage error naming what is missing. */
     public static String enginePath(String choice, File modelFile) {
+        if (choice == null || choice.trim().isEmpty()) choice = defaultChoice(modelFile);
         if (BUILT_IN.equals(choice)) return BUILT_IN_NAME;
-        if (choice != null && !FILE.equals(choice)) {
+        if (!FILE.equals(choice)) {
             throw DeepCadException.usage(
                     "Unknown model choice '" + choice + "': choose '" + FILE + "' or '" + BUILT_IN + "'.");
         }

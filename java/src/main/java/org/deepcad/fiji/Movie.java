@@ -102,10 +102,10 @@ public final class Movie {
         }
     }
 
-    /** "<title>-denoised" (a .tif/.tiff ending moves after the suffix is dropped). */
+    /** "<title>-denoised", with the engine's suffix (a .tif/.tiff ending is dropped first). */
     public static String resultTitle(String title) {
         String base = title.replaceFirst("(?i)\\.tiff?$", "");
-        return base + "-denoised";
+        return base + EngineDefaults.get().suffix;
     }
 
     /** The result image: same dimensions, hyperstack layout, calibration, properties and display. */

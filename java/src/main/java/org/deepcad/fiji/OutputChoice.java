@@ -11,6 +11,14 @@ public final class OutputChoice {
 
     private OutputChoice() {}
 
+    /** The choice for an engine name ("auto", "input", "float32"), e.g. the engine's default output type. */
+    public static String choice(String engineName) {
+        if ("input".equals(engineName)) return SAME_AS_INPUT;
+        if ("float32".equals(engineName)) return FLOAT32;
+        if ("auto".equals(engineName)) return AUTOMATIC;
+        throw DeepCadException.usage("Unknown output type '" + engineName + "'.");
+    }
+
     /** The engine's name for a choice ("auto", "input", "float32"). */
     public static String engineName(String choice) {
         if (choice == null || AUTOMATIC.equals(choice)) return "auto";

@@ -17,6 +17,17 @@ public final class TilingChoice {
     private TilingChoice() {}
 
     /**
+     * The heading of the dialog's group of official-pipeline fields (patch, overlap) for the chosen
+     * tiling: whether they apply.
+     */
+    public static String heading(String choice) {
+        boolean official = DEEPCAD_RT.equals(choice) || DEEPCAD_RT_2021.equals(choice);
+        return official
+                ? "<html><b>" + choice + "</b>: its patch and overlap</html>"
+                : "<html><i>DeepCAD-RT official pipelines only (not used with " + SEAMLESS + "):</i></html>";
+    }
+
+    /**
      * The denoise settings JSON for the engine: the memory budget, whether an existing output may
      * be replaced, and for the official pipelines their patch ("t,y,x") and overlap factor.
      */

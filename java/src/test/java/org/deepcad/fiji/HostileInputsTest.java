@@ -271,7 +271,7 @@ class HostileInputsTest {
                             "threads",
                             0,
                             "memory_mb",
-                            DeepCadSettings.DEFAULT_MEMORY_MB,
+                            0,
                             "library_path",
                             new File(""))
                     .get();

@@ -54,7 +54,7 @@ class OmittedInputsTest {
                             "threads",
                             0,
                             "memory_mb",
-                            DeepCadSettings.DEFAULT_MEMORY_MB,
+                            0,
                             "library_path",
                             new File(""))
                     .get();

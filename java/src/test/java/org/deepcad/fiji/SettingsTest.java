@@ -38,7 +38,7 @@ class SettingsTest {
                             "threads",
                             0,
                             "memory_mb",
-                            DeepCadSettings.DEFAULT_MEMORY_MB,
+                            0,
                             "library_path",
                             new java.io.File(""))
                     .get();

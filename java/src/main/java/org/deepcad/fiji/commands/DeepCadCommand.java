@@ -2,9 +2,16 @@ package org.deepcad.fiji.commands;
 
 import ij.IJ;
 import ij.macro.Interpreter;
+import java.util.List;
 import org.deepcad.fiji.CommandProgress;
 import org.deepcad.fiji.DeepCadException;
+import org.deepcad.fiji.DeepCadNative;
+import org.deepcad.fiji.DeepCadRuntime;
+import org.deepcad.fiji.DeepCadSettings;
+import org.deepcad.fiji.DeviceChoice;
+import org.deepcad.fiji.EngineDefaults;
 import org.deepcad.fiji.LossPlot;
+import org.scijava.Initializable;
 import org.scijava.app.StatusService;
 import org.scijava.command.ContextCommand;
 import org.scijava.log.LogService;
@@ -24,8 +31,19 @@ import org.scijava.ui.UIService;
  * that called the command (the macro would otherwise carry on without the result) and is rethrown
  * for programmatic callers. A headless command-line run in which a command failed exits with status 1
  * ({@link HeadlessExitStatus}).
+ *
+ * <p>Defaults come from the engine ({@link EngineDefaults}), through an initializer: a parameter with
+ * an engine default starts unset ({@link EngineDefaults#UNSET}, {@code NaN} or {@code null}) and
+ * {@link #initialize()}, which SciJava's InitPreprocessor calls after the macro options, the
+ * {@code --run} keys or the caller's inputs are set and before the dialog, fills what is still unset;
+ * {@code run()} does the same for callers that skip preprocessing. (A field initialiser cannot call
+ * the engine: the library may not be loadable yet, and a failure there would surface as SciJava's
+ * instantiation error instead of this command's "DeepCAD: ..." line.) The library is therefore loaded
+ * before the dialog opens, and one that cannot be loaded fails the command there, with its message,
+ * as any other failure. The {@code device} input is shown as its entry in the device list
+ * ({@link org.deepcad.fiji.DeviceWidget}: this machine's devices).
  */
-public abstract class DeepCadCommand extends ContextCommand {
+public abstract class DeepCadCommand extends ContextCommand implements Initializable {
     @Parameter
     protected LogService log;
 
@@ -41,9 +59,56 @@ public abstract class DeepCadCommand extends ContextCommand {
     @Parameter(required = false)
     protected TaskService tasks;
 
+    private boolean prepared;
+
+    /** Loads the library and fills the inputs still unset with the engine's defaults; once, before the dialog. */
+    @Override
+    public void initialize() {
+        try {
+            prepareOnce();
+        } catch (DeepCadException e) {
+            fail(e.getMessage());
+            throw e;
+        }
+    }
+
+    private void prepareOnce() {
+        if (prepared) return;
+        prepared = true;
+        prepare();
+    }
+
+    /** What {@link #initialize()} does (once): the library, then the engine's defaults. */
+    protected void prepare() {
+        DeepCadRuntime.start(prefs, log);
+        useEngineDefaults(EngineDefaults.get());
+    }
+
+    /** Fills the inputs still unset (UNSET, NaN, null) with the engine's defaults; the library is loaded. */
+    protected void useEngineDefaults(EngineDefaults defaults) {}
+
+    /**
+     * A device input as the dialog shows it: its entry in this machine's device list ("cpu" from an
+     * older macro is "CPU"); unset or blank, the device saved in DeepCAD settings. A value that names no
+     * device here stays as it is, for the engine to refuse with its reason.
+     */
+    protected final String shownDevice(String given, String devicesJson) {
+        List<String> choices = DeviceChoice.choices(devicesJson);
+        String value = DeviceChoice.engineName(given) == null
+                ? DeviceChoice.label(DeepCadSettings.device(prefs), choices)
+                : DeviceChoice.label(given, choices);
+        return DeviceChoice.engineName(value) == null ? DeviceChoice.AUTOMATIC : value;
+    }
+
+    /** {@link #shownDevice(String, String)} with the engine's device list (the library is loaded). */
+    protected final String shownDevice(String given) {
+        return shownDevice(given, DeepCadNative.devicesJson());
+    }
+
     @Override
     public final void run() {
         try {
+            prepareOnce();
             execute();
         } catch (DeepCadException e) {
             if (e.isCancelled()) {

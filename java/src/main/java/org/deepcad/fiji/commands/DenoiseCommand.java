@@ -14,6 +14,8 @@ import org.deepcad.fiji.DeepCadException;
 import org.deepcad.fiji.DeepCadNative;
 import org.deepcad.fiji.DeepCadRuntime;
 import org.deepcad.fiji.DeepCadSettings;
+import org.deepcad.fiji.DeviceChoice;
+import org.deepcad.fiji.EngineDefaults;
 import org.deepcad.fiji.ModelChoice;
 import org.deepcad.fiji.Movie;
 import org.deepcad.fiji.OutputChoice;
@@ -21,6 +23,7 @@ import org.deepcad.fiji.ResultFile;
 import org.deepcad.fiji.TilingChoice;
 import org.deepcad.fiji.VirtualOutput;
 import org.scijava.ItemIO;
+import org.scijava.ItemVisibility;
 import org.scijava.command.Command;
 import org.scijava.plugin.Menu;
 import org.scijava.plugin.Parameter;
@@ -51,28 +54,34 @@ public class DenoiseCommand extends DeepCadCommand {
             required = false)
     private ImagePlus input;
 
+    // Unset (null) until chosen: a model file given without a choice means that file; nothing at all
+    // means the built-in general model, so a first run gets a result without training.
     @Parameter(
             label = "Model",
             choices = {ModelChoice.FILE, ModelChoice.BUILT_IN},
             persist = false,
+            required = false,
             description =
                     "A model trained on your own movies (best), or the built-in general model trained on simulated two-photon movies (no training needed)")
-    private String model = ModelChoice.FILE;
+    private String model;
 
     @Parameter(
             label = "Model file",
             style = "open",
             persist = false,
             required = false,
+            callback = "modelFileChosen",
             description = "A DeepCAD model bundle (.safetensors) from 'Train DeepCAD model' or 'deepcad train'")
     private File model_file;
 
     @Parameter(
             label = "Device",
+            style = DeviceChoice.STYLE,
             required = false,
             persist = false,
-            description = "auto, cpu, cuda or cuda:N; empty = the device saved in DeepCAD settings")
-    private String device = "";
+            description =
+                    "Automatic: the first CUDA GPU when usable, else the CPU. The list holds this machine's devices; unset, the device saved in DeepCAD settings")
+    private String device;
 
     @Parameter(
             label = "Output type",
@@ -81,7 +90,7 @@ public class DenoiseCommand extends DeepCadCommand {
             persist = false,
             description =
                     "Automatic: the input's bit depth, or 32-bit float when the data are too dim for it (rounding would throw away part of the denoising gain)")
-    private String output_type = OutputChoice.AUTOMATIC;
+    private String output_type;
 
     // A path as text, not a File: SciJava pops up a file chooser for a lone unset File input, which
     // would interrupt every macro or script call that leaves this optional field empty.
@@ -99,17 +108,24 @@ public class DenoiseCommand extends DeepCadCommand {
             choices = {TilingChoice.SEAMLESS, TilingChoice.DEEPCAD_RT, TilingChoice.DEEPCAD_RT_2021},
             required = false,
             persist = false,
+            callback = "tilingChanged",
             description =
                     "Seamless: the whole-movie result, no tile borders. The DeepCAD-RT choices reproduce the official "
                             + "test pipelines exactly (a DeepCAD-RT model then gives its authors' numbers, tile seams included)")
     private String tiling = TilingChoice.SEAMLESS;
 
+    // The official pipelines' own settings, grouped under a heading that says when they apply (this
+    // SciJava's Swing dialog cannot hide fields): the tiling's callback rewrites it when the tiling
+    // changes in the dialog. A message is neither a macro key nor recorded.
+    @Parameter(visibility = ItemVisibility.MESSAGE, label = "", required = false, persist = false)
+    private String official_heading = TilingChoice.heading(TilingChoice.SEAMLESS);
+
     @Parameter(
             label = "Official pipeline patch (t,y,x)",
             required = false,
             persist = false,
-            description = "Only for the DeepCAD-RT choices: their patch size (DeepCAD-RT's default 150)")
-    private String official_patch = "150,150,150";
+            description = "Only for the DeepCAD-RT choices: their patch size (DeepCAD-RT's default)")
+    private String official_patch;
 
     @Parameter(
             label = "Official pipeline overlap",
@@ -119,8 +135,8 @@ public class DenoiseCommand extends DeepCadCommand {
             max = "0.95",
             stepSize = "0.05",
             description =
-                    "Only for the DeepCAD-RT choices: the overlap factor between patches (DeepCAD-RT's demo uses 0.6)")
-    private double official_overlap = 0.6;
+                    "Only for the DeepCAD-RT choices: the overlap factor between patches (DeepCAD-RT's demo value)")
+    private double official_overlap = Double.NaN;
 
     @Parameter(
             label = "Replace an existing output file",
@@ -131,6 +147,28 @@ public class DenoiseCommand extends DeepCadCommand {
 
     @Parameter(type = ItemIO.OUTPUT, label = "Denoised movie")
     private ImagePlus output;
+
+    @Override
+    protected void useEngineDefaults(EngineDefaults defaults) {
+        device = shownDevice(device);
+        if (model == null || model.trim().isEmpty()) model = ModelChoice.defaultChoice(model_file);
+        if (output_type == null) output_type = OutputChoice.choice(defaults.outputType);
+        if (official_patch == null) official_patch = defaults.officialPatch;
+        if (Double.isNaN(official_overlap)) official_overlap = defaults.officialOverlap;
+        official_heading = TilingChoice.heading(tiling);
+    }
+
+    /** Dialog callback: a model file picked means "use that file". */
+    @SuppressWarnings("unused")
+    private void modelFileChosen() {
+        if (model_file != null && !model_file.getPath().isEmpty()) model = ModelChoice.FILE;
+    }
+
+    /** Dialog callback: the heading above the official pipeline's fields says whether they apply. */
+    @SuppressWarnings("unused")
+    private void tilingChanged() {
+        official_heading = TilingChoice.heading(tiling);
+    }
 
     @Override
     protected void execute() {

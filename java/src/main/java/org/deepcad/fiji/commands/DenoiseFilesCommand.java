@@ -7,6 +7,8 @@ import org.deepcad.fiji.DeepCadException;
 import org.deepcad.fiji.DeepCadNative;
 import org.deepcad.fiji.DeepCadRuntime;
 import org.deepcad.fiji.DeepCadSettings;
+import org.deepcad.fiji.DeviceChoice;
+import org.deepcad.fiji.EngineDefaults;
 import org.deepcad.fiji.ModelChoice;
 import org.deepcad.fiji.OutputChoice;
 import org.deepcad.fiji.TilingChoice;
@@ -54,23 +56,27 @@ public class DenoiseFilesCommand extends DeepCadCommand {
                     "Allow replacing <name>-denoised.tif files that already exist in the output folder (never an input)")
     private boolean replace_existing = false;
 
+    // Unset (null) until chosen: a model file given means that file, none the built-in model.
     @Parameter(
             label = "Model",
             choices = {ModelChoice.FILE, ModelChoice.BUILT_IN},
             persist = false,
+            required = false,
             description =
                     "A model trained on your own movies (best), or the built-in general model trained on simulated two-photon movies (no training needed)")
-    private String model = ModelChoice.FILE;
+    private String model;
 
-    @Parameter(label = "Model file", style = "open", persist = false, required = false)
+    @Parameter(label = "Model file", style = "open", persist = false, required = false, callback = "modelFileChosen")
     private File model_file;
 
     @Parameter(
             label = "Device",
+            style = DeviceChoice.STYLE,
             required = false,
             persist = false,
-            description = "auto, cpu, cuda or cuda:N; empty = the device saved in DeepCAD settings")
-    private String device = "";
+            description =
+                    "Automatic: the first CUDA GPU when usable, else the CPU. The list holds this machine's devices; unset, the device saved in DeepCAD settings")
+    private String device;
 
     @Parameter(
             label = "Output type",
@@ -78,7 +84,7 @@ public class DenoiseFilesCommand extends DeepCadCommand {
             required = false,
             persist = false,
             description = "Automatic: each input's bit depth, or 32-bit float when the data are too dim for it")
-    private String output_type = OutputChoice.AUTOMATIC;
+    private String output_type;
 
     @Parameter(
             label = "Channel (multi-channel files)",
@@ -105,6 +111,19 @@ public class DenoiseFilesCommand extends DeepCadCommand {
             label = "Report",
             attrs = @Attr(name = UndisplayedOutputs.NO_DISPLAY, value = "true"))
     private String report;
+
+    @Override
+    protected void useEngineDefaults(EngineDefaults defaults) {
+        device = shownDevice(device);
+        if (model == null || model.trim().isEmpty()) model = ModelChoice.defaultChoice(model_file);
+        if (output_type == null) output_type = OutputChoice.choice(defaults.outputType);
+    }
+
+    /** Dialog callback: a model file picked means "use that file". */
+    @SuppressWarnings("unused")
+    private void modelFileChosen() {
+        if (model_file != null && !model_file.getPath().isEmpty()) model = ModelChoice.FILE;
+    }
 
     @Override
     protected void execute() {

@@ -10,6 +10,8 @@ import org.deepcad.fiji.DeepCadException;
 import org.deepcad.fiji.DeepCadNative;
 import org.deepcad.fiji.DeepCadRuntime;
 import org.deepcad.fiji.DeepCadSettings;
+import org.deepcad.fiji.DeviceChoice;
+import org.deepcad.fiji.EngineDefaults;
 import org.deepcad.fiji.LossPlot;
 import org.deepcad.fiji.Movie;
 import org.deepcad.fiji.VirtualOutput;
@@ -58,7 +60,7 @@ public class TrainCommand extends DeepCadCommand {
             persist = false,
             description =
                     "Most epochs to train; training stops earlier when the time limit is reached. Continuing a model on the same movie: the total, so running a stopped training again finishes it")
-    private int epochs = 10;
+    private int epochs = EngineDefaults.UNSET;
 
     @Parameter(
             label = "Time limit (minutes)",
@@ -66,7 +68,7 @@ public class TrainCommand extends DeepCadCommand {
             persist = false,
             description = "Stop training after this many minutes (0 = no limit); the epoch under way is saved, "
                     + "and the best epoch is kept beside the model as <name>.best.safetensors")
-    private double time_limit_minutes = 0;
+    private double time_limit_minutes = Double.NaN;
 
     @Parameter(
             label = "Patch frames (t)",
@@ -74,7 +76,7 @@ public class TrainCommand extends DeepCadCommand {
             stepSize = "8",
             persist = false,
             description = "Frames per training patch; a multiple of 8")
-    private int patch_t = 64;
+    private int patch_t = EngineDefaults.UNSET;
 
     @Parameter(
             label = "Patch size (x and y)",
@@ -82,7 +84,7 @@ public class TrainCommand extends DeepCadCommand {
             stepSize = "8",
             persist = false,
             description = "Pixels per training patch side; a multiple of 8")
-    private int patch_xy = 64;
+    private int patch_xy = EngineDefaults.UNSET;
 
     @Parameter(
             label = "Network base width",
@@ -90,7 +92,7 @@ public class TrainCommand extends DeepCadCommand {
             max = "256",
             persist = false,
             description = "16 = DeepCAD-RT (fast), 64 = DeepCAD (larger)")
-    private int base_width = 16;
+    private int base_width = EngineDefaults.UNSET;
 
     @Parameter(
             label = "Start from the built-in model",
@@ -98,26 +100,27 @@ public class TrainCommand extends DeepCadCommand {
             persist = false,
             description =
                     "Fine-tune the built-in general model (learns much faster) instead of starting from random weights; needs base width 16")
-    private boolean start_from_built_in = true;
+    private Boolean start_from_built_in;
 
     @Parameter(label = "Patches per epoch", min = "1", persist = false)
-    private int patches_per_epoch = 200;
+    private int patches_per_epoch = EngineDefaults.UNSET;
 
     @Parameter(
             label = "Learning rate",
             min = "0",
             stepSize = "0.0001",
             persist = false,
-            description =
-                    "Peak Adam learning rate on normalised data (it warms up, then decays on a cosine); the engine's default is 0.001")
-    private double learning_rate = 0.001;
+            description = "Peak Adam learning rate on normalised data (it warms up, then decays on a cosine)")
+    private double learning_rate = Double.NaN;
 
     @Parameter(
             label = "Device",
+            style = DeviceChoice.STYLE,
             required = false,
             persist = false,
-            description = "auto, cpu, cuda or cuda:N; empty = the device saved in DeepCAD settings")
-    private String device = "";
+            description =
+                    "Automatic: the first CUDA GPU when usable, else the CPU. The list holds this machine's devices; unset, the device saved in DeepCAD settings")
+    private String device;
 
     @Parameter(
             label = "Replace an existing model file",
@@ -140,6 +143,21 @@ public class TrainCommand extends DeepCadCommand {
             label = "Training report",
             attrs = @Attr(name = UndisplayedOutputs.NO_DISPLAY, value = "true"))
     private String report;
+
+    // Every number above starts unset (EngineDefaults.UNSET, NaN, null) and gets the engine's default
+    // unless a macro, a caller or the dialog set it: see DeepCadCommand.
+    @Override
+    protected void useEngineDefaults(EngineDefaults defaults) {
+        device = shownDevice(device);
+        if (epochs == EngineDefaults.UNSET) epochs = defaults.epochs;
+        if (Double.isNaN(time_limit_minutes)) time_limit_minutes = defaults.timeLimitMinutes;
+        if (patch_t == EngineDefaults.UNSET) patch_t = defaults.patchT;
+        if (patch_xy == EngineDefaults.UNSET) patch_xy = defaults.patchXy;
+        if (base_width == EngineDefaults.UNSET) base_width = defaults.baseWidth;
+        if (start_from_built_in == null) start_from_built_in = defaults.startFromBuiltIn;
+        if (patches_per_epoch == EngineDefaults.UNSET) patches_per_epoch = defaults.patchesPerEpoch;
+        if (Double.isNaN(learning_rate)) learning_rate = defaults.learningRate;
+    }
 
     @Override
     protected void execute() {
