@@ -141,7 +141,9 @@ pub fn checked_thread_count(threads: usize) -> crate::Result<i32> {
 /// layer. Without this ≈40 % of CPU inference time goes to zeroing fresh pages (see the reference
 /// measurements). Process-wide, so only the CLI calls it, once: a library inside another
 /// process (Fiji's JVM) must not change that process's allocator.
+/// glibc only: other C libraries (musl, macOS, Windows) have no `mallopt`, and the call is skipped.
 pub fn tune_allocator_for_throughput() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes glibc malloc thresholds.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);

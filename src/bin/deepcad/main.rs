@@ -26,6 +26,7 @@ fn main() -> ExitCode {
     // Like other Unix tools: `deepcad info --json | head` ends quietly when the reader goes away,
     // instead of panicking on a broken pipe (Rust ignores SIGPIPE by default).
     // SAFETY: called before any thread exists; restores the default disposition of one signal.
+    #[cfg(unix)]
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
         // Its messages are not its output: a reader of stderr going away must not kill a run that
         // is writing files (it would leave its partial files behind); see progress_bar::say.
         // SAFETY: called before any thread exists; sets the disposition of one signal.
+        #[cfg(unix)]
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_IGN);
         }
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
             // A signal often means the terminal or ssh session is gone: from now on a message
             // to a vanished reader is dropped instead of killing the run before it cleans up.
             // SAFETY: sets the disposition of one signal; no handler of ours is involved.
+            #[cfg(unix)]
             unsafe {
                 libc::signal(libc::SIGPIPE, libc::SIG_IGN);
             }
