@@ -128,6 +128,16 @@ def our_iterations(stderr):
     return (len(per_epoch) - (1 if stop else 0)) * full + (int(stop.group(1)) if stop else 0), len(per_epoch)
 
 
+def method_outputs(cfg):
+    """(method, output name) per model to train: without --methods one model, the engine's default
+    method (no --method flag), named "ours"; with it, the first method is "ours" and each other one
+    "ours_<method>" (scored like ours, on the same movie, with the same settings)."""
+    if not cfg.methods:
+        return [(None, "ours")]
+    methods = cfg.methods.split(",")
+    return [(m, "ours" if i == 0 else f"ours_{m.replace('-', '_')}") for i, m in enumerate(methods)]
+
+
 def sample_type(path):
     return str(tifffile.TiffFile(path).series[0].dtype)
 
@@ -148,30 +158,38 @@ def quality_level(runner, work, photons, seed, cfg, scenario=None):
         record.update(scenario=scenario["name"], scenario_label=scenario["label"],
                       simulate_flags=scenario["flags"])
 
-    # Ours. With a budget: its defaults plus only the budget, the frames and the seed.
-    model = level / "ours.safetensors"
+    # Ours. With a budget: its defaults plus only the budget, the frames and the seed. With --methods,
+    # one model per method, same settings and movie: the first is "ours", the others extra outputs.
     if cfg.budget:
         settings = ["--time-budget", f"{cfg.budget:g}s"]
     else:
         settings = ["--epochs", cfg.epochs, "--patches-per-epoch", cfg.patches, "--patch-t", cfg.patch,
                     "--patch-xy", cfg.patch]
-    _, seconds, rss = runner.run([runner.deepcad, "train", raw, "-o", model, *settings,
-                                  "--max-frames", train_frames, "--seed", seed, *runner.compute()])
-    iterations, epochs = our_iterations(runner.last_stderr)
-    info = json.loads(runner.run([runner.deepcad, "info", model, "--json"])[0])
-    record["ours_train"] = {"seconds": seconds, "peak_rss_mb": rss, "iterations": iterations, "epochs": epochs,
-                            "arguments": [str(a) for a in settings],
-                            "settings": info["training"].get("settings"),
-                            "best_epoch": info["training"].get("best_epoch"),
-                            "history": info["training"]["history"]}
     outputs = {}
-    for name, output_type in (("ours", "auto"), ("ours_input_type", "input")):
-        path = level / f"{name}.tif"
-        _, seconds, rss = runner.deepcad_cmd("denoise", raw, "-m", model, "-o", path, "--output-type", output_type,
-                                             *runner.compute())
-        outputs[name] = path
-        record[f"{name}_denoise"] = {"seconds": seconds, "peak_rss_mb": rss, "output_type": output_type,
-                                     "sample_type": sample_type(path)}
+    record["extra_outputs"] = []
+    for method, name in method_outputs(cfg):
+        model = level / f"{name}.safetensors"
+        arguments = [*settings, *(["--method", method] if method else [])]
+        _, seconds, rss = runner.run([runner.deepcad, "train", raw, "-o", model, *arguments,
+                                      "--max-frames", train_frames, "--seed", seed, *runner.compute()])
+        iterations, epochs = our_iterations(runner.last_stderr)
+        info = json.loads(runner.run([runner.deepcad, "info", model, "--json"])[0])
+        record[f"{name}_train"] = {"seconds": seconds, "peak_rss_mb": rss, "iterations": iterations,
+                                   "epochs": epochs, "method": method, "arguments": [str(a) for a in arguments],
+                                   "settings": info["training"].get("settings"),
+                                   "best_epoch": info["training"].get("best_epoch"),
+                                   "history": info["training"]["history"]}
+        # The input's type only for the headline model: the cast does not depend on the method.
+        kinds = (("ours", "auto"), ("ours_input_type", "input")) if name == "ours" else ((name, "auto"),)
+        for out_name, output_type in kinds:
+            path = level / f"{out_name}.tif"
+            _, seconds, rss = runner.deepcad_cmd("denoise", raw, "-m", model, "-o", path, "--output-type",
+                                                 output_type, *runner.compute())
+            outputs[out_name] = path
+            record[f"{out_name}_denoise"] = {"seconds": seconds, "peak_rss_mb": rss, "output_type": output_type,
+                                             "sample_type": sample_type(path)}
+        if name != "ours":
+            record["extra_outputs"].append(name)
 
     if not cfg.skip_reference:
         ref_model = level / "reference.pth"
@@ -232,7 +250,7 @@ def run_metrics(record):
     m = {"snr": {}, "trace": {}, "best_baseline_snr": best_snr, "best_baseline_trace": best_trace,
          "best_baseline_snr_source": entry(record, best_snr)["source"] if best_snr else None,
          "best_baseline_trace_source": entry(record, best_trace)["source"] if best_trace else None}
-    for name in ("raw", "ours", "ours_input_type", "reference", "reference_uint16"):
+    for name in ("raw", "ours", "ours_input_type", "reference", "reference_uint16", *record.get("extra_outputs", [])):
         m["snr"][name] = value(name, "snr_db")
         m["trace"][name] = value(name, "trace_correlation_median")
     m["snr"]["best_baseline"] = value(best_snr, "snr_db") if best_snr else None
@@ -696,6 +714,11 @@ def main():
     parser.add_argument("--patches", type=int, default=64, help="without --budget: patches per epoch for both")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--device", default="cpu", help="cpu, or cuda[:N] for the GPU table (both implementations)")
+    parser.add_argument("--methods", default=None, metavar="METHODS",
+                        help="train ours with these `deepcad train --method` values, comma-separated (e.g. "
+                             "interlaced,hybrid): the first is the headline 'ours', each other one an extra output "
+                             "'ours_<method>' trained with the same settings on the same movies (default: one model, "
+                             "the engine's default method)")
     parser.add_argument("--skip-reference", action="store_true", help="ours and the baselines only")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--real", type=Path, help="also train/denoise this real movie and run the reference-free checks")
@@ -730,6 +753,10 @@ def main():
         cfg.seeds = cfg.seeds.split(",")[0]
         if cfg.budget:
             cfg.budget = min(cfg.budget, 30.0)
+    if cfg.methods is not None:
+        methods = cfg.methods.split(",")
+        if not all(re.fullmatch(r"[a-z][a-z0-9-]*", m) for m in methods) or len(set(methods)) != len(methods):
+            parser.error("--methods: distinct method names, comma-separated (e.g. interlaced,hybrid)")
     photon_levels = [float(p) for p in cfg.photons.split(",")]
     seeds = [int(v) for v in cfg.seeds.split(",")]
     if cfg.budget is not None and cfg.budget <= 0:
@@ -804,6 +831,9 @@ def spike_suite(runner, cfg, results, photon_levels, seeds, started):
     else:
         training = (f"Training: both {cfg.epochs} epoch(s) × {cfg.patches} patches of {cfg.patch}³ (ours from its "
                     "defaults otherwise, starting from the built-in model; the reference with DeepCAD-RT's settings).")
+    if cfg.methods:
+        training += (" Ours trained once per method (`--method`), same settings and movie: "
+                     + ", ".join(f"{m} as '{n}'" for m, n in method_outputs(cfg)) + ".")
     if cfg.skip_reference:
         training += " The reference was skipped in this run."
     results["settings"] = {"photons": photon_levels, "seeds": seeds, "training_words": training + " Both train on "

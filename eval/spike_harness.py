@@ -41,6 +41,20 @@ SUITE_PHOTONS = "5,1"
 """The suite's default photon levels: a typical recording and one 5× dimmer (the issue's two)."""
 
 OUTPUTS = ("raw", "ours", "ours_input_type", "reference", "reference_uint16")
+
+
+def outputs(record):
+    """OUTPUTS plus the level's extra outputs: ours trained with other methods (evaluate.py --methods)."""
+    return (*OUTPUTS, *record.get("extra_outputs", []))
+
+
+def output_label(labels, name):
+    """Words for an output: `labels`, else ours with another method ('ours_hybrid')."""
+    if name in labels:
+        return labels[name]
+    return f"DeepCAD Rust, --method {name[len('ours_'):]}" if name.startswith("ours_") else name
+
+
 SCORED_BASELINES = ("moving_average", "gaussian_3d", "moving_average_for_traces", "gaussian_3d_for_traces")
 FAMILIES = ("moving_average", "gaussian_3d")
 
@@ -67,7 +81,7 @@ def spike_scores(record):
     scores = {}
     scores["clean"] = _summary(sp.score_movie(tifffile.imread(paths["truth"]), masks, truth_spikes),
                                "the clean movie (truth.tif): the ceiling")
-    for name in OUTPUTS:
+    for name in outputs(record):
         if name in paths:
             movie = raw if name == "raw" else tifffile.imread(paths[name])
             scores[name] = _summary(sp.score_movie(movie, masks, truth_spikes), paths[name])
@@ -102,7 +116,7 @@ def spike_metrics(record):
     s = record.get("spikes") or {}
     m = {}
     for metric, key in (("spike_r", "r"), ("spike_f1", "f1")):
-        values = {name: s[name][key] if name in s else None for name in (*OUTPUTS, "clean")}
+        values = {name: s[name][key] if name in s else None for name in (*outputs(record), "clean")}
         present = [n for n in BASELINE_ENTRIES if n in s and s[n][key] is not None]
         best = max(present, key=lambda n: s[n][key]) if present else None
         values["best_baseline"] = s[best][key] if best else None
@@ -221,21 +235,51 @@ def suite_report_lines(results, labels=None):
                          f"**{m('spike_r', 'ours')}** | {ref_r} | {m('spike_r', 'best_baseline')} | "
                          f"{m('spike_r', 'clean')} | {m('spike_f1', 'raw')} | **{m('spike_f1', 'ours')}** | {ref_f} | "
                          f"{m('spike_f1', 'best_baseline')} | {m('spike_f1', 'clean')} |")
+    lines += method_comparison_lines(results, mean)
     lines += ["", "![Spike r per movie](spikes.png)", "", "## Per movie", ""]
     for r in runs:
         lines += [f"### {r['scenario_label']}, {r['photons']:g} photons, seed {r['seed']}", "",
                   "| output | SNR dB | trace r (median) | spike r | F1 | precision | recall |", "|---|---|---|---|---|---|---|"]
         s = r["spikes"]
         by_name = {e["name"]: e for e in r["scores"]["entries"]}
-        for name in (*OUTPUTS, *BASELINE_ENTRIES, "clean"):
+        for name in (*outputs(r), *BASELINE_ENTRIES, "clean"):
             if name not in s:
                 continue
             sc = by_name.get(name, {}).get("scores") or {}
-            label = labels.get(name, name) + (f" — {s[name]['source']}" if name in BASELINE_ENTRIES else "")
+            label = output_label(labels, name) + (f" — {s[name]['source']}" if name in BASELINE_ENTRIES else "")
             lines.append(f"| {label} | {fmt(sc.get('snr_db'), 2)} | {fmt(sc.get('trace_correlation_median'))} | "
                          f"{fmt(s[name]['r'])} | {fmt(s[name]['f1'])} | {fmt(s[name]['precision'])} | "
                          f"{fmt(s[name]['recall'])} |")
         lines.append("")
+    return lines
+
+
+def method_comparison_lines(results, mean):
+    """With evaluate.py --methods: ours per training method side by side, per movie and photon level
+    (mean over seeds), on the same movies; nothing otherwise."""
+    runs = results["levels"]
+    extras = list(dict.fromkeys(n for r in runs for n in r.get("extra_outputs", [])))
+    if not extras:
+        return []
+    names = ("ours", *extras)
+    methods = {n: runs[0].get(f"{n}_train", {}).get("method") for n in names}
+    lines = ["", "### Training methods", "",
+             "Ours trained once per method with the same settings on the same movies: "
+             + ", ".join(f"'{n}' = `--method {methods[n] or 'default'}`" for n in names) + ". Raw, the best oracle "
+             "baseline (best per column) and the clean movie for reference.", "",
+             "| movie | photons | output | SNR dB | trace r | spike r | F1 |", "|---|---|---|---|---|---|---|"]
+    for scenario in SPIKE_SUITE:
+        for photons in results["settings"]["photons"]:
+            group = [r for r in runs if r["scenario"] == scenario["name"] and r["photons"] == photons]
+            if not group:
+                continue
+            for name in ("raw", *names, "best_baseline", "clean"):
+                def m(metric, digits=3):
+                    return fmt(mean([r["metrics"][metric].get(name) for r in group]), digits)
+                snr = "" if name == "clean" else m("snr", 2)
+                trace = "" if name == "clean" else m("trace")
+                lines.append(f"| {scenario['label']} | {photons:g} | {name} | {snr} | {trace} | {m('spike_r')} | "
+                             f"{m('spike_f1')} |")
     return lines
 
 
