@@ -2,6 +2,7 @@ package org.deepcad.fiji;
 
 import java.awt.BorderLayout;
 import java.util.List;
+import javax.swing.BorderFactory;
 import javax.swing.JComboBox;
 import javax.swing.JPanel;
 import org.scijava.Priority;
@@ -41,6 +42,8 @@ public class DeviceWidget extends AbstractUIInputWidget<String, JPanel> {
         if (value != null && !value.toString().isEmpty() && !choices.contains(value.toString()))
             choices.add(value.toString());
         panel = new JPanel(new BorderLayout());
+        // The insets of SciJava's Swing widgets (3 px above and below; its choice lists end 6 px short).
+        panel.setBorder(BorderFactory.createEmptyBorder(3, 0, 3, 6));
         combo = new JComboBox<>(choices.toArray(new String[0]));
         String description = model.getItem().getDescription();
         if (description != null && !description.isEmpty()) combo.setToolTipText(description);

@@ -22,9 +22,12 @@ public final class TilingChoice {
      */
     public static String heading(String choice) {
         boolean official = DEEPCAD_RT.equals(choice) || DEEPCAD_RT_2021.equals(choice);
-        return official
-                ? "<html><b>" + choice + "</b>: its patch and overlap</html>"
-                : "<html><i>DeepCAD-RT official pipelines only (not used with " + SEAMLESS + "):</i></html>";
+        String text = official
+                ? "<b>" + choice + "</b>: its patch and overlap"
+                : "<i>DeepCAD-RT official pipelines only (not used with " + SEAMLESS + "):</i>";
+        // One line: a wrappable heading made the dialog open with a tall empty band (its height was
+        // measured before its width was known).
+        return "<html>" + text.replace(" ", "&nbsp;") + "</html>";
     }
 
     /**
