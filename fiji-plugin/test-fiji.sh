@@ -132,7 +132,7 @@ fi
 deepcad="$root/target/$profile/deepcad"
 "$deepcad" simulate -q -o "$data/bright.tif" --width 48 --height 40 --frames 64 --neurons 5 --photons 50 --seed 4
 
-for name in compare macro_train_denoise macro_omitted macro_files_info macro_missing macro_types macro_settings macro_channels speed; do
+for name in compare macro_train_denoise macro_omitted macro_first_run macro_files_info macro_missing macro_types macro_settings macro_channels speed; do
     cat "$here/macros/lib.ijm" "$here/macros/$name.ijm" > "$work/macros/$name.ijm"
 done
 
@@ -251,6 +251,9 @@ if wanted macros; then
     macro_results macro_omitted
     headless macro_types 300 -macro "$work/macros/macro_types.ijm" "$data"
     macro_results macro_types
+    # First run (no model chosen, no settings saved) and the device spellings of older macros.
+    headless macro_first_run 300 -macro "$work/macros/macro_first_run.ijm" "$data"
+    macro_results macro_first_run
     # With -batch at the end, as Fiji's launcher adds it to headless runs (ImageJ then calls System.exit(0)).
     headless macro_missing 120 -macro "$work/macros/macro_missing.ijm" "$data" -batch
     expect_log "macro with input_path missing: stops with a message naming it" macro_missing "No input: set input_path"
@@ -288,6 +291,19 @@ if wanted run; then
     headless run_missing_model 120 --run "Train DeepCAD model" "input_path=\"$data/bright.tif\",$train_args"
     expect_log "--run train without model_file: fails loudly naming it" run_missing_model "DeepCAD: No model file: set model_file"
     headless run_no_image 120 --run "Denoise with DeepCAD model" 'model="Built-in general model",device="cpu"'
+    # An older macro's device=cuda:0 reaches the engine as before the choice list: on a machine without
+    # CUDA it fails with the engine's reason (on a GPU machine it runs).
+    mkdir -p "$data/out-cuda"
+    if "$deepcad" info --devices 2>/dev/null | grep -q '^cuda:0: '; then
+        headless run_cuda_device 300 --run "Denoise files with DeepCAD model" \
+            "input_path=\"$data/bright.tif\",output_folder=\"$data/out-cuda\",model=\"Built-in general model\",device=\"cuda:0\""
+        expect_status "--run with device=cuda:0 on a GPU machine: runs" run_cuda_device 0
+    else
+        headless run_cuda_device 120 --run "Denoise files with DeepCAD model" \
+            "input_path=\"$data/bright.tif\",output_folder=\"$data/out-cuda\",model=\"Built-in general model\",device=\"cuda:0\""
+        expect_log "--run with an older macro's device=cuda:0 and no GPU: the engine's reason" run_cuda_device "device 'cuda:0' requested but CUDA is not usable"
+        expect_status "... and exits 1" run_cuda_device 1
+    fi
     expect_log "--run denoise (image) headless without an image: says so" run_no_image "DeepCAD: No image"
     headless run_wrong_model 120 --run "Denoise files with DeepCAD model" \
         "input_path=\"$data/bright.tif\",output_folder=\"$data\",model=\"Model file\",model_file=\"$data/absent.safetensors\",device=\"cpu\""
@@ -372,8 +388,10 @@ if wanted gui; then
         pids+=("$xvfb_pid")
         for _ in $(seq 50); do [ -e "/tmp/.X11-unix/X$n" ] && break; sleep 0.2; done
         results="$data/gui-results.txt"
+        # A first run: no DeepCAD settings saved (the other parts saved some in $work/prefs).
+        rm -rf "$work/prefs-gui"
         for attempt in 1 2; do
-            DISPLAY=":$n" fiji_start gui 500 --run org.deepcad.fijitest.GuiChecks "data=\"$data\""
+            DISPLAY=":$n" FIJI_PREFS="$work/prefs-gui" fiji_start gui 500 --run org.deepcad.fijitest.GuiChecks "data=\"$data\""
             for _ in $(seq 480); do
                 grep -q '^done:' "$results" 2>/dev/null && break
                 kill -0 "$fiji_pid" 2>/dev/null || break
@@ -410,14 +428,43 @@ if wanted gui; then
             else
                 fail "GUI: Plugins > DeepCAD opened and photographed" "$(gui 'menu screenshot')"
             fi
-            expect_gui_match "GUI: the Denoise dialog (Movie = the active image) offers its fields, a file chooser and defaults; Cancel cancels, no image" \
-                "dialog denoise" '^labels=\[Model, Model file, Device, Output type, Output file \(optional\), Tiling, Official pipeline patch \(t,y,x\), Official pipeline overlap, Replace an existing output file\] browse=1 choices=\[Model file, Automatic, Seamless \(DeepCAD\)\] numbers=\[0\.6\] then Cancel: cancelled, images added 0$'
-            expect_gui_match "GUI: the Train dialog offers its fields, three file choosers and the documented defaults; Cancel cancels" \
-                "dialog train" '^labels=\[Input file or folder, Model file to write, Epochs, Time limit \(minutes\), .*Continue from model\] browse=3 choices=\[\] numbers=\[10, 0\.0, 64, 64, 16, 200, 0\.001\] then Cancel: cancelled, images added 0$'
+            expect_gui_match "GUI: the first-run Denoise dialog (Movie = the active image) offers the built-in model, the Automatic device, seamless tiling and the engine's official overlap; Cancel cancels, no image" \
+                "dialog denoise" '^labels=\[Model, Model file, Device, Output type, Output file \(optional\), Tiling, Official pipeline patch \(t,y,x\), Official pipeline overlap, Replace an existing output file\] browse=1 choices=\[Built-in general model, Automatic, Automatic, Seamless \(DeepCAD\)\] numbers=\[0\.6\] then Cancel: cancelled, images added 0$'
+            cuda_choices="$("$deepcad" info --devices 2>/dev/null | sed -n 's/^\(cuda:[0-9]*\): \([^,]*\),.*/|\1 (\2)/p' | tr -d '\n')"
+            expect_gui "GUI: ... its Device is a choice of this machine's devices (Automatic, CPU, each CUDA device deepcad info --devices lists), not a text field" \
+                "dialog denoise lists" "Model file|Built-in general model / Automatic|CPU$cuda_choices / Automatic|Same as input|32-bit float / Seamless (DeepCAD)|DeepCAD-RT official pipeline|DeepCAD-RT 2021 official pipeline"
+            expect_gui "GUI: ... the official pipeline's patch and overlap sit under a heading saying they are not used with seamless tiling" \
+                "dialog denoise heading" "DeepCAD-RT official pipelines only (not used with Seamless (DeepCAD)):"
+            expect_gui "GUI: ... choosing the official tiling in the dialog rewrites the heading: its fields now apply" \
+                "dialog denoise heading official" "DeepCAD-RT official pipeline: its patch and overlap"
+            expect_gui "GUI: ... typing a model file into its field switches Model to 'Model file'" \
+                "dialog denoise model after typing a file" "Model file"
+            expect_gui_match "GUI: the Train dialog offers its fields, three file choosers, the device list and the engine's defaults; Cancel cancels" \
+                "dialog train" '^labels=\[Input file or folder, Model file to write, Epochs, Time limit \(minutes\), .*Continue from model\] browse=3 choices=\[Automatic\] numbers=\[10, 0\.0, 64, 64, 16, 200, 0\.001\] then Cancel: cancelled, images added 0$'
+            # The dialog's training defaults (from the engine) are the command line's, option by option.
+            cli_help="$("$deepcad" train --help 2>/dev/null | tr '\n' ' ' | tr -s ' ')"
+            cli_default() { grep -oE -- "--$1 <[A-Z_]+> [^[]{0,200}(\[default: [0-9.e-]+|default [0-9]+)" <<< "$cli_help" | grep -oE '[0-9.e-]+$'; }
+            IFS=', ' read -r d_epochs _ d_patch_t d_patch_xy d_width d_patches d_rate <<< "$(gui 'dialog train' | sed -n 's/.* numbers=\[\([^]]*\)\].*/\1/p')"
+            for pair in "epochs $d_epochs" "patch-t $d_patch_t" "patch-xy $d_patch_xy" "base-width $d_width" "patches-per-epoch $d_patches" "learning-rate $d_rate"; do
+                read -r option shown <<< "$pair"
+                cli="$(cli_default "$option")"
+                if [ -n "$cli" ] && [ -n "${shown:-}" ] && awk -v a="$cli" -v b="$shown" 'BEGIN { exit !(a + 0 == b + 0) }'; then
+                    pass "GUI: ... the Train dialog's $option default ($shown) is the command line's"
+                else
+                    fail "GUI: ... the Train dialog's $option default is the command line's" "dialog '${shown:-}', deepcad train --help '$cli'"
+                fi
+            done
             expect_gui "GUI: Denoise run from the menu (module service) succeeds" "ran Denoise with DeepCAD model" ok
             expect_gui "GUI: its result is the image '<title>-denoised', 16-bit, 64 frames" "denoise output" "rec movie-denoised 16-bit 64"
-            expect_gui_match "recorder: Denoise recorded as run(\"Denoise with DeepCAD model\", ...) with its keys" "recorded denoise" \
-                '^run\("Denoise with DeepCAD model", ".*model=\[Model file\] model_file=[^ ]*macro-model\.safetensors device=cpu output_type=Automatic'
+            expect_gui_match "recorder: Denoise recorded as run(\"Denoise with DeepCAD model\", ...) with its keys (the device as its choice)" "recorded denoise" \
+                '^run\("Denoise with DeepCAD model", ".*model=\[Model file\] model_file=[^ ]*macro-model\.safetensors device=CPU output_type=Automatic'
+            expect_gui_match "recorder: the first-run choices (built-in model, Automatic) with the official tiling recorded with its keys, without the heading" "recorded first run" \
+                '^run\("Denoise with DeepCAD model", "model=\[Built-in general model\] device=Automatic output_type=Automatic .*tiling=\[DeepCAD-RT official pipeline\] official_patch=32,32,32 official_overlap=0\.5 replace_existing=false"\);$'
+            first_line="$(gui 'recorded first run')"
+            [ -n "$first_line" ] && [[ "$first_line" != *official_heading* && "$first_line" != *model_file* ]] \
+                && pass "recorder: ... without the heading and without a model file key" \
+                || fail "recorder: ... without the heading and without a model file key" "$first_line"
+            expect_gui "recorder: ... played back, identical pixels" "replay first run max difference" 0.0
             expect_gui "recorder: playing the recorded Denoise line back adds one image" "replay images added" 1
             expect_gui "recorder: ... with the same title, bit depth and frames" "replay output" "rec movie-denoised 16-bit 64"
             expect_gui "recorder: ... and identical pixels" "replay max difference" 0.0
@@ -427,7 +474,7 @@ if wanted gui; then
             expect_gui "recorder: ... with identical pixels" "replay files max difference" 0.0
             expect_gui_match "recorder: Model info recorded" "recorded info" '^run\("DeepCAD model info", "model_file=[^ ]*macro-model\.safetensors"\);$'
             expect_gui_match "recorder: Train recorded with every setting" "recorded train" \
-                '^run\("Train DeepCAD model", "model_file=[^ ]*gui-model\.safetensors epochs=2 .*patch_t=16 patch_xy=32 .*device=cpu'
+                '^run\("Train DeepCAD model", "model_file=[^ ]*gui-model\.safetensors epochs=2 .*patch_t=16 patch_xy=32 .*device=CPU'
             expect_gui "GUI: the README's macro line with optional keys left out runs without a dialog" \
                 "gui macro with optional keys omitted" "finished, images added: 1"
             expect_gui "GUI: training adds no image (the loss plot is not an image window)" "train images added" 0
@@ -447,6 +494,14 @@ if wanted gui; then
                 fail "GUI: screenshot kept" "$(gui screenshot)"
             fi
             for shot in gui-dialog.png gui-error.png; do [ ! -f "$data/$shot" ] || cp "$data/$shot" "$work/artifacts/$shot"; done
+            for shot in gui-dialog-devices.png gui-dialog-official.png; do
+                if [ -f "$data/$shot" ]; then
+                    cp "$data/$shot" "$work/artifacts/$shot"
+                    pass "GUI: first-run dialog screenshot kept (looked at, not checked): $work/artifacts/$shot"
+                else
+                    fail "GUI: first-run dialog screenshot kept" "no $data/$shot"
+                fi
+            done
             [ -z "$(gui error)" ] || fail "GUI: the driver finished without an error" "$(gui error)"
         fi
     fi

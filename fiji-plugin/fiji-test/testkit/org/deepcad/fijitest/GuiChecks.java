@@ -86,12 +86,17 @@ public class GuiChecks implements Command {
         deadline = System.currentTimeMillis() + 20_000;
         while (WindowManager.getCurrentImage() != movie && System.currentTimeMillis() < deadline) Thread.sleep(100);
 
-        // The real input dialogs (nobody answers them here): what they offer, then Cancel.
+        // The real input dialogs (nobody answers them here): what they offer, then Cancel. Denoise's is
+        // a first run (no settings saved): photographed as it opens, with its device list open, after
+        // choosing the official tiling, and a model file typed in switches the model to it.
         png = new File(data, "gui-dialog.png");
         result(
                 "dialog denoise",
-                inspectDialog("org.deepcad.fiji.commands.DenoiseCommand", "Denoise with DeepCAD model"));
-        result("dialog train", inspectDialog("org.deepcad.fiji.commands.TrainCommand", "Train DeepCAD model"));
+                inspectDialog(
+                        "org.deepcad.fiji.commands.DenoiseCommand",
+                        "Denoise with DeepCAD model",
+                        dialog -> firstRunInteraction(dialog, new File(data, "macro-model.safetensors").getPath())));
+        result("dialog train", inspectDialog("org.deepcad.fiji.commands.TrainCommand", "Train DeepCAD model", null));
 
         Recorder recorder = new Recorder();
         Recorder.record = true;
@@ -100,7 +105,7 @@ public class GuiChecks implements Command {
         Map<String, Object> denoise = new LinkedHashMap<>();
         denoise.put("model", "Model file");
         denoise.put("model_file", new File(model));
-        denoise.put("device", "cpu");
+        denoise.put("device", "CPU");
         denoise.put("output_type", "Automatic");
         denoise.put("output_file", "");
         denoise.put("tiling", "Seamless (DeepCAD)");
@@ -115,6 +120,24 @@ public class GuiChecks implements Command {
         String line = recordedLine(recorder, "Denoise with DeepCAD model");
         result("recorded denoise", line);
 
+        // The first-run choices as the dialog offers them (built-in model, the Automatic device) with the
+        // official tiling: recorded as a replayable line with the official keys (not the heading).
+        Map<String, Object> firstRun = new LinkedHashMap<>();
+        firstRun.put("model", "Built-in general model");
+        firstRun.put("model_file", null);
+        firstRun.put("device", "Automatic");
+        firstRun.put("output_type", "Automatic");
+        firstRun.put("output_file", "");
+        firstRun.put("tiling", "DeepCAD-RT official pipeline");
+        firstRun.put("official_patch", "32,32,32");
+        firstRun.put("official_overlap", 0.5);
+        firstRun.put("replace_existing", false);
+        WindowManager.setCurrentWindow(movie.getWindow());
+        ImagePlus builtIn = (ImagePlus) clickAndRun("org.deepcad.fiji.commands.DenoiseCommand", firstRun)
+                .getOutput("output");
+        String firstRunLine = recordedLine(recorder, "Denoise with DeepCAD model");
+        result("recorded first run", String.valueOf(firstRunLine));
+
         Map<String, Object> info = new LinkedHashMap<>();
         info.put("model_file", new File(model));
         clickAndRun("org.deepcad.fiji.commands.ModelInfoCommand", info);
@@ -128,7 +151,7 @@ public class GuiChecks implements Command {
         files.put("replace_existing", false);
         files.put("model", "Model file");
         files.put("model_file", new File(model));
-        files.put("device", "cpu");
+        files.put("device", "CPU");
         files.put("output_type", "Automatic");
         files.put("channel", 0);
         files.put("slice", 0);
@@ -151,7 +174,7 @@ public class GuiChecks implements Command {
         train.put("start_from_built_in", true);
         train.put("patches_per_epoch", 4);
         train.put("learning_rate", 0.001);
-        train.put("device", "cpu");
+        train.put("device", "CPU");
         train.put("replace_existing", false);
         train.put("resume_from", null);
         clickAndRun("org.deepcad.fiji.commands.TrainCommand", train);
@@ -162,6 +185,16 @@ public class GuiChecks implements Command {
         screenshot("screenshot", new File(data, "gui-screenshot.png"));
 
         Recorder.record = false;
+        if (firstRunLine != null && builtIn != null && !firstRunLine.equals(line)) {
+            WindowManager.setCurrentWindow(movie.getWindow());
+            IJ.runMacro(firstRunLine);
+            ImagePlus replay = WindowManager.getCurrentImage();
+            result(
+                    "replay first run max difference",
+                    replay == null || replay == movie || replay == builtIn
+                            ? "n/a"
+                            : String.valueOf(maxDifference(builtIn, replay)));
+        }
         if (line != null && first != null) {
             // Play the recorded line back with the movie active, as a user pasting it into a macro.
             WindowManager.setCurrentWindow(movie.getWindow());
@@ -315,7 +348,7 @@ public class GuiChecks implements Command {
      * "labels=[..] browse=n choices=[..] numbers=[..]", then clicks Cancel and reports how the
      * command ended ("cancelled" expected, and no image added).
      */
-    private String inspectDialog(String commandClass, String title) throws Exception {
+    private String inspectDialog(String commandClass, String title, DialogInteraction interaction) throws Exception {
         DialogStandIn.answer(commandClass, null);
         int images = WindowManager.getImageCount();
         java.util.concurrent.Future<Module> running = modules.run(commands.getCommand(commandClass), true);
@@ -340,6 +373,7 @@ public class GuiChecks implements Command {
         java.awt.EventQueue.invokeAndWait(() -> walk(root, labels, choices, numbers, browse, cancel));
         if (png != null) screenshot("dialog screenshot", png);
         png = null;
+        if (interaction != null) interaction.interact(dialog);
         if (cancel[0] == null) return "no Cancel button";
         java.awt.EventQueue.invokeAndWait(cancel[0]::doClick);
         Module module = running.get(60, TimeUnit.SECONDS);
@@ -350,6 +384,105 @@ public class GuiChecks implements Command {
     }
 
     private File png;
+
+    /** What a test does in an open dialog before Cancel. */
+    private interface DialogInteraction {
+        void interact(javax.swing.JDialog dialog) throws Exception;
+    }
+
+    /**
+     * The first-run Denoise dialog, as a user meets it: every choice list's entries (the device list is
+     * what this machine has), the heading over the official pipeline's fields, photographed with the
+     * device list open; then the official tiling chosen (the heading says its fields now apply,
+     * photographed), and a model file typed into its field (the model choice follows).
+     */
+    private void firstRunInteraction(javax.swing.JDialog dialog, String modelPath) throws Exception {
+        List<javax.swing.JComboBox<?>> combos = new ArrayList<>();
+        List<javax.swing.JEditorPane> headings = new ArrayList<>();
+        List<javax.swing.JTextField> fields = new ArrayList<>();
+        java.awt.EventQueue.invokeAndWait(() -> collect(dialog.getContentPane(), combos, headings, fields));
+        List<String> lists = new ArrayList<>();
+        javax.swing.JComboBox<?> device = null, tiling = null, model = null;
+        for (javax.swing.JComboBox<?> combo : combos) {
+            List<String> items = new ArrayList<>();
+            for (int i = 0; i < combo.getItemCount(); i++) items.add(String.valueOf(combo.getItemAt(i)));
+            lists.add(String.join("|", items));
+            if (items.contains("CPU")) device = combo;
+            if (items.contains("Seamless (DeepCAD)")) tiling = combo;
+            if (items.contains("Built-in general model")) model = combo;
+        }
+        result("dialog denoise lists", String.join(" / ", lists));
+        result("dialog denoise heading", headings.isEmpty() ? "none" : headingText(headings.get(0)));
+        if (device != null) {
+            javax.swing.JComboBox<?> open = device;
+            java.awt.EventQueue.invokeAndWait(() -> open.showPopup());
+            Thread.sleep(800);
+            screenshot("dialog devices screenshot", new File(data, "gui-dialog-devices.png"));
+            java.awt.EventQueue.invokeAndWait(() -> open.hidePopup());
+        }
+        if (tiling != null && !headings.isEmpty()) {
+            javax.swing.JComboBox<?> choose = tiling;
+            java.awt.EventQueue.invokeAndWait(() -> choose.setSelectedItem("DeepCAD-RT official pipeline"));
+            String heading = "";
+            for (int i = 0; i < 50 && !heading.contains("its patch and overlap"); i++) {
+                Thread.sleep(100);
+                heading = headingText(headings.get(0));
+            }
+            Thread.sleep(300);
+            result("dialog denoise heading official", heading);
+            screenshot("dialog official screenshot", new File(data, "gui-dialog-official.png"));
+        }
+        // The model file's text field: the one beside the only Browse button.
+        javax.swing.JTextField file = null;
+        for (javax.swing.JTextField field : fields) {
+            for (java.awt.Component sibling : field.getParent().getComponents()) {
+                if (sibling instanceof javax.swing.JButton
+                        && String.valueOf(((javax.swing.JButton) sibling).getText())
+                                .startsWith("Browse")) file = field;
+            }
+        }
+        if (file != null && model != null) {
+            javax.swing.JTextField typed = file;
+            java.awt.EventQueue.invokeAndWait(() -> typed.setText(modelPath));
+            String chosen = "";
+            for (int i = 0; i < 50 && !"Model file".equals(chosen); i++) {
+                Thread.sleep(100);
+                chosen = String.valueOf(model.getSelectedItem());
+            }
+            result("dialog denoise model after typing a file", chosen);
+        } else {
+            result("dialog denoise model after typing a file", "no model file field or model choice");
+        }
+    }
+
+    private static String headingText(javax.swing.JEditorPane pane) {
+        try {
+            javax.swing.text.Document doc = pane.getDocument();
+            return doc.getText(0, doc.getLength()).replace('\u00a0', ' ').trim().replaceAll("\\s+", " ");
+        } catch (javax.swing.text.BadLocationException e) {
+            return "unreadable";
+        }
+    }
+
+    private static void collect(
+            java.awt.Container container,
+            List<javax.swing.JComboBox<?>> combos,
+            List<javax.swing.JEditorPane> headings,
+            List<javax.swing.JTextField> fields) {
+        for (java.awt.Component c : container.getComponents()) {
+            if (!c.isVisible()) continue;
+            if (c instanceof javax.swing.JComboBox) combos.add((javax.swing.JComboBox<?>) c);
+            else if (c instanceof javax.swing.JEditorPane) headings.add((javax.swing.JEditorPane) c);
+            else if (c instanceof javax.swing.JTextField
+                    && !(c.getParent() instanceof javax.swing.JSpinner.DefaultEditor))
+                fields.add((javax.swing.JTextField) c);
+            if (c instanceof java.awt.Container
+                    && !(c instanceof javax.swing.JComboBox)
+                    && !(c instanceof javax.swing.JSpinner)) {
+                collect((java.awt.Container) c, combos, headings, fields);
+            }
+        }
+    }
 
     /** "window '<title>'" for the first showing window whose text contains needle, or "nowhere". */
     private static String findText(String needle) throws Exception {
