@@ -339,7 +339,7 @@ impl BlockJob<'_> {
             count,
             frames: block.frames,
             seconds,
-            host: host_name(),
+            host: crate::io::host_name(),
             input_fingerprint: plan.input_fingerprint.clone(),
         };
         std::fs::create_dir_all(marker.parent().expect("markers live in a folder"))
@@ -447,10 +447,6 @@ fn gcd(a: usize, b: usize) -> usize {
 
 fn largest_divisor_at_most(n: usize, limit: usize) -> usize {
     (1..=limit.max(1).min(n)).rev().find(|d| n % d == 0).unwrap_or(1)
-}
-
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -27,8 +27,8 @@ pub use frames::{FileMovie, FrameSource, InMemoryMovie};
 pub use imagej::{Calibration, ImageJMetadata};
 pub use movie_files::{open_movie, MovieWriter, OpenedMovie, OutputMovie};
 pub use output_rules::{
-    check_free_space, check_output_path, check_outputs, check_replaceable, partial_sibling, remove_stale_partials,
-    OutputForm,
+    check_free_space, check_output_path, check_outputs, check_replaceable, host_name, partial_sibling,
+    remove_stale_partials, OutputForm,
 };
 pub use paths::{list_movie_inputs, open_regular_file, same_file};
 pub use preview::{write_preview_png, Panel};

@@ -262,7 +262,8 @@ fn process_alive(pid: u32) -> bool {
     }
 }
 
-fn host_name() -> String {
+/// This machine's name as file names and records carry it (`/proc/sys/kernel/hostname`).
+pub fn host_name() -> String {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
     // Kept to characters that are safe in a file name.
     let safe: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '_').collect();

@@ -93,11 +93,6 @@ impl StackWriter {
         path.file_name()
             .ok_or_else(|| Error::usage(format!("{}: the output path must name a file", path.display())))?;
         super::check_replaceable(path, super::OutputForm::File)?;
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-
         let description = metadata.to_description(frames);
         let frame_bytes = (width as u64) * (height as u64) * sample_type.bytes() as u64;
         let estimate = frame_bytes
@@ -117,7 +112,7 @@ impl StackWriter {
         };
         super::output_rules::check_free_space(path, estimate)?;
 
-        let temp_path = dir.join(super::partial_sibling(path, "partial").file_name().expect("named above"));
+        let temp_path = super::partial_sibling(path, "partial");
         let raw =
             OpenOptions::new().write(true).create_new(true).open(&temp_path).map_err(|e| writing_failed(path, e))?;
         let cal = &metadata.calibration;

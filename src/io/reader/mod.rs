@@ -79,16 +79,7 @@ impl StackReader {
         let mut decoder = decoder.with_limits(limits);
 
         let description = image_description(&mut decoder);
-        let imagej = match description.as_deref().map(ImageJMetadata::parse_description) {
-            Some(Err(message)) => return Err(Error::format(path, message)),
-            Some(Ok(meta)) => meta,
-            None => None,
-        };
-        let ome = match description.as_deref().filter(|_| imagej.is_none()).map(ome::parse_ome) {
-            Some(Err(message)) => return Err(Error::format(path, message)),
-            Some(Ok(dimensions)) => dimensions,
-            None => None,
-        };
+        let (imagej, ome) = described_dimensions(path, description.as_deref())?;
         let resolution = resolution(&mut decoder);
 
         let first_chunks = chunk_extents(path, &mut decoder, 0)?;
@@ -133,40 +124,7 @@ impl StackReader {
             }
         };
 
-        // OME's physical pixel sizes are the calibration; TIFF's resolution tags only stand in.
-        let ome_calibrated = ome.as_ref().is_some_and(|o| o.metadata.calibration.unit != "pixel");
-        let which = if ome.is_some() { "OME-XML" } else { "ImageJ" };
-        let (mut metadata, order) = match (imagej, ome) {
-            (Some(meta), _) => {
-                let order = PageOrder::imagej(meta.channels, meta.slices);
-                (meta, order)
-            }
-            (None, Some(ome)) => (ome.metadata, ome.order),
-            (None, None) => (ImageJMetadata { frames: pages, ..ImageJMetadata::default() }, PageOrder::imagej(1, 1)),
-        };
-        if metadata.page_count() != pages {
-            return Err(Error::format(
-                path,
-                format!(
-                    "the {which} description says channels={} slices={} frames={} ({} images) but the file has {pages} pages \
-                     (an OME-TIFF split over several files must be opened in Fiji and saved as one); re-save it in Fiji",
-                    metadata.channels,
-                    metadata.slices,
-                    metadata.frames,
-                    metadata.page_count()
-                ),
-            ));
-        }
-        if let Some((x_per_unit, y_per_unit, unit)) = resolution.filter(|_| !ome_calibrated) {
-            metadata.calibration.pixel_width = 1.0 / x_per_unit;
-            metadata.calibration.pixel_height = 1.0 / y_per_unit;
-            if metadata.calibration.unit == "pixel" {
-                if let Some(unit) = unit {
-                    metadata.calibration.unit = unit.to_string();
-                }
-            }
-        }
-
+        let (metadata, order) = file_metadata(path, imagej, ome, pages, resolution)?;
         let map = choose_view(path, &metadata, order, options)?;
         let frames = if map.time_on_frames { metadata.frames } else { metadata.slices };
         let view = view_metadata(&metadata, map.time_on_frames);
@@ -318,4 +276,68 @@ fn check_finite(info: &StackInfo, t: usize, frame: &[f32]) -> Result<()> {
         Some(bad) => Err(Error::format(&info.path, format!("{} ({} frames)", bad.input_message(t), info.frames))),
         None => Ok(()),
     }
+}
+
+/// The dimensions an ImageDescription states: ImageJ's `key=value` lines, or else OME-XML.
+fn described_dimensions(
+    path: &Path,
+    description: Option<&str>,
+) -> Result<(Option<ImageJMetadata>, Option<ome::OmeDimensions>)> {
+    let imagej = match description.map(ImageJMetadata::parse_description) {
+        Some(Err(message)) => return Err(Error::format(path, message)),
+        Some(Ok(meta)) => meta,
+        None => None,
+    };
+    let ome = match description.filter(|_| imagej.is_none()).map(ome::parse_ome) {
+        Some(Err(message)) => return Err(Error::format(path, message)),
+        Some(Ok(dimensions)) => dimensions,
+        None => None,
+    };
+    Ok((imagej, ome))
+}
+
+/// The file's hyperstack metadata and page order, checked against its `pages`, with the TIFF
+/// resolution tags as calibration where the description gave none.
+fn file_metadata(
+    path: &Path,
+    imagej: Option<ImageJMetadata>,
+    ome: Option<ome::OmeDimensions>,
+    pages: usize,
+    resolution: Option<(f64, f64, Option<&'static str>)>,
+) -> Result<(ImageJMetadata, PageOrder)> {
+    // OME's physical pixel sizes are the calibration; TIFF's resolution tags only stand in.
+    let ome_calibrated = ome.as_ref().is_some_and(|o| o.metadata.calibration.unit != "pixel");
+    let which = if ome.is_some() { "OME-XML" } else { "ImageJ" };
+    let (mut metadata, order) = match (imagej, ome) {
+        (Some(meta), _) => {
+            let order = PageOrder::imagej(meta.channels, meta.slices);
+            (meta, order)
+        }
+        (None, Some(ome)) => (ome.metadata, ome.order),
+        (None, None) => (ImageJMetadata { frames: pages, ..ImageJMetadata::default() }, PageOrder::imagej(1, 1)),
+    };
+    if metadata.page_count() != pages {
+        return Err(Error::format(
+            path,
+            format!(
+                "the {which} description says channels={} slices={} frames={} ({} images) but the file has {pages} pages \
+                 (an OME-TIFF split over several files must be opened in Fiji and saved as one); re-save it in Fiji",
+                metadata.channels,
+                metadata.slices,
+                metadata.frames,
+                metadata.page_count()
+            ),
+        ));
+    }
+    if let Some((x_per_unit, y_per_unit, unit)) = resolution.filter(|_| !ome_calibrated) {
+        metadata.calibration.pixel_width = 1.0 / x_per_unit;
+        metadata.calibration.pixel_height = 1.0 / y_per_unit;
+        if metadata.calibration.unit == "pixel" {
+            if let Some(unit) = unit {
+                metadata.calibration.unit = unit.to_string();
+            }
+        }
+    }
+
+    Ok((metadata, order))
 }
