@@ -5,6 +5,7 @@
 //! This is the engine side of `deepcad score` and of the evaluation harness in `eval/`.
 
 mod baselines;
+mod detail_retention;
 mod regions;
 mod residual_checks;
 mod scorecard;
@@ -12,6 +13,7 @@ mod scorecard;
 pub use baselines::{
     best_baseline, gaussian_3d, Baseline, BaselineKind, Criterion, GAUSSIAN_SIGMAS, MOVING_AVERAGE_WINDOWS,
 };
+pub use detail_retention::{detail_retention, DetailRetention, ScaleRetention, DETAIL_SCALES_PX, HEADLINE_SCALE};
 pub use regions::{footprints_from_labels, labels_from_footprints};
 pub use residual_checks::{residual_checks, ResidualChecks};
 pub use scorecard::{score, Scorecard};

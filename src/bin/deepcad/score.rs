@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use deepcad::evaluation::{
     best_baseline, footprints_from_labels, residual_checks, score, Criterion, ResidualChecks, Scorecard,
 };
+use deepcad::evaluation::{detail_retention, DetailRetention};
 use deepcad::io::{check_outputs, read_stack, write_file_atomically, OutputForm, ReadOptions, StackInfo};
 use deepcad::progress::{report, Event, Progress};
 use deepcad::{Error, Result};
@@ -21,6 +22,8 @@ struct Entry {
     scores: Option<Scorecard>,
     /// Reference-free checks of `raw − output` (none for the raw movie itself).
     residual: Option<ResidualChecks>,
+    /// How much of the raw movie's temporally stable fine detail the output kept (none for the raw movie).
+    detail_retention: Option<DetailRetention>,
 }
 
 #[derive(Serialize)]
@@ -77,7 +80,8 @@ pub fn run(a: ScoreArgs, progress: &mut dyn Progress) -> Result<()> {
             let scores = truth.as_deref().map(|t| score(movie, t, width, height, &neurons)).transpose()?;
             let residual =
                 if checked { Some(residual_checks(&raw, movie, width, height, a.held_out_from)?) } else { None };
-            entries.push(Entry { name, source, scores, residual });
+            let detail_retention = if checked { Some(detail_retention(&raw, movie, width, height)?) } else { None };
+            entries.push(Entry { name, source, scores, residual, detail_retention });
             Ok(())
         };
     if truth.is_some() {
@@ -102,6 +106,7 @@ pub fn run(a: ScoreArgs, progress: &mut dyn Progress) -> Result<()> {
     }
 
     print_table(&entries, truth.is_some());
+    print_detail_retention(&entries);
     if let Some(path) = &a.json {
         let report = Report {
             raw: a.raw.clone(),
@@ -177,4 +182,27 @@ fn print_table(entries: &[Entry], with_truth: bool) {
             e.name, r.lag1_autocorrelation, r.noise_gain, r.noise_floor, r.variance_intensity_correlation, held
         );
     }
+}
+
+fn print_detail_retention(entries: &[Entry]) {
+    let scored: Vec<_> = entries.iter().filter_map(|e| Some((&e.name, e.detail_retention.as_ref()?))).collect();
+    if scored.is_empty() {
+        return;
+    }
+    let name_width = scored.iter().map(|(name, _)| name.chars().count()).max().unwrap_or(4).max(4);
+    let headers: Vec<String> = scored[0].1.scales.iter().map(|s| format!("σ {} px", s.sigma_px)).collect();
+    println!("\n{:<name_width$}  {:>9}", "name", "detail kept (fine → coarse)");
+    println!("{:<name_width$}  {}", "", headers.iter().map(|h| format!("{h:>9}")).collect::<Vec<_>>().join(" "));
+    for (name, d) in scored {
+        let cells: Vec<String> = d
+            .scales
+            .iter()
+            .map(|s| s.retention.map_or("-".into(), |r| format!("{r:.3}")))
+            .map(|c| format!("{c:>9}"))
+            .collect();
+        println!("{name:<name_width$}  {}", cells.join(" "));
+    }
+    println!(
+        "detail kept: the raw movie's temporally stable detail finer than σ that the output keeps (its first half's mean against the raw second half's, and the reverse); ≈1 kept, lower: structure smoothed away, '-': too little stable detail to measure"
+    );
 }
