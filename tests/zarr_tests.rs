@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use deepcad::convert::convert_movie;
+use deepcad::convert::{convert_movie, ConvertOptions};
 use deepcad::io::zarr::{NewArray, ZarrWriter};
 use deepcad::io::{read_stack, write_stack, FrameSource, ImageJMetadata, ReadOptions, SampleType, ZarrMovie};
 use deepcad::progress::{Control, Event, Progress, Silent};
@@ -43,13 +43,14 @@ fn tiff_to_zarr_and_back_keeps_pixels_sample_type_and_calibration() {
         write_stack(&tiff, (13, 21, 37), sample_type, &calibrated(), &values).unwrap();
         let zarr = dir.path().join(format!("{sample_type}.zarr"));
         // A chunk shape that does not divide the movie, to cross chunk and shard edges.
-        convert_movie(&tiff, &zarr, &ReadOptions::default(), Some([5, 8, 8]), false, &mut Silent).unwrap();
+        convert_movie(&tiff, &zarr, &ConvertOptions { chunk: Some([5, 8, 8]), ..Default::default() }, &mut Silent)
+            .unwrap();
         let mut movie = ZarrMovie::open(&zarr, &ReadOptions::default()).unwrap();
         assert_eq!((movie.width(), movie.height(), movie.frames(), movie.sample_type()), (13, 21, 37, sample_type));
         assert_eq!(movie.metadata().calibration, calibrated().calibration);
         assert_eq!(read_all(&mut movie), values, "{sample_type}: pixels");
         let back = dir.path().join(format!("{sample_type}-back.tif"));
-        convert_movie(&zarr, &back, &ReadOptions::default(), None, false, &mut Silent).unwrap();
+        convert_movie(&zarr, &back, &ConvertOptions::default(), &mut Silent).unwrap();
         let (info, pixels) = read_stack(&back, &ReadOptions::default()).unwrap();
         assert_eq!((info.sample_type, pixels), (sample_type, values.clone()));
         assert_eq!(info.metadata.calibration, calibrated().calibration);
@@ -76,18 +77,23 @@ fn a_zarr_output_appears_complete_or_not_at_all_and_is_never_replaced_unless_ask
     let values: Vec<f32> = (0..50 * 16 * 16).map(|i| (i % 1000) as f32).collect();
     write_stack(&tiff, (16, 16, 50), SampleType::U16, &ImageJMetadata::default(), &values).unwrap();
     let zarr = dir.path().join("movie.zarr");
-    let cancelled = convert_movie(&tiff, &zarr, &ReadOptions::default(), Some([4, 16, 16]), false, &mut StopAfter(20));
+    let cancelled = convert_movie(
+        &tiff,
+        &zarr,
+        &ConvertOptions { chunk: Some([4, 16, 16]), ..Default::default() },
+        &mut StopAfter(20),
+    );
     assert!(matches!(cancelled, Err(deepcad::Error::Cancelled)), "{cancelled:?}");
     let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(entries, vec![std::ffi::OsString::from("movie.tif")], "nothing left but the input");
 
-    convert_movie(&tiff, &zarr, &ReadOptions::default(), None, false, &mut Silent).unwrap();
-    let again = convert_movie(&tiff, &zarr, &ReadOptions::default(), None, false, &mut Silent).unwrap_err();
+    convert_movie(&tiff, &zarr, &ConvertOptions::default(), &mut Silent).unwrap();
+    let again = convert_movie(&tiff, &zarr, &ConvertOptions::default(), &mut Silent).unwrap_err();
     assert!(again.to_string().contains("already exists"), "{again}");
     // Replacing, when asked, swaps in the new array whole.
     let other: Vec<f32> = values.iter().map(|v| v + 1.0).collect();
     write_stack(&tiff, (16, 16, 50), SampleType::U16, &ImageJMetadata::default(), &other).unwrap();
-    convert_movie(&tiff, &zarr, &ReadOptions::default(), None, true, &mut Silent).unwrap();
+    convert_movie(&tiff, &zarr, &ConvertOptions { overwrite: true, ..Default::default() }, &mut Silent).unwrap();
     assert_eq!(read_all(&mut ZarrMovie::open(&zarr, &ReadOptions::default()).unwrap()), other);
 
     // A writer dropped before it finished leaves no folder behind.
@@ -226,7 +232,7 @@ fn zarr_v2_arrays_are_read_too() {
     assert_eq!(read_all(&mut movie), values.iter().map(|&v| v as f32).collect::<Vec<_>>());
     // And it converts to v3 like any movie.
     let v3 = dir.path().join("v3.zarr");
-    convert_movie(&path, &v3, &ReadOptions::default(), None, false, &mut Silent).unwrap();
+    convert_movie(&path, &v3, &ConvertOptions::default(), &mut Silent).unwrap();
     assert!(std::fs::read_to_string(v3.join("zarr.json")).unwrap().contains("\"zarr_format\": 3"));
 }
 
@@ -245,7 +251,8 @@ fn zarr_python_reads_our_arrays_and_we_read_its_arrays() {
     let tiff = dir.path().join("ours.tif");
     write_stack(&tiff, (w, h, t), SampleType::U16, &calibrated(), &values).unwrap();
     let ours = dir.path().join("ours.zarr");
-    convert_movie(&tiff, &ours, &ReadOptions::default(), Some([8, 16, 32]), false, &mut Silent).unwrap();
+    convert_movie(&tiff, &ours, &ConvertOptions { chunk: Some([8, 16, 32]), ..Default::default() }, &mut Silent)
+        .unwrap();
     let script = format!(
         r#"
 import sys, numpy as np, zarr
@@ -298,4 +305,34 @@ fn absent_chunks_read_as_the_fill_value_and_are_reported() {
     let reader = ZarrMovie::open(&array, &ReadOptions::default()).unwrap();
     let warning = reader.missing_chunks_warning().expect("a warning");
     assert!(warning.contains("most of the movie is missing") && warning.contains("m.zarr"), "{warning}");
+}
+
+/// A `zarr.json` that declares 65536×65536 frames and stores nothing: every command that reads it
+/// refuses it by its memory budget before reading a pixel (before, `convert` reached 23 GB and was
+/// killed), names the array and says what to raise, and leaves no output behind.
+#[test]
+fn a_huge_declared_frame_is_refused_by_the_memory_budget_before_anything_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let array = dir.path().join("huge.zarr");
+    std::fs::create_dir(&array).unwrap();
+    let declared = r#"{"zarr_format":3,"node_type":"array","shape":[2,65536,65536],"data_type":"uint16",
+        "chunk_grid":{"name":"regular","configuration":{"chunk_shape":[1,65536,65536]}},
+        "chunk_key_encoding":{"name":"default","configuration":{"separator":"/"}},"fill_value":0,
+        "codecs":[{"name":"bytes","configuration":{"endian":"little"}}],"attributes":{}}"#;
+    std::fs::write(array.join("zarr.json"), declared).unwrap();
+    let outputs = [dir.path().join("c.tif"), dir.path().join("c.zarr"), dir.path().join("d.tif")];
+    let runs = [
+        vec!["convert", p(&array), "-o", p(&outputs[0])],
+        vec!["convert", p(&array), "-o", p(&outputs[1]), "--max-memory", "2G"],
+        vec!["denoise", p(&array), "--model", "default", "-o", p(&outputs[2])],
+    ];
+    for (run, output) in runs.iter().zip(&outputs) {
+        let out = deepcad(run);
+        let said = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{run:?}: {said}");
+        assert!(said.contains("huge.zarr") && said.contains("memory budget"), "{run:?}: {said}");
+        assert!(!output.exists(), "{run:?} left {}", output.display());
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "only the input remains: {leftovers:?}");
 }

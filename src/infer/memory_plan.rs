@@ -194,11 +194,15 @@ fn cheapest_split(
     }
 }
 
-/// Refuses a movie whose single frame cannot be held within `budget` bytes: as decoded (its own
-/// sample type) and as float, twice (a frame read and a frame written), before any pixel is read.
+/// Refuses a movie whose single frame cannot be held within `budget` bytes (what its reader holds,
+/// the frame as float, a frame on its way out), before any pixel is read.
 pub fn check_frame_fits(source: &dyn crate::io::FrameSource, budget: usize) -> Result<()> {
     let pixels = source.width().saturating_mul(source.height());
-    let needed = pixels.saturating_mul(source.sample_type().bytes() + 4).saturating_mul(2);
+    // What the source holds while reading, the frame read, and a frame on its way out.
+    let needed = source
+        .read_bytes()
+        .saturating_add(pixels.saturating_mul(4))
+        .saturating_add(pixels.saturating_mul(source.sample_type().bytes() + 4));
     if needed <= budget {
         return Ok(());
     }

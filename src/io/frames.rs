@@ -19,6 +19,12 @@ pub trait FrameSource {
     fn borrow_frame(&self, _t: usize) -> Option<&[f32]> {
         None
     }
+    /// Bytes this source may hold while reading one frame, besides the caller's buffer: by
+    /// default one decoded frame of samples. Memory budgets add it before anything is read, so a
+    /// file that declares a huge frame is refused instead of exhausting memory.
+    fn read_bytes(&self) -> usize {
+        self.width().saturating_mul(self.height()).saturating_mul(self.sample_type().bytes())
+    }
 }
 
 /// A movie held in memory, `T×H×W` row-major (e.g. an ImagePlus passed through JNI).
@@ -101,6 +107,10 @@ impl FrameSource for InMemoryMovie {
     }
     fn borrow_frame(&self, t: usize) -> Option<&[f32]> {
         self.frame(t).ok()
+    }
+    /// Already in memory: reading allocates nothing.
+    fn read_bytes(&self) -> usize {
+        0
     }
 }
 

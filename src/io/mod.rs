@@ -27,7 +27,7 @@ pub use frames::{FileMovie, FrameSource, InMemoryMovie};
 pub use imagej::{Calibration, ImageJMetadata};
 pub use movie_files::{open_movie, MovieWriter, OpenedMovie, OutputMovie};
 pub use output_rules::{
-    check_free_space, check_output_path, check_outputs, check_replaceable, host_name, partial_sibling,
+    check_free_space, check_output_path, check_outputs, check_replaceable, host_name, human_bytes, partial_sibling,
     remove_stale_partials, OutputForm,
 };
 pub use paths::{list_movie_inputs, open_regular_file, same_file};

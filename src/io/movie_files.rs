@@ -99,6 +99,14 @@ impl MovieWriter {
         })
     }
 
+    /// Bytes the writer buffers at once: a frame of samples (TIFF) or a shard of frames (Zarr).
+    pub fn buffer_bytes(&self) -> usize {
+        match self {
+            MovieWriter::Tiff(w) => w.frame_bytes() as usize,
+            MovieWriter::Zarr(w) => w.buffer_bytes(),
+        }
+    }
+
     pub fn write_frame(&mut self, frame: &[f32]) -> Result<()> {
         match self {
             MovieWriter::Tiff(w) => w.write_frame(frame),

@@ -186,7 +186,8 @@ fn free_bytes(dir: &Path) -> Option<u64> {
     }
 }
 
-fn human_bytes(bytes: u64) -> String {
+/// A size for messages: GB, MB, or kB below a megabyte (never "0 MB").
+pub fn human_bytes(bytes: u64) -> String {
     match bytes {
         b if b >= 1 << 30 => format!("{:.1} GB", b as f64 / (1u64 << 30) as f64),
         b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / (1u64 << 20) as f64),

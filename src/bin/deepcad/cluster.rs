@@ -122,8 +122,13 @@ pub fn compare(a: CompareArgs) -> Result<ExitCode> {
 }
 
 pub fn convert(a: ConvertArgs, progress: &mut dyn Progress) -> Result<()> {
-    let options = ReadOptions { channel: a.channel, slice: a.slice };
-    let done = deepcad::convert::convert_movie(&a.input, &a.output, &options, a.chunk, a.overwrite, progress)?;
+    let options = deepcad::convert::ConvertOptions {
+        read: ReadOptions { channel: a.channel, slice: a.slice },
+        chunk: a.chunk,
+        overwrite: a.overwrite,
+        max_memory_bytes: a.max_memory,
+    };
+    let done = deepcad::convert::convert_movie(&a.input, &a.output, &options, progress)?;
     report(
         progress,
         Event::Info(&format!(

@@ -26,6 +26,8 @@ pub struct ZarrMovie {
     sample_type: SampleType,
     metadata: ImageJMetadata,
     slab_frames: usize,
+    /// Decoded bytes of one stored chunk: a read may decode a whole chunk it only partly needs.
+    chunk_bytes: usize,
     slab: Vec<f32>,
     slab_range: Range<usize>,
 }
@@ -96,6 +98,10 @@ impl ZarrMovie {
             .or_else(|| array.chunk_shape(&vec![0; shape.len()]).ok().map(|s| s[0].get() as usize))
             .unwrap_or(1);
         let slab_frames = chunk_frames.clamp(1, (SLAB_BYTES / (height * width * 4)).max(1));
+        let chunk_bytes = array
+            .effective_subchunk_shape()
+            .or_else(|| array.chunk_shape(&vec![0; shape.len()]).ok())
+            .map_or(0, |s| s.iter().fold(sample_type.bytes(), |acc, v| acc.saturating_mul(v.get() as usize)));
         let metadata = read_movie_attributes(array.attributes(), frames);
         Ok(ZarrMovie {
             path: path.to_path_buf(),
@@ -107,6 +113,7 @@ impl ZarrMovie {
             sample_type,
             metadata,
             slab_frames,
+            chunk_bytes,
             slab: Vec::new(),
             slab_range: 0..0,
         })
@@ -213,6 +220,11 @@ impl FrameSource for ZarrMovie {
     }
     fn sample_type(&self) -> SampleType {
         self.sample_type
+    }
+    /// A slab as stored samples and as `f32`, and one decoded chunk.
+    fn read_bytes(&self) -> usize {
+        let slab = self.slab_frames.saturating_mul(self.height).saturating_mul(self.width);
+        slab.saturating_mul(self.sample_type.bytes() + 4).saturating_add(self.chunk_bytes)
     }
     fn read_frame(&mut self, t: usize, out: &mut [f32]) -> Result<()> {
         let plane = self.height * self.width;

@@ -172,6 +172,12 @@ impl ZarrWriter {
         self.sample_type
     }
 
+    /// Bytes this writer buffers: one shard of frames as float and as stored samples.
+    pub fn buffer_bytes(&self) -> usize {
+        let frames = self.shard_frames.min(self.range.end - self.range.start);
+        frames.saturating_mul(self.width * self.height).saturating_mul(4 + self.sample_type.bytes())
+    }
+
     /// Appends the next frame (`width·height` values in output units; rounded and clipped to the
     /// sample type like the TIFF writer).
     pub fn write_frame(&mut self, frame: &[f32]) -> Result<()> {
