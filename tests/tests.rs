@@ -10,6 +10,7 @@ mod hybrid_bundle_tests;
 mod hybrid_denoise_tests;
 mod infer_tests;
 mod io_tests;
+mod live_tests;
 mod model_tests;
 mod module_cycles_tests;
 mod official_pipeline_tests;

@@ -13,6 +13,9 @@
 pub mod batch;
 pub mod blocks;
 mod input_fingerprint;
+pub mod live;
+mod live_ring;
+pub mod live_schedule;
 mod memory_plan;
 pub mod normalization;
 pub mod official_pipeline;
@@ -24,6 +27,7 @@ use serde::Serialize;
 
 pub use batch::{denoise_batch, plan_batch, BatchPlan, BatchReport, DEFAULT_SUFFIX};
 pub use blocks::{block_status, plan_blocks, BlockJob, BlockPlan, BlockReport, BlockStatus};
+pub use live::{Backlog, LiveFrame, LiveNormalization, LiveSettings, LiveStatus, LiveStream};
 pub use memory_plan::{bytes_per_voxel, plan_memory, split_bands, Budget, MemoryPlan};
 pub use stream::denoise_stream;
 

@@ -141,7 +141,8 @@ pub(crate) fn denoise_stream_with(
 
 /// Only the time blocks `time_tiles` of the movie's tile plan (all when `None`): the sink gets
 /// exactly the frames those blocks keep, computed as the whole-movie run computes them, so block
-/// jobs on other machines add up to the whole movie bit for bit (`infer::blocks`).
+/// jobs on other machines add up to the whole movie bit for bit (`infer::blocks`), and so does the
+/// live stream (`infer::live`), which runs one block at a time as its frames arrive.
 pub(crate) fn denoise_stream_part(
     model: &Model,
     source: &mut dyn FrameSource,
@@ -151,6 +152,24 @@ pub(crate) fn denoise_stream_part(
     progress: &mut dyn Progress,
     sink: &mut dyn FnMut(&[f32]) -> Result<()>,
 ) -> Result<TilePlan> {
+    let shape = checked_shape(model, source, settings)?;
+    let memory = plan(model, &source.name(), shape, settings)?;
+    // Slabs and tiles reuse their activations' memory (tensor_pool.rs). Freed blocks wait idle
+    // only for requests the plan counts anyway, and a new block first evicts idle ones.
+    let _pool = PoolRun::begin(settings.max_memory_bytes);
+    report_plan(progress, &memory, shape)?;
+    let units = plan_units(&memory, time_tiles, &source.name())?;
+    let tile_runs: usize = units.iter().map(|u| u.rows.len() * memory.tiles.per_axis[2].len()).sum();
+    report(progress, Event::Begin { phase: "denoise", total: tile_runs as u64 })?;
+    let geometry =
+        Geometry { frames: shape[0], height: shape[1], width: shape[2], padded_width: round_up(shape[2], ALIGNMENT) };
+    let run = Run { model, plan: &memory.tiles, settings, affine, geometry, name: source.name() };
+    run_pipeline(run, source, &units, memory.bands.len(), progress, sink)?;
+    Ok(memory.tiles)
+}
+
+/// The movie's `[t, y, x]` shape once the settings and the model can run on it.
+fn checked_shape(model: &Model, source: &dyn FrameSource, settings: &DenoiseSettings) -> Result<[usize; 3]> {
     let shape = [source.frames(), source.height(), source.width()];
     if shape.contains(&0) {
         return Err(Error::usage(format!("{}: movie has a zero-sized axis {shape:?}", source.name())));
@@ -166,36 +185,41 @@ pub(crate) fn denoise_stream_part(
             source.name()
         )));
     }
-    let MemoryPlan { tiles: plan, bands, frames_per_pass, bytes } = plan(model, &source.name(), shape, settings)?;
-    // Slabs and tiles reuse their activations' memory (tensor_pool.rs). Freed blocks wait idle
-    // only for requests the plan counts anyway, and a new block first evicts idle ones.
-    let _pool = PoolRun::begin(settings.max_memory_bytes);
+    Ok(shape)
+}
+
+/// Says which tiles, halo and memory the run uses, and whether frames are split into bands.
+fn report_plan(progress: &mut dyn Progress, memory: &MemoryPlan, shape: [usize; 3]) -> Result<()> {
+    let MemoryPlan { tiles: plan, bands, frames_per_pass, bytes } = memory;
     report(progress, Event::Info(&format!(
         "tile {:?} (t, y, x), halo {:?}, {} tiles, {:.2}× voxels pushed through the network, about {:.0} MB of working memory",
-        plan.tile, plan.halo, plan.tile_count(), plan.overhead(), bytes as f64 / 1e6
+        plan.tile, plan.halo, plan.tile_count(), plan.overhead(), *bytes as f64 / 1e6
     )))?;
     if bands.len() > 1 {
         report(progress, Event::Info(&format!(
             "frames of {}×{} do not fit the memory budget whole: each time block is read and denoised in {} bands of rows{}",
             shape[2], shape[1], bands.len(),
-            if frames_per_pass < plan.tile[0] { format!(", keeping at most {frames_per_pass} frames per pass") } else { String::new() }
+            if *frames_per_pass < plan.tile[0] { format!(", keeping at most {frames_per_pass} frames per pass") } else { String::new() }
         )))?;
     }
+    Ok(())
+}
 
-    let (height, width) = (shape[1], shape[2]);
-    let geometry = Geometry { frames: shape[0], height, width, padded_width: round_up(width, ALIGNMENT) };
+/// The units of work for `time_tiles` (all when `None`): each time block, split into passes of at
+/// most `frames_per_pass` kept frames, each pass into the plan's bands of tile rows.
+fn plan_units(memory: &MemoryPlan, time_tiles: Option<Range<usize>>, name: &str) -> Result<Vec<Unit>> {
+    let MemoryPlan { tiles: plan, bands, frames_per_pass, .. } = memory;
     let time_tiles = time_tiles.unwrap_or(0..plan.per_axis[0].len());
     let Some(time_blocks) = plan.per_axis[0].get(time_tiles.clone()).filter(|blocks| !blocks.is_empty()) else {
         return Err(Error::usage(format!(
-            "{}: time blocks {time_tiles:?} are outside the plan's {}",
-            source.name(),
+            "{name}: time blocks {time_tiles:?} are outside the plan's {}",
             plan.per_axis[0].len()
         )));
     };
     let mut units = Vec::with_capacity(time_blocks.len() * bands.len());
     for &block in time_blocks {
         // A block whose kept frames would not fit whole is run once per part of them.
-        for keep_start in (block.keep_start..block.keep_end).step_by(frames_per_pass.max(1)) {
+        for keep_start in (block.keep_start..block.keep_end).step_by((*frames_per_pass).max(1)) {
             let time = AxisTile { keep_start, keep_end: (keep_start + frames_per_pass).min(block.keep_end), ..block };
             for (b, band) in bands.iter().enumerate() {
                 units.push(Unit {
@@ -206,28 +230,33 @@ pub(crate) fn denoise_stream_part(
             }
         }
     }
-    let tile_runs: usize = units.iter().map(|u| u.rows.len() * plan.per_axis[2].len()).sum();
-    report(progress, Event::Begin { phase: "denoise", total: tile_runs as u64 })?;
-    // Whole frames are assembled from bands before they are written (one band: no copy).
-    let mut assembly = if bands.len() > 1 {
-        let kept = units.iter().map(Unit::kept_frames).max().unwrap_or(0);
-        zeroed_f32(kept * height * width, "the output block")?
-    } else {
-        Vec::new()
-    };
+    Ok(units)
+}
+
+/// Reads units on the calling thread while a compute thread runs the network on the one before,
+/// and hands finished frames to `sink` in order.
+fn run_pipeline(
+    run: Run<'_>,
+    source: &mut dyn FrameSource,
+    units: &[Unit],
+    band_count: usize,
+    progress: &mut dyn Progress,
+    sink: &mut dyn FnMut(&[f32]) -> Result<()>,
+) -> Result<()> {
+    let (settings, affine, geometry) = (run.settings, run.affine, run.geometry);
+    let mut output = BlockAssembly::new(units, band_count, geometry)?;
     // A fresh thread starts with libtorch's default intra-op thread count; keep the caller's.
     let threads = tch::get_num_threads();
     std::thread::scope(|scope| -> Result<()> {
         // Capacity 1: the reader runs at most one block ahead of the network.
         let (block_tx, block_rx) = sync_channel::<Vec<f32>>(1);
         let (finished_tx, finished_rx) = channel::<Result<Finished>>();
-        let run = ExclusiveRun(Run { model, plan: &plan, settings, affine, geometry, name: source.name() });
-        let units = &units;
+        let run = ExclusiveRun(run);
         scope.spawn(move || {
             let run = run;
             compute_blocks(&run.0, units, threads, block_rx, finished_tx)
         });
-        let mut frame = zeroed_f32(height * width, "one frame")?;
+        let mut frame = zeroed_f32(geometry.height * geometry.width, "one frame")?;
         // A failed send means the compute thread stopped; its error waits in `finished_rx`.
         if settings.pipelined {
             let _ = block_tx.send(read_block(source, &units[0], affine, geometry, &mut frame)?);
@@ -243,16 +272,7 @@ pub(crate) fn denoise_stream_part(
                 match finished_rx.recv() {
                     Ok(Ok(Finished::Tiles(done))) => report(progress, Event::Advance { done, message: "tiles" })?,
                     Ok(Ok(Finished::Band(values))) => {
-                        if bands.len() == 1 {
-                            values.chunks_exact(height * width).try_for_each(&mut *sink)?;
-                        } else {
-                            place_band(&mut assembly, &values, unit, height, width);
-                            if unit.last_band {
-                                assembly[..unit.kept_frames() * height * width]
-                                    .chunks_exact(height * width)
-                                    .try_for_each(&mut *sink)?;
-                            }
-                        }
+                        output.deliver(&values, unit, sink)?;
                         break;
                     }
                     Ok(Err(error)) => return Err(error),
@@ -264,8 +284,41 @@ pub(crate) fn denoise_stream_part(
         Ok(())
         // Leaving the scope drops both channel ends, so an early return stops the compute thread
         // after its current batch; the scope then joins it.
-    })?;
-    Ok(plan)
+    })
+}
+
+/// Whole frames out of bands: with one band the unit's frames go straight to the sink; with
+/// several they are assembled here first and leave when the block's last band is in.
+struct BlockAssembly {
+    banded: bool,
+    frames: Vec<f32>,
+    height: usize,
+    width: usize,
+}
+
+impl BlockAssembly {
+    fn new(units: &[Unit], band_count: usize, g: Geometry) -> Result<BlockAssembly> {
+        let banded = band_count > 1;
+        let frames = if banded {
+            let kept = units.iter().map(Unit::kept_frames).max().unwrap_or(0);
+            zeroed_f32(kept * g.height * g.width, "the output block")?
+        } else {
+            Vec::new()
+        };
+        Ok(BlockAssembly { banded, frames, height: g.height, width: g.width })
+    }
+
+    fn deliver(&mut self, values: &[f32], unit: &Unit, sink: &mut dyn FnMut(&[f32]) -> Result<()>) -> Result<()> {
+        let plane = self.height * self.width;
+        if !self.banded {
+            return values.chunks_exact(plane).try_for_each(sink);
+        }
+        place_band(&mut self.frames, values, unit, self.height, self.width);
+        if unit.last_band {
+            self.frames[..unit.kept_frames() * plane].chunks_exact(plane).try_for_each(sink)?;
+        }
+        Ok(())
+    }
 }
 
 /// Copies one band's kept frames and rows (`frames·rows·W`) into whole frames (`frames·H·W`).
