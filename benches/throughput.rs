@@ -15,6 +15,7 @@ use std::time::Instant;
 use deepcad::infer::{denoise_file, DenoiseSettings};
 use deepcad::io::InMemoryMovie;
 use deepcad::io::{ImageJMetadata, OutputKind, ReadOptions, SampleType, StackWriter};
+use deepcad::model::precision::{inference_model, InferencePrecision};
 use deepcad::model::{Model, ModelMetadata, Normalization};
 use deepcad::progress::{Control, Event, Progress, Silent};
 use deepcad::simulate::{SimulationConfig, Simulator};
@@ -82,11 +83,14 @@ fn infer_phase() {
     );
 }
 
-fn network_phase(low_memory: bool) {
+fn network_phase(low_memory: bool, precision: InferencePrecision) {
     tch::manual_seed(0);
-    let model =
+    let float32 =
         Model::new(ModelMetadata::new(16, [64, 64, 64], Normalization::Fixed { offset: 0.0, scale: 1.0 }), Device::Cpu)
             .unwrap();
+    let converted = inference_model(&float32, precision).unwrap();
+    let model = converted.as_ref().unwrap_or(&float32);
+    let kind = precision.resolve(Device::Cpu).unwrap();
     let x = Tensor::randn([1, 1, 144, 144, 144], (Kind::Float, Device::Cpu));
     let _guard = tch::no_grad_guard();
     // The slab width the denoiser uses for this tile.
@@ -102,7 +106,7 @@ fn network_phase(low_memory: bool) {
     let seconds = started.elapsed().as_secs_f64() / reps as f64;
     let rate = 144f64.powi(3) / seconds;
     println!(
-        "network 144^3 tile, {} forward{}: {:.2} Mvoxel/s = {:.1} GFLOP/s, peak RSS {:.0} MB",
+        "network 144^3 tile, {} forward, {kind:?}{}: {:.2} Mvoxel/s = {:.1} GFLOP/s, peak RSS {:.0} MB",
         if low_memory { "low-memory" } else { "plain" },
         if deepcad::model::ROUTE_SMALL_CONVOLUTIONS_TO_ONEDNN.load(std::sync::atomic::Ordering::Relaxed) {
             ""
@@ -342,6 +346,11 @@ fn main() {
         Some("bfloat16") => Precision::MixedBfloat16,
         _ => Precision::Auto,
     };
+    let inference_precision = match precision {
+        Precision::Float32 => InferencePrecision::Float32,
+        Precision::MixedBfloat16 => InferencePrecision::Bfloat16,
+        Precision::Auto => InferencePrecision::Auto,
+    };
     deepcad::device::tune_allocator_for_throughput();
     // Baseline: libtorch's own convolution dispatch (small batch-1 convolutions on its native kernel).
     let libtorch_dispatch = std::env::args().any(|a| a == "libtorch-dispatch");
@@ -351,8 +360,8 @@ fn main() {
     println!("# deepcad throughput on CPU ({} threads)", tch::get_num_threads());
     match phase.as_deref() {
         Some("infer") => infer_phase(),
-        Some("network") => network_phase(true),
-        Some("network-plain") => network_phase(false),
+        Some("network") => network_phase(true, inference_precision),
+        Some("network-plain") => network_phase(false, inference_precision),
         Some("train64") => train_phase(64, 8, precision),
         Some("train150") => train_phase(152, 3, precision),
         Some("train64-once") => train_phase(64, 1, Precision::Float32),

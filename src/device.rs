@@ -120,6 +120,40 @@ pub fn describe_devices() -> String {
     lines.join("\n")
 }
 
+/// Whether `device` computes bfloat16 natively: a CPU with AVX-512 BF16 or AMX-BF16 (oneDNN then
+/// runs bf16 convolutions on those units; elsewhere it emulates them, slower than float32), or a
+/// CUDA GPU of compute capability 8.0 or newer (Ampere on; older cards emulate bf16).
+pub fn has_native_bfloat16(device: Device) -> bool {
+    match device {
+        Device::Cpu => cpu_has_native_bfloat16(),
+        Device::Cuda(n) => crate::gpu_info::query_gpus()
+            .map(|gpus| gpus.iter().any(|g| g.index == n && g.compute_capability.0 >= 8))
+            .unwrap_or(false),
+        _ => false,
+    }
+}
+
+/// AVX-512 BF16 or AMX-BF16 among /proc/cpuinfo's flags (read once per process).
+pub fn cpu_has_native_bfloat16() -> bool {
+    static NATIVE: OnceLock<bool> = OnceLock::new();
+    *NATIVE.get_or_init(|| {
+        std::fs::read_to_string("/proc/cpuinfo")
+            .map(|info| info.split_whitespace().any(|flag| flag == "avx512_bf16" || flag == "amx_bf16"))
+            .unwrap_or(false)
+    })
+}
+
+/// The CPU's bfloat16 units for messages and benchmarks: "AMX-BF16", "AVX512-BF16 (no AMX)" or "none".
+pub fn cpu_bfloat16_units() -> &'static str {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let has = |flag: &str| info.split_whitespace().any(|f| f == flag);
+    match (has("amx_bf16"), has("avx512_bf16")) {
+        (true, _) => "AMX-BF16",
+        (false, true) => "AVX512-BF16 (no AMX)",
+        _ => "none",
+    }
+}
+
 /// Most CPU threads accepted: more than this many per core only adds contention (and thousands
 /// of OpenMP threads can stall the process).
 pub const MAX_THREADS_PER_CORE: usize = 4;

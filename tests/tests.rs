@@ -17,6 +17,7 @@ mod official_pipeline_tests;
 mod output_rules_tests;
 mod pth_import_tests;
 mod pth_reader_tests;
+mod precision_tests;
 mod simulate_tests;
 mod streaming_tests;
 mod tiling_tests;

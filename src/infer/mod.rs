@@ -32,6 +32,7 @@ pub use memory_plan::{bytes_per_voxel, plan_memory, split_bands, Budget, MemoryP
 pub use stream::denoise_stream;
 
 use crate::io::{open_movie, FrameSource, ImageJMetadata, MovieWriter, OutputMovie, ReadOptions, SampleType};
+use crate::model::precision::{inference_model, InferencePrecision};
 use crate::model::Model;
 use crate::progress::Progress;
 use crate::Result;
@@ -135,6 +136,8 @@ fn denoise_into_memory(
 ) -> Result<Vec<f32>> {
     let len = source.frames().saturating_mul(source.width()).saturating_mul(source.height());
     let mut out = crate::allocation::with_capacity_f32(len, "the denoised movie")?;
+    let converted = inference_model(model, settings.precision)?;
+    let model = converted.as_ref().unwrap_or(model);
     stream::denoise_stream_with(model, source, settings, affine, progress, &mut |frame: &[f32]| {
         out.extend_from_slice(frame);
         Ok(())
@@ -161,6 +164,10 @@ pub struct DenoiseSettings {
     /// Read the next block (and write the last) while the network runs on this one. `false` runs
     /// read, compute and write one after the other: the same output, kept to measure the overlap.
     pub pipelined: bool,
+    /// Arithmetic of the network: `auto` (float32 unless bfloat16 passed the quality gate on a
+    /// device with native bfloat16), `float32`, or `bfloat16` (`model::precision`). The official
+    /// pipelines (`compat`) always run float32, to give their authors' numbers.
+    pub precision: InferencePrecision,
     /// Reproduce an official DeepCAD-RT test pipeline instead of our seamless tiling (interop:
     /// a checkpoint then gives its authors' numbers, seams included). The movie is held whole.
     pub compat: Option<official_pipeline::CompatSettings>,
@@ -180,6 +187,7 @@ impl Default for DenoiseSettings {
             max_memory_bytes: 1 << 30,
             slab_voxels: crate::model::SLAB_VOXELS,
             pipelined: true,
+            precision: InferencePrecision::Auto,
             compat: None,
             overwrite: false,
         }
@@ -288,6 +296,8 @@ pub fn denoise_to_file(
         }
         None => {
             let affine = affine.expect("resolved above for the seamless path");
+            let converted = inference_model(model, settings.precision)?;
+            let model = converted.as_ref().unwrap_or(model);
             let plan =
                 stream::denoise_stream_with(model, source, settings, affine, progress, &mut |frame: &[f32]| {
                     writer.write_frame(frame)

@@ -4,6 +4,7 @@ pub mod blind_spot;
 mod conv_dispatch;
 mod forward;
 pub mod hybrid;
+pub mod precision;
 pub mod pth;
 pub mod reference_architecture;
 pub mod reference_params;

@@ -6,7 +6,7 @@
 //! 1×1×1 head. Variable paths reproduce the reference state-dict names
 //! (`Generator.encoders.0.basic_module.SingleConv1.conv.weight`, ...) so checkpoints map one to one.
 
-use tch::{nn, Tensor};
+use tch::{nn, Kind, Tensor};
 
 use super::conv_dispatch::conv;
 use super::upsampled_conv::{is_exact_doubling, UpsampledConv};
@@ -130,8 +130,9 @@ impl UNet3d {
     /// `x`: `[N, 1, T, H, W]` → `[N, 1, T, H, W]`. Any size ≥ 1 works (pooling floors, upsampling
     /// restores the skip's exact size), but only multiples of [`ALIGNMENT`] are shift-equivariant.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let x = self.entering(x)?;
         let mut skips: Vec<Tensor> = Vec::with_capacity(LEVELS);
-        let mut h = self.encoders[0].forward(x)?;
+        let mut h = self.encoders[0].forward(&x)?;
         for encoder in &self.encoders[1..] {
             let pooled = h.f_max_pool3d([2, 2, 2], [2, 2, 2], [0, 0, 0], [1, 1, 1], false)?;
             skips.push(h);
@@ -141,8 +142,34 @@ impl UNet3d {
             let skip = skips.pop().expect("one skip per decoder level");
             h = decoder.forward_decoder(&skip, &h)?;
         }
-        conv(&h, &self.final_conv.ws, self.final_conv.bs.as_ref(), 0)
+        let head = &self.final_conv;
+        conv(&head_input(&h, &head.ws)?, &head.ws, head.bs.as_ref(), 0)
     }
+
+    /// The kind the convolutions compute in: their weights' (bfloat16 in a denoising run's
+    /// bfloat16 copy of the model, `precision.rs`; float32 otherwise, mixed-precision training too).
+    fn compute_kind(&self) -> Kind {
+        self.encoders[0].conv1.ws.kind()
+    }
+
+    /// `x` as the network computes it: a float32 tile entering a bfloat16 copy is cast once here;
+    /// anything else (float32, or mixed-precision training's bfloat16 on float32 weights) as it is.
+    fn entering(&self, x: &Tensor) -> Result<Tensor> {
+        if self.compute_kind() == Kind::BFloat16 && x.kind() == Kind::Float {
+            return Ok(x.f_to_kind(Kind::BFloat16)?);
+        }
+        Ok(x.shallow_clone())
+    }
+}
+
+/// The head's input: a bfloat16 copy's features in its float32 head's kind at inference, so the
+/// output is not rounded to bfloat16 (a 16→1 pointwise convolution: negligible work). Activations
+/// that carry gradients (mixed-precision training) stay as they are.
+fn head_input(h: &Tensor, head_weight: &Tensor) -> Result<Tensor> {
+    if h.kind() != head_weight.kind() && !h.requires_grad() {
+        return Ok(h.f_to_kind(head_weight.kind())?);
+    }
+    Ok(h.shallow_clone())
 }
 
 impl UNet3d {
@@ -167,6 +194,7 @@ impl UNet3d {
         slab: i64,
         between_slabs: &mut dyn FnMut() -> Result<()>,
     ) -> Result<Tensor> {
+        let x = &self.entering(x)?;
         let size = x.size();
         let (t, slab) = (size[SLAB_DIM as usize], slab.max(1));
         let f = self.base_width as i64;
@@ -243,13 +271,17 @@ fn decode_in_slabs(
         let from_coarse = upsampled.columns(coarse, c0, (hi + 1) / 2)?.f_narrow(SLAB_DIM, lo - 2 * c0, hi - lo)?;
         Ok(from_skip.f_add(&from_coarse)?)
     };
-    let channels = if head.is_some() { 1 } else { block.conv2.ws.size()[0] };
-    let output = Tensor::f_empty([size[0], channels, frames, height, t], (skip.kind(), skip.device()))?;
+    let (channels, kind) = match head {
+        Some(head) if head.ws.kind() == Kind::Float => (1, Kind::Float),
+        Some(_) => (1, skip.kind()),
+        None => (block.conv2.ws.size()[0], skip.kind()),
+    };
+    let output = Tensor::f_empty([size[0], channels, frames, height, t], (kind, skip.device()))?;
     let mut columns = SlidingDoubleConv::new(block, &first_conv, t);
     for (a, b) in slabs(t, slab) {
         let rows = columns.next(a, b)?;
         let rows = match head {
-            Some(head) => conv(&rows, &head.ws, head.bs.as_ref(), 0)?,
+            Some(head) => conv(&head_input(&rows, &head.ws)?, &head.ws, head.bs.as_ref(), 0)?,
             None => rows,
         };
         output.f_narrow(SLAB_DIM, a, b - a)?.f_copy_(&rows)?;

@@ -38,9 +38,13 @@ impl UpsampledConv {
             1., 1., 0.,     0., 0., 1.,
         ])
         .f_view([2, 2, 3])?
-        .f_to_device(weight.device())?
-        .f_to_kind(weight.kind())?;
-        let combined = Tensor::f_einsum("pak,qbl,rcm,oiklm->pqroiabc", &[&taps, &taps, &taps, weight], None::<&[i64]>)?;
+        .f_to_device(weight.device())?;
+        // Taps are summed in float32 even for bfloat16 weights (up to 8 taps meet in one parity
+        // weight), then rounded once to the weight's kind.
+        let weight32 = weight.f_to_kind(tch::Kind::Float)?;
+        let combined =
+            Tensor::f_einsum("pak,qbl,rcm,oiklm->pqroiabc", &[&taps, &taps, &taps, &weight32], None::<&[i64]>)?
+                .f_to_kind(weight.kind())?;
         Ok(UpsampledConv { parity_weight: combined.f_reshape([8 * size[0], size[1], 2, 2, 2])?, out_channels: size[0] })
     }
 

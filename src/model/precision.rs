@@ -1,0 +1,103 @@
+//! The arithmetic a denoising run uses: float32, or bfloat16 on devices that compute it natively.
+//!
+//! A bfloat16 run works on a copy of the model whose 3×3×3 convolution weights are cast once (not
+//! per call, as mixed-precision training must): the tile is cast to bfloat16 on entry, every
+//! convolution, pooling and upsampling runs in bfloat16 (oneDNN accumulates in float32 inside
+//! each convolution), and the 1×1×1 head runs in float32 on the last level's features, so the
+//! output is not rounded to bfloat16's 8 bits. A hybrid model's blind-spot branch stays float32.
+
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind};
+
+use super::bundle::Model;
+use crate::{Error, Result};
+
+/// The precision a denoising run asks for, as every door spells it: `auto`, `float32`, `bfloat16`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum InferencePrecision {
+    /// Float32 for now: bfloat16 missed the quality gate (≤ 0.05 dB and ≤ 0.001 trace r at every
+    /// photon level of the harness) in `eval/precision_cost.py`; see [`AUTO_USES_BFLOAT16`].
+    #[default]
+    Auto,
+    Float32,
+    /// Bfloat16 where the device computes it natively; elsewhere a clear error (emulated bfloat16
+    /// is slower than float32, and a silent fallback would hide that the request was not met).
+    Bfloat16,
+}
+
+/// Whether `auto` picks bfloat16 on a device with native bfloat16. Set from the measured quality
+/// cost (README, "bfloat16 denoising"): only a cost within the gate at every photon level may turn it on.
+pub const AUTO_USES_BFLOAT16: bool = false;
+
+impl InferencePrecision {
+    /// The spellings every door accepts.
+    pub const NAMES: [&'static str; 3] = ["auto", "float32", "bfloat16"];
+
+    pub fn from_name(name: &str) -> Result<InferencePrecision> {
+        match name {
+            "auto" => Ok(InferencePrecision::Auto),
+            "float32" => Ok(InferencePrecision::Float32),
+            "bfloat16" => Ok(InferencePrecision::Bfloat16),
+            other => Err(Error::usage(format!("precision '{other}' is unknown; use auto, float32 or bfloat16"))),
+        }
+    }
+
+    /// The element kind the network computes in on `device`: `auto` resolved, `bfloat16` refused
+    /// where the device lacks native bfloat16.
+    pub fn resolve(self, device: Device) -> Result<Kind> {
+        let native = crate::device::has_native_bfloat16(device);
+        match self {
+            InferencePrecision::Float32 => Ok(Kind::Float),
+            InferencePrecision::Auto if AUTO_USES_BFLOAT16 && native => Ok(Kind::BFloat16),
+            InferencePrecision::Auto => Ok(Kind::Float),
+            InferencePrecision::Bfloat16 if native => Ok(Kind::BFloat16),
+            InferencePrecision::Bfloat16 => Err(Error::usage(format!(
+                "precision bfloat16 needs a device that computes it natively (a CPU with AVX512-BF16 or AMX-BF16, or a CUDA GPU of compute capability 8.0 or newer); {} has none: choose float32 or auto",
+                crate::device::device_id(device)
+            ))),
+        }
+    }
+}
+
+/// The model a denoising run in `precision` uses: `None` when it is `model` itself (float32), else
+/// a copy with bfloat16 convolution weights. The copy holds the weights once more (a few MB).
+pub fn inference_model(model: &Model, precision: InferencePrecision) -> Result<Option<Model>> {
+    if precision.resolve(model.device())? == Kind::Float {
+        return Ok(None);
+    }
+    let mut copy = Model::new(model.metadata.clone(), model.device())?;
+    copy.vs.copy(&model.vs)?;
+    tch::no_grad(|| -> Result<()> {
+        for (name, mut variable) in copy.vs.variables() {
+            if is_cast_for_bfloat16(&name, &variable) {
+                // set_data swaps the storage under every handle of this variable (the network's too).
+                variable.f_set_data(&variable.f_to_kind(Kind::BFloat16)?)?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(Some(copy))
+}
+
+/// The U-Net's 3×3×3 convolution weights and biases; not its 1×1×1 head (float32 output) nor a
+/// hybrid model's blind-spot branch.
+fn is_cast_for_bfloat16(name: &str, variable: &tch::Tensor) -> bool {
+    name.starts_with("Generator.") && !name.starts_with("Generator.final_conv") && variable.kind() == Kind::Float
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spelling_round_trips_and_others_are_refused_by_name() {
+        for name in InferencePrecision::NAMES {
+            let precision = InferencePrecision::from_name(name).unwrap();
+            assert_eq!(serde_json::to_value(precision).unwrap(), serde_json::json!(name));
+        }
+        let error = InferencePrecision::from_name("half").unwrap_err().to_string();
+        assert!(error.contains("'half'") && error.contains("bfloat16"), "{error}");
+        assert_eq!(InferencePrecision::Float32.resolve(Device::Cpu).unwrap(), Kind::Float);
+    }
+}

@@ -1,0 +1,52 @@
+//! Denoising precision (`model::precision`): bfloat16 runs where the CPU computes it natively, is
+//! refused clearly where it does not, stays close to float32 and repeats bit for bit.
+use deepcad::infer::{denoise_volume, DenoiseSettings};
+use deepcad::io::{InMemoryMovie, SampleType};
+use deepcad::model::precision::InferencePrecision;
+use deepcad::model::{Model, BUILT_IN_MODEL};
+use deepcad::progress::Silent;
+use deepcad::simulate::{SimulationConfig, Simulator};
+use tch::Device;
+
+/// A small simulated two-photon movie (noisy counts), `[t, h, w]` = 24×48×40.
+fn simulated_movie() -> (usize, usize, usize, Vec<f32>) {
+    let (t, h, w) = (24, 48, 40);
+    let sim =
+        Simulator::new(&SimulationConfig { width: w, height: h, frames: t, seed: 5, ..Default::default() }).unwrap();
+    let (mut clean, mut noisy) = (vec![0f32; w * h], vec![0f32; w * h]);
+    let mut data = Vec::with_capacity(t * h * w);
+    for f in 0..t {
+        sim.frame(f, &mut clean, &mut noisy);
+        data.extend_from_slice(&noisy);
+    }
+    (t, h, w, data)
+}
+
+fn denoise(model: &Model, precision: InferencePrecision) -> deepcad::Result<Vec<f32>> {
+    let (t, h, w, data) = simulated_movie();
+    let mut movie = InMemoryMovie::new("sim", w, h, t, SampleType::F32, data).unwrap();
+    let settings = DenoiseSettings { precision, ..Default::default() };
+    denoise_volume(model, &mut movie, &settings, &mut Silent)
+}
+
+#[test]
+fn bfloat16_denoising_is_close_to_float32_and_repeats_bit_for_bit_or_is_refused_by_name() {
+    let model = Model::load(std::path::Path::new(BUILT_IN_MODEL), Device::Cpu).unwrap();
+    if !deepcad::device::has_native_bfloat16(Device::Cpu) {
+        let error = denoise(&model, InferencePrecision::Bfloat16).unwrap_err().to_string();
+        assert!(error.contains("bfloat16") && error.contains("float32"), "{error}");
+        return;
+    }
+    let float32 = denoise(&model, InferencePrecision::Float32).unwrap();
+    let first = denoise(&model, InferencePrecision::Bfloat16).unwrap();
+    let second = denoise(&model, InferencePrecision::Bfloat16).unwrap();
+    assert!(first.iter().zip(&second).all(|(a, b)| a.to_bits() == b.to_bits()), "two bfloat16 runs differ");
+    // Against float32: a small error relative to the output's spread (bfloat16 keeps 8 bits).
+    let mean = float32.iter().map(|&v| v as f64).sum::<f64>() / float32.len() as f64;
+    let spread = (float32.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / float32.len() as f64).sqrt();
+    let rms = (first.iter().zip(&float32).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum::<f64>()
+        / float32.len() as f64)
+        .sqrt();
+    assert!(rms > 0.0, "bfloat16 gave exactly float32's numbers: it did not run in bfloat16");
+    assert!(rms < 0.02 * spread, "bfloat16 differs from float32 by rms {rms}, against a spread of {spread}");
+}
