@@ -56,6 +56,14 @@ pub fn read_planes(
     if frames == 0 {
         return Err(Error::usage("the movie has no frames").into());
     }
+    // Every plane's type and length first: a wrong plane is refused at once, before memory for
+    // the whole movie is claimed and cleared (a 65536² image sent as one short[1] took 70 s).
+    for t in 0..frames {
+        env.with_local_frame(2, |env| -> JniResult<()> {
+            let plane: JObject = planes.get_element(env, t)?;
+            check_plane(env, plane, t, width, height, sample_type)
+        })?;
+    }
     let total = len
         .checked_mul(frames)
         .ok_or_else(|| Error::Limits(format!("{frames} frames of {len} pixels overflow memory")))?;
@@ -72,6 +80,43 @@ pub fn read_planes(
         })?;
     }
     Ok(volume)
+}
+
+/// Checks that `plane` (frame `t`, for messages) is the primitive array `sample_type` needs, with
+/// one value per pixel.
+fn check_plane(
+    env: &mut Env<'_>,
+    plane: JObject<'_>,
+    t: usize,
+    width: i32,
+    height: i32,
+    sample_type: SampleType,
+) -> JniResult<()> {
+    let len = frame_len(width, height)?;
+    let what = match sample_type {
+        SampleType::U8 => "byte[]",
+        SampleType::U16 | SampleType::I16 => "short[]",
+        SampleType::F32 => "float[]",
+    };
+    let wrong = || -> super::failure::Failure {
+        Error::usage(format!(
+            "frame {}: expected a {what} of {len} values for a {width}×{height} {sample_type} image",
+            t + 1
+        ))
+        .into()
+    };
+    if plane.is_null() {
+        return Err(wrong());
+    }
+    let given = match sample_type {
+        SampleType::U8 => env.cast_local::<JByteArray>(plane).map_err(|_| wrong())?.len(env)?,
+        SampleType::U16 | SampleType::I16 => env.cast_local::<JShortArray>(plane).map_err(|_| wrong())?.len(env)?,
+        SampleType::F32 => env.cast_local::<JFloatArray>(plane).map_err(|_| wrong())?.len(env)?,
+    };
+    if given != len {
+        return Err(wrong());
+    }
+    Ok(())
 }
 
 /// Converts Java planes (one primitive array per frame) into `f32` frames through reused buffers.

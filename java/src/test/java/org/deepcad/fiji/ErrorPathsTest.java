@@ -135,6 +135,14 @@ class ErrorPathsTest {
                 () -> DeepCadNative.denoise(
                         model, "cpu", new Object[] {new short[10]}, 32, 32, "u16", "{}", "input", null));
         assertTrue(wrongLength.getMessage().contains("frame 1"), wrongLength.getMessage());
+        // A 65536² image declared with one short: refused for its length before memory for the
+        // whole image is claimed (it used to clear 17 GB first), and as a usage error.
+        DeepCadException hugeDeclared = assertThrows(
+                DeepCadException.class,
+                () -> DeepCadNative.denoise(
+                        model, "cpu", new Object[] {new short[1]}, 65536, 65536, "u16", "{}", "input", null));
+        assertEquals("usage", hugeDeclared.kind());
+        assertTrue(hugeDeclared.getMessage().contains("short[] of 4294967296 values"), hugeDeclared.getMessage());
         DeepCadException wrongType = assertThrows(
                 DeepCadException.class,
                 () -> DeepCadNative.denoise(
