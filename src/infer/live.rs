@@ -117,8 +117,8 @@ enum Command {
 
 enum Output {
     Frame(LiveFrame),
-    /// The normalisation used, once known.
-    Normalization(String),
+    /// The normalisation used, once known, in words and numbers.
+    Normalization(String, Affine),
     Failed(Error),
     Done,
 }
@@ -136,7 +136,7 @@ pub struct LiveStream {
     name: String,
     backlog: Backlog,
     max_backlog_frames: usize,
-    normalization: Option<String>,
+    normalization: Option<(String, Affine)>,
     stopped: bool,
 }
 
@@ -193,9 +193,14 @@ impl LiveStream {
             name: name.to_string(),
             backlog: settings.backlog,
             max_backlog_frames: settings.max_backlog_frames,
-            normalization: fixed.map(|(_, note)| note),
+            normalization: fixed.map(|(affine, note)| (note, affine)),
             stopped: false,
         })
+    }
+
+    /// The movie's name in messages.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The steps this stream finishes frames in (its declared look-ahead and delays).
@@ -212,7 +217,12 @@ impl LiveStream {
     /// The normalisation in words (rule and numbers), once known: at once for fixed statistics,
     /// after the warm-up frames for a per-movie rule.
     pub fn normalization(&self) -> Option<&str> {
-        self.normalization.as_deref()
+        self.normalization.as_ref().map(|(note, _)| note.as_str())
+    }
+
+    /// The normalisation's numbers, once known (with [`normalization`](Self::normalization)).
+    pub fn affine(&self) -> Option<Affine> {
+        self.normalization.as_ref().map(|(_, affine)| *affine)
     }
 
     pub fn status(&self) -> LiveStatus {
@@ -271,7 +281,8 @@ impl LiveStream {
     }
 
     /// Finishes every remaining frame (the movie ends with the last frame pushed) and returns them.
-    pub fn finish(mut self) -> Result<Vec<LiveFrame>> {
+    /// The stream then takes no more frames; its status and normalisation stay readable.
+    pub fn finish(&mut self) -> Result<Vec<LiveFrame>> {
         let mut finished = Vec::new();
         let commands = self.commands.take().ok_or_else(|| self.stopped_error())?;
         let _ = commands.send(Command::Finish);
@@ -292,7 +303,7 @@ impl LiveStream {
     fn take(&mut self, output: Output, finished: &mut Vec<LiveFrame>) -> Result<()> {
         match output {
             Output::Frame(frame) => finished.push(frame),
-            Output::Normalization(note) => self.normalization = Some(note),
+            Output::Normalization(note, affine) => self.normalization = Some((note, affine)),
             Output::Failed(error) => {
                 self.stopped = true;
                 self.commands = None;
@@ -414,7 +425,7 @@ impl Worker {
             "normalisation: the model's per-movie rule measured on the first {frames} frames (warm-up window), offset {}, scale {}",
             affine.offset, affine.scale
         );
-        let _ = self.outputs.send(Output::Normalization(note));
+        let _ = self.outputs.send(Output::Normalization(note, affine));
         Ok(())
     }
 

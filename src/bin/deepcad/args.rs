@@ -228,6 +228,34 @@ pub struct DenoiseArgs {
     /// refused before any work starts.
     #[arg(long)]
     pub overwrite: bool,
+    /// Follow one TIFF that another program is still writing: denoise its frames as they land into
+    /// an output that grows with it (valid after every frame), until --follow-frames frames were
+    /// read, `<input>.done` appears, or the input stops growing for --follow-idle. A page is read
+    /// only once the next one exists or the file has settled; `<output>.done` records the run.
+    #[arg(long, conflicts_with_all = ["block", "blocks", "compat"])]
+    pub follow: bool,
+    /// With --follow: stop after this many frames.
+    #[arg(long, requires = "follow")]
+    pub follow_frames: Option<usize>,
+    /// With --follow: stop when the input has not grown for this long (e.g. 10s, 2min).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub follow_idle: std::time::Duration,
+    /// With --follow: frames after a step to wait for before denoising it. Default: the network's
+    /// whole temporal reach (the halo, 52 frames), giving the same numbers as the finished file;
+    /// fewer frames: less delay, the future mirrored.
+    #[arg(long, requires = "follow")]
+    pub look_ahead: Option<usize>,
+    /// With --follow: frames denoised per step (a multiple of 8): larger steps keep up with faster
+    /// cameras and add that many frames of delay.
+    #[arg(long, default_value_t = 16)]
+    pub live_step: usize,
+    /// With --follow: when denoising falls behind the camera, drop = write whole steps undenoised
+    /// (listed in `<output>.done`), queue = denoise every frame and fail past --max-behind frames.
+    #[arg(long, default_value = "drop", value_parser = clap::builder::PossibleValuesParser::new(["drop", "queue"]))]
+    pub behind: String,
+    /// With --follow: frames that may wait before --behind applies.
+    #[arg(long, default_value_t = 64)]
+    pub max_behind: usize,
     #[command(flatten)]
     pub compute: Compute,
 }

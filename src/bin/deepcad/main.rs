@@ -5,6 +5,7 @@
 mod args;
 mod cluster;
 mod demo;
+mod follow;
 mod progress_bar;
 mod score;
 
@@ -186,6 +187,9 @@ fn denoise(a: DenoiseArgs, progress: &mut dyn Progress) -> Result<()> {
         overwrite: a.overwrite,
         ..Default::default()
     };
+    if a.follow {
+        return follow::follow(&a, model, settings, progress);
+    }
     if a.block.is_some() || a.blocks.is_some() {
         return cluster::denoise_blocks(&a, &model, &settings, progress);
     }
