@@ -11,6 +11,7 @@ mod failure;
 mod info;
 mod java_planes;
 mod java_progress;
+mod live;
 mod outputs;
 mod pixels;
 mod train;

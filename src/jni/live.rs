@@ -1,0 +1,216 @@
+//! Live denoising for Java acquisition software (`org.deepcad.fiji.LiveDenoiser`): open a stream,
+//! push one image per call and get back the images finished meanwhile, finish, close.
+//!
+//! Streams are held here under a number, never as a raw pointer in Java's hands: a stale or wrong
+//! handle is an exception, not a crash. A push only hands the image to the stream's worker thread
+//! (`infer::live`), so a camera callback never waits for the network.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use jni::objects::{JClass, JLongArray, JObject, JObjectArray, JString};
+use jni::sys::{jint, jlong};
+use jni::{jni_str, Env, EnvUnowned};
+use serde::Deserialize;
+
+use crate::infer::{Backlog, DenoiseSettings, LiveFrame, LiveSettings, LiveStream};
+use crate::model::Model;
+use crate::Error;
+
+use super::arguments;
+use super::failure::{JniResult, ThrowDeepCadException};
+use super::pixels::{parse_sample_type, PlaneReader};
+
+static STREAMS: Mutex<Option<HashMap<i64, LiveStream>>> = Mutex::new(None);
+static NEXT_HANDLE: AtomicI64 = AtomicI64::new(1);
+
+/// What Java may set (`LiveDenoiser.Options` as JSON); absent keys keep the engine's defaults.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct LiveRequest {
+    model: String,
+    device: Option<String>,
+    look_ahead: Option<usize>,
+    step: Option<usize>,
+    /// "drop" or "queue".
+    behind: Option<String>,
+    max_behind: Option<usize>,
+    warm_up_frames: Option<usize>,
+    max_memory_bytes: Option<usize>,
+}
+
+fn streams() -> MutexGuard<'static, Option<HashMap<i64, LiveStream>>> {
+    // A panic while holding the lock leaves the map as it was: still usable.
+    STREAMS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn unknown(handle: jlong) -> Error {
+    Error::usage(format!("live stream {handle} is not open (closed already, or never opened)"))
+}
+
+fn settings_of(request: &LiveRequest) -> JniResult<LiveSettings> {
+    let defaults = LiveSettings::default();
+    let backlog = match request.behind.as_deref() {
+        None | Some("drop") => Backlog::Drop,
+        Some("queue") => Backlog::Queue,
+        Some(other) => return Err(Error::usage(format!("behind '{other}' is unknown; use drop or queue")).into()),
+    };
+    Ok(LiveSettings {
+        look_ahead: request.look_ahead,
+        step: request.step.unwrap_or(defaults.step),
+        backlog,
+        max_backlog_frames: request.max_behind.unwrap_or(defaults.max_backlog_frames),
+        warm_up_frames: request.warm_up_frames.unwrap_or(defaults.warm_up_frames),
+        denoise: DenoiseSettings {
+            max_memory_bytes: request.max_memory_bytes.unwrap_or(defaults.denoise.max_memory_bytes),
+            ..defaults.denoise
+        },
+        ..defaults
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_liveOpen0<'local>(
+    mut unowned: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    request_json: JString<'local>,
+    width: jint,
+    height: jint,
+    sample_type: JString<'local>,
+) -> jlong {
+    unowned
+        .with_env(|env| -> JniResult<jlong> {
+            let request: LiveRequest = arguments::request(env, &request_json, "live settings")?;
+            let sample_type = parse_sample_type(&arguments::string(env, &sample_type, "sample type")?)?;
+            if width <= 0 || height <= 0 {
+                return Err(Error::usage(format!("live images of {width}×{height} have no pixels")).into());
+            }
+            let device = crate::device::parse_device(request.device.as_deref().unwrap_or("auto"))?;
+            let model = Model::load(Path::new(&request.model), device)?;
+            let name = format!("live stream of {}", request.model);
+            let settings = settings_of(&request)?;
+            let stream = LiveStream::new(model, &name, width as usize, height as usize, sample_type, settings)?;
+            let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
+            streams().get_or_insert_with(HashMap::new).insert(handle, stream);
+            Ok(handle)
+        })
+        .resolve::<ThrowDeepCadException>()
+}
+
+/// Finished frames as `[long[]{index, denoised}, float[] pixels, ...]`.
+fn frames_to_java<'local>(env: &mut Env<'local>, frames: &[LiveFrame]) -> JniResult<JObjectArray<'local>> {
+    let result = env.new_object_array(2 * frames.len() as i32, jni_str!("java/lang/Object"), JObject::null())?;
+    for (k, frame) in frames.iter().enumerate() {
+        env.with_local_frame(2, |env| -> JniResult<()> {
+            let about: JLongArray = env.new_long_array(2)?;
+            about.set_region(env, 0, &[frame.index as i64, i64::from(frame.denoised)])?;
+            result.set_element(env, 2 * k, &about)?;
+            let pixels = env.new_float_array(frame.values.len())?;
+            pixels.set_region(env, 0, &frame.values)?;
+            result.set_element(env, 2 * k + 1, &pixels)?;
+            Ok(())
+        })?;
+    }
+    Ok(result)
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_livePush0<'local>(
+    mut unowned: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    plane: JObject<'local>,
+    width: jint,
+    height: jint,
+    sample_type: JString<'local>,
+) -> JObjectArray<'local> {
+    unowned
+        .with_env(|env| -> JniResult<JObjectArray<'local>> {
+            let sample_type = parse_sample_type(&arguments::string(env, &sample_type, "sample type")?)?;
+            let mut reader = PlaneReader::new(width, height, sample_type)?;
+            let mut values = vec![0f32; (width as usize) * (height as usize)];
+            let finished = {
+                let mut guard = streams();
+                let stream = guard.as_mut().and_then(|s| s.get_mut(&handle)).ok_or_else(|| unknown(handle))?;
+                reader.read(env, plane, stream.status().arrived, &mut values)?;
+                stream.push(&values)?
+            };
+            frames_to_java(env, &finished)
+        })
+        .resolve::<ThrowDeepCadException>()
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_liveFinish0<'local>(
+    mut unowned: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+) -> JObjectArray<'local> {
+    unowned
+        .with_env(|env| -> JniResult<JObjectArray<'local>> {
+            // Out of the map while it finishes: other streams' pushes do not wait for it.
+            let mut stream = streams().as_mut().and_then(|s| s.remove(&handle)).ok_or_else(|| unknown(handle))?;
+            let finished = stream.finish();
+            // Kept until close, so its status and normalisation stay readable.
+            streams().get_or_insert_with(HashMap::new).insert(handle, stream);
+            frames_to_java(env, &finished?)
+        })
+        .resolve::<ThrowDeepCadException>()
+}
+
+/// `{arrived, finished, late, dropped, behind}`.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_liveStatus0<'local>(
+    mut unowned: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+) -> JLongArray<'local> {
+    unowned
+        .with_env(|env| -> JniResult<JLongArray<'local>> {
+            let status = streams().as_ref().and_then(|s| s.get(&handle)).map(LiveStream::status);
+            let s = status.ok_or_else(|| unknown(handle))?;
+            let array = env.new_long_array(5)?;
+            let values = [s.arrived, s.finished, s.late, s.dropped, s.behind].map(|v| v as i64);
+            array.set_region(env, 0, &values)?;
+            Ok(array)
+        })
+        .resolve::<ThrowDeepCadException>()
+}
+
+/// The normalisation in words, or null until known (it is known by the first finished frame).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_liveNormalization0<'local>(
+    mut unowned: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+) -> JString<'local> {
+    unowned
+        .with_env(|env| -> JniResult<JString<'local>> {
+            // Known once the worker said so: before the first finished frame (read in a push).
+            let guard = streams();
+            let stream = guard.as_ref().and_then(|s| s.get(&handle)).ok_or_else(|| unknown(handle))?;
+            match stream.normalization() {
+                Some(note) => Ok(env.new_string(note)?),
+                None => Ok(JString::null()),
+            }
+        })
+        .resolve::<ThrowDeepCadException>()
+}
+
+/// Forgets the stream (its worker stops after its current step); closing twice is harmless.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_liveClose0<'local>(
+    mut unowned: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+) {
+    unowned
+        .with_env(|_env| -> JniResult<()> {
+            let stream = streams().as_mut().and_then(|s| s.remove(&handle));
+            drop(stream);
+            Ok(())
+        })
+        .resolve::<ThrowDeepCadException>()
+}

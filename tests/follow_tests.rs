@@ -1,0 +1,195 @@
+//! `deepcad denoise --follow` against a real writer process: a separate process (this test binary,
+//! re-run as `follow_tests::writer_process`) appends TIFF pages at a fixed rate with the `tiff`
+//! crate, as an acquisition program does; the CLI denoises them as they land into a growing
+//! output, stops by its stated rule, and its frames equal the finished file's denoised frames.
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use deepcad::infer::{denoise_volume, DenoiseSettings};
+use deepcad::io::{FrameData, InMemoryMovie, ReadOptions, SampleType, StackReader};
+use deepcad::model::{Model, ModelMetadata, Normalization};
+use deepcad::progress::Silent;
+use tch::Device;
+
+use super::util::{p, text};
+
+const SIDE: usize = 32;
+
+fn model_bundle(dir: &Path) -> PathBuf {
+    tch::manual_seed(3);
+    let model = Model::new(
+        ModelMetadata::new(4, [16, 16, 16], Normalization::Fixed { offset: 500.0, scale: 300.0 }),
+        Device::Cpu,
+    )
+    .unwrap();
+    let path = dir.join("model.safetensors");
+    model.save(&path).unwrap();
+    path
+}
+
+/// Frame `t` of the writer's movie (u16, deterministic).
+fn frame(t: usize) -> Vec<u16> {
+    (0..SIDE * SIDE).map(|i| ((i * 7 + t * 13) % 900 + (t % 50) * 4) as u16).collect()
+}
+
+/// The writer: appends `FOLLOW_WRITER_FRAMES` pages (0 = until killed) to `FOLLOW_WRITER_PATH` every
+/// `FOLLOW_WRITER_MS` ms, then writes `<path>.done` if `FOLLOW_WRITER_MARKER` is set. Run only as
+/// the child process of the tests below.
+#[test]
+#[ignore = "the writer process of the --follow tests, started by them (not a test of its own)"]
+fn writer_process() {
+    let Some(path) = std::env::var_os("FOLLOW_WRITER_PATH") else { return };
+    let frames: usize = std::env::var("FOLLOW_WRITER_FRAMES").unwrap().parse().unwrap();
+    let interval = Duration::from_millis(std::env::var("FOLLOW_WRITER_MS").unwrap().parse().unwrap());
+    let file = std::fs::File::create(&path).unwrap();
+    let mut encoder = tiff::encoder::TiffEncoder::new(file).unwrap();
+    let started = Instant::now();
+    for t in 0.. {
+        if frames > 0 && t == frames {
+            break;
+        }
+        // At a fixed rate, as a camera delivers frames.
+        if let Some(wait) = (interval * t as u32).checked_sub(started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        encoder.write_image::<tiff::encoder::colortype::Gray16>(SIDE as u32, SIDE as u32, &frame(t)).unwrap();
+    }
+    if std::env::var_os("FOLLOW_WRITER_MARKER").is_some() {
+        let mut marker = path.clone();
+        marker.push(".done");
+        std::fs::write(marker, b"").unwrap();
+    }
+}
+
+fn start_writer(path: &Path, frames: usize, interval_ms: u64, marker: bool) -> Child {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", "follow_tests::writer_process", "--ignored", "--nocapture"])
+        .env("FOLLOW_WRITER_PATH", path)
+        .env("FOLLOW_WRITER_FRAMES", frames.to_string())
+        .env("FOLLOW_WRITER_MS", interval_ms.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if marker {
+        command.env("FOLLOW_WRITER_MARKER", "1");
+    }
+    command.spawn().unwrap()
+}
+
+fn start_follow(input: &Path, model: &Path, output: &Path, extra: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_deepcad"))
+        .args(["denoise", "--follow", p(input), "-m", p(model), "-o", p(output), "--device", "cpu", "--quiet"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The output's frames, or `None` while it cannot be read (a page being appended).
+fn read_frames(path: &Path) -> Option<(usize, Vec<f32>)> {
+    let mut reader = StackReader::open(path, &ReadOptions::default()).ok()?;
+    let frames = reader.info().frames;
+    let mut out = vec![0f32; frames * SIDE * SIDE];
+    for (t, plane) in out.chunks_exact_mut(SIDE * SIDE).enumerate() {
+        reader.read_frame(t, plane).ok()?;
+    }
+    Some((frames, out))
+}
+
+/// The first `frames` frames of the input, denoised as a finished file with the live run's tile,
+/// rounded to u16 as the output stores them.
+fn offline(model: &Path, input: &Path, frames: usize, tile: [usize; 3]) -> Vec<f32> {
+    let model = Model::load(model, Device::Cpu).unwrap();
+    let mut reader = StackReader::open(input, &ReadOptions::default()).unwrap();
+    let mut data = vec![0f32; frames * SIDE * SIDE];
+    for (t, plane) in data.chunks_exact_mut(SIDE * SIDE).enumerate() {
+        reader.read_frame(t, plane).unwrap();
+    }
+    let mut movie = InMemoryMovie::new("finished", SIDE, SIDE, frames, SampleType::U16, data).unwrap();
+    let settings = DenoiseSettings { tile: Some(tile), ..Default::default() };
+    let values = denoise_volume(&model, &mut movie, &settings, &mut Silent).unwrap();
+    let FrameData::U16(rounded) = FrameData::from_f32(&values, SampleType::U16) else { unreachable!() };
+    rounded.into_iter().map(f32::from).collect()
+}
+
+fn tile_in_description(output: &Path) -> [usize; 3] {
+    let bytes = std::fs::read(output).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    let start = text.find("tile [").expect("the description names the tile") + 6;
+    let numbers: Vec<usize> =
+        text[start..text[start..].find(']').unwrap() + start].split(',').map(|n| n.trim().parse().unwrap()).collect();
+    [numbers[0], numbers[1], numbers[2]]
+}
+
+#[test]
+fn follow_denoises_a_file_while_a_writer_appends_and_stops_at_the_expected_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("acquisition.tif"), dir.path().join("denoised.tif"));
+    let model = model_bundle(dir.path());
+    // 100 Hz, until killed: the follow stops by the frame count.
+    let mut writer = start_writer(&input, 0, 10, false);
+    let follow = start_follow(
+        &input,
+        &model,
+        &output,
+        &["--follow-frames", "150", "--behind", "queue", "--max-behind", "100000"],
+    );
+    // The output grows while the writer is still writing, and is readable whenever looked at.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut seen_growing = None;
+    while Instant::now() < deadline && seen_growing.is_none() {
+        if let Some((frames, _)) = read_frames(&output) {
+            if frames > 0 && frames < 150 {
+                seen_growing = Some(frames);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let result = follow.wait_with_output().unwrap();
+    // Stopped by PID, as an acquisition is stopped.
+    let writer_pid = writer.id() as i32;
+    unsafe { libc::kill(writer_pid, libc::SIGTERM) };
+    let _ = writer.wait();
+    assert!(result.status.success(), "{}", text(&result));
+    assert!(seen_growing.is_some(), "the output never held part of the movie while following");
+    let (frames, live) = read_frames(&output).unwrap();
+    assert_eq!(frames, 150);
+    let tile = tile_in_description(&output);
+    assert!(live == offline(&model, &input, 150, tile), "followed output differs from the finished file's");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("denoised.tif.done")).unwrap()).unwrap();
+    assert_eq!(record["frames"], 150);
+    assert_eq!(record["undenoised"].as_array().unwrap().len(), 0);
+    assert!(record["normalization"].as_str().unwrap().contains("recorded statistics"), "{record}");
+}
+
+#[test]
+fn follow_stops_at_the_writers_end_marker_or_when_the_input_goes_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model_bundle(dir.path());
+    // End marker: 70 frames at 200 Hz, then `<input>.done`.
+    let (input, output) = (dir.path().join("marked.tif"), dir.path().join("marked-denoised.tif"));
+    let mut writer = start_writer(&input, 70, 5, true);
+    let started = Instant::now();
+    let result = start_follow(&input, &model, &output, &["--follow-idle", "60s", "--behind", "queue"])
+        .wait_with_output()
+        .unwrap();
+    let _ = writer.wait();
+    assert!(result.status.success(), "{}", text(&result));
+    assert!(started.elapsed() < Duration::from_secs(55), "stopped by the marker, not the idle timeout");
+    assert_eq!(read_frames(&output).unwrap().0, 70);
+    // Idle: 40 frames and no marker; the follow ends 2 s after the last page.
+    let (input, output) = (dir.path().join("idle.tif"), dir.path().join("idle-denoised.tif"));
+    let mut writer = start_writer(&input, 40, 5, false);
+    let result = start_follow(&input, &model, &output, &["--follow-idle", "2s", "--behind", "queue"])
+        .wait_with_output()
+        .unwrap();
+    let _ = writer.wait();
+    assert!(result.status.success(), "{}", text(&result));
+    assert_eq!(read_frames(&output).unwrap().0, 40);
+    // A second follow to the same output is refused: outputs are never silently replaced.
+    let again = start_follow(&input, &model, &output, &["--follow-idle", "1s"]).wait_with_output().unwrap();
+    assert!(!again.status.success() && text(&again).contains("denoised.tif"), "{}", text(&again));
+}
