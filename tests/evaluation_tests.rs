@@ -4,12 +4,12 @@ use std::path::Path;
 use std::process::Command;
 
 use deepcad::evaluation::{
-    best_baseline, footprints_from_labels, gaussian_3d, labels_from_footprints, residual_checks, score, BaselineKind,
-    Criterion,
+    best_baseline, event_loss, footprints_from_labels, gaussian_3d, labels_from_footprints, residual_checks, score,
+    BaselineKind, Criterion,
 };
 use deepcad::io::{read_stack, ReadOptions};
 use deepcad::metrics::{snr_db, trace_correlations};
-use deepcad::simulate::{simulate, SimulationConfig, Simulator};
+use deepcad::simulate::{simulate, Indicator, SimulationConfig, Simulator};
 
 fn small_movie(photons: f64) -> (SimulationConfig, Vec<f32>, Vec<f32>) {
     let config =
@@ -233,4 +233,44 @@ fn score_command_ranks_raw_baselines_and_truth_and_names_mismatched_files() {
     // Baselines need the truth to pick their width.
     let out = deepcad(&["score", "--raw", "raw.tif", "--baselines", "truth.tif"], dir.path());
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// The reference-free event-loss signal (issue 23) reads how much of the fast transients an output
+/// smoothed away, which is what costs spike inference: the truth as output (only noise removed)
+/// loses nothing; outputs that replace a share `a` of the truth by its 9-frame mean (each
+/// transient's peak smeared by `a`, as an interlaced denoiser does) lose more as `a` grows,
+/// about `a²` of the fast power, so their spike r falls in the same order; the raw movie itself
+/// loses nothing.
+#[test]
+fn event_loss_grows_with_the_transients_a_denoiser_smooths_away() {
+    let config = SimulationConfig {
+        width: 64,
+        height: 64,
+        frames: 300,
+        neurons: 12,
+        photons: 5.0,
+        frame_rate_hz: 15.0,
+        indicator: Indicator::Fast,
+        seed: 5,
+        ..Default::default()
+    };
+    let (clean, noisy) = simulate(&config).unwrap();
+    let (w, h) = (config.width, config.height);
+    let loss = |output: &[f32]| event_loss(&noisy, output, w, h).fast_event_loss.unwrap();
+
+    let kept = loss(&clean);
+    assert!(kept.abs() < 0.1, "truth as output: {kept}");
+    let smeared = deepcad::metrics::temporal_moving_average(&clean, w, h, 9).unwrap();
+    let mut previous = kept;
+    for share in [0.5f32, 0.75, 1.0] {
+        let output: Vec<f32> = clean.iter().zip(&smeared).map(|(c, s)| (1.0 - share) * c + share * s).collect();
+        let lost = loss(&output);
+        assert!(lost > previous + 0.1, "share {share} smoothed away: loss {lost} after {previous}");
+        previous = lost;
+    }
+    assert!((previous - 1.0).abs() < 0.2, "fully smoothed: {previous}");
+
+    let checks = event_loss(&noisy, &noisy, w, h);
+    assert_eq!(checks.fast_event_loss, Some(0.0));
+    assert!(checks.raw_fast_coherence > 0.0 && checks.raw_fast_coherence < 0.5, "{checks:?}");
 }

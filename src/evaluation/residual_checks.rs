@@ -5,10 +5,12 @@
 //! * shot-noise-like: its variance rises linearly with the denoised intensity (Poisson–Gaussian
 //!   noise: `var = gain·intensity + floor`);
 //! * no better on the frames the model was trained on than on frames it never saw (a model that
-//!   memorised the training frames' noise would leave a smaller residual there).
+//!   memorised the training frames' noise would leave a smaller residual there);
+//! * free of fast, cell-sized transients (`event_loss.rs`: lost spikes show up there).
 
 use serde::Serialize;
 
+use super::event_loss::{event_loss, EventLoss};
 use crate::{Error, Result};
 
 /// Intensity bins of the variance–intensity fit.
@@ -30,6 +32,8 @@ pub struct ResidualChecks {
     pub variance_intensity_correlation: f64,
     /// Residual RMS on frames before / from `held_out_from` (when given).
     pub held_out: Option<HeldOut>,
+    /// Share of the raw movie's fast, cell-sized transient power left in the residual.
+    pub event_loss: EventLoss,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -88,6 +92,7 @@ pub fn residual_checks(
         noise_floor,
         variance_intensity_correlation,
         held_out,
+        event_loss: event_loss(raw, denoised, width, height),
     })
 }
 

@@ -28,8 +28,9 @@ use super::blind_spot::{blind_spot_parameter_count, frame_conv, BlindSpotStack, 
 use crate::geometry::ALIGNMENT;
 use crate::{Error, Result};
 
-/// Width of the head's hidden layer.
-pub const HEAD_CHANNELS: i64 = 16;
+/// Width of the head's hidden layer (8 like the blind-spot stack's: its sum is read and written
+/// once per blind-spot layer, so its width costs memory traffic at every layer).
+pub const HEAD_CHANNELS: i64 = 8;
 
 /// Channels the head reads: the context's prediction and every blind-spot layer's features.
 const HEAD_INPUTS: i64 = 1 + BLIND_DILATIONS.len() as i64 * BLIND_CHANNELS;
@@ -72,11 +73,12 @@ impl HybridHead {
         let part = |from: i64, len: i64| -> Result<Tensor> { Ok(self.hidden_weight.f_narrow(1, from, len)?) };
         let no_bias = self.hidden_bias.f_zeros_like()?;
         // W₁·[context, h₀, …, h₄] summed part by part as the layers appear, so the joined
-        // features (81 channels) are never built.
+        // features (41 channels) are never built.
         let mut hidden = frame_conv(&context, &part(0, 1)?, &self.hidden_bias, 1)?;
         self.blind.for_each_layer(&current, &mut |d, features| {
             let from = 1 + d as i64 * BLIND_CHANNELS;
-            hidden = hidden.f_add(&frame_conv(features, &part(from, BLIND_CHANNELS)?, &no_bias, 1)?)?;
+            // In place: the sum is no leaf and addition keeps nothing for the backward pass.
+            let _ = hidden.f_add_(&frame_conv(features, &part(from, BLIND_CHANNELS)?, &no_bias, 1)?)?;
             Ok(())
         })?;
         let correction = frame_conv(&hidden.f_relu_()?, &self.output_weight, &self.output_bias, 1)?;

@@ -88,8 +88,9 @@ impl std::fmt::Display for SelfSupervision {
 
 /// The `architecture` of an interlaced bundle (every bundle written before the hybrid existed).
 pub const INTERLACED_ARCHITECTURE: &str = "deepcad-unet3d";
-/// The `architecture` of a hybrid bundle.
-pub const HYBRID_ARCHITECTURE: &str = "deepcad-unet3d-hybrid-blind-spot";
+/// The `architecture` of a hybrid bundle. `-c8`: 8 features per blind-spot layer; experimental
+/// hybrid bundles written with 16 (before the branch was made cheaper) are refused by this name.
+pub const HYBRID_ARCHITECTURE: &str = "deepcad-unet3d-hybrid-blind-spot-c8";
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,9 @@
 //! * residual variance against predicted intensity: for shot noise it rises linearly (r near 1),
 //!   with the detector's gain as slope;
 //! * held-out / training residual: about 1 when the model did not memorise its training patches
-//!   (a memorising model predicts its training targets' noise, so their residual shrinks).
+//!   (a memorising model predicts its training targets' noise, so their residual shrinks);
+//! * event loss: the share of the target frames' fast, cell-sized transients that is in the
+//!   residual (`evaluation::event_loss`; near 0 when spikes are kept).
 
 use serde::Serialize;
 use tch::Tensor;
@@ -38,6 +40,9 @@ pub struct ModelChecks {
     /// Residual RMS on held-out patches over that on as many training patches (≈ 1 is good);
     /// `None` when nothing was held out.
     pub held_out_ratio: Option<f64>,
+    /// Share of the targets' fast, cell-sized transient power left in the residual, pooled over
+    /// the patches (≈ 0 is good); `None` when no checked patch had fast coherent power to lose.
+    pub fast_event_loss: Option<f64>,
 }
 
 impl ModelChecks {
@@ -54,6 +59,11 @@ impl ModelChecks {
                 self.noise_gain, self.variance_intensity_correlation
             ),
         ];
+        if let Some(loss) = self.fast_event_loss {
+            lines.push(format!(
+                "event loss {loss:.3} (share of fast, cell-sized transients the model removes with the noise: near 0 keeps spikes; towards 1 smooths them away)"
+            ));
+        }
         if let Some(ratio) = self.held_out_ratio {
             lines.push(format!(
                 "held-out / training residual {ratio:.3} (about 1: no memorised noise; well below 1 on training data means overfitting)"
@@ -79,12 +89,19 @@ pub fn model_checks(
         return Ok(None);
     }
     let (mut lag1, mut gain, mut r, mut rms_held_out) = (0.0, 0.0, 0.0, 0.0);
+    // Σ C(residual) and Σ C(raw) over the patches (see `EventLoss::raw_fast_coherent_power`).
+    let (mut lost_power, mut fast_power) = (0.0, 0.0);
     for &index in looked_at {
         let residual = residual_of(model, sources, reader, &patches[index])?;
         lag1 += residual.checks.lag1_autocorrelation;
         gain += residual.checks.noise_gain;
         r += residual.checks.variance_intensity_correlation;
         rms_held_out += residual.rms;
+        let events = residual.checks.event_loss;
+        if let Some(loss) = events.fast_event_loss {
+            lost_power += loss * events.raw_fast_coherent_power;
+            fast_power += events.raw_fast_coherent_power;
+        }
     }
     let n = looked_at.len() as f64;
     let held_out_ratio = if held_out.is_empty() {
@@ -102,6 +119,7 @@ pub fn model_checks(
         noise_gain: gain / n,
         variance_intensity_correlation: r / n,
         held_out_ratio,
+        fast_event_loss: (fast_power > 0.0).then(|| lost_power / fast_power),
     }))
 }
 

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use deepcad::evaluation::{
     best_baseline, footprints_from_labels, residual_checks, score, Criterion, ResidualChecks, Scorecard,
+    EVENT_LOSS_POOL,
 };
 use deepcad::evaluation::{detail_retention, DetailRetention};
 use deepcad::io::{check_outputs, read_stack, write_file_atomically, OutputForm, ReadOptions, StackInfo};
@@ -171,15 +172,21 @@ fn print_table(entries: &[Entry], with_truth: bool) {
         println!();
     }
     println!(
-        "{:<name_width$}  {:>9}  {:>10}  {:>10}  {:>10}  {:>9}",
-        "name", "resid lag1", "noise gain", "noise floor", "var~I r", "held-out"
+        "{:<name_width$}  {:>9}  {:>10}  {:>10}  {:>10}  {:>9}  {:>10}",
+        "name", "resid lag1", "noise gain", "noise floor", "var~I r", "held-out", "event loss"
     );
     for e in entries {
         let Some(r) = &e.residual else { continue };
         let held = r.held_out.as_ref().map_or("-".into(), |h| format!("{:.3}", h.ratio));
+        let lost = r.event_loss.fast_event_loss.map_or("-".into(), |l| format!("{l:.3}"));
         println!(
-            "{:<name_width$}  {:>9.3}  {:>10.3}  {:>10.2}  {:>10.3}  {:>9}",
-            e.name, r.lag1_autocorrelation, r.noise_gain, r.noise_floor, r.variance_intensity_correlation, held
+            "{:<name_width$}  {:>9.3}  {:>10.3}  {:>10.2}  {:>10.3}  {:>9}  {:>10}",
+            e.name, r.lag1_autocorrelation, r.noise_gain, r.noise_floor, r.variance_intensity_correlation, held, lost
+        );
+    }
+    if entries.iter().any(|e| e.residual.is_some()) {
+        println!(
+            "event loss: share of the raw movie's fast, cell-sized transients (shared by the pixels of {EVENT_LOSS_POOL}×{EVENT_LOSS_POOL} boxes, gone by the next frame) left in raw − output; near 0: events kept, towards 1: smoothed away"
         );
     }
 }
