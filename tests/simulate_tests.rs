@@ -2,7 +2,7 @@
 
 use deepcad::io::{read_stack, ReadOptions};
 use deepcad::simulate::{
-    simulate, Footprint, Indicator, SimulationConfig, Simulator, ONE_PHOTON_BACKGROUND, ONE_PHOTON_NEUROPIL,
+    simulate, Footprint, Indicator, Realism, SimulationConfig, Simulator, ONE_PHOTON_BACKGROUND, ONE_PHOTON_NEUROPIL,
 };
 use deepcad::{metrics, Error};
 use rand::SeedableRng;
@@ -581,4 +581,110 @@ fn metric_input_errors_are_usage_errors() {
     assert_usage(metrics::temporal_moving_average(&a, 3, 3, 1), "3×3");
     let outside = [Footprint { pixels: vec![(4, 1.0)] }];
     assert_usage(metrics::trace_correlations(&a, &a, 2, 2, &outside), "pixel index 4");
+}
+
+// ------------------------------------------------------------------ the realistic extras (issue 29)
+
+fn with_realism(base: SimulationConfig, realism: Realism) -> SimulationConfig {
+    SimulationConfig { realism, ..base }
+}
+
+/// Clean frame `t` minus the offset, in scene photons.
+fn clean_photons(sim: &Simulator, t: usize) -> Vec<f64> {
+    let c = sim.config();
+    render(sim, t).0.iter().map(|&v| (v as f64 - c.offset) / c.gain).collect()
+}
+
+#[test]
+fn realistic_extras_are_off_by_default_and_each_changes_the_scene_but_not_the_activity() {
+    assert_eq!(SimulationConfig::default().realism, Realism::default());
+    let base = small(4, 5.0);
+    let plain = Simulator::new(&base).unwrap();
+    let off = Realism::default();
+    let extras = [
+        ("dendrites", Realism { dendrites_per_neuron: 2, ..off.clone() }),
+        ("puncta", Realism { puncta_per_10k_px: 20.0, ..off.clone() }),
+        ("irregular cells", Realism { irregular_cells: true, ..off.clone() }),
+        ("vessels", Realism { vessels: 1, ..off.clone() }),
+        ("bleaching", Realism { bleaching: 0.5, ..off.clone() }),
+        ("drift", Realism { drift_px: 2.0, ..off.clone() }),
+        ("jitter", Realism { jitter_px: 0.5, ..off.clone() }),
+    ];
+    let last = base.frames - 1;
+    for (name, realism) in extras {
+        let sim = Simulator::new(&with_realism(base.clone(), realism)).unwrap();
+        assert_ne!(render(&sim, last).0, render(&plain, last).0, "{name} left the scene as it was");
+        for n in 0..base.neurons {
+            assert_eq!(sim.spike_times(n), plain.spike_times(n), "{name} changed neuron {n}'s spikes");
+        }
+    }
+}
+
+#[test]
+fn realistic_frames_depend_only_on_seed_and_index() {
+    let config = with_realism(small(6, 3.0), Realism::realistic());
+    let sim = Simulator::new(&config).unwrap();
+    let later = render(&sim, 50);
+    let earlier = render(&sim, 3);
+    assert_eq!(render(&sim, 3), earlier);
+    assert_eq!(render(&sim, 50), later);
+    let (clean, noisy) = simulate(&config).unwrap();
+    let frame = sim.frame_len();
+    assert_eq!(clean[50 * frame..51 * frame], later.0[..]);
+    assert_eq!(noisy[3 * frame..4 * frame], earlier.1[..]);
+}
+
+#[test]
+fn bleaching_dims_the_last_frame_by_the_stated_share() {
+    let still = SimulationConfig { neurons: 0, neuropil: 0.0, ..small(2, 5.0) };
+    let sim = Simulator::new(&with_realism(still.clone(), Realism { bleaching: 0.4, ..Realism::default() })).unwrap();
+    let (first, last) = (clean_photons(&sim, 0), clean_photons(&sim, still.frames - 1));
+    let ratio = last.iter().sum::<f64>() / first.iter().sum::<f64>();
+    assert!((ratio - 0.6).abs() < 1e-3, "last/first brightness {ratio}, expected 0.6");
+}
+
+#[test]
+fn dendrites_reach_beyond_their_soma_and_share_its_activity() {
+    let lone = SimulationConfig { neurons: 1, background: 0.0, neuropil: 0.0, frames: 200, ..small(9, 5.0) };
+    let realism = Realism { dendrites_per_neuron: 3, ..Realism::default() };
+    let sim = Simulator::new(&with_realism(lone.clone(), realism)).unwrap();
+    let soma: std::collections::HashSet<usize> = sim.footprints()[0].pixels.iter().map(|&(p, _)| p).collect();
+    let resting = clean_photons(&sim, 0);
+    let outside: Vec<usize> = (0..resting.len()).filter(|p| !soma.contains(p) && resting[*p] > 0.5).collect();
+    assert!(outside.len() >= 10, "only {} bright pixels outside the soma", outside.len());
+    let dendrite_trace: Vec<f32> =
+        (0..lone.frames).map(|t| outside.iter().map(|&p| clean_photons(&sim, t)[p]).sum::<f64>() as f32).collect();
+    let soma_trace: Vec<f32> = (0..lone.frames).map(|t| sim.trace(0, t)).collect();
+    let r = metrics::pearson(&dendrite_trace, &soma_trace).unwrap();
+    assert!(r > 0.99, "dendrite brightness follows its soma's ΔF/F with r {r}");
+}
+
+#[test]
+fn drift_moves_the_field_and_no_drift_keeps_it_still() {
+    let still = SimulationConfig { neurons: 0, neuropil: 0.0, width: 64, height: 64, ..small(5, 5.0) };
+    let textured = Realism { puncta_per_10k_px: 40.0, ..Realism::default() };
+    let centroid_range = |realism: Realism| {
+        let sim = Simulator::new(&with_realism(still.clone(), realism)).unwrap();
+        let xs: Vec<f64> = (0..still.frames)
+            .map(|t| {
+                let image = clean_photons(&sim, t);
+                let total: f64 = image.iter().sum();
+                image.iter().enumerate().map(|(p, v)| (p % still.width) as f64 * v).sum::<f64>() / total
+            })
+            .collect();
+        xs.iter().cloned().fold(f64::MIN, f64::max) - xs.iter().cloned().fold(f64::MAX, f64::min)
+    };
+    assert!(centroid_range(textured.clone()) < 1e-9);
+    let moved = centroid_range(Realism { drift_px: 3.0, ..textured });
+    assert!(moved > 0.3 && moved < 6.0, "the centroid moved {moved} px under a 3 px drift");
+}
+
+#[test]
+fn realism_errors_name_the_value() {
+    let base = SimulationConfig::default();
+    let bad = |realism: Realism| Simulator::new(&with_realism(base.clone(), realism));
+    assert_usage(bad(Realism { bleaching: 1.5, ..Realism::default() }), "bleaching is 1.5");
+    assert_usage(bad(Realism { drift_px: f64::NAN, ..Realism::default() }), "drift (pixels) is NaN");
+    assert_usage(bad(Realism { jitter_px: 100.0, ..Realism::default() }), "jitter (pixels) is 100");
+    assert_usage(bad(Realism { puncta_per_10k_px: -1.0, ..Realism::default() }), "puncta per 10,000 pixels is -1");
 }

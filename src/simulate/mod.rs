@@ -23,8 +23,11 @@
 mod activity;
 mod files;
 mod indicator;
+mod realism;
 pub use files::{write_simulation, SimulationFiles};
 pub use indicator::Indicator;
+use realism::RealScene;
+pub use realism::Realism;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -67,6 +70,9 @@ pub struct SimulationConfig {
     /// Strength of the neuropil (out-of-focus, activity-following glow), as a multiple of the
     /// two-photon default (1); see [`ONE_PHOTON_NEUROPIL`].
     pub neuropil: f64,
+    /// Dendrites, puncta, irregular and overlapping somata, vessel shadows, bleaching and motion
+    /// (`Realism::realistic()` for the realistic family); none by default.
+    pub realism: Realism,
 }
 
 impl Default for SimulationConfig {
@@ -86,6 +92,7 @@ impl Default for SimulationConfig {
             firing_rate_hz: 0.5,
             background: 1.0,
             neuropil: 1.0,
+            realism: Realism::default(),
         }
     }
 }
@@ -107,6 +114,8 @@ pub struct Simulator {
     neuropil_fields: Vec<Vec<f32>>,
     /// Strength of each neuropil field per frame: `neuropil_strength[k * frames + t]`.
     neuropil_strength: Vec<f32>,
+    /// The realistic extras, when any is asked for.
+    real: Option<RealScene>,
 }
 
 // Scene constants. Sizes are in pixels at the usual two-photon sampling (~1 µm/pixel), so a
@@ -144,7 +153,7 @@ impl Simulator {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         rng.set_stream(0);
 
-        let baseline = baseline_pattern(&mut rng, w, h, config.background);
+        let mut baseline = baseline_pattern(&mut rng, w, h, config.background);
         let rates = (config.firing_rate_hz * FIRING_RATE_SPREAD.0, config.firing_rate_hz * FIRING_RATE_SPREAD.1);
         let mut footprints = Vec::with_capacity(config.neurons);
         let mut brightness = Vec::with_capacity(config.neurons);
@@ -158,6 +167,11 @@ impl Simulator {
             traces.extend(activity::calcium_trace(&mut rng, config.indicator, &train, frames, config.frame_rate_hz));
             spikes.push(train);
         }
+
+        // The extras draw from their own streams, after the plain scene, which they leave as it is.
+        let real = (config.realism != Realism::default()).then(|| {
+            RealScene::build(&config.realism, config.seed, (w, h), &mut footprints, &mut centres, &mut baseline)
+        });
 
         let population: Vec<f64> = (0..frames)
             .map(|t| {
@@ -178,6 +192,7 @@ impl Simulator {
             baseline,
             neuropil_fields,
             neuropil_strength,
+            real,
         })
     }
 
@@ -215,6 +230,10 @@ impl Simulator {
             }
         }
 
+        if let Some(real) = &self.real {
+            self.add_realism(real, t, clean);
+        }
+
         let SimulationConfig { photons, gain, offset, read_noise, .. } = self.config;
         let mut rng = frame_rng(self.config.seed, t);
         for (c, y) in clean.iter_mut().zip(noisy.iter_mut()) {
@@ -223,6 +242,28 @@ impl Simulator {
             let read: f64 = rng.sample(StandardNormal);
             *y = (offset + gain * detected + read_noise * read) as f32;
             *c = (offset + gain * expected_photons) as f32;
+        }
+    }
+
+    /// Dendrites, vessel shadows, bleaching and motion on frame `t`'s scene intensity.
+    fn add_realism(&self, real: &RealScene, t: usize, scene: &mut [f32]) {
+        let SimulationConfig { width, height, frames, ref realism, .. } = self.config;
+        for (n, dendrite) in &real.dendrites {
+            let level = self.brightness[*n] * (1.0 + self.traces[n * frames + t]);
+            for &(p, weight) in &dendrite.pixels {
+                scene[p] += weight * level;
+            }
+        }
+        if let Some(light) = &real.transmission {
+            scene.iter_mut().zip(light).for_each(|(s, &l)| *s *= l);
+        }
+        if realism.bleaching > 0.0 {
+            let left = realism::bleach_factor(realism.bleaching, t, frames);
+            scene.iter_mut().for_each(|s| *s *= left);
+        }
+        if realism.moves() {
+            let moved = realism::shifted(scene, (width, height), real.shift(realism, self.config.seed, t, frames));
+            scene.copy_from_slice(&moved);
         }
     }
 
@@ -319,6 +360,7 @@ fn validate(config: &SimulationConfig) -> Result<()> {
             return Err(Error::usage(format!("simulation {name} is {value}; it must be finite and at least 0")));
         }
     }
+    config.realism.validate(width, height)?;
     if neurons.checked_mul(frames).is_none_or(|n| n > MAX_TRACE_VALUES) {
         return Err(Error::Limits(format!(
             "{neurons} neurons × {frames} frames of ground-truth traces exceed {MAX_TRACE_VALUES} values; \

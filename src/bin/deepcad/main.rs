@@ -309,6 +309,7 @@ fn simulate(a: SimulateArgs, progress: &mut dyn Progress) -> Result<()> {
         firing_rate_hz: a.firing_rate,
         background: a.background.unwrap_or(background),
         neuropil: a.neuropil.unwrap_or(neuropil),
+        realism: a.realism(),
     };
     let files = SimulationFiles {
         noisy: &a.output,
