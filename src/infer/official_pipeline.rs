@@ -186,29 +186,13 @@ pub fn denoise_official(
     settings: &CompatSettings,
     progress: &mut dyn Progress,
 ) -> Result<Vec<f32>> {
-    let [_, height, width] = shape;
     check_interlaced(model, settings.pipeline)?;
-    for (a, name) in ["time", "height", "width"].iter().enumerate() {
-        if shape[a] < settings.patch[a] {
-            return Err(Error::usage(format!(
-                "the movie's {name} ({}) is shorter than the compatibility patch ({}); the official pipeline cannot tile it: choose a smaller patch",
-                shape[a], settings.patch[a]
-            )));
-        }
-    }
+    check_movie_fits_patch(shape, settings.patch)?;
     let factor = factor_of(model);
-    let (mean, min) = movie.iter().fold((0f64, f32::INFINITY), |(sum, min), &v| (sum + v as f64, min.min(v)));
-    let mean = mean / movie.len() as f64;
-    let normalised: Vec<f32> = match settings.pipeline {
-        // `x.astype(float32)/scale_factor − mean` is float64 under NumPy 2, cast per tile.
-        OfficialPipeline::DeepcadRt => movie.iter().map(|&x| ((x / factor as f32) as f64 - mean) as f32).collect(),
-        // `(x − x.min()).astype(float32)/normalize_factor`.
-        OfficialPipeline::DeepcadRt2021 => movie.iter().map(|&x| (x - min) / factor as f32).collect(),
-    };
+    let (normalised, mean) = normalise(movie, settings.pipeline, factor);
     let axes: Vec<Vec<ReferenceAxisTile>> =
         (0..3).map(|a| reference_axis_tiles(shape[a], settings.patch[a], settings.gap[a])).collect();
     let mut result = crate::allocation::zeroed_f32(movie.len(), "the compatibility result")?;
-    let [pt, py, px] = settings.patch;
     let total = axes.iter().map(Vec::len).product::<usize>() as u64;
     report(
         progress,
@@ -221,83 +205,146 @@ pub fn denoise_official(
     )?;
     report(progress, Event::Begin { phase: "denoise", total })?;
     let _no_grad = tch::no_grad_guard();
-    let mut tile = vec![0f32; pt * py * px];
+    let brightness = Brightness { pipeline: settings.pipeline, mean, factor };
+    let mut tile = vec![0f32; settings.patch.iter().product()];
     let mut done = 0;
     // The reference's visiting order: y outer, x, t inner; later tiles overwrite earlier ones.
-    for ty in &axes[1] {
-        for tx in &axes[2] {
-            for tt in &axes[0] {
-                for t in 0..pt {
-                    for y in 0..py {
-                        let from = ((tt.start + t) * height + ty.start + y) * width + tx.start;
-                        tile[(t * py + y) * px..][..px].copy_from_slice(&normalised[from..from + px]);
-                    }
-                }
-                let input = Tensor::f_from_slice(&tile)?
-                    .f_reshape([1, 1, pt as i64, py as i64, px as i64])?
-                    .f_to_device(model.device())?;
-                let output = model.net.forward(&input)?.f_to_device(Device::Cpu)?.f_to_kind(Kind::Float)?;
-                let output = Vec::<f32>::try_from(output.f_flatten(0, -1)?)?;
-                let local = |t: usize, y: usize, x: usize| (t * py + y) * px + x;
-                let kept = || {
-                    tt.local.clone().flat_map(move |t| {
-                        ty.local.clone().flat_map(move |y| tx.local.clone().map(move |x| local(t, y, x)))
-                    })
-                };
-                match settings.pipeline {
-                    OfficialPipeline::DeepcadRt => {
-                        let (sum_in, sum_out) = kept()
-                            .fold((0f64, 0f64), |(r, o), i| (r + tile[i] as f64 + mean, o + output[i] as f64 + mean));
-                        let scale = (sum_in / sum_out).sqrt();
-                        write_kept(
-                            &mut result,
-                            shape,
-                            tt,
-                            ty,
-                            tx,
-                            |i| (((output[i] as f64 + mean) * scale) as f32) * factor as f32,
-                            local,
-                        );
-                    }
-                    OfficialPipeline::DeepcadRt2021 => {
-                        let (sum_in, sum_out) =
-                            kept().fold((0f64, 0f64), |(r, o), i| (r + tile[i] as f64, o + output[i] as f64));
-                        let scale = ((sum_in as f32) / (sum_out as f32)).sqrt();
-                        write_kept(&mut result, shape, tt, ty, tx, |i| output[i] * scale * factor as f32, local);
-                    }
-                }
+    for y in &axes[1] {
+        for x in &axes[2] {
+            for t in &axes[0] {
+                let place = TilePlace { t, y, x, shape, patch: settings.patch };
+                place.gather(&normalised, &mut tile);
+                let output = run_tile(model, &tile, settings.patch)?;
+                brightness.write_kept(&mut result, &place, &tile, &output);
                 done += 1;
                 report(progress, Event::Advance { done, message: "tiles" })?;
             }
         }
     }
-    if let Some(i) = result.iter().position(|v| !v.is_finite()) {
-        return Err(Error::usage(format!(
-            "the official pipeline gave a non-finite value at frame {} (a tile whose output sums to 0 or a broken model)",
-            i / (height * width)
-        )));
-    }
+    check_finite(&result, shape)?;
     Ok(result)
 }
 
-/// Writes a tile's kept part into the result: `value(i)` for local index `i`.
-fn write_kept(
-    result: &mut [f32],
+/// The official pipelines tile with a fixed patch; a movie smaller than it on any axis has no tile.
+fn check_movie_fits_patch(shape: [usize; 3], patch: [usize; 3]) -> Result<()> {
+    for (a, name) in ["time", "height", "width"].iter().enumerate() {
+        if shape[a] < patch[a] {
+            return Err(Error::usage(format!(
+                "the movie's {name} ({}) is shorter than the compatibility patch ({}); the official pipeline cannot tile it: choose a smaller patch",
+                shape[a], patch[a]
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The pipeline's network input and the stack mean (which deepcad-rt adds back to its output).
+fn normalise(movie: &[f32], pipeline: OfficialPipeline, factor: f64) -> (Vec<f32>, f64) {
+    let (sum, min) = movie.iter().fold((0f64, f32::INFINITY), |(sum, min), &v| (sum + v as f64, min.min(v)));
+    let mean = sum / movie.len() as f64;
+    let normalised = match pipeline {
+        // `x.astype(float32)/scale_factor − mean` is float64 under NumPy 2, cast per tile.
+        OfficialPipeline::DeepcadRt => movie.iter().map(|&x| ((x / factor as f32) as f64 - mean) as f32).collect(),
+        // `(x − x.min()).astype(float32)/normalize_factor`.
+        OfficialPipeline::DeepcadRt2021 => movie.iter().map(|&x| (x - min) / factor as f32).collect(),
+    };
+    (normalised, mean)
+}
+
+/// The network's output for one tile (`patch` long, `[t, y, x]` order), as float32 on the host.
+fn run_tile(model: &Model, tile: &[f32], patch: [usize; 3]) -> Result<Vec<f32>> {
+    let [pt, py, px] = patch.map(|p| p as i64);
+    let input = Tensor::f_from_slice(tile)?.f_reshape([1, 1, pt, py, px])?.f_to_device(model.device())?;
+    let output = model.net.forward(&input)?.f_to_device(Device::Cpu)?.f_to_kind(Kind::Float)?;
+    Ok(Vec::<f32>::try_from(output.f_flatten(0, -1)?)?)
+}
+
+/// One tile's place in the movie: its span on each axis.
+struct TilePlace<'a> {
+    t: &'a ReferenceAxisTile,
+    y: &'a ReferenceAxisTile,
+    x: &'a ReferenceAxisTile,
     shape: [usize; 3],
-    tt: &ReferenceAxisTile,
-    ty: &ReferenceAxisTile,
-    tx: &ReferenceAxisTile,
-    value: impl Fn(usize) -> f32,
-    local: impl Fn(usize, usize, usize) -> usize,
-) {
-    let [_, height, width] = shape;
-    for (t, lt) in tt.kept.clone().zip(tt.local.clone()) {
-        for (y, ly) in ty.kept.clone().zip(ty.local.clone()) {
-            let row = (t * height + y) * width;
-            for (x, lx) in tx.kept.clone().zip(tx.local.clone()) {
-                result[row + x] = value(local(lt, ly, lx));
+    patch: [usize; 3],
+}
+
+impl TilePlace<'_> {
+    /// Copies the tile's span of `movie` into `tile`.
+    fn gather(&self, movie: &[f32], tile: &mut [f32]) {
+        let [_, height, width] = self.shape;
+        let [pt, py, px] = self.patch;
+        for t in 0..pt {
+            for y in 0..py {
+                let from = ((self.t.start + t) * height + self.y.start + y) * width + self.x.start;
+                tile[(t * py + y) * px..][..px].copy_from_slice(&movie[from..from + px]);
             }
         }
+    }
+
+    /// Index in the tile of local voxel `(t, y, x)`.
+    fn local(&self, t: usize, y: usize, x: usize) -> usize {
+        let [_, py, px] = self.patch;
+        (t * py + y) * px + x
+    }
+
+    /// Tile indices of the kept part.
+    fn kept(&self) -> impl Iterator<Item = usize> + '_ {
+        self.t.local.clone().flat_map(move |t| {
+            self.y.local.clone().flat_map(move |y| self.x.local.clone().map(move |x| self.local(t, y, x)))
+        })
+    }
+
+    /// Writes the kept part into the result: `value(i)` for tile index `i`.
+    fn write_kept(&self, result: &mut [f32], value: impl Fn(usize) -> f32) {
+        let [_, height, width] = self.shape;
+        for (t, lt) in self.t.kept.clone().zip(self.t.local.clone()) {
+            for (y, ly) in self.y.kept.clone().zip(self.y.local.clone()) {
+                let row = (t * height + y) * width;
+                for (x, lx) in self.x.kept.clone().zip(self.x.local.clone()) {
+                    result[row + x] = value(self.local(lt, ly, lx));
+                }
+            }
+        }
+    }
+}
+
+/// How each pipeline rescales a tile's output before writing it: by `√(Σin/Σout)` over the kept
+/// part, times the factor (deepcad-rt: in float64 with the mean added back; 2021: in float32).
+struct Brightness {
+    pipeline: OfficialPipeline,
+    mean: f64,
+    factor: f64,
+}
+
+impl Brightness {
+    fn write_kept(&self, result: &mut [f32], place: &TilePlace<'_>, tile: &[f32], output: &[f32]) {
+        let (mean, factor) = (self.mean, self.factor);
+        match self.pipeline {
+            OfficialPipeline::DeepcadRt => {
+                let (sum_in, sum_out) = place
+                    .kept()
+                    .fold((0f64, 0f64), |(r, o), i| (r + tile[i] as f64 + mean, o + output[i] as f64 + mean));
+                let scale = (sum_in / sum_out).sqrt();
+                place.write_kept(result, |i| (((output[i] as f64 + mean) * scale) as f32) * factor as f32);
+            }
+            OfficialPipeline::DeepcadRt2021 => {
+                let (sum_in, sum_out) =
+                    place.kept().fold((0f64, 0f64), |(r, o), i| (r + tile[i] as f64, o + output[i] as f64));
+                let scale = ((sum_in as f32) / (sum_out as f32)).sqrt();
+                place.write_kept(result, |i| output[i] * scale * factor as f32);
+            }
+        }
+    }
+}
+
+/// A tile whose output sums to 0 (or a broken model) gives a non-finite scale; refuse to ship it.
+fn check_finite(result: &[f32], shape: [usize; 3]) -> Result<()> {
+    match result.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(Error::usage(format!(
+            "the official pipeline gave a non-finite value at frame {} (a tile whose output sums to 0 or a broken model)",
+            i / (shape[1] * shape[2])
+        ))),
     }
 }
 

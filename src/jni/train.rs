@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::io::FrameSource;
 use crate::progress::{report, Event};
-use crate::train::{best_bundle_path, open_training_inputs, train_from_door, TrainReport, TrainSettings};
+use crate::train::{best_bundle_path, open_training_inputs, train, TrainReport, TrainSettings};
 
 use super::arguments::{self, given};
 use super::failure::{Failure, JniResult, ThrowDeepCadException};
@@ -103,7 +103,10 @@ impl TrainingRequest {
         resume: &Option<String>,
         device: &Option<String>,
     ) -> JniResult<TrainingRequest> {
-        let settings: TrainSettings = arguments::settings(settings.as_ref(), "training settings")?;
+        let settings = TrainSettings {
+            origin: FIJI_ORIGIN.to_string(),
+            ..arguments::settings(settings.as_ref(), "training settings")?
+        };
         settings.validate()?;
         if output.trim().is_empty() {
             return Err(crate::Error::usage("the model output path is empty").into());
@@ -130,15 +133,7 @@ impl TrainingRequest {
                 Event::Info(&format!("DeepCAD trains on {}", crate::device::device_name(self.device))),
             )?;
             let mut sources = open(&mut progress)?;
-            train_from_door(
-                FIJI_ORIGIN,
-                &mut sources,
-                &self.settings,
-                &self.output,
-                self.resume.as_deref(),
-                self.device,
-                &mut progress,
-            )
+            train(&mut sources, &self.settings, &self.output, self.resume.as_deref(), self.device, &mut progress)
         })();
         if let Some(thrown) = progress.thrown.take() {
             return Err(Failure::JavaThrew(thrown));

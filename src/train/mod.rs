@@ -7,6 +7,7 @@ pub mod augment;
 pub mod model_checks;
 pub mod normalization_stats;
 mod output_checks;
+mod pair_loss;
 pub mod pair_reader;
 pub mod patch_grid;
 pub mod settings;
@@ -19,9 +20,9 @@ pub use augment::{Augmentation, Dihedral};
 pub use model_checks::ModelChecks;
 pub use patch_grid::{plan_patches, Patch, PatchPlan, SourceShape};
 pub use settings::{
-    best_bundle_path, Init, Loss, NormalizationChoice, Precision, Schedule, TrainReport, TrainSettings,
+    best_bundle_path, Init, Loss, NormalizationChoice, Precision, Schedule, TrainReport, TrainSettings, CLI_ORIGIN,
     DEFAULT_LEARNING_RATE, EPOCHS_UNTIL_TIME_BUDGET,
 };
-pub use trainer::{train, train_from_door, CLI_ORIGIN};
+pub use trainer::train;
 pub use training_inputs::open_training_inputs;
 pub use validation_split::split_validation;

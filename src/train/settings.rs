@@ -57,7 +57,14 @@ pub struct TrainSettings {
     /// Stop once this much wall-clock time (seconds) has been spent, within at most `epochs`
     /// epochs: the epoch under way ends early, is validated and saved like any other.
     pub time_budget_seconds: Option<f64>,
+    /// Who asked for the run, recorded as the bundle's `training.origin` ([`CLI_ORIGIN`] by
+    /// default; each door sets its own). Not part of a request: the door fills it in.
+    #[serde(skip)]
+    pub origin: String,
 }
+
+/// The command line's name in a bundle's `training.origin`.
+pub const CLI_ORIGIN: &str = "deepcad train";
 
 /// Learning-rate schedule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -214,6 +221,7 @@ impl Default for TrainSettings {
             method: SelfSupervision::default(),
             overwrite: false,
             time_budget_seconds: None,
+            origin: CLI_ORIGIN.to_string(),
         }
     }
 }
