@@ -151,6 +151,7 @@ fn train(a: TrainArgs, progress: &mut dyn Progress) -> Result<()> {
         init: if a.init == "random" { deepcad::train::Init::Random } else { deepcad::train::Init::BuiltIn },
         method: deepcad::model::SelfSupervision::from_name(&a.method)?,
         overwrite: a.overwrite,
+        origin: deepcad::train::CLI_ORIGIN.to_string(),
     };
     settings.validate()?;
     let mut sources = open_training_inputs(&a.input, progress)?;
