@@ -56,7 +56,7 @@ fn write_movie(path: &std::path::Path, shape: [usize; 3]) {
     writer.finish().unwrap();
 }
 
-fn infer_phase() {
+fn infer_phase(precision: InferencePrecision) {
     let shape = [400, 160, 160];
     let dir = tempfile::tempdir().unwrap();
     let (input, output) = (dir.path().join("movie.tif"), dir.path().join("out.tif"));
@@ -68,14 +68,13 @@ fn infer_phase() {
     )
     .unwrap();
     let started = Instant::now();
-    let report =
-        denoise_file(&model, &input, &output, &ReadOptions::default(), &DenoiseSettings::default(), &mut Silent)
-            .unwrap();
+    let settings = DenoiseSettings { precision, ..DenoiseSettings::default() };
+    let report = denoise_file(&model, &input, &output, &ReadOptions::default(), &settings, &mut Silent).unwrap();
     let seconds = started.elapsed().as_secs_f64();
     let voxels = (shape[0] * shape[1] * shape[2]) as f64;
     println!(
-        "infer {}x{}x{} uint16, f=16, default seamless tiling {:?} ({} tiles, {:.2}x voxels): {:.1} s, {:.1} frames/s, {:.2} Mvoxel/s, peak RSS {:.0} MB",
-        shape[0], shape[1], shape[2], report.tile, report.tiles, report.overhead, seconds, shape[0] as f64 / seconds, voxels / seconds / 1e6, peak_rss_mb()
+        "infer {}x{}x{} uint16, f=16, {:?}, default seamless tiling {:?} ({} tiles, {:.2}x voxels): {:.1} s, {:.1} frames/s, {:.2} Mvoxel/s, peak RSS {:.0} MB",
+        shape[0], shape[1], shape[2], precision.resolve(Device::Cpu).unwrap(), report.tile, report.tiles, report.overhead, seconds, shape[0] as f64 / seconds, voxels / seconds / 1e6, peak_rss_mb()
     );
     println!(
         "infer reference-tiling voxels (150^3, overlap 0.6): {:.2}x the movie",
@@ -187,55 +186,179 @@ fn number_after(text: &str, marker: &str) -> Option<f64> {
     rest.split(|c: char| !(c.is_ascii_digit() || c == '.')).find(|t| !t.is_empty())?.parse().ok()
 }
 
-/// Float32 speed against its baselines, three interleaved rounds in child processes (the best of
-/// each, so a busy machine disturbs the ratios less): the training step against PyTorch eager and
-/// against libtorch's own convolution dispatch, and the network forward against the matmul peak.
+/// The whole story in one run, against baselines measured in the same run: interleaved rounds in
+/// child processes (the best of each, so a busy machine disturbs the ratios less) of our training
+/// step and forward in float32 and bfloat16, PyTorch's best (eager or `torch.compile`, float32 or
+/// bfloat16 autocast), libtorch's own dispatch and both matmul peaks; then the code path of every
+/// denoising convolution and the end-to-end denoise against the reference's tiling.
 fn compare_phase() {
     let me = std::env::current_exe().expect("own path");
     let run = |args: &[&str]| {
         String::from_utf8_lossy(&Command::new(&me).args(args).output().expect("run phase").stdout).into_owned()
     };
-    let (mut ours, mut dispatch, mut eager, mut forward, mut eager_forward, mut peak) =
-        (f64::INFINITY, f64::INFINITY, f64::INFINITY, 0f64, 0f64, 0f64);
-    for round in 1..=3 {
-        let out = run(&["train64", "float32"]);
-        ours = ours.min(number_after(&out, "Float32: ").unwrap_or(f64::NAN));
-        let out = run(&["train64", "float32", "libtorch-dispatch"]);
-        dispatch = dispatch.min(number_after(&out, "(libtorch dispatch): ").unwrap_or(f64::NAN));
-        let out = run(&["pytorch"]);
-        if out.contains("SKIPPED") {
-            print!("{}", out.lines().skip(1).map(|l| format!("{l}\n")).collect::<String>());
+    println!("CPU: {}; bfloat16 units: {}", cpu_model(), deepcad::device::cpu_bfloat16_units());
+    let mut best = Best::default();
+    for round in 1..=2 {
+        best.low("ours train f32", number_after(&run(&["train64", "float32"]), "Float32: "));
+        best.low("ours train bf16", number_after(&run(&["train64", "bfloat16"]), "MixedBfloat16: "));
+        best.low(
+            "libtorch dispatch train f32",
+            number_after(&run(&["train64", "float32", "libtorch-dispatch"]), "(libtorch dispatch): "),
+        );
+        best.high("ours forward f32", number_after(&run(&["network", "float32"]), "Float: "));
+        best.high("ours forward bf16", number_after(&run(&["network", "bfloat16"]), "BFloat16: "));
+        let matmul = run(&["matmul"]);
+        best.high("matmul f32", number_after(&matmul, "float32 peak: "));
+        best.high("matmul bf16", number_after(&matmul, "bfloat16 peak: "));
+        let pytorch = run(&["pytorch-best"]);
+        for line in pytorch.lines().skip(1) {
+            if line.contains("SKIPPED") || line.contains("FAILED") {
+                println!("{line}");
+                continue;
+            }
+            let name = line.split(':').next().unwrap_or("").to_string();
+            best.low(&format!("{name} train"), number_after(line, "train 64^3 "));
+            best.high(&format!("{name} forward"), number_after(line, "forward 144^3 "));
         }
-        eager = eager.min(number_after(&out, "float32: ").unwrap_or(f64::INFINITY));
-        eager_forward = eager_forward.max(number_after(&out, "forward: ").map_or(0.0, |v| v));
-        forward = forward.max(number_after(&run(&["network"]), "Mvoxel/s = ").map_or(0.0, |v| v));
-        peak = peak.max(number_after(&run(&["matmul"]), "peak: ").unwrap_or(0.0));
-        println!("round {round}: train64 float32 {ours:.3} s (libtorch dispatch {dispatch:.3}, PyTorch eager {eager:.3}); forward {forward:.1} GFLOP/s, matmul {peak:.1} GFLOP/s (best so far)");
+        println!("round {round} (best so far): {}", best.summary());
     }
-    println!(
-        "float32 training step 64^3: {ours:.3} s/iteration = {:.2}x PyTorch eager ({eager:.3} s), {:.2}x libtorch's dispatch ({dispatch:.3} s)",
-        eager / ours,
-        dispatch / ours
-    );
-    println!(
-        "float32 network forward 144^3 (low-memory): {forward:.1} GFLOP/s = {:.0} % of the measured matmul peak {peak:.1} GFLOP/s (PyTorch eager plain forward: {eager_forward:.2} Mvoxel/s)",
-        100.0 * forward / peak
-    );
+    best.report();
+    println!("{}", run(&["forward64-once", "bfloat16"]).lines().skip(1).collect::<Vec<_>>().join("\n"));
+    forward_codepath_report(&me, "float32");
+    forward_codepath_report(&me, "bfloat16");
+    for precision in ["float32", "bfloat16"] {
+        print!("{}", run(&["infer", precision]).lines().skip(1).map(|l| format!("{l}\n")).collect::<String>());
+    }
 }
 
-/// Float32 matrix-multiply peak of this machine through the same libtorch (best of 3, 4096²).
+fn cpu_model() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).unwrap_or("?");
+    format!("{} ({} threads)", model.trim(), tch::get_num_threads())
+}
+
+/// The best value of each measurement over the rounds: least seconds, most throughput.
+#[derive(Default)]
+struct Best(Vec<(String, f64)>);
+
+impl Best {
+    fn keep(&mut self, name: &str, value: Option<f64>, better: fn(f64, f64) -> bool) {
+        let Some(value) = value.filter(|v| v.is_finite() && *v > 0.0) else { return };
+        match self.0.iter_mut().find(|(n, _)| n == name) {
+            Some((_, old)) if better(value, *old) => *old = value,
+            Some(_) => {}
+            None => self.0.push((name.to_string(), value)),
+        }
+    }
+    fn low(&mut self, name: &str, value: Option<f64>) {
+        self.keep(name, value, |a, b| a < b)
+    }
+    fn high(&mut self, name: &str, value: Option<f64>) {
+        self.keep(name, value, |a, b| a > b)
+    }
+    fn get(&self, name: &str) -> f64 {
+        self.0.iter().find(|(n, _)| n == name).map_or(f64::NAN, |(_, v)| *v)
+    }
+    /// The best PyTorch entry among those ending in `suffix`: least (train) or most (forward).
+    fn pytorch(&self, suffix: &str, least: bool) -> (String, f64) {
+        let candidates = self.0.iter().filter(|(n, _)| n.starts_with("pytorch") && n.ends_with(suffix));
+        let pick = if least {
+            candidates.min_by(|a, b| a.1.total_cmp(&b.1))
+        } else {
+            candidates.max_by(|a, b| a.1.total_cmp(&b.1))
+        };
+        pick.cloned().unwrap_or(("pytorch (not measured)".into(), f64::NAN))
+    }
+    fn summary(&self) -> String {
+        self.0.iter().map(|(n, v)| format!("{n} {v:.3}")).collect::<Vec<_>>().join(", ")
+    }
+    fn report(&self) {
+        let flops = deepcad::model::forward_flops_per_voxel(16) / 1e3; // Mvoxel/s -> GFLOP/s
+        let (train_name, pytorch_train) = self.pytorch(" train", true);
+        let (forward_name, pytorch_forward) = self.pytorch(" forward", false);
+        for (precision, train, forward) in
+            [("float32", "ours train f32", "ours forward f32"), ("bfloat16", "ours train bf16", "ours forward bf16")]
+        {
+            let (t, f) = (self.get(train), self.get(forward));
+            println!(
+                "{precision}: training step 64^3 {t:.3} s = {:.2}x PyTorch's best ({train_name} {pytorch_train:.3} s); forward 144^3 {f:.2} Mvoxel/s = {:.1} GFLOP/s = {:.2}x PyTorch's best ({forward_name} {pytorch_forward:.2} Mvoxel/s), {:.0} % of the float32 matmul peak {:.1} and {:.0} % of the bfloat16 peak {:.1} GFLOP/s",
+                pytorch_train / t,
+                f * flops,
+                f / pytorch_forward,
+                100.0 * f * flops / self.get("matmul f32"),
+                self.get("matmul f32"),
+                100.0 * f * flops / self.get("matmul bf16"),
+                self.get("matmul bf16"),
+            );
+        }
+        println!(
+            "libtorch's own dispatch, float32 training step: {:.3} s (ours {:.2}x)",
+            self.get("libtorch dispatch train f32"),
+            self.get("libtorch dispatch train f32") / self.get("ours train f32")
+        );
+        for (name, value) in self.0.iter().filter(|(n, _)| n.starts_with("pytorch")) {
+            println!("  {name}: {value:.3}{}", if name.ends_with("train") { " s" } else { " Mvoxel/s" });
+        }
+    }
+}
+
+/// Float32 and bfloat16 matrix-multiply peaks of this machine through the same libtorch (best
+/// of 3, 4096²).
 fn matmul_phase() {
-    let a = Tensor::randn([4096, 4096], (Kind::Float, Device::Cpu));
-    let b = Tensor::randn([4096, 4096], (Kind::Float, Device::Cpu));
-    let _ = a.matmul(&b);
-    let best = (0..3)
-        .map(|_| {
-            let started = Instant::now();
-            let _ = a.matmul(&b);
-            started.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min);
-    println!("matmul 4096^2 float32 peak: {:.1} GFLOP/s", 2.0 * 4096f64.powi(3) / best / 1e9);
+    for (kind, name) in [(Kind::Float, "float32"), (Kind::BFloat16, "bfloat16")] {
+        let a = Tensor::randn([4096, 4096], (kind, Device::Cpu));
+        let b = Tensor::randn([4096, 4096], (kind, Device::Cpu));
+        let _ = a.matmul(&b);
+        let best = (0..3)
+            .map(|_| {
+                let started = Instant::now();
+                let _ = a.matmul(&b);
+                started.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min);
+        println!("matmul 4096^2 {name} peak: {:.1} GFLOP/s", 2.0 * 4096f64.powi(3) / best / 1e9);
+    }
+}
+
+/// The evaluation environment's Python (PyTorch), or why it is missing.
+fn eval_python() -> Result<std::path::PathBuf, String> {
+    let python = std::env::var_os("DEEPCAD_EVAL_PYTHON").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        let home = std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_default();
+        home.join(".cache/deepcad/eval-venv-cpu-torch-2.11.0/bin/python")
+    });
+    if python.is_file() {
+        Ok(python)
+    } else {
+        Err(format!("{} not found; run scripts/evaluate.sh once or set DEEPCAD_EVAL_PYTHON", python.display()))
+    }
+}
+
+/// PyTorch's best (eval/pytorch_baselines.py): eager and `torch.compile`, float32 and bfloat16
+/// autocast, a 64³ training step and a 144³ forward, on this binary's thread count.
+fn pytorch_best_phase() {
+    let python = match eval_python() {
+        Ok(python) => python,
+        Err(why) => return println!("pytorch best: SKIPPED ({why})"),
+    };
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/eval/pytorch_baselines.py");
+    let threads = tch::get_num_threads().to_string();
+    let out = Command::new(&python).arg(script).args(["--threads", &threads]).output().expect("run python");
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let (mode, precision) = (v["mode"].as_str().unwrap_or("?"), v["precision"].as_str().unwrap_or("?"));
+        match v["error"].as_str() {
+            Some(error) => println!("pytorch {mode} {precision}: FAILED ({error})"),
+            None => {
+                let rate = v["forward_voxels_per_s"].as_f64().unwrap_or(f64::NAN);
+                println!(
+                    "pytorch {mode} {precision}: train 64^3 {:.3} s/iteration; forward 144^3 {:.2} Mvoxel/s = {:.1} GFLOP/s",
+                    v["train_s"].as_f64().unwrap_or(f64::NAN),
+                    rate / 1e6,
+                    rate * deepcad::model::forward_flops_per_voxel(16) / 1e9
+                );
+            }
+        }
+    }
 }
 
 /// The PyTorch eager reference (eval/deepcad_reference.py) on the same machine, in this run: its
@@ -337,6 +460,62 @@ fn codepath_report(me: &std::path::Path, extra: &[&str]) {
     }
 }
 
+/// Channels (`icXocY`), oneDNN implementation and source data type of a convolution.
+type ConvolutionKind = (String, String, String);
+
+/// One low-memory forward of a 64³ tile as the denoiser runs it (for oneDNN's verbose log).
+fn forward_once_phase(precision: InferencePrecision) {
+    tch::manual_seed(0);
+    let float32 =
+        Model::new(ModelMetadata::new(16, [64, 64, 64], Normalization::Fixed { offset: 0.0, scale: 1.0 }), Device::Cpu)
+            .unwrap();
+    let converted = inference_model(&float32, precision).unwrap();
+    let model = converted.as_ref().unwrap_or(&float32);
+    let x = Tensor::randn([1, 1, 64, 64, 64], (Kind::Float, Device::Cpu));
+    let _guard = tch::no_grad_guard();
+    let slab = deepcad::model::slab_columns(&x.size(), DenoiseSettings::default().slab_voxels);
+    let _ = model.net.forward_low_memory(&x, slab).unwrap();
+}
+
+/// The oneDNN implementation of every distinct convolution of one denoising forward (64³ tile,
+/// low-memory slabs) in `precision`: which kernels run (AVX512-BF16 `avx512_core_bf16`, AMX
+/// `avx512_core_amx`, or float32 `avx512_core`), and the time oneDNN reports for each.
+fn forward_codepath_report(me: &std::path::Path, precision: &str) {
+    let out =
+        Command::new(me).args(["forward64-once", precision]).env("ONEDNN_VERBOSE", "1").output().expect("run phase");
+    let log = String::from_utf8_lossy(&out.stdout);
+    let mut seen: Vec<(ConvolutionKind, (usize, f64))> = Vec::new();
+    for line in log.lines().filter(|l| l.contains(",exec,cpu,convolution,")) {
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields.len() < 10 {
+            continue;
+        }
+        let problem = fields[fields.len() - 2];
+        let channels = problem
+            .split('_')
+            .find(|p| p.contains("ic") && p.contains("oc"))
+            .map(|p| p.trim_start_matches(|c: char| c == 'm' || c == 'b' || c.is_ascii_digit()).to_string())
+            .unwrap_or_default();
+        let data = fields.iter().find(|f| f.starts_with("src:")).map_or("?", |f| f.split(':').nth(1).unwrap_or("?"));
+        let ms: f64 = fields[fields.len() - 1].parse().unwrap_or(0.0);
+        let key = (channels, fields[6].to_string(), data.to_string());
+        match seen.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, (calls, total))) => {
+                *calls += 1;
+                *total += ms;
+            }
+            None => seen.push((key, (1, ms))),
+        }
+    }
+    println!("code path per convolution, 64^3 denoising forward ({precision}): channels: implementation (source type), calls, ms");
+    for ((channels, implementation, data), (calls, ms)) in &seen {
+        println!("  {channels:<12} {implementation} ({data}), {calls} calls, {ms:.1} ms");
+    }
+    if seen.is_empty() {
+        println!("  (no oneDNN convolution in the log: all on libtorch's native kernels)");
+    }
+}
+
 fn main() {
     let positional: Vec<String> =
         std::env::args().skip(1).filter(|a| !a.starts_with('-') && a != "libtorch-dispatch").collect();
@@ -359,7 +538,9 @@ fn main() {
     }
     println!("# deepcad throughput on CPU ({} threads)", tch::get_num_threads());
     match phase.as_deref() {
-        Some("infer") => infer_phase(),
+        Some("infer") => infer_phase(inference_precision),
+        Some("pytorch-best") => pytorch_best_phase(),
+        Some("forward64-once") => forward_once_phase(inference_precision),
         Some("network") => network_phase(true, inference_precision),
         Some("network-plain") => network_phase(false, inference_precision),
         Some("train64") => train_phase(64, 8, precision),
@@ -372,6 +553,8 @@ fn main() {
             let me = std::env::current_exe().expect("own path");
             codepath_report(&me, &[]);
             codepath_report(&me, &["libtorch-dispatch"]);
+            forward_codepath_report(&me, "float32");
+            forward_codepath_report(&me, "bfloat16");
         }
         Some(other) => eprintln!(
             "unknown phase {other}; use matmul, pytorch, codepath, infer, network, network-plain, train64, train150"

@@ -154,6 +154,33 @@ pub fn cpu_bfloat16_units() -> &'static str {
     }
 }
 
+/// Most a denoising run takes by default however much memory is free: beyond a few GB larger
+/// tiles save little (400×160×160 runs in one tile at about 2 GB), and a shared machine keeps the rest.
+pub const MEMORY_BUDGET_CEILING: usize = 8 << 30;
+
+/// Least default budget: the fixed default before budgets followed the machine.
+pub const MEMORY_BUDGET_FLOOR: usize = 1 << 30;
+
+/// The default working-set budget of a denoising run on this machine: half the memory the kernel
+/// reports available (MemAvailable, so page cache counts as free) when the process starts, within
+/// [`MEMORY_BUDGET_FLOOR`]..=[`MEMORY_BUDGET_CEILING`]. Read once, so every default in one process
+/// is the same number. The command line's `--max-memory auto`; Fiji passes its own setting.
+pub fn machine_memory_budget() -> usize {
+    static BUDGET: OnceLock<usize> = OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        let available = available_memory_bytes().unwrap_or(0);
+        (available / 2).clamp(MEMORY_BUDGET_FLOOR, MEMORY_BUDGET_CEILING)
+    })
+}
+
+/// MemAvailable from /proc/meminfo, in bytes; None where there is no such file (not Linux).
+fn available_memory_bytes() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib.saturating_mul(1024))
+}
+
 /// Most CPU threads accepted: more than this many per core only adds contention (and thousands
 /// of OpenMP threads can stall the process).
 pub const MAX_THREADS_PER_CORE: usize = 4;

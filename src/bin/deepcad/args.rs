@@ -205,8 +205,9 @@ pub struct DenoiseArgs {
     /// Tile size t,y,x (multiples of 8). Default: the least-overhead tile within --max-memory.
     #[arg(long, value_parser = parse_triple)]
     pub tile: Option<[usize; 3]>,
-    /// Memory for the whole denoising working set (network activations and frames in flight), e.g. 1G, 512M.
-    #[arg(long, default_value = "1G", value_parser = parse_bytes)]
+    /// Memory for the whole denoising working set (network activations and frames in flight), e.g. 1G, 512M;
+    /// auto = half the memory available at start, at least 1G and at most 8G.
+    #[arg(long, default_value = "auto", value_parser = parse_memory_budget)]
     pub max_memory: usize,
     /// Tiles per network call (helps on GPUs).
     #[arg(long, default_value_t = 1)]
@@ -539,6 +540,14 @@ pub struct ConvertArgs {
     pub overwrite: bool,
     /// Memory for reading, converting and writing at once, e.g. 1G, 512M (frames or chunks that
     /// need more are refused before anything is read).
+/// `auto` (the machine's default budget, `deepcad::device::machine_memory_budget`) or a size.
+fn parse_memory_budget(text: &str) -> Result<usize, String> {
+    if text.trim().eq_ignore_ascii_case("auto") {
+        return Ok(deepcad::device::machine_memory_budget());
+    }
+    parse_bytes(text)
+}
+
     #[arg(long, default_value = "1G", value_parser = parse_bytes)]
     pub max_memory: usize,
 }
