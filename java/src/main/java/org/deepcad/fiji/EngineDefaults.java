@@ -33,6 +33,8 @@ public final class EngineDefaults {
     public final int patchesPerEpoch;
     public final double learningRate;
     public final boolean startFromBuiltIn;
+    /** The self-supervision a new training uses ("interlaced" or "hybrid"). */
+    public final String method;
     /** The training time budget in minutes, 0 for none. */
     public final double timeLimitMinutes;
     // Denoising (DenoiseSettings::default()).
@@ -55,6 +57,7 @@ public final class EngineDefaults {
         patchesPerEpoch = train.get("patches_per_epoch").getAsInt();
         learningRate = train.get("learning_rate").getAsDouble();
         startFromBuiltIn = "built_in".equals(train.get("init").getAsString());
+        method = train.get("method").getAsString();
         JsonElement budget = train.get("time_budget_seconds");
         timeLimitMinutes = budget == null || budget.isJsonNull() ? 0 : budget.getAsDouble() / 60;
         JsonObject denoise = json.getAsJsonObject("denoise");

@@ -85,7 +85,7 @@ class MacroOptionsTest {
                 TrainCommand.class,
                 "input=[macro movie.tif] input_path=[] model_file=" + path(trained)
                         + " epochs=1 time_limit_minutes=0 patch_t=16 patch_xy=16 base_width=4 start_from_built_in=false patches_per_epoch=8 learning_rate=0.003"
-                        + " device=cpu replace_existing=false resume_from=[]");
+                        + " method=interlaced device=cpu replace_existing=false resume_from=[]");
         assertFalse(train.isCanceled());
         assertTrue(trained.isFile());
         assertEquals(
@@ -98,19 +98,20 @@ class MacroOptionsTest {
                 TrainCommand.class,
                 "input=[macro movie.tif] input_path=[] model_file=" + path(trained)
                         + " epochs=2 time_limit_minutes=0 patch_t=16 patch_xy=16 base_width=4 start_from_built_in=false patches_per_epoch=8 learning_rate=0.003"
-                        + " device=cpu replace_existing=false resume_from=" + path(trained));
+                        + " method=interlaced device=cpu replace_existing=false resume_from=" + path(trained));
         assertEquals(
                 "2",
                 NativeTestSupport.json((String) resumed.getOutput("report"))
                         .get("epochs_completed")
                         .getAsString());
 
-        // A time limit (0.6 s) ends a 500-epoch request early; replacing the existing model was asked for.
+        // A time limit (0.6 s) ends a 500-epoch request early; replacing the existing model was asked
+        // for; the macro's method key reaches the bundle (model info below).
         CommandModule limited = runMacro(
                 TrainCommand.class,
                 "input=[macro movie.tif] input_path=[] model_file=" + path(trained)
                         + " epochs=500 time_limit_minutes=0.01 patch_t=16 patch_xy=16 base_width=4 start_from_built_in=false patches_per_epoch=8 learning_rate=0.003"
-                        + " device=cpu replace_existing=true resume_from=[]");
+                        + " method=hybrid device=cpu replace_existing=true resume_from=[]");
         int epochs = NativeTestSupport.json((String) limited.getOutput("report"))
                 .get("epochs_completed")
                 .getAsInt();
@@ -121,6 +122,11 @@ class MacroOptionsTest {
                 "4",
                 NativeTestSupport.json((String) info.getOutput("model_info"))
                         .get("base_width")
+                        .getAsString());
+        assertEquals(
+                "hybrid",
+                NativeTestSupport.json((String) info.getOutput("model_info"))
+                        .get("method")
                         .getAsString());
 
         File in = NativeTestSupport.folder().resolve("macro in").toFile();

@@ -102,6 +102,17 @@ public class TrainCommand extends DeepCadCommand {
                     "Fine-tune the built-in general model (learns much faster) instead of starting from random weights; needs base width 16")
     private Boolean start_from_built_in;
 
+    @Parameter(
+            label = "Self-supervision",
+            choices = {"interlaced", "hybrid"},
+            required = false,
+            persist = false,
+            description =
+                    "interlaced: DeepCAD's (each frame predicted from the frames around it; events shorter than the "
+                            + "frame spacing are smoothed). hybrid (experimental): also a blind spot on the frame "
+                            + "itself, which keeps such events; a little slower. The model remembers its method")
+    private String method;
+
     @Parameter(label = "Patches per epoch", min = "1", persist = false)
     private int patches_per_epoch = EngineDefaults.UNSET;
 
@@ -155,6 +166,7 @@ public class TrainCommand extends DeepCadCommand {
         if (patch_xy == EngineDefaults.UNSET) patch_xy = defaults.patchXy;
         if (base_width == EngineDefaults.UNSET) base_width = defaults.baseWidth;
         if (start_from_built_in == null) start_from_built_in = defaults.startFromBuiltIn;
+        if (method == null || method.isEmpty()) method = defaults.method;
         if (patches_per_epoch == EngineDefaults.UNSET) patches_per_epoch = defaults.patchesPerEpoch;
         if (Double.isNaN(learning_rate)) learning_rate = defaults.learningRate;
     }
@@ -224,6 +236,7 @@ public class TrainCommand extends DeepCadCommand {
         json.addProperty("learning_rate", learning_rate);
         if (time_limit_minutes > 0) json.addProperty("time_budget_seconds", time_limit_minutes * 60);
         json.addProperty("init", start_from_built_in ? "built_in" : "random");
+        json.addProperty("method", method);
         json.addProperty("overwrite", replace_existing);
         return json.toString();
     }
