@@ -110,7 +110,8 @@ public class TrainCommand extends DeepCadCommand {
             description =
                     "interlaced: DeepCAD's (each frame predicted from the frames around it; events shorter than the "
                             + "frame spacing are smoothed). hybrid (experimental): also a blind spot on the frame "
-                            + "itself, which keeps such events; a little slower. The model remembers its method")
+                            + "itself, meant to keep such events (not yet better in our tests); slower. The model "
+                            + "remembers its method")
     private String method;
 
     @Parameter(label = "Patches per epoch", min = "1", persist = false)
