@@ -160,7 +160,7 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_liveFinish0<'local>(
         .resolve::<ThrowDeepCadException>()
 }
 
-/// `{arrived, finished, late, dropped, behind}`.
+/// `{arrived, finished, late, dropped, behind, tile t, tile y, tile x, look-ahead, steady delay in frames}`.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_liveStatus0<'local>(
     mut unowned: EnvUnowned<'local>,
@@ -169,10 +169,22 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_liveStatus0<'local>(
 ) -> JLongArray<'local> {
     unowned
         .with_env(|env| -> JniResult<JLongArray<'local>> {
-            let status = streams().as_ref().and_then(|s| s.get(&handle)).map(LiveStream::status);
-            let s = status.ok_or_else(|| unknown(handle))?;
-            let array = env.new_long_array(5)?;
-            let values = [s.arrived, s.finished, s.late, s.dropped, s.behind].map(|v| v as i64);
+            let facts = streams().as_ref().and_then(|s| s.get(&handle)).map(|s| (s.status(), s.tile(), s.schedule()));
+            let (s, tile, schedule) = facts.ok_or_else(|| unknown(handle))?;
+            let array = env.new_long_array(10)?;
+            let values = [
+                s.arrived,
+                s.finished,
+                s.late,
+                s.dropped,
+                s.behind,
+                tile[0],
+                tile[1],
+                tile[2],
+                schedule.look_ahead,
+                schedule.steady_delay_frames(),
+            ]
+            .map(|v| v as i64);
             array.set_region(env, 0, &values)?;
             Ok(array)
         })

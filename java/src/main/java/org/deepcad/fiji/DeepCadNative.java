@@ -230,4 +230,18 @@ public final class DeepCadNative {
      * frames, neurons, photons, seed...).
      */
     public static native Object[] simulate(String configJson);
+
+    // Live denoising (src/jni/live.rs), used through LiveDenoiser.
+
+    static native long liveOpen0(String requestJson, int width, int height, String sampleType);
+
+    static native Object[] livePush0(long handle, Object plane, int width, int height, String sampleType);
+
+    static native Object[] liveFinish0(long handle);
+
+    static native long[] liveStatus0(long handle);
+
+    static native String liveNormalization0(long handle);
+
+    static native void liveClose0(long handle);
 }
