@@ -28,7 +28,7 @@ pub enum Error {
     Model { path: PathBuf, message: String },
 
     /// An operating-system I/O error, with the path it concerned.
-    #[error("{path}: {source}")]
+    #[error("{path}: {source}{}", io_remedy(.source))]
     Io { path: PathBuf, source: std::io::Error },
 
     /// libtorch reported an error (out of memory, CUDA failure...).
@@ -45,6 +45,18 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What to do about the common operating-system errors, so that none ends a message bare.
+fn io_remedy(source: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind::*;
+    match source.kind() {
+        NotFound => "; check the path (is the file or folder where you said?)",
+        PermissionDenied => "; check its permissions, or use a file or folder you may read and write",
+        StorageFull => "; free some space or choose another disk",
+        ReadOnlyFilesystem => "; the disk is read-only: choose another folder",
+        _ => "",
+    }
+}
 
 impl Error {
     pub fn format(path: impl AsRef<Path>, message: impl Into<String>) -> Self {
@@ -69,7 +81,9 @@ impl Error {
             | Error::Usage(_)
             | Error::Limits(_)
             | Error::Model { .. } => true,
-            Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+            Error::Io { source, .. } => {
+                matches!(source.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied)
+            }
             Error::Torch(_) | Error::Training(_) | Error::Cancelled => false,
         }
     }

@@ -264,3 +264,71 @@ fn a_run_whose_later_output_fails_leaves_none_of_its_outputs() {
     assert!(!status.success(), "the run cannot have succeeded without its truth folder");
     assert!(!noisy.exists(), "the noisy movie of a failed run was left behind");
 }
+
+/// `deepcad` as a user whom file permissions bind: as root, without the capabilities that bypass
+/// them (setpriv from util-linux drops them from the bounding set); as anyone else, as is.
+fn run_bound_by_permissions(args: &[String]) -> std::process::Output {
+    let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    let mut command = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--bounding-set=-dac_override,-dac_read_search", env!("CARGO_BIN_EXE_deepcad")]);
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_deepcad"))
+    };
+    command.args(args).arg("--quiet").output().expect("run deepcad (as root this needs setpriv, from util-linux)")
+}
+
+/// An input nobody may read and an output folder nobody may write: every command ends with a
+/// message naming the path and what to do, exits 2, and writes nothing anywhere.
+#[test]
+fn unreadable_inputs_and_read_only_folders_are_refused_with_the_path_and_a_remedy() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let movie = dir.path().join("movie.tif");
+    let made = run(&strings(&["simulate", "-o", p(&movie), "--width", "32", "--height", "32", "--frames", "40"]));
+    assert!(made.status.success(), "{}", text(&made));
+    let secret = dir.path().join("secret.tif");
+    std::fs::copy(&movie, &secret).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let locked = dir.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let out = |name: &str| dir.path().join(name);
+    let train = |input: &Path, output: &Path| {
+        strings(&["train", p(input), "-o", p(output), "--epochs", "1", "--patch-t", "8", "--patch-xy", "32"])
+    };
+    let cases: Vec<(Vec<String>, PathBuf, &str)> = vec![
+        (
+            strings(&["denoise", p(&secret), "--model", "default", "-o", p(&out("d.tif"))]),
+            secret.clone(),
+            "permissions",
+        ),
+        (train(&secret, &out("m.safetensors")), secret.clone(), "permissions"),
+        (strings(&["convert", p(&secret), "-o", p(&out("c.tif"))]), secret.clone(), "permissions"),
+        (strings(&["score", "--raw", p(&secret), p(&movie)]), secret.clone(), "permissions"),
+        (
+            strings(&["denoise", p(&movie), "--model", "default", "-o", p(&locked.join("d.tif"))]),
+            locked.clone(),
+            "write",
+        ),
+        (train(&movie, &locked.join("m.safetensors")), locked.clone(), "write"),
+        (strings(&["convert", p(&movie), "-o", p(&locked.join("c.zarr"))]), locked.clone(), "write"),
+        (strings(&["simulate", "-o", p(&locked.join("s.tif"))]), locked.clone(), "write"),
+    ];
+    let before: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    for (args, named, remedy) in &cases {
+        let result = run_bound_by_permissions(args);
+        let said = text(&result);
+        assert_eq!(result.status.code(), Some(2), "{args:?}: {said}");
+        assert!(
+            said.contains(p(named)) && said.contains(remedy),
+            "{args:?} must name {} and say {remedy:?}: {said}",
+            p(named)
+        );
+        let after: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(after, before, "{args:?} left something behind");
+        assert_eq!(std::fs::read_dir(&locked).unwrap().count(), 0, "{args:?} wrote into the read-only folder");
+    }
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
