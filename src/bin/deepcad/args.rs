@@ -150,8 +150,9 @@ pub struct TrainArgs {
     #[arg(long, default_value = "builtin", value_parser = clap::builder::PossibleValuesParser::new(["builtin", "random"]))]
     pub init: String,
     /// Self-supervision: interlaced (DeepCAD: odd frames predicted from even frames) or hybrid (that
-    /// context plus a blind spot on the current frame, which keeps events shorter than the frame
-    /// spacing). Recorded in the bundle; denoising follows it. A hybrid bundle resumed stays hybrid.
+    /// context plus a blind spot on the current frame, meant to keep events shorter than the frame
+    /// spacing; experimental, not yet better on the spike harness). Recorded in the bundle;
+    /// denoising follows it. A hybrid bundle resumed stays hybrid.
     #[arg(long, default_value = "interlaced", value_parser = clap::builder::PossibleValuesParser::new(["interlaced", "hybrid"]))]
     pub method: String,
     #[command(flatten)]
