@@ -323,8 +323,9 @@ impl BlockJob<'_> {
             Event::Info(&format!("block {index} of {count}: frames {}..{}", block.frames[0], block.frames[1])),
         )?;
         let time_tiles = Some(block.time_tiles[0]..block.time_tiles[1]);
+        let converted = crate::model::precision::inference_model(self.model, self.settings.precision)?;
         stream::denoise_stream_part(
-            self.model,
+            converted.as_ref().unwrap_or(self.model),
             source,
             &job_settings,
             affine,

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::infer::{block_status, BlockJob, DenoiseSettings, OutputType};
 use crate::io::ReadOptions;
+use crate::model::precision::InferencePrecision;
 use crate::model::Model;
 use crate::progress::{Control, Event, Progress};
 use crate::Error;
@@ -38,6 +39,8 @@ struct BlockOptions {
     threads: Option<usize>,
     channel: Option<usize>,
     slice: Option<usize>,
+    /// `auto`, `float32` or `bfloat16`, as the command line's `--precision`.
+    precision: InferencePrecision,
 }
 
 impl Default for BlockOptions {
@@ -52,6 +55,7 @@ impl Default for BlockOptions {
             threads: None,
             channel: None,
             slice: None,
+            precision: d.precision,
         }
     }
 }
@@ -90,6 +94,7 @@ fn block_call(r: BlockRequest) -> JniResult<BlockCall> {
         batch_size: o.batch_size,
         max_memory_bytes: o.max_memory_bytes,
         output_type: OutputType::from_name(&o.output_type)?,
+        precision: o.precision,
         ..DenoiseSettings::default()
     };
     let device = crate::device::parse_device(&o.device)?;

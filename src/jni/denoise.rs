@@ -25,6 +25,7 @@ use super::java_planes::JavaPlanes;
 use super::java_progress::{JavaProgress, SharedProgress};
 use super::pixels;
 use crate::infer::official_pipeline::{CompatSettings, OfficialPipeline};
+use crate::model::precision::InferencePrecision;
 
 /// The denoise settings Java may change, at the engine's defaults (the command line's) unless it
 /// does; read with [`arguments::settings`] like every settings object.
@@ -35,6 +36,8 @@ struct DenoiseOptions {
     batch_size: usize,
     max_memory_bytes: usize,
     overwrite: bool,
+    /// `auto`, `float32` or `bfloat16`, as the command line's `--precision`.
+    precision: InferencePrecision,
     /// An official DeepCAD-RT pipeline to reproduce instead of seamless tiling.
     compat: Option<CompatOptions>,
     /// Files only: the channel (index from 0) of multi-channel files, as the command line's `--channel`.
@@ -51,6 +54,7 @@ impl Default for DenoiseOptions {
             batch_size: d.batch_size,
             max_memory_bytes: d.max_memory_bytes,
             overwrite: d.overwrite,
+            precision: d.precision,
             compat: None,
             channel: None,
             slice: None,
@@ -91,6 +95,7 @@ impl DenoiseCall {
             batch_size: options.batch_size,
             max_memory_bytes: options.max_memory_bytes,
             overwrite: options.overwrite,
+            precision: options.precision,
             output_type,
             ..DenoiseSettings::default()
         };
