@@ -270,6 +270,46 @@ def fmt(v, digits=3):
     return "–" if v is None else f"{v:.{digits}f}"
 
 
+def retention(scores, sigma):
+    """`deepcad score`'s detail retention at scale sigma (None when not measured or not reported)."""
+    detail = (scores.get("reference_free") or {}).get("detail_retention") or {}
+    return next((s["retention"] for s in detail.get("scales", []) if s["sigma_px"] == sigma), None)
+
+
+def verdict_lines(results):
+    """The built-in model against the 5-minute fine-tune: within 1 dB and 0.01 trace r?"""
+    lines = ["## Built-in model against a fine-tune on the movie", "",
+             "The bar (issue 29): the built-in model within 1 dB SNR and 0.01 trace r of the fine-tuned one.", "",
+             "| movie | photons | SNR built-in − fine-tuned (dB) | trace r built-in − fine-tuned | within the bar |",
+             "|---|---|---|---|---|"]
+    for movie in results:
+        for case in movie["cases"]:
+            b, f = case["scores"]["builtin"], case["scores"]["finetuned"]
+            d_snr = b["snr_db"] - f["snr_db"]
+            d_r = None if None in (b["trace_r_median"], f["trace_r_median"]) else b["trace_r_median"] - f["trace_r_median"]
+            ok = d_snr >= -1 and (d_r is None or d_r >= -0.01)
+            lines.append(f"| {movie['name']} | 1/{round(1 / case['keep'])} | {d_snr:+.2f} | "
+                         f"{'–' if d_r is None else f'{d_r:+.3f}'} | {'yes' if ok else '**no**'} |")
+    return lines + [""]
+
+
+def calibration_lines(results):
+    """Does the reference-free detail retention rank outputs like the detail scored against the
+    dropped photons? Pearson r over every denoiser output (movie × thinning × method)."""
+    lines = ["## Calibration of the reference-free detail retention", ""]
+    for sigma, band in ((1.0, 0), (2.0, 1), (4.0, 2)):
+        points = [(retention(s, sigma), s["detail_r"][band]) for movie in results for case in movie["cases"]
+                  for name, s in case["scores"].items() if name != "raw" and retention(s, sigma) is not None]
+        if len(points) >= 3:
+            x, y = np.array(points).T
+            lines.append(f"- σ {sigma:g} px: Pearson r {spikes.pearson(x, y):.3f} between `deepcad score`'s detail "
+                         f"retention and the detail r against the dropped photons (band {BANDS[band][0]}–"
+                         f"{BANDS[band][1]} px), over {len(points)} outputs.")
+        else:
+            lines.append(f"- σ {sigma:g} px: measurable on {len(points)} outputs only (too little stable detail).")
+    return lines + [""]
+
+
 def case_rows(case):
     rows = []
     order = ["raw", "builtin", "finetuned", "reference", "mean21", f"mean{case['best_window']}"]
@@ -282,7 +322,8 @@ def case_rows(case):
         rows.append(f"| 1/{round(1 / case['keep'])} | {label} | {fmt(s['snr_db'], 2)} | "
                     + " | ".join(fmt(r) for r in s["detail_r"])
                     + f" | {fmt(s['trace_r_median'])} | {fmt(s['spike_f1_median'])} | "
-                    f"{fmt(residual.get('lag1_autocorrelation'))} |")
+                    f"{fmt(residual.get('lag1_autocorrelation'))} | {fmt(retention(s, 1.0))} | {fmt(retention(s, 2.0))} | "
+                    f"{fmt(retention(s, 4.0))} |")
     return rows
 
 
@@ -302,10 +343,12 @@ def markdown(results, budget_s):
                   f"r {c['fit_r']:.3f}; {c['mean_photons']:.3f} photons per pixel and frame at full light; "
                   f"regions found on the full movie: {movie['cases'][0]['scores']['raw']['regions']}.", "",
                   "| photons | method | SNR dB | detail r 0.7–1.4 px | 1.4–2.8 px | 2.8–5.6 px | trace r | "
-                  "spike F1 | residual lag-1 r |", "|---|---|---|---|---|---|---|---|---|"]
+                  "spike F1 | residual lag-1 r | detail kept σ1 | σ2 | σ4 |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for case in movie["cases"]:
             lines += case_rows(case)
         lines += ["", f"![{movie['name']}]({movie['name']}.png)", ""]
+    lines += verdict_lines(results) + calibration_lines(results)
     return "\n".join(lines) + "\n"
 
 

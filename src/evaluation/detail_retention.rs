@@ -8,6 +8,8 @@
 //! part: `cov(H R₁, H R₂)` is the stable fine-detail power, with no noise in it. An output that
 //! keeps that detail has `cov(H D₁, H R₂) ≈ cov(H R₁, H R₂)` (its first half against the raw
 //! second half, whose noise it never saw, and the reverse); smoothing the detail away shrinks it.
+//! A temporal filter's output near the split has seen raw frames of the other half, so the output's
+//! half means leave out [`guard_frames`] frames on each side of the split (the raw halves keep them).
 //! Retention = that ratio: 1 for a denoiser that keeps all stable detail (and for the raw movie or
 //! any purely temporal filter), below 1 when structure is blurred away, and undefined (None) when
 //! the two raw halves share too little fine detail to measure (too dim, too short, or moving).
@@ -41,18 +43,20 @@ pub struct ScaleRetention {
 /// Detail retention of `denoised` against the `raw` movie it was made from (same `T × H × W`).
 pub fn detail_retention(raw: &[f32], denoised: &[f32], width: usize, height: usize) -> Result<DetailRetention> {
     let frame_len = width * height;
-    if raw.len() != denoised.len() || frame_len == 0 || raw.len() % frame_len != 0 || raw.len() / frame_len < 2 {
+    if raw.len() != denoised.len() || frame_len == 0 || raw.len() % frame_len != 0 || raw.len() / frame_len < 4 {
         return Err(Error::usage(format!(
-            "detail retention needs raw and denoised movies of the same two or more {width}×{height} frames \
+            "detail retention needs raw and denoised movies of the same four or more {width}×{height} frames \
              (got {} and {} values)",
             raw.len(),
             denoised.len()
         )));
     }
-    let half = raw.len() / frame_len / 2 * frame_len;
-    let halves = |movie: &[f32]| (temporal_mean(&movie[..half], frame_len), temporal_mean(&movie[half..], frame_len));
-    let (raw_1, raw_2) = halves(raw);
-    let (out_1, out_2) = halves(denoised);
+    let frames = raw.len() / frame_len;
+    let (half, guard) = (frames / 2, guard_frames(frames));
+    let mean_of =
+        |movie: &[f32], from: usize, to: usize| temporal_mean(&movie[from * frame_len..to * frame_len], frame_len);
+    let (raw_1, raw_2) = (mean_of(raw, 0, half), mean_of(raw, half, frames));
+    let (out_1, out_2) = (mean_of(denoised, 0, half - guard), mean_of(denoised, half + guard, frames));
     let scales: Vec<ScaleRetention> = DETAIL_SCALES_PX
         .iter()
         .map(|&sigma| {
@@ -68,6 +72,12 @@ pub fn detail_retention(raw: &[f32], denoised: &[f32], width: usize, height: usi
         .collect();
     let retention = scales.iter().find(|s| s.sigma_px == HEADLINE_SCALE).and_then(|s| s.retention);
     Ok(DetailRetention { retention, scales })
+}
+
+/// Frames of the output left out on each side of the halves' split: an eighth of the movie, at
+/// most 32 (a DeepCAD network's temporal reach is about half its 64-frame patch).
+pub fn guard_frames(frames: usize) -> usize {
+    (frames / 8).min(32)
 }
 
 fn temporal_mean(frames: &[f32], frame_len: usize) -> Vec<f64> {
