@@ -171,6 +171,10 @@ fn denoise(a: DenoiseArgs, progress: &mut dyn Progress) -> Result<()> {
     let device = setup_compute(&a.compute, progress)?;
     use deepcad::infer::official_pipeline::{CompatSettings, OfficialPipeline};
     let model = Model::load(&a.model, device)?;
+    if a.model.as_os_str() == deepcad::model::BUILT_IN_MODEL {
+        let hint = deepcad::model::built_in::BUILT_IN_MODEL_HINT;
+        report(progress, Event::Info(&format!("note: {hint} (deepcad train MOVIE --time-budget 5m)")))?;
+    }
     let settings = DenoiseSettings {
         tile: a.tile,
         batch_size: a.batch_size,

@@ -62,7 +62,7 @@ public class DenoiseCommand extends DeepCadCommand {
             persist = false,
             required = false,
             description =
-                    "A model trained on your own movies (best), or the built-in general model trained on simulated two-photon movies (no training needed)")
+                    "A model trained on your own movies (best), or the built-in general model trained on simulated two-photon movies (no training needed; for detail you can trust, fine-tune on your movie: Train with a time budget)")
     private String model;
 
     @Parameter(

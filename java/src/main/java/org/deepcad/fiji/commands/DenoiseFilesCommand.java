@@ -63,7 +63,7 @@ public class DenoiseFilesCommand extends DeepCadCommand {
             persist = false,
             required = false,
             description =
-                    "A model trained on your own movies (best), or the built-in general model trained on simulated two-photon movies (no training needed)")
+                    "A model trained on your own movies (best), or the built-in general model trained on simulated two-photon movies (no training needed; for detail you can trust, fine-tune on your movie: Train with a time budget)")
     private String model;
 
     @Parameter(label = "Model file", style = "open", persist = false, required = false, callback = "modelFileChosen")
