@@ -40,6 +40,24 @@ if "$zarr_python/bin/python" -c "import zarr" 2>/dev/null || { python3 -m venv "
 else
     echo "== Zarr interop: SKIPPED (could not install zarr 3.1.6 from PyPI into $zarr_python)"
 fi
+echo "== bioimage.io format validation (bioimageio.spec from PyPI validates an exported package)"
+bioimageio_started=$SECONDS
+bioimageio_python="${DEEPCAD_CACHE:-$HOME/.cache/deepcad}/bioimageio-python"
+if "$bioimageio_python/bin/python" -c "import bioimageio.spec" 2>/dev/null \
+    || { python3 -m venv "$bioimageio_python" && "$bioimageio_python/bin/pip" install -q "bioimageio.spec==0.5.14.3"; }; then
+    DEEPCAD_BIOIMAGEIO_PYTHON="$bioimageio_python/bin/python" cargo test --test integration -- --ignored official_format_validator 2>&1
+    echo "== bioimage.io format validation: $((SECONDS - bioimageio_started)) s"
+else
+    echo "== bioimage.io format validation: SKIPPED (could not install bioimageio.spec from PyPI into $bioimageio_python; the test stays ignored)"
+fi
+# bioimageio.core's test_model (official_validator_accepts_the_package) needs torch besides: run it by hand
+# with DEEPCAD_BIOIMAGEIO_PYTHON pointing at a Python that has both.
+if [ "$(id -u)" = 0 ]; then
+    echo "== Hostile output locations (read-only and full tmpfs mounts; needs root)"
+    cargo test --test integration -- --ignored hostile_output_locations 2>&1
+else
+    echo "== Hostile output locations: SKIPPED (mounting tmpfs needs root)"
+fi
 echo "== Java style (Spotless + palantir-java-format, 4-space indent, 120 columns: java/, spark/, the Fiji test kit)"
 java_style_started=$SECONDS
 mvn -B -q -f fiji-plugin/fiji-test/testkit/pom.xml spotless:check \
