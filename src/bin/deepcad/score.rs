@@ -186,7 +186,7 @@ fn print_table(entries: &[Entry], with_truth: bool) {
     }
     if entries.iter().any(|e| e.residual.is_some()) {
         println!(
-            "event loss: share of the raw movie's fast, cell-sized transients (shared by the pixels of {EVENT_LOSS_POOL}×{EVENT_LOSS_POOL} boxes, gone by the next frame) left in raw − output; near 0: events kept, towards 1: smoothed away"
+            "event loss: share of the raw movie's fast, cell-sized transients (shared by the pixels of {EVENT_LOSS_POOL}×{EVENT_LOSS_POOL} boxes, gone by the next frame) left in raw − output; near 0: events kept, towards 1: smoothed away, above 1: the output adds fast content of its own"
         );
     }
 }
