@@ -38,6 +38,10 @@ pub struct ScaleRetention {
     pub retention: Option<f64>,
     /// Correlation of the raw first and second halves' fine detail (how measurable this scale is).
     pub raw_half_agreement: f64,
+    /// `cov(H R₁, H R₂)`: the stable fine-detail power (retention's denominator, for pooling).
+    pub stable_power: f64,
+    /// The output's share of it (retention's numerator, for pooling).
+    pub kept_power: f64,
 }
 
 /// Detail retention of `denoised` against the `raw` movie it was made from (same `T × H × W`).
@@ -67,7 +71,13 @@ pub fn detail_retention(raw: &[f32], denoised: &[f32], width: usize, height: usi
             let agreement = if agreement.is_finite() { agreement } else { 0.0 };
             let kept = (covariance(&d1, &r2) + covariance(&d2, &r1)) / 2.0;
             let retention = (agreement >= MIN_HALF_AGREEMENT).then(|| kept / stable);
-            ScaleRetention { sigma_px: sigma, retention, raw_half_agreement: agreement }
+            ScaleRetention {
+                sigma_px: sigma,
+                retention,
+                raw_half_agreement: agreement,
+                stable_power: stable,
+                kept_power: kept,
+            }
         })
         .collect();
     let retention = scales.iter().find(|s| s.sigma_px == HEADLINE_SCALE).and_then(|s| s.retention);

@@ -9,7 +9,9 @@
 //! * held-out / training residual: about 1 when the model did not memorise its training patches
 //!   (a memorising model predicts its training targets' noise, so their residual shrinks);
 //! * event loss: the share of the target frames' fast, cell-sized transients that is in the
-//!   residual (`evaluation::event_loss`; near 0 when spikes are kept).
+//!   residual (`evaluation::event_loss`; near 0 when spikes are kept);
+//! * detail kept: the share of the targets' temporally stable fine detail the prediction keeps
+//!   (`evaluation::detail_retention`; about 1 when neurites and puncta survive, lower when blurred).
 
 use serde::Serialize;
 use tch::Tensor;
@@ -43,6 +45,9 @@ pub struct ModelChecks {
     /// Share of the targets' fast, cell-sized transient power left in the residual, pooled over
     /// the patches (≈ 0 is good); `None` when no checked patch had fast coherent power to lose.
     pub fast_event_loss: Option<f64>,
+    /// Stable fine detail (≲ 2 px) the predictions keep, pooled over the patches (≈ 1 is good,
+    /// lower: structure smoothed away); `None` when the patches hold too little to measure.
+    pub detail_retention: Option<f64>,
 }
 
 impl ModelChecks {
@@ -62,6 +67,11 @@ impl ModelChecks {
         if let Some(loss) = self.fast_event_loss {
             lines.push(format!(
                 "event loss {loss:.3} (share of fast, cell-sized transients the model removes with the noise: near 0 keeps spikes; towards 1 smooths them away)"
+            ));
+        }
+        if let Some(kept) = self.detail_retention {
+            lines.push(format!(
+                "detail kept {kept:.3} (share of the movie's stable fine detail, neurites and puncta, the model keeps: about 1 keeps it; lower smooths it away)"
             ));
         }
         if let Some(ratio) = self.held_out_ratio {
@@ -91,6 +101,8 @@ pub fn model_checks(
     let (mut lag1, mut gain, mut r, mut rms_held_out) = (0.0, 0.0, 0.0, 0.0);
     // Σ C(residual) and Σ C(raw) over the patches (see `EventLoss::raw_fast_coherent_power`).
     let (mut lost_power, mut fast_power) = (0.0, 0.0);
+    // Σ kept and Σ stable fine-detail power, and how many patches had measurable detail.
+    let (mut kept_detail, mut stable_detail, mut measurable) = (0.0, 0.0, 0);
     for &index in looked_at {
         let residual = residual_of(model, sources, reader, &patches[index])?;
         lag1 += residual.checks.lag1_autocorrelation;
@@ -101,6 +113,11 @@ pub fn model_checks(
         if let Some(loss) = events.fast_event_loss {
             lost_power += loss * events.raw_fast_coherent_power;
             fast_power += events.raw_fast_coherent_power;
+        }
+        if let Some(scale) = residual.detail.filter(|s| s.retention.is_some()) {
+            kept_detail += scale.kept_power;
+            stable_detail += scale.stable_power;
+            measurable += 1;
         }
     }
     let n = looked_at.len() as f64;
@@ -120,12 +137,16 @@ pub fn model_checks(
         variance_intensity_correlation: r / n,
         held_out_ratio,
         fast_event_loss: (fast_power > 0.0).then(|| lost_power / fast_power),
+        detail_retention: (2 * measurable >= looked_at.len() && stable_detail > 0.0)
+            .then(|| kept_detail / stable_detail),
     }))
 }
 
 struct PatchResidual {
     checks: crate::evaluation::ResidualChecks,
     rms: f64,
+    /// Detail retention at the headline scale (none for patches too short to split).
+    detail: Option<crate::evaluation::ScaleRetention>,
 }
 
 /// Odd frames minus their prediction from the even frames (and, for a hybrid model, from the odd
@@ -154,7 +175,11 @@ fn residual_of(
     let rms = (target.iter().zip(&predicted).map(|(&t, &p)| ((t - p) as f64).powi(2)).sum::<f64>() / volume as f64)
         .sqrt()
         / scale;
-    Ok(PatchResidual { checks: residual_checks(&target, &predicted, px, py, None)?, rms })
+    // The prediction comes from the even frames, so the targets' halves are independent of it.
+    let detail = crate::evaluation::detail_retention(&target, &predicted, px, py)
+        .ok()
+        .and_then(|d| d.scales.into_iter().find(|s| s.sigma_px == crate::evaluation::HEADLINE_SCALE));
+    Ok(PatchResidual { checks: residual_checks(&target, &predicted, px, py, None)?, rms, detail })
 }
 
 /// Up to `n` entries of `indices`, spread over the whole list.
