@@ -28,3 +28,4 @@ pub mod simulate;
 pub mod tensor_pool;
 pub mod tiling;
 pub mod train;
+pub mod vocabulary;

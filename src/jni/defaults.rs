@@ -80,7 +80,7 @@ mod tests {
         let t = TrainSettings::default();
         assert_eq!(d["train"]["learning_rate"], json!(t.learning_rate));
         assert_eq!(d["train"]["patches_per_epoch"], json!(t.patches_per_epoch));
-        assert_eq!(d["train"]["init"], json!("built_in"));
+        assert_eq!(d["train"]["init"], json!("builtin"));
         assert_eq!(d["denoise"]["max_memory_bytes"], json!(DenoiseSettings::default().max_memory_bytes));
         assert_eq!(d["denoise"]["output_type"], json!("auto"));
         assert_eq!(d["official_pipeline"]["deepcad-rt"]["patch"], json!([150, 150, 150]));

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{EpochRecord, SelfSupervision, ALIGNMENT, MAX_PATCH};
+use crate::vocabulary::Vocabulary;
 use crate::{Error, Result};
 
 /// Training knobs. Stored as JSON in the bundle's training record, so new fields need `serde(default)`.
@@ -67,8 +68,7 @@ pub struct TrainSettings {
 pub const CLI_ORIGIN: &str = "deepcad train";
 
 /// Learning-rate schedule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Schedule {
     /// The same rate throughout (DeepCAD's choice).
     Constant,
@@ -99,8 +99,7 @@ impl Schedule {
 }
 
 /// How a new model normalises its inputs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum NormalizationChoice {
     /// Mean and standard deviation of all training data, stored and applied unchanged to every
     /// input: a model for one microscope and one kind of movie (needs `Init::Random`).
@@ -118,8 +117,7 @@ pub enum NormalizationChoice {
 /// fine-tune pretrained models) learned faster than random weights at every photon level of the
 /// evaluation harness: fine-tuned for 80 s it beat 240 s of training from scratch by 0.6–3.7 dB
 /// (docs/evaluation/builtin-model.md).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Init {
     /// The built-in model's weights when the network fits them (base width 16, per-movie
     /// normalisation); random weights otherwise, with a note saying why.
@@ -146,8 +144,7 @@ pub const EPOCHS_UNTIL_TIME_BUDGET: usize = 1_000_000;
 /// the reference's 0.5·L1 + 0.5·MSE on normalised data left a flat image (SNR −0.04 dB, trace
 /// r 0.00); MSE alone gave 9.5 dB and trace r 0.93 (docs/evaluation/report.md). DeepCAD-RT gets
 /// away with its L1 term only because it trains on raw counts, where the squared term dominates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Loss {
     /// Mean squared error (the default).
     #[default]
@@ -162,8 +159,7 @@ pub enum Loss {
 /// iteration (peak RSS 770 → 433 MB), 152³ 9.4 → 4.2 s (7.0 → 3.8 GB). A step whose bfloat16 loss
 /// or gradients are not finite is redone in float32 (with a warning), never applied. Float32 runs are
 /// bit-reproducible for a seed; inference always runs in float32.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Precision {
     /// Mixed bfloat16 on a CPU that computes it natively (AVX-512 BF16, AMX), else float32. CUDA
     /// stays float32 here: bf16 has not been measured on a GPU yet, and cards before Ampere lack it.
@@ -172,6 +168,42 @@ pub enum Precision {
     Float32,
     MixedBfloat16,
 }
+
+impl Vocabulary for Schedule {
+    const WHAT: &'static str = "schedule";
+    const WORDS: &'static [(Self, &'static str)] = &[(Schedule::Cosine, "cosine"), (Schedule::Constant, "constant")];
+}
+crate::spelled!(Schedule);
+
+impl Vocabulary for NormalizationChoice {
+    const WHAT: &'static str = "normalization";
+    const WORDS: &'static [(Self, &'static str)] =
+        &[(NormalizationChoice::PerMovie, "per-movie"), (NormalizationChoice::Fixed, "fixed")];
+    const OLDER: &'static [(Self, &'static str)] = &[(NormalizationChoice::PerMovie, "per_movie")];
+}
+crate::spelled!(NormalizationChoice);
+
+impl Vocabulary for Init {
+    const WHAT: &'static str = "init";
+    const WORDS: &'static [(Self, &'static str)] = &[(Init::BuiltIn, "builtin"), (Init::Random, "random")];
+    const OLDER: &'static [(Self, &'static str)] = &[(Init::BuiltIn, "built_in")];
+}
+crate::spelled!(Init);
+
+impl Vocabulary for Loss {
+    const WHAT: &'static str = "loss";
+    const WORDS: &'static [(Self, &'static str)] = &[(Loss::Mse, "mse"), (Loss::L1Mse, "l1-mse")];
+    const OLDER: &'static [(Self, &'static str)] = &[(Loss::L1Mse, "l1_mse")];
+}
+crate::spelled!(Loss);
+
+impl Vocabulary for Precision {
+    const WHAT: &'static str = "precision";
+    const WORDS: &'static [(Self, &'static str)] =
+        &[(Precision::Auto, "auto"), (Precision::Float32, "float32"), (Precision::MixedBfloat16, "bfloat16")];
+    const OLDER: &'static [(Self, &'static str)] = &[(Precision::MixedBfloat16, "mixed_bfloat16")];
+}
+crate::spelled!(Precision);
 
 impl Precision {
     /// The precision a run on `device` actually uses: `Auto` resolved, the others as they are.

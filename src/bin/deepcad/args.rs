@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use deepcad::vocabulary::Vocabulary;
 
 #[derive(Parser)]
 #[command(
@@ -130,25 +131,25 @@ pub struct TrainArgs {
     pub overwrite: bool,
     /// Training arithmetic: auto = mixed bfloat16 on CUDA or a CPU with native bf16 (about 2× faster), else float32;
     /// float32 = bit-reproducible for a seed. Denoising always runs in float32.
-    #[arg(long, default_value = "auto", value_parser = clap::builder::PossibleValuesParser::new(["auto", "float32", "bfloat16"]))]
-    pub precision: String,
+    #[arg(long, default_value_t, value_parser = words::<deepcad::train::Precision>())]
+    pub precision: deepcad::train::Precision,
     /// Learning-rate schedule: cosine (from --learning-rate down to 0 over the run or the time budget) or constant.
-    #[arg(long, default_value = "cosine", value_parser = clap::builder::PossibleValuesParser::new(["cosine", "constant"]))]
-    pub schedule: String,
+    #[arg(long, default_value_t, value_parser = words::<deepcad::train::Schedule>())]
+    pub schedule: deepcad::train::Schedule,
     /// Training loss: mse (learns the mean of the noisy target: right for shot noise at any brightness),
     /// or l1-mse, DeepCAD's 0.5·L1 + 0.5·MSE (its median pull fails on dim data).
-    #[arg(long, default_value = "mse", value_parser = clap::builder::PossibleValuesParser::new(["mse", "l1-mse"]))]
-    pub loss: String,
+    #[arg(long, default_value_t, value_parser = words::<deepcad::train::Loss>())]
+    pub loss: deepcad::train::Loss,
     /// How a new model normalises intensities: per-movie (each movie's own mean and standard deviation,
     /// at training and at denoising: any brightness, the built-in model's units) or fixed (the training
     /// data's, applied unchanged to every input).
-    #[arg(long, default_value = "per-movie", value_parser = clap::builder::PossibleValuesParser::new(["fixed", "per-movie"]))]
-    pub normalization: String,
+    #[arg(long, default_value_t, value_parser = words::<deepcad::train::NormalizationChoice>())]
+    pub normalization: deepcad::train::NormalizationChoice,
     /// Where a new model starts: builtin = the built-in general model's weights (a fine-tune; learns
     /// much faster), random = from scratch. Random is used anyway for a base width other than 16 or
     /// fixed normalisation (with a note).
-    #[arg(long, default_value = "builtin", value_parser = clap::builder::PossibleValuesParser::new(["builtin", "random"]))]
-    pub init: String,
+    #[arg(long, default_value_t, value_parser = words::<deepcad::train::Init>())]
+    pub init: deepcad::train::Init,
     /// Self-supervision: interlaced (DeepCAD: odd frames predicted from even frames) or hybrid (that
     /// context plus a blind spot on the current frame, meant to keep events shorter than the frame
     /// spacing; experimental, not yet better on the spike harness). Recorded in the bundle;
@@ -609,4 +610,10 @@ fn parse_bytes(text: &str) -> Result<usize, String> {
         return Err(format!("'{text}' must be positive"));
     }
     Ok((value * multiplier) as usize)
+}
+
+/// A settings enum's words (the engine's one vocabulary) as the flag's possible values.
+fn words<T: Vocabulary + Clone + Send + Sync>() -> impl clap::builder::TypedValueParser<Value = T> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(T::words()).map(|word| T::from_word(&word).expect("one of its words"))
 }

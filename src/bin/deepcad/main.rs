@@ -132,23 +132,11 @@ fn train(a: TrainArgs, progress: &mut dyn Progress) -> Result<()> {
         validation_fraction: a.validation,
         seed: a.seed,
         max_frames: a.max_frames,
-        precision: match a.precision.as_str() {
-            "float32" => deepcad::train::Precision::Float32,
-            "bfloat16" => deepcad::train::Precision::MixedBfloat16,
-            _ => deepcad::train::Precision::Auto,
-        },
-        loss: if a.loss == "l1-mse" { deepcad::train::Loss::L1Mse } else { deepcad::train::Loss::Mse },
-        schedule: if a.schedule == "constant" {
-            deepcad::train::Schedule::Constant
-        } else {
-            deepcad::train::Schedule::Cosine
-        },
-        normalization: if a.normalization == "fixed" {
-            deepcad::train::NormalizationChoice::Fixed
-        } else {
-            deepcad::train::NormalizationChoice::PerMovie
-        },
-        init: if a.init == "random" { deepcad::train::Init::Random } else { deepcad::train::Init::BuiltIn },
+        precision: a.precision,
+        loss: a.loss,
+        schedule: a.schedule,
+        normalization: a.normalization,
+        init: a.init,
         method: deepcad::model::SelfSupervision::from_name(&a.method)?,
         overwrite: a.overwrite,
         origin: deepcad::train::CLI_ORIGIN.to_string(),

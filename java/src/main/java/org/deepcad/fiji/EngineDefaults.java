@@ -56,7 +56,7 @@ public final class EngineDefaults {
         baseWidth = train.get("base_width").getAsInt();
         patchesPerEpoch = train.get("patches_per_epoch").getAsInt();
         learningRate = train.get("learning_rate").getAsDouble();
-        startFromBuiltIn = "built_in".equals(train.get("init").getAsString());
+        startFromBuiltIn = "builtin".equals(train.get("init").getAsString());
         method = train.get("method").getAsString();
         JsonElement budget = train.get("time_budget_seconds");
         timeLimitMinutes = budget == null || budget.isJsonNull() ? 0 : budget.getAsDouble() / 60;

@@ -68,7 +68,7 @@ class DialogDefaultsTest {
         JsonArray patch = train.getAsJsonArray("patch");
         assertEquals(patch.get(0).getAsInt(), command.getInput("patch_t"));
         assertEquals(patch.get(1).getAsInt(), command.getInput("patch_xy"));
-        assertEquals("built_in".equals(train.get("init").getAsString()), command.getInput("start_from_built_in"));
+        assertEquals("builtin".equals(train.get("init").getAsString()), command.getInput("start_from_built_in"));
         assertEquals(train.get("method").getAsString(), command.getInput("method"));
         assertEquals(0.0, command.getInput("time_limit_minutes"));
         // The numbers the README documents (a changed engine default must change the README too).

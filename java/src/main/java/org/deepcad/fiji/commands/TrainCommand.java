@@ -236,7 +236,7 @@ public class TrainCommand extends DeepCadCommand {
         json.addProperty("patches_per_epoch", patches_per_epoch);
         json.addProperty("learning_rate", learning_rate);
         if (time_limit_minutes > 0) json.addProperty("time_budget_seconds", time_limit_minutes * 60);
-        json.addProperty("init", start_from_built_in ? "built_in" : "random");
+        json.addProperty("init", start_from_built_in ? "builtin" : "random");
         json.addProperty("method", method);
         json.addProperty("overwrite", replace_existing);
         return json.toString();
