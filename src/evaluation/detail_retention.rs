@@ -9,7 +9,7 @@
 //! keeps that detail has `cov(H D₁, H R₂) ≈ cov(H R₁, H R₂)` (its first half against the raw
 //! second half, whose noise it never saw, and the reverse); smoothing the detail away shrinks it.
 //! A temporal filter's output near the split has seen raw frames of the other half, so the output's
-//! half means leave out [`guard_frames`] frames on each side of the split (the raw halves keep them).
+//! and raw half means leave out [`guard_frames`] frames on each side of the split.
 //! Retention = that ratio: 1 for a denoiser that keeps all stable detail (and for the raw movie or
 //! any purely temporal filter), below 1 when structure is blurred away, and undefined (None) when
 //! the two raw halves share too little fine detail to measure (too dim, too short, or moving).
@@ -59,7 +59,8 @@ pub fn detail_retention(raw: &[f32], denoised: &[f32], width: usize, height: usi
     let (half, guard) = (frames / 2, guard_frames(frames));
     let mean_of =
         |movie: &[f32], from: usize, to: usize| temporal_mean(&movie[from * frame_len..to * frame_len], frame_len);
-    let (raw_1, raw_2) = (mean_of(raw, 0, half), mean_of(raw, half, frames));
+    // The same windows for raw and output, so drift and bleaching between them cost both alike.
+    let (raw_1, raw_2) = (mean_of(raw, 0, half - guard), mean_of(raw, half + guard, frames));
     let (out_1, out_2) = (mean_of(denoised, 0, half - guard), mean_of(denoised, half + guard, frames));
     let scales: Vec<ScaleRetention> = DETAIL_SCALES_PX
         .iter()
