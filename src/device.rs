@@ -212,3 +212,18 @@ pub fn tune_allocator_for_throughput() {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_machine_budget_lies_between_floor_and_ceiling_and_is_one_number_per_process() {
+        let budget = machine_memory_budget();
+        assert!((MEMORY_BUDGET_FLOOR..=MEMORY_BUDGET_CEILING).contains(&budget), "{budget} bytes");
+        assert_eq!(machine_memory_budget(), budget);
+        if let Some(available) = available_memory_bytes() {
+            assert!(budget <= (available / 2).max(MEMORY_BUDGET_FLOOR), "{budget} of {available} available");
+        }
+    }
+}
