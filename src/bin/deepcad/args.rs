@@ -357,53 +357,11 @@ pub struct SimulateArgs {
     /// Frame-to-frame motion (standard deviation), in pixels [default: 0, or 0.3 with --realistic].
     #[arg(long)]
     pub jitter: Option<f64>,
-    /// Realistic scene: dendrites, puncta, lobed and overlapping somata, vessel shadows, bleaching,
-    /// slow drift and small motion, each at a typical strength (the options below override each).
-    #[arg(long)]
-    pub realistic: bool,
-    /// Dendrites per neuron (thin processes as active as their soma) [default: 0, or 3 with --realistic].
-    #[arg(long)]
-    pub dendrites: Option<usize>,
-    /// Small bright puncta per 10,000 pixels [default: 0, or 15 with --realistic].
-    #[arg(long)]
-    pub puncta: Option<f64>,
-    /// Lobed, non-round somata, about a quarter overlapping a neighbour [default: on with --realistic].
-    #[arg(long)]
-    pub irregular_cells: bool,
-    /// Dark blood-vessel shadows crossing the field [default: 0, or 2 with --realistic].
-    #[arg(long)]
-    pub vessels: Option<usize>,
-    /// Share of the brightness bleached away by the last frame, 0–0.9 [default: 0, or 0.15 with --realistic].
-    #[arg(long)]
-    pub bleaching: Option<f64>,
-    /// Peak slow drift of the field, in pixels [default: 0, or 1.5 with --realistic].
-    #[arg(long)]
-    pub drift: Option<f64>,
-    /// Frame-to-frame motion (standard deviation), in pixels [default: 0, or 0.3 with --realistic].
-    #[arg(long)]
-    pub jitter: Option<f64>,
     /// Replace existing files at the output paths.
     #[arg(long)]
     pub overwrite: bool,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-}
-
-impl SimulateArgs {
-    /// The realistic extras asked for: --realistic's set, each option overriding its part.
-    pub fn realism(&self) -> deepcad::simulate::Realism {
-        use deepcad::simulate::Realism;
-        let base = if self.realistic { Realism::realistic() } else { Realism::default() };
-        Realism {
-            dendrites_per_neuron: self.dendrites.unwrap_or(base.dendrites_per_neuron),
-            puncta_per_10k_px: self.puncta.unwrap_or(base.puncta_per_10k_px),
-            irregular_cells: self.irregular_cells || base.irregular_cells,
-            vessels: self.vessels.unwrap_or(base.vessels),
-            bleaching: self.bleaching.unwrap_or(base.bleaching),
-            drift_px: self.drift.unwrap_or(base.drift_px),
-            jitter_px: self.jitter.unwrap_or(base.jitter_px),
-        }
-    }
 }
 
 impl SimulateArgs {
