@@ -20,7 +20,7 @@ use super::normalization::{resolve_normalization, Affine};
 use super::DenoiseSettings;
 use crate::io::{InMemoryMovie, NonFinite, SampleType};
 use crate::model::{Model, Normalization};
-use crate::progress::Silent;
+use crate::progress::{Control, Event, Progress};
 use crate::{Error, Result};
 
 /// What to do when frames arrive faster than the network finishes them.
@@ -400,7 +400,12 @@ impl Worker {
             if self.backlog == Backlog::Drop && behind > self.max_backlog_frames {
                 self.pass_through(frames)?;
             } else {
-                self.denoise(model, self.schedule.needed(self.step), frames)?;
+                let keep_up = self.backlog == Backlog::Drop;
+                match self.denoise(model, self.schedule.needed(self.step), frames.clone(), keep_up) {
+                    // Fell too far behind while denoising it: the step leaves undenoised.
+                    Err(Error::Cancelled) if keep_up => self.pass_through(frames)?,
+                    other => other?,
+                }
             }
             self.step += 1;
             self.counters.next_needed.store(self.schedule.needed(self.step), Ordering::Relaxed);
@@ -437,13 +442,20 @@ impl Worker {
         }
         let first = self.counters.finished.load(Ordering::Relaxed);
         if first < total {
-            self.denoise(model, total, first..total)?;
+            self.denoise(model, total, first..total, false)?;
         }
         Ok(())
     }
 
     /// Runs the streaming core on the movie as if it had `movie_len` frames, for `wanted` frames.
-    fn denoise(&mut self, model: &Model, movie_len: usize, wanted: std::ops::Range<usize>) -> Result<()> {
+    /// `keep_up`: give up (`Error::Cancelled`) once more than the allowed frames wait behind it.
+    fn denoise(
+        &mut self,
+        model: &Model,
+        movie_len: usize,
+        wanted: std::ops::Range<usize>,
+        keep_up: bool,
+    ) -> Result<()> {
         let affine = self.affine.expect("set before any step runs");
         let (tile, halo) = (self.schedule.tile, self.schedule.halo);
         let Some((blocks, first_kept)) = blocks_for(movie_len, tile, halo, wanted.clone())
@@ -460,7 +472,7 @@ impl Worker {
             &self.settings,
             affine,
             Some(blocks),
-            &mut Silent,
+            &mut KeepUp { counters: &self.counters, needed: movie_len, max: self.max_backlog_frames, active: keep_up },
             &mut |values: &[f32]| {
                 if wanted.contains(&index) {
                     done.push(values.to_vec());
@@ -494,6 +506,26 @@ impl Worker {
         }
         self.counters.finished.store(index + 1, Ordering::Relaxed);
         let _ = self.outputs.send(Output::Frame(LiveFrame { index, values, denoised, arrived }));
+    }
+}
+
+/// Stops a step once more than `max` frames arrived beyond those it runs on (checked between
+/// slabs): a step that cannot catch up would otherwise hold every frame the camera sends meanwhile.
+struct KeepUp<'a> {
+    counters: &'a Counters,
+    needed: usize,
+    max: usize,
+    active: bool,
+}
+
+impl Progress for KeepUp<'_> {
+    fn event(&mut self, _event: Event<'_>) -> Control {
+        let behind = self.counters.arrived.load(Ordering::Relaxed).saturating_sub(self.needed);
+        if self.active && behind > self.max {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
     }
 }
 
