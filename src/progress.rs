@@ -66,23 +66,6 @@ impl CancelFlag {
     }
 }
 
-/// Wraps any sink so that a raised `CancelFlag` also stops the call.
-pub struct WithCancel<'p, P: Progress + ?Sized> {
-    pub inner: &'p mut P,
-    pub flag: CancelFlag,
-}
-
-impl<P: Progress + ?Sized> Progress for WithCancel<'_, P> {
-    fn event(&mut self, event: Event<'_>) -> Control {
-        let control = self.inner.event(event);
-        if self.flag.is_cancelled() {
-            Control::Stop
-        } else {
-            control
-        }
-    }
-}
-
 /// Helper for engine code: report an event, turn a stop request into `Error::Cancelled`.
 pub fn report(progress: &mut dyn Progress, event: Event<'_>) -> crate::Result<()> {
     match progress.event(event) {

@@ -1,20 +1,18 @@
 //! Large CPU tensors reused within an engine run instead of returned to the system.
 //!
 //! Each slab and tile of the forward allocates the same activation shapes again. glibc serves
-//! blocks over its mmap threshold (32 MB at most) with fresh pages and unmaps its per-thread
-//! heaps as soon as they empty, so every slab pays again for page faults and zeroing: 3.0 million
-//! page faults and 1.6× the time of a 128×128×500 denoise in a process with glibc's default
-//! settings, which is what a library gets inside Fiji's JVM. The CLI could tune glibc
-//! (`device::tune_allocator_for_throughput`); a library must not change its host process's
-//! allocator. Instead the engine installs a pool as libtorch's CPU allocator
-//! (`tensor_pool.cpp`): while a [`PoolRun`] is alive, freed blocks of 1 MB and more are kept (up
-//! to a limit the run sets: its memory budget) and the smallest one large enough serves the next
-//! request. A larger block costs no resident memory beyond the pages it already holds; before a
-//! new block is allocated, idle blocks too small for the request are freed to make room, so the
-//! pool does not raise the peak. When the last run ends the blocks go back to the system. Outside
-//! runs it is libtorch's own allocation path. Measured on the 128×128×500 denoise with glibc's
-//! default settings: 3.04 → 0.30 million page faults (the tuned CLI: 0.28), 24.8 → 15.9 s of CPU,
-//! peak RSS 1.00 → 0.98 GB.
+//! blocks over its mmap threshold with fresh pages and unmaps its per-thread heaps as soon as they
+//! empty, so every slab pays again for page faults and zeroing, which is what a library gets
+//! inside Fiji's JVM. The CLI could tune glibc (`device::tune_allocator_for_throughput`); a library
+//! must not change its host process's allocator. Instead the engine installs a pool as libtorch's
+//! CPU allocator (`tensor_pool.cpp`; installed at the first run and kept for the process's life):
+//! while a [`PoolRun`] is alive, freed blocks of 1 MB and more are kept (up to a limit the run
+//! sets: its memory budget) and the smallest one large enough serves the next request. A larger
+//! block costs no resident memory beyond the pages it already holds; before a new block is
+//! allocated, idle blocks too small for the request are freed to make room, so the pool does not
+//! raise the peak. When the last run ends the blocks go back to the system; outside runs every
+//! request goes to libtorch's own allocation path. The page faults, CPU time and peak memory it
+//! saves are in docs/measurements.md.
 
 use std::os::raw::c_int;
 

@@ -16,6 +16,9 @@ mod outputs;
 mod pixels;
 mod train;
 
-// Deliberately nothing process-wide happens here: inside the JVM the library leaves the
-// allocator (`mallopt`) and signal handlers alone; the CLI, which owns its process, tunes the
-// allocator itself. The thread count changes only through the settings' `setThreads`.
+// What the library changes in its host process, and nothing more: the allocator (`mallopt`) and
+// signal handlers are left alone (the CLI, which owns its process, tunes the allocator itself).
+// Two things are process-wide by nature and last for the JVM's life: the first denoise installs
+// the tensor pool as libtorch's CPU allocator (`tensor_pool`; outside a run it passes every request
+// to libtorch's own allocator), and a thread count (`setThreads`, a block request's `threads`)
+// sets libtorch's intra-op thread count for every caller in the process.

@@ -115,8 +115,7 @@ pub enum NormalizationChoice {
 ///
 /// Starting from the built-in general model (a warm start, as Cellpose and StarDist users
 /// fine-tune pretrained models) learned faster than random weights at every photon level of the
-/// evaluation harness: fine-tuned for 80 s it beat 240 s of training from scratch by 0.6–3.7 dB
-/// (docs/evaluation/builtin-model.md).
+/// evaluation harness (docs/measurements.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Init {
     /// The built-in model's weights when the network fits them (base width 16, per-movie
@@ -140,10 +139,9 @@ pub const EPOCHS_UNTIL_TIME_BUDGET: usize = 1_000_000;
 /// learns its mean (the clean signal, whatever the noise, as long as it is zero-mean: Noise2Noise),
 /// an L1 term pulls towards its median. For dim shot-noise data the median is not the signal:
 /// below ~0.7 expected photons the median photon count is 0 whatever the brightness, so L1 sees
-/// almost no signal. Measured on a simulated 1-photon movie (128×128×600, 400 iterations of 64³):
-/// the reference's 0.5·L1 + 0.5·MSE on normalised data left a flat image (SNR −0.04 dB, trace
-/// r 0.00); MSE alone gave 9.5 dB and trace r 0.93 (docs/evaluation/report.md). DeepCAD-RT gets
-/// away with its L1 term only because it trains on raw counts, where the squared term dominates.
+/// almost no signal: on a simulated 1-photon movie the reference's loss left a flat image where
+/// MSE alone denoised (docs/measurements.md). DeepCAD-RT gets away with its L1 term only because
+/// it trains on raw counts, where the squared term dominates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Loss {
     /// Mean squared error (the default).
@@ -154,9 +152,8 @@ pub enum Loss {
 }
 
 /// Training arithmetic. Mixed bfloat16 keeps float32 master weights, Adam state and loss, and runs
-/// the convolutions in bfloat16. On a 2-core AVX-512 BF16 CPU at f = 16, batch 1 (quiet machine,
-/// `cargo bench --bench throughput -- train64|train150 float32|bfloat16`): 64³ 0.83 → 0.33 s per
-/// iteration (peak RSS 770 → 433 MB), 152³ 9.4 → 4.2 s (7.0 → 3.8 GB). A step whose bfloat16 loss
+/// the convolutions in bfloat16: about twice as fast and half the memory on a CPU with native
+/// bfloat16 (docs/measurements.md). A step whose bfloat16 loss
 /// or gradients are not finite is redone in float32 (with a warning), never applied. Float32 runs are
 /// bit-reproducible for a seed; inference always runs in float32.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -225,11 +222,9 @@ fn cpu_has_native_bfloat16() -> bool {
 }
 
 /// Peak Adam learning rate for normalised (zero-mean, unit-std) data, reached after the warm-up of
-/// the default cosine schedule. An earlier sweep with a constant rate (simulated 96×96×400 movies,
-/// 32³ patches, f = 16, 5 photons, validation loss after 3 epochs: 5e-5 0.532, 1e-4 0.495, 3e-4
-/// 0.465, 5e-4 0.462, 1e-3 0.477 but bumpy, 3e-3 0.458) put the useful range at 5e-4 to 3e-3; with
+/// the default cosine schedule. A constant-rate sweep put the useful range at 5e-4 to 3e-3; with
 /// the cosine decay settling the end of the run, 1e-3 gets off the flat start faster on dim data
-/// (docs/evaluation/experiments.md).
+/// (docs/measurements.md).
 pub const DEFAULT_LEARNING_RATE: f64 = 1e-3;
 
 impl Default for TrainSettings {

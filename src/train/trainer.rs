@@ -251,7 +251,7 @@ fn record_run(
 }
 
 /// Adam's first-moment decay. DeepCAD uses 0.5; at low light, where one patch's gradient is mostly
-/// noise, the usual 0.9 averages more steps and learned faster (docs/evaluation/experiments.md).
+/// noise, the usual 0.9 averages more steps and learned faster (docs/measurements.md).
 const ADAM_BETA1: f64 = 0.9;
 
 /// Which epochs this run trains and how progress counts them.
