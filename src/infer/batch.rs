@@ -155,6 +155,22 @@ pub struct BatchReport {
     pub failed: Vec<BatchFailure>,
 }
 
+impl BatchReport {
+    /// The batch rule every door follows: a batch in which any movie failed fails, naming how many
+    /// of how many and where the others were written (`folder`).
+    pub fn require_all(self, folder: &Path) -> Result<BatchReport> {
+        if self.failed.is_empty() {
+            return Ok(self);
+        }
+        Err(Error::usage(format!(
+            "{} of {} movies could not be denoised (see the warnings above); the others were written to {}",
+            self.failed.len(),
+            self.failed.len() + self.outputs.len(),
+            folder.display()
+        )))
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct BatchFailure {
     pub input: PathBuf,

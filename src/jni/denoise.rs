@@ -327,16 +327,8 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseFiles0<'local>
                     progress,
                     Event::Info(&format!("DeepCAD denoises {} file(s) on {}", plan.jobs.len(), call.on_device())),
                 )?;
-                let done = denoise_batch(&call.model, &plan, &call.read_options, &call.settings, progress)?;
-                // As the command line: a batch in which any movie failed fails (the others stay written).
-                if !done.failed.is_empty() {
-                    return Err(Error::usage(format!(
-                        "{} of {} movies could not be denoised (see the warnings above); the others were written to {}",
-                        done.failed.len(),
-                        plan.jobs.len(),
-                        folder.display()
-                    )));
-                }
+                let done = denoise_batch(&call.model, &plan, &call.read_options, &call.settings, progress)?
+                    .require_all(&folder)?;
                 serde_json::to_string(&done).map_err(|e| Error::usage(e.to_string()))
             })?;
             Ok(env.new_string(report)?)

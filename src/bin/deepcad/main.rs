@@ -189,14 +189,7 @@ fn denoise(a: DenoiseArgs, progress: &mut dyn Progress) -> Result<()> {
     let read_options = ReadOptions { channel: a.channel, slice: a.slice };
     let plan =
         deepcad::infer::plan_batch(&a.inputs, &a.output, &a.suffix, std::slice::from_ref(&a.model), a.overwrite)?;
-    let done = deepcad::infer::denoise_batch(&model, &plan, &read_options, &settings, progress)?;
-    if !done.failed.is_empty() {
-        return Err(Error::Usage(format!(
-            "{} of {} movies could not be denoised (see warnings above)",
-            done.failed.len(),
-            plan.jobs.len()
-        )));
-    }
+    deepcad::infer::denoise_batch(&model, &plan, &read_options, &settings, progress)?.require_all(&a.output)?;
     Ok(())
 }
 
