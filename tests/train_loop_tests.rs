@@ -404,7 +404,7 @@ fn mixed_bfloat16_training_stays_finite_and_lowers_the_validation_loss() {
     assert!(last.train_loss < 0.9 * first.train_loss, "{:?}", report.history);
     let model = Model::load(&output, Device::Cpu).unwrap();
     assert!(weights(&model).iter().all(|(_, w)| w.iter().all(|v| v.is_finite())));
-    assert_eq!(model.metadata.training.settings["precision"], serde_json::json!("mixed_bfloat16"));
+    assert_eq!(model.metadata.training.settings["precision"], serde_json::json!("bfloat16"));
 }
 
 #[test]
@@ -533,7 +533,7 @@ fn the_default_loss_is_mean_squared_error_and_the_reference_loss_differs() {
     // Same data and seed: only the loss differs, so the recorded losses must too.
     assert_ne!(mse.history[0].train_loss, reference.history[0].train_loss);
     let recorded = Model::load(&dir.path().join("l1.safetensors"), Device::Cpu).unwrap().metadata.training.settings;
-    assert_eq!(recorded["loss"], serde_json::json!("l1_mse"));
+    assert_eq!(recorded["loss"], serde_json::json!("l1-mse"));
 }
 
 #[test]
