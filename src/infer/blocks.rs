@@ -45,8 +45,8 @@ pub struct BlockPlan {
     /// Frames per shard of the output array (divides every block boundary).
     pub shard_frames: usize,
     pub blocks: Vec<Block>,
-    /// Resolved by the job that creates the output: the same map for every block.
-    pub normalization: Option<Normalisation>,
+    /// Resolved on the whole movie by the job that creates the output: the same map for every block.
+    pub normalization: Option<Affine>,
     /// The output's sample type ("u16", "f32"...), resolved with the normalisation.
     pub sample_type: Option<String>,
     /// SHA-256 of the model's weights: every block must use the same model.
@@ -55,13 +55,6 @@ pub struct BlockPlan {
     /// every block must come from the same movie. Empty in outputs made before it was recorded.
     #[serde(default)]
     pub input_fingerprint: String,
-}
-
-/// `x' = (x − offset) / scale`, as resolved on the whole movie.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Normalisation {
-    pub offset: f32,
-    pub scale: f32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,7 +215,7 @@ impl BlockJob<'_> {
             }
             check_output_path(output, &[self.input.to_path_buf()])?;
             let (affine, sample_type) = resolve_output(model, source, settings, progress)?;
-            plan.normalization = Some(Normalisation { offset: affine.offset, scale: affine.scale });
+            plan.normalization = Some(affine);
             plan.sample_type = Some(sample_type.to_string());
             let mut attributes = serde_json::Map::new();
             attributes
@@ -312,12 +305,11 @@ impl BlockJob<'_> {
                 seconds: 0.0,
             });
         }
-        let normalisation = plan
+        let affine = plan
             .normalization
             .ok_or_else(|| Error::format(output, "the block plan has no normalisation; prepare the output again"))?;
         let job_settings = DenoiseSettings { tile: Some(plan.tile), halo: Some(plan.halo), ..self.settings.clone() };
         let mut writer = ZarrWriter::region(output, block.frame_range())?;
-        let affine = Affine { offset: normalisation.offset, scale: normalisation.scale };
         report(
             progress,
             Event::Info(&format!("block {index} of {count}: frames {}..{}", block.frames[0], block.frames[1])),

@@ -7,8 +7,8 @@ use crate::io::FrameSource;
 use crate::model::Normalization;
 use crate::Result;
 
-/// `x' = (x - offset) / scale` and back.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// `x' = (x - offset) / scale` and back. Block plans store it as `{"offset", "scale"}`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Affine {
     pub offset: f32,
     pub scale: f32,
