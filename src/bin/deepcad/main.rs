@@ -2,8 +2,9 @@
 //! the Fiji plugin calls, and maps errors to exit codes (0 ok, 1 failure, 2 bad usage, 3 blocks
 //! missing or movies different, 130 cancelled).
 
+mod archive;
 mod args;
-mod cluster;
+mod block_jobs;
 mod demo;
 mod follow;
 mod progress_bar;
@@ -81,9 +82,9 @@ fn main() -> ExitCode {
         Command::ExportBioimageio(a) => done(export_bioimageio(a, &mut progress)),
         Command::Demo(a) => done(demo::run(a, &mut progress)),
         Command::Score(a) => done(score::run(a, &mut progress)),
-        Command::Convert(a) => done(cluster::convert(a, &mut progress)),
-        Command::Status(a) => cluster::status(a).map(Some),
-        Command::Compare(a) => cluster::compare(a).map(Some),
+        Command::Convert(a) => done(archive::convert(a, &mut progress)),
+        Command::Status(a) => block_jobs::status(a).map(Some),
+        Command::Compare(a) => archive::compare(a).map(Some),
     };
     drop(progress);
     match outcome {
@@ -184,7 +185,7 @@ fn denoise(a: DenoiseArgs, progress: &mut dyn Progress) -> Result<()> {
         return follow::follow(&a, model, settings, progress);
     }
     if a.block.is_some() || a.blocks.is_some() {
-        return cluster::denoise_blocks(&a, &model, &settings, progress);
+        return block_jobs::denoise_blocks(&a, &model, &settings, progress);
     }
     let read_options = ReadOptions { channel: a.channel, slice: a.slice };
     let plan =
