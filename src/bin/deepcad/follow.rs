@@ -149,7 +149,11 @@ pub fn follow(a: &DenoiseArgs, model: Model, settings: DenoiseSettings, progress
         )));
     }
     let form = deepcad::io::OutputForm::File;
-    deepcad::io::check_outputs(&[(&a.output, form), (&marker_path(&a.output), form)], &[input.clone()], a.overwrite)?;
+    deepcad::io::check_outputs(
+        &[(&a.output, form), (&marker_path(&a.output), form)],
+        std::slice::from_ref(input),
+        a.overwrite,
+    )?;
     let mut source = FollowedInput::new(input, ReadOptions { channel: a.channel, slice: a.slice });
     let first = wait_for_first_frame(&mut source, a, progress)?;
     let info = source.reader.as_ref().expect("a frame was read").info().clone();
