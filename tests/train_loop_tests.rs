@@ -557,6 +557,13 @@ fn training_reports_reference_free_checks_on_held_out_patches() {
     assert!(ratio > 0.2 && ratio < 5.0, "{ratio}");
     // Shot noise on simulated data: residual variance rises with intensity (gain 2 in the simulation).
     assert!(checks.noise_gain > 0.0, "{checks:?}");
+    // One line per check, each saying what it measured and how to read it.
     let lines: Vec<_> = recorder.infos.iter().filter(|i| i.starts_with("check: ")).collect();
-    assert_eq!(lines.len(), 3, "{:?}", recorder.infos);
+    for check in
+        ["residual lag-1", "residual variance vs intensity", "event loss", "detail kept", "held-out / training"]
+    {
+        let line = lines.iter().find(|l| l.starts_with(&format!("check: {check}")));
+        assert!(line.is_some_and(|l| l.contains('(')), "no explained '{check}' line in {lines:?}");
+    }
+    assert_eq!(lines.len(), 5, "{lines:?}");
 }

@@ -7,15 +7,14 @@
 mod baselines;
 mod detail_retention;
 mod event_loss;
-mod regions;
 mod residual_checks;
 mod scorecard;
 
+pub use crate::footprint::{footprints_from_labels, labels_from_footprints};
 pub use baselines::{
     best_baseline, gaussian_3d, Baseline, BaselineKind, Criterion, GAUSSIAN_SIGMAS, MOVING_AVERAGE_WINDOWS,
 };
 pub use detail_retention::{detail_retention, DetailRetention, ScaleRetention, DETAIL_SCALES_PX, HEADLINE_SCALE};
 pub use event_loss::{event_loss, EventLoss, POOL as EVENT_LOSS_POOL};
-pub use regions::{footprints_from_labels, labels_from_footprints};
 pub use residual_checks::{residual_checks, ResidualChecks};
 pub use scorecard::{score, Scorecard};

@@ -86,7 +86,7 @@ fn write_all<'a>(
         report(progress, Event::Advance { done: f as u64 + 1, message: "frames" })?;
     }
     if let Some(mut writer) = labels_writer.take() {
-        writer.write_frame(&crate::evaluation::labels_from_footprints(sim.footprints(), w * h, 0.5))?;
+        writer.write_frame(&crate::footprint::labels_from_footprints(sim.footprints(), w * h, 0.5))?;
         labels_writer = Some(writer);
     }
     let spikes_csv = files.spikes.map(|_| spikes_table(sim));
