@@ -504,7 +504,9 @@ def our_defaults(run):
     t = run["ours_train"].get("settings") or {}
     try:
         patch = "×".join(map(str, t["patch"]))
-        start = {"built_in": "starting from the built-in model's weights", "random": "from random weights"}
+        built_in = "starting from the built-in model's weights"
+        # Bundles before the one settings vocabulary recorded "built_in"; newer ones "builtin".
+        start = {"builtin": built_in, "built_in": built_in, "random": "from random weights"}
         return (f"patches {patch} (t×y×x), {t['patches_per_epoch']} per epoch, overlap {t['overlap']:g}, "
                 f"lr {t['learning_rate']:g}, {t['loss']} loss, batch {t['batch_size']}, "
                 f"validation share {t['validation_fraction']:g}, precision {t['precision']}, "
