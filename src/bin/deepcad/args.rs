@@ -498,17 +498,9 @@ pub struct ConvertArgs {
     /// Replace an existing output.
     #[arg(long)]
     pub overwrite: bool,
-    /// Memory for reading, converting and writing at once, e.g. 1G, 512M (frames or chunks that
-    /// need more are refused before anything is read).
-/// `auto` (the machine's default budget, `deepcad::device::machine_memory_budget`) or a size.
-fn parse_memory_budget(text: &str) -> Result<usize, String> {
-    if text.trim().eq_ignore_ascii_case("auto") {
-        return Ok(deepcad::device::machine_memory_budget());
-    }
-    parse_bytes(text)
-}
-
-    #[arg(long, default_value = "1G", value_parser = parse_bytes)]
+    /// Memory for reading, converting and writing at once, e.g. 1G, 512M; auto = the machine's
+    /// default budget as for denoise (frames or chunks that need more are refused before anything is read).
+    #[arg(long, default_value = "auto", value_parser = parse_memory_budget)]
     pub max_memory: usize,
 }
 
@@ -548,6 +540,14 @@ fn parse_triple(text: &str) -> Result<[usize; 3], String> {
         .map(|v| v.trim().parse::<usize>().map_err(|_| format!("'{v}' is not a whole number")))
         .collect::<Result<_, _>>()?;
     values.try_into().map_err(|_| "expected three numbers t,y,x such as 208,160,160".to_string())
+}
+
+/// `auto` (the machine's default budget, `deepcad::device::machine_memory_budget`) or a size.
+fn parse_memory_budget(text: &str) -> Result<usize, String> {
+    if text.trim().eq_ignore_ascii_case("auto") {
+        return Ok(deepcad::device::machine_memory_budget());
+    }
+    parse_bytes(text)
 }
 
 fn parse_bytes(text: &str) -> Result<usize, String> {

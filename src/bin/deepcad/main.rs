@@ -173,8 +173,8 @@ fn denoise(a: DenoiseArgs, progress: &mut dyn Progress) -> Result<()> {
             _ => OutputType::Auto,
         },
         max_memory_bytes: a.max_memory,
-        compat: match a.compat.as_deref() {
         precision: deepcad::model::precision::InferencePrecision::from_name(&a.precision)?,
+        compat: match a.compat.as_deref() {
             Some(name) => Some(CompatSettings::new(OfficialPipeline::from_name(name)?, a.patch, a.overlap, a.gap)?),
             None => None,
         },
