@@ -440,7 +440,7 @@ if wanted gui; then
             expect_gui "GUI: ... typing a model file into its field switches Model to 'Model file'" \
                 "dialog denoise model after typing a file" "Model file"
             expect_gui_match "GUI: the Train dialog offers its fields, three file choosers, the device list and the engine's defaults; Cancel cancels" \
-                "dialog train" '^labels=\[Input file or folder, Model file to write, Epochs, Time limit \(minutes\), .*Continue from model\] browse=3 choices=\[Automatic\] numbers=\[10, 0\.0, 64, 64, 16, 200, 0\.001\] then Cancel: cancelled, images added 0$'
+                "dialog train" '^labels=\[Input file or folder, Model file to write, Epochs, Time limit \(minutes\), .*Continue from model\] browse=3 choices=\[interlaced, Automatic\] numbers=\[10, 0\.0, 64, 64, 16, 200, 0\.001\] then Cancel: cancelled, images added 0$'
             # The dialog's training defaults (from the engine) are the command line's, option by option.
             cli_help="$("$deepcad" train --help 2>/dev/null | tr '\n' ' ' | tr -s ' ')"
             cli_default() { grep -oE -- "--$1 <[A-Z_]+> [^[]{0,200}(\[default: [0-9.e-]+|default [0-9]+)" <<< "$cli_help" | grep -oE '[0-9.e-]+$'; }

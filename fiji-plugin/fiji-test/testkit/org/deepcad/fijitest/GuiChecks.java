@@ -172,6 +172,7 @@ public class GuiChecks implements Command {
         train.put("patch_xy", 32);
         train.put("base_width", 16);
         train.put("start_from_built_in", true);
+        train.put("method", "interlaced");
         train.put("patches_per_epoch", 4);
         train.put("learning_rate", 0.001);
         train.put("device", "CPU");
