@@ -8,7 +8,7 @@
 //! falls behind, the stream says so (late frames, frames behind) and, by choice, passes whole steps
 //! through undenoised (`Backlog::Drop`) or queues and refuses frames past a bound (`Backlog::Queue`).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -108,6 +108,8 @@ struct Counters {
     dropped: AtomicUsize,
     /// Frames the next step needs before it can run.
     next_needed: AtomicUsize,
+    /// The stream was dropped: the worker stops at its next slab.
+    hung_up: AtomicBool,
 }
 
 enum Command {
@@ -321,8 +323,13 @@ impl LiveStream {
 
 impl Drop for LiveStream {
     fn drop(&mut self) {
-        // Hanging up stops the worker after its current step; it is not waited for.
+        // Hanging up stops the worker at its next slab, and it is waited for: a worker left
+        // running inside libtorch while its host (a JVM) exits could crash the exit.
+        self.counters.hung_up.store(true, Ordering::Relaxed);
         self.commands = None;
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
     }
 }
 
@@ -521,7 +528,7 @@ struct KeepUp<'a> {
 impl Progress for KeepUp<'_> {
     fn event(&mut self, _event: Event<'_>) -> Control {
         let behind = self.counters.arrived.load(Ordering::Relaxed).saturating_sub(self.needed);
-        if self.active && behind > self.max {
+        if self.counters.hung_up.load(Ordering::Relaxed) || (self.active && behind > self.max) {
             Control::Stop
         } else {
             Control::Continue
