@@ -206,19 +206,13 @@ impl Precision {
     /// The precision a run on `device` actually uses: `Auto` resolved, the others as they are.
     pub fn resolve(self, device: tch::Device) -> Precision {
         match self {
-            Precision::Auto if device == tch::Device::Cpu && cpu_has_native_bfloat16() => Precision::MixedBfloat16,
+            Precision::Auto if device == tch::Device::Cpu && crate::device::cpu_has_native_bfloat16() => {
+                Precision::MixedBfloat16
+            }
             Precision::Auto => Precision::Float32,
             explicit => explicit,
         }
     }
-}
-
-/// AVX-512 BF16 or AMX-BF16 in /proc/cpuinfo: oneDNN runs bf16 convolutions natively there;
-/// elsewhere it emulates them and bfloat16 would be slower than float32.
-fn cpu_has_native_bfloat16() -> bool {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .map(|info| info.split_whitespace().any(|flag| flag == "avx512_bf16" || flag == "amx_bf16"))
-        .unwrap_or(false)
 }
 
 /// Peak Adam learning rate for normalised (zero-mean, unit-std) data, reached after the warm-up of
