@@ -1,38 +1,28 @@
 //! Live denoising while the microscope records: push a frame, get back every frame that is now
 //! final, with its index; `finish()` flushes the tail.
 //!
-//! A worker thread owns the model and runs the streaming core (`stream.rs`) one step of frames at
+//! A worker thread (`live_worker.rs`) owns the model and runs the streaming core (`stream.rs`) one step of frames at
 //! a time on a bounded ring of recent frames (`live_ring.rs`), when the schedule says the step's
 //! frames are final (`live_schedule.rs`). `push` only hands the frame over and collects what is
 //! finished, so the producer (a camera callback) never waits for the network. When the network
 //! falls behind, the stream says so (late frames, frames behind) and, by choice, passes whole steps
 //! through undenoised (`Backlog::Drop`) or queues and refuses frames past a bound (`Backlog::Queue`).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::live_ring::FrameRing;
-use super::live_schedule::{blocks_for, LiveSchedule};
-use super::normalization::{resolve_normalization, Affine};
+use super::live_schedule::LiveSchedule;
+pub use super::live_worker::{Backlog, LiveFrame};
+use super::live_worker::{Command, Counters, Output, Worker};
+use super::normalization::Affine;
 use super::DenoiseSettings;
-use crate::io::{InMemoryMovie, NonFinite, SampleType};
+use crate::io::{NonFinite, SampleType};
 use crate::model::{Model, Normalization};
-use crate::progress::{Control, Event, Progress};
 use crate::{Error, Result};
-
-/// What to do when frames arrive faster than the network finishes them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backlog {
-    /// Once more than `max_backlog_frames` wait, whole steps leave undenoised (their input as it
-    /// came, flagged), so the output keeps up with the camera and stays complete.
-    Drop,
-    /// Every frame is denoised; a push that would leave more than `max_backlog_frames` waiting is
-    /// refused with an error (memory stays bounded).
-    Queue,
-}
 
 /// How intensities map to network units when the whole movie cannot be seen.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,17 +65,6 @@ impl Default for LiveSettings {
     }
 }
 
-/// One finished frame, in input units.
-#[derive(Debug, Clone)]
-pub struct LiveFrame {
-    pub index: usize,
-    pub values: Vec<f32>,
-    /// `false` when the frame left undenoised because the stream was behind (`Backlog::Drop`).
-    pub denoised: bool,
-    /// When its input was pushed.
-    pub arrived: Instant,
-}
-
 /// Where the stream stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LiveStatus {
@@ -97,32 +76,6 @@ pub struct LiveStatus {
     pub dropped: usize,
     /// Frames arrived beyond those the next step needs (0 while keeping up).
     pub behind: usize,
-}
-
-/// Counters shared by the producer and the worker.
-#[derive(Default)]
-struct Counters {
-    arrived: AtomicUsize,
-    finished: AtomicUsize,
-    late: AtomicUsize,
-    dropped: AtomicUsize,
-    /// Frames the next step needs before it can run.
-    next_needed: AtomicUsize,
-    /// The stream was dropped: the worker stops at its next slab.
-    hung_up: AtomicBool,
-}
-
-enum Command {
-    Frame(Vec<f32>, Instant),
-    Finish,
-}
-
-enum Output {
-    Frame(LiveFrame),
-    /// The normalisation used, once known, in words and numbers.
-    Normalization(String, Affine),
-    Failed(Error),
-    Done,
 }
 
 /// A live denoising stream over one movie.
@@ -355,184 +308,6 @@ fn fixed_affine(model: &Normalization, rule: LiveNormalization) -> Option<(Affin
             format!("normalisation: the model's recorded statistics, offset {offset}, scale {scale}"),
         )),
         _ => None,
-    }
-}
-
-/// The worker thread's state: the ring, the schedule, and where the stream is in it.
-struct Worker {
-    ring: FrameRing,
-    /// Arrival times of frames not yet finished, oldest first.
-    arrivals: std::collections::VecDeque<Instant>,
-    settings: DenoiseSettings,
-    schedule: LiveSchedule,
-    affine: Option<Affine>,
-    warm_up_frames: usize,
-    backlog: Backlog,
-    max_backlog_frames: usize,
-    counters: Arc<Counters>,
-    outputs: Sender<Output>,
-    /// The next step to run.
-    step: usize,
-}
-
-impl Worker {
-    fn run(mut self, model: Model, threads: i32, commands: Receiver<Command>) {
-        if tch::get_num_threads() != threads {
-            tch::set_num_threads(threads);
-        }
-        let result = (|| -> Result<()> {
-            while let Ok(command) = commands.recv() {
-                match command {
-                    Command::Frame(values, arrived) => self.take_frame(&model, values, arrived)?,
-                    Command::Finish => return self.finish(&model),
-                }
-            }
-            Ok(()) // the stream was dropped
-        })();
-        let _ = self.outputs.send(match result {
-            Ok(()) => Output::Done,
-            Err(error) => Output::Failed(error),
-        });
-    }
-
-    fn take_frame(&mut self, model: &Model, values: Vec<f32>, arrived: Instant) -> Result<()> {
-        self.ring.push(values);
-        self.arrivals.push_back(arrived);
-        if self.affine.is_none() && self.ring.arrived() >= self.warm_up_frames {
-            self.warm_up(model)?;
-        }
-        while self.affine.is_some() && self.ring.arrived() >= self.schedule.needed(self.step) {
-            let frames = self.schedule.frames(self.step);
-            let behind = self.counters.arrived.load(Ordering::Relaxed).saturating_sub(self.schedule.needed(self.step));
-            if self.backlog == Backlog::Drop && behind > self.max_backlog_frames {
-                self.pass_through(frames)?;
-            } else {
-                let keep_up = self.backlog == Backlog::Drop;
-                match self.denoise(model, self.schedule.needed(self.step), frames.clone(), keep_up) {
-                    // Fell too far behind while denoising it: the step leaves undenoised.
-                    Err(Error::Cancelled) if keep_up => self.pass_through(frames)?,
-                    other => other?,
-                }
-            }
-            self.step += 1;
-            self.counters.next_needed.store(self.schedule.needed(self.step), Ordering::Relaxed);
-            // Later steps read from at most one time tile before their first frame.
-            self.ring.forget_before(self.schedule.frames(self.step).start.saturating_sub(self.schedule.tile));
-        }
-        Ok(())
-    }
-
-    /// Measures the model's per-movie rule on the frames so far (the warm-up window).
-    fn warm_up(&mut self, model: &Model) -> Result<()> {
-        let frames = self.ring.arrived();
-        let mut data = Vec::with_capacity(frames * self.ring.width * self.ring.height);
-        for t in 0..frames {
-            data.extend_from_slice(self.ring.frame(t)?);
-        }
-        let (w, h, sample_type) = (self.ring.width, self.ring.height, self.ring.sample_type);
-        let mut window = InMemoryMovie::new(self.ring.name.clone(), w, h, frames, sample_type, data)?;
-        let affine = resolve_normalization(&model.metadata.normalization, &mut window)?;
-        self.affine = Some(affine);
-        let note = format!(
-            "normalisation: the model's per-movie rule measured on the first {frames} frames (warm-up window), offset {}, scale {}",
-            affine.offset, affine.scale
-        );
-        let _ = self.outputs.send(Output::Normalization(note, affine));
-        Ok(())
-    }
-
-    /// The movie ended: everything not yet finished, on the movie as it is.
-    fn finish(&mut self, model: &Model) -> Result<()> {
-        let total = self.ring.arrived();
-        if self.affine.is_none() && total > 0 {
-            self.warm_up(model)?;
-        }
-        let first = self.counters.finished.load(Ordering::Relaxed);
-        if first < total {
-            self.denoise(model, total, first..total, false)?;
-        }
-        Ok(())
-    }
-
-    /// Runs the streaming core on the movie as if it had `movie_len` frames, for `wanted` frames.
-    /// `keep_up`: give up (`Error::Cancelled`) once more than the allowed frames wait behind it.
-    fn denoise(
-        &mut self,
-        model: &Model,
-        movie_len: usize,
-        wanted: std::ops::Range<usize>,
-        keep_up: bool,
-    ) -> Result<()> {
-        let affine = self.affine.expect("set before any step runs");
-        let (tile, halo) = (self.schedule.tile, self.schedule.halo);
-        let Some((blocks, first_kept)) = blocks_for(movie_len, tile, halo, wanted.clone())
-            .map_err(|e| Error::usage(format!("{}: {e}", self.ring.name)))?
-        else {
-            return Ok(());
-        };
-        let mut movie = self.ring.as_movie(movie_len);
-        let mut index = first_kept;
-        let mut done = Vec::new();
-        super::stream::denoise_stream_part(
-            model,
-            &mut movie,
-            &self.settings,
-            affine,
-            Some(blocks),
-            &mut KeepUp { counters: &self.counters, needed: movie_len, max: self.max_backlog_frames, active: keep_up },
-            &mut |values: &[f32]| {
-                if wanted.contains(&index) {
-                    done.push(values.to_vec());
-                }
-                index += 1;
-                Ok(())
-            },
-        )?;
-        for values in done {
-            self.emit(values, true);
-        }
-        Ok(())
-    }
-
-    /// The step's input as it came, flagged undenoised.
-    fn pass_through(&mut self, frames: std::ops::Range<usize>) -> Result<()> {
-        for t in frames {
-            let values = self.ring.frame(t)?.to_vec();
-            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-            self.emit(values, false);
-        }
-        Ok(())
-    }
-
-    fn emit(&mut self, values: Vec<f32>, denoised: bool) {
-        let index = self.counters.finished.load(Ordering::Relaxed);
-        let arrived = self.arrivals.pop_front().unwrap_or_else(Instant::now);
-        let behind_it = self.counters.arrived.load(Ordering::Relaxed).saturating_sub(index + 1);
-        if behind_it > self.schedule.allowed_delay(index) {
-            self.counters.late.fetch_add(1, Ordering::Relaxed);
-        }
-        self.counters.finished.store(index + 1, Ordering::Relaxed);
-        let _ = self.outputs.send(Output::Frame(LiveFrame { index, values, denoised, arrived }));
-    }
-}
-
-/// Stops a step once more than `max` frames arrived beyond those it runs on (checked between
-/// slabs): a step that cannot catch up would otherwise hold every frame the camera sends meanwhile.
-struct KeepUp<'a> {
-    counters: &'a Counters,
-    needed: usize,
-    max: usize,
-    active: bool,
-}
-
-impl Progress for KeepUp<'_> {
-    fn event(&mut self, _event: Event<'_>) -> Control {
-        let behind = self.counters.arrived.load(Ordering::Relaxed).saturating_sub(self.needed);
-        if self.counters.hung_up.load(Ordering::Relaxed) || (self.active && behind > self.max) {
-            Control::Stop
-        } else {
-            Control::Continue
-        }
     }
 }
 

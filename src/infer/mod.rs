@@ -16,6 +16,7 @@ mod input_fingerprint;
 pub mod live;
 mod live_ring;
 pub mod live_schedule;
+mod live_worker;
 mod memory_plan;
 pub mod normalization;
 pub mod official_pipeline;
