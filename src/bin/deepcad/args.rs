@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use deepcad::vocabulary::Vocabulary;
+
+use crate::arg_values::{parse_block, parse_duration, parse_memory_budget, parse_triple, words};
+pub use crate::simulate_args::SimulateArgs;
 
 #[derive(Parser)]
 #[command(
@@ -276,112 +278,6 @@ pub struct InfoArgs {
 }
 
 #[derive(Args)]
-pub struct SimulateArgs {
-    /// Noisy movie to write (16-bit TIFF).
-    #[arg(long, short)]
-    pub output: PathBuf,
-    /// Also write the noise-free ground truth (32-bit TIFF).
-    #[arg(long)]
-    pub truth: Option<PathBuf>,
-    /// Also write the neurons as a label image (16-bit, 0 = background, n = neuron n), for `deepcad score --labels`.
-    #[arg(long)]
-    pub labels: Option<PathBuf>,
-    /// Also write the true spike trains (CSV: one row per frame, one column per neuron numbered as
-    /// in --labels, each cell the spikes whose transient starts at that frame).
-    #[arg(long)]
-    pub spikes: Option<PathBuf>,
-    #[arg(long, default_value_t = 128)]
-    pub width: usize,
-    #[arg(long, default_value_t = 128)]
-    pub height: usize,
-    #[arg(long, default_value_t = 500)]
-    pub frames: usize,
-    #[arg(long, default_value_t = 30)]
-    pub neurons: usize,
-    /// Mean photons per pixel per frame at a bright soma: 50 bright, 5 typical, 0.5 very noisy.
-    #[arg(long, default_value_t = 5.0)]
-    pub photons: f64,
-    /// Frames per second: sets how many frames a calcium transient lasts (see --indicator).
-    #[arg(long, default_value_t = 30.0)]
-    pub frame_rate: f64,
-    /// Calcium indicator kinetics: gcamp6s (rise 50 ms, decay 0.5–1 s) or fast (GCaMP8f-like: rise
-    /// 10–20 ms, decay 100–200 ms), each neuron drawing its own times within the range.
-    #[arg(long, default_value = "gcamp6s",
-          value_parser = clap::builder::PossibleValuesParser::new(deepcad::simulate::Indicator::ALL.map(|i| i.name())))]
-    pub indicator: String,
-    /// Mean firing rate in Hz: each neuron fires as a Poisson process at its own rate in 0.4–1.6× this.
-    /// 0.05 gives sparse, mostly single-spike events.
-    #[arg(long, default_value_t = 0.5)]
-    pub firing_rate: f64,
-    /// One-photon-like data (widefield, miniscope): background ×8 and neuropil ×5 the two-photon
-    /// default, so the resting background is about as bright as a soma and a spike's ΔF/F is small.
-    #[arg(long)]
-    pub one_photon: bool,
-    /// Strength of the static tissue background, × the two-photon default [default: 1, or 8 with --one-photon].
-    #[arg(long)]
-    pub background: Option<f64>,
-    /// Strength of the activity-following neuropil, × the two-photon default [default: 1, or 5 with --one-photon].
-    #[arg(long)]
-    pub neuropil: Option<f64>,
-    /// Detector counts per photon.
-    #[arg(long, default_value_t = 2.0)]
-    pub gain: f64,
-    /// Constant detector offset, in counts.
-    #[arg(long, default_value_t = 100.0)]
-    pub offset: f64,
-    /// Standard deviation of the Gaussian read noise, in counts.
-    #[arg(long, default_value_t = 2.0)]
-    pub read_noise: f64,
-    /// Realistic scene: dendrites, puncta, lobed and overlapping somata, vessel shadows, bleaching,
-    /// slow drift and small motion, each at a typical strength (the options below override each).
-    #[arg(long)]
-    pub realistic: bool,
-    /// Dendrites per neuron (thin processes as active as their soma) [default: 0, or 3 with --realistic].
-    #[arg(long)]
-    pub dendrites: Option<usize>,
-    /// Small bright puncta per 10,000 pixels [default: 0, or 15 with --realistic].
-    #[arg(long)]
-    pub puncta: Option<f64>,
-    /// Lobed, non-round somata, about a quarter overlapping a neighbour [default: on with --realistic].
-    #[arg(long)]
-    pub irregular_cells: bool,
-    /// Dark blood-vessel shadows crossing the field [default: 0, or 2 with --realistic].
-    #[arg(long)]
-    pub vessels: Option<usize>,
-    /// Share of the brightness bleached away by the last frame, 0–0.9 [default: 0, or 0.15 with --realistic].
-    #[arg(long)]
-    pub bleaching: Option<f64>,
-    /// Peak slow drift of the field, in pixels [default: 0, or 1.5 with --realistic].
-    #[arg(long)]
-    pub drift: Option<f64>,
-    /// Frame-to-frame motion (standard deviation), in pixels [default: 0, or 0.3 with --realistic].
-    #[arg(long)]
-    pub jitter: Option<f64>,
-    /// Replace existing files at the output paths.
-    #[arg(long)]
-    pub overwrite: bool,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-}
-
-impl SimulateArgs {
-    /// The realistic extras asked for: --realistic's set, each option overriding its part.
-    pub fn realism(&self) -> deepcad::simulate::Realism {
-        use deepcad::simulate::Realism;
-        let base = if self.realistic { Realism::realistic() } else { Realism::default() };
-        Realism {
-            dendrites_per_neuron: self.dendrites.unwrap_or(base.dendrites_per_neuron),
-            puncta_per_10k_px: self.puncta.unwrap_or(base.puncta_per_10k_px),
-            irregular_cells: self.irregular_cells || base.irregular_cells,
-            vessels: self.vessels.unwrap_or(base.vessels),
-            bleaching: self.bleaching.unwrap_or(base.bleaching),
-            drift_px: self.drift.unwrap_or(base.drift_px),
-            jitter_px: self.jitter.unwrap_or(base.jitter_px),
-        }
-    }
-}
-
-#[derive(Args)]
 pub struct ImportArgs {
     /// The PyTorch checkpoint (e.g. E_10_Iter_3500.pth).
     pub checkpoint: PathBuf,
@@ -470,15 +366,6 @@ pub struct DemoArgs {
     pub compute: Compute,
 }
 
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let duration = humantime::parse_duration(text.trim())
-        .map_err(|e| format!("'{text}' is not a duration such as 15m, 1h30m or 900s ({e})"))?;
-    if duration.is_zero() {
-        return Err(format!("'{text}' must be longer than zero"));
-    }
-    Ok(duration)
-}
-
 #[derive(Args)]
 pub struct ConvertArgs {
     /// A TIFF/BigTIFF file or a Zarr array (v3 or v2).
@@ -520,58 +407,4 @@ pub struct CompareArgs {
     /// Largest |difference| still counted as equal (default 0: bit for bit).
     #[arg(long, default_value_t = 0.0)]
     pub tolerance: f64,
-}
-
-/// `I/N` with I < N.
-fn parse_block(text: &str) -> Result<(usize, usize), String> {
-    let (i, n) =
-        text.split_once('/').ok_or_else(|| format!("'{text}' is not I/N (block I of N, counting from 0), e.g. 0/4"))?;
-    let parse = |v: &str| v.trim().parse::<usize>().map_err(|_| format!("'{v}' in '{text}' is not a whole number"));
-    let (i, n) = (parse(i)?, parse(n)?);
-    if n == 0 || i >= n {
-        return Err(format!("block {i} of {n} does not exist: I counts from 0 to N-1"));
-    }
-    Ok((i, n))
-}
-
-fn parse_triple(text: &str) -> Result<[usize; 3], String> {
-    let values: Vec<usize> = text
-        .split(',')
-        .map(|v| v.trim().parse::<usize>().map_err(|_| format!("'{v}' is not a whole number")))
-        .collect::<Result<_, _>>()?;
-    values.try_into().map_err(|_| "expected three numbers t,y,x such as 208,160,160".to_string())
-}
-
-/// `auto` (the machine's default budget, `deepcad::device::machine_memory_budget`) or a size.
-fn parse_memory_budget(text: &str) -> Result<usize, String> {
-    if text.trim().eq_ignore_ascii_case("auto") {
-        return Ok(deepcad::device::machine_memory_budget());
-    }
-    parse_bytes(text)
-}
-
-fn parse_bytes(text: &str) -> Result<usize, String> {
-    let t = text.trim().to_ascii_uppercase();
-    let (number, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => (&t[..i], &t[i..]),
-        None => (t.as_str(), ""),
-    };
-    let value: f64 = number.parse().map_err(|_| format!("'{text}' is not a size such as 1G or 512M"))?;
-    let multiplier = match unit {
-        "" | "B" => 1.0,
-        "K" | "KB" | "KIB" => 1024.0,
-        "M" | "MB" | "MIB" => 1024.0 * 1024.0,
-        "G" | "GB" | "GIB" => 1024.0 * 1024.0 * 1024.0,
-        _ => return Err(format!("unknown unit '{unit}' in '{text}'; use K, M or G")),
-    };
-    if value <= 0.0 {
-        return Err(format!("'{text}' must be positive"));
-    }
-    Ok((value * multiplier) as usize)
-}
-
-/// A settings enum's words (the engine's one vocabulary) as the flag's possible values.
-fn words<T: Vocabulary + Clone + Send + Sync>() -> impl clap::builder::TypedValueParser<Value = T> {
-    use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(T::words()).map(|word| T::from_word(&word).expect("one of its words"))
 }

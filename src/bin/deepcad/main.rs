@@ -3,12 +3,14 @@
 //! missing or movies different, 130 cancelled).
 
 mod archive;
+mod arg_values;
 mod args;
 mod block_jobs;
 mod demo;
 mod follow;
 mod progress_bar;
 mod score;
+mod simulate_args;
 
 use std::process::ExitCode;
 
