@@ -10,6 +10,7 @@ mod output_checks;
 mod pair_loss;
 pub mod pair_reader;
 pub mod patch_grid;
+mod run_preparation;
 pub mod settings;
 mod starting_model;
 pub mod trainer;
