@@ -34,14 +34,18 @@ fn frame(t: usize) -> Vec<u16> {
 }
 
 /// The writer: appends `FOLLOW_WRITER_FRAMES` pages (0 = until killed) to `FOLLOW_WRITER_PATH` every
-/// `FOLLOW_WRITER_MS` ms, then writes `<path>.done` if `FOLLOW_WRITER_MARKER` is set. Run only as
-/// the child process of the tests below.
+/// `FOLLOW_WRITER_MS` ms, then writes `<path>.done` if `FOLLOW_WRITER_MARKER` is set. With
+/// `FOLLOW_WRITER_PAUSE_AT` it stops before that frame until `<path>.go` exists (as an acquisition
+/// paused between trials), so a test can look at the output mid-acquisition however slow the
+/// machine is. Run only as the child process of the tests below.
 #[test]
 #[ignore = "the writer process of the --follow tests, started by them (not a test of its own)"]
 fn writer_process() {
     let Some(path) = std::env::var_os("FOLLOW_WRITER_PATH") else { return };
     let frames: usize = std::env::var("FOLLOW_WRITER_FRAMES").unwrap().parse().unwrap();
     let interval = Duration::from_millis(std::env::var("FOLLOW_WRITER_MS").unwrap().parse().unwrap());
+    let pause_at: Option<usize> = std::env::var("FOLLOW_WRITER_PAUSE_AT").ok().map(|n| n.parse().unwrap());
+    let go = sibling(Path::new(&path), ".go");
     let file = std::fs::File::create(&path).unwrap();
     let mut encoder = tiff::encoder::TiffEncoder::new(file).unwrap();
     let started = Instant::now();
@@ -49,20 +53,35 @@ fn writer_process() {
         if frames > 0 && t == frames {
             break;
         }
-        // At a fixed rate, as a camera delivers frames.
+        if pause_at == Some(t) {
+            let resume = Instant::now() + Duration::from_secs(300);
+            while !go.exists() && Instant::now() < resume {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        // At a fixed rate, as a camera delivers frames (after a pause, at once).
         if let Some(wait) = (interval * t as u32).checked_sub(started.elapsed()) {
             std::thread::sleep(wait);
         }
         encoder.write_image::<tiff::encoder::colortype::Gray16>(SIDE as u32, SIDE as u32, &frame(t)).unwrap();
     }
     if std::env::var_os("FOLLOW_WRITER_MARKER").is_some() {
-        let mut marker = path.clone();
-        marker.push(".done");
-        std::fs::write(marker, b"").unwrap();
+        std::fs::write(sibling(Path::new(&path), ".done"), b"").unwrap();
     }
 }
 
+/// `<path><suffix>`, as the writer's marker files are named.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 fn start_writer(path: &Path, frames: usize, interval_ms: u64, marker: bool) -> Child {
+    start_writer_pausing(path, frames, interval_ms, marker, None)
+}
+
+fn start_writer_pausing(path: &Path, frames: usize, interval_ms: u64, marker: bool, pause_at: Option<usize>) -> Child {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args(["--exact", "follow_tests::writer_process", "--ignored", "--nocapture"])
@@ -73,6 +92,9 @@ fn start_writer(path: &Path, frames: usize, interval_ms: u64, marker: bool) -> C
         .stderr(Stdio::null());
     if marker {
         command.env("FOLLOW_WRITER_MARKER", "1");
+    }
+    if let Some(frame) = pause_at {
+        command.env("FOLLOW_WRITER_PAUSE_AT", frame.to_string());
     }
     command.spawn().unwrap()
 }
@@ -128,8 +150,10 @@ fn follow_denoises_a_file_while_a_writer_appends_and_stops_at_the_expected_count
     let dir = tempfile::tempdir().unwrap();
     let (input, output) = (dir.path().join("acquisition.tif"), dir.path().join("denoised.tif"));
     let model = model_bundle(dir.path());
-    // 100 Hz, until killed: the follow stops by the frame count.
-    let mut writer = start_writer(&input, 0, 10, false);
+    // 100 Hz, until killed: the follow stops by the frame count. The writer pauses before frame 120
+    // until the test has seen the output mid-acquisition (a slow machine may need longer than the
+    // acquisition takes to finish its first frames).
+    let mut writer = start_writer_pausing(&input, 0, 10, false, Some(120));
     let follow = start_follow(
         &input,
         &model,
@@ -147,6 +171,7 @@ fn follow_denoises_a_file_while_a_writer_appends_and_stops_at_the_expected_count
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    std::fs::write(sibling(&input, ".go"), b"").unwrap();
     let result = follow.wait_with_output().unwrap();
     // Stopped by PID, as an acquisition is stopped.
     let writer_pid = writer.id() as i32;
