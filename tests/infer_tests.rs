@@ -7,9 +7,7 @@ use deepcad::progress::{Control, Event, Progress, Silent};
 use tch::Device;
 
 fn random_model(base_width: usize, offset: f64, scale: f64) -> Model {
-    tch::manual_seed(11);
-    Model::new(ModelMetadata::new(base_width, [16, 16, 16], Normalization::Fixed { offset, scale }), Device::Cpu)
-        .unwrap()
+    super::util::seeded_model(ModelMetadata::new(base_width, [16, 16, 16], Normalization::Fixed { offset, scale }), 11)
 }
 
 fn random_movie(t: usize, h: usize, w: usize, seed: u64) -> Vec<f32> {

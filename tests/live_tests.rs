@@ -6,15 +6,14 @@ use deepcad::infer::{
     denoise_volume, Backlog, DenoiseSettings, LiveFrame, LiveNormalization, LiveSettings, LiveStream,
 };
 use deepcad::io::{InMemoryMovie, SampleType};
+use deepcad::model::precision::InferencePrecision;
 use deepcad::model::{Model, ModelMetadata, Normalization};
 use deepcad::progress::Silent;
-use tch::Device;
 
 const SIDE: usize = 24;
 
 fn model(normalization: Normalization) -> Model {
-    tch::manual_seed(11);
-    Model::new(ModelMetadata::new(4, [16, 16, 16], normalization), Device::Cpu).unwrap()
+    super::util::seeded_model(ModelMetadata::new(4, [16, 16, 16], normalization), 11)
 }
 
 fn fixed_model() -> Model {
@@ -34,9 +33,13 @@ fn queueing() -> LiveSettings {
 }
 
 fn whole(model: &Model, data: &[f32], tile: [usize; 3]) -> Vec<f32> {
+    whole_in(model, data, tile, InferencePrecision::Auto)
+}
+
+fn whole_in(model: &Model, data: &[f32], tile: [usize; 3], precision: InferencePrecision) -> Vec<f32> {
     let frames = data.len() / (SIDE * SIDE);
     let mut movie = InMemoryMovie::new("whole", SIDE, SIDE, frames, SampleType::F32, data.to_vec()).unwrap();
-    let settings = DenoiseSettings { tile: Some(tile), ..Default::default() };
+    let settings = DenoiseSettings { tile: Some(tile), precision, ..Default::default() };
     denoise_volume(model, &mut movie, &settings, &mut Silent).unwrap()
 }
 
@@ -74,6 +77,22 @@ fn live_output_with_full_look_ahead_equals_the_whole_movie_bit_for_bit() {
         assert!(out.iter().all(|f| f.denoised));
         assert!(live == reference, "{frames} frames: live differs from the whole movie");
     }
+}
+
+#[test]
+fn a_live_stream_denoises_in_the_precision_it_is_asked_for() {
+    if !deepcad::device::cpu_has_native_bfloat16() {
+        println!("SKIPPED: this CPU has no native bfloat16, which bfloat16 denoising needs");
+        return;
+    }
+    let data = movie(130);
+    let denoise = DenoiseSettings { precision: InferencePrecision::Bfloat16, ..Default::default() };
+    let settings = LiveSettings { step: 16, denoise, ..queueing() };
+    let mut stream = Some(LiveStream::new(fixed_model(), "live", SIDE, SIDE, SampleType::F32, settings).unwrap());
+    let tile = stream.as_ref().unwrap().tile();
+    let live: Vec<f32> = run_live(&mut stream, &data).iter().flat_map(|f| f.values.iter().copied()).collect();
+    assert!(live == whole_in(&fixed_model(), &data, tile, InferencePrecision::Bfloat16), "bfloat16 live differs");
+    assert!(live != whole_in(&fixed_model(), &data, tile, InferencePrecision::Float32), "bfloat16 was not used");
 }
 
 #[test]

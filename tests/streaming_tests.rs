@@ -9,12 +9,12 @@ use deepcad::io::{ImageJMetadata, InMemoryMovie, OutputKind, ReadOptions, Sample
 use deepcad::model::{Model, ModelMetadata, Normalization};
 use deepcad::progress::Silent;
 use deepcad::tiling::DEFAULT_HALO;
-use tch::Device;
 
 fn random_model() -> Model {
-    tch::manual_seed(5);
-    Model::new(ModelMetadata::new(4, [16, 16, 16], Normalization::Fixed { offset: 500.0, scale: 300.0 }), Device::Cpu)
-        .unwrap()
+    super::util::seeded_model(
+        ModelMetadata::new(4, [16, 16, 16], Normalization::Fixed { offset: 500.0, scale: 300.0 }),
+        5,
+    )
 }
 
 /// Deterministic pseudo-random frame `t` in `[0, 1000)`, integer-valued so a uint16 file holds it exactly.

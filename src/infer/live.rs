@@ -131,6 +131,8 @@ impl LiveStream {
             outputs: output_tx,
             step: 0,
         };
+        // The precision the settings ask for, resolved once, as offline denoising does.
+        let model = crate::model::precision::inference_model(&model, settings.denoise.precision)?.unwrap_or(model);
         let threads = tch::get_num_threads();
         let worker = std::thread::Builder::new()
             .name("deepcad-live".into())

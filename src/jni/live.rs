@@ -16,6 +16,7 @@ use jni::{jni_str, Env, EnvUnowned};
 use serde::Deserialize;
 
 use crate::infer::{Backlog, DenoiseSettings, LiveFrame, LiveSettings, LiveStream};
+use crate::model::precision::InferencePrecision;
 use crate::model::Model;
 use crate::Error;
 
@@ -39,6 +40,7 @@ struct LiveRequest {
     max_behind: Option<usize>,
     warm_up_frames: Option<usize>,
     max_memory_bytes: Option<usize>,
+    precision: Option<InferencePrecision>,
 }
 
 fn streams() -> MutexGuard<'static, Option<HashMap<i64, LiveStream>>> {
@@ -65,6 +67,7 @@ fn settings_of(request: &LiveRequest) -> JniResult<LiveSettings> {
         warm_up_frames: request.warm_up_frames.unwrap_or(defaults.warm_up_frames),
         denoise: DenoiseSettings {
             max_memory_bytes: request.max_memory_bytes.unwrap_or(defaults.denoise.max_memory_bytes),
+            precision: request.precision.unwrap_or(defaults.denoise.precision),
             ..defaults.denoise
         },
         ..defaults
