@@ -89,7 +89,7 @@ fn seconds_per_frame(model: &Model, data: &[f32], size: usize) -> (f64, String) 
 fn main() {
     let words: Vec<String> = std::env::args().collect();
     if words.get(1).map(String::as_str) == Some("denoise") {
-        let method = SelfSupervision::from_name(&words[2]).unwrap();
+        let method = words[2].parse::<SelfSupervision>().unwrap();
         return denoise_child(method, words[3].parse().unwrap());
     }
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
@@ -133,8 +133,10 @@ fn main() {
     let mut best = [f64::INFINITY; 2];
     for round in 1..=rounds {
         for (m, method) in methods.iter().enumerate() {
-            let out =
-                std::process::Command::new(&me).args(["denoise", method.name(), &frames.to_string()]).output().unwrap();
+            let out = std::process::Command::new(&me)
+                .args(["denoise", &method.to_string(), &frames.to_string()])
+                .output()
+                .unwrap();
             let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
             let ms: f64 = line.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or(f64::NAN);
             best[m] = best[m].min(ms);

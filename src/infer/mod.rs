@@ -20,6 +20,7 @@ mod live_worker;
 mod memory_plan;
 pub mod normalization;
 pub mod official_pipeline;
+mod output_type;
 mod stream;
 
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ pub use batch::{denoise_batch, plan_batch, BatchPlan, BatchReport, DEFAULT_SUFFI
 pub use blocks::{block_status, plan_blocks, BlockJob, BlockPlan, BlockReport, BlockStatus};
 pub use live::{Backlog, LiveFrame, LiveNormalization, LiveSettings, LiveStatus, LiveStream};
 pub use memory_plan::{bytes_per_voxel, plan_memory, split_bands, Budget, MemoryPlan};
+pub use output_type::{OutputType, MIN_SPREAD_FOR_INTEGER_OUTPUT};
 pub use stream::denoise_stream;
 
 use crate::io::{open_movie, FrameSource, ImageJMetadata, MovieWriter, OutputMovie, ReadOptions, SampleType};
@@ -37,50 +39,6 @@ use crate::model::precision::{inference_model, InferencePrecision};
 use crate::model::Model;
 use crate::progress::Progress;
 use crate::Result;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum OutputType {
-    /// The input's sample type unless rounding to it would throw denoised detail away (dim integer
-    /// data): see [`OutputType::resolve`].
-    Auto,
-    /// The input's sample type, rounded and clipped to its range (never wrapped).
-    SameAsInput,
-    Float32,
-}
-
-/// Below this spread of the training data (the model's normalisation scale, in counts), integer
-/// output is too coarse for the denoised signal: rounding adds 1/12 count² of error, which at
-/// 1 photon per pixel (spread ≈ 2.7 counts) cost 3.1 dB and at 5 photons (≈ 5 counts) 0.56 dB,
-/// but at 50 photons (≈ 30 counts) only 0.02 dB (docs/evaluation/report.md).
-pub const MIN_SPREAD_FOR_INTEGER_OUTPUT: f64 = 16.0;
-
-impl OutputType {
-    /// The names every door uses: `auto`, `input` (same as the input) and `float32`.
-    pub fn from_name(name: &str) -> Result<OutputType> {
-        match name {
-            "auto" => Ok(OutputType::Auto),
-            "input" => Ok(OutputType::SameAsInput),
-            "float32" => Ok(OutputType::Float32),
-            other => Err(crate::Error::usage(format!("output type '{other}' is unknown; use auto, input or float32"))),
-        }
-    }
-
-    /// The sample type written for an input of `input` type whose denoised values spread over
-    /// `spread` counts per network unit ([`output_spread`]), and why when `Auto` chose differently
-    /// from the input.
-    pub fn resolve(self, input: SampleType, spread: Option<f64>) -> (SampleType, Option<String>) {
-        match (self, spread) {
-            (OutputType::Float32, _) => (SampleType::F32, None),
-            (OutputType::Auto, Some(spread)) if input != SampleType::F32 && spread < MIN_SPREAD_FOR_INTEGER_OUTPUT => (
-                SampleType::F32,
-                Some(format!(
-                    "writing 32-bit float: the data spread {spread:.1} counts (under {MIN_SPREAD_FOR_INTEGER_OUTPUT}) is too fine for {input} output, rounding would throw away part of the denoising gain"
-                )),
-            ),
-            _ => (input, None),
-        }
-    }
-}
 
 /// How many counts one network unit spans for `source` under `model` ([`normalization::spread`]):
 /// `None` for imported stack-mean and stack-min models.

@@ -27,10 +27,11 @@ use crate::io::FrameSource;
 use crate::io::SampleType;
 use crate::model::{Model, Normalization, SelfSupervision};
 use crate::progress::{report, Event, Progress};
+use crate::vocabulary::Vocabulary;
 use crate::{Error, Result};
 
 /// Which official pipeline to reproduce.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OfficialPipeline {
     /// `deepcad.test_collection.testing_class` (DeepCAD-RT since 2022).
     DeepcadRt,
@@ -38,25 +39,13 @@ pub enum OfficialPipeline {
     DeepcadRt2021,
 }
 
-impl OfficialPipeline {
-    /// The names every door uses: `deepcad-rt` and `deepcad-rt-2021`.
-    pub fn from_name(name: &str) -> Result<Self> {
-        match name {
-            "deepcad-rt" => Ok(OfficialPipeline::DeepcadRt),
-            "deepcad-rt-2021" => Ok(OfficialPipeline::DeepcadRt2021),
-            other => {
-                Err(Error::usage(format!("compatibility mode '{other}' is unknown; use deepcad-rt or deepcad-rt-2021")))
-            }
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            OfficialPipeline::DeepcadRt => "deepcad-rt",
-            OfficialPipeline::DeepcadRt2021 => "deepcad-rt-2021",
-        }
-    }
+/// The words every door uses (`--compat`, request JSON).
+impl Vocabulary for OfficialPipeline {
+    const WHAT: &'static str = "compatibility mode";
+    const WORDS: &'static [(Self, &'static str)] =
+        &[(OfficialPipeline::DeepcadRt, "deepcad-rt"), (OfficialPipeline::DeepcadRt2021, "deepcad-rt-2021")];
 }
+crate::spelled!(OfficialPipeline);
 
 /// The pipeline and its tile geometry, `[t, y, x]`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -172,7 +161,7 @@ fn check_interlaced(model: &Model, pipeline: OfficialPipeline) -> Result<()> {
     }
     Err(Error::usage(format!(
         "--compat {} reproduces the official DeepCAD-RT pipeline for interlaced models; this model was trained with the {} method: denoise it without --compat",
-        pipeline.name(),
+        pipeline.word(),
         model.metadata.method
     )))
 }
@@ -198,7 +187,7 @@ pub fn denoise_official(
         progress,
         Event::Info(&format!(
             "{} compatibility: patch {:?}, gap {:?}, {total} tiles, per-tile brightness factor, overwriting stitching",
-            settings.pipeline.name(),
+            settings.pipeline.word(),
             settings.patch,
             settings.gap
         )),

@@ -93,7 +93,7 @@ fn block_call(r: BlockRequest) -> JniResult<BlockCall> {
         tile: o.tile,
         batch_size: o.batch_size,
         max_memory_bytes: o.max_memory_bytes,
-        output_type: OutputType::from_name(&o.output_type)?,
+        output_type: o.output_type.parse::<OutputType>()?,
         precision: o.precision,
         ..DenoiseSettings::default()
     };

@@ -11,20 +11,11 @@ use jni::EnvUnowned;
 use serde_json::{json, Value};
 
 use crate::infer::official_pipeline::{CompatSettings, OfficialPipeline};
-use crate::infer::{DenoiseSettings, OutputType, DEFAULT_SUFFIX};
+use crate::infer::{DenoiseSettings, DEFAULT_SUFFIX};
 use crate::train::settings::TrainSettings;
 use crate::Error;
 
 use super::failure::{JniResult, ThrowDeepCadException};
-
-/// The output type as every door spells it (`OutputType::from_name`'s names).
-fn output_type_name(output_type: OutputType) -> &'static str {
-    match output_type {
-        OutputType::Auto => "auto",
-        OutputType::SameAsInput => "input",
-        OutputType::Float32 => "float32",
-    }
-}
 
 /// An official pipeline's default tiling: its patch, its gaps, and the overlap factor those gaps
 /// come from (`gap = patch · (1 − overlap)`, truncated, so the factor is read back from the first
@@ -45,12 +36,12 @@ pub(crate) fn defaults() -> crate::Result<Value> {
         "tile": d.tile,
         "batch_size": d.batch_size,
         "max_memory_bytes": d.max_memory_bytes,
-        "output_type": output_type_name(d.output_type),
+        "output_type": d.output_type,
         "overwrite": d.overwrite,
     });
     let mut official = serde_json::Map::new();
     for pipeline in [OfficialPipeline::DeepcadRt, OfficialPipeline::DeepcadRt2021] {
-        official.insert(pipeline.name().to_string(), official_defaults(pipeline)?);
+        official.insert(pipeline.to_string(), official_defaults(pipeline)?);
     }
     Ok(json!({
         "train": train,
@@ -89,7 +80,7 @@ mod tests {
         // The overlap read back gives the pipeline's own gaps again.
         for name in ["deepcad-rt", "deepcad-rt-2021"] {
             let p = &d["official_pipeline"][name];
-            let pipeline = OfficialPipeline::from_name(name).unwrap();
+            let pipeline: OfficialPipeline = name.parse().unwrap();
             let patch: [usize; 3] = serde_json::from_value(p["patch"].clone()).unwrap();
             let gap: [usize; 3] = serde_json::from_value(p["gap"].clone()).unwrap();
             assert_eq!(CompatSettings::new(pipeline, Some(patch), None, Some(gap)).unwrap().gap, gap);

@@ -83,10 +83,10 @@ struct DenoiseCall {
 impl DenoiseCall {
     /// Checks the settings before loading the model, so a wrong setting fails fast.
     fn read(model: &str, device: &Option<String>, output_type: &str, settings: &Option<Value>) -> JniResult<Self> {
-        let output_type = OutputType::from_name(output_type)?;
+        let output_type: OutputType = output_type.parse()?;
         let options: DenoiseOptions = arguments::settings(settings.as_ref(), "denoise settings")?;
         let compat = match options.compat {
-            Some(c) => Some(CompatSettings::new(OfficialPipeline::from_name(&c.pipeline)?, c.patch, c.overlap, c.gap)?),
+            Some(c) => Some(CompatSettings::new(c.pipeline.parse::<OfficialPipeline>()?, c.patch, c.overlap, c.gap)?),
             None => None,
         };
         let settings = DenoiseSettings {

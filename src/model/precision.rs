@@ -6,15 +6,14 @@
 //! each convolution), and the 1×1×1 head runs in float32 on the last level's features, so the
 //! output is not rounded to bfloat16's 8 bits. A hybrid model's blind-spot branch stays float32.
 
-use serde::{Deserialize, Serialize};
 use tch::{Device, Kind};
 
 use super::bundle::Model;
+use crate::vocabulary::Vocabulary;
 use crate::{Error, Result};
 
 /// The precision a denoising run asks for, as every door spells it: `auto`, `float32`, `bfloat16`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum InferencePrecision {
     /// Float32 for now, bfloat16 once [`AUTO_USES_BFLOAT16`] is switched on.
     #[default]
@@ -32,19 +31,17 @@ pub enum InferencePrecision {
 /// float32 arithmetic, and the whole suite has not yet run with bfloat16 as the default.
 pub const AUTO_USES_BFLOAT16: bool = false;
 
+impl Vocabulary for InferencePrecision {
+    const WHAT: &'static str = "precision";
+    const WORDS: &'static [(Self, &'static str)] = &[
+        (InferencePrecision::Auto, "auto"),
+        (InferencePrecision::Float32, "float32"),
+        (InferencePrecision::Bfloat16, "bfloat16"),
+    ];
+}
+crate::spelled!(InferencePrecision);
+
 impl InferencePrecision {
-    /// The spellings every door accepts.
-    pub const NAMES: [&'static str; 3] = ["auto", "float32", "bfloat16"];
-
-    pub fn from_name(name: &str) -> Result<InferencePrecision> {
-        match name {
-            "auto" => Ok(InferencePrecision::Auto),
-            "float32" => Ok(InferencePrecision::Float32),
-            "bfloat16" => Ok(InferencePrecision::Bfloat16),
-            other => Err(Error::usage(format!("precision '{other}' is unknown; use auto, float32 or bfloat16"))),
-        }
-    }
-
     /// The element kind the network computes in on `device`: `auto` resolved, `bfloat16` refused
     /// where the device lacks native bfloat16.
     pub fn resolve(self, device: Device) -> Result<Kind> {
@@ -94,11 +91,11 @@ mod tests {
 
     #[test]
     fn every_spelling_round_trips_and_others_are_refused_by_name() {
-        for name in InferencePrecision::NAMES {
-            let precision = InferencePrecision::from_name(name).unwrap();
+        for name in InferencePrecision::words() {
+            let precision: InferencePrecision = name.parse().unwrap();
             assert_eq!(serde_json::to_value(precision).unwrap(), serde_json::json!(name));
         }
-        let error = InferencePrecision::from_name("half").unwrap_err().to_string();
+        let error = "half".parse::<InferencePrecision>().unwrap_err().to_string();
         assert!(error.contains("'half'") && error.contains("bfloat16"), "{error}");
         assert_eq!(InferencePrecision::Float32.resolve(Device::Cpu).unwrap(), Kind::Float);
     }

@@ -10,14 +10,12 @@
 //! current frame's neighbouring pixels, while the output at a pixel still never depends on that
 //! pixel's own noise.
 
-use serde::{Deserialize, Serialize};
-
 use crate::geometry::{DEFAULT_HALO, RECEPTIVE_FIELD_RADIUS};
+use crate::vocabulary::Vocabulary;
 
 /// The self-supervision a model was trained with; denoising follows it. Bundles written before it
 /// existed carry none and are interlaced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum SelfSupervision {
     /// Odd frames predicted from even frames (and the other way round): DeepCAD and DeepCAD-RT.
     #[default]
@@ -26,24 +24,15 @@ pub enum SelfSupervision {
     Hybrid,
 }
 
-/// Every method, in the order the doors list them.
-pub const METHODS: [SelfSupervision; 2] = [SelfSupervision::Interlaced, SelfSupervision::Hybrid];
+/// The words every door uses (`--method`, settings JSON, bundle metadata), in the order they list them.
+impl Vocabulary for SelfSupervision {
+    const WHAT: &'static str = "self-supervision method";
+    const WORDS: &'static [(Self, &'static str)] =
+        &[(SelfSupervision::Interlaced, "interlaced"), (SelfSupervision::Hybrid, "hybrid")];
+}
+crate::spelled!(SelfSupervision);
 
 impl SelfSupervision {
-    /// The name every door uses (`--method`, settings JSON, bundle metadata).
-    pub fn name(self) -> &'static str {
-        match self {
-            SelfSupervision::Interlaced => "interlaced",
-            SelfSupervision::Hybrid => "hybrid",
-        }
-    }
-
-    pub fn from_name(name: &str) -> crate::Result<SelfSupervision> {
-        METHODS.into_iter().find(|m| m.name() == name).ok_or_else(|| {
-            crate::Error::usage(format!("self-supervision method '{name}' is unknown; use interlaced or hybrid"))
-        })
-    }
-
     /// The bundle's `architecture`: a deepcad that predates the hybrid network refuses a hybrid
     /// bundle by this name ("architecture ... is unknown") instead of failing on its extra tensors.
     pub fn architecture(self) -> &'static str {
@@ -80,12 +69,6 @@ impl SelfSupervision {
     }
 }
 
-impl std::fmt::Display for SelfSupervision {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 /// The `architecture` of an interlaced bundle (every bundle written before the hybrid existed).
 pub const INTERLACED_ARCHITECTURE: &str = "deepcad-unet3d";
 /// The `architecture` of a hybrid bundle. `-c8`: 8 features per blind-spot layer; experimental
@@ -98,12 +81,12 @@ mod tests {
 
     #[test]
     fn halos_cover_the_receptive_field_and_keep_tiles_aligned() {
-        for method in METHODS {
+        for &(method, word) in SelfSupervision::WORDS {
             let halo = method.halo();
             assert!(halo[0] >= method.temporal_receptive_field_radius());
             assert!(halo[1] >= RECEPTIVE_FIELD_RADIUS && halo[2] >= RECEPTIVE_FIELD_RADIUS);
             assert!(halo.iter().all(|h| h % 4 == 0));
-            assert_eq!(SelfSupervision::from_name(method.name()).unwrap(), method);
+            assert_eq!(word.parse::<SelfSupervision>().unwrap(), method);
         }
         assert_eq!(SelfSupervision::Interlaced.halo(), [DEFAULT_HALO; 3]);
         assert_eq!(SelfSupervision::Hybrid.halo()[0], 104);

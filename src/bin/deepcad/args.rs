@@ -156,8 +156,8 @@ pub struct TrainArgs {
     /// context plus a blind spot on the current frame, meant to keep events shorter than the frame
     /// spacing; experimental, not yet better on the spike harness). Recorded in the bundle;
     /// denoising follows it. A hybrid bundle resumed stays hybrid.
-    #[arg(long, default_value = "interlaced", value_parser = clap::builder::PossibleValuesParser::new(["interlaced", "hybrid"]))]
-    pub method: String,
+    #[arg(long, default_value_t, value_parser = words::<deepcad::model::SelfSupervision>())]
+    pub method: deepcad::model::SelfSupervision,
     #[command(flatten)]
     pub compute: Compute,
 }
@@ -188,8 +188,8 @@ pub struct DenoiseArgs {
     /// Reproduce an official DeepCAD-RT test pipeline instead of our seamless tiling, so a
     /// checkpoint gives its authors' numbers (tile seams and all): deepcad-rt (since 2022) or
     /// deepcad-rt-2021 (the release that trained the official checkpoint). Holds the movie in memory.
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["deepcad-rt", "deepcad-rt-2021"]))]
-    pub compat: Option<String>,
+    #[arg(long, value_parser = words::<deepcad::infer::official_pipeline::OfficialPipeline>())]
+    pub compat: Option<deepcad::infer::official_pipeline::OfficialPipeline>,
     /// With --compat: the pipeline's patch t,y,x (default 150,150,150).
     #[arg(long, value_parser = parse_triple, requires = "compat")]
     pub patch: Option<[usize; 3]>,
@@ -201,8 +201,8 @@ pub struct DenoiseArgs {
     pub gap: Option<[usize; 3]>,
     /// Sample type written: auto = the input's bit depth, or 32-bit float when the model's data are
     /// too dim for integer rounding (it would cost dB); input = always the input's; float32 = always float.
-    #[arg(long, default_value = "auto", value_parser = clap::builder::PossibleValuesParser::new(["auto", "input", "float32"]))]
-    pub output_type: String,
+    #[arg(long, default_value_t, value_parser = words::<deepcad::infer::OutputType>())]
+    pub output_type: deepcad::infer::OutputType,
     /// Same as --output-type float32.
     #[arg(long, conflicts_with = "output_type")]
     pub float32: bool,
@@ -218,8 +218,8 @@ pub struct DenoiseArgs {
     pub batch_size: usize,
     /// Network arithmetic: auto (float32 for now), float32, or bfloat16: faster on CPUs with AVX512-BF16
     /// or AMX and on Ampere+ GPUs (refused elsewhere), at most 0.01 dB from float32 in the evaluation.
-    #[arg(long, default_value = "auto", value_parser = clap::builder::PossibleValuesParser::new(deepcad::model::precision::InferencePrecision::NAMES))]
-    pub precision: String,
+    #[arg(long, default_value_t, value_parser = words::<deepcad::model::precision::InferencePrecision>())]
+    pub precision: deepcad::model::precision::InferencePrecision,
     /// Channel of a multi-channel hyperstack (counting from 0).
     #[arg(long)]
     pub channel: Option<usize>,

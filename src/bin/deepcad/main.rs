@@ -140,7 +140,7 @@ fn train(a: TrainArgs, progress: &mut dyn Progress) -> Result<()> {
         schedule: a.schedule,
         normalization: a.normalization,
         init: a.init,
-        method: deepcad::model::SelfSupervision::from_name(&a.method)?,
+        method: a.method,
         overwrite: a.overwrite,
         origin: deepcad::train::CLI_ORIGIN.to_string(),
     };
@@ -160,7 +160,7 @@ fn train(a: TrainArgs, progress: &mut dyn Progress) -> Result<()> {
 
 fn denoise(a: DenoiseArgs, progress: &mut dyn Progress) -> Result<()> {
     let device = setup_compute(&a.compute, progress)?;
-    use deepcad::infer::official_pipeline::{CompatSettings, OfficialPipeline};
+    use deepcad::infer::official_pipeline::CompatSettings;
     let model = Model::load(&a.model, device)?;
     if a.model.as_os_str() == deepcad::model::BUILT_IN_MODEL {
         let hint = deepcad::model::built_in::BUILT_IN_MODEL_HINT;
@@ -169,15 +169,11 @@ fn denoise(a: DenoiseArgs, progress: &mut dyn Progress) -> Result<()> {
     let settings = DenoiseSettings {
         tile: a.tile,
         batch_size: a.batch_size,
-        output_type: match (a.float32, a.output_type.as_str()) {
-            (true, _) | (_, "float32") => OutputType::Float32,
-            (_, "input") => OutputType::SameAsInput,
-            _ => OutputType::Auto,
-        },
+        output_type: if a.float32 { OutputType::Float32 } else { a.output_type },
         max_memory_bytes: a.max_memory,
-        precision: deepcad::model::precision::InferencePrecision::from_name(&a.precision)?,
-        compat: match a.compat.as_deref() {
-            Some(name) => Some(CompatSettings::new(OfficialPipeline::from_name(name)?, a.patch, a.overlap, a.gap)?),
+        precision: a.precision,
+        compat: match a.compat {
+            Some(pipeline) => Some(CompatSettings::new(pipeline, a.patch, a.overlap, a.gap)?),
             None => None,
         },
         overwrite: a.overwrite,
