@@ -31,7 +31,7 @@ pub fn resolve_normalization(normalization: &Normalization, source: &mut dyn Fra
         }
         Normalization::PerMovie => {
             let frames = source.frames();
-            let stats = crate::train::normalization_stats::movie_statistics(source, frames)?;
+            let stats = crate::io::intensity_statistics::movie_statistics(source, frames)?;
             Ok(Affine { offset: stats.mean as f32, scale: stats.usable_scale() as f32 })
         }
     }

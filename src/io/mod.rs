@@ -9,6 +9,7 @@ mod atomic_file;
 mod compare;
 mod frames;
 mod imagej;
+pub mod intensity_statistics;
 mod movie_files;
 mod movie_format;
 mod output_rules;

@@ -5,7 +5,6 @@
 
 pub mod augment;
 pub mod model_checks;
-pub mod normalization_stats;
 mod output_checks;
 mod pair_loss;
 pub mod pair_reader;

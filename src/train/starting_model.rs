@@ -6,8 +6,8 @@ use std::path::Path;
 
 use tch::Device;
 
-use super::normalization_stats::{intensity_statistics, movie_statistics, MAX_SAMPLED_FRAMES};
 use super::settings::{Init, NormalizationChoice, TrainSettings};
+use crate::io::intensity_statistics::{intensity_statistics, movie_statistics, MAX_SAMPLED_FRAMES};
 use crate::io::FrameSource;
 use crate::model::{Model, ModelMetadata, Normalization, SelfSupervision, SourceRecord};
 use crate::progress::{report, Event, Progress};
