@@ -1,10 +1,11 @@
 //! Mean and standard deviation of movies: of all training data for the fixed normalisation stored
-//! in the bundle, or of one movie for per-movie normalisation (at training and at inference alike).
+//! in the bundle, or of one movie for per-movie normalisation (at training and at inference alike,
+//! so it lives below both: inference no longer reaches into training for it).
 //! Streamed frame by frame in f64, over at most `MAX_SAMPLED_FRAMES` frames spread evenly over the
 //! inputs in proportion to their length: brightness statistics settle long before that, and a
 //! 20 GB folder is not read twice.
 
-use crate::io::FrameSource;
+use super::FrameSource;
 use crate::Result;
 
 pub const MAX_SAMPLED_FRAMES: usize = 256;
