@@ -25,7 +25,7 @@ mod stream;
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use batch::{denoise_batch, plan_batch, BatchPlan, BatchReport, DEFAULT_SUFFIX};
 pub use blocks::{block_status, plan_blocks, BlockJob, BlockPlan, BlockReport, BlockStatus};
@@ -104,7 +104,10 @@ fn denoise_into_memory(
     Ok(out)
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Serde: the Fiji and Spark doors send the settings they change as JSON with these keys (keys
+/// left out keep the defaults), so a new setting needs no edit in the doors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DenoiseSettings {
     /// Tile `[t, y, x]`; `None` chooses the least-overhead tile within `max_memory_bytes`.
     pub tile: Option<[usize; 3]>,

@@ -19,7 +19,7 @@
 
 use std::ops::Range;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use super::OutputType;
@@ -47,12 +47,33 @@ impl Vocabulary for OfficialPipeline {
 }
 crate::spelled!(OfficialPipeline);
 
-/// The pipeline and its tile geometry, `[t, y, x]`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// The pipeline and its tile geometry, `[t, y, x]`. Read from JSON as the doors ask for it
+/// ([`CompatRequest`]) and checked by [`CompatSettings::new`]; written as it was resolved, which
+/// reads back the same.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "CompatRequest")]
 pub struct CompatSettings {
     pub pipeline: OfficialPipeline,
     pub patch: [usize; 3],
     pub gap: [usize; 3],
+}
+
+/// `{"pipeline": "deepcad-rt" | "deepcad-rt-2021", "patch": [t, y, x], "overlap": f | "gap": [t, y, x]}`:
+/// the pipeline and what of its tiling the caller changes (`--compat`, `--patch`, `--overlap`, `--gap`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompatRequest {
+    pub pipeline: OfficialPipeline,
+    pub patch: Option<[usize; 3]>,
+    pub overlap: Option<f64>,
+    pub gap: Option<[usize; 3]>,
+}
+
+impl TryFrom<CompatRequest> for CompatSettings {
+    type Error = Error;
+    fn try_from(r: CompatRequest) -> Result<Self> {
+        CompatSettings::new(r.pipeline, r.patch, r.overlap, r.gap)
+    }
 }
 
 impl CompatSettings {

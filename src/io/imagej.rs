@@ -3,8 +3,10 @@
 //! and the pixel size carried by XResolution/YResolution. Keeping both in step is what makes Fiji
 //! reopen our output with the input's dimensions and calibration.
 
-/// Physical calibration of a stack, as ImageJ keeps it.
-#[derive(Debug, Clone, PartialEq)]
+/// Physical calibration of a stack, as ImageJ keeps it. Serde (keys left out keep the defaults):
+/// the Fiji door sends it with a movie it streams.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Calibration {
     pub pixel_width: f64,
     pub pixel_height: f64,

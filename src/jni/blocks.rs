@@ -12,9 +12,8 @@ use jni::EnvUnowned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::infer::{block_status, BlockJob, DenoiseSettings, OutputType};
+use crate::infer::{block_status, BlockJob, DenoiseSettings};
 use crate::io::ReadOptions;
-use crate::model::precision::InferencePrecision;
 use crate::model::Model;
 use crate::progress::{Control, Event, Progress};
 use crate::Error;
@@ -22,40 +21,29 @@ use crate::Error;
 use super::arguments;
 use super::failure::{JniResult, ThrowDeepCadException};
 
-/// What a Spark job may set, at the engine's defaults (the CLI's) unless it does, so a block job
-/// and `deepcad denoise` with the same options compute the same numbers. Read with
-/// [`arguments::settings`] like every settings object.
+/// What a Spark job may set: the engine's own [`DenoiseSettings`] and [`ReadOptions`], the device
+/// and the thread count, at the engine's defaults (the CLI's) unless it does, so a block job and
+/// `deepcad denoise` with the same options compute the same numbers. Read with
+/// [`arguments::settings`] like every settings object, which refuses unknown keys by name.
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct BlockOptions {
-    tile: Option<[usize; 3]>,
-    batch_size: usize,
-    max_memory_bytes: usize,
-    /// `auto`, `input` or `float32`.
-    output_type: String,
+    #[serde(flatten)]
+    settings: DenoiseSettings,
+    #[serde(flatten)]
+    read: ReadOptions,
     /// `auto` (CUDA when usable), `cpu`, `cuda`, `cuda:N`.
     device: String,
     /// libtorch threads of this process (an executor's cores per task); none leaves it as it is.
     threads: Option<usize>,
-    channel: Option<usize>,
-    slice: Option<usize>,
-    /// `auto`, `float32` or `bfloat16`, as the command line's `--precision`.
-    precision: InferencePrecision,
 }
 
 impl Default for BlockOptions {
     fn default() -> Self {
-        let d = DenoiseSettings::default();
         BlockOptions {
-            tile: d.tile,
-            batch_size: d.batch_size,
-            max_memory_bytes: d.max_memory_bytes,
-            output_type: "auto".into(),
+            settings: DenoiseSettings::default(),
+            read: ReadOptions::default(),
             device: "auto".into(),
             threads: None,
-            channel: None,
-            slice: None,
-            precision: d.precision,
         }
     }
 }
@@ -89,18 +77,9 @@ fn block_call(r: BlockRequest) -> JniResult<BlockCall> {
         // Process-wide, like the CLI's --threads: an executor runs this library for its tasks only.
         tch::set_num_threads(crate::device::checked_thread_count(threads)?);
     }
-    let settings = DenoiseSettings {
-        tile: o.tile,
-        batch_size: o.batch_size,
-        max_memory_bytes: o.max_memory_bytes,
-        output_type: o.output_type.parse::<OutputType>()?,
-        precision: o.precision,
-        ..DenoiseSettings::default()
-    };
     let device = crate::device::parse_device(&o.device)?;
     let model = Model::load(Path::new(&r.model), device)?;
-    let options = ReadOptions { channel: o.channel, slice: o.slice };
-    Ok(BlockCall { model, input: r.input, output: r.output, count, options, settings })
+    Ok(BlockCall { model, input: r.input, output: r.output, count, options: o.read, settings: o.settings })
 }
 
 impl BlockCall {
@@ -199,4 +178,24 @@ pub extern "system" fn Java_org_deepcad_spark_BlockEngine_blockStatus<'local>(
             Ok(env.new_string(to_json(&status)?.to_string())?)
         })
         .resolve::<ThrowDeepCadException>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::infer::OutputType;
+    use serde_json::json;
+
+    fn options(changes: Value) -> Result<BlockOptions, String> {
+        arguments::settings(Some(&changes), "block settings").map_err(|failure| format!("{failure:?}"))
+    }
+
+    #[test]
+    fn block_settings_are_the_engines_plus_device_and_threads_and_nothing_else() {
+        let o = options(json!({"output_type": "float32", "slice": 2, "threads": 3, "device": "cpu"})).unwrap();
+        assert_eq!((o.settings.output_type, o.read.slice, o.threads), (OutputType::Float32, Some(2), Some(3)));
+        assert_eq!(o.settings.batch_size, DenoiseSettings::default().batch_size);
+        let unknown = options(json!({"thread": 3})).unwrap_err();
+        assert!(unknown.contains("'thread'") && unknown.contains("threads") && unknown.contains("max_memory_bytes"));
+    }
 }

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use crate::infer::official_pipeline::{CompatSettings, OfficialPipeline};
 use crate::infer::{DenoiseSettings, DEFAULT_SUFFIX};
 use crate::train::settings::TrainSettings;
+use crate::vocabulary::Vocabulary;
 use crate::Error;
 
 use super::failure::{JniResult, ThrowDeepCadException};
@@ -26,22 +27,17 @@ fn official_defaults(pipeline: OfficialPipeline) -> crate::Result<Value> {
     Ok(json!({ "patch": c.patch, "gap": c.gap, "overlap": overlap }))
 }
 
-/// `{"train": TrainSettings, "denoise": {...}, "official_pipeline": {"deepcad-rt": {...},
+/// `{"train": TrainSettings, "denoise": DenoiseSettings, "official_pipeline": {"deepcad-rt": {...},
 /// "deepcad-rt-2021": {...}}, "suffix": "-denoised"}`, each at the engine's defaults.
 pub(crate) fn defaults() -> crate::Result<Value> {
-    let train = serde_json::to_value(TrainSettings::default())
-        .map_err(|e| Error::usage(format!("the training defaults could not be written as JSON: {e}")))?;
-    let d = DenoiseSettings::default();
-    let denoise = json!({
-        "tile": d.tile,
-        "batch_size": d.batch_size,
-        "max_memory_bytes": d.max_memory_bytes,
-        "output_type": d.output_type,
-        "overwrite": d.overwrite,
-    });
+    let as_json = |what: &str, value: Result<Value, serde_json::Error>| {
+        value.map_err(|e| Error::usage(format!("the {what} defaults could not be written as JSON: {e}")))
+    };
+    let train = as_json("training", serde_json::to_value(TrainSettings::default()))?;
+    let denoise = as_json("denoising", serde_json::to_value(DenoiseSettings::default()))?;
     let mut official = serde_json::Map::new();
-    for pipeline in [OfficialPipeline::DeepcadRt, OfficialPipeline::DeepcadRt2021] {
-        official.insert(pipeline.to_string(), official_defaults(pipeline)?);
+    for &(pipeline, word) in OfficialPipeline::WORDS {
+        official.insert(word.to_string(), official_defaults(pipeline)?);
     }
     Ok(json!({
         "train": train,

@@ -11,9 +11,7 @@ use serde_json::Value;
 
 use std::cell::RefCell;
 
-use crate::infer::{
-    denoise_batch, denoise_in_memory, denoise_to_file, plan_batch, DenoiseSettings, OutputType, DEFAULT_SUFFIX,
-};
+use crate::infer::{denoise_batch, denoise_in_memory, denoise_to_file, plan_batch, DenoiseSettings, DEFAULT_SUFFIX};
 use crate::io::{Calibration, ImageJMetadata, ReadOptions};
 use crate::model::Model;
 use crate::progress::{report, Event};
@@ -24,55 +22,20 @@ use super::failure::{Failure, JniResult, ThrowDeepCadException};
 use super::java_planes::JavaPlanes;
 use super::java_progress::{JavaProgress, SharedProgress};
 use super::pixels;
-use crate::infer::official_pipeline::{CompatSettings, OfficialPipeline};
-use crate::model::precision::InferencePrecision;
 
-/// The denoise settings Java may change, at the engine's defaults (the command line's) unless it
-/// does; read with [`arguments::settings`] like every settings object.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The denoise settings Java may change: the engine's own [`DenoiseSettings`] (output type,
+/// tile, memory budget, precision, official pipeline...) and, for files, which channel and slice
+/// to read, at the engine's defaults (the command line's) unless it does. Read with
+/// [`arguments::settings`] like every settings object, which refuses unknown keys by name.
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct DenoiseOptions {
-    tile: Option<[usize; 3]>,
-    batch_size: usize,
-    max_memory_bytes: usize,
-    overwrite: bool,
-    /// `auto`, `float32` or `bfloat16`, as the command line's `--precision`.
-    precision: InferencePrecision,
-    /// An official DeepCAD-RT pipeline to reproduce instead of seamless tiling.
-    compat: Option<CompatOptions>,
-    /// Files only: the channel (index from 0) of multi-channel files, as the command line's `--channel`.
-    channel: Option<usize>,
-    /// Files only: the slice (index from 0) of slices-and-frames files, as the command line's `--slice`.
-    slice: Option<usize>,
+    #[serde(flatten)]
+    settings: DenoiseSettings,
+    #[serde(flatten)]
+    read: ReadOptions,
 }
 
-impl Default for DenoiseOptions {
-    fn default() -> Self {
-        let d = DenoiseSettings::default();
-        DenoiseOptions {
-            tile: d.tile,
-            batch_size: d.batch_size,
-            max_memory_bytes: d.max_memory_bytes,
-            overwrite: d.overwrite,
-            precision: d.precision,
-            compat: None,
-            channel: None,
-            slice: None,
-        }
-    }
-}
-
-/// `{"pipeline": "deepcad-rt" | "deepcad-rt-2021", "patch": [t, y, x], "overlap": f | "gap": [t, y, x]}`.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CompatOptions {
-    pipeline: String,
-    patch: Option<[usize; 3]>,
-    overlap: Option<f64>,
-    gap: Option<[usize; 3]>,
-}
-
-/// What every denoise call names besides its pixels: the model, the device, the output type and
+/// What every denoise call names besides its pixels: the model, the device and
 /// the settings to change.
 struct DenoiseCall {
     model: Model,
@@ -82,25 +45,9 @@ struct DenoiseCall {
 
 impl DenoiseCall {
     /// Checks the settings before loading the model, so a wrong setting fails fast.
-    fn read(model: &str, device: &Option<String>, output_type: &str, settings: &Option<Value>) -> JniResult<Self> {
-        let output_type: OutputType = output_type.parse()?;
+    fn read(model: &str, device: &Option<String>, settings: &Option<Value>) -> JniResult<Self> {
         let options: DenoiseOptions = arguments::settings(settings.as_ref(), "denoise settings")?;
-        let compat = match options.compat {
-            Some(c) => Some(CompatSettings::new(c.pipeline.parse::<OfficialPipeline>()?, c.patch, c.overlap, c.gap)?),
-            None => None,
-        };
-        let settings = DenoiseSettings {
-            compat,
-            tile: options.tile,
-            batch_size: options.batch_size,
-            max_memory_bytes: options.max_memory_bytes,
-            overwrite: options.overwrite,
-            precision: options.precision,
-            output_type,
-            ..DenoiseSettings::default()
-        };
-        let read_options = ReadOptions { channel: options.channel, slice: options.slice };
-        Ok(DenoiseCall { model: load_model(model, device)?, settings, read_options })
+        Ok(DenoiseCall { model: load_model(model, device)?, settings: options.settings, read_options: options.read })
     }
 
     fn on_device(&self) -> String {
@@ -127,14 +74,13 @@ fn with_progress<'local, T>(
     Ok(outcome?)
 }
 
-/// `denoise0(planes, request, listener)`: the request names the model, device, output type,
-/// settings and the planes' width, height and sample type.
+/// `denoise0(planes, request, listener)`: the request names the model, device,
+/// settings (the output type among them) and the planes' width, height and sample type.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct InMemoryRequest {
     model: String,
     device: Option<String>,
-    output_type: String,
     settings: Option<Value>,
     width: i32,
     height: i32,
@@ -153,7 +99,7 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoise0<'local>(
         .with_env(|env| -> JniResult<JObjectArray<'local>> {
             let r: InMemoryRequest = arguments::request(env, &request, "denoise")?;
             let sample_type = pixels::parse_sample_type(&r.sample_type)?;
-            let call = DenoiseCall::read(&r.model, &r.device, &r.output_type, &r.settings)?;
+            let call = DenoiseCall::read(&r.model, &r.device, &r.settings)?;
             let mut movie = pixels::read_movie(env, "image".into(), &planes, r.width, r.height, sample_type)?;
             let (denoised, output_type) = with_progress(env, &listener, |progress| {
                 report(progress, Event::Info(&format!("DeepCAD denoises on {}", call.on_device())))?;
@@ -165,35 +111,9 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoise0<'local>(
         .resolve::<ThrowDeepCadException>()
 }
 
-/// The calibration Java sends with a streamed movie, written into the output TIFF; a settings
-/// object like any other (keys left out keep the engine's defaults).
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CalibrationOptions {
-    pixel_width: f64,
-    pixel_height: f64,
-    pixel_depth: f64,
-    unit: String,
-    frame_interval: f64,
-    time_unit: String,
-}
-
-impl Default for CalibrationOptions {
-    fn default() -> Self {
-        let c = Calibration::default();
-        CalibrationOptions {
-            pixel_width: c.pixel_width,
-            pixel_height: c.pixel_height,
-            pixel_depth: c.pixel_depth,
-            unit: c.unit,
-            frame_interval: c.frame_interval,
-            time_unit: c.time_unit,
-        }
-    }
-}
-
 fn output_metadata(calibration: &Option<Value>, frames: usize) -> JniResult<ImageJMetadata> {
-    let c: CalibrationOptions = arguments::settings(calibration.as_ref(), "calibration")?;
+    // The calibration Java sends with a streamed movie: a settings object like any other.
+    let c: Calibration = arguments::settings(calibration.as_ref(), "calibration")?;
     // Non-positive or non-finite sizes would make a TIFF other readers reject; ImageJ treats them as 1.
     let size = |v: f64| if v.is_finite() && v > 0.0 { v } else { 1.0 };
     let calibration = Calibration {
@@ -214,7 +134,6 @@ fn output_metadata(calibration: &Option<Value>, frames: usize) -> JniResult<Imag
 struct ToFileRequest {
     model: String,
     device: Option<String>,
-    output_type: String,
     settings: Option<Value>,
     frames: i32,
     width: i32,
@@ -242,7 +161,7 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseToFile0<'local
             let r: ToFileRequest = arguments::request(env, &request, "denoise-to-file")?;
             let sample_type = pixels::parse_sample_type(&r.sample_type)?;
             let metadata = output_metadata(&r.calibration, r.frames.max(0) as usize)?;
-            let call = DenoiseCall::read(&r.model, &r.device, &r.output_type, &r.settings)?;
+            let call = DenoiseCall::read(&r.model, &r.device, &r.settings)?;
             let output = PathBuf::from(&r.output);
             let source = given(&r.source).map(PathBuf::from);
             let name = source.as_ref().map_or_else(|| "image".to_string(), |p| p.display().to_string());
@@ -286,14 +205,13 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseToFile0<'local
         .resolve::<ThrowDeepCadException>()
 }
 
-/// `denoiseFiles0(request, listener)`: the model, device, output type and settings, the input
+/// `denoiseFiles0(request, listener)`: the model, device and settings, the input
 /// (a file or a folder of them) and the output folder.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FilesRequest {
     model: String,
     device: Option<String>,
-    output_type: String,
     settings: Option<Value>,
     input: String,
     output_folder: String,
@@ -311,7 +229,7 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseFiles0<'local>
             let r: FilesRequest = arguments::request(env, &request, "denoise-files")?;
             let input = PathBuf::from(&r.input);
             let folder = PathBuf::from(&r.output_folder);
-            let call = DenoiseCall::read(&r.model, &r.device, &r.output_type, &r.settings)?;
+            let call = DenoiseCall::read(&r.model, &r.device, &r.settings)?;
             // Always a folder here (even for one input file): the command's "Output folder".
             std::fs::create_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
             let model_file = [PathBuf::from(&r.model)];
@@ -334,4 +252,46 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseFiles0<'local>
             Ok(env.new_string(report)?)
         })
         .resolve::<ThrowDeepCadException>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::infer::official_pipeline::OfficialPipeline;
+    use crate::infer::OutputType;
+    use serde_json::json;
+
+    fn options(changes: Value) -> Result<DenoiseOptions, String> {
+        arguments::settings(Some(&changes), "denoise settings").map_err(|failure| match failure {
+            Failure::Engine(e) => e.to_string(),
+            other => panic!("expected an engine error, got {other:?}"),
+        })
+    }
+
+    #[test]
+    fn settings_read_into_the_engines_types_with_the_doors_words() {
+        let o = options(json!({"output_type": "input", "precision": "float32", "channel": 1,
+            "compat": {"pipeline": "deepcad-rt-2021", "patch": [80, 80, 80], "overlap": 0.5}}))
+        .unwrap();
+        assert_eq!(o.settings.output_type, OutputType::SameAsInput);
+        assert_eq!(o.read.channel, Some(1));
+        let compat = o.settings.compat.unwrap();
+        assert_eq!((compat.pipeline, compat.gap), (OfficialPipeline::DeepcadRt2021, [40, 40, 40]));
+        // Nothing changed: the engine's defaults, the command line's.
+        let d = options(json!({})).unwrap();
+        assert_eq!(d.settings.max_memory_bytes, DenoiseSettings::default().max_memory_bytes);
+        assert_eq!((d.settings.output_type, d.read), (OutputType::Auto, ReadOptions::default()));
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_words_are_refused_by_name() {
+        let unknown = options(json!({"tile_size": [8, 8, 8]})).unwrap_err();
+        assert!(unknown.contains("'tile_size'") && unknown.contains("channel") && unknown.contains("output_type"));
+        let word = options(json!({"output_type": "16-bit"})).unwrap_err();
+        assert!(word.contains("'output_type'") && word.contains("auto, input, float32"), "{word}");
+        let nested = options(json!({"compat": {"pipeline": "deepcad-rt", "patsch": [8, 8, 8]}})).unwrap_err();
+        assert!(nested.contains("'compat'") && nested.contains("patsch"), "{nested}");
+        let both = options(json!({"compat": {"pipeline": "deepcad-rt", "overlap": 0.5, "gap": [9, 9, 9]}}));
+        assert!(both.unwrap_err().contains("not both"));
+    }
 }

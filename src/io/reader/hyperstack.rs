@@ -8,8 +8,10 @@ use super::ome::PageOrder;
 use crate::error::{Error, Result};
 use crate::io::imagej::ImageJMetadata;
 
-/// Which part of a hyperstack to read. Indices are 0-based.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Which part of a hyperstack to read. Indices are 0-based. Serde: the Fiji and Spark doors send
+/// it among their settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ReadOptions {
     /// Required when the file has more than one channel.
     pub channel: Option<usize>,

@@ -32,8 +32,8 @@ public final class DeepCadNative {
     public static native String devicesJson();
 
     /**
-     * The engine's defaults as JSON (src/jni/defaults.rs): {"train": its TrainSettings, "denoise": {"tile",
-     * "batch_size", "max_memory_bytes", "output_type", "overwrite"}, "official_pipeline": {"deepcad-rt" and
+     * The engine's defaults as JSON (src/jni/defaults.rs): {"train": its TrainSettings, "denoise": its
+     * DenoiseSettings ("tile", "batch_size", "max_memory_bytes", "output_type", ...), "official_pipeline": {"deepcad-rt" and
      * "deepcad-rt-2021": {"patch", "gap", "overlap"}}, "suffix"}. Read through {@link EngineDefaults}.
      */
     public static native String defaultsJson();
@@ -190,13 +190,21 @@ public final class DeepCadNative {
 
     private static native String trainFiles0(String requestJson, ProgressListener listener);
 
-    /** What every denoise request names besides its input and output (nulls are left out). */
+    /**
+     * What every denoise request names besides its input and output (nulls are left out). The output
+     * type is one of the engine's denoise settings, so it travels among them.
+     */
     private static JsonObject denoiseRequest(String modelPath, String device, String settingsJson, String outputType) {
         JsonObject request = new JsonObject();
         request.addProperty("model", modelPath);
         request.addProperty("device", device);
-        request.addProperty("output_type", outputType);
-        request.add("settings", settings(settingsJson, "denoise settings"));
+        JsonElement settings = settings(settingsJson, "denoise settings");
+        if (outputType != null && (settings.isJsonNull() || settings.isJsonObject())) {
+            JsonObject changes = settings.isJsonObject() ? settings.getAsJsonObject() : new JsonObject();
+            changes.addProperty("output_type", outputType);
+            settings = changes;
+        }
+        request.add("settings", settings);
         return request;
     }
 
