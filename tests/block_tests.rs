@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use deepcad::model::precision::InferencePrecision;
+
 use crate::util::{deepcad, p, text};
 
 fn run_blocks(input: &Path, output: &Path, blocks: &[usize], count: usize) {
@@ -129,6 +131,25 @@ fn block_jobs_that_do_not_match_the_prepared_output_are_refused_with_the_reason(
         assert_eq!(out.status.code(), Some(2), "{flags:?}: {}", text(&out));
         assert!(text(&out).contains(expected), "{flags:?}: expected '{expected}' in {}", text(&out));
     }
+    // Every block runs in the precision the plan recorded: a job asking for another one is refused.
+    let planned = deepcad::infer::blocks::recorded_plan(&blocks).unwrap().precision.expect("the plan records it");
+    let other = if planned == InferencePrecision::Float32 { "bfloat16" } else { "float32" };
+    let before = snapshot(&blocks);
+    let mismatched = deepcad(&[
+        "denoise",
+        p(&movie),
+        "--model",
+        "default",
+        "-o",
+        p(&blocks),
+        "--block",
+        "0/2",
+        "--precision",
+        other,
+    ]);
+    assert_eq!(mismatched.status.code(), Some(2), "{}", text(&mismatched));
+    assert!(text(&mismatched).contains("recorded when the output was prepared"), "{}", text(&mismatched));
+    assert!(before == snapshot(&blocks), "a refused block job changed the shared output");
     let tiff_out =
         deepcad(&["denoise", p(&movie), "--model", "default", "-o", p(&dir.path().join("x.tif")), "--block", "0/2"]);
     assert_eq!(tiff_out.status.code(), Some(2));

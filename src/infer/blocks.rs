@@ -24,6 +24,7 @@ use super::normalization::Affine;
 use super::{resolve_output, stream, DenoiseSettings};
 use crate::io::zarr::{has_zarr_metadata, Chunking, NewArray, ZarrWriter};
 use crate::io::{check_output_path, open_movie, write_file_atomically, FrameSource, ReadOptions};
+use crate::model::precision::{inference_model, InferencePrecision};
 use crate::model::{Model, ALIGNMENT};
 use crate::progress::{report, Event, Progress};
 use crate::{Error, Result};
@@ -55,6 +56,12 @@ pub struct BlockPlan {
     /// every block must come from the same movie. Empty in outputs made before it was recorded.
     #[serde(default)]
     pub input_fingerprint: String,
+    /// The arithmetic every block runs in, resolved once by the planning job (`float32` or
+    /// `bfloat16`, never `auto`): executors whose CPUs differ would otherwise resolve `auto`
+    /// differently and their blocks would not add up to one movie. Plans made before it was
+    /// recorded ran in float32.
+    #[serde(default)]
+    pub precision: Option<InferencePrecision>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +115,27 @@ struct Marker {
     host: String,
     #[serde(default)]
     input_fingerprint: String,
+}
+
+/// `auto` resolved on the planning job's device.
+fn resolved_precision(asked: InferencePrecision, model: &Model) -> Result<InferencePrecision> {
+    Ok(match asked.resolve(model.device())? {
+        tch::Kind::BFloat16 => InferencePrecision::Bfloat16,
+        _ => InferencePrecision::Float32,
+    })
+}
+
+/// The precision a block job runs in: the plan's, whatever `auto` would pick on this machine. A
+/// job that asks for another one explicitly is refused (its blocks would not match the others').
+fn block_precision(plan: &BlockPlan, asked: InferencePrecision, output: &Path) -> Result<InferencePrecision> {
+    let planned = plan.precision.unwrap_or(InferencePrecision::Float32);
+    if asked != InferencePrecision::Auto && asked != planned {
+        return Err(Error::usage(format!(
+            "{}: its blocks are computed in {planned} (recorded when the output was prepared), but this job asks for {asked}; run every block in {planned} (or auto), or write another output",
+            output.display()
+        )));
+    }
+    Ok(planned)
 }
 
 /// The plan for `count` blocks of `source` under `settings` (no pixels read; the normalisation is
@@ -173,6 +201,7 @@ pub fn plan_blocks(
         sample_type: None,
         model_fingerprint: model_fingerprint(model)?,
         input_fingerprint: String::new(),
+        precision: Some(resolved_precision(settings.precision, model)?),
     })
 }
 
@@ -284,6 +313,7 @@ impl BlockJob<'_> {
         }
         let source = movie.source.as_mut();
         let plan = self.prepare_with(source, &movie.metadata, progress)?;
+        let precision = block_precision(&plan, self.settings.precision, output)?;
         let block = plan.blocks[index].clone();
         let marker = marker_path(output, index, count);
         if marker.is_file() {
@@ -315,7 +345,7 @@ impl BlockJob<'_> {
             Event::Info(&format!("block {index} of {count}: frames {}..{}", block.frames[0], block.frames[1])),
         )?;
         let time_tiles = Some(block.time_tiles[0]..block.time_tiles[1]);
-        let converted = crate::model::precision::inference_model(self.model, self.settings.precision)?;
+        let converted = inference_model(self.model, precision)?;
         stream::denoise_stream_part(
             converted.as_ref().unwrap_or(self.model),
             source,
