@@ -2,12 +2,14 @@
 //! re-run as `follow_tests::writer_process`) appends TIFF pages at a fixed rate with the `tiff`
 //! crate, as an acquisition program does; the CLI denoises them as they land into a growing
 //! output, stops by its stated rule, and its frames equal the finished file's denoised frames.
+//! A second writer grows a Zarr v3 array with the `zarrs` crate (the shape first, the pixels after)
+//! and the CLI follows it by the Zarr rule, never reading a frame the writer has not stored.
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use deepcad::infer::{denoise_volume, DenoiseSettings};
-use deepcad::io::{FrameData, InMemoryMovie, ReadOptions, SampleType, StackReader};
+use deepcad::io::{open_movie, FrameData, InMemoryMovie, ReadOptions, SampleType, StackReader};
 use deepcad::model::{Model, ModelMetadata, Normalization};
 use deepcad::progress::Silent;
 use tch::Device;
@@ -120,11 +122,11 @@ fn read_frames(path: &Path) -> Option<(usize, Vec<f32>)> {
     Some((frames, out))
 }
 
-/// The first `frames` frames of the input, denoised as a finished file with the live run's tile,
-/// rounded to u16 as the output stores them.
+/// The first `frames` frames of the input (a TIFF or a Zarr array), denoised as a finished movie
+/// with the live run's tile, rounded to u16 as the output stores them.
 fn offline(model: &Path, input: &Path, frames: usize, tile: [usize; 3]) -> Vec<f32> {
     let model = Model::load(model, Device::Cpu).unwrap();
-    let mut reader = StackReader::open(input, &ReadOptions::default()).unwrap();
+    let mut reader = open_movie(input, &ReadOptions::default()).unwrap().source;
     let mut data = vec![0f32; frames * SIDE * SIDE];
     for (t, plane) in data.chunks_exact_mut(SIDE * SIDE).enumerate() {
         reader.read_frame(t, plane).unwrap();
@@ -217,4 +219,135 @@ fn follow_stops_at_the_writers_end_marker_or_when_the_input_goes_idle() {
     // A second follow to the same output is refused: outputs are never silently replaced.
     let again = start_follow(&input, &model, &output, &["--follow-idle", "1s"]).wait_with_output().unwrap();
     assert!(!again.status.success() && text(&again).contains("denoised.tif"), "{}", text(&again));
+}
+
+/// The Zarr writer: creates a Zarr v3 array `(t, y, x)` of u16 at `FOLLOW_ZARR_PATH` with an empty
+/// time axis, chunks of 4 frames × 16 × 16 pixels (zstd), and appends `FOLLOW_WRITER_FRAMES`
+/// frames every `FOLLOW_WRITER_MS` ms. Each frame grows the shape in the metadata first and stores
+/// its pixels half an interval later (rewriting the chunks it shares with earlier frames), so a
+/// reader that trusted the shape alone would read frames not yet written. With
+/// `FOLLOW_WRITER_PAUSE_AT` it waits between growing the shape to hold that frame and storing it
+/// until `<path>.go` exists. `FOLLOW_WRITER_MARKER`: `<path>.done` at the end. Run only as the
+/// child process of the tests below.
+#[test]
+#[ignore = "the Zarr writer process of the --follow tests, started by them (not a test of its own)"]
+fn zarr_writer_process() {
+    use zarrs::array::{codec::ZstdCodec, data_type, ArrayBuilder, ArraySubset};
+    let Some(path) = std::env::var_os("FOLLOW_ZARR_PATH") else { return };
+    let path = PathBuf::from(path);
+    let frames: usize = std::env::var("FOLLOW_WRITER_FRAMES").unwrap().parse().unwrap();
+    let interval = Duration::from_millis(std::env::var("FOLLOW_WRITER_MS").unwrap().parse().unwrap());
+    let pause_at: Option<usize> = std::env::var("FOLLOW_WRITER_PAUSE_AT").ok().map(|n| n.parse().unwrap());
+    std::fs::create_dir(&path).unwrap();
+    let store = std::sync::Arc::new(zarrs::filesystem::FilesystemStore::new(&path).unwrap());
+    let side = SIDE as u64;
+    let mut array = ArrayBuilder::new(vec![0, side, side], vec![4, 16, 16], data_type::uint16(), 0u16)
+        .bytes_to_bytes_codecs(vec![std::sync::Arc::new(ZstdCodec::new(3, false))])
+        .dimension_names(["t", "y", "x"].into())
+        .build(store, "/")
+        .unwrap();
+    array.store_metadata().unwrap();
+    let started = Instant::now();
+    for t in 0..frames {
+        if let Some(wait) = (interval * t as u32).checked_sub(started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        array.set_shape(vec![t as u64 + 1, side, side]).unwrap();
+        array.store_metadata().unwrap();
+        if pause_at == Some(t) {
+            let resume = Instant::now() + Duration::from_secs(300);
+            while !sibling(&path, ".go").exists() && Instant::now() < resume {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        std::thread::sleep(interval / 2);
+        let subset = ArraySubset::new_with_ranges(&[t as u64..t as u64 + 1, 0..side, 0..side]);
+        array.store_array_subset(&subset, frame(t)).unwrap();
+    }
+    if std::env::var_os("FOLLOW_WRITER_MARKER").is_some() {
+        std::fs::write(sibling(&path, ".done"), b"").unwrap();
+    }
+}
+
+fn start_zarr_writer(path: &Path, frames: usize, interval_ms: u64, marker: bool, pause_at: Option<usize>) -> Child {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", "follow_tests::zarr_writer_process", "--ignored", "--nocapture"])
+        .env("FOLLOW_ZARR_PATH", path)
+        .env("FOLLOW_WRITER_FRAMES", frames.to_string())
+        .env("FOLLOW_WRITER_MS", interval_ms.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if marker {
+        command.env("FOLLOW_WRITER_MARKER", "1");
+    }
+    if let Some(frame) = pause_at {
+        command.env("FOLLOW_WRITER_PAUSE_AT", frame.to_string());
+    }
+    command.spawn().unwrap()
+}
+
+#[test]
+fn follow_reads_a_growing_zarr_array_only_as_far_as_the_writer_stored_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("acquisition.zarr"), dir.path().join("denoised.tif"));
+    let model = model_bundle(dir.path());
+    // 162 frames at 100 Hz, then the end marker. The writer pauses with the shape grown to 131
+    // frames and frame 130 not stored (its chunk row, frames 128-131, holds 128 and 129 so far):
+    // only rows the writer has left (frames 0-127, enough for the first output frames) may be
+    // read meanwhile. The last row (160, 161) is partial and released by the marker; the idle
+    // timeout is long enough never to end the follow on a slow machine.
+    let mut writer = start_zarr_writer(&input, 162, 10, true, Some(130));
+    let follow = start_follow(
+        &input,
+        &model,
+        &output,
+        &["--follow-idle", "300s", "--behind", "queue", "--max-behind", "100000"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut seen_growing = None;
+    while Instant::now() < deadline && seen_growing.is_none() {
+        if let Some((frames, _)) = read_frames(&output) {
+            if frames > 0 {
+                seen_growing = Some(frames);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::write(sibling(&input, ".go"), b"").unwrap();
+    let result = follow.wait_with_output().unwrap();
+    let _ = writer.wait();
+    assert!(result.status.success(), "{}", text(&result));
+    eprintln!("DEBUG seen {seen_growing:?} {}", text(&result));
+    assert!(seen_growing.is_some_and(|n| n <= 128), "output while the writer paused: {seen_growing:?} frames");
+    let (frames, live) = read_frames(&output).unwrap();
+    assert_eq!(frames, 162);
+    let tile = tile_in_description(&output);
+    assert!(live == offline(&model, &input, 162, tile), "followed output differs from the finished array's");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("denoised.tif.done")).unwrap()).unwrap();
+    assert_eq!(record["frames"], 162);
+}
+
+#[test]
+fn follow_of_a_zarr_array_stops_when_it_goes_idle_and_refuses_a_zarr_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model_bundle(dir.path());
+    // 30 frames, no marker: the last row (28, 29) is read once the array is unchanged for 2 s.
+    let (input, output) = (dir.path().join("idle.zarr"), dir.path().join("idle-denoised.tif"));
+    let mut writer = start_zarr_writer(&input, 30, 5, false, None);
+    let result = start_follow(&input, &model, &output, &["--follow-idle", "2s", "--behind", "queue"])
+        .wait_with_output()
+        .unwrap();
+    let _ = writer.wait();
+    assert!(result.status.success(), "{}", text(&result));
+    let (frames, live) = read_frames(&output).unwrap();
+    assert_eq!(frames, 30);
+    assert!(live == offline(&model, &input, 30, tile_in_description(&output)));
+    // A Zarr output is refused before anything is read, and the message says what to use.
+    let zarr_output = dir.path().join("denoised.zarr");
+    let refused = start_follow(&input, &model, &zarr_output, &["--follow-idle", "1s"]).wait_with_output().unwrap();
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(text(&refused).contains(".tif output") && text(&refused).contains("deepcad convert"), "{}", text(&refused));
+    assert!(!zarr_output.exists());
 }

@@ -1,20 +1,25 @@
-//! `deepcad denoise --follow`: denoise a TIFF that another program (ScanImage, Micro-Manager, a
-//! script) is still writing, frame by frame as its pages land, through the engine's live stream.
+//! `deepcad denoise --follow`: denoise a TIFF or a Zarr array that another program (ScanImage,
+//! Micro-Manager, a script) is still writing, frame by frame as they land, through the engine's
+//! live stream.
 //!
-//! Never a half-written frame: a page is read only once the page after it exists, or once the file
-//! has stopped growing for a moment (`SETTLE`), or once the writer's end marker is there. The writer
-//! is done when `--follow-frames` frames were read, when `<input>.done` exists and every page in
-//! the file was read, or when the file has not grown for `--follow-idle`. The output TIFF grows
-//! with the input and is valid after every frame (each page and its directory are written before
-//! the next); `<output>.done` (JSON: frames, late, undenoised, normalisation) is written when the
-//! follow ended normally, so another program can follow the output the same way.
+//! Never a half-written frame: each input kind states when a frame is complete (`tiff_input`: a
+//! page once the page after it exists or the file settled; `zarr_input`: a chunk row once the
+//! writer began the next one). The writer is done when `--follow-frames` frames were read, when
+//! `<input>.done` exists and every frame written was read, or when the input has not changed for
+//! `--follow-idle`. The output TIFF grows with the input and is valid after every frame (each page
+//! and its directory are written before the next); `<output>.done` (JSON: frames, late,
+//! undenoised, normalisation) is written when the follow ended normally, so another program can
+//! follow the output the same way.
+
+mod tiff_input;
+mod zarr_input;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use deepcad::infer::{Backlog, DenoiseSettings, LiveFrame, LiveSettings, LiveStream, OutputType};
-use deepcad::io::{FrameData, ReadOptions, SampleType, StackReader};
+use deepcad::io::{FrameData, ReadOptions, SampleType};
 use deepcad::model::Model;
 use deepcad::progress::{report, Event, Progress};
 use deepcad::{Error, Result};
@@ -23,70 +28,32 @@ use tiff::tags::Tag;
 
 use crate::args::DenoiseArgs;
 
-/// How long the file must stay the same size before its last page counts as complete.
-const SETTLE: Duration = Duration::from_millis(300);
-/// Time between looks at the file.
+/// Time between looks at the input.
 const POLL: Duration = Duration::from_millis(20);
 
-/// The input as far as it is written.
-struct FollowedInput {
-    path: PathBuf,
-    marker: PathBuf,
-    options: ReadOptions,
-    reader: Option<StackReader>,
-    /// File length at the last look, and when it last changed.
-    length: u64,
-    changed: Instant,
+/// A movie another program is still writing, as far as its frames are complete.
+trait GrowingInput {
+    fn path(&self) -> &Path;
+    /// Looks at the input again; returns how many of its frames are complete (never fewer than
+    /// the last look said).
+    fn complete_frames(&mut self) -> Result<usize>;
+    /// Frame size and sample type; known once a frame is complete.
+    fn geometry(&self) -> Geometry;
+    /// Reads complete frame `t`; `Ok(false)` when it cannot be read yet (look again later).
+    fn read_frame(&mut self, t: usize, out: &mut [f32]) -> Result<bool>;
+    /// The writer's end marker is there and every frame written before it is counted complete.
+    fn finished(&self) -> bool;
+    /// How long the input has not changed.
+    fn idle_for(&self) -> Duration;
 }
 
-impl FollowedInput {
-    fn new(path: &Path, options: ReadOptions) -> FollowedInput {
-        FollowedInput {
-            path: path.to_path_buf(),
-            marker: marker_path(path),
-            options,
-            reader: None,
-            length: 0,
-            changed: Instant::now(),
-        }
-    }
-
-    /// Looks at the file again; returns how many of its frames are complete.
-    fn complete_frames(&mut self) -> usize {
-        let length = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
-        if length != self.length {
-            self.length = length;
-            self.changed = Instant::now();
-            // A page mid-write makes the file unreadable for a moment: keep the last good view.
-            if let Ok(reader) = StackReader::open(&self.path, &self.options) {
-                self.reader = Some(reader);
-            }
-        } else if self.settled() && self.reader.as_ref().is_none_or(|r| r.info().frames == 0) {
-            self.reader = StackReader::open(&self.path, &self.options).ok();
-        }
-        let pages = self.reader.as_ref().map_or(0, |r| r.info().frames);
-        // The last page may still be receiving its pixels until the file settles.
-        if self.settled() || self.ended() {
-            pages
-        } else {
-            pages.saturating_sub(1)
-        }
-    }
-
-    fn settled(&self) -> bool {
-        self.changed.elapsed() >= SETTLE
-    }
-
-    fn idle_for(&self) -> Duration {
-        self.changed.elapsed()
-    }
-
-    /// The writer's end marker is there.
-    fn ended(&self) -> bool {
-        self.marker.exists()
-    }
+struct Geometry {
+    width: usize,
+    height: usize,
+    sample_type: SampleType,
 }
 
+/// `<path>.done`: the writer's end marker for an input, ours for an output.
 fn marker_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_os_string();
     name.push(".done");
@@ -140,11 +107,11 @@ where
 /// The `--follow` run: the live stream between the growing input and the growing output.
 pub fn follow(a: &DenoiseArgs, model: Model, settings: DenoiseSettings, progress: &mut dyn Progress) -> Result<()> {
     let [input] = a.inputs.as_slice() else {
-        return Err(Error::usage("--follow takes one input movie (the TIFF being written)"));
+        return Err(Error::usage("--follow takes one input movie (the TIFF or Zarr array being written)"));
     };
     if deepcad::io::OutputForm::of_movie(&a.output) != deepcad::io::OutputForm::File {
         return Err(Error::usage(format!(
-            "{}: --follow writes a TIFF (a .tif output name); a Zarr output is not followed yet",
+            "{}: --follow writes its output as a growing TIFF, not a Zarr array; name a .tif output, and once the acquisition ended turn it into Zarr with `deepcad convert`",
             a.output.display()
         )));
     }
@@ -154,9 +121,9 @@ pub fn follow(a: &DenoiseArgs, model: Model, settings: DenoiseSettings, progress
         std::slice::from_ref(input),
         a.overwrite,
     )?;
-    let mut source = FollowedInput::new(input, ReadOptions { channel: a.channel, slice: a.slice });
-    let first = wait_for_first_frame(&mut source, a, progress)?;
-    let info = source.reader.as_ref().expect("a frame was read").info().clone();
+    let mut source = growing_input(input, a);
+    let first = wait_for_first_frame(source.as_mut(), a, progress)?;
+    let info = source.geometry();
     let live_settings = LiveSettings {
         look_ahead: a.look_ahead,
         step: a.live_step,
@@ -189,9 +156,11 @@ pub fn follow(a: &DenoiseArgs, model: Model, settings: DenoiseSettings, progress
     let mut frame = vec![0f32; info.width * info.height];
     let mut next = 1;
     loop {
-        let complete = source.complete_frames();
+        let complete = source.complete_frames()?;
         while next < complete && a.follow_frames.is_none_or(|n| next < n) {
-            source.reader.as_mut().expect("frames are complete").read_frame(next, &mut frame)?;
+            if !source.read_frame(next, &mut frame)? {
+                break;
+            }
             next += 1;
             tally.take(stream.push(&frame)?, &mut output, &stream, progress)?;
         }
@@ -199,7 +168,7 @@ pub fn follow(a: &DenoiseArgs, model: Model, settings: DenoiseSettings, progress
         report(progress, Event::Advance { done: tally.frames as u64, message: "frames" })?;
         let why = if a.follow_frames.is_some_and(|n| next >= n) {
             Some("the expected frame count was read")
-        } else if source.ended() && source.settled() && next >= complete {
+        } else if source.finished() && next >= complete {
             Some("the writer's end marker appeared")
         } else if source.idle_for() >= a.follow_idle && next >= complete {
             Some("the input stopped growing for --follow-idle")
@@ -217,21 +186,37 @@ pub fn follow(a: &DenoiseArgs, model: Model, settings: DenoiseSettings, progress
     tally.close(&output, &stream, progress)
 }
 
+/// The input as its kind says frames complete: a Zarr array when its name ends in `.zarr` or the
+/// folder already holds Zarr metadata, else a TIFF.
+fn growing_input(input: &Path, a: &DenoiseArgs) -> Box<dyn GrowingInput> {
+    let options = ReadOptions { channel: a.channel, slice: a.slice };
+    if deepcad::io::zarr::is_zarr(input) {
+        Box::new(zarr_input::ZarrInput::new(input, options, a.follow_idle))
+    } else {
+        Box::new(tiff_input::TiffInput::new(input, options))
+    }
+}
+
 /// Waits (within `--follow-idle`) for the input to exist and hold one complete frame; returns it.
-fn wait_for_first_frame(source: &mut FollowedInput, a: &DenoiseArgs, progress: &mut dyn Progress) -> Result<Vec<f32>> {
+fn wait_for_first_frame(
+    source: &mut dyn GrowingInput,
+    a: &DenoiseArgs,
+    progress: &mut dyn Progress,
+) -> Result<Vec<f32>> {
     let started = Instant::now();
     loop {
-        if source.complete_frames() > 0 {
-            let reader = source.reader.as_mut().expect("frames are complete");
-            let mut frame = vec![0f32; reader.frame_len()];
-            reader.read_frame(0, &mut frame)?;
-            return Ok(frame);
+        if source.complete_frames()? > 0 {
+            let geometry = source.geometry();
+            let mut frame = vec![0f32; geometry.width * geometry.height];
+            if source.read_frame(0, &mut frame)? {
+                return Ok(frame);
+            }
         }
         report(progress, Event::Advance { done: 0, message: "waiting for the first frame" })?;
-        if started.elapsed() >= a.follow_idle && (source.idle_for() >= a.follow_idle || source.ended()) {
+        if started.elapsed() >= a.follow_idle && (source.idle_for() >= a.follow_idle || source.finished()) {
             return Err(Error::usage(format!(
-                "{}: no complete frame appeared within --follow-idle ({}); is the acquisition writing this file?",
-                source.path.display(),
+                "{}: no complete frame appeared within --follow-idle ({}); is the acquisition writing it?",
+                source.path().display(),
                 humantime::format_duration(a.follow_idle)
             )));
         }

@@ -140,6 +140,15 @@ impl ZarrMovie {
         ))
     }
 
+    /// Reads only the first `frames` frames (at most the array's): for an array another program is
+    /// still writing, whose later frames may not be complete. Drops the held slab, so no frame past
+    /// the limit is ever decoded.
+    pub fn limit_frames(&mut self, frames: usize) {
+        self.frames = self.frames.min(frames);
+        self.slab = Vec::new();
+        self.slab_range = 0..0;
+    }
+
     /// Calibration, frame interval and description lines from the array's attributes.
     pub fn metadata(&self) -> &ImageJMetadata {
         &self.metadata
