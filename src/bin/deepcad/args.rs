@@ -233,10 +233,11 @@ pub struct DenoiseArgs {
     /// refused before any work starts.
     #[arg(long)]
     pub overwrite: bool,
-    /// Follow one TIFF that another program is still writing: denoise its frames as they land into
-    /// an output that grows with it (valid after every frame), until --follow-frames frames were
-    /// read, `<input>.done` appears, or the input stops growing for --follow-idle. A page is read
-    /// only once the next one exists or the file has settled; `<output>.done` records the run.
+    /// Follow one TIFF or Zarr array that another program is still writing: denoise its frames as
+    /// they land into a TIFF output that grows with it (valid after every frame), until
+    /// --follow-frames frames were read, `<input>.done` appears, or the input stops changing for
+    /// --follow-idle. A TIFF page is read only once the next one exists or the file has settled;
+    /// a Zarr chunk row only once the writer has begun a later one. `<output>.done` records the run.
     #[arg(long, conflicts_with_all = ["block", "blocks", "compat"])]
     pub follow: bool,
     /// With --follow: stop after this many frames.
