@@ -50,3 +50,21 @@ fn bfloat16_denoising_is_close_to_float32_and_repeats_bit_for_bit_or_is_refused_
     assert!(rms > 0.0, "bfloat16 gave exactly float32's numbers: it did not run in bfloat16");
     assert!(rms < 0.02 * spread, "bfloat16 differs from float32 by rms {rms}, against a spread of {spread}");
 }
+
+#[test]
+fn a_bfloat16_run_plans_larger_tiles_within_the_same_memory_budget() {
+    if !deepcad::device::has_native_bfloat16(Device::Cpu) {
+        println!("SKIPPED: this CPU has no native bfloat16, so no bfloat16 run is planned");
+        return;
+    }
+    let model = Model::load(std::path::Path::new(BUILT_IN_MODEL), Device::Cpu).unwrap();
+    let bfloat16 = deepcad::model::precision::inference_model(&model, InferencePrecision::Bfloat16).unwrap().unwrap();
+    let movie = InMemoryMovie::new("long", 160, 160, 400, SampleType::U16, vec![0.0; 400 * 160 * 160]).unwrap();
+    let settings = DenoiseSettings { max_memory_bytes: 512 << 20, ..Default::default() };
+    let tile_voxels = |model: &Model| -> usize {
+        deepcad::infer::plan_blocks(model, &movie, 1, &settings).unwrap().tile.iter().product()
+    };
+    let (float32, bf16) = (tile_voxels(&model), tile_voxels(&bfloat16));
+    // Its activations take about 0.6 of float32's bytes, so a larger tile fits the same budget.
+    assert!(bf16 > float32, "bfloat16 tile {bf16} voxels, float32 {float32}");
+}

@@ -88,10 +88,18 @@ struct ExclusiveRun<'a>(Run<'a>);
 // SAFETY: see above — exclusive use by the compute thread for the lifetime of the scope.
 unsafe impl Send for ExclusiveRun<'_> {}
 
+/// A bfloat16 run's activation bytes per voxel against float32's, as a fraction.
+const BFLOAT16_SHARE: (usize, usize) = (3, 5);
+
 /// The memory plan of a run: tiles and bands within `settings.max_memory_bytes`.
 pub(super) fn plan(model: &Model, name: &str, shape: [usize; 3], settings: &DenoiseSettings) -> Result<MemoryPlan> {
     let halo = settings.halo.unwrap_or(model.metadata.halo);
-    let per_voxel = method_bytes_per_voxel(model.metadata.base_width, model.metadata.method);
+    let mut per_voxel = method_bytes_per_voxel(model.metadata.base_width, model.metadata.method);
+    if model.net.compute_kind() == tch::Kind::BFloat16 {
+        // bfloat16 activations take half the bytes, but not everything is an activation: at one
+        // tile the peak fell to about 0.6 of float32's (docs/measurements.md).
+        per_voxel = per_voxel * BFLOAT16_SHARE.0 / BFLOAT16_SHARE.1;
+    }
     let on_cpu = model.device() == Device::Cpu;
     let budget = Budget {
         bytes: settings.max_memory_bytes,

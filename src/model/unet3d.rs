@@ -148,7 +148,7 @@ impl UNet3d {
 
     /// The kind the convolutions compute in: their weights' (bfloat16 in a denoising run's
     /// bfloat16 copy of the model, `precision.rs`; float32 otherwise, mixed-precision training too).
-    fn compute_kind(&self) -> Kind {
+    pub fn compute_kind(&self) -> Kind {
         self.encoders[0].conv1.ws.kind()
     }
 
