@@ -5,16 +5,18 @@
 //! When a frame is complete (the rule the README states):
 //! - the metadata is re-read at every look, before any chunk file is looked at, so every chunk
 //!   released below was finished before that metadata was written;
-//! - frame t is complete once it is inside the shape and the writer has moved past t's chunk row
-//!   (the chunks holding t's time range; a shard's for a sharded array): a chunk file of a later
-//!   row exists. A chunk holding several frames is rewritten as they land, so a row is released
-//!   whole, never while the writer may still touch it;
+//! - frame t is complete once it is inside the shape, every chunk file of t's chunk row (the
+//!   chunks holding t's time range at the followed channel; shards for a sharded array) exists,
+//!   and the writer has moved past that row: a chunk file of a later row exists. A chunk holding
+//!   several frames is rewritten as they land, so a row is released whole, never while the writer
+//!   may still touch it; requiring every chunk file also covers writers that store frames
+//!   asynchronously, one frame per chunk (tensorstore), whose files may land out of order;
 //! - once the writer has ended (`<input>.done` exists, or nothing changed for --follow-idle) every
 //!   frame inside the shape is complete;
 //! - a chunk that fails to decode is not complete yet and is read again at the next look; once the
 //!   array has not changed for --follow-idle it is damaged, and that is an error;
-//! - a chunk file absent from a released row reads as the fill value, as the finished array does
-//!   (zarrs and zarr-python skip storing chunks that are all fill value).
+//! - writers skip storing a chunk that is all fill value (zarrs, zarr-python, tensorstore): such a
+//!   row holds the follow back until the writer ends, and then reads as the finished array does.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -115,12 +117,17 @@ impl ChunkRows {
         self.files(row).any(|file| file.exists())
     }
 
+    /// Every chunk file of row `row` exists.
+    fn stored(&self, row: usize) -> bool {
+        self.files(row).all(|file| file.exists())
+    }
+
     /// Frames complete while the writer works, counting on from `known` (a row boundary or less).
     fn complete_from(&self, known: usize) -> usize {
         let rows_in_shape = self.frames.div_ceil(self.frames_per_row);
         let mut row = known / self.frames_per_row;
         // A row beyond the shape may already exist when a writer stores chunks before growing it.
-        while row < rows_in_shape && self.started(row + 1) {
+        while row < rows_in_shape && self.stored(row) && self.started(row + 1) {
             row += 1;
         }
         (row * self.frames_per_row).min(self.frames)
