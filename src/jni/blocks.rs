@@ -111,6 +111,14 @@ impl Progress for Messages {
     }
 }
 
+/// `work`'s result as JSON, with the engine's information and warnings under `messages`.
+fn with_messages<T: Serialize>(work: impl FnOnce(&mut Messages) -> crate::Result<T>) -> JniResult<Value> {
+    let mut messages = Messages::default();
+    let mut json = to_json(&work(&mut messages)?)?;
+    json["messages"] = messages.0.into();
+    Ok(json)
+}
+
 fn to_json(value: &impl serde::Serialize) -> JniResult<serde_json::Value> {
     Ok(serde_json::to_value(value).map_err(|e| Error::usage(format!("could not describe the result as JSON: {e}")))?)
 }
@@ -130,11 +138,8 @@ pub extern "system" fn Java_org_deepcad_spark_BlockEngine_planBlocks<'local>(
     unowned
         .with_env(|env| -> JniResult<JString<'local>> {
             let call = block_call(arguments::request(env, &request, "block plan")?)?;
-            let mut messages = Messages::default();
-            let plan = call.job().prepare(&mut messages)?;
-            let mut json = to_json(&plan)?;
-            json["messages"] = messages.0.into();
-            Ok(env.new_string(json.to_string())?)
+            let plan = with_messages(|messages| call.job().prepare(messages))?;
+            Ok(env.new_string(plan.to_string())?)
         })
         .resolve::<ThrowDeepCadException>()
 }
@@ -153,13 +158,10 @@ pub extern "system" fn Java_org_deepcad_spark_BlockEngine_denoiseBlock<'local>(
             let index = r.index.ok_or_else(|| Error::usage("the block request names no block index"))?;
             let index = block_count(index, "the block index")?;
             let call = block_call(r)?;
-            let mut messages = Messages::default();
-            let report = call.job().denoise(index, &mut messages)?;
-            let mut json = to_json(&report)?;
-            json["threads"] = tch::get_num_threads().into();
-            json["device"] = crate::device::device_name(call.model.device()).into();
-            json["messages"] = messages.0.into();
-            Ok(env.new_string(json.to_string())?)
+            let mut report = with_messages(|messages| call.job().denoise(index, messages))?;
+            report["threads"] = tch::get_num_threads().into();
+            report["device"] = crate::device::device_name(call.model.device()).into();
+            Ok(env.new_string(report.to_string())?)
         })
         .resolve::<ThrowDeepCadException>()
 }

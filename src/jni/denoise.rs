@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use jni::objects::{JClass, JObject, JObjectArray, JString};
-use jni::{Env, EnvUnowned};
+use jni::EnvUnowned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -18,9 +18,9 @@ use crate::progress::{report, Event};
 use crate::Error;
 
 use super::arguments::{self, given};
-use super::failure::{Failure, JniResult, ThrowDeepCadException};
+use super::failure::{JniResult, ThrowDeepCadException};
 use super::java_planes::JavaPlanes;
-use super::java_progress::{JavaProgress, SharedProgress};
+use super::java_progress::{with_progress, JavaProgress, SharedProgress};
 use super::pixels;
 
 /// The denoise settings Java may change: the engine's own [`DenoiseSettings`] (output type,
@@ -58,20 +58,6 @@ impl DenoiseCall {
 fn load_model(path: &str, device: &Option<String>) -> JniResult<Model> {
     let device = crate::device::parse_device(given(device).unwrap_or("auto"))?;
     Ok(Model::load(Path::new(path), device)?)
-}
-
-/// Runs `work` with progress going to `listener`; an exception the listener threw wins over the result.
-fn with_progress<'local, T>(
-    env: &mut Env<'local>,
-    listener: &JObject<'local>,
-    work: impl FnOnce(&mut JavaProgress<'_, 'local>) -> crate::Result<T>,
-) -> JniResult<T> {
-    let mut progress = JavaProgress::new(env, listener);
-    let outcome = work(&mut progress);
-    if let Some(thrown) = progress.thrown.take() {
-        return Err(Failure::JavaThrew(thrown));
-    }
-    Ok(outcome?)
 }
 
 /// `denoise0(planes, request, listener)`: the request names the model, device,
@@ -182,10 +168,7 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseToFile0<'local
                     &mut progress,
                 )?)
             })();
-            if let Some(thrown) = shared.into_inner().thrown.take() {
-                return Err(Failure::JavaThrew(thrown));
-            }
-            let done = outcome?;
+            let done = shared.into_inner().settle(outcome)?;
             let layout = done.frame_layout.filter(|l| l.contiguous).ok_or_else(|| {
                 Error::format(&done.output, "its frames do not lie back to back; cannot open it as a virtual stack")
             })?;
@@ -256,6 +239,7 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseFiles0<'local>
 
 #[cfg(test)]
 mod tests {
+    use super::super::failure::Failure;
     use super::*;
     use crate::infer::official_pipeline::OfficialPipeline;
     use crate::infer::OutputType;

@@ -5,6 +5,7 @@ use jni::objects::{JObject, JThrowable, JValue};
 use jni::refs::Global;
 use jni::{jni_sig, jni_str, Env};
 
+use super::failure::{Failure, JniResult};
 use crate::progress::{Control, Event, Progress};
 
 pub struct JavaProgress<'a, 'local> {
@@ -20,6 +21,14 @@ pub struct JavaProgress<'a, 'local> {
 impl<'a, 'local> JavaProgress<'a, 'local> {
     pub fn new(env: &'a mut Env<'local>, listener: &'a JObject<'local>) -> Self {
         JavaProgress { env, listener, phase: String::new(), total: 0, thrown: None }
+    }
+
+    /// The call's `outcome`, unless the listener threw: then its exception, so Java sees what it threw.
+    pub fn settle<T, E: Into<Failure>>(mut self, outcome: Result<T, E>) -> JniResult<T> {
+        match self.thrown.take() {
+            Some(thrown) => Err(Failure::JavaThrew(thrown)),
+            None => outcome.map_err(Into::into),
+        }
     }
 
     /// The calling thread's environment, for other callbacks made during the same native call
@@ -114,6 +123,17 @@ impl Progress for JavaProgress<'_, '_> {
             Event::Info(message) => self.send("info", 0, 0, message, f64::NAN, f64::NAN),
         }
     }
+}
+
+/// Runs `work` with progress going to `listener`; an exception the listener threw wins over the result.
+pub fn with_progress<'local, T>(
+    env: &mut Env<'local>,
+    listener: &JObject<'local>,
+    work: impl FnOnce(&mut JavaProgress<'_, 'local>) -> crate::Result<T>,
+) -> JniResult<T> {
+    let mut progress = JavaProgress::new(env, listener);
+    let outcome = work(&mut progress);
+    progress.settle(outcome)
 }
 
 /// `JavaProgress` shared with a frame source that calls back into Java on the same thread: both

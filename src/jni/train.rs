@@ -12,8 +12,8 @@ use crate::progress::{report, Event};
 use crate::train::{best_bundle_path, open_training_inputs, train, TrainReport, TrainSettings};
 
 use super::arguments::{self, given};
-use super::failure::{Failure, JniResult, ThrowDeepCadException};
-use super::java_progress::JavaProgress;
+use super::failure::{JniResult, ThrowDeepCadException};
+use super::java_progress::{with_progress, JavaProgress};
 use super::pixels;
 
 /// `train0(planes, request, listener)`: the planes' width, height and sample type, how the bundle
@@ -126,19 +126,13 @@ impl TrainingRequest {
         listener: &JObject<'local>,
         open: impl FnOnce(&mut JavaProgress<'_, '_>) -> crate::Result<Vec<Box<dyn FrameSource>>>,
     ) -> JniResult<String> {
-        let mut progress = JavaProgress::new(env, listener);
-        let outcome = (|| {
-            report(
-                &mut progress,
-                Event::Info(&format!("DeepCAD trains on {}", crate::device::device_name(self.device))),
-            )?;
-            let mut sources = open(&mut progress)?;
-            train(&mut sources, &self.settings, &self.output, self.resume.as_deref(), self.device, &mut progress)
-        })();
-        if let Some(thrown) = progress.thrown.take() {
-            return Err(Failure::JavaThrew(thrown));
-        }
-        Ok(report_json(&outcome?, &self.output))
+        let done = with_progress(env, listener, |progress| {
+            let device = crate::device::device_name(self.device);
+            report(progress, Event::Info(&format!("DeepCAD trains on {device}")))?;
+            let mut sources = open(progress)?;
+            train(&mut sources, &self.settings, &self.output, self.resume.as_deref(), self.device, progress)
+        })?;
+        Ok(report_json(&done, &self.output))
     }
 }
 

@@ -78,9 +78,7 @@ public final class DeepCadNative {
             String outputType,
             ProgressListener listener) {
         JsonObject request = denoiseRequest(modelPath, device, settingsJson, outputType);
-        request.addProperty("width", width);
-        request.addProperty("height", height);
-        request.addProperty("sample_type", sampleType);
+        addPlaneShape(request, width, height, sampleType);
         try (NativeCalls.Call call = NativeCalls.enter()) {
             return denoise0(planes, request.toString(), call.listener(listener));
         }
@@ -114,9 +112,7 @@ public final class DeepCadNative {
             ProgressListener listener) {
         JsonObject request = denoiseRequest(modelPath, device, settingsJson, outputType);
         request.addProperty("frames", frames);
-        request.addProperty("width", width);
-        request.addProperty("height", height);
-        request.addProperty("sample_type", sampleType);
+        addPlaneShape(request, width, height, sampleType);
         request.addProperty("output", outputPath);
         request.addProperty("source", sourcePath);
         request.add("calibration", settings(calibrationJson, "calibration"));
@@ -162,9 +158,7 @@ public final class DeepCadNative {
             String device,
             ProgressListener listener) {
         JsonObject request = trainingRequest(settingsJson, outputPath, resumePath, device);
-        request.addProperty("width", width);
-        request.addProperty("height", height);
-        request.addProperty("sample_type", sampleType);
+        addPlaneShape(request, width, height, sampleType);
         request.addProperty("source_name", sourceName);
         try (NativeCalls.Call call = NativeCalls.enter()) {
             return train0(planes, request.toString(), call.listener(listener));
@@ -206,6 +200,13 @@ public final class DeepCadNative {
         }
         request.add("settings", settings);
         return request;
+    }
+
+    /** The size and sample type of the planes a request hands over. */
+    private static void addPlaneShape(JsonObject request, int width, int height, String sampleType) {
+        request.addProperty("width", width);
+        request.addProperty("height", height);
+        request.addProperty("sample_type", sampleType);
     }
 
     /** What every training request names besides its input. */

@@ -27,6 +27,9 @@ public final class DeviceChoice {
     public static final String CPU = "CPU";
     /** The widget style of a device input ({@link DeviceWidget}). */
     public static final String STYLE = "deepcad-device";
+    /** The device input's help text, the same in every command that has one. */
+    public static final String DESCRIPTION = "Automatic: the first CUDA GPU when usable, else the CPU. The list holds "
+            + "this machine's devices; unset, the device saved in DeepCAD settings";
 
     private static final Pattern CUDA = Pattern.compile("^(cuda:\\d+)(?:\\s*\\(.*\\))?$", Pattern.CASE_INSENSITIVE);
     private static final Pattern DESCRIBED = Pattern.compile("^(cuda:\\d+): ([^,]+),");

@@ -74,8 +74,7 @@ public class DenoiseFilesCommand extends DeepCadCommand {
             style = DeviceChoice.STYLE,
             required = false,
             persist = false,
-            description =
-                    "Automatic: the first CUDA GPU when usable, else the CPU. The list holds this machine's devices; unset, the device saved in DeepCAD settings")
+            description = DeviceChoice.DESCRIPTION)
     private String device;
 
     @Parameter(
