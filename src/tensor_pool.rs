@@ -31,12 +31,9 @@ pub struct PoolRun {
 
 impl PoolRun {
     /// A run that lets the pool keep up to `idle_limit` bytes of freed blocks (the smallest
-    /// limit among the runs alive applies): memory the run's own plan allows for.
-    /// `DEEPCAD_TENSOR_POOL=off` leaves libtorch's allocator alone (to measure the pool's effect).
+    /// limit among the runs alive applies): memory the run's own plan allows for. Whether a run
+    /// pools at all is a setting (`DenoiseSettings::tensor_pool`), not this module's to read.
     pub fn begin(idle_limit: usize) -> Self {
-        if std::env::var_os("DEEPCAD_TENSOR_POOL").is_some_and(|v| v == "off") {
-            return PoolRun { active: false };
-        }
         // SAFETY: a C function taking a number; it catches every C++ exception.
         PoolRun { active: unsafe { deepcad_tensor_pool_begin(idle_limit) } == 0 }
     }

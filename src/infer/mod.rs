@@ -137,6 +137,9 @@ pub struct DenoiseSettings {
     /// any work, and if one appears meanwhile (another run writing the same path), this run fails
     /// at the end instead of replacing it.
     pub overwrite: bool,
+    /// Reuse large CPU tensors between slabs and tiles (`tensor_pool.rs`): fewer page faults, a
+    /// lower peak. Off leaves libtorch's allocator alone, to measure what the pool saves.
+    pub tensor_pool: bool,
 }
 
 impl Default for DenoiseSettings {
@@ -152,6 +155,7 @@ impl Default for DenoiseSettings {
             precision: InferencePrecision::Auto,
             compat: None,
             overwrite: false,
+            tensor_pool: true,
         }
     }
 }

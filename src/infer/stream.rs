@@ -164,7 +164,7 @@ pub(crate) fn denoise_stream_part(
     let memory = plan(model, &source.name(), shape, settings)?;
     // Slabs and tiles reuse their activations' memory (tensor_pool.rs). Freed blocks wait idle
     // only for requests the plan counts anyway, and a new block first evicts idle ones.
-    let _pool = PoolRun::begin(settings.max_memory_bytes);
+    let _pool = settings.tensor_pool.then(|| PoolRun::begin(settings.max_memory_bytes));
     report_plan(progress, &memory, shape)?;
     let units = plan_units(&memory, time_tiles, &source.name())?;
     let tile_runs: usize = units.iter().map(|u| u.rows.len() * memory.tiles.per_axis[2].len()).sum();

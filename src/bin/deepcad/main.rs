@@ -177,6 +177,7 @@ fn denoise(a: DenoiseArgs, progress: &mut dyn Progress) -> Result<()> {
             None => None,
         },
         overwrite: a.overwrite,
+        tensor_pool: !a.no_tensor_pool,
         ..Default::default()
     };
     if a.follow {
