@@ -221,14 +221,19 @@ fn follow_stops_at_the_writers_end_marker_or_when_the_input_goes_idle() {
     assert!(!again.status.success() && text(&again).contains("denoised.tif"), "{}", text(&again));
 }
 
-/// The Zarr writer: creates a Zarr v3 array `(t, y, x)` of u16 at `FOLLOW_ZARR_PATH` with an empty
-/// time axis, chunks of 4 frames × 16 × 16 pixels (zstd), and appends `FOLLOW_WRITER_FRAMES`
-/// frames every `FOLLOW_WRITER_MS` ms. Each frame grows the shape in the metadata first and stores
-/// its pixels half an interval later (rewriting the chunks it shares with earlier frames), so a
-/// reader that trusted the shape alone would read frames not yet written. With
-/// `FOLLOW_WRITER_PAUSE_AT` it waits between growing the shape to hold that frame and storing it
-/// until `<path>.go` exists. `FOLLOW_WRITER_MARKER`: `<path>.done` at the end. Run only as the
-/// child process of the tests below.
+/// The Zarr writer: creates a Zarr v3 array `(t, y, x)` of u16 at `FOLLOW_ZARR_PATH` (zstd) and
+/// writes `FOLLOW_WRITER_FRAMES` frames, one every `FOLLOW_WRITER_MS` ms, in one of two styles:
+/// - appending (default): an empty time axis and chunks of 4 frames × 16 × 16 pixels; each frame
+///   grows the shape in the metadata first and stores its pixels half an interval later
+///   (rewriting the chunks it shares with earlier frames), so a reader that trusted the shape
+///   alone would read frames not yet written. With `FOLLOW_WRITER_PAUSE_AT` it waits between
+///   growing the shape to hold that frame and storing it until `<path>.go` exists;
+/// - `FOLLOW_ZARR_STYLE=preallocated`: the whole shape set up front, one frame per chunk and four
+///   16 × 16 chunks per frame, stored one chunk file at a time. With `FOLLOW_WRITER_PAUSE_AT` that
+///   frame's last chunk lands only after the next frame, once `<path>.go` exists, as an
+///   asynchronous writer's chunk files may land out of order.
+///
+/// `FOLLOW_WRITER_MARKER`: `<path>.done` at the end. Run only as the child process of the tests below.
 #[test]
 #[ignore = "the Zarr writer process of the --follow tests, started by them (not a test of its own)"]
 fn zarr_writer_process() {
@@ -238,10 +243,12 @@ fn zarr_writer_process() {
     let frames: usize = std::env::var("FOLLOW_WRITER_FRAMES").unwrap().parse().unwrap();
     let interval = Duration::from_millis(std::env::var("FOLLOW_WRITER_MS").unwrap().parse().unwrap());
     let pause_at: Option<usize> = std::env::var("FOLLOW_WRITER_PAUSE_AT").ok().map(|n| n.parse().unwrap());
+    let preallocated = std::env::var("FOLLOW_ZARR_STYLE").is_ok_and(|s| s == "preallocated");
     std::fs::create_dir(&path).unwrap();
     let store = std::sync::Arc::new(zarrs::filesystem::FilesystemStore::new(&path).unwrap());
     let side = SIDE as u64;
-    let mut array = ArrayBuilder::new(vec![0, side, side], vec![4, 16, 16], data_type::uint16(), 0u16)
+    let (shape_t, chunk_t) = if preallocated { (frames as u64, 1) } else { (0, 4) };
+    let mut array = ArrayBuilder::new(vec![shape_t, side, side], vec![chunk_t, 16, 16], data_type::uint16(), 0u16)
         .bytes_to_bytes_codecs(vec![std::sync::Arc::new(ZstdCodec::new(3, false))])
         .dimension_names(["t", "y", "x"].into())
         .build(store, "/")
@@ -252,13 +259,20 @@ fn zarr_writer_process() {
         if let Some(wait) = (interval * t as u32).checked_sub(started.elapsed()) {
             std::thread::sleep(wait);
         }
+        if preallocated {
+            for block in 0..if pause_at == Some(t) { 3 } else { 4 } {
+                store_block(&array, t, block);
+            }
+            if t > 0 && pause_at == Some(t - 1) {
+                wait_for_go(&path);
+                store_block(&array, t - 1, 3);
+            }
+            continue;
+        }
         array.set_shape(vec![t as u64 + 1, side, side]).unwrap();
         array.store_metadata().unwrap();
         if pause_at == Some(t) {
-            let resume = Instant::now() + Duration::from_secs(300);
-            while !sibling(&path, ".go").exists() && Instant::now() < resume {
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            wait_for_go(&path);
         }
         std::thread::sleep(interval / 2);
         let subset = ArraySubset::new_with_ranges(&[t as u64..t as u64 + 1, 0..side, 0..side]);
@@ -269,11 +283,41 @@ fn zarr_writer_process() {
     }
 }
 
+/// Waits (at most 5 minutes) until the test creates `<path>.go`.
+fn wait_for_go(path: &Path) {
+    let resume = Instant::now() + Duration::from_secs(300);
+    while !sibling(path, ".go").exists() && Instant::now() < resume {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Stores 16 × 16 block `block` (0 to 3, row by row) of frame `t`: one chunk file.
+fn store_block(array: &zarrs::array::Array<zarrs::filesystem::FilesystemStore>, t: usize, block: usize) {
+    let (y0, x0) = (block / 2 * 16, block % 2 * 16);
+    let pixels = frame(t);
+    let values: Vec<u16> = (y0..y0 + 16).flat_map(|y| pixels[y * SIDE + x0..y * SIDE + x0 + 16].to_vec()).collect();
+    let (y, x, t) = (y0 as u64, x0 as u64, t as u64);
+    let subset = zarrs::array::ArraySubset::new_with_ranges(&[t..t + 1, y..y + 16, x..x + 16]);
+    array.store_array_subset(&subset, values).unwrap();
+}
+
 fn start_zarr_writer(path: &Path, frames: usize, interval_ms: u64, marker: bool, pause_at: Option<usize>) -> Child {
+    start_zarr_writer_styled(path, frames, interval_ms, marker, pause_at, "appending")
+}
+
+fn start_zarr_writer_styled(
+    path: &Path,
+    frames: usize,
+    interval_ms: u64,
+    marker: bool,
+    pause_at: Option<usize>,
+    style: &str,
+) -> Child {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args(["--exact", "follow_tests::zarr_writer_process", "--ignored", "--nocapture"])
         .env("FOLLOW_ZARR_PATH", path)
+        .env("FOLLOW_ZARR_STYLE", style)
         .env("FOLLOW_WRITER_FRAMES", frames.to_string())
         .env("FOLLOW_WRITER_MS", interval_ms.to_string())
         .stdout(Stdio::null())
@@ -289,15 +333,30 @@ fn start_zarr_writer(path: &Path, frames: usize, interval_ms: u64, marker: bool,
 
 #[test]
 fn follow_reads_a_growing_zarr_array_only_as_far_as_the_writer_stored_it() {
+    // The writer pauses with the shape grown to 131 frames and frame 130 not stored (its chunk
+    // row, frames 128-131, holds 128 and 129 so far): only rows the writer has left (frames
+    // 0-127, enough for the first output frames) may be read meanwhile.
+    follow_a_paused_zarr_writer("appending", 130, 128);
+}
+
+#[test]
+fn follow_waits_for_every_chunk_file_of_a_row_when_they_land_out_of_order() {
+    // The shape is set up front, one frame per chunk row of four chunk files. The writer pauses
+    // with three of frame 130's chunk files stored and all of frame 131's: a rule that asked only
+    // for a later row to have begun would read frame 130's last chunk as the fill value. Frames
+    // 0-129 may be read meanwhile.
+    follow_a_paused_zarr_writer("preallocated", 130, 130);
+}
+
+/// Follows a Zarr writer of `style` (see `zarr_writer_process`): 162 frames at 100 Hz, then the
+/// end marker, pausing at frame `pause_at` until the test has seen the output grow. The output
+/// then holds at most `readable` frames; at the end every frame, equal to the finished array's
+/// denoised frames. The idle timeout is long enough never to end the follow on a slow machine.
+fn follow_a_paused_zarr_writer(style: &str, pause_at: usize, readable: usize) {
     let dir = tempfile::tempdir().unwrap();
     let (input, output) = (dir.path().join("acquisition.zarr"), dir.path().join("denoised.tif"));
     let model = model_bundle(dir.path());
-    // 162 frames at 100 Hz, then the end marker. The writer pauses with the shape grown to 131
-    // frames and frame 130 not stored (its chunk row, frames 128-131, holds 128 and 129 so far):
-    // only rows the writer has left (frames 0-127, enough for the first output frames) may be
-    // read meanwhile. The last row (160, 161) is partial and released by the marker; the idle
-    // timeout is long enough never to end the follow on a slow machine.
-    let mut writer = start_zarr_writer(&input, 162, 10, true, Some(130));
+    let mut writer = start_zarr_writer_styled(&input, 162, 10, true, Some(pause_at), style);
     let follow = start_follow(
         &input,
         &model,
@@ -318,8 +377,7 @@ fn follow_reads_a_growing_zarr_array_only_as_far_as_the_writer_stored_it() {
     let result = follow.wait_with_output().unwrap();
     let _ = writer.wait();
     assert!(result.status.success(), "{}", text(&result));
-    eprintln!("DEBUG seen {seen_growing:?} {}", text(&result));
-    assert!(seen_growing.is_some_and(|n| n <= 128), "output while the writer paused: {seen_growing:?} frames");
+    assert!(seen_growing.is_some_and(|n| n <= readable), "output while the writer paused: {seen_growing:?} frames");
     let (frames, live) = read_frames(&output).unwrap();
     assert_eq!(frames, 162);
     let tile = tile_in_description(&output);
