@@ -228,7 +228,8 @@ fn follow_stops_at_the_writers_end_marker_or_when_the_input_goes_idle() {
 ///   (rewriting the chunks it shares with earlier frames), so a reader that trusted the shape
 ///   alone would read frames not yet written. With `FOLLOW_WRITER_PAUSE_AT` it waits between
 ///   growing the shape to hold that frame and storing it until `<path>.go` exists;
-/// - `FOLLOW_ZARR_STYLE=preallocated`: the whole shape set up front, one frame per chunk and four
+/// - `FOLLOW_ZARR_STYLE=preallocated`: the whole shape set up front (`FOLLOW_ZARR_SHAPE_FRAMES`
+///   frames, default all it writes: an acquisition stopped early writes fewer), one frame per chunk and four
 ///   16 × 16 chunks per frame, stored one chunk file at a time. With `FOLLOW_WRITER_PAUSE_AT` that
 ///   frame's last chunk lands only after the next frame, once `<path>.go` exists, as an
 ///   asynchronous writer's chunk files may land out of order.
@@ -247,7 +248,8 @@ fn zarr_writer_process() {
     std::fs::create_dir(&path).unwrap();
     let store = std::sync::Arc::new(zarrs::filesystem::FilesystemStore::new(&path).unwrap());
     let side = SIDE as u64;
-    let (shape_t, chunk_t) = if preallocated { (frames as u64, 1) } else { (0, 4) };
+    let shape_frames: usize = std::env::var("FOLLOW_ZARR_SHAPE_FRAMES").map_or(frames, |n| n.parse().unwrap());
+    let (shape_t, chunk_t) = if preallocated { (shape_frames as u64, 1) } else { (0, 4) };
     let mut array = ArrayBuilder::new(vec![shape_t, side, side], vec![chunk_t, 16, 16], data_type::uint16(), 0u16)
         .bytes_to_bytes_codecs(vec![std::sync::Arc::new(ZstdCodec::new(3, false))])
         .dimension_names(["t", "y", "x"].into())
@@ -302,7 +304,7 @@ fn store_block(array: &zarrs::array::Array<zarrs::filesystem::FilesystemStore>, 
 }
 
 fn start_zarr_writer(path: &Path, frames: usize, interval_ms: u64, marker: bool, pause_at: Option<usize>) -> Child {
-    start_zarr_writer_styled(path, frames, interval_ms, marker, pause_at, "appending")
+    start_zarr_writer_styled(path, frames, interval_ms, marker, pause_at, &[])
 }
 
 fn start_zarr_writer_styled(
@@ -311,13 +313,13 @@ fn start_zarr_writer_styled(
     interval_ms: u64,
     marker: bool,
     pause_at: Option<usize>,
-    style: &str,
+    style: &[(&str, &str)],
 ) -> Child {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args(["--exact", "follow_tests::zarr_writer_process", "--ignored", "--nocapture"])
         .env("FOLLOW_ZARR_PATH", path)
-        .env("FOLLOW_ZARR_STYLE", style)
+        .envs(style.iter().copied())
         .env("FOLLOW_WRITER_FRAMES", frames.to_string())
         .env("FOLLOW_WRITER_MS", interval_ms.to_string())
         .stdout(Stdio::null())
@@ -336,7 +338,7 @@ fn follow_reads_a_growing_zarr_array_only_as_far_as_the_writer_stored_it() {
     // The writer pauses with the shape grown to 131 frames and frame 130 not stored (its chunk
     // row, frames 128-131, holds 128 and 129 so far): only rows the writer has left (frames
     // 0-127, enough for the first output frames) may be read meanwhile.
-    follow_a_paused_zarr_writer("appending", 130, 128);
+    follow_a_paused_zarr_writer(&[], 130, 128);
 }
 
 #[test]
@@ -345,14 +347,14 @@ fn follow_waits_for_every_chunk_file_of_a_row_when_they_land_out_of_order() {
     // with three of frame 130's chunk files stored and all of frame 131's: a rule that asked only
     // for a later row to have begun would read frame 130's last chunk as the fill value. Frames
     // 0-129 may be read meanwhile.
-    follow_a_paused_zarr_writer("preallocated", 130, 130);
+    follow_a_paused_zarr_writer(&[("FOLLOW_ZARR_STYLE", "preallocated")], 130, 130);
 }
 
-/// Follows a Zarr writer of `style` (see `zarr_writer_process`): 162 frames at 100 Hz, then the
+/// Follows a Zarr writer of `style` (its environment, see `zarr_writer_process`): 162 frames at 100 Hz, then the
 /// end marker, pausing at frame `pause_at` until the test has seen the output grow. The output
 /// then holds at most `readable` frames; at the end every frame, equal to the finished array's
 /// denoised frames. The idle timeout is long enough never to end the follow on a slow machine.
-fn follow_a_paused_zarr_writer(style: &str, pause_at: usize, readable: usize) {
+fn follow_a_paused_zarr_writer(style: &[(&str, &str)], pause_at: usize, readable: usize) {
     let dir = tempfile::tempdir().unwrap();
     let (input, output) = (dir.path().join("acquisition.zarr"), dir.path().join("denoised.tif"));
     let model = model_bundle(dir.path());
@@ -388,7 +390,7 @@ fn follow_a_paused_zarr_writer(style: &str, pause_at: usize, readable: usize) {
 }
 
 #[test]
-fn follow_of_a_zarr_array_stops_when_it_goes_idle_and_refuses_a_zarr_output() {
+fn follow_of_a_zarr_array_stops_when_it_goes_idle_after_the_frames_written_and_refuses_a_zarr_output() {
     let dir = tempfile::tempdir().unwrap();
     let model = model_bundle(dir.path());
     // 30 frames, no marker: the last row (28, 29) is read once the array is unchanged for 2 s.
@@ -402,6 +404,19 @@ fn follow_of_a_zarr_array_stops_when_it_goes_idle_and_refuses_a_zarr_output() {
     let (frames, live) = read_frames(&output).unwrap();
     assert_eq!(frames, 30);
     assert!(live == offline(&model, &input, 30, tile_in_description(&output)));
+    // Shape set up front for 60 frames, 24 written, no marker: the follow ends after the frames
+    // written, not the shape's never-written rows.
+    let (input, output) = (dir.path().join("stopped.zarr"), dir.path().join("stopped-denoised.tif"));
+    let style = [("FOLLOW_ZARR_STYLE", "preallocated"), ("FOLLOW_ZARR_SHAPE_FRAMES", "60")];
+    let mut writer = start_zarr_writer_styled(&input, 24, 5, false, None, &style);
+    let result = start_follow(&input, &model, &output, &["--follow-idle", "2s", "--behind", "queue"])
+        .wait_with_output()
+        .unwrap();
+    let _ = writer.wait();
+    assert!(result.status.success(), "{}", text(&result));
+    let (frames, live) = read_frames(&output).unwrap();
+    assert_eq!(frames, 24);
+    assert!(live == offline(&model, &input, 24, tile_in_description(&output)));
     // A Zarr output is refused before anything is read, and the message says what to use.
     let zarr_output = dir.path().join("denoised.zarr");
     let refused = start_follow(&input, &model, &zarr_output, &["--follow-idle", "1s"]).wait_with_output().unwrap();

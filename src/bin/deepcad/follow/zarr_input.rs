@@ -11,8 +11,9 @@
 //!   several frames is rewritten as they land, so a row is released whole, never while the writer
 //!   may still touch it; requiring every chunk file also covers writers that store frames
 //!   asynchronously, one frame per chunk (tensorstore), whose files may land out of order;
-//! - once the writer has ended (`<input>.done` exists, or nothing changed for --follow-idle) every
-//!   frame inside the shape is complete;
+//! - once the writer has ended, every frame it wrote is complete: with `<input>.done`, every frame
+//!   inside the shape; after --follow-idle without a change, every frame up to the last chunk row
+//!   the writer began (an array whose shape was set up front may end with rows never written);
 //! - a chunk that fails to decode is not complete yet and is read again at the next look; once the
 //!   array has not changed for --follow-idle it is damaged, and that is an error;
 //! - writers skip storing a chunk that is all fill value (zarrs, zarr-python, tensorstore): such a
@@ -132,6 +133,15 @@ impl ChunkRows {
         }
         (row * self.frames_per_row).min(self.frames)
     }
+
+    /// Frames up to the end of the last row the writer began (at least `known`), once it stopped.
+    fn written_through(&self, known: usize) -> usize {
+        let rows_in_shape = self.frames.div_ceil(self.frames_per_row);
+        (known / self.frames_per_row..rows_in_shape)
+            .rev()
+            .find(|&row| self.started(row))
+            .map_or(known, |row| ((row + 1) * self.frames_per_row).min(self.frames).max(known))
+    }
 }
 
 fn stat(path: &Path) -> Option<(u64, SystemTime)> {
@@ -215,12 +225,18 @@ impl GrowingInput for ZarrInput {
             // Not created yet, no frame yet, or the metadata caught mid-write.
             Err(false) => return Ok(self.complete),
         };
-        self.marker_seen = marker;
-        let ended = marker || self.idle_at_look >= self.follow_idle;
-        let complete = if ended { rows.frames } else { rows.complete_from(self.complete) }.max(self.complete);
+        let complete = if marker {
+            rows.frames
+        } else if self.idle_at_look >= self.follow_idle {
+            rows.written_through(self.complete)
+        } else {
+            rows.complete_from(self.complete)
+        }
+        .max(self.complete);
         if (complete > self.complete || self.reopen || self.movie.is_none()) && self.open_movie(complete)? {
             self.complete = complete;
         }
+        self.marker_seen = marker && self.complete >= rows.frames;
         Ok(self.complete)
     }
 
