@@ -11,7 +11,9 @@ use jni::EnvUnowned;
 use serde_json::{json, Value};
 
 use crate::infer::official_pipeline::{CompatSettings, OfficialPipeline};
-use crate::infer::{DenoiseSettings, DEFAULT_SUFFIX};
+use crate::infer::{DenoiseSettings, OutputType, DEFAULT_SUFFIX};
+use crate::model::precision::InferencePrecision;
+use crate::model::SelfSupervision;
 use crate::train::settings::TrainSettings;
 use crate::vocabulary::Vocabulary;
 use crate::Error;
@@ -28,7 +30,9 @@ fn official_defaults(pipeline: OfficialPipeline) -> crate::Result<Value> {
 }
 
 /// `{"train": TrainSettings, "denoise": DenoiseSettings, "official_pipeline": {"deepcad-rt": {...},
-/// "deepcad-rt-2021": {...}}, "suffix": "-denoised"}`, each at the engine's defaults.
+/// "deepcad-rt-2021": {...}}, "suffix": "-denoised", "words": {...}}`, each at the engine's defaults;
+/// `words` lists the vocabulary of the settings a dialog offers as a choice (SciJava fixes a
+/// choice list at compile time, so the Java tests check the dialogs' lists against these).
 pub(crate) fn defaults() -> crate::Result<Value> {
     let as_json = |what: &str, value: Result<Value, serde_json::Error>| {
         value.map_err(|e| Error::usage(format!("the {what} defaults could not be written as JSON: {e}")))
@@ -44,6 +48,12 @@ pub(crate) fn defaults() -> crate::Result<Value> {
         "denoise": denoise,
         "official_pipeline": official,
         "suffix": DEFAULT_SUFFIX,
+        "words": {
+            "method": SelfSupervision::words(),
+            "output_type": OutputType::words(),
+            "official_pipeline": OfficialPipeline::words(),
+            "precision": InferencePrecision::words(),
+        },
     }))
 }
 
@@ -73,6 +83,8 @@ mod tests {
         assert_eq!(d["official_pipeline"]["deepcad-rt"]["patch"], json!([150, 150, 150]));
         assert_eq!(d["official_pipeline"]["deepcad-rt"]["overlap"], json!(0.6));
         assert_eq!(d["suffix"], json!(DEFAULT_SUFFIX));
+        assert_eq!(d["words"]["output_type"], json!(["auto", "input", "float32"]));
+        assert_eq!(d["words"]["method"], json!(["interlaced", "hybrid"]));
         // The overlap read back gives the pipeline's own gaps again.
         for name in ["deepcad-rt", "deepcad-rt-2021"] {
             let p = &d["official_pipeline"][name];

@@ -4,6 +4,8 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * The engine's own defaults ({@link DeepCadNative#defaultsJson()}: its {@code TrainSettings},
@@ -46,6 +48,8 @@ public final class EngineDefaults {
     public final double officialOverlap;
     /** What a denoised movie's name gets ("-denoised"). */
     public final String suffix;
+    /** The engine's words for the settings the dialogs offer as choices ("method", "output_type"...). */
+    private final JsonObject words;
 
     private EngineDefaults(JsonObject json) {
         JsonObject train = json.getAsJsonObject("train");
@@ -71,6 +75,18 @@ public final class EngineDefaults {
         // The factor as the engine derives its gaps from it, rounded to the dialog's precision.
         officialOverlap = Math.round(official.get("overlap").getAsDouble() * 1e6) / 1e6;
         suffix = json.get("suffix").getAsString();
+        words = json.getAsJsonObject("words");
+    }
+
+    /**
+     * The words the engine accepts for {@code setting} ("method", "output_type", "official_pipeline",
+     * "precision"), in its order. A SciJava choice list is fixed at compile time, so the dialogs keep
+     * theirs and the tests check them against these.
+     */
+    public List<String> words(String setting) {
+        List<String> list = new ArrayList<>();
+        for (JsonElement word : words.getAsJsonArray(setting)) list.add(word.getAsString());
+        return list;
     }
 
     /**

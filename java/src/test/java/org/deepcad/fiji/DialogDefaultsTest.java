@@ -11,6 +11,7 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import ij.ImagePlus;
 import java.io.File;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.ExecutionException;
@@ -18,6 +19,7 @@ import org.deepcad.fiji.commands.DenoiseCommand;
 import org.deepcad.fiji.commands.DenoiseFilesCommand;
 import org.deepcad.fiji.commands.SettingsCommand;
 import org.deepcad.fiji.commands.TrainCommand;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.scijava.Context;
 import org.scijava.command.Command;
@@ -25,6 +27,7 @@ import org.scijava.command.CommandModule;
 import org.scijava.command.CommandService;
 import org.scijava.module.Module;
 import org.scijava.module.ModuleService;
+import org.scijava.plugin.Parameter;
 
 /**
  * What a dialog opens with, and what a command uses when a macro leaves a key out, comes from the
@@ -54,6 +57,35 @@ class DialogDefaultsTest {
                 .service(CommandService.class)
                 .run(command, true, inputs)
                 .get();
+    }
+
+    /** Some tests ask the engine directly before any command has loaded the library. */
+    @BeforeAll
+    static void loadTheLibrary() {
+        NativeTestSupport.context();
+    }
+
+    /** A dialog field's fixed SciJava choice list. */
+    private static List<String> choices(Class<?> command, String field) throws Exception {
+        return Arrays.asList(
+                command.getDeclaredField(field).getAnnotation(Parameter.class).choices());
+    }
+
+    @Test
+    void everyChoiceListSpeaksTheEnginesWords() throws Exception {
+        EngineDefaults engine = EngineDefaults.get();
+        assertEquals(engine.words("method"), choices(TrainCommand.class, "method"));
+        for (Class<?> command : Arrays.asList(DenoiseCommand.class, DenoiseFilesCommand.class)) {
+            List<String> outputs = new ArrayList<>();
+            for (String choice : choices(command, "output_type")) outputs.add(OutputChoice.engineName(choice));
+            assertEquals(engine.words("output_type"), outputs, command.getSimpleName());
+        }
+        List<String> pipelines = new ArrayList<>();
+        for (String choice : choices(DenoiseCommand.class, "tiling")) {
+            String pipeline = TilingChoice.pipeline(choice);
+            if (pipeline != null) pipelines.add(pipeline);
+        }
+        assertEquals(engine.words("official_pipeline"), pipelines);
     }
 
     @Test
