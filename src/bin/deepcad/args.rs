@@ -7,6 +7,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::arg_values::{parse_block, parse_duration, parse_memory_budget, parse_triple, words};
 pub use crate::simulate_args::SimulateArgs;
 
+/// The engine's training defaults, which the train command's flags show and start from.
+fn train_default() -> deepcad::train::TrainSettings {
+    deepcad::train::TrainSettings::default()
+}
+
 #[derive(Parser)]
 #[command(
     name = "deepcad",
@@ -97,29 +102,29 @@ pub struct TrainArgs {
     #[arg(long, value_parser = parse_duration)]
     pub time_budget: Option<std::time::Duration>,
     /// Patch length in time (network input frames; a window spans twice as many raw frames). Multiple of 8.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = train_default().patch[0])]
     pub patch_t: usize,
     /// Patch width and height in pixels. Multiple of 8.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = train_default().patch[1])]
     pub patch_xy: usize,
     /// Patch-grid overlap in x/y, in [0, 1).
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = train_default().overlap)]
     pub overlap: f64,
     /// Patches per epoch (approximate; the grid decides the exact count).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = train_default().patches_per_epoch)]
     pub patches_per_epoch: usize,
     /// Adam learning rate (data are normalised, so one value suits any brightness).
-    #[arg(long, default_value_t = deepcad::train::DEFAULT_LEARNING_RATE)]
+    #[arg(long, default_value_t = train_default().learning_rate)]
     pub learning_rate: f64,
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = train_default().batch_size)]
     pub batch_size: usize,
     /// Base width of the U-Net: 16 = DeepCAD-RT, 64 = DeepCAD.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = train_default().base_width)]
     pub base_width: usize,
     /// Share of patches held out for the validation loss.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = train_default().validation_fraction)]
     pub validation: f64,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = train_default().seed)]
     pub seed: u64,
     /// Use only the first N frames of each movie.
     #[arg(long)]
@@ -214,7 +219,7 @@ pub struct DenoiseArgs {
     #[arg(long, default_value = "auto", value_parser = parse_memory_budget)]
     pub max_memory: usize,
     /// Tiles per network call (helps on GPUs).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = deepcad::infer::DenoiseSettings::default().batch_size)]
     pub batch_size: usize,
     /// Network arithmetic: auto (float32 for now), float32, or bfloat16: faster on CPUs with AVX512-BF16
     /// or AMX and on Ampere+ GPUs (refused elsewhere), at most 0.01 dB from float32 in the evaluation.

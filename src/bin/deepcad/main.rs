@@ -127,7 +127,11 @@ fn train(a: TrainArgs, progress: &mut dyn Progress) -> Result<()> {
         overlap: a.overlap,
         patches_per_epoch: a.patches_per_epoch,
         // With only a time budget, the budget decides when to stop.
-        epochs: a.epochs.unwrap_or(if a.time_budget.is_some() { deepcad::train::EPOCHS_UNTIL_TIME_BUDGET } else { 10 }),
+        epochs: a.epochs.unwrap_or(if a.time_budget.is_some() {
+            deepcad::train::EPOCHS_UNTIL_TIME_BUDGET
+        } else {
+            deepcad::train::TrainSettings::default().epochs
+        }),
         time_budget_seconds: a.time_budget.map(|d| d.as_secs_f64()),
         learning_rate: a.learning_rate,
         batch_size: a.batch_size,
