@@ -312,7 +312,9 @@ def calibration_lines(results):
 
 def case_rows(case):
     rows = []
-    order = ["raw", "builtin", "finetuned", "reference", "mean21", f"mean{case['best_window']}"]
+    # builtin_stage1: the built-in model before its realistic stage (models/train-default.sh), where
+    # an earlier run's output was kept under that name.
+    order = ["raw", "builtin", "builtin_stage1", "finetuned", "reference", "mean21", f"mean{case['best_window']}"]
     for method in dict.fromkeys(order):
         s = case["scores"].get(method)
         if s is None:
