@@ -33,6 +33,10 @@ if [ -f "${DEEPCAD_CACHE:-$HOME/.cache/deepcad}/libtorch-2.11.0-cuda/.complete" 
 else
     echo "== CUDA library set: SKIPPED (not installed; source scripts/env.sh --cuda)"
 fi
+echo "== Live acquisition (pymmcore-plus from PyPI acquires into a Zarr array while deepcad denoise --follow reads it)"
+acquisition_started=$SECONDS
+tests/acquisition/pymmcore_follow.sh
+echo "== Live acquisition: $((SECONDS - acquisition_started)) s"
 echo "== Zarr interop with zarr-python 3 (it reads our arrays, we read its v3 and v2 arrays)"
 zarr_python="${DEEPCAD_CACHE:-$HOME/.cache/deepcad}/zarr-python"
 if "$zarr_python/bin/python" -c "import zarr" 2>/dev/null || { python3 -m venv "$zarr_python" && "$zarr_python/bin/pip" install -q "zarr==3.1.6"; }; then
