@@ -431,8 +431,9 @@ fn denoise_never_replaces_an_existing_file_unless_asked() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
-/// Denoises a long movie in a child process and sends it `signals` SIGTERMs, 1.5 s after it
-/// started and 100 ms apart; returns its output, stderr and the planned output path.
+/// Denoises a long movie in a child process and sends it `signals` SIGTERMs, 100 ms apart, once
+/// its partial output file exists (so it is past start-up and its handlers are in place, however
+/// loaded the machine); returns its output, stderr and the planned output path.
 fn denoise_interrupted(signals: usize) -> (std::process::Output, String, tempfile::TempDir, std::path::PathBuf) {
     denoise_interrupted_with(signals, false)
 }
@@ -452,7 +453,13 @@ fn denoise_interrupted_with(
         .spawn()
         .unwrap();
     let mut child = child;
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let started = std::time::Instant::now();
+    let partial_exists = || {
+        std::fs::read_dir(dir.path()).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with('.'))
+    };
+    while !partial_exists() && started.elapsed() < std::time::Duration::from_secs(120) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     if reader_gone {
         drop(child.stderr.take());
     }

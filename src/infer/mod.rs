@@ -9,6 +9,18 @@
 //! brightness rescaling (it makes a voxel depend on its tile), no per-stack mean for our own models
 //! (statistics are fixed at training), halo at the receptive-field radius (seamless), mirror padding
 //! instead of negative indexing, clipping and rounding instead of wrapping on the integer cast.
+//!
+//! Which entry point (all run the same streamed core, `stream.rs`, so they give the same numbers):
+//!
+//! | entry point | from | to | for |
+//! |---|---|---|---|
+//! | [`denoise_file`] | a movie file (TIFF, Zarr) | a file, written as frames finish | the CLI |
+//! | [`denoise_to_file`] | any frame source | a TIFF, written as frames finish | Fiji's virtual stacks |
+//! | [`denoise_stream`] | any frame source | a callback per finished frame | callers with their own sink |
+//! | [`denoise_volume`] | any frame source | one float32 buffer | tests, benchmarks, the harness |
+//! | [`denoise_in_memory`] | any frame source | one buffer and the sample type to store it as | Fiji's in-memory images |
+//! | [`BlockJob`] | a movie file | its share of one Zarr output | SLURM arrays, Spark |
+//! | [`LiveStream`] | frames pushed one by one | frames as they become final | live acquisition |
 
 pub mod batch;
 pub mod blocks;

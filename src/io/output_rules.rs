@@ -129,7 +129,9 @@ fn check_location(output: &Path, form: OutputForm, inputs: &[PathBuf]) -> Result
         }
     }
     check_replaceable(output, form)?;
-    let probe = dir.join(format!(".deepcad-write-test-{}", std::process::id()));
+    // Named like a partial output, so a run killed between creating and removing it leaves
+    // nothing that the next run on this output does not remove (remove_stale_partials).
+    let probe = dir.join(partial_sibling(output, "probe").file_name().expect("named after the output"));
     match OpenOptions::new().write(true).create_new(true).open(&probe) {
         Ok(_) => {
             let _ = std::fs::remove_file(&probe);
