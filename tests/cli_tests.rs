@@ -454,9 +454,8 @@ fn denoise_interrupted_with(
         .unwrap();
     let mut child = child;
     let started = std::time::Instant::now();
-    let partial_exists = || {
-        std::fs::read_dir(dir.path()).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with('.'))
-    };
+    let partial_exists =
+        || std::fs::read_dir(dir.path()).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with('.'));
     while !partial_exists() && started.elapsed() < std::time::Duration::from_secs(120) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
