@@ -68,3 +68,54 @@ fn a_bfloat16_run_plans_larger_tiles_within_the_same_memory_budget() {
     // Its activations take about 0.6 of float32's bytes, so a larger tile fits the same budget.
     assert!(bf16 > float32, "bfloat16 tile {bf16} voxels, float32 {float32}");
 }
+
+#[test]
+fn a_bfloat16_run_leaves_later_float32_runs_unchanged() {
+    // A host (Fiji) runs many denoisings in one process: a bfloat16 run must not change what a
+    // later float32 run (an official pipeline always runs in float32) computes.
+    let model = Model::load(std::path::Path::new(BUILT_IN_MODEL), Device::Cpu).unwrap();
+    let (t, h, w, data) = simulated_movie();
+    let official = || {
+        let compat = deepcad::infer::official_pipeline::CompatSettings::new(
+            deepcad::infer::official_pipeline::OfficialPipeline::DeepcadRt,
+            Some([16, 32, 32]),
+            Some(0.5),
+            None,
+        )
+        .unwrap();
+        let settings = DenoiseSettings { compat: Some(compat), ..Default::default() };
+        let mut movie = InMemoryMovie::new("sim", w, h, t, SampleType::F32, data.clone()).unwrap();
+        deepcad::infer::denoise_in_memory(&model, &mut movie, &settings, &mut Silent).unwrap().0
+    };
+    let before = official();
+    let after_float32 = {
+        denoise(&model, InferencePrecision::Float32).unwrap();
+        official()
+    };
+    assert!(before == after_float32, "a float32 run changed a later official run");
+    if deepcad::device::has_native_bfloat16(Device::Cpu) {
+        denoise(&model, InferencePrecision::Bfloat16).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let settings = deepcad::train::TrainSettings {
+            patch: [16, 32, 32],
+            base_width: 16,
+            epochs: 1,
+            patches_per_epoch: 4,
+            normalization: deepcad::train::NormalizationChoice::PerMovie,
+            ..crate::train_loop_tests::small_settings()
+        };
+        let mut sources = crate::train_loop_tests::simulated(60, 32, 2);
+        deepcad::train::train(
+            &mut sources,
+            &settings,
+            &dir.path().join("m.safetensors"),
+            None,
+            Device::Cpu,
+            &mut Silent,
+        )
+        .unwrap();
+        let after = official();
+        let worst = before.iter().zip(&after).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(before == after, "a bfloat16 run changed a later official run by up to {worst}");
+    }
+}
