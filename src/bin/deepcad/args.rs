@@ -238,10 +238,10 @@ pub struct DenoiseArgs {
     /// refused before any work starts.
     #[arg(long)]
     pub overwrite: bool,
-    /// Leave libtorch's CPU allocator alone instead of reusing large tensors between tiles (only
-    /// to measure what that reuse saves: it is slower and peaks higher).
+    /// Reuse large CPU tensors between tiles (experimental, off by default: with it, a bfloat16
+    /// run changed later runs' outputs in one process; kept to measure and to find why).
     #[arg(long, hide = true)]
-    pub no_tensor_pool: bool,
+    pub tensor_pool: bool,
     /// Follow one TIFF or Zarr array that another program is still writing: denoise its frames as
     /// they land into a TIFF output that grows with it (valid after every frame), until
     /// --follow-frames frames were read, `<input>.done` appears, or the input stops changing for

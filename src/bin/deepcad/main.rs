@@ -181,7 +181,7 @@ fn denoise(a: DenoiseArgs, progress: &mut dyn Progress) -> Result<()> {
             None => None,
         },
         overwrite: a.overwrite,
-        tensor_pool: !a.no_tensor_pool,
+        tensor_pool: a.tensor_pool,
         ..Default::default()
     };
     if a.follow {
