@@ -84,21 +84,36 @@ fn start_writer(path: &Path, frames: usize, interval_ms: u64, marker: bool) -> C
 }
 
 fn start_writer_pausing(path: &Path, frames: usize, interval_ms: u64, marker: bool, pause_at: Option<usize>) -> Child {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command
-        .args(["--exact", "follow_tests::writer_process", "--ignored", "--nocapture"])
-        .env("FOLLOW_WRITER_PATH", path)
-        .env("FOLLOW_WRITER_FRAMES", frames.to_string())
-        .env("FOLLOW_WRITER_MS", interval_ms.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    if marker {
-        command.env("FOLLOW_WRITER_MARKER", "1");
+    let writer = WriterRun { frames, interval_ms, marker, pause_at };
+    writer.spawn("follow_tests::writer_process", &[("FOLLOW_WRITER_PATH", path.as_os_str())])
+}
+
+/// How a writer process (this test binary re-run as one of the ignored writer tests) appends.
+struct WriterRun {
+    frames: usize,
+    interval_ms: u64,
+    marker: bool,
+    pause_at: Option<usize>,
+}
+
+impl WriterRun {
+    fn spawn(&self, test: &str, env: &[(&str, &std::ffi::OsStr)]) -> Child {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
+            .args(["--exact", test, "--ignored", "--nocapture"])
+            .envs(env.iter().copied())
+            .env("FOLLOW_WRITER_FRAMES", self.frames.to_string())
+            .env("FOLLOW_WRITER_MS", self.interval_ms.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if self.marker {
+            command.env("FOLLOW_WRITER_MARKER", "1");
+        }
+        if let Some(frame) = self.pause_at {
+            command.env("FOLLOW_WRITER_PAUSE_AT", frame.to_string());
+        }
+        command.spawn().unwrap()
     }
-    if let Some(frame) = pause_at {
-        command.env("FOLLOW_WRITER_PAUSE_AT", frame.to_string());
-    }
-    command.spawn().unwrap()
 }
 
 fn start_follow(input: &Path, model: &Path, output: &Path, extra: &[&str]) -> Child {
@@ -315,22 +330,9 @@ fn start_zarr_writer_styled(
     pause_at: Option<usize>,
     style: &[(&str, &str)],
 ) -> Child {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command
-        .args(["--exact", "follow_tests::zarr_writer_process", "--ignored", "--nocapture"])
-        .env("FOLLOW_ZARR_PATH", path)
-        .envs(style.iter().copied())
-        .env("FOLLOW_WRITER_FRAMES", frames.to_string())
-        .env("FOLLOW_WRITER_MS", interval_ms.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    if marker {
-        command.env("FOLLOW_WRITER_MARKER", "1");
-    }
-    if let Some(frame) = pause_at {
-        command.env("FOLLOW_WRITER_PAUSE_AT", frame.to_string());
-    }
-    command.spawn().unwrap()
+    let mut env = vec![("FOLLOW_ZARR_PATH", path.as_os_str())];
+    env.extend(style.iter().map(|&(key, value)| (key, std::ffi::OsStr::new(value))));
+    WriterRun { frames, interval_ms, marker, pause_at }.spawn("follow_tests::zarr_writer_process", &env)
 }
 
 #[test]
