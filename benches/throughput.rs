@@ -4,6 +4,7 @@
 //!   cargo bench --bench throughput            # all phases
 //!   cargo bench --bench throughput -- infer   # one phase: infer, network, network-plain, train64, train150 (152³: patches are multiples of 8)
 //!   cargo bench --bench throughput -- train64 float32   # training phases take a precision: auto (default), float32, bfloat16
+//!   cargo bench --bench throughput -- train64 float32 libtorch-dispatch   # network/train phases on libtorch's own convolution dispatch
 //!
 //! Baselines measured in the same run: the plain (whole-activation) forward against our
 //! low-memory forward, and the DeepCAD-RT demo tiling (150³ tiles, overlap 0.6), whose voxel count
@@ -16,7 +17,7 @@ use deepcad::infer::{denoise_file, DenoiseSettings};
 use deepcad::io::InMemoryMovie;
 use deepcad::io::{ImageJMetadata, OutputKind, ReadOptions, SampleType, StackWriter};
 use deepcad::model::precision::{inference_model, InferencePrecision};
-use deepcad::model::{Model, ModelMetadata, Normalization};
+use deepcad::model::{LibtorchConvDispatch, Model, ModelMetadata, Normalization};
 use deepcad::progress::{Control, Event, Progress, Silent};
 use deepcad::simulate::{SimulationConfig, Simulator};
 use deepcad::train::{train, Precision, TrainSettings};
@@ -82,7 +83,8 @@ fn infer_phase(precision: InferencePrecision) {
     );
 }
 
-fn network_phase(low_memory: bool, precision: InferencePrecision) {
+fn network_phase(low_memory: bool, precision: InferencePrecision, libtorch_dispatch: bool) {
+    let _dispatch = libtorch_dispatch.then(LibtorchConvDispatch::begin);
     tch::manual_seed(0);
     let float32 =
         Model::new(ModelMetadata::new(16, [64, 64, 64], Normalization::Fixed { offset: 0.0, scale: 1.0 }), Device::Cpu)
@@ -107,11 +109,7 @@ fn network_phase(low_memory: bool, precision: InferencePrecision) {
     println!(
         "network 144^3 tile, {} forward, {kind:?}{}: {:.2} Mvoxel/s = {:.1} GFLOP/s, peak RSS {:.0} MB",
         if low_memory { "low-memory" } else { "plain" },
-        if deepcad::model::ROUTE_SMALL_CONVOLUTIONS_TO_ONEDNN.load(std::sync::atomic::Ordering::Relaxed) {
-            ""
-        } else {
-            " (libtorch dispatch)"
-        },
+        if libtorch_dispatch { " (libtorch dispatch)" } else { "" },
         rate / 1e6,
         rate * deepcad::model::forward_flops_per_voxel(16) / 1e9,
         peak_rss_mb()
@@ -144,7 +142,8 @@ impl Progress for IterationTimer {
     }
 }
 
-fn train_phase(patch: usize, iterations: usize, precision: Precision) {
+fn train_phase(patch: usize, iterations: usize, precision: Precision, libtorch_dispatch: bool) {
+    let _dispatch = libtorch_dispatch.then(LibtorchConvDispatch::begin);
     let frames = 2 * patch + 16;
     let size = patch + 16;
     let sim =
@@ -171,11 +170,7 @@ fn train_phase(patch: usize, iterations: usize, precision: Precision) {
     let steady: Vec<f64> = timer.times.iter().skip(1).copied().collect();
     let mean = steady.iter().sum::<f64>() / steady.len().max(1) as f64;
     let used = precision.resolve(Device::Cpu);
-    let dispatch = if deepcad::model::ROUTE_SMALL_CONVOLUTIONS_TO_ONEDNN.load(std::sync::atomic::Ordering::Relaxed) {
-        ""
-    } else {
-        " (libtorch dispatch)"
-    };
+    let dispatch = if libtorch_dispatch { " (libtorch dispatch)" } else { "" };
     println!("train {patch}^3 patch, f=16, batch 1, {used:?}{dispatch}: {mean:.3} s/iteration over {} iterations, peak RSS {:.0} MB", steady.len(), peak_rss_mb());
 }
 
@@ -533,19 +528,16 @@ fn main() {
     deepcad::device::tune_allocator_for_throughput();
     // Baseline: libtorch's own convolution dispatch (small batch-1 convolutions on its native kernel).
     let libtorch_dispatch = std::env::args().any(|a| a == "libtorch-dispatch");
-    if libtorch_dispatch {
-        deepcad::model::ROUTE_SMALL_CONVOLUTIONS_TO_ONEDNN.store(false, std::sync::atomic::Ordering::Relaxed);
-    }
     println!("# deepcad throughput on CPU ({} threads)", tch::get_num_threads());
     match phase.as_deref() {
         Some("infer") => infer_phase(inference_precision),
         Some("pytorch-best") => pytorch_best_phase(),
         Some("forward64-once") => forward_once_phase(inference_precision),
-        Some("network") => network_phase(true, inference_precision),
-        Some("network-plain") => network_phase(false, inference_precision),
-        Some("train64") => train_phase(64, 8, precision),
-        Some("train150") => train_phase(152, 3, precision),
-        Some("train64-once") => train_phase(64, 1, Precision::Float32),
+        Some("network") => network_phase(true, inference_precision, libtorch_dispatch),
+        Some("network-plain") => network_phase(false, inference_precision, libtorch_dispatch),
+        Some("train64") => train_phase(64, 8, precision, libtorch_dispatch),
+        Some("train150") => train_phase(152, 3, precision, libtorch_dispatch),
+        Some("train64-once") => train_phase(64, 1, Precision::Float32, libtorch_dispatch),
         Some("matmul") => matmul_phase(),
         Some("pytorch") => pytorch_phase(),
         Some("compare") => compare_phase(),

@@ -1,7 +1,8 @@
 //! How one 3-D convolution of the network runs: in the activations' precision, and on the CPU
 //! kernel libtorch would not pick by itself where its choice is slow or thread-count dependent.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::cell::Cell;
+use std::marker::PhantomData;
 
 use tch::Tensor;
 
@@ -21,7 +22,7 @@ pub(super) fn conv(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, padding: 
             // whole-movie run. Always oneDNN at inference makes them agree bit for bit.
             return Ok(x.f_mkldnn_convolution(weight, bias, [0, 0, 0], [1, 1, 1], [1, 1, 1], 1)?);
         }
-        if ROUTE_SMALL_CONVOLUTIONS_TO_ONEDNN.load(Ordering::Relaxed) && runs_on_native_kernel(x, weight, padding) {
+        if !LIBTORCH_DISPATCH.get() && runs_on_native_kernel(x, weight, padding) {
             return conv_as_batch_of_two(x, weight, bias, padding);
         }
         return Ok(x.f_conv3d(weight, bias, [1, 1, 1], [padding; 3], [1, 1, 1], 1)?);
@@ -38,9 +39,9 @@ pub(super) fn conv(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, padding: 
 /// Whether libtorch 2.11 would run this float32 3-D convolution on its native im2col kernel
 /// instead of oneDNN: batch 1 with N·C·D·H ≤ 20480 (`ConvParams::use_mkldnn`), i.e. the deeper,
 /// smaller levels of a 64³ training patch (every level below full resolution) and of inference tiles.
-/// There the native kernel ran 2–6× slower than oneDNN on the same shapes (44 vs 246 GFLOP/s for
-/// 32→64 channels at 24³, measured on 2 cores). Pointwise kernels are left alone (nothing to gain),
-/// and so are outputs narrower than two columns (nothing to split).
+/// There the native kernel is several times slower than oneDNN on the same shapes
+/// (docs/measurements.md). Pointwise kernels are left alone (nothing to gain), and so are outputs
+/// narrower than two columns (nothing to split).
 fn runs_on_native_kernel(x: &Tensor, weight: &Tensor, padding: i64) -> bool {
     let s = x.size();
     let kernel = weight.size()[4];
@@ -62,8 +63,33 @@ fn is_pointwise_inference_on_cpu(weight: &Tensor, x: &Tensor) -> bool {
         && !x.requires_grad()
 }
 
-/// Off only to measure libtorch's own dispatch against it (`benches/throughput.rs`).
-pub static ROUTE_SMALL_CONVOLUTIONS_TO_ONEDNN: AtomicBool = AtomicBool::new(true);
+thread_local! {
+    /// Set only while a [`LibtorchConvDispatch`] guard lives on this thread.
+    static LIBTORCH_DISPATCH: Cell<bool> = const { Cell::new(false) };
+}
+
+/// While alive, convolutions run on the calling thread take libtorch's own dispatch instead of
+/// being routed to oneDNN: only to measure that baseline (`benches/throughput.rs`). It is scoped to
+/// one thread and one lifetime, so a library shared by many callers in one process (Fiji's JVM)
+/// has no switch one caller could flip for the others; dropping it restores what was before.
+#[must_use = "the libtorch dispatch lasts only while the guard lives"]
+pub struct LibtorchConvDispatch {
+    previous: bool,
+    /// Not `Send`: the guard must be dropped on the thread whose setting it changed.
+    _same_thread: PhantomData<*const ()>,
+}
+
+impl LibtorchConvDispatch {
+    pub fn begin() -> Self {
+        Self { previous: LIBTORCH_DISPATCH.replace(true), _same_thread: PhantomData }
+    }
+}
+
+impl Drop for LibtorchConvDispatch {
+    fn drop(&mut self) {
+        LIBTORCH_DISPATCH.set(self.previous);
+    }
+}
 
 /// The same convolution computed as a batch of two, so libtorch sends it to oneDNN (batch > 1),
 /// forward and backward: the output's columns (last axis) are cut into two equal halves, each
@@ -104,6 +130,19 @@ mod tests {
         let loss = (&y * &y).sum(Kind::Float);
         let g = Tensor::run_backward(&[loss], &[x, w], false, false);
         [y, g[0].shallow_clone(), g[1].shallow_clone()]
+    }
+
+    #[test]
+    fn the_libtorch_dispatch_lasts_only_while_its_guard_lives_and_only_on_its_thread() {
+        assert!(!LIBTORCH_DISPATCH.get());
+        {
+            let _outer = LibtorchConvDispatch::begin();
+            assert!(LIBTORCH_DISPATCH.get());
+            assert!(!std::thread::spawn(|| LIBTORCH_DISPATCH.get()).join().unwrap(), "another thread is unaffected");
+            drop(LibtorchConvDispatch::begin());
+            assert!(LIBTORCH_DISPATCH.get(), "an inner guard restores the outer one's setting");
+        }
+        assert!(!LIBTORCH_DISPATCH.get());
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod unet3d;
 mod upsampled_conv;
 
 pub use crate::geometry::{ALIGNMENT, LEVELS};
-pub use conv_dispatch::ROUTE_SMALL_CONVOLUTIONS_TO_ONEDNN;
+pub use conv_dispatch::LibtorchConvDispatch;
 pub use unet3d::{
     forward_flops_per_voxel, parameter_count, slab_bytes_per_voxel, slab_columns, UNet3d, SLAB_SHARE_OF_TILE,
     SLAB_VOXELS,
