@@ -14,6 +14,8 @@ pub trait Vocabulary: Copy + PartialEq + Sized + 'static {
     const WORDS: &'static [(Self, &'static str)];
     /// Words of earlier releases (request JSON, bundles), still accepted on reading.
     const OLDER: &'static [(Self, &'static str)] = &[];
+    /// Whether a word is read whatever its letter case ("U16" as "u16"); written words are as listed.
+    const ANY_CASE: bool = false;
 
     /// The value's word.
     fn word(self) -> &'static str {
@@ -22,7 +24,8 @@ pub trait Vocabulary: Copy + PartialEq + Sized + 'static {
 
     /// The value a word names; otherwise an error that lists the words.
     fn from_word(word: &str) -> Result<Self> {
-        Self::WORDS.iter().chain(Self::OLDER).find(|(_, w)| *w == word).map(|(value, _)| *value).ok_or_else(|| {
+        let same = |w: &str| if Self::ANY_CASE { w.eq_ignore_ascii_case(word) } else { w == word };
+        Self::WORDS.iter().chain(Self::OLDER).find(|(_, w)| same(w)).map(|(value, _)| *value).ok_or_else(|| {
             Error::usage(format!("{} '{word}' is unknown; use {}", Self::WHAT, Self::words().join(", ")))
         })
     }
@@ -92,5 +95,23 @@ mod tests {
         assert!(err.contains("shade 'grey'") && err.contains("light, dark"), "{err}");
         let err = serde_json::from_str::<Shade>("\"grey\"").unwrap_err().to_string();
         assert!(err.contains("light, dark"), "{err}");
+        assert!("Light".parse::<Shade>().is_err(), "letter case counts unless the vocabulary says otherwise");
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    struct Loud;
+
+    impl Vocabulary for Loud {
+        const WHAT: &'static str = "volume";
+        const WORDS: &'static [(Self, &'static str)] = &[(Loud, "loud")];
+        const OLDER: &'static [(Self, &'static str)] = &[(Loud, "noisy")];
+        const ANY_CASE: bool = true;
+    }
+
+    #[test]
+    fn a_vocabulary_read_in_any_case_accepts_every_case_of_current_and_older_words() {
+        assert_eq!(Loud::from_word("LOUD").unwrap(), Loud);
+        assert_eq!(Loud::from_word("Noisy").unwrap(), Loud);
+        assert!(Loud::from_word("quiet").is_err());
     }
 }

@@ -27,6 +27,12 @@ pub enum Backlog {
     Queue,
 }
 
+impl crate::vocabulary::Vocabulary for Backlog {
+    const WHAT: &'static str = "behind";
+    const WORDS: &'static [(Self, &'static str)] = &[(Backlog::Drop, "drop"), (Backlog::Queue, "queue")];
+}
+crate::spelled!(Backlog);
+
 /// One finished frame, in input units.
 #[derive(Debug, Clone)]
 pub struct LiveFrame {

@@ -2,6 +2,8 @@
 //! the `f32` the engine computes in. Writing rounds half away from zero, clips to the type's range
 //! and maps NaN to 0, so a denoised float frame always lands on a valid integer image.
 
+use crate::vocabulary::Vocabulary;
+
 /// The grayscale sample types a stack may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SampleType {
@@ -11,15 +13,32 @@ pub enum SampleType {
     F32,
 }
 
+impl Vocabulary for SampleType {
+    const WHAT: &'static str = "sample type";
+    const WORDS: &'static [(Self, &'static str)] =
+        &[(SampleType::U8, "u8"), (SampleType::U16, "u16"), (SampleType::I16, "i16"), (SampleType::F32, "f32")];
+    /// ImageJ's and NumPy's names for the same types, which callers have always been able to use.
+    const OLDER: &'static [(Self, &'static str)] = &[
+        (SampleType::U8, "uint8"),
+        (SampleType::U8, "8"),
+        (SampleType::U8, "8-bit"),
+        (SampleType::U16, "uint16"),
+        (SampleType::U16, "16"),
+        (SampleType::U16, "16-bit"),
+        (SampleType::I16, "int16"),
+        (SampleType::F32, "float32"),
+        (SampleType::F32, "float"),
+        (SampleType::F32, "32"),
+        (SampleType::F32, "32-bit"),
+    ];
+    const ANY_CASE: bool = true;
+}
+crate::spelled!(SampleType);
+
 impl SampleType {
-    /// Short lowercase name, as users and the CLI spell it ("u8", "u16", "i16", "f32").
+    /// Its word, as users and the CLI spell it ("u8", "u16", "i16", "f32").
     pub fn name(self) -> &'static str {
-        match self {
-            SampleType::U8 => "u8",
-            SampleType::U16 => "u16",
-            SampleType::I16 => "i16",
-            SampleType::F32 => "f32",
-        }
+        self.word()
     }
 
     /// Bytes per sample.
@@ -39,23 +58,6 @@ impl SampleType {
             SampleType::I16 => (-32768.0, 32767.0),
             SampleType::F32 => (f32::MIN, f32::MAX),
         }
-    }
-
-    /// Parses `name()` back (also accepts "uint8", "uint16", "int16", "float32").
-    pub fn from_name(name: &str) -> Option<SampleType> {
-        match name.to_ascii_lowercase().as_str() {
-            "u8" | "uint8" | "8" | "8-bit" => Some(SampleType::U8),
-            "u16" | "uint16" | "16" | "16-bit" => Some(SampleType::U16),
-            "i16" | "int16" => Some(SampleType::I16),
-            "f32" | "float32" | "float" | "32" | "32-bit" => Some(SampleType::F32),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for SampleType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -189,10 +191,14 @@ mod tests {
     }
 
     #[test]
-    fn names_parse_back() {
+    fn names_parse_back_and_imagej_names_in_any_case_still_read() {
         for t in [SampleType::U8, SampleType::U16, SampleType::I16, SampleType::F32] {
-            assert_eq!(SampleType::from_name(t.name()), Some(t));
+            assert_eq!(t.name().parse::<SampleType>().unwrap(), t);
+            assert_eq!(serde_json::from_value::<SampleType>(serde_json::json!(t.name())).unwrap(), t);
         }
-        assert_eq!(SampleType::from_name("f64"), None);
+        assert_eq!("UINT16".parse::<SampleType>().unwrap(), SampleType::U16);
+        assert_eq!("32-bit".parse::<SampleType>().unwrap(), SampleType::F32);
+        let err = "f64".parse::<SampleType>().unwrap_err().to_string();
+        assert!(err.contains("'f64'") && err.contains("u8, u16, i16, f32"), "{err}");
     }
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::cell::RefCell;
 
 use crate::infer::{denoise_batch, denoise_in_memory, denoise_to_file, plan_batch, DenoiseSettings, DEFAULT_SUFFIX};
-use crate::io::{Calibration, ImageJMetadata, ReadOptions};
+use crate::io::{Calibration, ImageJMetadata, ReadOptions, SampleType};
 use crate::model::Model;
 use crate::progress::{report, Event};
 use crate::Error;
@@ -70,7 +70,7 @@ struct InMemoryRequest {
     settings: Option<Value>,
     width: i32,
     height: i32,
-    sample_type: String,
+    sample_type: SampleType,
 }
 
 #[unsafe(no_mangle)]
@@ -84,7 +84,7 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoise0<'local>(
     unowned
         .with_env(|env| -> JniResult<JObjectArray<'local>> {
             let r: InMemoryRequest = arguments::request(env, &request, "denoise")?;
-            let sample_type = pixels::parse_sample_type(&r.sample_type)?;
+            let sample_type = r.sample_type;
             let call = DenoiseCall::read(&r.model, &r.device, &r.settings)?;
             let mut movie = pixels::read_movie(env, "image".into(), &planes, r.width, r.height, sample_type)?;
             let (denoised, output_type) = with_progress(env, &listener, |progress| {
@@ -124,7 +124,7 @@ struct ToFileRequest {
     frames: i32,
     width: i32,
     height: i32,
-    sample_type: String,
+    sample_type: SampleType,
     output: String,
     source: Option<String>,
     calibration: Option<Value>,
@@ -145,7 +145,7 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseToFile0<'local
     unowned
         .with_env(|env| -> JniResult<JString<'local>> {
             let r: ToFileRequest = arguments::request(env, &request, "denoise-to-file")?;
-            let sample_type = pixels::parse_sample_type(&r.sample_type)?;
+            let sample_type = r.sample_type;
             let metadata = output_metadata(&r.calibration, r.frames.max(0) as usize)?;
             let call = DenoiseCall::read(&r.model, &r.device, &r.settings)?;
             let output = PathBuf::from(&r.output);

@@ -16,13 +16,14 @@ use jni::{jni_str, Env, EnvUnowned};
 use serde::Deserialize;
 
 use crate::infer::{Backlog, DenoiseSettings, LiveFrame, LiveSettings, LiveStream};
+use crate::io::SampleType;
 use crate::model::precision::InferencePrecision;
 use crate::model::Model;
 use crate::Error;
 
 use super::arguments;
 use super::failure::{JniResult, ThrowDeepCadException};
-use super::pixels::{parse_sample_type, PlaneReader};
+use super::pixels::PlaneReader;
 
 static STREAMS: Mutex<Option<HashMap<i64, LiveStream>>> = Mutex::new(None);
 static NEXT_HANDLE: AtomicI64 = AtomicI64::new(1);
@@ -36,7 +37,7 @@ struct LiveRequest {
     look_ahead: Option<usize>,
     step: Option<usize>,
     /// "drop" or "queue".
-    behind: Option<String>,
+    behind: Option<Backlog>,
     max_behind: Option<usize>,
     warm_up_frames: Option<usize>,
     max_memory_bytes: Option<usize>,
@@ -54,15 +55,10 @@ fn unknown(handle: jlong) -> Error {
 
 fn settings_of(request: &LiveRequest) -> JniResult<LiveSettings> {
     let defaults = LiveSettings::default();
-    let backlog = match request.behind.as_deref() {
-        None | Some("drop") => Backlog::Drop,
-        Some("queue") => Backlog::Queue,
-        Some(other) => return Err(Error::usage(format!("behind '{other}' is unknown; use drop or queue")).into()),
-    };
     Ok(LiveSettings {
         look_ahead: request.look_ahead,
         step: request.step.unwrap_or(defaults.step),
-        backlog,
+        backlog: request.behind.unwrap_or(defaults.backlog),
         max_backlog_frames: request.max_behind.unwrap_or(defaults.max_backlog_frames),
         warm_up_frames: request.warm_up_frames.unwrap_or(defaults.warm_up_frames),
         denoise: DenoiseSettings {
@@ -86,7 +82,7 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_liveOpen0<'local>(
     unowned
         .with_env(|env| -> JniResult<jlong> {
             let request: LiveRequest = arguments::request(env, &request_json, "live settings")?;
-            let sample_type = parse_sample_type(&arguments::string(env, &sample_type, "sample type")?)?;
+            let sample_type = arguments::string(env, &sample_type, "sample type")?.parse::<SampleType>()?;
             if width <= 0 || height <= 0 {
                 return Err(Error::usage(format!("live images of {width}×{height} have no pixels")).into());
             }
@@ -131,7 +127,7 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_livePush0<'local>(
 ) -> JObjectArray<'local> {
     unowned
         .with_env(|env| -> JniResult<JObjectArray<'local>> {
-            let sample_type = parse_sample_type(&arguments::string(env, &sample_type, "sample type")?)?;
+            let sample_type = arguments::string(env, &sample_type, "sample type")?.parse::<SampleType>()?;
             let mut reader = PlaneReader::new(width, height, sample_type)?;
             let mut values = vec![0f32; (width as usize) * (height as usize)];
             let finished = {

@@ -10,15 +10,6 @@ use crate::Error;
 
 use super::failure::JniResult;
 
-pub fn parse_sample_type(name: &str) -> JniResult<SampleType> {
-    SampleType::from_name(name).ok_or_else(|| {
-        Error::usage(format!(
-            "sample type '{name}' is not one of u8, u16, i16, f32 (8-bit, 16-bit or 32-bit grayscale)"
-        ))
-        .into()
-    })
-}
-
 fn frame_len(width: i32, height: i32) -> JniResult<usize> {
     if width <= 0 || height <= 0 {
         return Err(Error::usage(format!("image size {width}×{height} must be positive")).into());

@@ -7,7 +7,7 @@ use jni::{Env, EnvUnowned};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::io::FrameSource;
+use crate::io::{FrameSource, SampleType};
 use crate::progress::{report, Event};
 use crate::train::{best_bundle_path, open_training_inputs, train, TrainReport, TrainSettings};
 
@@ -23,7 +23,7 @@ use super::pixels;
 struct InMemoryRequest {
     width: i32,
     height: i32,
-    sample_type: String,
+    sample_type: SampleType,
     source_name: Option<String>,
     settings: Option<Value>,
     output: String,
@@ -42,7 +42,7 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_train0<'local>(
     unowned
         .with_env(|env| -> JniResult<JString<'local>> {
             let r: InMemoryRequest = arguments::request(env, &request, "training")?;
-            let sample_type = pixels::parse_sample_type(&r.sample_type)?;
+            let sample_type = r.sample_type;
             let name = given(&r.source_name).unwrap_or("image").to_string();
             let training = TrainingRequest::read(&r.settings, &r.output, &r.resume, &r.device)?;
             let movie = pixels::read_movie(env, name, &planes, r.width, r.height, sample_type)?;

@@ -13,6 +13,7 @@ use super::pth::read_pth;
 use super::reference_architecture::check_reference_architecture;
 use super::reference_params::ReferenceParams;
 use crate::tiling::round_up;
+use crate::vocabulary::Vocabulary;
 use crate::{Error, Result};
 
 /// The `para.yaml` beside a checkpoint, if there is one.
@@ -30,17 +31,12 @@ pub enum ReferenceNormalization {
     StackMin,
 }
 
-impl ReferenceNormalization {
-    pub fn from_name(name: &str) -> Result<Self> {
-        match name {
-            "stack-mean" => Ok(ReferenceNormalization::StackMean),
-            "stack-min" => Ok(ReferenceNormalization::StackMin),
-            other => {
-                Err(Error::usage(format!("reference normalisation '{other}' is unknown; use stack-mean or stack-min")))
-            }
-        }
-    }
+impl Vocabulary for ReferenceNormalization {
+    const WHAT: &'static str = "reference normalisation";
+    const WORDS: &'static [(Self, &'static str)] =
+        &[(ReferenceNormalization::StackMean, "stack-mean"), (ReferenceNormalization::StackMin, "stack-min")];
 }
+crate::spelled!(ReferenceNormalization);
 
 /// The convention `params` says the checkpoint was trained with, and why; the current one
 /// (stack mean) when nothing says otherwise.

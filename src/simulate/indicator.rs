@@ -2,11 +2,10 @@
 //! spike and how long it takes to fall back. Fast indicators are where denoisers that predict a
 //! frame from its neighbours are weakest: a transient a few frames long is averaged away.
 
-use crate::{Error, Result};
+use crate::vocabulary::Vocabulary;
 
 /// Which calcium indicator the simulated neurons express.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Indicator {
     /// GCaMP6s-like (the simulator's original kinetics): rise 50 ms, decay 0.5–1 s per neuron.
     #[default]
@@ -15,25 +14,13 @@ pub enum Indicator {
     Fast,
 }
 
+impl Vocabulary for Indicator {
+    const WHAT: &'static str = "indicator";
+    const WORDS: &'static [(Self, &'static str)] = &[(Indicator::Gcamp6s, "gcamp6s"), (Indicator::Fast, "fast")];
+}
+crate::spelled!(Indicator);
+
 impl Indicator {
-    /// Every indicator, in the order the command line lists them.
-    pub const ALL: [Indicator; 2] = [Indicator::Gcamp6s, Indicator::Fast];
-
-    /// The name used on the command line and in settings files.
-    pub fn name(self) -> &'static str {
-        match self {
-            Indicator::Gcamp6s => "gcamp6s",
-            Indicator::Fast => "fast",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Result<Indicator> {
-        Indicator::ALL.into_iter().find(|i| i.name() == name).ok_or_else(|| {
-            let known: Vec<&str> = Indicator::ALL.iter().map(|i| i.name()).collect();
-            Error::usage(format!("unknown indicator '{name}'; use one of {}", known.join(", ")))
-        })
-    }
-
     /// Range of the rise time constant in seconds; each neuron draws its own within it. A range
     /// of one value draws nothing, which keeps GCaMP6s movies identical to those simulated before
     /// indicators could be chosen.

@@ -266,8 +266,8 @@ pub struct DenoiseArgs {
     pub live_step: usize,
     /// With --follow: when denoising falls behind the camera, drop = write whole steps undenoised
     /// (listed in `<output>.done`), queue = denoise every frame and fail past --max-behind frames.
-    #[arg(long, default_value = "drop", value_parser = clap::builder::PossibleValuesParser::new(["drop", "queue"]))]
-    pub behind: String,
+    #[arg(long, default_value = "drop", value_parser = words::<deepcad::infer::Backlog>())]
+    pub behind: deepcad::infer::Backlog,
     /// With --follow: frames that may wait before --behind applies.
     #[arg(long, default_value_t = 64)]
     pub max_behind: usize,
@@ -300,8 +300,8 @@ pub struct ImportArgs {
     /// The normalisation the checkpoint was trained with: stack-mean (DeepCAD-RT since 2022) or
     /// stack-min (the 2021 release, which trained the official checkpoint). Default: what para.yaml
     /// implies, else stack-mean.
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["stack-mean", "stack-min"]))]
-    pub normalization: Option<String>,
+    #[arg(long, value_parser = words::<deepcad::model::import::ReferenceNormalization>())]
+    pub normalization: Option<deepcad::model::import::ReferenceNormalization>,
     /// Replace an existing file at the output path.
     #[arg(long)]
     pub overwrite: bool,

@@ -18,7 +18,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use deepcad::infer::{Backlog, DenoiseSettings, LiveFrame, LiveSettings, LiveStream, OutputType};
+use deepcad::infer::{DenoiseSettings, LiveFrame, LiveSettings, LiveStream, OutputType};
 use deepcad::io::{FrameData, ReadOptions, SampleType};
 use deepcad::model::Model;
 use deepcad::progress::{report, Event, Progress};
@@ -127,7 +127,7 @@ pub fn follow(a: &DenoiseArgs, model: Model, settings: DenoiseSettings, progress
     let live_settings = LiveSettings {
         look_ahead: a.look_ahead,
         step: a.live_step,
-        backlog: if a.behind == "queue" { Backlog::Queue } else { Backlog::Drop },
+        backlog: a.behind,
         max_backlog_frames: a.max_behind,
         denoise: settings.clone(),
         ..Default::default()

@@ -235,8 +235,8 @@ fn info(a: InfoArgs) -> Result<()> {
 }
 
 fn import(a: ImportArgs, progress: &mut dyn Progress) -> Result<()> {
-    use deepcad::model::import::{import_reference_checkpoint_as, ReferenceNormalization};
-    let convention = a.normalization.as_deref().map(ReferenceNormalization::from_name).transpose()?;
+    use deepcad::model::import::import_reference_checkpoint_as;
+    let convention = a.normalization;
     // The checkpoint and the para.yaml read with it (given, or the one beside it).
     let mut inputs = vec![a.checkpoint.clone(), a.checkpoint.with_file_name("para.yaml")];
     inputs.extend(a.params.clone());
@@ -281,7 +281,7 @@ fn export_bioimageio(a: ExportBioimageioArgs, progress: &mut dyn Progress) -> Re
 }
 
 fn simulate(a: SimulateArgs, progress: &mut dyn Progress) -> Result<()> {
-    use deepcad::simulate::{Indicator, ONE_PHOTON_BACKGROUND, ONE_PHOTON_NEUROPIL};
+    use deepcad::simulate::{ONE_PHOTON_BACKGROUND, ONE_PHOTON_NEUROPIL};
     // --one-photon only changes the strengths' defaults: explicit --background/--neuropil win.
     let (background, neuropil) = if a.one_photon { (ONE_PHOTON_BACKGROUND, ONE_PHOTON_NEUROPIL) } else { (1.0, 1.0) };
     let config = SimulationConfig {
@@ -295,7 +295,7 @@ fn simulate(a: SimulateArgs, progress: &mut dyn Progress) -> Result<()> {
         offset: a.offset,
         read_noise: a.read_noise,
         seed: a.seed,
-        indicator: Indicator::from_name(&a.indicator)?,
+        indicator: a.indicator,
         firing_rate_hz: a.firing_rate,
         background: a.background.unwrap_or(background),
         neuropil: a.neuropil.unwrap_or(neuropil),

@@ -36,9 +36,8 @@ pub struct SimulateArgs {
     pub frame_rate: f64,
     /// Calcium indicator kinetics: gcamp6s (rise 50 ms, decay 0.5–1 s) or fast (GCaMP8f-like: rise
     /// 10–20 ms, decay 100–200 ms), each neuron drawing its own times within the range.
-    #[arg(long, default_value = "gcamp6s",
-          value_parser = clap::builder::PossibleValuesParser::new(deepcad::simulate::Indicator::ALL.map(|i| i.name())))]
-    pub indicator: String,
+    #[arg(long, default_value_t, value_parser = crate::arg_values::words::<deepcad::simulate::Indicator>())]
+    pub indicator: deepcad::simulate::Indicator,
     /// Mean firing rate in Hz: each neuron fires as a Poisson process at its own rate in 0.4–1.6× this.
     /// 0.05 gives sparse, mostly single-spike events.
     #[arg(long, default_value_t = 0.5)]
