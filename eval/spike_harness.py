@@ -22,6 +22,7 @@ import time
 import numpy as np
 import tifffile
 
+import spike_bound
 import spikes as sp
 
 SPIKE_SUITE = (
@@ -101,6 +102,8 @@ def spike_scores(record):
         for metric in ("r", "f1"):
             best = max(mine, key=lambda k: -math.inf if results[k][metric] is None else results[k][metric])
             scores[f"{family}_for_spike_{metric}"] = _summary(results[best], sp.describe_baseline(best))
+    scores["_bound"] = spike_bound.bound_scores(paths, outputs(record), raw, tifffile.imread(paths["truth"]), masks,
+                                                truth_spikes)
     scores["_all_baselines"] = [{"source": sp.describe_baseline(k), "r": results[k]["r"], "f1": results[k]["f1"]}
                                 for k in kinds]
     scores["_seconds"] = time.perf_counter() - started
@@ -122,6 +125,7 @@ def spike_metrics(record):
         values["best_baseline"] = s[best][key] if best else None
         m[metric] = values
         m[f"best_baseline_{metric}_source"] = s[best]["source"] if best else None
+    m.update(spike_bound.bound_metrics(s, outputs(record)))
     return m
 
 
@@ -235,6 +239,9 @@ def suite_report_lines(results, labels=None):
                          f"**{m('spike_r', 'ours')}** | {ref_r} | {m('spike_r', 'best_baseline')} | "
                          f"{m('spike_r', 'clean')} | {m('spike_f1', 'raw')} | **{m('spike_f1', 'ours')}** | {ref_f} | "
                          f"{m('spike_f1', 'best_baseline')} | {m('spike_f1', 'clean')} |")
+    lines += spike_bound.bound_lines(
+        [(sc["label"], p, [r for r in runs if r["scenario"] == sc["name"] and r["photons"] == p])
+         for sc in SPIKE_SUITE for p in results["settings"]["photons"]], fmt, mean)
     lines += method_comparison_lines(results, mean)
     lines += ["", "![Spike r per movie](spikes.png)", "", "## Per movie", ""]
     for r in runs:

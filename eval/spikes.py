@@ -217,17 +217,22 @@ def robust_noise_sd(trace):
     return float(1.4826 * np.median(np.abs(y - np.median(y))))
 
 
-def infer_spikes(trace):
-    """OASIS AR(2), every parameter estimated from the trace (tau_d = tau_r = None)."""
+def infer_spikes(trace, known=None):
+    """OASIS AR(2), every parameter estimated from the trace (tau_d = tau_r = None); or, with
+    `known` = (g, sn), with those AR coefficients and noise level given (eval/spike_bound.py)."""
     from oasis.functions import deconvolve, estimate_parameters
     y = np.asarray(trace, dtype=np.float64)
     # OASIS replaces AR roots outside (0, 1) by random values; a fixed seed keeps scores reproducible.
     np.random.seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _, sn = estimate_parameters(y, p=2, fudge_factor=0.98)
-        np.random.seed(0)
-        c, s, b, g, _ = deconvolve(y, tau_d=None, tau_r=None)
+        if known is None:
+            _, sn = estimate_parameters(y, p=2, fudge_factor=0.98)
+            np.random.seed(0)
+            c, s, b, g, _ = deconvolve(y, tau_d=None, tau_r=None)
+        else:
+            g, sn = known
+            c, s, b, g, _ = deconvolve(y, g=tuple(g), sn=sn, tau_d=None, tau_r=None)
     return Inference(s=np.asarray(s, dtype=np.float64), c=np.asarray(c), b=float(b), g=tuple(g), sn=float(sn),
                      noise_sd=robust_noise_sd(y))
 
@@ -300,14 +305,15 @@ def pearson(a, b):
     return float((a * b).sum() / denominator) if denominator > 0 else 0.0
 
 
-def score_trace(trace, true_counts):
-    """Spike r, event F1 (with precision and recall) and what OASIS estimated, for one neuron."""
+def score_trace(trace, true_counts, known=None):
+    """Spike r, event F1 (with precision and recall) and what OASIS estimated, for one neuron
+    (`known`: see infer_spikes)."""
     true_counts = np.asarray(true_counts, dtype=np.float64)
     if not np.isfinite(trace).all():
         return None
     true_events = np.flatnonzero(true_counts > 0)
     try:
-        inference = infer_spikes(trace)
+        inference = infer_spikes(trace, known)
     except (ValueError, np.linalg.LinAlgError) as error:
         # OASIS gave up on this trace (e.g. a degenerate AR estimate): a user gets no spikes from it.
         nothing = None if len(true_events) == 0 else 0.0
@@ -328,12 +334,13 @@ def score_trace(trace, true_counts):
     return result
 
 
-def score_traces(traces, spikes):
-    """Scores of every neuron (traces (neurons, T), spikes (T, neurons)) and their medians."""
+def score_traces(traces, spikes, known=None):
+    """Scores of every neuron (traces (neurons, T), spikes (T, neurons)) and their medians; `known`:
+    one (g, sn) per neuron, or None (see infer_spikes)."""
     if traces.shape[1] != spikes.shape[0] or traces.shape[0] != spikes.shape[1]:
         raise ValueError(f"{traces.shape[0]} traces of {traces.shape[1]} frames against spikes for "
                          f"{spikes.shape[1]} neurons over {spikes.shape[0]} frames")
-    neurons = [score_trace(traces[n], spikes[:, n]) for n in range(len(traces))]
+    neurons = [score_trace(traces[n], spikes[:, n], None if known is None else known[n]) for n in range(len(traces))]
 
     def median(key):
         values = [n[key] for n in neurons if n is not None and n[key] is not None]
