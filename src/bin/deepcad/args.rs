@@ -221,8 +221,9 @@ pub struct DenoiseArgs {
     /// Tiles per network call (helps on GPUs).
     #[arg(long, default_value_t = deepcad::infer::DenoiseSettings::default().batch_size)]
     pub batch_size: usize,
-    /// Network arithmetic: auto (float32 for now), float32, or bfloat16: faster on CPUs with AVX512-BF16
-    /// or AMX and on Ampere+ GPUs (refused elsewhere), at most 0.01 dB from float32 in the evaluation.
+    /// Network arithmetic: auto (bfloat16 where the CPU or GPU computes it natively, float32
+    /// elsewhere), float32, or bfloat16: faster on CPUs with AVX512-BF16 or AMX and on Ampere+ GPUs
+    /// (refused elsewhere), at most 0.01 dB from float32 in the evaluation.
     #[arg(long, default_value_t, value_parser = words::<deepcad::model::precision::InferencePrecision>())]
     pub precision: deepcad::model::precision::InferencePrecision,
     /// Channel of a multi-channel hyperstack (counting from 0).
