@@ -21,7 +21,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use deepcad::infer::{bytes_per_voxel, denoise_file, plan_memory, Budget, DenoiseSettings};
+use deepcad::infer::{bytes_per_voxel, denoise_file_to_file, plan_memory, Budget, DenoiseSettings};
 use deepcad::io::{ImageJMetadata, OutputKind, ReadOptions, SampleType, StackWriter};
 use deepcad::model::{Model, ModelMetadata, Normalization};
 use deepcad::progress::Silent;
@@ -90,7 +90,7 @@ fn run_measured(command: &mut Command) -> (f64, u64) {
 /// Frames per second of the engine in this process on `input`, pipelined or not.
 fn engine_frames_per_second(model: &Model, input: &Path, output: &Path, tile: [usize; 3], pipelined: bool) -> f64 {
     let settings = DenoiseSettings { tile: Some(tile), pipelined, ..Default::default() };
-    let report = denoise_file(model, input, output, &ReadOptions::default(), &settings, &mut Silent).unwrap();
+    let report = denoise_file_to_file(model, input, output, &ReadOptions::default(), &settings, &mut Silent).unwrap();
     std::fs::remove_file(output).unwrap();
     report.frames as f64 / report.seconds
 }

@@ -13,7 +13,7 @@
 use std::process::Command;
 use std::time::Instant;
 
-use deepcad::infer::{denoise_file, DenoiseSettings};
+use deepcad::infer::{denoise_file_to_file, DenoiseSettings};
 use deepcad::io::InMemoryMovie;
 use deepcad::io::{ImageJMetadata, OutputKind, ReadOptions, SampleType, StackWriter};
 use deepcad::model::precision::{inference_model, InferencePrecision};
@@ -70,7 +70,8 @@ fn infer_phase(precision: InferencePrecision) {
     .unwrap();
     let started = Instant::now();
     let settings = DenoiseSettings { precision, ..DenoiseSettings::default() };
-    let report = denoise_file(&model, &input, &output, &ReadOptions::default(), &settings, &mut Silent).unwrap();
+    let report =
+        denoise_file_to_file(&model, &input, &output, &ReadOptions::default(), &settings, &mut Silent).unwrap();
     let seconds = started.elapsed().as_secs_f64();
     let voxels = (shape[0] * shape[1] * shape[2]) as f64;
     println!(

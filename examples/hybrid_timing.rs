@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use deepcad::infer::{denoise_volume, DenoiseSettings};
+use deepcad::infer::{denoise_source_to_memory, DenoiseSettings};
 use deepcad::io::{FrameSource, InMemoryMovie, SampleType};
 use deepcad::model::{Model, ModelMetadata, Normalization, SelfSupervision};
 use deepcad::progress::{Control, Event, Progress};
@@ -82,7 +82,7 @@ fn seconds_per_frame(model: &Model, data: &[f32], size: usize) -> (f64, String) 
     let mut movie = InMemoryMovie::new("timing", size, size, frames, SampleType::U16, data.to_vec()).unwrap();
     let mut recorder = Recorder::default();
     let started = Instant::now();
-    denoise_volume(model, &mut movie, &DenoiseSettings::default(), &mut recorder).unwrap();
+    denoise_source_to_memory(model, &mut movie, &DenoiseSettings::default(), &mut recorder).unwrap();
     (started.elapsed().as_secs_f64() / frames as f64, recorder.tiles.unwrap_or_default())
 }
 

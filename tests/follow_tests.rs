@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use deepcad::infer::{denoise_volume, DenoiseSettings};
+use deepcad::infer::{denoise_source_to_memory, DenoiseSettings};
 use deepcad::io::{open_movie, FrameData, InMemoryMovie, ReadOptions, SampleType, StackReader};
 use deepcad::model::{Model, ModelMetadata, Normalization};
 use deepcad::progress::Silent;
@@ -148,7 +148,7 @@ fn offline(model: &Path, input: &Path, frames: usize, tile: [usize; 3]) -> Vec<f
     }
     let mut movie = InMemoryMovie::new("finished", SIDE, SIDE, frames, SampleType::U16, data).unwrap();
     let settings = DenoiseSettings { tile: Some(tile), ..Default::default() };
-    let values = denoise_volume(&model, &mut movie, &settings, &mut Silent).unwrap();
+    let values = denoise_source_to_memory(&model, &mut movie, &settings, &mut Silent).unwrap().0;
     let FrameData::U16(rounded) = FrameData::from_f32(&values, SampleType::U16) else { unreachable!() };
     rounded.into_iter().map(f32::from).collect()
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use deepcad::infer::official_pipeline::{denoise_official, CompatSettings, OfficialPipeline};
-use deepcad::infer::{denoise_volume, DenoiseSettings};
+use deepcad::infer::{denoise_source_to_memory, DenoiseSettings};
 use deepcad::io::{read_stack, InMemoryMovie, ReadOptions, SampleType};
 use deepcad::metrics;
 use deepcad::model::export_bioimageio::{export_bioimageio, ExportOptions};
@@ -48,7 +48,7 @@ fn assert_tiled_equals_whole(shape: [usize; 3], settings: &[DenoiseSettings]) {
     let data = random_movie(t, h, w, 1);
     let run = |settings: &DenoiseSettings| {
         let mut movie = InMemoryMovie::new("random", w, h, t, SampleType::F32, data.clone()).unwrap();
-        denoise_volume(&model, &mut movie, settings, &mut Silent).unwrap()
+        denoise_source_to_memory(&model, &mut movie, settings, &mut Silent).unwrap().0
     };
     let padded = |n: usize| n.div_ceil(8) * 8;
     let whole = run(&DenoiseSettings { tile: Some([padded(t), padded(h), padded(w)]), ..Default::default() });
@@ -84,7 +84,7 @@ fn hybrid_tiles_in_space_and_batches_equal_the_whole_movie() {
 fn a_hybrid_model_refuses_a_single_frame_and_the_doors_that_cannot_express_it() {
     let model = random_hybrid_model();
     let mut one_frame = InMemoryMovie::new("one", 16, 16, 1, SampleType::F32, random_movie(1, 16, 16, 2)).unwrap();
-    let error = denoise_volume(&model, &mut one_frame, &DenoiseSettings::default(), &mut Silent).unwrap_err();
+    let error = denoise_source_to_memory(&model, &mut one_frame, &DenoiseSettings::default(), &mut Silent).unwrap_err();
     assert!(error.to_string().contains("at least 2 frames"), "{error}");
 
     let compat = CompatSettings::new(OfficialPipeline::DeepcadRt, Some([16, 16, 16]), None, None).unwrap();

@@ -1,6 +1,6 @@
 //! Inference: tiled output equals whole-volume output, frame counts and types are kept, files
 //! appear complete or not at all.
-use deepcad::infer::{denoise_file, denoise_volume, output_spread, DenoiseSettings, OutputType};
+use deepcad::infer::{denoise_file_to_file, denoise_source_to_memory, output_spread, DenoiseSettings, OutputType};
 use deepcad::io::{read_stack, write_stack, ImageJMetadata, InMemoryMovie, ReadOptions, SampleType, StackReader};
 use deepcad::model::{Model, ModelMetadata, Normalization};
 use deepcad::progress::{Control, Event, Progress, Silent};
@@ -28,7 +28,7 @@ fn assert_tiled_equals_whole(shape: [usize; 3], whole_tile: [usize; 3], tile: [u
     let run = |tile: [usize; 3], batch_size: usize| {
         let mut movie = InMemoryMovie::new("random", w, h, t, SampleType::F32, data.clone()).unwrap();
         let settings = DenoiseSettings { tile: Some(tile), batch_size, ..Default::default() };
-        denoise_volume(&model, &mut movie, &settings, &mut Silent).unwrap()
+        denoise_source_to_memory(&model, &mut movie, &settings, &mut Silent).unwrap().0
     };
     let whole = run(whole_tile, 1);
     assert_eq!(whole.len(), t * h * w);
@@ -54,7 +54,7 @@ fn short_axes_are_mirror_padded_not_zero_bordered() {
     let model = random_model(4, 0.0, 1.0);
     let data = random_movie(5, 9, 7, 2);
     let mut movie = InMemoryMovie::new("tiny", 7, 9, 5, SampleType::F32, data).unwrap();
-    let out = denoise_volume(&model, &mut movie, &DenoiseSettings::default(), &mut Silent).unwrap();
+    let out = denoise_source_to_memory(&model, &mut movie, &DenoiseSettings::default(), &mut Silent).unwrap().0;
     assert_eq!(out.len(), 5 * 9 * 7);
     assert!(out.iter().all(|v| v.is_finite()));
     // A zero border would make the last row identical across frames to the network's bias response;
@@ -80,9 +80,15 @@ fn file_output_keeps_frames_type_and_calibration_and_clips() {
     // Scale chosen so outputs overshoot the 16-bit range: must clip, never wrap.
     let model = random_model(4, 30000.0, 30000.0);
     let output = dir.path().join("out.tif");
-    let report =
-        denoise_file(&model, &input, &output, &ReadOptions::default(), &DenoiseSettings::default(), &mut Silent)
-            .unwrap();
+    let report = denoise_file_to_file(
+        &model,
+        &input,
+        &output,
+        &ReadOptions::default(),
+        &DenoiseSettings::default(),
+        &mut Silent,
+    )
+    .unwrap();
     assert_eq!(report.frames, t);
     let reader = StackReader::open(&output, &ReadOptions::default()).unwrap();
     let info = reader.info();
@@ -95,7 +101,7 @@ fn file_output_keeps_frames_type_and_calibration_and_clips() {
     // Same run in float32: the u16 file equals the float output rounded and clipped.
     let float_out = dir.path().join("out32.tif");
     let settings = DenoiseSettings { output_type: OutputType::Float32, ..Default::default() };
-    denoise_file(&model, &input, &float_out, &ReadOptions::default(), &settings, &mut Silent).unwrap();
+    denoise_file_to_file(&model, &input, &float_out, &ReadOptions::default(), &settings, &mut Silent).unwrap();
     let (_, as_float) = read_stack(&float_out, &ReadOptions::default()).unwrap();
     let (_, as_u16) = read_stack(&output, &ReadOptions::default()).unwrap();
     for (f, u) in as_float.iter().zip(&as_u16) {
@@ -122,7 +128,8 @@ fn cancelled_denoise_leaves_no_output_file() {
     let model = random_model(4, 0.0, 1.0);
     let output = dir.path().join("out.tif");
     let settings = DenoiseSettings { tile: Some([112, 16, 16]), ..Default::default() };
-    let err = denoise_file(&model, &input, &output, &ReadOptions::default(), &settings, &mut StopAfter(1)).unwrap_err();
+    let err = denoise_file_to_file(&model, &input, &output, &ReadOptions::default(), &settings, &mut StopAfter(1))
+        .unwrap_err();
     assert_eq!(err.kind(), "cancelled");
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers.len(), 1, "only the input may remain: {leftovers:?}");
@@ -134,8 +141,9 @@ fn output_equal_to_input_is_refused() {
     let input = dir.path().join("in.tif");
     write_stack(&input, (8, 8, 4), SampleType::U16, &ImageJMetadata::default(), &vec![1.0; 256]).unwrap();
     let model = random_model(4, 0.0, 1.0);
-    let err = denoise_file(&model, &input, &input, &ReadOptions::default(), &DenoiseSettings::default(), &mut Silent)
-        .unwrap_err();
+    let err =
+        denoise_file_to_file(&model, &input, &input, &ReadOptions::default(), &DenoiseSettings::default(), &mut Silent)
+            .unwrap_err();
     assert_eq!(err.kind(), "usage");
     assert!(err.to_string().contains("in.tif"), "{err}");
 }
@@ -189,7 +197,7 @@ fn automatic_output_type_keeps_integers_for_bright_data_and_floats_for_dim_data(
     }
     let mut infos = Infos(Vec::new());
     let output = dir.path().join("dim-denoised.tif");
-    denoise_file(&dim_model, &input, &output, &ReadOptions::default(), &DenoiseSettings::default(), &mut infos)
+    denoise_file_to_file(&dim_model, &input, &output, &ReadOptions::default(), &DenoiseSettings::default(), &mut infos)
         .unwrap();
     assert_eq!(StackReader::open(&output, &ReadOptions::default()).unwrap().info().sample_type, SampleType::F32);
     assert!(infos.0.iter().any(|i| i.contains("32-bit float")), "{:?}", infos.0);

@@ -3,7 +3,7 @@
 //! look-ahead gives the output of the movie as it stood; a stream that falls behind says so and
 //! drops or refuses by choice; the normalisation rule is stated.
 use deepcad::infer::{
-    denoise_volume, Backlog, DenoiseSettings, LiveFrame, LiveNormalization, LiveSettings, LiveStream,
+    denoise_source_to_memory, Backlog, DenoiseSettings, LiveFrame, LiveNormalization, LiveSettings, LiveStream,
 };
 use deepcad::io::{InMemoryMovie, SampleType};
 use deepcad::model::precision::InferencePrecision;
@@ -40,7 +40,7 @@ fn whole_in(model: &Model, data: &[f32], tile: [usize; 3], precision: InferenceP
     let frames = data.len() / (SIDE * SIDE);
     let mut movie = InMemoryMovie::new("whole", SIDE, SIDE, frames, SampleType::F32, data.to_vec()).unwrap();
     let settings = DenoiseSettings { tile: Some(tile), precision, ..Default::default() };
-    denoise_volume(model, &mut movie, &settings, &mut Silent).unwrap()
+    denoise_source_to_memory(model, &mut movie, &settings, &mut Silent).unwrap().0
 }
 
 /// Pushes every frame, then finishes; returns the frames in the order they came back.

@@ -1,6 +1,6 @@
 //! Denoising precision (`model::precision`): bfloat16 runs where the CPU computes it natively, is
 //! refused clearly where it does not, stays close to float32 and repeats bit for bit.
-use deepcad::infer::{denoise_volume, DenoiseSettings};
+use deepcad::infer::{denoise_source_to_memory, DenoiseSettings};
 use deepcad::io::{InMemoryMovie, SampleType};
 use deepcad::model::precision::InferencePrecision;
 use deepcad::model::{Model, BUILT_IN_MODEL};
@@ -26,7 +26,7 @@ fn denoise(model: &Model, precision: InferencePrecision) -> deepcad::Result<Vec<
     let (t, h, w, data) = simulated_movie();
     let mut movie = InMemoryMovie::new("sim", w, h, t, SampleType::F32, data).unwrap();
     let settings = DenoiseSettings { precision, ..Default::default() };
-    denoise_volume(model, &mut movie, &settings, &mut Silent)
+    denoise_source_to_memory(model, &mut movie, &settings, &mut Silent).map(|(values, _)| values)
 }
 
 #[test]
@@ -85,7 +85,7 @@ fn a_bfloat16_run_leaves_later_float32_runs_unchanged() {
         .unwrap();
         let settings = DenoiseSettings { compat: Some(compat), ..Default::default() };
         let mut movie = InMemoryMovie::new("sim", w, h, t, SampleType::F32, data.clone()).unwrap();
-        deepcad::infer::denoise_in_memory(&model, &mut movie, &settings, &mut Silent).unwrap().0
+        deepcad::infer::denoise_source_to_memory(&model, &mut movie, &settings, &mut Silent).unwrap().0
     };
     let before = official();
     let after_float32 = {

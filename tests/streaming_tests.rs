@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use deepcad::infer::{denoise_volume, DenoiseSettings};
+use deepcad::infer::{denoise_source_to_memory, DenoiseSettings};
 use deepcad::io::{ImageJMetadata, InMemoryMovie, OutputKind, ReadOptions, SampleType, StackReader, StackWriter};
 use deepcad::model::{Model, ModelMetadata, Normalization};
 use deepcad::progress::Silent;
@@ -122,7 +122,7 @@ fn cli_denoises_a_movie_larger_than_its_memory_limit_and_matches_the_in_memory_p
         synthetic_frame(t, frame);
     }
     let mut movie = InMemoryMovie::new("prefix", width, height, prefix, SampleType::U16, prefix_data).unwrap();
-    let in_memory = denoise_volume(&model, &mut movie, &DenoiseSettings::default(), &mut Silent).unwrap();
+    let in_memory = denoise_source_to_memory(&model, &mut movie, &DenoiseSettings::default(), &mut Silent).unwrap().0;
     let mut frame = vec![0f32; height * width];
     let mut worst = 0f32;
     for t in 0..prefix - DEFAULT_HALO {
@@ -143,7 +143,7 @@ fn cli_denoises_a_movie_larger_than_its_memory_limit_and_matches_the_in_memory_p
         synthetic_frame(start + i, frame);
     }
     let mut movie = InMemoryMovie::new("suffix", width, height, prefix, SampleType::U16, suffix_data).unwrap();
-    let in_memory = denoise_volume(&model, &mut movie, &DenoiseSettings::default(), &mut Silent).unwrap();
+    let in_memory = denoise_source_to_memory(&model, &mut movie, &DenoiseSettings::default(), &mut Silent).unwrap().0;
     for i in DEFAULT_HALO..prefix {
         denoised.read_frame(start + i, &mut frame).unwrap();
         let expected = &in_memory[i * height * width..(i + 1) * height * width];
@@ -167,7 +167,7 @@ fn two_overlapping_pieces_joined_equal_the_whole_movie() {
     let denoise = |first: usize, last: usize| {
         let piece = data[first * height * width..last * height * width].to_vec();
         let mut movie = InMemoryMovie::new("piece", width, height, last - first, SampleType::F32, piece).unwrap();
-        denoise_volume(&model, &mut movie, &settings, &mut Silent).unwrap()
+        denoise_source_to_memory(&model, &mut movie, &settings, &mut Silent).unwrap().0
     };
     let whole = denoise(0, frames);
     // Pieces [0, 360) and [240, 600) overlap by 120 frames; the second starts on a multiple of 8
@@ -201,7 +201,7 @@ fn sequential_and_pipelined_runs_give_identical_output() {
         // Several time tiles, so the read-ahead actually runs ahead.
         let settings = DenoiseSettings { tile: Some([120, 16, 16]), pipelined, ..Default::default() };
         let mut movie = InMemoryMovie::new("movie", width, height, frames, SampleType::F32, data.clone()).unwrap();
-        denoise_volume(&model, &mut movie, &settings, &mut Silent).unwrap()
+        denoise_source_to_memory(&model, &mut movie, &settings, &mut Silent).unwrap().0
     };
     let (pipelined, sequential) = (run(true), run(false));
     assert_eq!(pipelined.len(), frames * height * width);
@@ -397,7 +397,7 @@ fn frames_split_into_bands_to_fit_the_budget_give_the_same_output() {
     let run = |max_memory_bytes: usize| {
         let settings = DenoiseSettings { tile: Some(tile), halo: Some(halo), max_memory_bytes, ..Default::default() };
         let mut movie = InMemoryMovie::new("movie", width, height, frames, SampleType::F32, data.clone()).unwrap();
-        denoise_volume(&model, &mut movie, &settings, &mut Silent).unwrap()
+        denoise_source_to_memory(&model, &mut movie, &settings, &mut Silent).unwrap().0
     };
     let (whole, in_bands) = (run(1 << 30), run(tight));
     assert_eq!(whole.len(), frames * height * width);

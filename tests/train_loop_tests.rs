@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use deepcad::infer::{denoise_volume, DenoiseSettings};
+use deepcad::infer::{denoise_source_to_memory, DenoiseSettings};
 use deepcad::io::{FrameSource, InMemoryMovie, SampleType};
 use deepcad::model::{Model, Normalization};
 use deepcad::progress::{Control, Event, Progress, Silent};
@@ -277,7 +277,7 @@ fn per_movie_normalisation_makes_a_model_blind_to_brightness_gain_and_offset() {
     let brighter: Vec<f32> = noisy.iter().map(|v| 3.0 * v + 500.0).collect();
     let denoise = |model: &Model, data: Vec<f32>| {
         let mut m = InMemoryMovie::new("m", 32, 32, 40, SampleType::F32, data).unwrap();
-        denoise_volume(model, &mut m, &DenoiseSettings::default(), &mut Silent).unwrap()
+        denoise_source_to_memory(model, &mut m, &DenoiseSettings::default(), &mut Silent).unwrap().0
     };
     let worst_mismatch = |model: &Model| {
         let (a, b) = (denoise(model, noisy.clone()), denoise(model, brighter.clone()));

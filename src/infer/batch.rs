@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{denoise_file, DenoiseReport, DenoiseSettings};
+use super::{denoise_file_to_file, DenoiseReport, DenoiseSettings};
 use crate::io::{list_movie_inputs, ReadOptions};
 use crate::model::Model;
 use crate::progress::{report, Event, Progress};
@@ -194,7 +194,7 @@ pub fn denoise_batch(
     let mut done = BatchReport { outputs: Vec::new(), failed: Vec::new() };
     for (i, (input, output)) in plan.jobs.iter().enumerate() {
         report(progress, Event::Info(&format!("{}/{total}: {} → {}", i + 1, input.display(), output.display())))?;
-        match denoise_file(model, input, output, read_options, settings, progress) {
+        match denoise_file_to_file(model, input, output, read_options, settings, progress) {
             Ok(r) => {
                 report(
                     progress,

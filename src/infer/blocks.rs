@@ -346,7 +346,7 @@ impl BlockJob<'_> {
         )?;
         let time_tiles = Some(block.time_tiles[0]..block.time_tiles[1]);
         let converted = inference_model(self.model, precision)?;
-        stream::denoise_stream_part(
+        stream::denoise_to_sink(
             converted.as_ref().unwrap_or(self.model),
             source,
             &job_settings,

@@ -185,7 +185,7 @@ impl Worker {
         let mut movie = self.ring.as_movie(movie_len);
         let mut index = first_kept;
         let mut done = Vec::new();
-        super::stream::denoise_stream_part(
+        super::stream::denoise_to_sink(
             model,
             &mut movie,
             &self.settings,

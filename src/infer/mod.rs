@@ -10,15 +10,14 @@
 //! (statistics are fixed at training), halo at the receptive-field radius (seamless), mirror padding
 //! instead of negative indexing, clipping and rounding instead of wrapping on the integer cast.
 //!
-//! Which entry point (all run the same streamed core, `stream.rs`, so they give the same numbers):
+//! Which entry point (all run the same streamed core, `stream.rs`, so they give the same numbers;
+//! each name says what it takes and what it gives):
 //!
 //! | entry point | from | to | for |
 //! |---|---|---|---|
-//! | [`denoise_file`] | a movie file (TIFF, Zarr) | a file, written as frames finish | the CLI |
-//! | [`denoise_to_file`] | any frame source | a TIFF, written as frames finish | Fiji's virtual stacks |
-//! | [`denoise_stream`] | any frame source | a callback per finished frame | callers with their own sink |
-//! | [`denoise_volume`] | any frame source | one float32 buffer | tests, benchmarks, the harness |
-//! | [`denoise_in_memory`] | any frame source | one buffer and the sample type to store it as | Fiji's in-memory images |
+//! | [`denoise_file_to_file`] | a movie file (TIFF, Zarr) | a file, written as frames finish | the CLI, batches |
+//! | [`denoise_source_to_file`] | any frame source | a TIFF, written as frames finish | Fiji's virtual stacks |
+//! | [`denoise_source_to_memory`] | any frame source | one buffer and the sample type to store it as | Fiji's in-memory images, tests |
 //! | [`BlockJob`] | a movie file | its share of one Zarr output | SLURM arrays, Spark |
 //! | [`LiveStream`] | frames pushed one by one | frames as they become final | live acquisition |
 
@@ -44,7 +43,6 @@ pub use blocks::{block_status, plan_blocks, BlockJob, BlockPlan, BlockReport, Bl
 pub use live::{Backlog, LiveFrame, LiveNormalization, LiveSettings, LiveStatus, LiveStream};
 pub use memory_plan::{bytes_per_voxel, plan_memory, split_bands, Budget, MemoryPlan};
 pub use output_type::{OutputType, MIN_SPREAD_FOR_INTEGER_OUTPUT};
-pub use stream::denoise_stream;
 
 use crate::io::{open_movie, FrameSource, ImageJMetadata, MovieWriter, OutputMovie, ReadOptions, SampleType};
 use crate::model::precision::{inference_model, InferencePrecision};
@@ -80,9 +78,10 @@ fn resolve_output(
     Ok((affine, sample_type))
 }
 
-/// Denoises a whole movie held by `source` into memory and returns it (`T·H·W`, in input units)
-/// with the sample type it should be stored as: the engine call behind Fiji's in-memory denoise.
-pub fn denoise_in_memory(
+/// Denoises a whole movie held by `source` into one `T·H·W` buffer (in input units, allocated up
+/// front, fallibly) and says which sample type it should be stored as (the output type resolved):
+/// the engine call behind Fiji's in-memory denoise.
+pub fn denoise_source_to_memory(
     model: &Model,
     source: &mut dyn FrameSource,
     settings: &DenoiseSettings,
@@ -94,26 +93,15 @@ pub fn denoise_in_memory(
         return Ok((official_pipeline::denoise_source(model, source, compat, sample_type, progress)?, sample_type));
     }
     let (affine, sample_type) = resolve_output(model, source, settings, progress)?;
-    Ok((denoise_into_memory(model, source, settings, affine, progress)?, sample_type))
-}
-
-/// The streamed result collected into one `T·H·W` buffer, allocated up front (fallibly).
-fn denoise_into_memory(
-    model: &Model,
-    source: &mut dyn FrameSource,
-    settings: &DenoiseSettings,
-    affine: normalization::Affine,
-    progress: &mut dyn Progress,
-) -> Result<Vec<f32>> {
     let len = source.frames().saturating_mul(source.width()).saturating_mul(source.height());
     let mut out = crate::allocation::with_capacity_f32(len, "the denoised movie")?;
     let converted = inference_model(model, settings.precision)?;
     let model = converted.as_ref().unwrap_or(model);
-    stream::denoise_stream_with(model, source, settings, affine, progress, &mut |frame: &[f32]| {
+    stream::denoise_to_sink(model, source, settings, affine, None, progress, &mut |frame: &[f32]| {
         out.extend_from_slice(frame);
         Ok(())
     })?;
-    Ok(out)
+    Ok((out, sample_type))
 }
 
 /// Serde: the Fiji and Spark doors send the settings they change as JSON with these keys (keys
@@ -207,20 +195,9 @@ fn serialize_as_text<S: serde::Serializer>(value: &SampleType, serializer: S) ->
     serializer.collect_str(value)
 }
 
-/// Denoises a whole movie held by `source` and returns it as float32 in input units (T·H·W).
-pub fn denoise_volume(
-    model: &Model,
-    source: &mut dyn FrameSource,
-    settings: &DenoiseSettings,
-    progress: &mut dyn Progress,
-) -> Result<Vec<f32>> {
-    let affine = normalization::resolve_normalization(&model.metadata.normalization, source)?;
-    denoise_into_memory(model, source, settings, affine, progress)
-}
-
 /// Denoises a movie file (TIFF or Zarr) into another (TIFF, or Zarr for a `.zarr` output), streaming: frames are written as soon as they are final,
 /// under a temporary name renamed at the end (a crash or cancel leaves nothing under `output`).
-pub fn denoise_file(
+pub fn denoise_file_to_file(
     model: &Model,
     input: &Path,
     output: &Path,
@@ -233,13 +210,21 @@ pub fn denoise_file(
     for warning in &movie.warnings {
         crate::progress::report(progress, crate::progress::Event::Warning(warning))?;
     }
-    denoise_to_file(model, movie.source.as_mut(), output, &[input.to_path_buf()], &movie.metadata, settings, progress)
+    denoise_source_to_file(
+        model,
+        movie.source.as_mut(),
+        output,
+        &[input.to_path_buf()],
+        &movie.metadata,
+        settings,
+        progress,
+    )
 }
 
 /// Denoises any frame source (a file, a Fiji virtual stack...) into a TIFF at `output`, streaming
-/// like [`denoise_file`]. `protected` are paths the output must not be (the source's files);
+/// like [`denoise_file_to_file`]. `protected` are paths the output must not be (the source's files);
 /// `metadata` (calibration, extra description lines) is written with the result.
-pub fn denoise_to_file(
+pub fn denoise_source_to_file(
     model: &Model,
     source: &mut dyn FrameSource,
     output: &Path,
@@ -279,7 +264,7 @@ pub fn denoise_to_file(
             let converted = inference_model(model, settings.precision)?;
             let model = converted.as_ref().unwrap_or(model);
             let plan =
-                stream::denoise_stream_with(model, source, settings, affine, progress, &mut |frame: &[f32]| {
+                stream::denoise_to_sink(model, source, settings, affine, None, progress, &mut |frame: &[f32]| {
                     writer.write_frame(frame)
                 })?;
             (plan.tile, plan.halo, plan.tile_count(), plan.overhead())

@@ -14,7 +14,7 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 use tch::{Device, Kind, Tensor};
 
 use super::memory_plan::{method_bytes_per_voxel, plan_memory, Budget, MemoryPlan};
-use super::normalization::{resolve_normalization, Affine};
+use super::normalization::Affine;
 use super::DenoiseSettings;
 use crate::allocation::zeroed_f32;
 use crate::io::{FrameSource, NonFinite};
@@ -123,35 +123,13 @@ fn slab_voxels(settings: &DenoiseSettings) -> usize {
     }
 }
 
-pub fn denoise_stream(
-    model: &Model,
-    source: &mut dyn FrameSource,
-    settings: &DenoiseSettings,
-    progress: &mut dyn Progress,
-    sink: &mut dyn FnMut(&[f32]) -> Result<()>,
-) -> Result<TilePlan> {
-    let affine = resolve_normalization(&model.metadata.normalization, source)?;
-    denoise_stream_with(model, source, settings, affine, progress, sink)
-}
-
-/// [`denoise_stream`] with the movie's normalisation already resolved (so a caller that needed it
-/// first, for the output type, does not measure the movie twice).
-pub(crate) fn denoise_stream_with(
-    model: &Model,
-    source: &mut dyn FrameSource,
-    settings: &DenoiseSettings,
-    affine: Affine,
-    progress: &mut dyn Progress,
-    sink: &mut dyn FnMut(&[f32]) -> Result<()>,
-) -> Result<TilePlan> {
-    denoise_stream_part(model, source, settings, affine, None, progress, sink)
-}
-
-/// Only the time blocks `time_tiles` of the movie's tile plan (all when `None`): the sink gets
-/// exactly the frames those blocks keep, computed as the whole-movie run computes them, so block
-/// jobs on other machines add up to the whole movie bit for bit (`infer::blocks`), and so does the
-/// live stream (`infer::live`), which runs one block at a time as its frames arrive.
-pub(crate) fn denoise_stream_part(
+/// The streamed core behind every entry point: denoises the time blocks `time_tiles` of the
+/// movie's tile plan (all when `None`) with the movie's normalisation `affine` already resolved,
+/// handing each finished frame to `sink` in order. A part gets exactly the frames those blocks
+/// keep, computed as the whole-movie run computes them, so block jobs on other machines add up to
+/// the whole movie bit for bit (`infer::blocks`), and so does the live stream (`infer::live`),
+/// which runs one block at a time as its frames arrive.
+pub(crate) fn denoise_to_sink(
     model: &Model,
     source: &mut dyn FrameSource,
     settings: &DenoiseSettings,

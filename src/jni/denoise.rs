@@ -1,6 +1,6 @@
 //! Denoising entry points: an in-memory movie (an ImagePlus's planes) into new planes; a movie
 //! read plane by plane from Java (a virtual stack) streamed into a TIFF; and TIFF files into a
-//! folder through the engine's streaming `denoise_file`.
+//! folder through the engine's streaming `denoise_file_to_file`.
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +11,9 @@ use serde_json::Value;
 
 use std::cell::RefCell;
 
-use crate::infer::{denoise_batch, denoise_in_memory, denoise_to_file, plan_batch, DenoiseSettings, DEFAULT_SUFFIX};
+use crate::infer::{
+    denoise_batch, denoise_source_to_file, denoise_source_to_memory, plan_batch, DenoiseSettings, DEFAULT_SUFFIX,
+};
 use crate::io::{Calibration, ImageJMetadata, ReadOptions, SampleType};
 use crate::model::Model;
 use crate::progress::{report, Event};
@@ -89,7 +91,7 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoise0<'local>(
             let mut movie = pixels::read_movie(env, "image".into(), &planes, r.width, r.height, sample_type)?;
             let (denoised, output_type) = with_progress(env, &listener, |progress| {
                 report(progress, Event::Info(&format!("DeepCAD denoises on {}", call.on_device())))?;
-                denoise_in_memory(&call.model, &mut movie, &call.settings, progress)
+                denoise_source_to_memory(&call.model, &mut movie, &call.settings, progress)
             })?;
             drop(movie);
             pixels::write_planes(env, &denoised, r.width, r.height, output_type)
@@ -158,7 +160,7 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseToFile0<'local
                 let mut movie = JavaPlanes::new(&shared, &planes, name, frames, width, height, sample_type)?;
                 let mut progress = SharedProgress(&shared);
                 report(&mut progress, Event::Info(&format!("DeepCAD denoises on {}", call.on_device())))?;
-                Ok(denoise_to_file(
+                Ok(denoise_source_to_file(
                     &call.model,
                     &mut movie,
                     &output,

@@ -2,7 +2,7 @@
 //! ground truth, trains briefly, denoises, prints SNR of raw, a 5-frame temporal mean and the
 //! denoised movie against the truth, and writes a raw | denoised | truth picture.
 
-use deepcad::infer::{denoise_file, DenoiseSettings, OutputType};
+use deepcad::infer::{denoise_file_to_file, DenoiseSettings, OutputType};
 use deepcad::io::{read_stack, write_preview_png, Panel, ReadOptions};
 use deepcad::metrics;
 use deepcad::progress::{report, Event, Progress};
@@ -61,7 +61,7 @@ pub fn run(a: DemoArgs, progress: &mut dyn Progress) -> Result<()> {
     deepcad::train::train(&mut sources, &settings, &model_path, None, device, progress)?;
     let model = deepcad::model::Model::load(&model_path, device)?;
     let denoise = DenoiseSettings { output_type: OutputType::Float32, overwrite: true, ..Default::default() };
-    denoise_file(&model, &noisy_path, &denoised_path, &ReadOptions::default(), &denoise, progress)?;
+    denoise_file_to_file(&model, &noisy_path, &denoised_path, &ReadOptions::default(), &denoise, progress)?;
 
     let (_, noisy) = read_stack(&noisy_path, &ReadOptions::default())?;
     let (_, truth) = read_stack(&truth_path, &ReadOptions::default())?;
