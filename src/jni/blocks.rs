@@ -19,7 +19,7 @@ use crate::progress::{Control, Event, Progress};
 use crate::Error;
 
 use super::arguments;
-use super::failure::{JniResult, ThrowDeepCadException};
+use super::failure::{answer_text, JniResult};
 
 /// What a Spark job may set: the engine's own [`DenoiseSettings`] and [`ReadOptions`], the device
 /// and the thread count, at the engine's defaults (the CLI's) unless it does, so a block job and
@@ -135,13 +135,11 @@ pub extern "system" fn Java_org_deepcad_spark_BlockEngine_planBlocks<'local>(
     _class: JClass<'local>,
     request: JString<'local>,
 ) -> JString<'local> {
-    unowned
-        .with_env(|env| -> JniResult<JString<'local>> {
-            let call = block_call(arguments::request(env, &request, "block plan")?)?;
-            let plan = with_messages(|messages| call.job().prepare(messages))?;
-            Ok(env.new_string(plan.to_string())?)
-        })
-        .resolve::<ThrowDeepCadException>()
+    answer_text(&mut unowned, |env| {
+        let call = block_call(arguments::request(env, &request, "block plan")?)?;
+        let plan = with_messages(|messages| call.job().prepare(messages))?;
+        Ok(plan.to_string())
+    })
 }
 
 /// Denoises block `index` of `blocks` into the output: a finished block is skipped
@@ -152,18 +150,16 @@ pub extern "system" fn Java_org_deepcad_spark_BlockEngine_denoiseBlock<'local>(
     _class: JClass<'local>,
     request: JString<'local>,
 ) -> JString<'local> {
-    unowned
-        .with_env(|env| -> JniResult<JString<'local>> {
-            let r: BlockRequest = arguments::request(env, &request, "block")?;
-            let index = r.index.ok_or_else(|| Error::usage("the block request names no block index"))?;
-            let index = block_count(index, "the block index")?;
-            let call = block_call(r)?;
-            let mut report = with_messages(|messages| call.job().denoise(index, messages))?;
-            report["threads"] = tch::get_num_threads().into();
-            report["device"] = crate::device::device_name(call.model.device()).into();
-            Ok(env.new_string(report.to_string())?)
-        })
-        .resolve::<ThrowDeepCadException>()
+    answer_text(&mut unowned, |env| {
+        let r: BlockRequest = arguments::request(env, &request, "block")?;
+        let index = r.index.ok_or_else(|| Error::usage("the block request names no block index"))?;
+        let index = block_count(index, "the block index")?;
+        let call = block_call(r)?;
+        let mut report = with_messages(|messages| call.job().denoise(index, messages))?;
+        report["threads"] = tch::get_num_threads().into();
+        report["device"] = crate::device::device_name(call.model.device()).into();
+        Ok(report.to_string())
+    })
 }
 
 /// Which blocks of an output array are done.
@@ -173,13 +169,11 @@ pub extern "system" fn Java_org_deepcad_spark_BlockEngine_blockStatus<'local>(
     _class: JClass<'local>,
     output: JString<'local>,
 ) -> JString<'local> {
-    unowned
-        .with_env(|env| -> JniResult<JString<'local>> {
-            let output = arguments::string(env, &output, "the output array")?;
-            let status = block_status(Path::new(&output))?;
-            Ok(env.new_string(to_json(&status)?.to_string())?)
-        })
-        .resolve::<ThrowDeepCadException>()
+    answer_text(&mut unowned, |env| {
+        let output = arguments::string(env, &output, "the output array")?;
+        let status = block_status(Path::new(&output))?;
+        Ok(to_json(&status)?.to_string())
+    })
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use crate::train::settings::TrainSettings;
 use crate::vocabulary::Vocabulary;
 use crate::Error;
 
-use super::failure::{JniResult, ThrowDeepCadException};
+use super::failure::answer_text;
 
 /// An official pipeline's default tiling: its patch, its gaps, and the overlap factor those gaps
 /// come from (`gap = patch · (1 − overlap)`, truncated, so the factor is read back from the first
@@ -62,9 +62,7 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_defaultsJson<'local>(
     mut unowned: EnvUnowned<'local>,
     _class: JClass<'local>,
 ) -> JString<'local> {
-    unowned
-        .with_env(|env| -> JniResult<JString<'local>> { Ok(env.new_string(defaults()?.to_string())?) })
-        .resolve::<ThrowDeepCadException>()
+    answer_text(&mut unowned, |_env| Ok(defaults()?.to_string()))
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use crate::progress::{report, Event};
 use crate::Error;
 
 use super::arguments::{self, given};
-use super::failure::{JniResult, ThrowDeepCadException};
+use super::failure::{answer, answer_text, JniResult};
 use super::java_planes::JavaPlanes;
 use super::java_progress::{with_progress, JavaProgress, SharedProgress};
 use super::pixels;
@@ -83,20 +83,18 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoise0<'local>(
     request: JString<'local>,
     listener: JObject<'local>,
 ) -> JObjectArray<'local> {
-    unowned
-        .with_env(|env| -> JniResult<JObjectArray<'local>> {
-            let r: InMemoryRequest = arguments::request(env, &request, "denoise")?;
-            let sample_type = r.sample_type;
-            let call = DenoiseCall::read(&r.model, &r.device, &r.settings)?;
-            let mut movie = pixels::read_movie(env, "image".into(), &planes, r.width, r.height, sample_type)?;
-            let (denoised, output_type) = with_progress(env, &listener, |progress| {
-                report(progress, Event::Info(&format!("DeepCAD denoises on {}", call.on_device())))?;
-                denoise_source_to_memory(&call.model, &mut movie, &call.settings, progress)
-            })?;
-            drop(movie);
-            pixels::write_planes(env, &denoised, r.width, r.height, output_type)
-        })
-        .resolve::<ThrowDeepCadException>()
+    answer(&mut unowned, |env| {
+        let r: InMemoryRequest = arguments::request(env, &request, "denoise")?;
+        let sample_type = r.sample_type;
+        let call = DenoiseCall::read(&r.model, &r.device, &r.settings)?;
+        let mut movie = pixels::read_movie(env, "image".into(), &planes, r.width, r.height, sample_type)?;
+        let (denoised, output_type) = with_progress(env, &listener, |progress| {
+            report(progress, Event::Info(&format!("DeepCAD denoises on {}", call.on_device())))?;
+            denoise_source_to_memory(&call.model, &mut movie, &call.settings, progress)
+        })?;
+        drop(movie);
+        pixels::write_planes(env, &denoised, r.width, r.height, output_type)
+    })
 }
 
 fn output_metadata(calibration: &Option<Value>, frames: usize) -> JniResult<ImageJMetadata> {
@@ -144,50 +142,48 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseToFile0<'local
     request: JString<'local>,
     listener: JObject<'local>,
 ) -> JString<'local> {
-    unowned
-        .with_env(|env| -> JniResult<JString<'local>> {
-            let r: ToFileRequest = arguments::request(env, &request, "denoise-to-file")?;
-            let sample_type = r.sample_type;
-            let metadata = output_metadata(&r.calibration, r.frames.max(0) as usize)?;
-            let call = DenoiseCall::read(&r.model, &r.device, &r.settings)?;
-            let output = PathBuf::from(&r.output);
-            let source = given(&r.source).map(PathBuf::from);
-            let name = source.as_ref().map_or_else(|| "image".to_string(), |p| p.display().to_string());
-            let protected: Vec<PathBuf> = source.into_iter().collect();
-            let (frames, width, height) = (r.frames, r.width, r.height);
-            let shared = RefCell::new(JavaProgress::new(env, &listener));
-            let outcome = (|| -> JniResult<crate::infer::DenoiseReport> {
-                let mut movie = JavaPlanes::new(&shared, &planes, name, frames, width, height, sample_type)?;
-                let mut progress = SharedProgress(&shared);
-                report(&mut progress, Event::Info(&format!("DeepCAD denoises on {}", call.on_device())))?;
-                Ok(denoise_source_to_file(
-                    &call.model,
-                    &mut movie,
-                    &output,
-                    &protected,
-                    &metadata,
-                    &call.settings,
-                    &mut progress,
-                )?)
-            })();
-            let done = shared.into_inner().settle(outcome)?;
-            let layout = done.frame_layout.filter(|l| l.contiguous).ok_or_else(|| {
-                Error::format(&done.output, "its frames do not lie back to back; cannot open it as a virtual stack")
-            })?;
-            let json = serde_json::json!({
-                "output": done.output.display().to_string(),
-                "frames": done.frames,
-                "width": done.width,
-                "height": done.height,
-                "sample_type": done.sample_type.to_string(),
-                "data_offset": layout.data_offset,
-                "frame_bytes": layout.frame_bytes,
-                "tile": done.tile,
-                "seconds": done.seconds,
-            });
-            Ok(env.new_string(json.to_string())?)
-        })
-        .resolve::<ThrowDeepCadException>()
+    answer_text(&mut unowned, |env| {
+        let r: ToFileRequest = arguments::request(env, &request, "denoise-to-file")?;
+        let sample_type = r.sample_type;
+        let metadata = output_metadata(&r.calibration, r.frames.max(0) as usize)?;
+        let call = DenoiseCall::read(&r.model, &r.device, &r.settings)?;
+        let output = PathBuf::from(&r.output);
+        let source = given(&r.source).map(PathBuf::from);
+        let name = source.as_ref().map_or_else(|| "image".to_string(), |p| p.display().to_string());
+        let protected: Vec<PathBuf> = source.into_iter().collect();
+        let (frames, width, height) = (r.frames, r.width, r.height);
+        let shared = RefCell::new(JavaProgress::new(env, &listener));
+        let outcome = (|| -> JniResult<crate::infer::DenoiseReport> {
+            let mut movie = JavaPlanes::new(&shared, &planes, name, frames, width, height, sample_type)?;
+            let mut progress = SharedProgress(&shared);
+            report(&mut progress, Event::Info(&format!("DeepCAD denoises on {}", call.on_device())))?;
+            Ok(denoise_source_to_file(
+                &call.model,
+                &mut movie,
+                &output,
+                &protected,
+                &metadata,
+                &call.settings,
+                &mut progress,
+            )?)
+        })();
+        let done = shared.into_inner().settle(outcome)?;
+        let layout = done.frame_layout.filter(|l| l.contiguous).ok_or_else(|| {
+            Error::format(&done.output, "its frames do not lie back to back; cannot open it as a virtual stack")
+        })?;
+        let json = serde_json::json!({
+            "output": done.output.display().to_string(),
+            "frames": done.frames,
+            "width": done.width,
+            "height": done.height,
+            "sample_type": done.sample_type.to_string(),
+            "data_offset": layout.data_offset,
+            "frame_bytes": layout.frame_bytes,
+            "tile": done.tile,
+            "seconds": done.seconds,
+        });
+        Ok(json.to_string())
+    })
 }
 
 /// `denoiseFiles0(request, listener)`: the model, device and settings, the input
@@ -209,34 +205,27 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_denoiseFiles0<'local>
     request: JString<'local>,
     listener: JObject<'local>,
 ) -> JString<'local> {
-    unowned
-        .with_env(|env| -> JniResult<JString<'local>> {
-            let r: FilesRequest = arguments::request(env, &request, "denoise-files")?;
-            let input = PathBuf::from(&r.input);
-            let folder = PathBuf::from(&r.output_folder);
-            let call = DenoiseCall::read(&r.model, &r.device, &r.settings)?;
-            // Always a folder here (even for one input file): the command's "Output folder".
-            std::fs::create_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
-            let model_file = [PathBuf::from(&r.model)];
-            let plan = plan_batch(
-                std::slice::from_ref(&input),
-                &folder,
-                DEFAULT_SUFFIX,
-                &model_file,
-                call.settings.overwrite,
+    answer_text(&mut unowned, |env| {
+        let r: FilesRequest = arguments::request(env, &request, "denoise-files")?;
+        let input = PathBuf::from(&r.input);
+        let folder = PathBuf::from(&r.output_folder);
+        let call = DenoiseCall::read(&r.model, &r.device, &r.settings)?;
+        // Always a folder here (even for one input file): the command's "Output folder".
+        std::fs::create_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
+        let model_file = [PathBuf::from(&r.model)];
+        let plan =
+            plan_batch(std::slice::from_ref(&input), &folder, DEFAULT_SUFFIX, &model_file, call.settings.overwrite)?;
+        let report = with_progress(env, &listener, |progress| {
+            report(
+                progress,
+                Event::Info(&format!("DeepCAD denoises {} file(s) on {}", plan.jobs.len(), call.on_device())),
             )?;
-            let report = with_progress(env, &listener, |progress| {
-                report(
-                    progress,
-                    Event::Info(&format!("DeepCAD denoises {} file(s) on {}", plan.jobs.len(), call.on_device())),
-                )?;
-                let done = denoise_batch(&call.model, &plan, &call.read_options, &call.settings, progress)?
-                    .require_all(&folder)?;
-                serde_json::to_string(&done).map_err(|e| Error::usage(e.to_string()))
-            })?;
-            Ok(env.new_string(report)?)
-        })
-        .resolve::<ThrowDeepCadException>()
+            let done = denoise_batch(&call.model, &plan, &call.read_options, &call.settings, progress)?
+                .require_all(&folder)?;
+            serde_json::to_string(&done).map_err(|e| Error::usage(e.to_string()))
+        })?;
+        Ok(report)
+    })
 }
 
 #[cfg(test)]

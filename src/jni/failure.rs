@@ -5,9 +5,9 @@
 use std::any::Any;
 
 use jni::errors::ErrorPolicy;
-use jni::objects::{JThrowable, JValue};
+use jni::objects::{JString, JThrowable, JValue};
 use jni::refs::Global;
-use jni::{jni_sig, jni_str, Env};
+use jni::{jni_sig, jni_str, Env, EnvUnowned};
 
 /// What can go wrong in a native call.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +37,26 @@ pub type JniResult<T> = std::result::Result<T, Failure>;
 
 /// The error policy of every entry point.
 pub struct ThrowDeepCadException;
+
+/// The one way every entry point meets Java: `body` runs inside `with_env` (a panic is caught) and
+/// a failure becomes a pending `DeepCadException` (the return value is then `T::default()`).
+pub fn answer<'local, T: Default + 'local>(
+    unowned: &mut EnvUnowned<'local>,
+    body: impl FnOnce(&mut Env<'local>) -> JniResult<T>,
+) -> T {
+    unowned.with_env(body).resolve::<ThrowDeepCadException>()
+}
+
+/// [`answer`] for the entry points that return text (a JSON report): `body`'s string as a Java string.
+pub fn answer_text<'local>(
+    unowned: &mut EnvUnowned<'local>,
+    body: impl FnOnce(&mut Env<'local>) -> JniResult<String>,
+) -> JString<'local> {
+    answer(unowned, |env| {
+        let text = body(env)?;
+        Ok(env.new_string(text)?)
+    })
+}
 
 const EXCEPTION_CLASS: &jni::strings::JNIStr = jni_str!("org/deepcad/fiji/DeepCadException");
 

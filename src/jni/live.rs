@@ -22,7 +22,7 @@ use crate::model::Model;
 use crate::Error;
 
 use super::arguments;
-use super::failure::{JniResult, ThrowDeepCadException};
+use super::failure::{answer, JniResult};
 use super::pixels::PlaneReader;
 
 static STREAMS: Mutex<Option<HashMap<i64, LiveStream>>> = Mutex::new(None);
@@ -79,23 +79,21 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_liveOpen0<'local>(
     height: jint,
     sample_type: JString<'local>,
 ) -> jlong {
-    unowned
-        .with_env(|env| -> JniResult<jlong> {
-            let request: LiveRequest = arguments::request(env, &request_json, "live settings")?;
-            let sample_type = arguments::string(env, &sample_type, "sample type")?.parse::<SampleType>()?;
-            if width <= 0 || height <= 0 {
-                return Err(Error::usage(format!("live images of {width}×{height} have no pixels")).into());
-            }
-            let device = crate::device::parse_device(request.device.as_deref().unwrap_or("auto"))?;
-            let model = Model::load(Path::new(&request.model), device)?;
-            let name = format!("live stream of {}", request.model);
-            let settings = settings_of(&request)?;
-            let stream = LiveStream::new(model, &name, width as usize, height as usize, sample_type, settings)?;
-            let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
-            streams().get_or_insert_with(HashMap::new).insert(handle, stream);
-            Ok(handle)
-        })
-        .resolve::<ThrowDeepCadException>()
+    answer(&mut unowned, |env| {
+        let request: LiveRequest = arguments::request(env, &request_json, "live settings")?;
+        let sample_type = arguments::string(env, &sample_type, "sample type")?.parse::<SampleType>()?;
+        if width <= 0 || height <= 0 {
+            return Err(Error::usage(format!("live images of {width}×{height} have no pixels")).into());
+        }
+        let device = crate::device::parse_device(request.device.as_deref().unwrap_or("auto"))?;
+        let model = Model::load(Path::new(&request.model), device)?;
+        let name = format!("live stream of {}", request.model);
+        let settings = settings_of(&request)?;
+        let stream = LiveStream::new(model, &name, width as usize, height as usize, sample_type, settings)?;
+        let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
+        streams().get_or_insert_with(HashMap::new).insert(handle, stream);
+        Ok(handle)
+    })
 }
 
 /// Finished frames as `[long[]{index, denoised}, float[] pixels, ...]`.
@@ -125,20 +123,18 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_livePush0<'local>(
     height: jint,
     sample_type: JString<'local>,
 ) -> JObjectArray<'local> {
-    unowned
-        .with_env(|env| -> JniResult<JObjectArray<'local>> {
-            let sample_type = arguments::string(env, &sample_type, "sample type")?.parse::<SampleType>()?;
-            let mut reader = PlaneReader::new(width, height, sample_type)?;
-            let mut values = vec![0f32; (width as usize) * (height as usize)];
-            let finished = {
-                let mut guard = streams();
-                let stream = guard.as_mut().and_then(|s| s.get_mut(&handle)).ok_or_else(|| unknown(handle))?;
-                reader.read(env, plane, stream.status().arrived, &mut values)?;
-                stream.push(&values)?
-            };
-            frames_to_java(env, &finished)
-        })
-        .resolve::<ThrowDeepCadException>()
+    answer(&mut unowned, |env| {
+        let sample_type = arguments::string(env, &sample_type, "sample type")?.parse::<SampleType>()?;
+        let mut reader = PlaneReader::new(width, height, sample_type)?;
+        let mut values = vec![0f32; (width as usize) * (height as usize)];
+        let finished = {
+            let mut guard = streams();
+            let stream = guard.as_mut().and_then(|s| s.get_mut(&handle)).ok_or_else(|| unknown(handle))?;
+            reader.read(env, plane, stream.status().arrived, &mut values)?;
+            stream.push(&values)?
+        };
+        frames_to_java(env, &finished)
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -147,16 +143,14 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_liveFinish0<'local>(
     _class: JClass<'local>,
     handle: jlong,
 ) -> JObjectArray<'local> {
-    unowned
-        .with_env(|env| -> JniResult<JObjectArray<'local>> {
-            // Out of the map while it finishes: other streams' pushes do not wait for it.
-            let mut stream = streams().as_mut().and_then(|s| s.remove(&handle)).ok_or_else(|| unknown(handle))?;
-            let finished = stream.finish();
-            // Kept until close, so its status and normalisation stay readable.
-            streams().get_or_insert_with(HashMap::new).insert(handle, stream);
-            frames_to_java(env, &finished?)
-        })
-        .resolve::<ThrowDeepCadException>()
+    answer(&mut unowned, |env| {
+        // Out of the map while it finishes: other streams' pushes do not wait for it.
+        let mut stream = streams().as_mut().and_then(|s| s.remove(&handle)).ok_or_else(|| unknown(handle))?;
+        let finished = stream.finish();
+        // Kept until close, so its status and normalisation stay readable.
+        streams().get_or_insert_with(HashMap::new).insert(handle, stream);
+        frames_to_java(env, &finished?)
+    })
 }
 
 /// `{arrived, finished, late, dropped, behind, tile t, tile y, tile x, look-ahead, steady delay in frames}`.
@@ -166,28 +160,26 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_liveStatus0<'local>(
     _class: JClass<'local>,
     handle: jlong,
 ) -> JLongArray<'local> {
-    unowned
-        .with_env(|env| -> JniResult<JLongArray<'local>> {
-            let facts = streams().as_ref().and_then(|s| s.get(&handle)).map(|s| (s.status(), s.tile(), s.schedule()));
-            let (s, tile, schedule) = facts.ok_or_else(|| unknown(handle))?;
-            let array = env.new_long_array(10)?;
-            let values = [
-                s.arrived,
-                s.finished,
-                s.late,
-                s.dropped,
-                s.behind,
-                tile[0],
-                tile[1],
-                tile[2],
-                schedule.look_ahead,
-                schedule.steady_delay_frames(),
-            ]
-            .map(|v| v as i64);
-            array.set_region(env, 0, &values)?;
-            Ok(array)
-        })
-        .resolve::<ThrowDeepCadException>()
+    answer(&mut unowned, |env| {
+        let facts = streams().as_ref().and_then(|s| s.get(&handle)).map(|s| (s.status(), s.tile(), s.schedule()));
+        let (s, tile, schedule) = facts.ok_or_else(|| unknown(handle))?;
+        let array = env.new_long_array(10)?;
+        let values = [
+            s.arrived,
+            s.finished,
+            s.late,
+            s.dropped,
+            s.behind,
+            tile[0],
+            tile[1],
+            tile[2],
+            schedule.look_ahead,
+            schedule.steady_delay_frames(),
+        ]
+        .map(|v| v as i64);
+        array.set_region(env, 0, &values)?;
+        Ok(array)
+    })
 }
 
 /// The normalisation in words, or null until known (it is known by the first finished frame).
@@ -197,17 +189,15 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_liveNormalization0<'l
     _class: JClass<'local>,
     handle: jlong,
 ) -> JString<'local> {
-    unowned
-        .with_env(|env| -> JniResult<JString<'local>> {
-            // Known once the worker said so: before the first finished frame (read in a push).
-            let guard = streams();
-            let stream = guard.as_ref().and_then(|s| s.get(&handle)).ok_or_else(|| unknown(handle))?;
-            match stream.normalization() {
-                Some(note) => Ok(env.new_string(note)?),
-                None => Ok(JString::null()),
-            }
-        })
-        .resolve::<ThrowDeepCadException>()
+    answer(&mut unowned, |env| {
+        // Known once the worker said so: before the first finished frame (read in a push).
+        let guard = streams();
+        let stream = guard.as_ref().and_then(|s| s.get(&handle)).ok_or_else(|| unknown(handle))?;
+        match stream.normalization() {
+            Some(note) => Ok(env.new_string(note)?),
+            None => Ok(JString::null()),
+        }
+    })
 }
 
 /// Forgets the stream (its worker stops after its current step); closing twice is harmless.
@@ -217,11 +207,9 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_liveClose0<'local>(
     _class: JClass<'local>,
     handle: jlong,
 ) {
-    unowned
-        .with_env(|_env| -> JniResult<()> {
-            let stream = streams().as_mut().and_then(|s| s.remove(&handle));
-            drop(stream);
-            Ok(())
-        })
-        .resolve::<ThrowDeepCadException>()
+    answer(&mut unowned, |_env| {
+        let stream = streams().as_mut().and_then(|s| s.remove(&handle));
+        drop(stream);
+        Ok(())
+    })
 }

@@ -1,7 +1,8 @@
 //! The Fiji door's native side: `org.deepcad.fiji.DeepCadNative`'s static methods. A thin
 //! translation layer: Java strings, arrays and listeners in; engine calls; results or a
-//! `DeepCadException` out. Every entry point runs inside `with_env`, which catches panics, and
-//! resolves through `ThrowDeepCadException`, so bad input never takes the JVM down.
+//! `DeepCadException` out. Every entry point runs through `failure::answer`: inside `with_env`,
+//! which catches panics, resolved through `ThrowDeepCadException`, so bad input never takes the
+//! JVM down.
 
 mod arguments;
 mod blocks;

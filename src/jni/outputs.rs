@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::io::{check_outputs, OutputForm};
 
 use super::arguments;
-use super::failure::{JniResult, ThrowDeepCadException};
+use super::failure::answer;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,12 +34,10 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_checkOutput0<'local>(
     _class: JClass<'local>,
     request: JString<'local>,
 ) {
-    unowned
-        .with_env(|env| -> JniResult<()> {
-            let r: OutputRequest = arguments::request(env, &request, "output check")?;
-            let inputs: Vec<PathBuf> = r.inputs.iter().map(PathBuf::from).collect();
-            check_outputs(&[(Path::new(&r.output), OutputForm::File)], &inputs, r.overwrite)?;
-            Ok(())
-        })
-        .resolve::<ThrowDeepCadException>()
+    answer(&mut unowned, |env| {
+        let r: OutputRequest = arguments::request(env, &request, "output check")?;
+        let inputs: Vec<PathBuf> = r.inputs.iter().map(PathBuf::from).collect();
+        check_outputs(&[(Path::new(&r.output), OutputForm::File)], &inputs, r.overwrite)?;
+        Ok(())
+    })
 }

@@ -12,7 +12,7 @@ use crate::progress::{report, Event};
 use crate::train::{best_bundle_path, open_training_inputs, train, TrainReport, TrainSettings};
 
 use super::arguments::{self, given};
-use super::failure::{JniResult, ThrowDeepCadException};
+use super::failure::{answer_text, JniResult};
 use super::java_progress::{with_progress, JavaProgress};
 use super::pixels;
 
@@ -39,18 +39,16 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_train0<'local>(
     request: JString<'local>,
     listener: JObject<'local>,
 ) -> JString<'local> {
-    unowned
-        .with_env(|env| -> JniResult<JString<'local>> {
-            let r: InMemoryRequest = arguments::request(env, &request, "training")?;
-            let sample_type = r.sample_type;
-            let name = given(&r.source_name).unwrap_or("image").to_string();
-            let training = TrainingRequest::read(&r.settings, &r.output, &r.resume, &r.device)?;
-            let movie = pixels::read_movie(env, name, &planes, r.width, r.height, sample_type)?;
-            let mut sources: Vec<Box<dyn FrameSource>> = vec![Box::new(movie)];
-            let report = training.run(env, &listener, |_| Ok(std::mem::take(&mut sources)))?;
-            Ok(env.new_string(report)?)
-        })
-        .resolve::<ThrowDeepCadException>()
+    answer_text(&mut unowned, |env| {
+        let r: InMemoryRequest = arguments::request(env, &request, "training")?;
+        let sample_type = r.sample_type;
+        let name = given(&r.source_name).unwrap_or("image").to_string();
+        let training = TrainingRequest::read(&r.settings, &r.output, &r.resume, &r.device)?;
+        let movie = pixels::read_movie(env, name, &planes, r.width, r.height, sample_type)?;
+        let mut sources: Vec<Box<dyn FrameSource>> = vec![Box::new(movie)];
+        let report = training.run(env, &listener, |_| Ok(std::mem::take(&mut sources)))?;
+        Ok(report)
+    })
 }
 
 /// `trainFiles0(request, listener)`: the input (a file or a folder of them) and what every
@@ -72,15 +70,13 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_trainFiles0<'local>(
     request: JString<'local>,
     listener: JObject<'local>,
 ) -> JString<'local> {
-    unowned
-        .with_env(|env| -> JniResult<JString<'local>> {
-            let r: FilesRequest = arguments::request(env, &request, "training")?;
-            let input = PathBuf::from(&r.input);
-            let training = TrainingRequest::read(&r.settings, &r.output, &r.resume, &r.device)?;
-            let report = training.run(env, &listener, |progress| open_training_inputs(&input, progress))?;
-            Ok(env.new_string(report)?)
-        })
-        .resolve::<ThrowDeepCadException>()
+    answer_text(&mut unowned, |env| {
+        let r: FilesRequest = arguments::request(env, &request, "training")?;
+        let input = PathBuf::from(&r.input);
+        let training = TrainingRequest::read(&r.settings, &r.output, &r.resume, &r.device)?;
+        let report = training.run(env, &listener, |progress| open_training_inputs(&input, progress))?;
+        Ok(report)
+    })
 }
 
 /// This door's name in a bundle's `training.origin` (the command line records "deepcad train").
