@@ -11,6 +11,13 @@ import java.io.File;
 public final class ModelChoice {
     public static final String FILE = "Model file";
     public static final String BUILT_IN = "Built-in general model";
+    /** The model input's help text, the same in every command that has one. */
+    public static final String DESCRIPTION = "A model trained on your own movies (best), or the built-in general model "
+            + "trained on simulated two-photon movies (no training needed; for detail you can trust, fine-tune on "
+            + "your movie: Train with a time budget)";
+    /** The model file input's help text. */
+    public static final String FILE_DESCRIPTION =
+            "A DeepCAD model bundle (.safetensors) from 'Train DeepCAD model' or 'deepcad train'";
     /** The model path that selects the built-in model in the engine. */
     public static final String BUILT_IN_NAME = "default";
 

@@ -61,8 +61,7 @@ public class DenoiseCommand extends DeepCadCommand {
             choices = {ModelChoice.FILE, ModelChoice.BUILT_IN},
             persist = false,
             required = false,
-            description =
-                    "A model trained on your own movies (best), or the built-in general model trained on simulated two-photon movies (no training needed; for detail you can trust, fine-tune on your movie: Train with a time budget)")
+            description = ModelChoice.DESCRIPTION)
     private String model;
 
     @Parameter(
@@ -71,7 +70,7 @@ public class DenoiseCommand extends DeepCadCommand {
             persist = false,
             required = false,
             callback = "modelFileChosen",
-            description = "A DeepCAD model bundle (.safetensors) from 'Train DeepCAD model' or 'deepcad train'")
+            description = ModelChoice.FILE_DESCRIPTION)
     private File model_file;
 
     @Parameter(

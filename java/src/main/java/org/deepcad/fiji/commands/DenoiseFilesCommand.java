@@ -62,11 +62,16 @@ public class DenoiseFilesCommand extends DeepCadCommand {
             choices = {ModelChoice.FILE, ModelChoice.BUILT_IN},
             persist = false,
             required = false,
-            description =
-                    "A model trained on your own movies (best), or the built-in general model trained on simulated two-photon movies (no training needed; for detail you can trust, fine-tune on your movie: Train with a time budget)")
+            description = ModelChoice.DESCRIPTION)
     private String model;
 
-    @Parameter(label = "Model file", style = "open", persist = false, required = false, callback = "modelFileChosen")
+    @Parameter(
+            label = "Model file",
+            style = "open",
+            persist = false,
+            required = false,
+            callback = "modelFileChosen",
+            description = ModelChoice.FILE_DESCRIPTION)
     private File model_file;
 
     @Parameter(
