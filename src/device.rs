@@ -199,8 +199,8 @@ pub fn checked_thread_count(threads: usize) -> crate::Result<i32> {
 }
 
 /// Keeps freed activation buffers mapped instead of returning them to the kernel after every
-/// layer. Without this ≈40 % of CPU inference time goes to zeroing fresh pages (see the reference
-/// measurements). Process-wide, so only the CLI calls it, once: a library inside another
+/// layer; otherwise much of CPU inference time goes to zeroing fresh pages (docs/measurements.md).
+/// Process-wide, so only the CLI calls it, once: a library inside another
 /// process (Fiji's JVM) must not change that process's allocator.
 /// glibc only: other C libraries (musl, macOS, Windows) have no `mallopt`, and the call is skipped.
 pub fn tune_allocator_for_throughput() {

@@ -7,8 +7,9 @@
 //! `simulate`, `metrics`, `footprint` and `evaluation` (demo data, quality measures, baselines),
 //! `jni` (the JVM's door: its entry points are `extern "C"`, yet it needs no `unsafe` block).
 //! `unsafe` lives where a C call has no safe wrapper, each with its SAFETY comment: `tensor_pool`
-//! (the C++ allocator), `gpu_info` (the CUDA runtime, typed symbols), `io::output_rules` (statvfs,
-//! kill(pid, 0)), `io::zarr::writer` (one libc call) and `infer::stream` (a `Send` promise).
+//! (the C++ allocator), `gpu_info` (the CUDA runtime, typed symbols), `device` (loading libtorch's
+//! CUDA part; the CLI's `mallopt`), `io::output_rules` (statvfs, kill(pid, 0)), `io::zarr::writer`
+//! (one libc call) and `infer::stream` (a `Send` promise).
 //! Rooms depend one way: `tests/module_cycles_tests.rs` fails on
 //! any cycle between them or between sibling submodules.
 

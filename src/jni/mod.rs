@@ -19,7 +19,9 @@ mod train;
 
 // What the library changes in its host process, and nothing more: the allocator (`mallopt`) and
 // signal handlers are left alone (the CLI, which owns its process, tunes the allocator itself).
-// Two things are process-wide by nature and last for the JVM's life: the first denoise installs
-// the tensor pool as libtorch's CPU allocator (`tensor_pool`; outside a run it passes every request
-// to libtorch's own allocator), and a thread count (`setThreads`, a block request's `threads`)
-// sets libtorch's intra-op thread count for every caller in the process.
+// Three things are process-wide by nature and last for the JVM's life: the first denoise that
+// asks for the tensor pool (the setting `tensor_pool`, off by default) installs it as libtorch's
+// CPU allocator (`tensor_pool`; outside a run it passes every request to libtorch's own
+// allocator); a thread count (`setThreads`, a block request's `threads`) sets libtorch's intra-op
+// thread count for every caller in the process; and listing the devices makes the CUDA runtime
+// create each GPU's primary context (`gpu_info`).
