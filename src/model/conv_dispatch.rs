@@ -110,11 +110,9 @@ fn conv_as_batch_of_two(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, padd
 }
 
 /// oneDNN's bfloat16 weight gradient of a 3×3×3 convolution is wrong when the input is 2 deep
-/// (libtorch 2.11, AVX-512 BF16 kernel): garbage up to 1e38 or NaN in most calls, for 16 to 384
-/// input channels, measured against float32 on the same inputs; depths 1 and 3–20, with every
-/// height and width tried (1–24), were exact. A 16-frame patch is 2 deep at the bottom level and
-/// made training diverge. Volumes with an axis shorter than the kernel are tiny, so they simply run
-/// in float32.
+/// (libtorch 2.11, AVX-512 BF16 kernel; what was tried is in docs/measurements.md): a 16-frame
+/// patch is 2 deep at the bottom level and made training diverge. Volumes with an axis shorter
+/// than the kernel are tiny, so they simply run in float32.
 fn needs_float32(x: &Tensor) -> bool {
     x.size()[2..].iter().any(|&n| n < 3)
 }

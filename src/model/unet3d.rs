@@ -291,9 +291,8 @@ fn decode_in_slabs(
 }
 
 /// Voxels per slab of the low-memory forward as the denoiser runs it: 32 columns of a 144×144
-/// cross-section. oneDNN needs wide slabs: on 2 AVX2 cores a 144³ tile ran at 93, 121, 143, 154
-/// and 161 GFLOP/s with 4-, 8-, 16-, 32- and 64-column slabs, while a slab's activations cost
-/// about [`slab_bytes_per_voxel`] per slab voxel (≈ 200 MB at this size, f = 16).
+/// cross-section. oneDNN runs faster on wide slabs (docs/measurements.md), while a slab's
+/// activations cost about [`slab_bytes_per_voxel`] per slab voxel.
 pub const SLAB_VOXELS: usize = 144 * 144 * 32;
 
 /// Peak bytes of one slab's activations per slab voxel at f = 16 (peak RSS of a 144³ tile rose
