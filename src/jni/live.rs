@@ -49,6 +49,12 @@ fn streams() -> MutexGuard<'static, Option<HashMap<i64, LiveStream>>> {
     STREAMS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// `f` on the open stream `handle`, with the map locked meanwhile; an error when it is not open.
+fn with_stream<T>(handle: jlong, f: impl FnOnce(&mut LiveStream) -> JniResult<T>) -> JniResult<T> {
+    let mut guard = streams();
+    f(guard.as_mut().and_then(|s| s.get_mut(&handle)).ok_or_else(|| unknown(handle))?)
+}
+
 fn unknown(handle: jlong) -> Error {
     Error::usage(format!("live stream {handle} is not open (closed already, or never opened)"))
 }
@@ -127,12 +133,10 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_livePush0<'local>(
         let sample_type = arguments::string(env, &sample_type, "sample type")?.parse::<SampleType>()?;
         let mut reader = PlaneReader::new(width, height, sample_type)?;
         let mut values = vec![0f32; (width as usize) * (height as usize)];
-        let finished = {
-            let mut guard = streams();
-            let stream = guard.as_mut().and_then(|s| s.get_mut(&handle)).ok_or_else(|| unknown(handle))?;
+        let finished = with_stream(handle, |stream| {
             reader.read(env, plane, stream.status().arrived, &mut values)?;
-            stream.push(&values)?
-        };
+            Ok(stream.push(&values)?)
+        })?;
         frames_to_java(env, &finished)
     })
 }
@@ -161,8 +165,7 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_liveStatus0<'local>(
     handle: jlong,
 ) -> JLongArray<'local> {
     answer(&mut unowned, |env| {
-        let facts = streams().as_ref().and_then(|s| s.get(&handle)).map(|s| (s.status(), s.tile(), s.schedule()));
-        let (s, tile, schedule) = facts.ok_or_else(|| unknown(handle))?;
+        let (s, tile, schedule) = with_stream(handle, |s| Ok((s.status(), s.tile(), s.schedule())))?;
         let array = env.new_long_array(10)?;
         let values = [
             s.arrived,
@@ -191,9 +194,7 @@ pub extern "system" fn Java_org_deepcad_fiji_DeepCadNative_liveNormalization0<'l
 ) -> JString<'local> {
     answer(&mut unowned, |env| {
         // Known once the worker said so: before the first finished frame (read in a push).
-        let guard = streams();
-        let stream = guard.as_ref().and_then(|s| s.get(&handle)).ok_or_else(|| unknown(handle))?;
-        match stream.normalization() {
+        match with_stream(handle, |stream| Ok(stream.normalization().map(str::to_string)))? {
             Some(note) => Ok(env.new_string(note)?),
             None => Ok(JString::null()),
         }
