@@ -55,6 +55,7 @@ for _variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np
 import tifffile
 
+import event_restoration
 import spike_harness
 
 HERE = Path(__file__).resolve().parent
@@ -190,6 +191,13 @@ def quality_level(runner, work, photons, seed, cfg, scenario=None):
                                              "sample_type": sample_type(path)}
         if name != "ours":
             record["extra_outputs"].append(name)
+        if cfg.restore_events is not None:
+            # eval/event_restoration.py on this model's output, scored as one more output.
+            restored = level / f"{name}_restored.tif"
+            tifffile.imwrite(restored, event_restoration.restore_events(
+                tifffile.imread(raw), tifffile.imread(outputs[name]), cfg.restore_events))
+            outputs[f"{name}_restored"] = restored
+            record["extra_outputs"].append(f"{name}_restored")
 
     if not cfg.skip_reference:
         ref_model = level / "reference.pth"
@@ -721,6 +729,9 @@ def main():
                              "interlaced,hybrid): the first is the headline 'ours', each other one an extra output "
                              "'ours_<method>' trained with the same settings on the same movies (default: one model, "
                              "the engine's default method)")
+    parser.add_argument("--restore-events", type=float, default=None, metavar="K",
+                        help="also score each of our outputs with its fast events restored (eval/event_restoration.py, "
+                             "Wiener threshold K noise SDs, e.g. 3) as an extra output '<name>_restored'")
     parser.add_argument("--skip-reference", action="store_true", help="ours and the baselines only")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--real", type=Path, help="also train/denoise this real movie and run the reference-free checks")

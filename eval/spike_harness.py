@@ -50,7 +50,10 @@ def outputs(record):
 
 
 def output_label(labels, name):
-    """Words for an output: `labels`, else ours with another method ('ours_hybrid')."""
+    """Words for an output: `labels`, else ours with another method ('ours_hybrid'), or either with
+    its events restored ('ours_restored', evaluate.py --restore-events)."""
+    if name.endswith("_restored"):
+        return output_label(labels, name[:-len("_restored")]) + ", events restored"
     if name in labels:
         return labels[name]
     return f"DeepCAD Rust, --method {name[len('ours_'):]}" if name.startswith("ours_") else name
@@ -272,7 +275,9 @@ def method_comparison_lines(results, mean):
     methods = {n: runs[0].get(f"{n}_train", {}).get("method") for n in names}
     lines = ["", "### Training methods", "",
              "Ours trained once per method with the same settings on the same movies: "
-             + ", ".join(f"'{n}' = `--method {methods[n] or 'default'}`" for n in names) + ". Raw, the best oracle "
+             + ", ".join(f"'{n}' = " + (f"'{n[:-len('_restored')]}' with its events restored (eval/event_restoration.py)"
+                                         if n.endswith("_restored") else f"`--method {methods[n] or 'default'}`")
+                         for n in names) + ". Raw, the best oracle "
              "baseline (best per column) and the clean movie for reference.", "",
              "| movie | photons | output | SNR dB | trace r | spike r | F1 |", "|---|---|---|---|---|---|---|"]
     for scenario in SPIKE_SUITE:

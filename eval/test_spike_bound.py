@@ -32,3 +32,18 @@ def test_oracle_inference_is_given_the_clean_kinetics_and_the_true_noise():
 def test_a_missing_trace_gets_no_oracle():
     nan = np.full(50, np.nan)
     assert spike_bound.oracle_known(np.stack([nan]), np.stack([nan])) == [None]
+
+
+def test_restoration_brings_back_a_removed_cell_sized_event_and_little_noise():
+    import event_restoration
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:48, :48]
+    cell = np.exp(-((yy - 24) ** 2 + (xx - 24) ** 2) / (2 * 4.0 ** 2))
+    clean = np.full((20, 48, 48), 10.0)
+    clean[7] += 6 * cell                       # a one-frame event
+    raw = clean + rng.standard_normal(clean.shape)
+    output = np.full_like(clean, 10.0)          # a denoiser that removed the noise and the event
+    restored = event_restoration.restore_events(raw, output, k=3)
+    assert restored[7][cell > 0.5].mean() - 10 > 0.6 * 6 * cell[cell > 0.5].mean()   # most of the event is back
+    quiet = np.delete(restored, 7, axis=0) - 10
+    assert np.sqrt((quiet ** 2).mean()) < 0.05   # noise added back where nothing happened: far below the raw's 1
