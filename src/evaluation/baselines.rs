@@ -62,26 +62,49 @@ pub enum Criterion<'a> {
     TraceCorrelation(&'a [Footprint]),
 }
 
+/// A family of baseline filters, each tried at every width of its list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaselineFamily {
+    /// Temporal moving average over [`MOVING_AVERAGE_WINDOWS`].
+    MovingAverage,
+    /// Separable 3-D Gaussian over [`GAUSSIAN_SIGMAS`].
+    Gaussian3d,
+}
+
+impl BaselineFamily {
+    pub const ALL: [BaselineFamily; 2] = [BaselineFamily::MovingAverage, BaselineFamily::Gaussian3d];
+
+    /// The scorecard entry's name (`deepcad score --json`; the evaluation harness reads it).
+    pub fn entry_name(self) -> &'static str {
+        match self {
+            BaselineFamily::MovingAverage => "moving_average",
+            BaselineFamily::Gaussian3d => "gaussian_3d",
+        }
+    }
+
+    fn candidates(self) -> Vec<BaselineKind> {
+        match self {
+            BaselineFamily::MovingAverage => {
+                MOVING_AVERAGE_WINDOWS.iter().map(|&window| BaselineKind::MovingAverage { window }).collect()
+            }
+            BaselineFamily::Gaussian3d => GAUSSIAN_SIGMAS
+                .iter()
+                .map(|&(sigma_t, sigma_xy)| BaselineKind::Gaussian3d { sigma_t, sigma_xy })
+                .collect(),
+        }
+    }
+}
+
 /// Applies every setting of one family to `raw` and keeps the best one against `truth`.
 pub fn best_baseline(
     raw: &[f32],
     truth: &[f32],
     width: usize,
     height: usize,
-    family: &str,
+    family: BaselineFamily,
     criterion: Criterion<'_>,
 ) -> Result<Baseline> {
-    let candidates: Vec<BaselineKind> = match family {
-        "moving_average" => {
-            MOVING_AVERAGE_WINDOWS.iter().map(|&window| BaselineKind::MovingAverage { window }).collect()
-        }
-        "gaussian_3d" => {
-            GAUSSIAN_SIGMAS.iter().map(|&(sigma_t, sigma_xy)| BaselineKind::Gaussian3d { sigma_t, sigma_xy }).collect()
-        }
-        other => {
-            return Err(Error::usage(format!("unknown baseline family '{other}'; use moving_average or gaussian_3d")))
-        }
-    };
+    let candidates = family.candidates();
     let mut best: Option<(f64, Baseline)> = None;
     for kind in candidates {
         let movie = match kind {

@@ -12,7 +12,8 @@ mod scorecard;
 
 pub use crate::footprint::{footprints_from_labels, labels_from_footprints};
 pub use baselines::{
-    best_baseline, gaussian_3d, Baseline, BaselineKind, Criterion, GAUSSIAN_SIGMAS, MOVING_AVERAGE_WINDOWS,
+    best_baseline, gaussian_3d, Baseline, BaselineFamily, BaselineKind, Criterion, GAUSSIAN_SIGMAS,
+    MOVING_AVERAGE_WINDOWS,
 };
 pub use detail_retention::{detail_retention, DetailRetention, ScaleRetention, DETAIL_SCALES_PX, HEADLINE_SCALE};
 pub use event_loss::{event_loss, EventLoss, POOL as EVENT_LOSS_POOL};

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use deepcad::evaluation::{
-    best_baseline, footprints_from_labels, residual_checks, score, Criterion, ResidualChecks, Scorecard,
-    EVENT_LOSS_POOL,
+    best_baseline, footprints_from_labels, residual_checks, score, BaselineFamily, Criterion, ResidualChecks,
+    Scorecard, EVENT_LOSS_POOL,
 };
 use deepcad::evaluation::{detail_retention, DetailRetention};
 use deepcad::io::{check_outputs, read_stack, write_file_atomically, OutputForm, ReadOptions, StackInfo};
@@ -89,14 +89,15 @@ pub fn run(a: ScoreArgs, progress: &mut dyn Progress) -> Result<()> {
         add("raw".into(), a.raw.display().to_string(), &raw, false, progress)?;
     }
     if let Some(truth) = truth.as_deref().filter(|_| a.baselines) {
-        for family in ["moving_average", "gaussian_3d"] {
+        for family in BaselineFamily::ALL {
             let baseline = best_baseline(&raw, truth, width, height, family, Criterion::Snr)?;
-            add(family.into(), baseline.kind.describe(), &baseline.movie, true, progress)?;
+            add(family.entry_name().into(), baseline.kind.describe(), &baseline.movie, true, progress)?;
             if !neurons.is_empty() {
                 // The same family at its best width for neuron traces (often wider in time).
                 let baseline =
                     best_baseline(&raw, truth, width, height, family, Criterion::TraceCorrelation(&neurons))?;
-                add(format!("{family}_for_traces"), baseline.kind.describe(), &baseline.movie, true, progress)?;
+                let name = format!("{}_for_traces", family.entry_name());
+                add(name, baseline.kind.describe(), &baseline.movie, true, progress)?;
             }
         }
     }
