@@ -451,6 +451,9 @@ def main():
     parser.add_argument("movie", nargs="?", help="a movie (TIFF) to score")
     parser.add_argument("--labels", help="label image (deepcad simulate --labels)")
     parser.add_argument("--spikes", help="true spikes CSV (deepcad simulate --spikes)")
+    parser.add_argument("--centre-roi", action="store_true",
+                        help="score each neuron's 3×3-pixel ROI at its centroid instead of its whole mask "
+                             "(eval/spike_bound.py)")
     parser.add_argument("--self-test", action="store_true", help="check the scoring on synthetic traces")
     a = parser.parse_args()
     if a.self_test:
@@ -461,7 +464,11 @@ def main():
         parser.error("give a movie with --labels and --spikes, or --self-test")
     import tifffile
     spikes = read_spikes_csv(a.spikes)
-    result = score_movie(tifffile.imread(a.movie), label_masks(tifffile.imread(a.labels), spikes.shape[1]), spikes)
+    masks = label_masks(tifffile.imread(a.labels), spikes.shape[1])
+    if a.centre_roi:
+        import spike_bound
+        masks = spike_bound.centre_rois(masks)
+    result = score_movie(tifffile.imread(a.movie), masks, spikes)
     print(f"{a.movie}: median spike r {result['r']:.3f}, event F1 {result['f1']:.3f} "
           f"(precision {result['precision']:.3f}, recall {result['recall']:.3f}) over {result['neurons_scored']} neurons")
 
