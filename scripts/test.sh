@@ -27,6 +27,13 @@ if target/debug/deepcad info --devices 2>/dev/null | grep -q "compute capability
 else
     echo "== GPU tests: SKIPPED (no usable CUDA GPU here: see deepcad info --devices)"
 fi
+# Tests of bfloat16 denoising that only a CPU with native bfloat16 can run are #[ignore]d likewise.
+if grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo; then
+    echo "== Native bfloat16 tests"
+    cargo test --test integration -- --ignored bf16_native_ 2>&1
+else
+    echo "== Native bfloat16 tests: SKIPPED (this CPU lists neither avx512_bf16 nor amx_bf16 in /proc/cpuinfo)"
+fi
 if [ -f "${DEEPCAD_CACHE:-$HOME/.cache/deepcad}/libtorch-2.11.0-cuda/.complete" ]; then
     echo "== CUDA library set"
     cargo test --test integration -- --ignored cuda_set_ 2>&1
