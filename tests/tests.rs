@@ -2,6 +2,7 @@
 mod block_tests;
 mod cli_tests;
 mod evaluation_tests;
+mod event_restoration_tests;
 mod export_tests;
 mod follow_tests;
 mod gpu_tests;

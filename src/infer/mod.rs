@@ -23,6 +23,7 @@
 
 pub mod batch;
 pub mod blocks;
+pub mod event_restoration;
 mod input_fingerprint;
 pub mod live;
 mod live_ring;
@@ -87,6 +88,7 @@ pub fn denoise_source_to_memory(
     settings: &DenoiseSettings,
     progress: &mut dyn Progress,
 ) -> Result<(Vec<f32>, SampleType)> {
+    settings.check_restoration_applies(&source.name())?;
     if let Some(compat) = &settings.compat {
         let sample_type =
             official_pipeline::output_sample_type(compat.pipeline, settings.output_type, source.sample_type());
@@ -142,6 +144,9 @@ pub struct DenoiseSettings {
     /// pipeline run after a bfloat16 run and a training gave other numbers than before them (up to
     /// 29 counts; the Fiji runtime test's replay); with it off, identical. Cause not yet found.
     pub tensor_pool: bool,
+    /// Add back the fast, cell-sized events the network removed with the noise
+    /// (`event_restoration.rs`): for fast indicators at low frame rates. Off by default.
+    pub restore_events: bool,
 }
 
 impl Default for DenoiseSettings {
@@ -158,7 +163,22 @@ impl Default for DenoiseSettings {
             compat: None,
             overwrite: false,
             tensor_pool: false,
+            restore_events: false,
         }
+    }
+}
+
+impl DenoiseSettings {
+    /// Event restoration adds to our own tiling's output; an official pipeline reproduces its
+    /// authors' numbers, which restoration would change.
+    fn check_restoration_applies(&self, name: &str) -> Result<()> {
+        if self.restore_events && self.compat.is_some() {
+            return Err(crate::Error::usage(format!(
+                "{name}: event restoration cannot be combined with an official DeepCAD-RT pipeline (it would change the \
+                 pipeline's numbers); turn one of them off"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -234,6 +254,7 @@ pub fn denoise_source_to_file(
     progress: &mut dyn Progress,
 ) -> Result<DenoiseReport> {
     crate::io::check_output_path(output, protected)?;
+    settings.check_restoration_applies(&source.name())?;
     let (frames, width, height) = (source.frames(), source.width(), source.height());
     let (affine, sample_type) = match &settings.compat {
         Some(compat) => {

@@ -182,6 +182,7 @@ fn denoise(a: DenoiseArgs, progress: &mut dyn Progress) -> Result<()> {
         },
         overwrite: a.overwrite,
         tensor_pool: a.tensor_pool,
+        restore_events: a.restore_events,
         ..Default::default()
     };
     if a.follow {

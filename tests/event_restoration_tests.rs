@@ -1,0 +1,113 @@
+//! Event restoration after denoising (`infer::event_restoration`, issue 23): it brings back a
+//! one-frame, cell-shaped event the network smoothed away and adds little elsewhere; the output
+//! does not depend on tiles, bands or time blocks; it is refused where it cannot apply.
+use deepcad::infer::official_pipeline::{CompatSettings, OfficialPipeline};
+use deepcad::infer::{denoise_source_to_memory, DenoiseSettings, LiveSettings, LiveStream};
+use deepcad::io::{InMemoryMovie, SampleType};
+use deepcad::model::{Model, ModelMetadata, Normalization, BUILT_IN_MODEL};
+use deepcad::progress::Silent;
+use rand::SeedableRng;
+use rand_distr::{Distribution, Poisson};
+
+const SIDE: usize = 64;
+const FRAMES: usize = 64;
+const FLASHES: [usize; 2] = [20, 41];
+const CENTRE: (f32, f32) = (30.0, 34.0);
+
+/// Photon counts of a dim scene with one soma that flashes for one frame at each of `FLASHES`
+/// (nothing before or after: shorter than any frame spacing), and the flash's shape.
+fn flashing_movie() -> (Vec<f32>, Vec<f32>) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(23);
+    let cell: Vec<f32> = (0..SIDE * SIDE)
+        .map(|i| {
+            let (y, x) = ((i / SIDE) as f32 - CENTRE.0, (i % SIDE) as f32 - CENTRE.1);
+            (-(y * y + x * x) / (2.0 * 16.0)).exp()
+        })
+        .collect();
+    let mut movie = Vec::with_capacity(FRAMES * SIDE * SIDE);
+    for t in 0..FRAMES {
+        let flash = if FLASHES.contains(&t) { 12.0 } else { 0.0 };
+        for &c in &cell {
+            let mean = 4.0 + 4.0 * c + flash * c;
+            movie.push(Poisson::new(mean as f64).unwrap().sample(&mut rng) as f32);
+        }
+    }
+    (movie, cell)
+}
+
+fn denoise(model: &Model, data: &[f32], settings: &DenoiseSettings) -> deepcad::Result<Vec<f32>> {
+    let mut movie = InMemoryMovie::new("flashes", SIDE, SIDE, FRAMES, SampleType::F32, data.to_vec())?;
+    Ok(denoise_source_to_memory(model, &mut movie, settings, &mut Silent)?.0)
+}
+
+/// Mean over the soma's core (shape above one half) of frame `t`.
+fn core_mean(movie: &[f32], cell: &[f32], t: usize) -> f32 {
+    let frame = &movie[t * SIDE * SIDE..(t + 1) * SIDE * SIDE];
+    let core: Vec<f32> = frame.iter().zip(cell).filter(|(_, &c)| c > 0.5).map(|(&v, _)| v).collect();
+    core.iter().sum::<f32>() / core.len() as f32
+}
+
+#[test]
+fn a_one_frame_event_the_network_smoothed_comes_back_and_little_else_changes() {
+    let model = Model::load(std::path::Path::new(BUILT_IN_MODEL), tch::Device::Cpu).unwrap();
+    let (data, cell) = flashing_movie();
+    let plain = denoise(&model, &data, &DenoiseSettings::default()).unwrap();
+    let restored = denoise(&model, &data, &DenoiseSettings { restore_events: true, ..Default::default() }).unwrap();
+    let rise = |movie: &[f32], t: usize| core_mean(movie, &cell, t) - core_mean(movie, &cell, t - 3);
+    for t in FLASHES {
+        let (truth, raw, smoothed, back) = (12.0 * 0.75, rise(&data, t), rise(&plain, t), rise(&restored, t));
+        // The network alone keeps little of a flash no neighbouring frame shows.
+        assert!(smoothed < 0.6 * raw, "frame {t}: the network kept {smoothed} of a raw rise of {raw}");
+        assert!(back > smoothed + 0.3 * truth && back > 0.6 * truth, "frame {t}: restored {back}, plain {smoothed}");
+    }
+    // Frames far from a flash: restoration adds far less than the noise it would add back whole.
+    let quiet: Vec<usize> = (4..FRAMES - 4).filter(|t| FLASHES.iter().all(|f| t.abs_diff(*f) > 2)).collect();
+    let (mut change, mut noise) = (0.0f64, 0.0f64);
+    for &t in &quiet {
+        let range = t * SIDE * SIDE..(t + 1) * SIDE * SIDE;
+        for i in range {
+            change += ((restored[i] - plain[i]) as f64).powi(2);
+            noise += ((data[i] - plain[i]) as f64).powi(2);
+        }
+    }
+    assert!(change < 0.02 * noise, "restoration changed quiet frames by {change} against the residual's {noise}");
+}
+
+#[test]
+fn restored_output_is_the_same_whole_in_bands_and_in_time_blocks() {
+    let (data, _) = flashing_movie();
+    let model = super::util::seeded_model(
+        ModelMetadata::new(4, [16, 16, 16], Normalization::Fixed { offset: 6.0, scale: 3.0 }),
+        9,
+    );
+    let settings = |tile: [usize; 3], max_memory_bytes: usize| DenoiseSettings {
+        tile: Some(tile),
+        halo: Some([8, 8, 8]),
+        max_memory_bytes,
+        restore_events: true,
+        ..Default::default()
+    };
+    let whole = denoise(&model, &data, &settings([64, 64, 64], 1 << 30)).unwrap();
+    let tiled = denoise(&model, &data, &settings([24, 24, 24], 1 << 30)).unwrap();
+    let tight = denoise(&model, &data, &settings([24, 24, 24], 24 << 20)).unwrap();
+    let plain = denoise(&model, &data, &DenoiseSettings { restore_events: false, ..settings([64, 64, 64], 1 << 30) });
+    let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-3 * (1.0 + x.abs()));
+    assert!(close(&whole, &tiled), "restored output differs between one tile and many");
+    assert!(close(&whole, &tight), "restored output differs under a tight memory budget");
+    assert!(whole != plain.unwrap(), "restoration changed nothing");
+}
+
+#[test]
+fn restoration_is_refused_with_an_official_pipeline_and_live() {
+    let (data, _) = flashing_movie();
+    let model = Model::load(std::path::Path::new(BUILT_IN_MODEL), tch::Device::Cpu).unwrap();
+    let compat = CompatSettings::new(OfficialPipeline::DeepcadRt, None, None, None);
+    let settings = DenoiseSettings { restore_events: true, compat: Some(compat.unwrap()), ..Default::default() };
+    let error = denoise(&model, &data, &settings).unwrap_err().to_string();
+    assert!(error.contains("event restoration") && error.contains("official"), "{error}");
+
+    let live =
+        LiveSettings { denoise: DenoiseSettings { restore_events: true, ..Default::default() }, ..Default::default() };
+    let error = LiveStream::new(model, "live", SIDE, SIDE, SampleType::F32, live).err().unwrap().to_string();
+    assert!(error.contains("event restoration") && error.contains("live"), "{error}");
+}
