@@ -133,6 +133,32 @@ class CommandsTest {
     }
 
     @Test
+    void restoringFastEventsChangesTheOutputAndIsRefusedWithAnOfficialTiling() throws Exception {
+        float[][] movie = TestMovies.simulate(TestMovies.FRAMES, 14);
+        ImagePlus input = TestMovies.sixteenBit("events.tif", movie[1], TestMovies.FRAMES);
+        ImagePlus plain = denoise(input, "output_type", OutputChoice.FLOAT32, "device", "cpu");
+        ImagePlus restored =
+                denoise(input, "output_type", OutputChoice.FLOAT32, "device", "cpu", "restore_events", true);
+        assertArrayEquals(plain.getDimensions(), restored.getDimensions());
+        boolean changed = false;
+        for (int z = 1; z <= plain.getStackSize() && !changed; z++) {
+            float[] a = (float[]) plain.getStack().getPixels(z);
+            float[] b = (float[]) restored.getStack().getPixels(z);
+            changed = !java.util.Arrays.equals(a, b);
+        }
+        assertTrue(changed, "restoring events changed nothing");
+        java.util.concurrent.ExecutionException refused = org.junit.jupiter.api.Assertions.assertThrows(
+                java.util.concurrent.ExecutionException.class,
+                () -> denoise(input, "device", "cpu", "tiling", TilingChoice.DEEPCAD_RT, "restore_events", true));
+        Throwable cause = refused.getCause();
+        while (!(cause instanceof DeepCadException) && cause != null && cause.getCause() != null)
+            cause = cause.getCause();
+        String message = String.valueOf(cause.getMessage());
+        assertTrue(message.contains("event restoration") && message.contains("official"), message);
+        assertFalse(message.contains("--"), "a command-line flag in a Fiji message: " + message);
+    }
+
+    @Test
     void planesOfMixedTypesBecomeFloatWithTheSameValues() {
         Object[] planes = {new short[] {1, (short) 65535}, new float[] {0.5f, 2f}, new byte[] {(byte) 200, 3}};
         Movie.toCommonType(planes, 2, 1);

@@ -1,5 +1,6 @@
 package org.deepcad.fiji.commands;
 
+import com.google.gson.JsonObject;
 import ij.IJ;
 import ij.ImagePlus;
 import ij.ImageStack;
@@ -135,6 +136,15 @@ public class DenoiseCommand extends DeepCadCommand {
             description =
                     "Only for the DeepCAD-RT choices: the overlap factor between patches (DeepCAD-RT's demo value)")
     private double official_overlap = Double.NaN;
+
+    @Parameter(
+            label = "Restore fast events",
+            required = false,
+            persist = false,
+            description = "Add back the brief, cell-shaped events (shorter than the time between frames) that "
+                    + "denoising removes with the noise: for fast indicators at low frame rates. Costs a little "
+                    + "picture quality on slow indicators in dim movies. Not with the DeepCAD-RT tilings")
+    private boolean restore_events = false;
 
     @Parameter(
             label = "Replace an existing output file",
@@ -291,9 +301,10 @@ public class DenoiseCommand extends DeepCadCommand {
     }
 
     private String settingsJson(boolean overwrite) {
-        return TilingChoice.settings(
-                        tiling, official_patch, official_overlap, DeepCadSettings.memoryBytes(prefs), overwrite)
-                .toString();
+        JsonObject json = TilingChoice.settings(
+                tiling, official_patch, official_overlap, DeepCadSettings.memoryBytes(prefs), overwrite);
+        json.addProperty("restore_events", restore_events);
+        return json.toString();
     }
 
     public ImagePlus output() {

@@ -49,6 +49,15 @@ public class DenoiseFilesCommand extends DeepCadCommand {
     private File output_folder;
 
     @Parameter(
+            label = "Restore fast events",
+            required = false,
+            persist = false,
+            description = "Add back the brief, cell-shaped events (shorter than the time between frames) that "
+                    + "denoising removes with the noise: for fast indicators at low frame rates. Costs a little "
+                    + "picture quality on slow indicators in dim movies")
+    private boolean restore_events = false;
+
+    @Parameter(
             label = "Replace existing output files",
             required = false,
             persist = false,
@@ -168,6 +177,7 @@ public class DenoiseFilesCommand extends DeepCadCommand {
                     "channel and slice count from 1 (0 = none chosen), not " + Math.min(channel, slice) + ".");
         JsonObject json = TilingChoice.settings(
                 TilingChoice.SEAMLESS, null, 0, DeepCadSettings.memoryBytes(prefs), replace_existing);
+        json.addProperty("restore_events", restore_events);
         if (channel > 0) json.addProperty("channel", channel - 1);
         if (slice > 0) json.addProperty("slice", slice - 1);
         return json.toString();
