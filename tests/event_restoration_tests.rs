@@ -111,3 +111,29 @@ fn restoration_is_refused_with_an_official_pipeline_and_live() {
     let error = LiveStream::new(model, "live", SIDE, SIDE, SampleType::F32, live).err().unwrap().to_string();
     assert!(error.contains("event restoration") && error.contains("live"), "{error}");
 }
+
+#[test]
+fn restored_blocks_equal_the_restored_whole_movie_and_a_job_that_disagrees_is_refused() {
+    use crate::util::{deepcad, p, text};
+    let dir = tempfile::tempdir().unwrap();
+    let movie = dir.path().join("movie.tif");
+    let args = ["--width", "32", "--height", "32", "--frames", "150", "--photons", "1", "--indicator", "fast"];
+    let out = deepcad(&[&["simulate", "-o", p(&movie), "--frame-rate", "7.5"][..], &args[..]].concat());
+    assert!(out.status.success(), "{}", text(&out));
+    let (whole, blocks) = (dir.path().join("whole.zarr"), dir.path().join("blocks.zarr"));
+    let denoise = |output: &std::path::Path, extra: &[&str]| {
+        let base = ["denoise", p(&movie), "--model", "default", "-o", p(output), "--threads", "1"];
+        deepcad(&[&base[..], extra].concat())
+    };
+    let out = denoise(&whole, &["--restore-events"]);
+    assert!(out.status.success(), "{}", text(&out));
+    for block in ["0/2", "1/2"] {
+        let out = denoise(&blocks, &["--restore-events", "--block", block]);
+        assert!(out.status.success(), "block {block}: {}", text(&out));
+    }
+    let same = deepcad(&["compare", p(&whole), p(&blocks)]);
+    assert_eq!(same.status.code(), Some(0), "restored blocks vs the restored whole movie: {}", text(&same));
+    let refused = denoise(&blocks, &["--block", "1/2"]);
+    assert!(!refused.status.success(), "a block job without restoration joined a restored output");
+    assert!(text(&refused).contains("event restoration on"), "{}", text(&refused));
+}

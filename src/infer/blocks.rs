@@ -62,6 +62,9 @@ pub struct BlockPlan {
     /// recorded ran in float32.
     #[serde(default)]
     pub precision: Option<InferencePrecision>,
+    /// Whether the blocks restore fast events (`event_restoration.rs`): one choice for all.
+    #[serde(default)]
+    pub restore_events: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,6 +205,7 @@ pub fn plan_blocks(
         model_fingerprint: model_fingerprint(model)?,
         input_fingerprint: String::new(),
         precision: Some(resolved_precision(settings.precision, model)?),
+        restore_events: settings.restore_events,
     })
 }
 
@@ -291,6 +295,15 @@ impl BlockJob<'_> {
                 count,
                 plan.shape,
                 &plan.model_fingerprint[..12]
+            )));
+        }
+        if recorded.restore_events != settings.restore_events {
+            let word = |on: bool| if on { "on" } else { "off" };
+            return Err(Error::usage(format!(
+                "{}: was prepared with event restoration {}, and this job asks for it {}; give every block job the same choice, or a new output",
+                output.display(),
+                word(recorded.restore_events),
+                word(settings.restore_events)
             )));
         }
         Ok(recorded)
