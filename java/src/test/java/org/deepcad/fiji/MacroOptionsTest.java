@@ -72,7 +72,7 @@ class MacroOptionsTest {
         CommandModule denoised = runMacro(
                 DenoiseCommand.class,
                 "input=[macro movie.tif] model=[Model file] model_file=" + path(model)
-                        + " device=cpu output_type=[32-bit float] replace_existing=false"
+                        + " device=cpu output_type=[32-bit float] restore_events=false replace_existing=false"
                         + " tiling=[Seamless (DeepCAD)] official_patch=[150,150,150] official_overlap=0.6 output_file="
                         + path(NativeTestSupport.folder()
                                 .resolve("macro virtual output.tif")
@@ -137,7 +137,7 @@ class MacroOptionsTest {
                 DenoiseFilesCommand.class,
                 "input_path=" + path(in) + " output_folder=" + path(out) + " model=[Model file] model_file="
                         + path(model)
-                        + " device=cpu output_type=[Same as input] replace_existing=false channel=0 slice=0");
+                        + " device=cpu output_type=[Same as input] restore_events=true replace_existing=false channel=0 slice=0");
         assertTrue(new File(out, "one-denoised.tif").isFile());
 
         CommandModule settings =
