@@ -14,7 +14,10 @@
 //! comes close to the raw movie's for about 0.1 dB of SNR; on slow indicators at low light it costs
 //! SNR and gains little, hence off by default.
 
+use crate::allocation::zeroed_f32;
+use crate::io::FrameSource;
 use crate::metrics::gaussian_filter;
+use crate::Result;
 
 /// Spatial Gaussian on the residual, in pixels: about a soma's radius at typical zoom.
 pub const EVENT_SIGMA_PX: f64 = 3.0;
@@ -36,6 +39,35 @@ pub fn restore_frame_events(output: &mut [f32], raw: &[f32], width: usize, heigh
         if power > 0.0 {
             *out += (r * power / (power + floor)) as f32;
         }
+    }
+}
+
+/// Restores finished frames as the streaming core hands them out, reading each one's raw frame
+/// again from the source (both in the movie's counts); its two frame buffers serve the whole run.
+pub(super) struct EventRestorer {
+    width: usize,
+    height: usize,
+    raw: Vec<f32>,
+    restored: Vec<f32>,
+}
+
+impl EventRestorer {
+    pub(super) fn new(width: usize, height: usize) -> Result<EventRestorer> {
+        let plane = width * height;
+        Ok(EventRestorer {
+            width,
+            height,
+            raw: zeroed_f32(plane, "one frame")?,
+            restored: zeroed_f32(plane, "one frame")?,
+        })
+    }
+
+    /// Frame `t` of `source`, denoised as `denoised`, with its fast events restored.
+    pub(super) fn restore(&mut self, source: &mut dyn FrameSource, t: usize, denoised: &[f32]) -> Result<&[f32]> {
+        source.read_frame(t, &mut self.raw)?;
+        self.restored.copy_from_slice(denoised);
+        restore_frame_events(&mut self.restored, &self.raw, self.width, self.height);
+        Ok(&self.restored)
     }
 }
 

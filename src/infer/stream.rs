@@ -13,7 +13,7 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 
 use tch::{Device, Kind, Tensor};
 
-use super::event_restoration::restore_frame_events;
+use super::event_restoration::EventRestorer;
 use super::memory_plan::{method_bytes_per_voxel, plan_memory, Budget, MemoryPlan};
 use super::normalization::Affine;
 use super::DenoiseSettings;
@@ -232,6 +232,8 @@ fn run_pipeline(
 ) -> Result<()> {
     let (settings, affine, geometry) = (run.settings, run.affine, run.geometry);
     let mut output = BlockAssembly::new(units, band_count, geometry)?;
+    let mut restorer =
+        if settings.restore_events { Some(EventRestorer::new(geometry.width, geometry.height)?) } else { None };
     // A fresh thread starts with libtorch's default intra-op thread count; keep the caller's.
     let threads = tch::get_num_threads();
     std::thread::scope(|scope| -> Result<()> {
@@ -259,11 +261,16 @@ fn run_pipeline(
                 match finished_rx.recv() {
                     Ok(Ok(Finished::Tiles(done))) => report(progress, Event::Advance { done, message: "tiles" })?,
                     Ok(Ok(Finished::Band(values))) => {
-                        if settings.restore_events {
-                            let mut restore = EventRestoringSink::new(source, geometry, unit, sink)?;
-                            output.deliver(&values, unit, &mut |plane| restore.frame(plane))?;
-                        } else {
-                            output.deliver(&values, unit, sink)?;
+                        match restorer.as_mut() {
+                            // Kept frames leave in order from the unit's first: restore each from its raw frame.
+                            Some(restorer) => {
+                                let mut t = unit.time.keep_start;
+                                output.deliver(&values, unit, &mut |plane| {
+                                    t += 1;
+                                    sink(restorer.restore(source, t - 1, plane)?)
+                                })?;
+                            }
+                            None => output.deliver(&values, unit, sink)?,
                         }
                         break;
                     }
@@ -310,38 +317,6 @@ impl BlockAssembly {
             self.frames[..unit.kept_frames() * plane].chunks_exact(plane).try_for_each(sink)?;
         }
         Ok(())
-    }
-}
-
-/// A sink that restores each finished frame's fast events (`event_restoration.rs`) from the same
-/// frame of the movie, read again, before passing it on (both in the movie's counts).
-struct EventRestoringSink<'s, 'k> {
-    source: &'s mut dyn FrameSource,
-    geometry: Geometry,
-    next_frame: usize,
-    raw: Vec<f32>,
-    restored: Vec<f32>,
-    sink: &'k mut dyn FnMut(&[f32]) -> Result<()>,
-}
-
-impl<'s, 'k> EventRestoringSink<'s, 'k> {
-    fn new(
-        source: &'s mut dyn FrameSource,
-        geometry: Geometry,
-        unit: &Unit,
-        sink: &'k mut dyn FnMut(&[f32]) -> Result<()>,
-    ) -> Result<Self> {
-        let plane = geometry.height * geometry.width;
-        let (raw, restored) = (zeroed_f32(plane, "one frame")?, zeroed_f32(plane, "one frame")?);
-        Ok(EventRestoringSink { source, geometry, next_frame: unit.time.keep_start, raw, restored, sink })
-    }
-
-    fn frame(&mut self, denoised: &[f32]) -> Result<()> {
-        self.source.read_frame(self.next_frame, &mut self.raw)?;
-        self.next_frame += 1;
-        self.restored.copy_from_slice(denoised);
-        restore_frame_events(&mut self.restored, &self.raw, self.geometry.width, self.geometry.height);
-        (self.sink)(&self.restored)
     }
 }
 
