@@ -17,7 +17,6 @@ Two references beside the raw movie and the clean ceiling (eval/spikes.py scores
 import warnings
 
 import numpy as np
-import tifffile
 
 import spikes as sp
 
@@ -71,25 +70,25 @@ def _short(result, source):
     return {"r": result["r"], "f1": result["f1"], "source": source}
 
 
-def bound_scores(paths, names, raw, truth, masks, spikes):
+def bound_scores(raw, truth, masks, spikes, roi):
     """The bound and the small-ROI scores of one level: {"raw_oracle_inference": {r, f1, source},
-    "roi": {name: {r, f1, source}} for every output in `names` present in `paths`, the clean movie
-    and the best baseline of either filter family for small-ROI spike r}."""
+    "roi": `roi` (each scored movie's {r, f1, source} on `centre_rois(masks)`, which the caller
+    scores while it holds the movie) plus the best baseline of either filter family for small-ROI
+    spike r}."""
     out = {"raw_oracle_inference": _short(oracle_scores(raw, truth, masks, spikes),
                                           "raw movie, OASIS given the clean trace's kinetics and the true noise SD")}
-    rois = centre_rois(masks)
-    roi = {"clean": _short(sp.score_movie(truth, rois, spikes), "clean movie")}
-    for name in names:
-        if name in paths:
-            movie = raw if name == "raw" else tifffile.imread(paths[name])
-            roi[name] = _short(sp.score_movie(movie, rois, spikes), paths[name])
     kinds = sp.all_baseline_kinds()
-    traces = sp.baseline_traces(raw, rois, kinds)
+    traces = sp.baseline_traces(raw, centre_rois(masks), kinds)
     results = {kind: sp.score_traces(traces[kind], spikes) for kind in kinds}
     best = max(kinds, key=lambda k: -np.inf if results[k]["r"] is None else results[k]["r"])
-    roi["best_baseline"] = _short(results[best], sp.describe_baseline(best) + " (best width for 3×3 spike r)")
-    out["roi"] = roi
+    best_entry = _short(results[best], sp.describe_baseline(best) + " (best width for 3×3 spike r)")
+    out["roi"] = {**roi, "best_baseline": best_entry}
     return out
+
+
+def roi_score(movie, rois, spikes, source):
+    """One movie's spike r and F1 on the small ROIs, as bound_scores keeps them."""
+    return _short(sp.score_movie(movie, rois, spikes), source)
 
 
 def bound_metrics(scores, names):

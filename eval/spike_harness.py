@@ -81,14 +81,16 @@ def spike_scores(record):
     paths = record["paths"]
     truth_spikes = sp.read_spikes_csv(paths["spikes"])
     masks = sp.label_masks(tifffile.imread(paths["labels"]), truth_spikes.shape[1])
-    raw = tifffile.imread(paths["raw"])
+    raw, truth = tifffile.imread(paths["raw"]), tifffile.imread(paths["truth"])
+    rois = spike_bound.centre_rois(masks)
     scores = {}
-    scores["clean"] = _summary(sp.score_movie(tifffile.imread(paths["truth"]), masks, truth_spikes),
-                               "the clean movie (truth.tif): the ceiling")
+    scores["clean"] = _summary(sp.score_movie(truth, masks, truth_spikes), "the clean movie (truth.tif): the ceiling")
+    roi = {"clean": spike_bound.roi_score(truth, rois, truth_spikes, "clean movie")}
     for name in outputs(record):
         if name in paths:
             movie = raw if name == "raw" else tifffile.imread(paths[name])
             scores[name] = _summary(sp.score_movie(movie, masks, truth_spikes), paths[name])
+            roi[name] = spike_bound.roi_score(movie, rois, truth_spikes, paths[name])
 
     # Every width of both families (the chosen ones are among them), each trace set scored once.
     chosen = {}
@@ -105,8 +107,7 @@ def spike_scores(record):
         for metric in ("r", "f1"):
             best = max(mine, key=lambda k: -math.inf if results[k][metric] is None else results[k][metric])
             scores[f"{family}_for_spike_{metric}"] = _summary(results[best], sp.describe_baseline(best))
-    scores["_bound"] = spike_bound.bound_scores(paths, outputs(record), raw, tifffile.imread(paths["truth"]), masks,
-                                                truth_spikes)
+    scores["_bound"] = spike_bound.bound_scores(raw, truth, masks, truth_spikes, roi)
     scores["_all_baselines"] = [{"source": sp.describe_baseline(k), "r": results[k]["r"], "f1": results[k]["f1"]}
                                 for k in kinds]
     scores["_seconds"] = time.perf_counter() - started
