@@ -17,6 +17,7 @@ import org.deepcad.fiji.DeepCadRuntime;
 import org.deepcad.fiji.DeepCadSettings;
 import org.deepcad.fiji.DeviceChoice;
 import org.deepcad.fiji.EngineDefaults;
+import org.deepcad.fiji.EventRestorationChoice;
 import org.deepcad.fiji.ModelChoice;
 import org.deepcad.fiji.Movie;
 import org.deepcad.fiji.OutputChoice;
@@ -138,12 +139,10 @@ public class DenoiseCommand extends DeepCadCommand {
     private double official_overlap = Double.NaN;
 
     @Parameter(
-            label = "Restore fast events",
+            label = EventRestorationChoice.LABEL,
             required = false,
             persist = false,
-            description = "Add back the brief, cell-shaped events (shorter than the time between frames) that "
-                    + "denoising removes with the noise: for fast indicators at low frame rates. Costs a little "
-                    + "picture quality on slow indicators in dim movies. Not with the DeepCAD-RT tilings")
+            description = EventRestorationChoice.DESCRIPTION + ". Not with the DeepCAD-RT tilings")
     private boolean restore_events = false;
 
     @Parameter(

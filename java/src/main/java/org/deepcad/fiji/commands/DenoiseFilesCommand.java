@@ -9,6 +9,7 @@ import org.deepcad.fiji.DeepCadRuntime;
 import org.deepcad.fiji.DeepCadSettings;
 import org.deepcad.fiji.DeviceChoice;
 import org.deepcad.fiji.EngineDefaults;
+import org.deepcad.fiji.EventRestorationChoice;
 import org.deepcad.fiji.ModelChoice;
 import org.deepcad.fiji.OutputChoice;
 import org.deepcad.fiji.TilingChoice;
@@ -49,12 +50,10 @@ public class DenoiseFilesCommand extends DeepCadCommand {
     private File output_folder;
 
     @Parameter(
-            label = "Restore fast events",
+            label = EventRestorationChoice.LABEL,
             required = false,
             persist = false,
-            description = "Add back the brief, cell-shaped events (shorter than the time between frames) that "
-                    + "denoising removes with the noise: for fast indicators at low frame rates. Costs a little "
-                    + "picture quality on slow indicators in dim movies")
+            description = EventRestorationChoice.DESCRIPTION)
     private boolean restore_events = false;
 
     @Parameter(
