@@ -139,6 +139,11 @@ def method_outputs(cfg):
     return [(m, "ours" if i == 0 else f"ours_{m.replace('-', '_')}") for i, m in enumerate(methods)]
 
 
+ENGINE_RESTORE_K = 3.0
+"""The engine's event-restoration threshold (noise SDs; src/infer/event_restoration.rs): with this K,
+--restore-events scores `deepcad denoise --restore-events` itself rather than the Python experiment."""
+
+
 def sample_type(path):
     return str(tifffile.TiffFile(path).series[0].dtype)
 
@@ -192,12 +197,24 @@ def quality_level(runner, work, photons, seed, cfg, scenario=None):
         if name != "ours":
             record["extra_outputs"].append(name)
         if cfg.restore_events is not None:
-            # eval/event_restoration.py on this model's output, scored as one more output.
             restored = level / f"{name}_restored.tif"
-            tifffile.imwrite(restored, event_restoration.restore_events(
-                tifffile.imread(raw), tifffile.imread(outputs[name]), cfg.restore_events))
+            if cfg.restore_events == ENGINE_RESTORE_K:
+                # What ships: the engine's `deepcad denoise --restore-events` (its threshold is 3 SDs).
+                _, seconds, rss = runner.deepcad_cmd("denoise", raw, "-m", model, "-o", restored,
+                                                     "--restore-events", *runner.compute())
+                record[f"{name}_restored_denoise"] = {"seconds": seconds, "peak_rss_mb": rss, "engine": True}
+            else:  # another threshold: the Python experiment (eval/event_restoration.py) on this output
+                tifffile.imwrite(restored, event_restoration.restore_events(
+                    tifffile.imread(raw), tifffile.imread(outputs[name]), cfg.restore_events))
             outputs[f"{name}_restored"] = restored
             record["extra_outputs"].append(f"{name}_restored")
+
+    # The built-in model as it ships, without training on this movie (issue 23 item 4's comparison).
+    path = level / "builtin.tif"
+    _, seconds, rss = runner.deepcad_cmd("denoise", raw, "-m", "default", "-o", path, *runner.compute())
+    outputs["builtin"] = path
+    record["builtin_denoise"] = {"seconds": seconds, "peak_rss_mb": rss}
+    record["extra_outputs"].append("builtin")
 
     if not cfg.skip_reference:
         ref_model = level / "reference.pth"
@@ -368,6 +385,7 @@ LABELS = {
     "gaussian_3d_for_traces": "3-D Gaussian (best σ for traces)",
     "ours": "DeepCAD Rust, default output",
     "ours_input_type": "DeepCAD Rust, input's type (rounded, clipped)",
+    "builtin": "DeepCAD Rust, built-in model (no training on the movie)",
     "reference": "PyTorch reference, float32",
     "reference_uint16": "PyTorch reference, uint16 (its cast: wraps)",
     "best_baseline": "best baseline",
@@ -730,8 +748,9 @@ def main():
                              "'ours_<method>' trained with the same settings on the same movies (default: one model, "
                              "the engine's default method)")
     parser.add_argument("--restore-events", type=float, default=None, metavar="K",
-                        help="also score each of our outputs with its fast events restored (eval/event_restoration.py, "
-                             "Wiener threshold K noise SDs, e.g. 3) as an extra output '<name>_restored'")
+                        help="also score each of our outputs with its fast events restored, as an extra output "
+                             "'<name>_restored': K = 3 runs the engine's `deepcad denoise --restore-events`; any "
+                             "other Wiener threshold K (noise SDs) the Python experiment eval/event_restoration.py")
     parser.add_argument("--skip-reference", action="store_true", help="ours and the baselines only")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--real", type=Path, help="also train/denoise this real movie and run the reference-free checks")

@@ -275,10 +275,8 @@ def method_comparison_lines(results, mean):
     names = ("ours", *extras)
     methods = {n: runs[0].get(f"{n}_train", {}).get("method") for n in names}
     lines = ["", "### Training methods", "",
-             "Ours trained once per method with the same settings on the same movies: "
-             + ", ".join(f"'{n}' = " + (f"'{n[:-len('_restored')]}' with its events restored (eval/event_restoration.py)"
-                                         if n.endswith("_restored") else f"`--method {methods[n] or 'default'}`")
-                         for n in names) + ". Raw, the best oracle "
+             "Ours on the same movies (each trained model with the same settings): "
+             + ", ".join(f"'{n}' = " + extra_words(runs[0], n, methods) for n in names) + ". Raw, the best oracle "
              "baseline (best per column) and the clean movie for reference.", "",
              "| movie | photons | output | SNR dB | trace r | spike r | F1 |", "|---|---|---|---|---|---|---|"]
     for scenario in SPIKE_SUITE:
@@ -294,6 +292,17 @@ def method_comparison_lines(results, mean):
                 lines.append(f"| {scenario['label']} | {photons:g} | {name} | {snr} | {trace} | {m('spike_r')} | "
                              f"{m('spike_f1')} |")
     return lines
+
+
+def extra_words(record, name, methods):
+    """How one of ours in the methods table was made, in a few words."""
+    if name == "builtin":
+        return "the built-in model, not trained on the movie (`-m default`)"
+    if name.endswith("_restored"):
+        how = ("`deepcad denoise --restore-events`" if record.get(f"{name}_denoise", {}).get("engine")
+               else "eval/event_restoration.py")
+        return f"'{name[:-len('_restored')]}' with its events restored ({how})"
+    return f"`--method {methods.get(name) or 'default'}`"
 
 
 def suite_plot(results, out):
