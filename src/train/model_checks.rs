@@ -45,7 +45,7 @@ pub struct ModelChecks {
     /// Share of the targets' fast, cell-sized transient power left in the residual, pooled over
     /// the patches (≈ 0 is good); `None` when no checked patch had fast coherent power to lose.
     pub fast_event_loss: Option<f64>,
-    /// Stable fine detail (≲ 2 px) the predictions keep, pooled over the patches (≈ 1 is good,
+    /// Stable fine detail (the band around 2 px) the predictions keep, pooled over the patches (≈ 1 is good,
     /// lower: structure smoothed away); `None` when the patches hold too little to measure.
     pub detail_retention: Option<f64>,
 }

@@ -211,6 +211,6 @@ fn print_detail_retention(entries: &[Entry]) {
         println!("{name:<name_width$}  {}", cells.join(" "));
     }
     println!(
-        "detail kept: the raw movie's temporally stable detail finer than σ that the output keeps (its first half's mean against the raw second half's, and the reverse); ≈1 kept, lower: structure smoothed away, '-': too little stable detail to measure"
+        "detail kept: the raw movie's temporally stable detail in one-octave bands around σ = 1, 2, 4 px that the output keeps (its first half's mean against the raw second half's, and the reverse); ≈1 kept, lower: structure smoothed away, '-': too little stable detail to measure"
     );
 }
