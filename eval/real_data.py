@@ -52,6 +52,19 @@ BANDS = ((0.7, 1.4), (1.4, 2.8), (2.8, 5.6))
 WINDOWS = (3, 5, 9, 21)
 ALLEN_LICENCE = ("Allen Institute Software License (non-commercial research use; from AllenInstitute/"
                  "ophys_etl_pipelines test resources); read from ../shared/research-data, not committed")
+CONSIDERED_NOT_USED = (
+    "`sima` 1.3.2 on PyPI (GPL-2.0+) ships `sima/tests/data/example.tif`: real two-photon, 20×128×256 uint16; "
+    "20 frames are too few for 64-frame training patches and for the detail halves.",
+    "`fissa` (GPL-3.0) test images `AVG_A0{1,2,3}.tif` in ../shared/research-data: 29×21×14, downsampled; too "
+    "small to train on or to thin meaningfully.",
+    "CaImAn's `example_movies/demoMovie.tif` (GPL-2.0) and DeepInterpolation's `sample_data/ophys_tiny_761605196.tif` "
+    "(Allen Institute licence) are not in the wheels on PyPI and their GitHub copies are stored outside git "
+    "(LFS or absent from the snapshot); the harness takes either with --movie NAME=FILE where they are at hand.",
+    "`suite2p`, `caiman` (PyPI name), `deepinterpolation`, `minian`, `mesmerize-core` and `deepcad` on PyPI ship no "
+    "recordings (checked: their wheels and sdists).",
+)
+"""Openly available recordings checked for the benchmark and why each is not in it (issue 29 item 1)."""
+
 BUILTIN_MOVIES = {
     "allen-792757260": (RESEARCH / "allen_ophys_etl_pipelines" / "792757260_test_data.h5", "input_frames",
                         ALLEN_LICENCE),
@@ -379,6 +392,7 @@ def markdown(results, budget_s):
             lines += case_rows(case)
         lines += ["", f"![{movie['name']}]({movie['name']}.png)", ""]
     lines += verdict_lines(results) + calibration_lines(results)
+    lines += ["## Other recordings checked", ""] + [f"- {words}" for words in CONSIDERED_NOT_USED] + [""]
     return "\n".join(lines) + "\n"
 
 
