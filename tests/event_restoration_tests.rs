@@ -1,8 +1,8 @@
 //! Event restoration after denoising (`infer::event_restoration`, issue 23): it brings back a
 //! one-frame, cell-shaped event the network smoothed away and adds little elsewhere; the output
-//! does not depend on tiles, bands or time blocks; it is refused where it cannot apply.
+//! does not depend on tiles, bands, time blocks or live steps; it is refused with the official pipelines.
 use deepcad::infer::official_pipeline::{CompatSettings, OfficialPipeline};
-use deepcad::infer::{denoise_source_to_memory, DenoiseSettings, LiveSettings, LiveStream};
+use deepcad::infer::{denoise_source_to_memory, Backlog, DenoiseSettings, LiveSettings, LiveStream};
 use deepcad::io::{InMemoryMovie, SampleType};
 use deepcad::model::{Model, ModelMetadata, Normalization, BUILT_IN_MODEL};
 use deepcad::progress::Silent;
@@ -98,18 +98,45 @@ fn restored_output_is_the_same_whole_in_bands_and_in_time_blocks() {
 }
 
 #[test]
-fn restoration_is_refused_with_an_official_pipeline_and_live() {
+fn restoration_is_refused_with_an_official_pipeline() {
     let (data, _) = flashing_movie();
     let model = Model::load(std::path::Path::new(BUILT_IN_MODEL), tch::Device::Cpu).unwrap();
     let compat = CompatSettings::new(OfficialPipeline::DeepcadRt, None, None, None);
     let settings = DenoiseSettings { restore_events: true, compat: Some(compat.unwrap()), ..Default::default() };
     let error = denoise(&model, &data, &settings).unwrap_err().to_string();
     assert!(error.contains("event restoration") && error.contains("official"), "{error}");
+}
 
-    let live =
-        LiveSettings { denoise: DenoiseSettings { restore_events: true, ..Default::default() }, ..Default::default() };
-    let error = LiveStream::new(model, "live", SIDE, SIDE, SampleType::F32, live).err().unwrap().to_string();
-    assert!(error.contains("event restoration") && error.contains("live"), "{error}");
+#[test]
+fn a_live_stream_restores_events_exactly_as_the_finished_movie_does() {
+    let (data, _) = flashing_movie();
+    let model = || Model::load(std::path::Path::new(BUILT_IN_MODEL), tch::Device::Cpu).unwrap();
+    let denoise_live = |restore_events: bool| {
+        let denoise = DenoiseSettings { restore_events, ..Default::default() };
+        let live = LiveSettings {
+            step: 16,
+            denoise,
+            backlog: Backlog::Queue,
+            max_backlog_frames: 100_000,
+            ..Default::default()
+        };
+        let mut stream = LiveStream::new(model(), "live", SIDE, SIDE, SampleType::F32, live).unwrap();
+        let tile = stream.tile();
+        let mut out = Vec::new();
+        for frame in data.chunks_exact(SIDE * SIDE) {
+            out.extend(stream.push(frame).unwrap());
+        }
+        out.extend(stream.finish().unwrap());
+        assert!(out.iter().enumerate().all(|(t, f)| f.index == t && f.denoised), "complete, in order, denoised");
+        (out.into_iter().flat_map(|f| f.values).collect::<Vec<f32>>(), tile)
+    };
+    let (restored, tile) = denoise_live(true);
+    let (plain, _) = denoise_live(false);
+    let whole =
+        denoise(&model(), &data, &DenoiseSettings { restore_events: true, tile: Some(tile), ..Default::default() })
+            .unwrap();
+    assert!(restored == whole, "live restored output differs from the finished movie's");
+    assert!(restored != plain, "restoration changed nothing live");
 }
 
 #[test]

@@ -109,12 +109,6 @@ impl LiveStream {
         if width == 0 || height == 0 {
             return Err(Error::usage(format!("{name}: live frames of {width}×{height} have a zero-sized axis")));
         }
-        if settings.denoise.restore_events {
-            return Err(Error::usage(format!(
-                "{name}: event restoration is not available for live denoising yet; restore events when denoising \
-                 the finished recording"
-            )));
-        }
         let halo = settings.denoise.halo.unwrap_or(model.metadata.halo);
         let schedule = LiveSchedule::new(halo[0], settings.step, settings.look_ahead.unwrap_or(halo[0]))
             .map_err(|e| Error::usage(format!("{name}: {e}")))?;

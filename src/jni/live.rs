@@ -42,6 +42,7 @@ struct LiveRequest {
     warm_up_frames: Option<usize>,
     max_memory_bytes: Option<usize>,
     precision: Option<InferencePrecision>,
+    restore_events: Option<bool>,
 }
 
 fn streams() -> MutexGuard<'static, Option<HashMap<i64, LiveStream>>> {
@@ -70,6 +71,7 @@ fn settings_of(request: &LiveRequest) -> JniResult<LiveSettings> {
         denoise: DenoiseSettings {
             max_memory_bytes: request.max_memory_bytes.unwrap_or(defaults.denoise.max_memory_bytes),
             precision: request.precision.unwrap_or(defaults.denoise.precision),
+            restore_events: request.restore_events.unwrap_or(defaults.denoise.restore_events),
             ..defaults.denoise
         },
         ..defaults

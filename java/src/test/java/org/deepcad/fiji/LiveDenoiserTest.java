@@ -13,7 +13,7 @@ import org.junit.jupiter.api.Test;
 /**
  * LiveDenoiser as an acquisition plugin uses it: a camera thread pushes one image per call at a
  * fixed rate and collects the images each call returns; the result is complete, in order, and equal
- * to denoising the finished movie with the same tile.
+ * to denoising the finished movie with the same tile, with and without fast events restored.
  */
 public class LiveDenoiserTest {
     private static final int FRAMES = 200;
@@ -30,6 +30,15 @@ public class LiveDenoiserTest {
 
     @Test
     public void imagesPushedAtCameraRateComeBackCompleteInOrderAndEqualToTheFinishedMovie() throws Exception {
+        liveEqualsTheFinishedMovie(false);
+    }
+
+    @Test
+    public void restoredEventsComeBackLiveAsInTheFinishedMovie() throws Exception {
+        liveEqualsTheFinishedMovie(true);
+    }
+
+    private static void liveEqualsTheFinishedMovie(boolean restoreEvents) throws Exception {
         String model = NativeTestSupport.model().getPath();
         short[][] planes = planes(TestMovies.simulate(FRAMES, 28)[1]);
         int side = TestMovies.SIZE;
@@ -37,7 +46,7 @@ public class LiveDenoiserTest {
         // The test model normalises per movie: a warm-up window of the whole movie measures the
         // statistics the offline run measures (a shorter one is the live default, and differs).
         String options = "{\"device\":\"cpu\",\"behind\":\"queue\",\"max_behind\":100000,\"step\":16,"
-                + "\"warm_up_frames\":" + FRAMES + "}";
+                + "\"warm_up_frames\":" + FRAMES + ",\"restore_events\":" + restoreEvents + "}";
         int[] tile;
         String normalization;
         try (LiveDenoiser live = new LiveDenoiser(model, side, side, "u16", options)) {
@@ -72,7 +81,8 @@ public class LiveDenoiserTest {
             assertTrue(received.get(t).denoised);
         }
         assertTrue(normalization.contains("first " + FRAMES + " frames"), normalization);
-        String settings = "{\"tile\":[" + tile[0] + "," + tile[1] + "," + tile[2] + "]}";
+        String settings =
+                "{\"tile\":[" + tile[0] + "," + tile[1] + "," + tile[2] + "],\"restore_events\":" + restoreEvents + "}";
         Object[] offline = DeepCadNative.denoise(model, "cpu", planes, side, side, "u16", settings, "float32", null);
         for (int t = 0; t < FRAMES; t++) assertArrayEquals((float[]) offline[t], received.get(t).pixels, "frame " + t);
     }
