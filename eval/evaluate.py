@@ -202,10 +202,12 @@ def quality_level(runner, work, photons, seed, cfg, scenario=None):
                 # What ships: the engine's `deepcad denoise --restore-events` (its threshold is 3 SDs).
                 _, seconds, rss = runner.deepcad_cmd("denoise", raw, "-m", model, "-o", restored,
                                                      "--restore-events", *runner.compute())
-                record[f"{name}_restored_denoise"] = {"seconds": seconds, "peak_rss_mb": rss, "engine": True}
+                record[f"{name}_restored_denoise"] = {"seconds": seconds, "peak_rss_mb": rss, "engine": True,
+                                                      "sample_type": sample_type(restored)}
             else:  # another threshold: the Python experiment (eval/event_restoration.py) on this output
                 tifffile.imwrite(restored, event_restoration.restore_events(
                     tifffile.imread(raw), tifffile.imread(outputs[name]), cfg.restore_events))
+                record[f"{name}_restored_denoise"] = {"engine": False, "sample_type": sample_type(restored)}
             outputs[f"{name}_restored"] = restored
             record["extra_outputs"].append(f"{name}_restored")
 
@@ -213,7 +215,7 @@ def quality_level(runner, work, photons, seed, cfg, scenario=None):
     path = level / "builtin.tif"
     _, seconds, rss = runner.deepcad_cmd("denoise", raw, "-m", "default", "-o", path, *runner.compute())
     outputs["builtin"] = path
-    record["builtin_denoise"] = {"seconds": seconds, "peak_rss_mb": rss}
+    record["builtin_denoise"] = {"seconds": seconds, "peak_rss_mb": rss, "sample_type": sample_type(path)}
     record["extra_outputs"].append("builtin")
 
     if not cfg.skip_reference:
@@ -386,6 +388,7 @@ LABELS = {
     "ours": "DeepCAD Rust, default output",
     "ours_input_type": "DeepCAD Rust, input's type (rounded, clipped)",
     "builtin": "DeepCAD Rust, built-in model (no training on the movie)",
+    "ours_restored": "DeepCAD Rust, default output, events restored",
     "reference": "PyTorch reference, float32",
     "reference_uint16": "PyTorch reference, uint16 (its cast: wraps)",
     "best_baseline": "best baseline",
@@ -841,9 +844,10 @@ def main():
     if cfg.real:
         results["real"] = real_movie(runner, cfg)
     results["minutes"] = (time.time() - started) / 60
+    # The numbers first: a report or plot that fails must not lose the run (--report-only redoes them).
+    (cfg.out / "results.json").write_text(json.dumps(results, indent=1, default=str))
     plots(results, cfg.out)
     write_report(results, cfg.out)
-    (cfg.out / "results.json").write_text(json.dumps(results, indent=1, default=str))
     print(headline_text(results))
 
 
@@ -871,10 +875,10 @@ def spike_suite(runner, cfg, results, photon_levels, seeds, started):
     results["settings"] = {"photons": photon_levels, "seeds": seeds, "training_words": training + " Both train on "
                            "the first 80 % of the frames; every frame is scored."}
     results["minutes"] = (time.time() - started) / 60
+    (cfg.out / "results.json").write_text(json.dumps(results, indent=1, default=str))  # before the report
     spike_harness.suite_plot(results, cfg.out)
     lines = spike_harness.suite_report_lines(results, LABELS)
     (cfg.out / "report.md").write_text("\n".join(lines) + "\n")
-    (cfg.out / "results.json").write_text(json.dumps(results, indent=1, default=str))
     start = next(i for i, line in enumerate(lines) if line.startswith("| movie |"))
     print("\n".join(lines[start:lines.index("## Per movie") - 2]))
     print(f"\nevaluate: wrote {cfg.out / 'report.md'} in {results['minutes']:.1f} min")
