@@ -330,16 +330,14 @@ def calibration_lines(results):
              "of the output's band on the scene's: cov(output, dropped) / cov(thinned raw, dropped)), over every "
              "output but raw where the thinned halves share enough detail to measure it.", ""]
     for sigma, band_index in ((1.0, 0), (2.0, 1), (4.0, 2)):
-        points = [(retention(s, sigma), s["detail_kept_vs_dropped"][band_index]) for movie in results
-                  for case in movie["cases"] for name, s in case["scores"].items()
+        # (reference-free, against the dropped photons, a network's output?) for every output measured both ways
+        points = [(retention(s, sigma), s["detail_kept_vs_dropped"][band_index], not name.startswith("mean"))
+                  for movie in results for case in movie["cases"] for name, s in case["scores"].items()
                   if name != "raw" and retention(s, sigma) is not None
                   and s.get("detail_kept_vs_dropped", [None] * 3)[band_index] is not None]
         lo, hi = BANDS[band_index]
         if len(points) >= 3:
-            x, y = np.array(points).T
-            nets = np.array([not name.startswith("mean") for movie in results for case in movie["cases"]
-                             for name, s in case["scores"].items() if name != "raw" and retention(s, sigma) is not None
-                             and s.get("detail_kept_vs_dropped", [None] * 3)[band_index] is not None])
+            x, y, nets = (np.array(column) for column in zip(*points))
             lines.append(f"- band {lo}–{hi} px (σ {sigma:g}): Pearson r {spikes.pearson(x, y):.3f}, median |difference| "
                          f"{np.median(np.abs(x - y)):.3f}, over {len(points)} outputs; the networks' outputs alone "
                          f"({nets.sum()}): r {spikes.pearson(x[nets], y[nets]):.3f}, median |difference| "
