@@ -172,6 +172,13 @@ class Methods:
         self._denoise(movie, "default", out)
         return out
 
+    def candidate(self, movie, folder, name, bundle, reuse):
+        """Another built-in-style bundle (e.g. a retrained built-in model), untrained on the movie."""
+        out = folder / f"{name}.tif"
+        if not (reuse and out.is_file()):
+            self._denoise(movie, bundle, out)
+        return out
+
     def finetuned(self, movie, folder, seed):
         model = folder / "finetuned.safetensors"
         _, seconds = run([self.deepcad, "train", movie, "-o", model, "--resume", "default", "--time-budget",
@@ -219,9 +226,11 @@ def residual_checks(deepcad, thinned, outputs, folder, log):
     return {e["name"]: {k: v for k, v in e.items() if k not in ("name", "path")} for e in scores["entries"]}
 
 
-def run_case(methods, name, full, calibration, keep, work, seed, log, reuse=False):
+def run_case(methods, name, full, calibration, keep, work, seed, log, reuse=False, candidates=None):
     """One movie at one thinning level. With reuse, the outputs left by an earlier run (same seed:
-    the same thinned movie) are scored again without training (e.g. after `deepcad score` grew)."""
+    the same thinned movie) are scored again without training (e.g. after `deepcad score` grew).
+    candidates: {name: bundle} of other built-in-style models to score next to the built-in one."""
+    candidates = candidates or {}
     folder = work / name / f"keep-{keep:g}"
     folder.mkdir(parents=True, exist_ok=True)
     record_path = folder / "record.json"
@@ -234,13 +243,16 @@ def run_case(methods, name, full, calibration, keep, work, seed, log, reuse=Fals
     thinned = folder / "thinned.tif"
     if trained:
         earlier = json.loads(record_path.read_text())
-        outputs = {k: Path(v) for k, v in earlier["frame_outputs"].items() if not k.startswith("mean")}
+        outputs = {k: Path(v) for k, v in earlier["frame_outputs"].items()
+                   if not k.startswith("mean") and k not in earlier.get("candidates", {})}
         seconds = earlier["seconds"]
     else:
         outputs, seconds = {"raw": thinned, "builtin": methods.builtin(thinned, folder)}, {}
         outputs["finetuned"], seconds["finetuned_train_s"] = methods.finetuned(thinned, folder, seed)
         if not methods.skip_reference:
             outputs["reference"], seconds["reference_train_s"] = methods.reference(thinned, folder, seed)
+    for candidate, bundle in candidates.items():
+        outputs[candidate] = methods.candidate(thinned, folder, candidate, bundle, trained)
     thinned_counts = tifffile.imread(thinned)
     for w in WINDOWS:
         outputs[f"mean{w}"] = folder / f"mean{w}.tif"
@@ -257,7 +269,7 @@ def run_case(methods, name, full, calibration, keep, work, seed, log, reuse=Fals
     for method, checks in residual.items():
         if method in scores:
             scores[method]["reference_free"] = checks
-    record = {"keep": keep, "best_window": best, "scores": scores, "seconds": seconds,
+    record = {"keep": keep, "best_window": best, "scores": scores, "seconds": seconds, "candidates": candidates,
               "kept_photons_per_pixel_frame": float(kept.mean()),
               "frame_outputs": {k: str(v) for k, v in outputs.items()}}
     record_path.write_text(json.dumps(record, indent=1, default=float))
@@ -307,16 +319,19 @@ def verdict_lines(results):
     """The built-in model against the 5-minute fine-tune: within 1 dB and 0.01 trace r?"""
     lines = ["## Built-in model against a fine-tune on the movie", "",
              "The bar (issue 29): the built-in model within 1 dB SNR and 0.01 trace r of the fine-tuned one.", "",
-             "| movie | photons | SNR built-in − fine-tuned (dB) | trace r built-in − fine-tuned | within the bar |",
-             "|---|---|---|---|---|"]
+             "| movie | photons | model | SNR − fine-tuned (dB) | trace r − fine-tuned | within the bar |",
+             "|---|---|---|---|---|---|"]
     for movie in results:
         for case in movie["cases"]:
-            b, f = case["scores"]["builtin"], case["scores"]["finetuned"]
-            d_snr = b["snr_db"] - f["snr_db"]
-            d_r = None if None in (b["trace_r_median"], f["trace_r_median"]) else b["trace_r_median"] - f["trace_r_median"]
-            ok = d_snr >= -1 and (d_r is None or d_r >= -0.01)
-            lines.append(f"| {movie['name']} | 1/{round(1 / case['keep'])} | {d_snr:+.2f} | "
-                         f"{'–' if d_r is None else f'{d_r:+.3f}'} | {'yes' if ok else '**no**'} |")
+            f = case["scores"]["finetuned"]
+            for model in ["builtin", *case.get("candidates", {})]:
+                b = case["scores"][model]
+                d_snr = b["snr_db"] - f["snr_db"]
+                d_r = (None if None in (b["trace_r_median"], f["trace_r_median"])
+                       else b["trace_r_median"] - f["trace_r_median"])
+                ok = d_snr >= -1 and (d_r is None or d_r >= -0.01)
+                lines.append(f"| {movie['name']} | 1/{round(1 / case['keep'])} | {model} | {d_snr:+.2f} | "
+                             f"{'–' if d_r is None else f'{d_r:+.3f}'} | {'yes' if ok else '**no**'} |")
     return lines + [""]
 
 
@@ -350,7 +365,8 @@ def calibration_lines(results):
 
 def case_rows(case):
     rows = []
-    order = ["raw", "builtin", "finetuned", "reference", "mean21", f"mean{case['best_window']}"]
+    order = ["raw", "builtin", *case.get("candidates", {}), "finetuned", "reference", "mean21",
+             f"mean{case['best_window']}"]
     for method in dict.fromkeys(order):
         s = case["scores"].get(method)
         if s is None:
@@ -416,7 +432,12 @@ def main():
     parser.add_argument("--reuse", action="store_true",
                         help="score the outputs an earlier run left in --work again, without training")
     parser.add_argument("--movie", action="append", default=[], metavar="NAME=FILE")
+    parser.add_argument("--candidate", action="append", default=[], metavar="NAME=BUNDLE",
+                        help="also score this bundle untrained on the movie, next to the built-in model")
     a = parser.parse_args()
+    candidates = dict(c.split("=", 1) for c in a.candidate)
+    if set(candidates) & {"raw", "builtin", "finetuned", "reference"} or any(c.startswith("mean") for c in candidates):
+        parser.error("--candidate: give the bundle a name of its own (not raw, builtin, finetuned, reference, mean…)")
     a.out.mkdir(parents=True, exist_ok=True)
     a.work.mkdir(parents=True, exist_ok=True)
     log = a.work / "commands.log"
@@ -424,7 +445,8 @@ def main():
     results = []
     for name, full, licence in movies_to_run(a.movie):
         calibration = thinning.estimate_gain_offset(full)
-        cases = [run_case(methods, name, full, calibration, float(k), a.work, a.seed, log, a.reuse) for k in a.keeps.split(",")]
+        cases = [run_case(methods, name, full, calibration, float(k), a.work, a.seed, log, a.reuse, candidates)
+                 for k in a.keeps.split(",")]
         picture(name, full, cases, a.out / f"{name}.png")
         results.append({"name": name, "shape": list(full.shape), "dtype": str(full.dtype), "licence": licence,
                         "calibration": vars(calibration), "cases": cases})
