@@ -4,7 +4,8 @@
 # models/training-movies.sh (12 realistic scenes: dendrites, puncta, lobed and overlapping somata,
 # vessel shadows, bleaching, drift and motion, two also one-photon-like, two with a fast indicator;
 # plus 4 plain ones), seed 0. With MIX=with-plain the 16 plain movies the shipped model learned
-# from are trained on too (32 movies), so the stage cannot forget plain scenes.
+# from are trained on too (32 movies), so the stage cannot forget plain scenes; with
+# MIX=with-plain-dim also the 5 very dim ones (37 movies).
 # EPOCHS (default 5), PATCHES (default 200) and LEARNING_RATE (default 0.001) set the stage's length.
 # Results and verdicts: docs/evaluation/experiments.md ("A realistic stage for the built-in model").
 #
@@ -29,7 +30,11 @@ simulate_movies "$deepcad" "$work/movies" 2001 realistic_movies
 case "${MIX:-realistic}" in
   realistic) ;;
   with-plain) simulate_movies "$deepcad" "$work/movies" 1001 plain_movies ;;
-  *) echo "MIX must be realistic or with-plain, not '$MIX'" >&2; exit 2 ;;
+  with-plain-dim)
+    simulate_movies "$deepcad" "$work/movies" 1001 plain_movies
+    simulate_movies "$deepcad" "$work/movies" 3001 dim_movies
+    ;;
+  *) echo "MIX must be realistic, with-plain or with-plain-dim, not '$MIX'" >&2; exit 2 ;;
 esac
 "$deepcad" train movies -o "$work/default.safetensors" --resume "$work/stage1.best.safetensors" \
   --epochs "${EPOCHS:-5}" --patches-per-epoch "${PATCHES:-200}" \

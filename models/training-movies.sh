@@ -53,6 +53,18 @@ realistic_movies=(
   "12   160 144 512 7.5  3   0    2 40"
 )
 
+# Very dim scenes, 0.03–0.2 photons per pixel at a bright soma (a real recording thinned to 1/20 of
+# its photons has about 0.005–0.015 per pixel on average), mostly realistic, two without read noise
+# (photon counting). Seeds 3001–3005.
+# shellcheck disable=SC2034 # used by name
+dim_movies=(
+  "0.03 160 160 512 30   2   100  0 40 --realistic"
+  "0.06 144 144 512 15   3   200  2 35 --realistic"
+  "0.1  160 128 512 30   2   100  1 40 --realistic"
+  "0.15 144 144 512 7.5  2   100  0 30"
+  "0.2  160 160 512 30   4   100  3 45 --realistic --one-photon"
+)
+
 simulate_movies() {
   local deepcad="$1" dir="$2" seed="$3" table="$4"
   local -n rows="$table"

@@ -137,7 +137,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub overwrite: bool,
     /// Training arithmetic: auto = mixed bfloat16 on CUDA or a CPU with native bf16 (about 2× faster), else float32;
-    /// float32 = bit-reproducible for a seed. Denoising always runs in float32.
+    /// float32 = bit-reproducible for a seed. Denoising picks its own precision (`denoise --precision`).
     #[arg(long, default_value_t, value_parser = words::<deepcad::train::Precision>())]
     pub precision: deepcad::train::Precision,
     /// Learning-rate schedule: cosine (from --learning-rate down to 0 over the run or the time budget) or constant.
