@@ -198,8 +198,9 @@ class Methods:
         return out, seconds
 
     def _denoise(self, movie, model, out):
+        # The benchmark's own work file: an earlier run's output is replaced.
         run([self.deepcad, "denoise", movie, "-m", model, "-o", out, "--output-type", "float32", "--device", "cpu",
-             "--threads", self.threads, "-q"], self.log)
+             "--threads", self.threads, "--overwrite", "-q"], self.log)
 
 
 def clear(folder, names):
@@ -228,7 +229,8 @@ def residual_checks(deepcad, thinned, outputs, folder, log):
 
 def run_case(methods, name, full, calibration, keep, work, seed, log, reuse=False, candidates=None):
     """One movie at one thinning level. With reuse, the outputs left by an earlier run (same seed:
-    the same thinned movie) are scored again without training (e.g. after `deepcad score` grew).
+    the same thinned movie) are scored again without training (e.g. after `deepcad score` grew);
+    the built-in model, which needs no training, denoises again (it may have been retrained).
     candidates: {name: bundle} of other built-in-style models to score next to the built-in one."""
     candidates = candidates or {}
     folder = work / name / f"keep-{keep:g}"
@@ -246,6 +248,7 @@ def run_case(methods, name, full, calibration, keep, work, seed, log, reuse=Fals
         outputs = {k: Path(v) for k, v in earlier["frame_outputs"].items()
                    if not k.startswith("mean") and k not in earlier.get("candidates", {})}
         seconds = earlier["seconds"]
+        outputs["builtin"] = methods.builtin(thinned, folder)
     else:
         outputs, seconds = {"raw": thinned, "builtin": methods.builtin(thinned, folder)}, {}
         outputs["finetuned"], seconds["finetuned_train_s"] = methods.finetuned(thinned, folder, seed)
@@ -392,6 +395,10 @@ def markdown(results, budget_s):
              "movie's stable detail the output keeps (one-octave bands around σ 1, 2, 4 px; – where the thinned "
              "halves share too little to measure), and the same share for σ 2 measured against the dropped photons. "
              "Timings under load (2 shared cores).", ""]
+    candidates = {k: v for movie in results for case in movie["cases"] for k, v in case.get("candidates", {}).items()}
+    if candidates:
+        lines += ["Also scored untrained on the movies, next to the built-in model: "
+                  + "; ".join(f"`{k}` = {Path(v).name}" for k, v in candidates.items()) + ".", ""]
     for movie in results:
         c = movie["calibration"]
         lines += [f"## {movie['name']}", "",
