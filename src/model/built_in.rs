@@ -10,7 +10,7 @@ use std::path::Path;
 pub const BUILT_IN_MODEL: &str = "default";
 
 /// What a user of the built-in model should know (docs/evaluation/real-data: on the dimmest real
-/// movie of the thinning benchmark it fell 5 dB behind a 5-minute fine-tune; elsewhere within 1 dB).
+/// movie of the thinning benchmark it is 2.7 dB behind a 5-minute fine-tune; elsewhere within 1 dB).
 /// Door-neutral: each door adds how to train in its own words.
 pub const BUILT_IN_MODEL_HINT: &str = "the built-in model learned from simulated movies only; \
      for detail you can trust, fine-tune on your movie: Train with a time budget";
