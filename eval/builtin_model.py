@@ -37,7 +37,8 @@ def run(args, log):
     with open(log, "a") as f:
         f.write("$ " + " ".join(map(str, args)) + "\n" + done.stderr + done.stdout)
     if done.returncode != 0:
-        sys.exit(f"builtin_model: {' '.join(map(str, args))} failed ({done.returncode}):\n{done.stderr}")
+        # Named after the script that runs (eval/compare_bundles.py shares this runner).
+        sys.exit(f"{Path(sys.argv[0]).stem}: {' '.join(map(str, args))} failed ({done.returncode}):\n{done.stderr}")
     return done, time.perf_counter() - started
 
 

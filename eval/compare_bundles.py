@@ -1,7 +1,7 @@
 """Candidate built-in models side by side on held-out simulated movies (issues 23 and 29).
 
 Each bundle denoises the same movies, none of which any bundle trained on (seed 1, as the harness;
-the built-in recipes use seeds 1001… and 2001…):
+the built-in recipes use seeds 1001…, 2001… and 3001…):
   - plain scenes (round somata, GCaMP6s at 30 Hz) and realistic ones (`simulate --realistic`:
     dendrites, puncta, lobed and overlapping cells, vessels, bleaching, drift, motion) at 50, 5, 1
     and 0.5 photons;
@@ -17,14 +17,12 @@ uses each door's defaults (`deepcad denoise`, automatic precision), as a user wo
 
 import argparse
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import tifffile
 
 import spikes
+from builtin_model import fmt, run  # the same child runner (logs, stops on failure) and number format
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = ["--width", "128", "--height", "128", "--frames", "600", "--neurons", "30", "--seed", "1"]
@@ -34,14 +32,6 @@ MOVIES = (
     + [(f"fast-7.5Hz-{p}", p, ["--indicator", "fast", "--frame-rate", "7.5"]) for p in ("5", "1")]
     + [(f"one-photon-{p}", p, ["--one-photon"]) for p in ("5", "1")]
 )
-
-
-def run(args, log):
-    with open(log, "a") as f:
-        f.write("$ " + " ".join(map(str, args)) + "\n")
-        done = subprocess.run([str(a) for a in args], stdout=f, stderr=subprocess.STDOUT)
-    if done.returncode != 0:
-        sys.exit(f"compare_bundles: {' '.join(map(str, args))} failed ({done.returncode}); see {log}")
 
 
 def simulate(deepcad, folder, photons, extra, log):
@@ -58,10 +48,9 @@ def movie_scores(deepcad, folder, bundles, threads, reuse, log):
     for name, bundle in bundles.items():
         out = folder / f"{name}.tif"
         if not (reuse and out.is_file()):
-            started = time.perf_counter()
-            run([deepcad, "denoise", folder / "raw.tif", "-m", bundle, "-o", out, "--output-type", "float32",
-                 "--threads", threads, "--overwrite", "-q"], log)
-            print(f"  {name}: {time.perf_counter() - started:.0f} s", flush=True)
+            _, seconds = run([deepcad, "denoise", folder / "raw.tif", "-m", bundle, "-o", out, "--output-type",
+                              "float32", "--threads", threads, "--overwrite", "-q"], log)
+            print(f"  {name}: {seconds:.0f} s", flush=True)
         outputs[name] = out
     run([deepcad, "score", "--raw", folder / "raw.tif", "--truth", folder / "truth.tif", "--labels",
          folder / "labels.tif", "--json", folder / "scores.json", "--overwrite", "-q",
@@ -80,10 +69,6 @@ def movie_scores(deepcad, folder, bundles, threads, reuse, log):
             "detail_kept_sigma2": scales.get(2.0),
         }
     return record
-
-
-def fmt(value, digits):
-    return "–" if value is None else f"{value:.{digits}f}"
 
 
 def report(results, bundles):

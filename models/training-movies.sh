@@ -5,7 +5,8 @@
 #   photons width height frames frame-rate gain offset read-noise neurons [extra simulate flags]
 # Every movie is seeded (FIRST_SEED, FIRST_SEED+1, …) and its file name records its row, so a
 # bundle's metadata (which lists its training movies by name) records the recipe.
-# The seeds used (1001…, 2001…) differ from the evaluation harness's (1, 2): its movies stay held out.
+# The seeds used (1001…, 2001…, 3001…) differ from the evaluation harness's (1, 2): its movies stay
+# held out.
 
 # Plain scenes (round somata) spread over photon levels (0.3–50 per pixel at a bright soma), frame
 # sizes, frame rates (7.5–60 Hz: a transient lasts 4–60 frames), detector gains, offsets, read
