@@ -134,9 +134,10 @@ public class GuiChecks implements Command {
         firstRun.put("official_overlap", 0.5);
         firstRun.put("restore_events", false);
         firstRun.put("replace_existing", false);
-        WindowManager.setCurrentWindow(movie.getWindow());
+        activate(movie);
         ImagePlus builtIn = (ImagePlus) clickAndRun("org.deepcad.fiji.commands.DenoiseCommand", firstRun)
                 .getOutput("output");
+        result("first run output", builtIn == null ? "none" : builtIn.getTitle());
         String firstRunLine = recordedLine(recorder, "Denoise with DeepCAD model");
         result("recorded first run", String.valueOf(firstRunLine));
 
@@ -164,7 +165,7 @@ public class GuiChecks implements Command {
 
         // Training from the menu on the active movie: the live loss plot (a plain window, one point per
         // finished epoch) and a recorded line.
-        WindowManager.setCurrentWindow(movie.getWindow());
+        activate(movie);
         int imagesBefore = WindowManager.getImageCount();
         Map<String, Object> train = new LinkedHashMap<>();
         train.put("input_path", null);
@@ -190,9 +191,10 @@ public class GuiChecks implements Command {
 
         Recorder.record = false;
         if (firstRunLine != null && builtIn != null && !firstRunLine.equals(line)) {
-            WindowManager.setCurrentWindow(movie.getWindow());
+            activate(movie);
             IJ.runMacro(firstRunLine);
             ImagePlus replay = WindowManager.getCurrentImage();
+            result("replay first run output", replay == null ? "none" : replay.getTitle());
             result(
                     "replay first run max difference",
                     replay == null || replay == movie || replay == builtIn
@@ -201,7 +203,7 @@ public class GuiChecks implements Command {
         }
         if (line != null && first != null) {
             // Play the recorded line back with the movie active, as a user pasting it into a macro.
-            WindowManager.setCurrentWindow(movie.getWindow());
+            activate(movie);
             int before = WindowManager.getImageCount();
             IJ.runMacro(line);
             ImagePlus replay = WindowManager.getCurrentImage();
@@ -219,7 +221,7 @@ public class GuiChecks implements Command {
         }
         // The README's macro line typed in the GUI, optional keys (output_file, replace_existing) left
         // out: it must run to the end without stopping on an input dialog.
-        WindowManager.setCurrentWindow(movie.getWindow());
+        activate(movie);
         int beforeMacro = WindowManager.getImageCount();
         String readme = "run(\"Denoise with DeepCAD model\", \"input=[rec movie] model=[Model file] model_file=["
                 + model + "] device=cpu output_type=Automatic\");";
@@ -244,7 +246,7 @@ public class GuiChecks implements Command {
         Map<String, Object> broken = new LinkedHashMap<>(denoise);
         File absent = new File(data, "absent model.safetensors");
         broken.put("model_file", absent);
-        WindowManager.setCurrentWindow(movie.getWindow());
+        activate(movie);
         try {
             clickAndRun("org.deepcad.fiji.commands.DenoiseCommand", broken);
         } catch (java.util.concurrent.ExecutionException expected) {
@@ -274,6 +276,21 @@ public class GuiChecks implements Command {
         }
     }
 
+    /**
+     * Makes {@code imp} the active image, as a click on its window does. ImageJ activates a newly shown
+     * image's window on the event thread, after show() has returned; an activation arriving after
+     * setCurrentWindow would hand the next command another image, so wait until the choice holds.
+     */
+    private static void activate(ImagePlus imp) throws Exception {
+        long deadline = System.currentTimeMillis() + 20_000;
+        do {
+            java.awt.EventQueue.invokeAndWait(() -> {});
+            WindowManager.setCurrentWindow(imp.getWindow());
+            Thread.sleep(200);
+            java.awt.EventQueue.invokeAndWait(() -> {});
+        } while (WindowManager.getCurrentImage() != imp && System.currentTimeMillis() < deadline);
+    }
+
     /** What a click on the command's menu item does: the module service runs it with all processing. */
     private Module clickAndRun(String commandClass, Map<String, Object> dialogValues) throws Exception {
         DialogStandIn.answer(commandClass, dialogValues);
@@ -297,7 +314,7 @@ public class GuiChecks implements Command {
         values.put("epochs", 100);
         String train = "org.deepcad.fiji.commands.TrainCommand";
         DialogStandIn.answer(train, values);
-        WindowManager.setCurrentWindow(movie.getWindow());
+        activate(movie);
         java.util.concurrent.Future<Module> running = modules.run(commands.getCommand(train), true);
         long deadline = System.currentTimeMillis() + 300_000;
         String status = null;
