@@ -139,7 +139,7 @@ def method_outputs(cfg):
     return [(m, "ours" if i == 0 else f"ours_{m.replace('-', '_')}") for i, m in enumerate(methods)]
 
 
-ENGINE_RESTORE_K = 3.0
+ENGINE_RESTORE_K = event_restoration.ENGINE_K
 """The engine's event-restoration threshold (noise SDs; src/infer/event_restoration.rs): with this K,
 --restore-events scores `deepcad denoise --restore-events` itself rather than the Python experiment."""
 
@@ -199,7 +199,7 @@ def quality_level(runner, work, photons, seed, cfg, scenario=None):
         if cfg.restore_events is not None:
             restored = level / f"{name}_restored.tif"
             if cfg.restore_events == ENGINE_RESTORE_K:
-                # What ships: the engine's `deepcad denoise --restore-events` (its threshold is 3 SDs).
+                # What ships: the engine's `deepcad denoise --restore-events` (threshold ENGINE_RESTORE_K, cell map).
                 _, seconds, rss = runner.deepcad_cmd("denoise", raw, "-m", model, "-o", restored,
                                                      "--restore-events", *runner.compute())
                 record[f"{name}_restored_denoise"] = {"seconds": seconds, "peak_rss_mb": rss, "engine": True,
@@ -752,7 +752,7 @@ def main():
                              "the engine's default method)")
     parser.add_argument("--restore-events", type=float, default=None, metavar="K",
                         help="also score each of our outputs with its fast events restored, as an extra output "
-                             "'<name>_restored': K = 3 runs the engine's `deepcad denoise --restore-events`; any "
+                             "'<name>_restored': K = 1 runs the engine's `deepcad denoise --restore-events`; any "
                              "other Wiener threshold K (noise SDs) the Python experiment eval/event_restoration.py")
     parser.add_argument("--skip-reference", action="store_true", help="ours and the baselines only")
     parser.add_argument("--skip-speed", action="store_true")

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::event_restoration::EventRestorer;
 use super::live_ring::FrameRing;
 use super::live_schedule::LiveSchedule;
 pub use super::live_worker::{Backlog, LiveFrame};
@@ -121,7 +122,10 @@ impl LiveStream {
         let worker = Worker {
             ring: FrameRing::new(name.to_string(), width, height, sample_type),
             arrivals: std::collections::VecDeque::new(),
-            settings: DenoiseSettings { tile: Some(tile), ..settings.denoise.clone() },
+            // Events are restored by the worker, frame by frame in order across steps (a step's
+            // pipeline run would restart the cell map at each step and re-read forgotten frames).
+            settings: DenoiseSettings { tile: Some(tile), restore_events: false, ..settings.denoise.clone() },
+            restorer: if settings.denoise.restore_events { Some(EventRestorer::new(width, height)?) } else { None },
             schedule,
             affine: fixed.as_ref().map(|(affine, _)| *affine),
             warm_up_frames: settings.warm_up_frames.max(1),

@@ -7,6 +7,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::event_restoration::EventRestorer;
 use super::live_ring::FrameRing;
 use super::live_schedule::{blocks_for, LiveSchedule};
 use super::normalization::{resolve_normalization, Affine};
@@ -75,7 +76,10 @@ pub(super) struct Worker {
     pub(super) ring: FrameRing,
     /// Arrival times of frames not yet finished, oldest first.
     pub(super) arrivals: std::collections::VecDeque<Instant>,
+    /// Settings for the streaming core (never restoring events itself: `restorer` does).
     pub(super) settings: DenoiseSettings,
+    /// Restores every denoised frame's fast events, and follows the frames passed through, in order.
+    pub(super) restorer: Option<EventRestorer>,
     pub(super) schedule: LiveSchedule,
     pub(super) affine: Option<Affine>,
     pub(super) warm_up_frames: usize,
@@ -200,7 +204,11 @@ impl Worker {
                 Ok(())
             },
         )?;
-        for values in done {
+        for (t, values) in wanted.zip(done) {
+            let values = match self.restorer.as_mut() {
+                Some(restorer) => restorer.restore(&mut self.ring.as_movie(movie_len), t, &values)?.to_vec(),
+                None => values,
+            };
             self.emit(values, true);
         }
         Ok(())
@@ -209,6 +217,10 @@ impl Worker {
     /// The step's input as it came, flagged undenoised.
     fn pass_through(&mut self, frames: std::ops::Range<usize>) -> Result<()> {
         for t in frames {
+            if let Some(restorer) = self.restorer.as_mut() {
+                // Its cell map follows every frame, so that the next denoised step needs no old ones.
+                restorer.observe(&mut self.ring.as_movie(t + 1), t)?;
+            }
             let values = self.ring.frame(t)?.to_vec();
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             self.emit(values, false);

@@ -23,6 +23,7 @@
 
 pub mod batch;
 pub mod blocks;
+mod cell_map;
 pub mod event_restoration;
 mod input_fingerprint;
 pub mod live;

@@ -244,9 +244,9 @@ pub struct DenoiseArgs {
     #[arg(long, hide = true)]
     pub tensor_pool: bool,
     /// Add back the fast, cell-sized events the network removed with the noise (a transient
-    /// shorter than the frame spacing: fast indicators at low frame rates). Brings whole-mask spike
-    /// inference close to the raw movie's for about 0.1 dB of SNR on such movies; on slow
-    /// indicators at low light it costs SNR and gains little.
+    /// shorter than the frame spacing: fast indicators at low frame rates), where the movie's mean
+    /// shows cells. Raises whole-mask spike inference towards the raw movie's on such movies; at
+    /// low light it costs SNR (up to about 1 dB) and some trace fidelity, so it is off by default.
     #[arg(long)]
     pub restore_events: bool,
     /// Follow one TIFF or Zarr array that another program is still writing: denoise its frames as

@@ -5,8 +5,8 @@ public final class EventRestorationChoice {
     public static final String LABEL = "Restore fast events";
 
     public static final String DESCRIPTION = "Add back the brief, cell-shaped events (shorter than the time between "
-            + "frames) that denoising removes with the noise: for fast indicators at low frame rates. Costs a little "
-            + "picture quality on slow indicators in dim movies";
+            + "frames) that denoising removes with the noise, where the movie shows cells: for spike inference with "
+            + "fast indicators at low frame rates. Costs some picture quality in dim movies";
 
     private EventRestorationChoice() {}
 }
