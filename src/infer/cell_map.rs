@@ -32,8 +32,9 @@ pub(super) struct CellMap {
     /// The chunk being summed and the next frame its sum needs (`None` before the first frame).
     summing: Option<(usize, usize)>,
     sum: Vec<f64>,
-    /// The map from the previous chunk's mean, and the chunk it serves.
-    previous: Option<(usize, Vec<f32>)>,
+    /// The map from the previous chunk's mean, and the chunk it serves (`None`: not made yet).
+    previous: Vec<f32>,
+    previous_serves: Option<usize>,
     current: Vec<f32>,
     frame: Vec<f32>,
 }
@@ -46,7 +47,8 @@ impl CellMap {
             height,
             summing: None,
             sum: vec![0.0; plane],
-            previous: None,
+            previous: Vec::new(),
+            previous_serves: None,
             current: zeroed_f32(plane, "one frame")?,
             frame: zeroed_f32(plane, "one frame")?,
         })
@@ -58,7 +60,8 @@ impl CellMap {
         let chunk = t / CELL_MAP_FRAMES;
         if self.summing == Some((chunk.wrapping_sub(1), t)) && t % CELL_MAP_FRAMES == 0 {
             // The previous chunk is complete: its mean serves this chunk.
-            self.previous = Some((chunk, self.map_of_sum(CELL_MAP_FRAMES)));
+            self.previous = self.map_of_sum(CELL_MAP_FRAMES);
+            self.previous_serves = Some(chunk);
             self.restart_sum(chunk);
         } else if self.summing != Some((chunk, t)) {
             self.start_at(source, t)?;
@@ -69,19 +72,18 @@ impl CellMap {
             self.current = self.map_of_sum(t + 1);
             return Ok(&self.current);
         }
-        match &self.previous {
-            Some((serves, map)) if *serves == chunk => Ok(map),
-            _ => unreachable!("start_at or the chunk change computed chunk {chunk}'s map"),
-        }
+        debug_assert_eq!(self.previous_serves, Some(chunk), "start_at or the chunk change made this chunk's map");
+        Ok(&self.previous)
     }
 
     /// Sums the frames of `t`'s chunk before `t`, and the previous chunk's map, from the source.
     fn start_at(&mut self, source: &mut dyn FrameSource, t: usize) -> Result<()> {
         let chunk = t / CELL_MAP_FRAMES;
-        if chunk > 0 && !matches!(&self.previous, Some((serves, _)) if *serves == chunk) {
+        if chunk > 0 && self.previous_serves != Some(chunk) {
             self.restart_sum(chunk - 1);
             self.add_frames(source, (chunk - 1) * CELL_MAP_FRAMES..chunk * CELL_MAP_FRAMES)?;
-            self.previous = Some((chunk, self.map_of_sum(CELL_MAP_FRAMES)));
+            self.previous = self.map_of_sum(CELL_MAP_FRAMES);
+            self.previous_serves = Some(chunk);
         }
         self.restart_sum(chunk);
         self.add_frames(source, chunk * CELL_MAP_FRAMES..t)
