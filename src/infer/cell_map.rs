@@ -111,7 +111,7 @@ impl CellMap {
         let mut scratch = smoothed.clone();
         let low = quantile(&mut scratch, BACKGROUND_QUANTILE);
         let high = quantile(&mut scratch, BRIGHT_QUANTILE);
-        if !(high > low) {
+        if high <= low {
             return vec![1.0; smoothed.len()];
         }
         smoothed.iter().map(|&m| ((m - low) / (high - low)).clamp(0.0, 1.0) as f32).collect()
