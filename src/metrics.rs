@@ -200,6 +200,16 @@ pub fn trace_correlations(
         .collect())
 }
 
+/// The value at rank `round(q · (n − 1))` of `values` (reordered in place; linear time), e.g. the
+/// upper median for `q = 0.5`; `0.0` when empty.
+pub(crate) fn quantile_in_place(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let rank = (q * (values.len() - 1) as f64).round() as usize;
+    *values.select_nth_unstable_by(rank, f64::total_cmp).1
+}
+
 /// Separable Gaussian filter of one `width × height` plane; the kernel is truncated at
 /// `radius` and renormalised at the borders (no padding values are invented).
 pub(crate) fn gaussian_filter(plane: &[f64], width: usize, height: usize, sigma: f64, radius: usize) -> Vec<f64> {

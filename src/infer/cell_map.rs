@@ -14,7 +14,7 @@
 
 use crate::allocation::zeroed_f32;
 use crate::io::FrameSource;
-use crate::metrics::gaussian_filter;
+use crate::metrics::{gaussian_filter, quantile_in_place};
 use crate::Result;
 
 /// Frames per chunk of the mean: enough for the cells to stand out of the noise at 1 photon.
@@ -109,19 +109,13 @@ impl CellMap {
         let radius = (3.0 * CELL_MAP_SIGMA_PX).ceil() as usize;
         let smoothed = gaussian_filter(&mean, self.width, self.height, CELL_MAP_SIGMA_PX, radius);
         let mut scratch = smoothed.clone();
-        let low = quantile(&mut scratch, BACKGROUND_QUANTILE);
-        let high = quantile(&mut scratch, BRIGHT_QUANTILE);
+        let low = quantile_in_place(&mut scratch, BACKGROUND_QUANTILE);
+        let high = quantile_in_place(&mut scratch, BRIGHT_QUANTILE);
         if high <= low {
             return vec![1.0; smoothed.len()];
         }
         smoothed.iter().map(|&m| ((m - low) / (high - low)).clamp(0.0, 1.0) as f32).collect()
     }
-}
-
-/// The value at rank `round(q · (n − 1))` of `values` (reordered in place).
-fn quantile(values: &mut [f64], q: f64) -> f64 {
-    let rank = (q * (values.len() - 1) as f64).round() as usize;
-    *values.select_nth_unstable_by(rank, f64::total_cmp).1
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@
 use super::cell_map::CellMap;
 use crate::allocation::zeroed_f32;
 use crate::io::FrameSource;
-use crate::metrics::gaussian_filter;
+use crate::metrics::{gaussian_filter, quantile_in_place};
 use crate::Result;
 
 /// Spatial Gaussian on the residual, in pixels: about a soma's radius at typical zoom.
@@ -90,17 +90,9 @@ impl EventRestorer {
 /// by the few pixels a transient covers.
 fn robust_spread(values: &[f64]) -> f64 {
     let mut scratch = values.to_vec();
-    let centre = median_in_place(&mut scratch);
+    let centre = quantile_in_place(&mut scratch, 0.5);
     scratch.iter_mut().zip(values).for_each(|(s, &v)| *s = (v - centre).abs());
-    1.4826 * median_in_place(&mut scratch)
-}
-
-fn median_in_place(values: &mut [f64]) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    let middle = values.len() / 2;
-    *values.select_nth_unstable_by(middle, f64::total_cmp).1
+    1.4826 * quantile_in_place(&mut scratch, 0.5)
 }
 
 #[cfg(test)]
