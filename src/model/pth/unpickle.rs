@@ -146,169 +146,212 @@ impl<'a> Unpickler<'a> {
         Ok(())
     }
 
+    /// Runs the pickle program to its STOP; each opcode goes to the group of opcodes that knows it.
     pub(super) fn run(mut self) -> Result<Value> {
         loop {
             let op = self.u8()?;
-            match op {
-                0x80 => {
-                    let proto = self.u8()?;
-                    if proto > 5 {
-                        return Err(self.err(format!("pickle protocol {proto} is newer than 5")));
-                    }
-                }
-                0x95 => {
-                    self.u64()?; // FRAME length: a buffering hint only
-                }
-                b'}' => self.stack.push(Value::Dict(Rc::new(Vec::new()))),
-                b']' => self.stack.push(Value::List(Rc::new(Vec::new()))),
-                b')' => self.stack.push(Value::Tuple(Rc::new(Vec::new()))),
-                b'N' => self.stack.push(Value::None),
-                0x88 | 0x89 => self.stack.push(Value::Bool),
-                b'(' => {
-                    if self.marks.len() >= MAX_MARK_DEPTH {
-                        return Err(self.err("MARKs nested too deeply"));
-                    }
-                    let outer = std::mem::take(&mut self.stack);
-                    self.marks.push(outer);
-                }
-                b'X' => {
-                    let n = self.u32()?;
-                    let v = self.string(n.into())?;
-                    self.stack.push(v);
-                }
-                0x8c => {
-                    let n = self.u8()?;
-                    let v = self.string(n.into())?;
-                    self.stack.push(v);
-                }
-                0x8d => {
-                    let n = self.u64()?;
-                    let v = self.string(n)?;
-                    self.stack.push(v);
-                }
-                b'q' => {
-                    let i = self.u8()?;
-                    self.memo_put(i.into())?;
-                }
-                b'r' => {
-                    let i = self.u32()?;
-                    self.memo_put(i)?;
-                }
-                0x94 => {
-                    let i = u32::try_from(self.memo.len()).map_err(|_| self.err("memo overflow"))?;
-                    self.memo_put(i)?;
-                }
-                b'h' => {
-                    let i = self.u8()?;
-                    self.memo_get(i.into())?;
-                }
-                b'j' => {
-                    let i = self.u32()?;
-                    self.memo_get(i)?;
-                }
-                b'J' => {
-                    let v = self.u32()? as i32;
-                    self.stack.push(Value::Int(v.into()));
-                }
-                b'K' => {
-                    let v = self.u8()?;
-                    self.stack.push(Value::Int(v.into()));
-                }
-                b'M' => {
-                    let v = self.u16()?;
-                    self.stack.push(Value::Int(v.into()));
-                }
-                0x8a => {
-                    let n = self.u8()? as usize;
-                    if n > 8 {
-                        return Err(self.err(format!("integer of {n} bytes is too large")));
-                    }
-                    let raw = self.take(n)?;
-                    let mut buf = [0u8; 8];
-                    buf[..n].copy_from_slice(raw);
-                    if n > 0 && n < 8 && raw[n - 1] & 0x80 != 0 {
-                        buf[n..].fill(0xff); // sign-extend two's complement
-                    }
-                    self.stack.push(Value::Int(i64::from_le_bytes(buf)));
-                }
-                b'G' => {
-                    self.take(8)?; // a float's value never matters for a state dict
-                    self.stack.push(Value::Float);
-                }
-                b't' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::Tuple(Rc::new(items)));
-                }
-                0x85..=0x87 => {
-                    let n = (op - 0x84) as usize;
-                    if self.stack.len() < n {
-                        return Err(self.err("stack underflow"));
-                    }
-                    let items = self.stack.split_off(self.stack.len() - n);
-                    self.stack.push(Value::Tuple(Rc::new(items)));
-                }
-                b's' => {
-                    let v = self.pop()?;
-                    let k = self.pop()?;
-                    self.set_items(vec![k, v])?;
-                }
-                b'u' => {
-                    let items = self.pop_mark()?;
-                    self.set_items(items)?;
-                }
-                b'a' => {
-                    let v = self.pop()?;
-                    self.append_items(vec![v])?;
-                }
-                b'e' => {
-                    let items = self.pop_mark()?;
-                    self.append_items(items)?;
-                }
-                b'c' => {
-                    let module = self.line()?;
-                    let name = self.line()?;
-                    let g = resolve_global(self.path, module, name)?;
-                    self.stack.push(Value::Global(g));
-                }
-                0x93 => {
-                    let name = self.pop()?;
-                    let module = self.pop()?;
-                    let (Value::Str(module), Value::Str(name)) = (&module, &name) else {
-                        return Err(self.err("STACK_GLOBAL needs two strings"));
-                    };
-                    let g = resolve_global(self.path, module, name)?;
-                    self.stack.push(Value::Global(g));
-                }
-                b'Q' => {
-                    let pid = self.pop()?;
-                    let storage = self.persistent_load(&pid)?;
-                    self.stack.push(storage);
-                }
-                b'R' => {
-                    let args = self.pop()?;
-                    let callable = self.pop()?;
-                    let v = self.reduce(&callable, &args)?;
-                    self.stack.push(v);
-                }
-                b'b' => {
-                    // BUILD sets attributes; torch uses it for the state dict's `_metadata`,
-                    // which only records module versions.
-                    let _state = self.pop()?;
-                    let top = self.top_mut()?;
-                    if !matches!(top, Value::Dict(_) | Value::Tensor(_)) {
-                        let kind = top.kind();
-                        return Err(self.err(format!("BUILD on a {kind}")));
-                    }
-                }
-                b'.' => {
-                    let v = self.pop()?;
-                    return Ok(v);
-                }
-                other => {
-                    return Err(self.err(format!("opcode 0x{other:02x} is not one torch.save emits for a state dict")))
-                }
+            if op == b'.' {
+                return self.pop(); // STOP: the pickled object
+            }
+            let done = self.structure_op(op)?
+                || self.scalar_op(op)?
+                || self.memo_op(op)?
+                || self.container_op(op)?
+                || self.object_op(op)?;
+            if !done {
+                return Err(self.err(format!("opcode 0x{op:02x} is not one torch.save emits for a state dict")));
             }
         }
+    }
+
+    /// Protocol and framing, empty containers, constants and MARK. `false`: not one of these opcodes.
+    fn structure_op(&mut self, op: u8) -> Result<bool> {
+        match op {
+            0x80 => {
+                let proto = self.u8()?;
+                if proto > 5 {
+                    return Err(self.err(format!("pickle protocol {proto} is newer than 5")));
+                }
+            }
+            0x95 => {
+                self.u64()?; // FRAME length: a buffering hint only
+            }
+            b'}' => self.stack.push(Value::Dict(Rc::new(Vec::new()))),
+            b']' => self.stack.push(Value::List(Rc::new(Vec::new()))),
+            b')' => self.stack.push(Value::Tuple(Rc::new(Vec::new()))),
+            b'N' => self.stack.push(Value::None),
+            0x88 | 0x89 => self.stack.push(Value::Bool),
+            b'(' => {
+                if self.marks.len() >= MAX_MARK_DEPTH {
+                    return Err(self.err("MARKs nested too deeply"));
+                }
+                let outer = std::mem::take(&mut self.stack);
+                self.marks.push(outer);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Strings and numbers. `false`: not one of these opcodes.
+    fn scalar_op(&mut self, op: u8) -> Result<bool> {
+        match op {
+            b'X' => {
+                let n = self.u32()?;
+                let v = self.string(n.into())?;
+                self.stack.push(v);
+            }
+            0x8c => {
+                let n = self.u8()?;
+                let v = self.string(n.into())?;
+                self.stack.push(v);
+            }
+            0x8d => {
+                let n = self.u64()?;
+                let v = self.string(n)?;
+                self.stack.push(v);
+            }
+            b'J' => {
+                let v = self.u32()? as i32;
+                self.stack.push(Value::Int(v.into()));
+            }
+            b'K' => {
+                let v = self.u8()?;
+                self.stack.push(Value::Int(v.into()));
+            }
+            b'M' => {
+                let v = self.u16()?;
+                self.stack.push(Value::Int(v.into()));
+            }
+            0x8a => {
+                let n = self.u8()? as usize;
+                if n > 8 {
+                    return Err(self.err(format!("integer of {n} bytes is too large")));
+                }
+                let raw = self.take(n)?;
+                let mut buf = [0u8; 8];
+                buf[..n].copy_from_slice(raw);
+                if n > 0 && n < 8 && raw[n - 1] & 0x80 != 0 {
+                    buf[n..].fill(0xff); // sign-extend two's complement
+                }
+                self.stack.push(Value::Int(i64::from_le_bytes(buf)));
+            }
+            b'G' => {
+                self.take(8)?; // a float's value never matters for a state dict
+                self.stack.push(Value::Float);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The memo: PUT and GET in their three widths. `false`: not one of these opcodes.
+    fn memo_op(&mut self, op: u8) -> Result<bool> {
+        match op {
+            b'q' => {
+                let i = self.u8()?;
+                self.memo_put(i.into())?;
+            }
+            b'r' => {
+                let i = self.u32()?;
+                self.memo_put(i)?;
+            }
+            0x94 => {
+                let i = u32::try_from(self.memo.len()).map_err(|_| self.err("memo overflow"))?;
+                self.memo_put(i)?;
+            }
+            b'h' => {
+                let i = self.u8()?;
+                self.memo_get(i.into())?;
+            }
+            b'j' => {
+                let i = self.u32()?;
+                self.memo_get(i)?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Tuples, and filling dicts and lists. `false`: not one of these opcodes.
+    fn container_op(&mut self, op: u8) -> Result<bool> {
+        match op {
+            b't' => {
+                let items = self.pop_mark()?;
+                self.stack.push(Value::Tuple(Rc::new(items)));
+            }
+            0x85..=0x87 => {
+                let n = (op - 0x84) as usize;
+                if self.stack.len() < n {
+                    return Err(self.err("stack underflow"));
+                }
+                let items = self.stack.split_off(self.stack.len() - n);
+                self.stack.push(Value::Tuple(Rc::new(items)));
+            }
+            b's' => {
+                let v = self.pop()?;
+                let k = self.pop()?;
+                self.set_items(vec![k, v])?;
+            }
+            b'u' => {
+                let items = self.pop_mark()?;
+                self.set_items(items)?;
+            }
+            b'a' => {
+                let v = self.pop()?;
+                self.append_items(vec![v])?;
+            }
+            b'e' => {
+                let items = self.pop_mark()?;
+                self.append_items(items)?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Globals, persistent storages, REDUCE and BUILD. `false`: not one of these opcodes.
+    fn object_op(&mut self, op: u8) -> Result<bool> {
+        match op {
+            b'c' => {
+                let module = self.line()?;
+                let name = self.line()?;
+                let g = resolve_global(self.path, module, name)?;
+                self.stack.push(Value::Global(g));
+            }
+            0x93 => {
+                let name = self.pop()?;
+                let module = self.pop()?;
+                let (Value::Str(module), Value::Str(name)) = (&module, &name) else {
+                    return Err(self.err("STACK_GLOBAL needs two strings"));
+                };
+                let g = resolve_global(self.path, module, name)?;
+                self.stack.push(Value::Global(g));
+            }
+            b'Q' => {
+                let pid = self.pop()?;
+                let storage = self.persistent_load(&pid)?;
+                self.stack.push(storage);
+            }
+            b'R' => {
+                let args = self.pop()?;
+                let callable = self.pop()?;
+                let v = self.reduce(&callable, &args)?;
+                self.stack.push(v);
+            }
+            b'b' => {
+                // BUILD sets attributes; torch uses it for the state dict's `_metadata`,
+                // which only records module versions.
+                let _state = self.pop()?;
+                let top = self.top_mut()?;
+                if !matches!(top, Value::Dict(_) | Value::Tensor(_)) {
+                    let kind = top.kind();
+                    return Err(self.err(format!("BUILD on a {kind}")));
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 
     /// torch's persistent id: ('storage', torch.<Dtype>Storage, key, location, numel).
