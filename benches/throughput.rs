@@ -185,7 +185,7 @@ fn number_after(text: &str, marker: &str) -> Option<f64> {
 /// The whole story in one run, against baselines measured in the same run: interleaved rounds in
 /// child processes (the best of each, so a busy machine disturbs the ratios less) of our training
 /// step and forward in float32 and bfloat16, PyTorch's best (eager or `torch.compile`, float32 or
-/// bfloat16 autocast), libtorch's own dispatch and both matmul peaks; then the code path of every
+/// bfloat16 autocast, default or channels-last memory order), libtorch's own dispatch and both matmul peaks; then the code path of every
 /// denoising convolution and the end-to-end denoise against the reference's tiling.
 fn compare_phase() {
     let me = std::env::current_exe().expect("own path");
@@ -255,9 +255,11 @@ impl Best {
     fn get(&self, name: &str) -> f64 {
         self.0.iter().find(|(n, _)| n == name).map_or(f64::NAN, |(_, v)| *v)
     }
-    /// The best PyTorch entry among those ending in `suffix`: least (train) or most (forward).
-    fn pytorch(&self, suffix: &str, least: bool) -> (String, f64) {
-        let candidates = self.0.iter().filter(|(n, _)| n.starts_with("pytorch") && n.ends_with(suffix));
+    /// The best PyTorch entry among those ending in `suffix` and containing `layout` (`""` for
+    /// any): least (train) or most (forward).
+    fn pytorch(&self, suffix: &str, layout: &str, least: bool) -> (String, f64) {
+        let candidates =
+            self.0.iter().filter(|(n, _)| n.starts_with("pytorch") && n.ends_with(suffix) && n.contains(layout));
         let pick = if least {
             candidates.min_by(|a, b| a.1.total_cmp(&b.1))
         } else {
@@ -270,22 +272,28 @@ impl Best {
     }
     fn report(&self) {
         let flops = deepcad::model::forward_flops_per_voxel(16) / 1e3; // Mvoxel/s -> GFLOP/s
-        let (train_name, pytorch_train) = self.pytorch(" train", true);
-        let (forward_name, pytorch_forward) = self.pytorch(" forward", false);
-        for (precision, train, forward) in
-            [("float32", "ours train f32", "ours forward f32"), ("bfloat16", "ours train bf16", "ours forward bf16")]
+                                                                       // PyTorch's best over every mode, precision and memory order, and its best in its default
+                                                                       // (contiguous) order, the baseline issue 25 first set its targets against.
+        for (which, layout) in [("PyTorch's best", ""), ("PyTorch's best in its default memory order", " contiguous ")]
         {
-            let (t, f) = (self.get(train), self.get(forward));
-            println!(
-                "{precision}: training step 64^3 {t:.3} s = {:.2}x PyTorch's best ({train_name} {pytorch_train:.3} s); forward 144^3 {f:.2} Mvoxel/s = {:.1} GFLOP/s = {:.2}x PyTorch's best ({forward_name} {pytorch_forward:.2} Mvoxel/s), {:.0} % of the float32 matmul peak {:.1} and {:.0} % of the bfloat16 peak {:.1} GFLOP/s",
-                pytorch_train / t,
-                f * flops,
-                f / pytorch_forward,
-                100.0 * f * flops / self.get("matmul f32"),
-                self.get("matmul f32"),
-                100.0 * f * flops / self.get("matmul bf16"),
-                self.get("matmul bf16"),
-            );
+            let (train_name, pytorch_train) = self.pytorch(" train", layout, true);
+            let (forward_name, pytorch_forward) = self.pytorch(" forward", layout, false);
+            for (precision, train, forward) in [
+                ("float32", "ours train f32", "ours forward f32"),
+                ("bfloat16", "ours train bf16", "ours forward bf16"),
+            ] {
+                let (t, f) = (self.get(train), self.get(forward));
+                println!(
+                    "{precision} against {which}: training step 64^3 {t:.3} s = {:.2}x ({train_name} {pytorch_train:.3} s); forward 144^3 {f:.2} Mvoxel/s = {:.1} GFLOP/s = {:.2}x ({forward_name} {pytorch_forward:.2} Mvoxel/s), {:.0} % of the float32 matmul peak {:.1} and {:.0} % of the bfloat16 peak {:.1} GFLOP/s",
+                    pytorch_train / t,
+                    f * flops,
+                    f / pytorch_forward,
+                    100.0 * f * flops / self.get("matmul f32"),
+                    self.get("matmul f32"),
+                    100.0 * f * flops / self.get("matmul bf16"),
+                    self.get("matmul bf16"),
+                );
+            }
         }
         println!(
             "libtorch's own dispatch, float32 training step: {:.3} s (ours {:.2}x)",
@@ -342,12 +350,13 @@ fn pytorch_best_phase() {
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
         let (mode, precision) = (v["mode"].as_str().unwrap_or("?"), v["precision"].as_str().unwrap_or("?"));
+        let layout = v["layout"].as_str().unwrap_or("contiguous");
         match v["error"].as_str() {
-            Some(error) => println!("pytorch {mode} {precision}: FAILED ({error})"),
+            Some(error) => println!("pytorch {mode} {layout} {precision}: FAILED ({error})"),
             None => {
                 let rate = v["forward_voxels_per_s"].as_f64().unwrap_or(f64::NAN);
                 println!(
-                    "pytorch {mode} {precision}: train 64^3 {:.3} s/iteration; forward 144^3 {:.2} Mvoxel/s = {:.1} GFLOP/s",
+                    "pytorch {mode} {layout} {precision}: train 64^3 {:.3} s/iteration; forward 144^3 {:.2} Mvoxel/s = {:.1} GFLOP/s",
                     v["train_s"].as_f64().unwrap_or(f64::NAN),
                     rate / 1e6,
                     rate * deepcad::model::forward_flops_per_voxel(16) / 1e9

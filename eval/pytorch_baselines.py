@@ -1,10 +1,14 @@
 """PyTorch's best on this machine, for `cargo bench --bench throughput -- compare`: the reference
 network (eval/deepcad_reference.py) in eager mode and under `torch.compile`, each in float32 and
-in bfloat16 autocast (CPU autocast: convolutions in bf16, the loss in float32), for one 64³
+in bfloat16 autocast (CPU autocast: convolutions in bf16, the loss in float32), and each with
+PyTorch's default (NCDHW) and channels-last (`torch.channels_last_3d`) memory order, for one 64³
 training step (batch 1, the reference's loss and Adam) and one 144³ forward under no_grad.
-Prints one JSON object per line: {"mode", "precision", "train_s", "forward_voxels_per_s"}.
+Channels-last is PyTorch's own advice for convolutions on CPUs (oneDNN reads it without reorders),
+so a fair "PyTorch's best" includes it.
+Prints one JSON object per line: {"mode", "layout", "precision", "train_s", "forward_voxels_per_s"}.
 
   python eval/pytorch_baselines.py --threads 2 [--modes eager,compile] [--precisions float32,bfloat16]
+      [--layouts contiguous,channels-last]
 """
 
 import argparse
@@ -33,19 +37,24 @@ def timed(step, repeats):
     return (time.perf_counter() - started) / repeats
 
 
-def measure(mode, precision, patch, size, iterations, repeats):
+LAYOUTS = {"contiguous": torch.contiguous_format, "channels-last": torch.channels_last_3d}
+
+
+def measure(mode, layout, precision, patch, size, iterations, repeats):
     torch.manual_seed(0)
-    net = Network3DUnet(16)
+    order = LAYOUTS[layout]
+    net = Network3DUnet(16).to(memory_format=order)
     model = torch.compile(net) if mode == "compile" else net
     optimizer = torch.optim.Adam(net.parameters(), lr=5e-5, betas=(0.5, 0.999))
-    x, y = torch.randn(1, 1, patch, patch, patch), torch.randn(1, 1, patch, patch, patch)
+    x = torch.randn(1, 1, patch, patch, patch).contiguous(memory_format=order)
+    y = torch.randn(1, 1, patch, patch, patch).contiguous(memory_format=order)
 
     def train():
         with autocast(precision):
             train_step(model, optimizer, x, y)
 
     train_s = timed(train, iterations)
-    tile = torch.randn(1, 1, size, size, size)
+    tile = torch.randn(1, 1, size, size, size).contiguous(memory_format=order)
     net.eval()
 
     def forward():
@@ -53,7 +62,7 @@ def measure(mode, precision, patch, size, iterations, repeats):
             model(tile)
 
     forward_s = timed(forward, repeats)
-    return {"mode": mode, "precision": precision, "train_s": train_s, "forward_voxels_per_s": size ** 3 / forward_s}
+    return {"mode": mode, "layout": layout, "precision": precision, "train_s": train_s, "forward_voxels_per_s": size ** 3 / forward_s}
 
 
 def main():
@@ -61,6 +70,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--modes", default="eager,compile")
     parser.add_argument("--precisions", default="float32,bfloat16")
+    parser.add_argument("--layouts", default="contiguous,channels-last")
     parser.add_argument("--patch", type=int, default=64)
     parser.add_argument("--size", type=int, default=144)
     parser.add_argument("--iterations", type=int, default=4)
@@ -68,12 +78,14 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     for mode in args.modes.split(","):
-        for precision in args.precisions.split(","):
-            try:
-                result = measure(mode, precision, args.patch, args.size, args.iterations, args.repeats)
-            except Exception as error:  # e.g. no C++ compiler for torch.compile: say so, go on
-                result = {"mode": mode, "precision": precision, "error": f"{type(error).__name__}: {error}"[:300]}
-            print(json.dumps(result), flush=True)
+        for layout in args.layouts.split(","):
+            for precision in args.precisions.split(","):
+                try:
+                    result = measure(mode, layout, precision, args.patch, args.size, args.iterations, args.repeats)
+                except Exception as error:  # e.g. no C++ compiler for torch.compile: say so, go on
+                    result = {"mode": mode, "layout": layout, "precision": precision,
+                              "error": f"{type(error).__name__}: {error}"[:300]}
+                print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 
 use tch::Tensor;
 
+use super::channels_last::channels_last;
 use crate::Result;
 
 /// A stride-1 convolution with a cubic kernel and the same zero padding on every axis.
@@ -14,6 +15,8 @@ use crate::Result;
 /// network whose (master) weights stay float32: the weights are cast differentiably per call and
 /// their gradients arrive in float32. A float32 input takes the plain path unchanged.
 pub(super) fn conv(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, padding: i64) -> Result<Tensor> {
+    // Channels-last order in and out (`channels_last.rs`): the output keeps it for the next layer.
+    let (x, weight) = (&channels_last(x)?, &channels_last(weight)?);
     if x.kind() == weight.kind() {
         if is_pointwise_inference_on_cpu(weight, x) {
             // libtorch sends a 1×1×1 convolution to oneDNN only when it runs on more than one
@@ -160,6 +163,24 @@ mod tests {
                 let error = (a - b).abs().max().double_value(&[]) / a.abs().max().double_value(&[]);
                 assert!(error < 1e-5, "kernel {kernel}, width {width}, {what}: relative error {error}");
             }
+        }
+    }
+
+    #[test]
+    fn the_network_s_operations_keep_channels_last_order() {
+        use crate::model::channels_last::is_channels_last;
+        let x = channels_last(&Tensor::randn([1, 4, 6, 6, 6], (Kind::Float, Device::Cpu))).unwrap();
+        let w = Tensor::randn([8, 4, 3, 3, 3], (Kind::Float, Device::Cpu));
+        for kind in [Kind::Float, Kind::BFloat16] {
+            let (x, w) = (x.to_kind(kind), w.to_kind(kind));
+            // Through the network's own dispatch: libtorch's native kernel, which a batch-1 float32
+            // convolution this small would take, writes NCDHW; `conv` hands back channels-last anyway.
+            let y = conv(&x, &w, None, 1).unwrap().relu();
+            assert!(is_channels_last(&y).unwrap(), "{kind:?} convolution");
+            let pooled = y.max_pool3d([2, 2, 2], [2, 2, 2], [0, 0, 0], [1, 1, 1], false);
+            assert!(is_channels_last(&pooled).unwrap(), "{kind:?} max pooling");
+            let joined = Tensor::cat(&[&y, &y], 1).constant_pad_nd([1, 1, 0, 0, 0, 0]);
+            assert!(is_channels_last(&joined).unwrap(), "{kind:?} concatenation and padding");
         }
     }
 }

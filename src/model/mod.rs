@@ -1,6 +1,7 @@
 //! The network and the model bundle (weights + everything inference needs) live together.
 
 pub mod blind_spot;
+mod channels_last;
 mod conv_dispatch;
 mod forward;
 pub mod hybrid;

@@ -14,6 +14,7 @@ mod slab_forward;
 pub use architecture_counts::{forward_flops_per_voxel, parameter_count};
 pub use slab_forward::{slab_bytes_per_voxel, slab_columns, SLAB_SHARE_OF_TILE, SLAB_VOXELS};
 
+use super::channels_last::channels_last;
 use super::conv_dispatch::conv;
 use super::upsampled_conv::{is_exact_doubling, UpsampledConv};
 use crate::geometry::LEVELS;
@@ -160,11 +161,12 @@ impl UNet3d {
 
     /// `x` as the network computes it: a float32 tile entering a bfloat16 copy is cast once here;
     /// anything else (float32, or mixed-precision training's bfloat16 on float32 weights) as it is.
+    /// Either way in channels-last order (`channels_last.rs`).
     fn entering(&self, x: &Tensor) -> Result<Tensor> {
         if self.compute_kind() == Kind::BFloat16 && x.kind() == Kind::Float {
-            return Ok(x.f_to_kind(Kind::BFloat16)?);
+            return channels_last(&x.f_to_kind(Kind::BFloat16)?);
         }
-        Ok(x.shallow_clone())
+        channels_last(x)
     }
 }
 

@@ -12,6 +12,7 @@
 
 use tch::Tensor;
 
+use super::channels_last::{from_memory_view, memory_view};
 use super::conv_dispatch::conv;
 use crate::Result;
 
@@ -68,22 +69,25 @@ impl UpsampledConv {
         let padded =
             coarse.f_narrow(4, lo, hi - lo)?.f_constant_pad_nd([(c0 == 0) as i64, (c1 == w) as i64, 1, 1, 1, 1])?;
         let columns = c1 - c0;
-        // [N, 8·O, T+1, H+1, columns+1]: parity (pt, py, px) of output (2t+pt, 2y+py, 2x+px) starts at (pt, py, px).
-        let all = conv(&padded, &self.parity_weight, None, 0)?
-            .f_view(&[n, 2, 2, 2, self.out_channels, t + 1, h + 1, columns + 1][..])?;
-        // [N, O, T, 2, H, 2, columns, 2] is the fine grid with each axis split into (coarse, parity):
-        // each parity is written into its place once (autograd follows the in-place copies).
-        let fine = Tensor::f_empty(&[n, self.out_channels, t, 2, h, 2, columns, 2][..], (all.kind(), all.device()))?;
+        let o = self.out_channels;
+        // In channels-last memory, [N, T+1, H+1, columns+1, 2, 2, 2, O]: parity (pt, py, px) of
+        // output (2t+pt, 2y+py, 2x+px) starts at (pt, py, px).
+        let all = memory_view(&conv(&padded, &self.parity_weight, None, 0)?)?
+            .f_view(&[n, t + 1, h + 1, columns + 1, 2, 2, 2, o][..])?;
+        // [N, T, 2, H, 2, columns, 2, O] is the fine grid's channels-last memory with each axis
+        // split into (coarse, parity): each parity is written into its place once (autograd
+        // follows the in-place copies).
+        let fine = Tensor::f_empty(&[n, t, 2, h, 2, columns, 2, o][..], (all.kind(), all.device()))?;
         for pt in 0..2 {
             for py in 0..2 {
                 for px in 0..2 {
-                    let one = all.f_select(1, pt)?.f_select(1, py)?.f_select(1, px)?;
-                    let one = one.f_narrow(2, pt, t)?.f_narrow(3, py, h)?.f_narrow(4, px, columns)?;
-                    fine.f_select(7, px)?.f_select(5, py)?.f_select(3, pt)?.f_copy_(&one)?;
+                    let one = all.f_select(4, pt)?.f_select(4, py)?.f_select(4, px)?;
+                    let one = one.f_narrow(1, pt, t)?.f_narrow(2, py, h)?.f_narrow(3, px, columns)?;
+                    fine.f_select(6, px)?.f_select(4, py)?.f_select(2, pt)?.f_copy_(&one)?;
                 }
             }
         }
-        Ok(fine.f_view([n, self.out_channels, 2 * t, 2 * h, 2 * columns])?)
+        from_memory_view(&fine.f_view([n, 2 * t, 2 * h, 2 * columns, o])?)
     }
 }
 

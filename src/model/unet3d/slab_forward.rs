@@ -6,6 +6,7 @@ use tch::{nn, Kind, Tensor};
 
 use super::{head_input, DoubleConv, UNet3d};
 use crate::geometry::LEVELS;
+use crate::model::channels_last::{channels_last, empty_channels_last};
 use crate::model::conv_dispatch::conv;
 use crate::model::upsampled_conv::is_exact_doubling;
 use crate::Result;
@@ -36,7 +37,7 @@ impl UNet3d {
         let size = x.size();
         let (t, slab) = (size[SLAB_DIM as usize], slab.max(1));
         let f = self.base_width as i64;
-        let skip0 = Tensor::f_empty([size[0], f, size[2], size[3], size[4]], (x.kind(), x.device()))?;
+        let skip0 = empty_channels_last([size[0], f, size[2], size[3], size[4]], (x.kind(), x.device()))?;
         let encoder = &self.encoders[0];
         let input = |lo: i64, hi: i64| -> Result<Tensor> { Ok(x.f_narrow(SLAB_DIM, lo, hi - lo)?) };
         let first_conv =
@@ -114,7 +115,7 @@ fn decode_in_slabs(
         Some(_) => (1, skip.kind()),
         None => (block.conv2.ws.size()[0], skip.kind()),
     };
-    let output = Tensor::f_empty([size[0], channels, frames, height, t], (kind, skip.device()))?;
+    let output = empty_channels_last([size[0], channels, frames, height, t], (kind, skip.device()))?;
     let mut columns = SlidingDoubleConv::new(block, &first_conv, t);
     for (a, b) in slabs(t, slab) {
         let rows = columns.next(a, b)?;
@@ -244,7 +245,7 @@ fn pad_slab_axis(x: &Tensor, front: i64, back: i64) -> Result<Tensor> {
 }
 
 fn conv_valid_along_slab_axis(weight: &Tensor, bias: Option<&Tensor>, x: &Tensor) -> Result<Tensor> {
-    Ok(x.f_conv3d(weight, bias, [1, 1, 1], [1, 1, 0], [1, 1, 1], 1)?)
+    Ok(channels_last(x)?.f_conv3d(&channels_last(weight)?, bias, [1, 1, 1], [1, 1, 0], [1, 1, 1], 1)?)
 }
 
 #[cfg(test)]
