@@ -394,7 +394,9 @@ def markdown(results, budget_s):
              "spike F1: regions found on the full movie. Detail kept: `deepcad score`'s reference-free share of the "
              "movie's stable detail the output keeps (one-octave bands around σ 1, 2, 4 px; – where the thinned "
              "halves share too little to measure), and the same share for σ 2 measured against the dropped photons. "
-             "Timings under load (2 shared cores).", ""]
+             "Timings under load (2 shared cores).", "",
+             "The thinning itself is checked on simulated data, where the truth is known "
+             "(`python eval/thinning.py --check`): [thinning-check.md](thinning-check.md).", ""]
     candidates = {k: v for movie in results for case in movie["cases"] for k, v in case.get("candidates", {}).items()}
     if candidates:
         lines += ["Also scored untrained on the movies, next to the built-in model: "
