@@ -14,7 +14,8 @@
 # The daemons it started are stopped by the PIDs in their pid files on every exit (also on failure).
 # Skips (prints "SKIPPED: <reason>", exit 0) only when not root or when the packages cannot be installed.
 # Environment: DEEPCAD (binary; default target/debug/deepcad, built first), DEEPCAD_SLURM_KEEP=1 keeps
-#   the temp dir, DEEPCAD_SLURM_TIMEOUT (seconds allowed per array, 900), DEEPCAD_SLURM_FRAMES (200),
+#   the temp dir, DEEPCAD_SLURM_TIMEOUT (seconds allowed per array, 900), DEEPCAD_SLURM_FRAMES (800;
+#   a block must outlast the moment its SIGTERM is sent),
 #   DEEPCAD_SLURM_INTERRUPT_AFTER (seconds after block 3's first line until its SIGTERM, 0.5).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -43,7 +44,7 @@ if [ -z "${DEEPCAD:-}" ]; then
 fi
 grep -q -- '--block' <<<"$("$deepcad" denoise --help)" || { echo "slurm-test: $deepcad has no denoise --block" >&2; exit 1; }
 export DEEPCAD="$deepcad" # what the sbatch scripts run (sbatch passes the environment on)
-frames=${DEEPCAD_SLURM_FRAMES:-200}
+frames=${DEEPCAD_SLURM_FRAMES:-800}
 interrupt_after=${DEEPCAD_SLURM_INTERRUPT_AFTER:-0.5}
 timeout_s=${DEEPCAD_SLURM_TIMEOUT:-900}
 
