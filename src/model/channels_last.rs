@@ -2,8 +2,8 @@
 //!
 //! oneDNN's 3-D convolutions read and write channels-last memory directly. Given libtorch's default
 //! order (NCDHW) it reorders every input, output and gradient into a blocked layout and back, on
-//! every call. On the 2-core AVX512-BF16 EPYC that made a bfloat16 64³ training step and a 144³
-//! forward far slower than the same network in channels-last order (docs/measurements.md,
+//! every call. On a 2-core AMX-BF16 Xeon that made a bfloat16 64³ training step 1.5× and a 144³
+//! forward 2.5× slower than the same network in channels-last order (docs/measurements.md,
 //! "Channels-last activations"). libtorch keeps a convolution's output in its input's order, and
 //! ReLU, max pooling, padding, narrowing and concatenation keep it too, so converting once where
 //! a tensor enters a convolution keeps the whole network in it.
