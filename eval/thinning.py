@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import tifffile
 
 
 @dataclass
@@ -97,7 +98,6 @@ CHECK_GAIN, CHECK_OFFSET = 3.0, 100.0
 def simulate(deepcad, folder, photons, seed=7, read_noise=0.0):
     """(noisy, truth) counts of the project's simulator at `photons`; the scene depends on the seed
     alone, so two calls with one seed are the same scene at two light levels."""
-    import tifffile
     raw, truth = Path(folder) / f"raw-{photons}.tif", Path(folder) / f"truth-{photons}.tif"
     subprocess.run([str(deepcad), "simulate", "-q", "-o", raw, "--truth", truth, "--width", "64", "--height", "64",
                     "--frames", "300", "--neurons", "12", "--photons", str(photons), "--gain", str(CHECK_GAIN),
