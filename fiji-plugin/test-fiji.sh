@@ -461,7 +461,7 @@ if wanted gui; then
             expect_gui_match "recorder: Denoise recorded as run(\"Denoise with DeepCAD model\", ...) with its keys (the device as its choice)" "recorded denoise" \
                 '^run\("Denoise with DeepCAD model", ".*model=\[Model file\] model_file=[^ ]*macro-model\.safetensors device=CPU output_type=Automatic'
             expect_gui_match "recorder: the first-run choices (built-in model, Automatic) with the official tiling recorded with its keys, without the heading" "recorded first run" \
-                '^run\("Denoise with DeepCAD model", "model=\[Built-in general model\] device=Automatic output_type=Automatic .*tiling=\[DeepCAD-RT official pipeline\] official_patch=32,32,32 official_overlap=0\.5 (restore_events=false )?replace_existing=false"\);$'
+                '^run\("Denoise with DeepCAD model", "model=\[Built-in general model\] device=Automatic output_type=Automatic .*tiling=\[DeepCAD-RT official pipeline\] official_patch=32,32,32 official_overlap=0\.5 (restore_events=Automatic )?replace_existing=false"\);$'
             first_line="$(gui 'recorded first run')"
             [ -n "$first_line" ] && [[ "$first_line" != *official_heading* && "$first_line" != *model_file* ]] \
                 && pass "recorder: ... without the heading and without a model file key" \

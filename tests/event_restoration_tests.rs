@@ -2,7 +2,7 @@
 //! one-frame, cell-shaped event the network smoothed away and adds little elsewhere; the output
 //! does not depend on tiles, bands, time blocks or live steps; it is refused with the official pipelines.
 use deepcad::infer::official_pipeline::{CompatSettings, OfficialPipeline};
-use deepcad::infer::{denoise_source_to_memory, Backlog, DenoiseSettings, LiveSettings, LiveStream};
+use deepcad::infer::{denoise_source_to_memory, Backlog, DenoiseSettings, EventRestoration, LiveSettings, LiveStream};
 use deepcad::io::{InMemoryMovie, SampleType};
 use deepcad::model::{Model, ModelMetadata, Normalization, BUILT_IN_MODEL};
 use deepcad::progress::Silent;
@@ -58,8 +58,12 @@ fn core_mean(movie: &[f32], cell: &[f32], t: usize) -> f32 {
 fn a_one_frame_event_the_network_smoothed_comes_back_and_little_else_changes() {
     let model = Model::load(std::path::Path::new(BUILT_IN_MODEL), tch::Device::Cpu).unwrap();
     let (data, cell) = flashing_movie();
-    let plain = denoise(&model, &data, &DenoiseSettings::default()).unwrap();
-    let restored = denoise(&model, &data, &DenoiseSettings { restore_events: true, ..Default::default() }).unwrap();
+    let plain =
+        denoise(&model, &data, &DenoiseSettings { restore_events: EventRestoration::Off, ..Default::default() })
+            .unwrap();
+    let restored =
+        denoise(&model, &data, &DenoiseSettings { restore_events: EventRestoration::On, ..Default::default() })
+            .unwrap();
     let rise = |movie: &[f32], t: usize| core_mean(movie, &cell, t) - core_mean(movie, &cell, t - 3);
     for t in FLASHES {
         let (truth, raw, smoothed, back) = (12.0 * 0.75, rise(&data, t), rise(&plain, t), rise(&restored, t));
@@ -91,13 +95,17 @@ fn restored_output_is_the_same_whole_in_bands_and_in_time_blocks() {
         tile: Some(tile),
         halo: Some([8, 8, 8]),
         max_memory_bytes,
-        restore_events: true,
+        restore_events: EventRestoration::On,
         ..Default::default()
     };
     let whole = denoise(&model, &data, &settings([64, 64, 64], 1 << 30)).unwrap();
     let tiled = denoise(&model, &data, &settings([24, 24, 24], 1 << 30)).unwrap();
     let tight = denoise(&model, &data, &settings([24, 24, 24], 24 << 20)).unwrap();
-    let plain = denoise(&model, &data, &DenoiseSettings { restore_events: false, ..settings([64, 64, 64], 1 << 30) });
+    let plain = denoise(
+        &model,
+        &data,
+        &DenoiseSettings { restore_events: EventRestoration::Off, ..settings([64, 64, 64], 1 << 30) },
+    );
     let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-3 * (1.0 + x.abs()));
     assert!(close(&whole, &tiled), "restored output differs between one tile and many");
     assert!(close(&whole, &tight), "restored output differs under a tight memory budget");
@@ -109,7 +117,8 @@ fn restoration_is_refused_with_an_official_pipeline() {
     let (data, _) = flashing_movie();
     let model = Model::load(std::path::Path::new(BUILT_IN_MODEL), tch::Device::Cpu).unwrap();
     let compat = CompatSettings::new(OfficialPipeline::DeepcadRt, None, None, None);
-    let settings = DenoiseSettings { restore_events: true, compat: Some(compat.unwrap()), ..Default::default() };
+    let settings =
+        DenoiseSettings { restore_events: EventRestoration::On, compat: Some(compat.unwrap()), ..Default::default() };
     let error = denoise(&model, &data, &settings).unwrap_err().to_string();
     assert!(error.contains("event restoration") && error.contains("official"), "{error}");
 }
@@ -118,7 +127,7 @@ fn restoration_is_refused_with_an_official_pipeline() {
 fn a_live_stream_restores_events_exactly_as_the_finished_movie_does() {
     let (data, _) = flashing_movie_of(LIVE_FRAMES);
     let model = || Model::load(std::path::Path::new(BUILT_IN_MODEL), tch::Device::Cpu).unwrap();
-    let denoise_live = |restore_events: bool| {
+    let denoise_live = |restore_events: EventRestoration| {
         let denoise = DenoiseSettings { restore_events, ..Default::default() };
         let live = LiveSettings {
             step: 16,
@@ -140,38 +149,75 @@ fn a_live_stream_restores_events_exactly_as_the_finished_movie_does() {
         assert!(out.iter().enumerate().all(|(t, f)| f.index == t && f.denoised), "complete, in order, denoised");
         (out.into_iter().flat_map(|f| f.values).collect::<Vec<f32>>(), tile)
     };
-    let (restored, tile) = denoise_live(true);
-    let (plain, _) = denoise_live(false);
-    let whole =
-        denoise(&model(), &data, &DenoiseSettings { restore_events: true, tile: Some(tile), ..Default::default() })
-            .unwrap();
+    let (restored, tile) = denoise_live(EventRestoration::On);
+    let (plain, _) = denoise_live(EventRestoration::Off);
+    // `auto` stays off live (a stream has too few frames to measure when its first ones must come out).
+    let (automatic, _) = denoise_live(EventRestoration::Auto);
+    assert!(automatic == plain, "auto restored events live");
+    let whole = denoise(
+        &model(),
+        &data,
+        &DenoiseSettings { restore_events: EventRestoration::On, tile: Some(tile), ..Default::default() },
+    )
+    .unwrap();
     assert!(restored == whole, "live restored output differs from the finished movie's");
     assert!(restored != plain, "restoration changed nothing live");
 }
 
 #[test]
-fn restored_blocks_equal_the_restored_whole_movie_and_a_job_that_disagrees_is_refused() {
+fn auto_restores_a_fast_movie_the_same_whole_and_in_blocks_and_a_job_that_disagrees_is_refused() {
     use crate::util::{deepcad, p, text};
     let dir = tempfile::tempdir().unwrap();
     let movie = dir.path().join("movie.tif");
-    // 250 frames in 3 blocks: the last starts in the cell map's third chunk (100 frames each).
-    let args = ["--width", "32", "--height", "32", "--frames", "250", "--photons", "1", "--indicator", "fast"];
-    let out = deepcad(&[&["simulate", "-o", p(&movie), "--frame-rate", "7.5"][..], &args[..]].concat());
+    // 320 frames (enough to measure how fast events decay) in 3 blocks: the last starts in the
+    // cell map's third chunk (100 frames each). A fast indicator at 7.5 Hz: events decay in ~1 frame.
+    let args = ["--width", "48", "--height", "48", "--frames", "320", "--photons", "1", "--indicator", "fast"];
+    let out = deepcad(&[&["simulate", "-o", p(&movie), "--frame-rate", "7.5", "--seed", "3"][..], &args[..]].concat());
     assert!(out.status.success(), "{}", text(&out));
-    let (whole, blocks) = (dir.path().join("whole.zarr"), dir.path().join("blocks.zarr"));
+    let [on, automatic, blocks] = ["on.zarr", "auto.zarr", "blocks.zarr"].map(|name| dir.path().join(name));
     let denoise = |output: &std::path::Path, extra: &[&str]| {
         let base = ["denoise", p(&movie), "--model", "default", "-o", p(output), "--threads", "1"];
         deepcad(&[&base[..], extra].concat())
     };
-    let out = denoise(&whole, &["--restore-events"]);
+    let out = denoise(&on, &["--restore-events"]);
     assert!(out.status.success(), "{}", text(&out));
+    let out =
+        crate::util::deepcad_logged(&["denoise", p(&movie), "-m", "default", "-o", p(&automatic), "--threads", "1"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("fast events restored: the cells' activity decays in"), "{}", text(&out));
+    let same = deepcad(&["compare", p(&on), p(&automatic)]);
+    assert_eq!(same.status.code(), Some(0), "auto vs on, on a fast movie: {}", text(&same));
     for block in ["0/3", "1/3", "2/3"] {
-        let out = denoise(&blocks, &["--restore-events", "--block", block]);
+        let out = denoise(&blocks, &["--block", block]);
         assert!(out.status.success(), "block {block}: {}", text(&out));
     }
-    let same = deepcad(&["compare", p(&whole), p(&blocks)]);
-    assert_eq!(same.status.code(), Some(0), "restored blocks vs the restored whole movie: {}", text(&same));
-    let refused = denoise(&blocks, &["--block", "1/3"]);
+    let same = deepcad(&["compare", p(&on), p(&blocks)]);
+    assert_eq!(same.status.code(), Some(0), "auto-restored blocks vs the restored whole movie: {}", text(&same));
+    let refused = denoise(&blocks, &["--restore-events", "off", "--block", "1/3"]);
     assert!(!refused.status.success(), "a block job without restoration joined a restored output");
     assert!(text(&refused).contains("event restoration on"), "{}", text(&refused));
+}
+
+#[test]
+fn auto_leaves_a_slow_indicator_as_it_was_and_says_why() {
+    use crate::util::{deepcad, p, text};
+    let dir = tempfile::tempdir().unwrap();
+    let movie = dir.path().join("movie.tif");
+    // GCaMP6s at 30 Hz: events decay over ~20 frames, which denoising keeps.
+    let args = ["--width", "48", "--height", "48", "--frames", "320", "--photons", "1", "--seed", "3"];
+    let out = deepcad(&[&["simulate", "-o", p(&movie)][..], &args[..]].concat());
+    assert!(out.status.success(), "{}", text(&out));
+    let [off, automatic] = ["off.tif", "auto.tif"].map(|name| dir.path().join(name));
+    let denoise = |output: &std::path::Path, extra: &[&str]| {
+        let base = ["denoise", p(&movie), "--model", "default", "-o", p(output), "--threads", "1"];
+        deepcad(&[&base[..], extra].concat())
+    };
+    let out = denoise(&off, &["--restore-events", "off"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out =
+        crate::util::deepcad_logged(&["denoise", p(&movie), "-m", "default", "-o", p(&automatic), "--threads", "1"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("fast events not restored: the cells' activity decays in"), "{}", text(&out));
+    let same = deepcad(&["compare", p(&off), p(&automatic)]);
+    assert_eq!(same.status.code(), Some(0), "auto vs off, on a slow indicator: {}", text(&same));
 }

@@ -16,6 +16,11 @@ pub fn deepcad(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_deepcad")).args(args).arg("--quiet").output().expect("run deepcad")
 }
 
+/// Runs the CLI with its log (for checks of what it says it chose).
+pub fn deepcad_logged(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_deepcad")).args(args).output().expect("run deepcad")
+}
+
 /// Standard output and error together, for assertions and failure messages.
 pub fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use super::input_fingerprint::input_fingerprint;
 use super::normalization::Affine;
-use super::{resolve_output, stream, DenoiseSettings};
+use super::{resolve_output, stream, DenoiseSettings, EventRestoration};
 use crate::io::zarr::{has_zarr_metadata, Chunking, NewArray, ZarrWriter};
 use crate::io::{check_output_path, open_movie, write_file_atomically, FrameSource, ReadOptions};
 use crate::model::precision::{inference_model, InferencePrecision};
@@ -62,7 +62,8 @@ pub struct BlockPlan {
     /// recorded ran in float32.
     #[serde(default)]
     pub precision: Option<InferencePrecision>,
-    /// Whether the blocks restore fast events (`event_restoration.rs`): one choice for all.
+    /// Whether the blocks restore fast events (`event_restoration.rs`): one choice for all, with
+    /// `auto` resolved once by the job that creates the output (`restoration_choice.rs`).
     #[serde(default)]
     pub restore_events: bool,
 }
@@ -205,7 +206,8 @@ pub fn plan_blocks(
         model_fingerprint: model_fingerprint(model)?,
         input_fingerprint: String::new(),
         precision: Some(resolved_precision(settings.precision, model)?),
-        restore_events: settings.restore_events,
+        // `auto` is resolved when the output is created, from the movie's pixels.
+        restore_events: settings.restore_events == EventRestoration::On,
     })
 }
 
@@ -249,6 +251,11 @@ impl BlockJob<'_> {
             check_output_path(output, &[self.input.to_path_buf()])?;
             let (affine, sample_type) = resolve_output(model, source, settings, progress)?;
             plan.normalization = Some(affine);
+            let restoration = settings.restore_events.decide(source)?;
+            if let Some(why) = &restoration.why {
+                report(progress, Event::Info(why))?;
+            }
+            plan.restore_events = restoration.restore;
             plan.sample_type = Some(sample_type.to_string());
             let mut attributes = serde_json::Map::new();
             attributes
@@ -297,13 +304,17 @@ impl BlockJob<'_> {
                 &plan.model_fingerprint[..12]
             )));
         }
-        if recorded.restore_events != settings.restore_events {
+        let asked = match settings.restore_events {
+            EventRestoration::Auto => recorded.restore_events,
+            explicit => explicit == EventRestoration::On,
+        };
+        if recorded.restore_events != asked {
             let word = |on: bool| if on { "on" } else { "off" };
             return Err(Error::usage(format!(
                 "{}: was prepared with event restoration {}, and this job asks for it {}; give every block job the same choice, or a new output",
                 output.display(),
                 word(recorded.restore_events),
-                word(settings.restore_events)
+                word(asked)
             )));
         }
         Ok(recorded)
@@ -351,7 +362,9 @@ impl BlockJob<'_> {
         let affine = plan
             .normalization
             .ok_or_else(|| Error::format(output, "the block plan has no normalisation; prepare the output again"))?;
-        let job_settings = DenoiseSettings { tile: Some(plan.tile), halo: Some(plan.halo), ..self.settings.clone() };
+        let restore_events = if plan.restore_events { EventRestoration::On } else { EventRestoration::Off };
+        let job_settings =
+            DenoiseSettings { tile: Some(plan.tile), halo: Some(plan.halo), restore_events, ..self.settings.clone() };
         let mut writer = ZarrWriter::region(output, block.frame_range())?;
         report(
             progress,

@@ -102,20 +102,25 @@ impl CellMap {
         Ok(())
     }
 
-    /// The soft map of the mean `sum / count`: smoothed, then its background quantile to 0 and its
-    /// bright quantile to 1, clipped. A flat mean (no structure) weighs every pixel 1.
+    /// The soft map of the mean `sum / count`.
     fn map_of_sum(&self, count: usize) -> Vec<f32> {
         let mean: Vec<f64> = self.sum.iter().map(|s| s / count as f64).collect();
-        let radius = (3.0 * CELL_MAP_SIGMA_PX).ceil() as usize;
-        let smoothed = gaussian_filter(&mean, self.width, self.height, CELL_MAP_SIGMA_PX, radius);
-        let mut scratch = smoothed.clone();
-        let low = quantile_in_place(&mut scratch, BACKGROUND_QUANTILE);
-        let high = quantile_in_place(&mut scratch, BRIGHT_QUANTILE);
-        if high <= low {
-            return vec![1.0; smoothed.len()];
-        }
-        smoothed.iter().map(|&m| ((m - low) / (high - low)).clamp(0.0, 1.0) as f32).collect()
+        map_of_mean(&mean, self.width, self.height)
     }
+}
+
+/// The soft map of a temporal mean: smoothed, then its background quantile to 0 and its bright
+/// quantile to 1, clipped. A flat mean (no structure) weighs every pixel 1.
+pub(super) fn map_of_mean(mean: &[f64], width: usize, height: usize) -> Vec<f32> {
+    let radius = (3.0 * CELL_MAP_SIGMA_PX).ceil() as usize;
+    let smoothed = gaussian_filter(mean, width, height, CELL_MAP_SIGMA_PX, radius);
+    let mut scratch = smoothed.clone();
+    let low = quantile_in_place(&mut scratch, BACKGROUND_QUANTILE);
+    let high = quantile_in_place(&mut scratch, BRIGHT_QUANTILE);
+    if high <= low {
+        return vec![1.0; smoothed.len()];
+    }
+    smoothed.iter().map(|&m| ((m - low) / (high - low)).clamp(0.0, 1.0) as f32).collect()
 }
 
 #[cfg(test)]

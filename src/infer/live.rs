@@ -20,7 +20,7 @@ use super::live_schedule::LiveSchedule;
 pub use super::live_worker::{Backlog, LiveFrame};
 use super::live_worker::{Command, Counters, Output, Worker};
 use super::normalization::Affine;
-use super::DenoiseSettings;
+use super::{DenoiseSettings, EventRestoration};
 use crate::io::{NonFinite, SampleType};
 use crate::model::{Model, Normalization};
 use crate::{Error, Result};
@@ -124,8 +124,18 @@ impl LiveStream {
             arrivals: std::collections::VecDeque::new(),
             // Events are restored by the worker, frame by frame in order across steps (a step's
             // pipeline run would restart the cell map at each step and re-read forgotten frames).
-            settings: DenoiseSettings { tile: Some(tile), restore_events: false, ..settings.denoise.clone() },
-            restorer: if settings.denoise.restore_events { Some(EventRestorer::new(width, height)?) } else { None },
+            // `auto` stays off live: how fast events decay is measured on 300 frames and more,
+            // which a stream does not have when its first frames must come out.
+            settings: DenoiseSettings {
+                tile: Some(tile),
+                restore_events: EventRestoration::Off,
+                ..settings.denoise.clone()
+            },
+            restorer: if settings.denoise.restore_events == EventRestoration::On {
+                Some(EventRestorer::new(width, height)?)
+            } else {
+                None
+            },
             schedule,
             affine: fixed.as_ref().map(|(affine, _)| *affine),
             warm_up_frames: settings.warm_up_frames.max(1),

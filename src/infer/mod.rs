@@ -25,6 +25,7 @@ pub mod batch;
 pub mod blocks;
 mod cell_map;
 pub mod event_restoration;
+pub mod event_timescale;
 mod input_fingerprint;
 pub mod live;
 mod live_ring;
@@ -34,6 +35,7 @@ mod memory_plan;
 pub mod normalization;
 pub mod official_pipeline;
 mod output_type;
+pub mod restoration_choice;
 mod stream;
 
 use std::path::{Path, PathBuf};
@@ -45,6 +47,7 @@ pub use blocks::{block_status, plan_blocks, BlockJob, BlockPlan, BlockReport, Bl
 pub use live::{Backlog, LiveFrame, LiveNormalization, LiveSettings, LiveStatus, LiveStream};
 pub use memory_plan::{bytes_per_voxel, plan_memory, split_bands, Budget, MemoryPlan};
 pub use output_type::{OutputType, MIN_SPREAD_FOR_INTEGER_OUTPUT};
+pub use restoration_choice::EventRestoration;
 
 use crate::io::{open_movie, FrameSource, ImageJMetadata, MovieWriter, OutputMovie, ReadOptions, SampleType};
 use crate::model::precision::{inference_model, InferencePrecision};
@@ -146,8 +149,9 @@ pub struct DenoiseSettings {
     /// 29 counts; the Fiji runtime test's replay); with it off, identical. Cause not yet found.
     pub tensor_pool: bool,
     /// Add back the fast, cell-sized events the network removed with the noise
-    /// (`event_restoration.rs`): for fast indicators at low frame rates. Off by default.
-    pub restore_events: bool,
+    /// (`event_restoration.rs`). `auto` (the default) does when the movie's events decay within a
+    /// few frames (a fast indicator at a low frame rate: `restoration_choice.rs`).
+    pub restore_events: EventRestoration,
 }
 
 impl Default for DenoiseSettings {
@@ -164,16 +168,16 @@ impl Default for DenoiseSettings {
             compat: None,
             overwrite: false,
             tensor_pool: false,
-            restore_events: false,
+            restore_events: EventRestoration::Auto,
         }
     }
 }
 
 impl DenoiseSettings {
     /// Event restoration adds to our own tiling's output; an official pipeline reproduces its
-    /// authors' numbers, which restoration would change.
+    /// authors' numbers, which restoration would change (`auto` leaves it off there).
     fn check_restoration_applies(&self, name: &str) -> Result<()> {
-        if self.restore_events && self.compat.is_some() {
+        if self.restore_events == EventRestoration::On && self.compat.is_some() {
             return Err(crate::Error::usage(format!(
                 "{name}: event restoration cannot be combined with an official DeepCAD-RT pipeline (it would change the \
                  pipeline's numbers); turn one of them off"

@@ -150,8 +150,12 @@ pub(crate) fn denoise_to_sink(
     report(progress, Event::Begin { phase: "denoise", total: tile_runs as u64 })?;
     let geometry =
         Geometry { frames: shape[0], height: shape[1], width: shape[2], padded_width: round_up(shape[2], ALIGNMENT) };
+    let restoration = settings.restore_events.decide(source)?;
+    if let Some(why) = &restoration.why {
+        report(progress, Event::Info(why))?;
+    }
     let run = Run { model, plan: &memory.tiles, settings, affine, geometry, name: source.name() };
-    run_pipeline(run, source, &units, memory.bands.len(), progress, sink)?;
+    run_pipeline(run, source, &units, memory.bands.len(), restoration.restore, progress, sink)?;
     Ok(memory.tiles)
 }
 
@@ -227,13 +231,13 @@ fn run_pipeline(
     source: &mut dyn FrameSource,
     units: &[Unit],
     band_count: usize,
+    restore_events: bool,
     progress: &mut dyn Progress,
     sink: &mut dyn FnMut(&[f32]) -> Result<()>,
 ) -> Result<()> {
     let (settings, affine, geometry) = (run.settings, run.affine, run.geometry);
     let mut output = BlockAssembly::new(units, band_count, geometry)?;
-    let mut restorer =
-        if settings.restore_events { Some(EventRestorer::new(geometry.width, geometry.height)?) } else { None };
+    let mut restorer = if restore_events { Some(EventRestorer::new(geometry.width, geometry.height)?) } else { None };
     // A fresh thread starts with libtorch's default intra-op thread count; keep the caller's.
     let threads = tch::get_num_threads();
     std::thread::scope(|scope| -> Result<()> {

@@ -15,7 +15,7 @@ use jni::sys::{jint, jlong};
 use jni::{jni_str, Env, EnvUnowned};
 use serde::Deserialize;
 
-use crate::infer::{Backlog, DenoiseSettings, LiveFrame, LiveSettings, LiveStream};
+use crate::infer::{Backlog, DenoiseSettings, EventRestoration, LiveFrame, LiveSettings, LiveStream};
 use crate::io::SampleType;
 use crate::model::precision::InferencePrecision;
 use crate::model::Model;
@@ -42,7 +42,7 @@ struct LiveRequest {
     warm_up_frames: Option<usize>,
     max_memory_bytes: Option<usize>,
     precision: Option<InferencePrecision>,
-    restore_events: Option<bool>,
+    restore_events: Option<EventRestoration>,
 }
 
 fn streams() -> MutexGuard<'static, Option<HashMap<i64, LiveStream>>> {

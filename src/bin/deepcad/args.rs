@@ -243,12 +243,15 @@ pub struct DenoiseArgs {
     /// run changed later runs' outputs in one process; kept to measure and to find why).
     #[arg(long, hide = true)]
     pub tensor_pool: bool,
-    /// Add back the fast, cell-sized events the network removed with the noise (a transient
-    /// shorter than the frame spacing: fast indicators at low frame rates), where the movie's mean
-    /// shows cells. Raises whole-mask spike inference towards the raw movie's on such movies; at
-    /// low light it costs SNR (up to about 1 dB) and some trace fidelity, so it is off by default.
-    #[arg(long)]
-    pub restore_events: bool,
+    /// Add back the fast, cell-sized events the network removed with the noise (a transient that
+    /// decays within a few frames: a fast indicator at a low frame rate), where the movie's mean
+    /// shows cells. auto (the default) measures how fast the movie's events decay on its first
+    /// frames and restores when they decay within 15 frames, saying why in the log; on restores
+    /// always (--restore-events alone means on), off never. Restoring raises whole-mask spike
+    /// inference towards the raw movie's on fast movies; on slow ones it would cost SNR.
+    #[arg(long, default_value_t, value_parser = words::<deepcad::infer::EventRestoration>(),
+          num_args = 0..=1, default_missing_value = "on")]
+    pub restore_events: deepcad::infer::EventRestoration,
     /// Follow one TIFF or Zarr array that another program is still writing: denoise its frames as
     /// they land into a TIFF output that grows with it (valid after every frame), until
     /// --follow-frames frames were read, `<input>.done` appears, or the input stops changing for

@@ -111,7 +111,7 @@ public class GuiChecks implements Command {
         denoise.put("tiling", "Seamless (DeepCAD)");
         denoise.put("official_patch", "150,150,150");
         denoise.put("official_overlap", 0.6);
-        denoise.put("restore_events", false);
+        denoise.put("restore_events", "Never");
         denoise.put("replace_existing", false);
         ImagePlus first = (ImagePlus)
                 clickAndRun("org.deepcad.fiji.commands.DenoiseCommand", denoise).getOutput("output");
@@ -132,7 +132,7 @@ public class GuiChecks implements Command {
         firstRun.put("tiling", "DeepCAD-RT official pipeline");
         firstRun.put("official_patch", "32,32,32");
         firstRun.put("official_overlap", 0.5);
-        firstRun.put("restore_events", false);
+        firstRun.put("restore_events", "Automatic");
         firstRun.put("replace_existing", false);
         activate(movie);
         ImagePlus builtIn = (ImagePlus) clickAndRun("org.deepcad.fiji.commands.DenoiseCommand", firstRun)
@@ -151,7 +151,7 @@ public class GuiChecks implements Command {
         Map<String, Object> files = new LinkedHashMap<>();
         files.put("input_path", new File(data, "bright.tif"));
         files.put("output_folder", folder);
-        files.put("restore_events", false);
+        files.put("restore_events", "Never");
         files.put("replace_existing", false);
         files.put("model", "Model file");
         files.put("model_file", new File(model));

@@ -43,8 +43,9 @@ public final class LiveDenoiser implements AutoCloseable {
      * denoised by the model bundle at {@code modelPath}. {@code optionsJson} (may be null) holds the
      * keys to change: device ("auto", "cpu", "cuda:N"), look_ahead (frames), step (frames per step,
      * a multiple of 8), behind ("drop" or "queue"), max_behind (frames), warm_up_frames,
-     * max_memory_bytes, precision ("auto", "float32", "bfloat16"), restore_events (true: add back the
-     * fast, cell-sized events the network smoothed away, as offline denoising's setting does).
+     * max_memory_bytes, precision ("auto", "float32", "bfloat16"), restore_events ("on": add back the
+     * fast, cell-sized events the network smoothed away, as offline denoising's setting does; "auto",
+     * the default, stays off live, since how fast events decay is measured on 300 frames or more).
      */
     public LiveDenoiser(String modelPath, int width, int height, String sampleType, String optionsJson) {
         JsonObject request = optionsJson == null

@@ -136,9 +136,22 @@ class CommandsTest {
     void restoringFastEventsChangesTheOutputAndIsRefusedWithAnOfficialTiling() throws Exception {
         float[][] movie = TestMovies.simulate(TestMovies.FRAMES, 14);
         ImagePlus input = TestMovies.sixteenBit("events.tif", movie[1], TestMovies.FRAMES);
-        ImagePlus plain = denoise(input, "output_type", OutputChoice.FLOAT32, "device", "cpu");
-        ImagePlus restored =
-                denoise(input, "output_type", OutputChoice.FLOAT32, "device", "cpu", "restore_events", true);
+        ImagePlus plain = denoise(
+                input,
+                "output_type",
+                OutputChoice.FLOAT32,
+                "device",
+                "cpu",
+                "restore_events",
+                EventRestorationChoice.NEVER);
+        ImagePlus restored = denoise(
+                input,
+                "output_type",
+                OutputChoice.FLOAT32,
+                "device",
+                "cpu",
+                "restore_events",
+                EventRestorationChoice.ALWAYS);
         assertArrayEquals(plain.getDimensions(), restored.getDimensions());
         boolean changed = false;
         for (int z = 1; z <= plain.getStackSize() && !changed; z++) {
@@ -149,7 +162,14 @@ class CommandsTest {
         assertTrue(changed, "restoring events changed nothing");
         java.util.concurrent.ExecutionException refused = org.junit.jupiter.api.Assertions.assertThrows(
                 java.util.concurrent.ExecutionException.class,
-                () -> denoise(input, "device", "cpu", "tiling", TilingChoice.DEEPCAD_RT, "restore_events", true));
+                () -> denoise(
+                        input,
+                        "device",
+                        "cpu",
+                        "tiling",
+                        TilingChoice.DEEPCAD_RT,
+                        "restore_events",
+                        EventRestorationChoice.ALWAYS));
         Throwable cause = refused.getCause();
         while (!(cause instanceof DeepCadException) && cause != null && cause.getCause() != null)
             cause = cause.getCause();

@@ -72,6 +72,7 @@ class MacroOptionsTest {
         CommandModule denoised = runMacro(
                 DenoiseCommand.class,
                 "input=[macro movie.tif] model=[Model file] model_file=" + path(model)
+                        // restore_events=false: as macros recorded it when the field was a checkbox.
                         + " device=cpu output_type=[32-bit float] restore_events=false replace_existing=false"
                         + " tiling=[Seamless (DeepCAD)] official_patch=[150,150,150] official_overlap=0.6 output_file="
                         + path(NativeTestSupport.folder()
@@ -137,7 +138,7 @@ class MacroOptionsTest {
                 DenoiseFilesCommand.class,
                 "input_path=" + path(in) + " output_folder=" + path(out) + " model=[Model file] model_file="
                         + path(model)
-                        + " device=cpu output_type=[Same as input] restore_events=true replace_existing=false channel=0 slice=0");
+                        + " device=cpu output_type=[Same as input] restore_events=Always replace_existing=false channel=0 slice=0");
         assertTrue(new File(out, "one-denoised.tif").isFile());
 
         CommandModule settings =

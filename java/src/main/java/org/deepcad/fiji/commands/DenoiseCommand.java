@@ -140,10 +140,11 @@ public class DenoiseCommand extends DeepCadCommand {
 
     @Parameter(
             label = EventRestorationChoice.LABEL,
+            choices = {EventRestorationChoice.AUTOMATIC, EventRestorationChoice.ALWAYS, EventRestorationChoice.NEVER},
             required = false,
             persist = false,
             description = EventRestorationChoice.DESCRIPTION + ". Not with the DeepCAD-RT tilings")
-    private boolean restore_events = false;
+    private String restore_events = EventRestorationChoice.AUTOMATIC;
 
     @Parameter(
             label = "Replace an existing output file",
@@ -302,7 +303,7 @@ public class DenoiseCommand extends DeepCadCommand {
     private String settingsJson(boolean overwrite) {
         JsonObject json = TilingChoice.settings(
                 tiling, official_patch, official_overlap, DeepCadSettings.memoryBytes(prefs), overwrite);
-        json.addProperty("restore_events", restore_events);
+        json.addProperty("restore_events", EventRestorationChoice.engineName(restore_events));
         return json.toString();
     }
 

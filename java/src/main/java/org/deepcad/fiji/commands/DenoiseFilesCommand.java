@@ -51,10 +51,11 @@ public class DenoiseFilesCommand extends DeepCadCommand {
 
     @Parameter(
             label = EventRestorationChoice.LABEL,
+            choices = {EventRestorationChoice.AUTOMATIC, EventRestorationChoice.ALWAYS, EventRestorationChoice.NEVER},
             required = false,
             persist = false,
             description = EventRestorationChoice.DESCRIPTION)
-    private boolean restore_events = false;
+    private String restore_events = EventRestorationChoice.AUTOMATIC;
 
     @Parameter(
             label = "Replace existing output files",
@@ -176,7 +177,7 @@ public class DenoiseFilesCommand extends DeepCadCommand {
                     "channel and slice count from 1 (0 = none chosen), not " + Math.min(channel, slice) + ".");
         JsonObject json = TilingChoice.settings(
                 TilingChoice.SEAMLESS, null, 0, DeepCadSettings.memoryBytes(prefs), replace_existing);
-        json.addProperty("restore_events", restore_events);
+        json.addProperty("restore_events", EventRestorationChoice.engineName(restore_events));
         if (channel > 0) json.addProperty("channel", channel - 1);
         if (slice > 0) json.addProperty("slice", slice - 1);
         return json.toString();
