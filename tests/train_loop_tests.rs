@@ -571,5 +571,8 @@ fn training_reports_reference_free_checks_on_held_out_patches() {
         let line = lines.iter().find(|l| l.starts_with(&format!("check: {check}")));
         assert!(line.is_some_and(|l| l.contains('(')), "no explained '{check}' line in {lines:?}");
     }
-    assert_eq!(lines.len(), 5, "{lines:?}");
+    // And what denoising the training movie will do about fast events: 60 frames are too few to tell.
+    assert_eq!(report.event_timescales, vec![deepcad::infer::event_timescale::EventTimescale::TooShort { frames: 60 }]);
+    assert!(lines.iter().any(|l| l.starts_with("check: denoising ") && l.contains("too few to measure")), "{lines:?}");
+    assert_eq!(lines.len(), 6, "{lines:?}");
 }

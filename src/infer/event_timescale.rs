@@ -44,7 +44,8 @@ const ACTIVITY_SIGNIFICANCE: f64 = 5.0;
 const SMOOTHING_SIGMA_PX: f64 = 1.0;
 
 /// The measurement, or why there is none.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventTimescale {
     /// The cells' activity decays to 1/e in `decay_frames` frames (`None`: more than
     /// [`MAX_LAG`]), measured on the movie's first `frames` frames.

@@ -99,7 +99,7 @@ fn is_fast(timescale: EventTimescale) -> bool {
 }
 
 /// One line for the log: what was measured and what it chose.
-fn explain(timescale: EventTimescale) -> String {
+pub fn explain(timescale: EventTimescale) -> String {
     let limit = FAST_EVENT_FRAMES;
     match timescale {
         EventTimescale::Measured { decay_frames: Some(d), frames } if d < limit => format!(

@@ -139,6 +139,7 @@ fn report_json(report: &TrainReport, output: &Path) -> String {
         "history": report.history,
         "bundle": report.bundle.display().to_string(),
         "checks": report.checks,
+        "event_timescales": report.event_timescales,
         "best_bundle": best_bundle_path(output).display().to_string(),
     })
     .to_string()

@@ -334,6 +334,9 @@ pub struct TrainReport {
     pub bundle: PathBuf,
     /// Reference-free checks of the final model on held-out patches.
     pub checks: Option<super::ModelChecks>,
+    /// Per training movie, how fast its events decay (`infer::event_timescale`): what decides
+    /// whether denoising it restores fast events by default.
+    pub event_timescales: Vec<crate::infer::event_timescale::EventTimescale>,
 }
 
 /// `<stem>.best.safetensors` beside `output`: the bundle of the epoch with the lowest validation loss.

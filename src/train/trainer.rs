@@ -97,7 +97,7 @@ fn nothing_left_to_do(run: Run<'_>, progress: &mut dyn Progress) -> Result<Train
         run.model.metadata.training.epochs_completed, run.settings.epochs
     )))?;
     run.model.save(run.output)?;
-    Ok(train_report(&run, None))
+    Ok(train_report(&run, None, Vec::new()))
 }
 
 /// The wall clock of the whole run against the optional time budget.
@@ -310,10 +310,21 @@ fn finish(
             report(progress, Event::Info(&format!("check: {line}")))?;
         }
     }
-    Ok(train_report(&run, checks))
+    let mut event_timescales = Vec::with_capacity(sources.len());
+    for source in sources.iter_mut() {
+        let timescale = crate::infer::event_timescale::measure(source.as_mut())?;
+        let choice = crate::infer::restoration_choice::explain(timescale);
+        report(progress, Event::Info(&format!("check: denoising {} by default: {choice}", source.name())))?;
+        event_timescales.push(timescale);
+    }
+    Ok(train_report(&run, checks, event_timescales))
 }
 
-fn train_report(run: &Run<'_>, checks: Option<super::ModelChecks>) -> TrainReport {
+fn train_report(
+    run: &Run<'_>,
+    checks: Option<super::ModelChecks>,
+    event_timescales: Vec<crate::infer::event_timescale::EventTimescale>,
+) -> TrainReport {
     let record = &run.model.metadata.training;
     TrainReport {
         epochs_completed: record.epochs_completed,
@@ -321,5 +332,6 @@ fn train_report(run: &Run<'_>, checks: Option<super::ModelChecks>) -> TrainRepor
         history: record.history.clone(),
         bundle: run.output.to_path_buf(),
         checks,
+        event_timescales,
     }
 }

@@ -29,6 +29,8 @@ struct Entry {
 
 #[derive(Serialize)]
 struct Report {
+    /// How fast the raw movie's events decay (`infer::event_timescale`).
+    event_timescale: deepcad::infer::event_timescale::EventTimescale,
     raw: PathBuf,
     truth: Option<PathBuf>,
     labels: Option<PathBuf>,
@@ -109,8 +111,15 @@ pub fn run(a: ScoreArgs, progress: &mut dyn Progress) -> Result<()> {
 
     print_table(&entries, truth.is_some());
     print_detail_retention(&entries);
+    // Whether the raw movie's events are brief enough for denoising to lose them: a warning that
+    // needs no ground truth, and what `denoise` does about it by default.
+    let event_timescale = deepcad::infer::event_timescale::measure(
+        deepcad::io::open_movie(&a.raw, &ReadOptions::default())?.source.as_mut(),
+    )?;
+    println!("raw movie, denoised by default: {}", deepcad::infer::restoration_choice::explain(event_timescale));
     if let Some(path) = &a.json {
         let report = Report {
+            event_timescale,
             raw: a.raw.clone(),
             truth: a.truth.clone(),
             labels: a.labels.clone(),
