@@ -101,13 +101,13 @@ pub fn measure(source: &mut dyn FrameSource) -> Result<EventTimescale> {
         {
             *x = w * (v - m);
         }
-        for lag in 0..=MAX_LAG.min(t) {
+        let now = &ring[slot * count..(slot + 1) * count];
+        for (lag, sum) in lagged.iter_mut().enumerate().take(MAX_LAG.min(t) + 1) {
             let before = (t - lag) % (MAX_LAG + 1);
-            let (a, b) = (&ring[slot * count..(slot + 1) * count], &ring[before * count..(before + 1) * count]);
-            lagged[lag] += a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+            *sum += now.iter().zip(&ring[before * count..(before + 1) * count]).map(|(x, y)| x * y).sum::<f64>();
         }
     }
-    let raw: Vec<f64> = (0..=MAX_LAG).map(|lag| lagged[lag] / (frames - lag) as f64).collect();
+    let raw: Vec<f64> = lagged.iter().enumerate().map(|(lag, sum)| sum / (frames - lag) as f64).collect();
     // The traces' means over the frames used absorb part of a slow activity: every lag reads low by
     // about the variance of that mean, the sum of the autocovariance over all lags over the frame
     // count. Adding it back keeps a slow indicator from reading fast in a short movie (GCaMP6s,
