@@ -301,7 +301,10 @@ def extra_words(record, name, methods):
     if name.endswith("_restored"):
         how = ("`deepcad denoise --restore-events`" if record.get(f"{name}_denoise", {}).get("engine")
                else "eval/event_restoration.py")
-        return f"'{name[:-len('_restored')]}' with its events restored ({how})"
+        return f"'{name[:-len('_restored')]}' with its events always restored ({how})"
+    if name == "ours" and not methods.get(name):
+        return ("our defaults (`deepcad train`, then `deepcad denoise`, which restores fast events by itself "
+                "where the movie's events decay within 14 frames: the fast indicator here, not GCaMP6s at 30 Hz)")
     return f"`--method {methods.get(name) or 'default'}`"
 
 
