@@ -246,7 +246,7 @@ pub struct DenoiseArgs {
     /// Add back the fast, cell-sized events the network removed with the noise (a transient that
     /// decays within a few frames: a fast indicator at a low frame rate), where the movie's mean
     /// shows cells. auto (the default) measures how fast the movie's events decay on its first
-    /// frames and restores when they decay within 15 frames, saying why in the log; on restores
+    /// frames and restores when they decay within 14 frames, saying why in the log; on restores
     /// always (--restore-events alone means on), off never. Restoring raises whole-mask spike
     /// inference towards the raw movie's on fast movies; on slow ones it would cost SNR.
     #[arg(long, default_value_t, value_parser = words::<deepcad::infer::EventRestoration>(),

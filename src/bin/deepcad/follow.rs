@@ -18,7 +18,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use deepcad::infer::{DenoiseSettings, LiveFrame, LiveSettings, LiveStream, OutputType};
+use deepcad::infer::{DenoiseSettings, EventRestoration, LiveFrame, LiveSettings, LiveStream, OutputType};
 use deepcad::io::{FrameData, ReadOptions, SampleType};
 use deepcad::model::Model;
 use deepcad::progress::{report, Event, Progress};
@@ -142,6 +142,16 @@ pub fn follow(a: &DenoiseArgs, model: Model, settings: DenoiseSettings, progress
         if schedule.exact() { "look-ahead covers the network's reach: same numbers as denoising the finished file" } else { "shorter than the network's reach: the future is mirrored" },
         schedule.frames(0).end, schedule.first_delay_frames() + 1, schedule.step, stream.tile()
     )))?;
+    if settings.restore_events == EventRestoration::Auto {
+        // What `auto` would measure needs frames the stream does not have yet.
+        report(
+            progress,
+            Event::Info(
+                "fast events not restored while following (how fast the events decay is measured on 300 frames or \
+                 more); --restore-events on restores them as frames arrive",
+            ),
+        )?;
+    }
     let mut output = Output {
         path: a.output.clone(),
         file: None,

@@ -132,26 +132,16 @@ class CommandsTest {
         assertTrue(denoisedError < 0.5 * noisyError, "denoised MSE " + denoisedError + " vs noisy " + noisyError);
     }
 
+    private static ImagePlus denoiseToFloat(ImagePlus input, String restoreEvents) throws Exception {
+        return denoise(input, "output_type", OutputChoice.FLOAT32, "device", "cpu", "restore_events", restoreEvents);
+    }
+
     @Test
     void restoringFastEventsChangesTheOutputAndIsRefusedWithAnOfficialTiling() throws Exception {
         float[][] movie = TestMovies.simulate(TestMovies.FRAMES, 14);
         ImagePlus input = TestMovies.sixteenBit("events.tif", movie[1], TestMovies.FRAMES);
-        ImagePlus plain = denoise(
-                input,
-                "output_type",
-                OutputChoice.FLOAT32,
-                "device",
-                "cpu",
-                "restore_events",
-                EventRestorationChoice.NEVER);
-        ImagePlus restored = denoise(
-                input,
-                "output_type",
-                OutputChoice.FLOAT32,
-                "device",
-                "cpu",
-                "restore_events",
-                EventRestorationChoice.ALWAYS);
+        ImagePlus plain = denoiseToFloat(input, EventRestorationChoice.NEVER);
+        ImagePlus restored = denoiseToFloat(input, EventRestorationChoice.ALWAYS);
         assertArrayEquals(plain.getDimensions(), restored.getDimensions());
         boolean changed = false;
         for (int z = 1; z <= plain.getStackSize() && !changed; z++) {
