@@ -156,7 +156,7 @@ pub(super) fn documentation_text(model: &Model, min_size: [usize; 3], options: &
 A 3-D U-Net (DeepCAD / DeepCAD-RT architecture, base width {f}, {p} parameters) trained self-supervised on \
 interlaced frames of a fluorescence movie. It convolves over time, y and x together. This package holds the \
 network alone: `deepcad denoise` also restores fast events afterwards, by default where a movie's events decay \
-within {fast} frames (a fast indicator or a low frame rate), and a consumer of this package does not; its output \
+within a few frames (a fast indicator or a low frame rate), and a consumer of this package does not; its output \
 smooths such brief transients.\n\n\
 ## Input and output\n\
 - Tensor layout `batch, channel, time, y, x` (one channel); the first spatial axis is {time}.\n\
@@ -175,7 +175,6 @@ denoising quality: judge that on your own data (compare against a temporal avera
 Origin: {origin}; epochs completed: {epochs}; software: {software}.\n\n\
 ## Citation\n{citations}",
         name = package_name(model, options),
-        fast = crate::infer::restoration_choice::FAST_EVENT_FRAMES,
         description = package_description(options),
         f = m.base_width,
         p = m.parameters,
