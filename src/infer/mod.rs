@@ -20,6 +20,10 @@
 //! | [`denoise_source_to_memory`] | any frame source | one buffer and the sample type to store it as | Fiji's in-memory images, tests |
 //! | [`BlockJob`] | a movie file | its share of one Zarr output | SLURM arrays, Spark |
 //! | [`LiveStream`] | frames pushed one by one | frames as they become final | live acquisition |
+//!
+//! After the network, fast events can be added back (`event_restoration.rs`, `cell_map.rs`); the
+//! default decides per movie from how fast its events decay (`restoration_choice.rs`,
+//! `event_timescale.rs`).
 
 pub mod batch;
 pub mod blocks;
