@@ -430,11 +430,11 @@ if wanted gui; then
             else
                 fail "GUI: Plugins > DeepCAD opened and photographed" "$(gui 'menu screenshot')"
             fi
-            expect_gui_match "GUI: the first-run Denoise dialog (Movie = the active image) offers the built-in model, the Automatic device, seamless tiling and the engine's official overlap; Cancel cancels, no image" \
-                "dialog denoise" '^labels=\[Model, Model file, Device, Output type, Output file \(optional\), Tiling, Official pipeline patch \(t,y,x\), Official pipeline overlap, Restore fast events, Replace an existing output file\] browse=1 choices=\[Built-in general model, Automatic, Automatic, Seamless \(DeepCAD\)\] numbers=\[0\.6\] then Cancel: cancelled, images added 0$'
+            expect_gui_match "GUI: the first-run Denoise dialog (Movie = the active image) offers the built-in model, the Automatic device, seamless tiling, the engine's official overlap and automatic event restoration; Cancel cancels, no image" \
+                "dialog denoise" '^labels=\[Model, Model file, Device, Output type, Output file \(optional\), Tiling, Official pipeline patch \(t,y,x\), Official pipeline overlap, Restore fast events, Replace an existing output file\] browse=1 choices=\[Built-in general model, Automatic, Automatic, Seamless \(DeepCAD\), Automatic\] numbers=\[0\.6\] then Cancel: cancelled, images added 0$'
             cuda_choices="$("$deepcad" info --devices 2>/dev/null | sed -n 's/^\(cuda:[0-9]*\): \([^,]*\),.*/|\1 (\2)/p' | tr -d '\n')"
             expect_gui "GUI: ... its Device is a choice of this machine's devices (Automatic, CPU, each CUDA device deepcad info --devices lists), not a text field" \
-                "dialog denoise lists" "Model file|Built-in general model / Automatic|CPU$cuda_choices / Automatic|Same as input|32-bit float / Seamless (DeepCAD)|DeepCAD-RT official pipeline|DeepCAD-RT 2021 official pipeline"
+                "dialog denoise lists" "Model file|Built-in general model / Automatic|CPU$cuda_choices / Automatic|Same as input|32-bit float / Seamless (DeepCAD)|DeepCAD-RT official pipeline|DeepCAD-RT 2021 official pipeline / Automatic|Always|Never"
             expect_gui "GUI: ... the official pipeline's patch and overlap sit under a heading saying they are not used with seamless tiling" \
                 "dialog denoise heading" "DeepCAD-RT official pipelines only (not used with Seamless (DeepCAD)):"
             expect_gui "GUI: ... choosing the official tiling in the dialog rewrites the heading: its fields now apply" \
