@@ -26,6 +26,7 @@
 //! `event_timescale.rs`).
 
 pub mod batch;
+mod block_plan;
 pub mod blocks;
 mod cell_map;
 pub mod event_restoration;
