@@ -216,7 +216,8 @@ pub(crate) fn gaussian_filter(plane: &[f64], width: usize, height: usize, sigma:
     filter_separable(plane, width, height, &gaussian_kernel(sigma, radius))
 }
 
-fn gaussian_kernel(sigma: f64, radius: usize) -> Vec<f64> {
+/// The Gaussian of `sigma` sampled at -radius..=radius, not normalised (filters renormalise it).
+pub(crate) fn gaussian_kernel(sigma: f64, radius: usize) -> Vec<f64> {
     let r = radius as f64;
     (0..=2 * radius).map(|i| (-square(i as f64 - r) / (2.0 * sigma * sigma)).exp()).collect()
 }

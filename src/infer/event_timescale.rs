@@ -24,6 +24,7 @@
 use super::cell_map::map_of_mean;
 use crate::allocation::zeroed_f32;
 use crate::io::FrameSource;
+use crate::metrics::gaussian_kernel;
 use crate::Result;
 
 /// Fewest frames to measure from: with 300, a slow indicator (GCaMP6s, 30 Hz) still read 16 frames
@@ -143,21 +144,21 @@ impl SmoothedPixels {
     fn pick(cells: &[f32], width: usize, height: usize) -> SmoothedPixels {
         let inside: Vec<usize> = (0..cells.len()).filter(|&i| cells[i] > 0.5).collect();
         let stride = inside.len().div_ceil(MAX_PIXELS).max(1);
-        let radius = (3.0 * SMOOTHING_SIGMA_PX).ceil() as isize;
+        let radius = (3.0 * SMOOTHING_SIGMA_PX).ceil() as usize;
+        // The Gaussian is separable: a tap weighs the product of the kernel at its row and column
+        // offsets, renormalised over the taps inside the frame as `metrics::gaussian_filter` does.
+        let kernel = gaussian_kernel(SMOOTHING_SIGMA_PX, radius);
         let mut picked = SmoothedPixels { weights: Vec::new(), taps: Vec::new() };
         for &i in inside.iter().step_by(stride) {
-            let (y, x) = ((i / width) as isize, (i % width) as isize);
-            let mut taps = Vec::new();
-            for dy in -radius..=radius {
-                for dx in -radius..=radius {
-                    let (yy, xx) = (y + dy, x + dx);
-                    if yy >= 0 && xx >= 0 && (yy as usize) < height && (xx as usize) < width {
-                        let r2 = (dy * dy + dx * dx) as f64;
-                        taps.push((
-                            yy as usize * width + xx as usize,
-                            (-r2 / (2.0 * SMOOTHING_SIGMA_PX.powi(2))).exp(),
-                        ));
-                    }
+            let (y, x) = (i / width, i % width);
+            let (rows, columns) = (
+                y.saturating_sub(radius)..(y + radius + 1).min(height),
+                x.saturating_sub(radius)..(x + radius + 1).min(width),
+            );
+            let mut taps = Vec::with_capacity(rows.len() * columns.len());
+            for yy in rows {
+                for xx in columns.clone() {
+                    taps.push((yy * width + xx, kernel[yy + radius - y] * kernel[xx + radius - x]));
                 }
             }
             let total: f64 = taps.iter().map(|t| t.1).sum();
