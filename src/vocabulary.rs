@@ -40,16 +40,25 @@ pub trait Vocabulary: Copy + PartialEq + Sized + 'static {
 #[macro_export]
 macro_rules! spelled {
     ($type:ty) => {
-        impl serde::Serialize for $type {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-                serializer.serialize_str($crate::vocabulary::Vocabulary::word(*self))
-            }
-        }
+        $crate::spelled_but_read_by_hand!($type);
 
         impl<'de> serde::Deserialize<'de> for $type {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
                 let word = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
                 <$type as $crate::vocabulary::Vocabulary>::from_word(&word).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+/// [`spelled!`] without `Deserialize`, for a type that also reads something other than its words
+/// (`EventRestoration` reads the JSON booleans of requests made when it was a yes/no).
+#[macro_export]
+macro_rules! spelled_but_read_by_hand {
+    ($type:ty) => {
+        impl serde::Serialize for $type {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+                serializer.serialize_str($crate::vocabulary::Vocabulary::word(*self))
             }
         }
 

@@ -37,11 +37,7 @@ impl Vocabulary for EventRestoration {
     const OLDER: &'static [(Self, &'static str)] = &[(EventRestoration::On, "true"), (EventRestoration::Off, "false")];
 }
 
-impl serde::Serialize for EventRestoration {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.word())
-    }
-}
+crate::spelled_but_read_by_hand!(EventRestoration);
 
 /// A word, or `true`/`false` as JSON booleans (requests written when the setting was a yes/no).
 impl<'de> serde::Deserialize<'de> for EventRestoration {
@@ -57,19 +53,6 @@ impl<'de> serde::Deserialize<'de> for EventRestoration {
             Given::YesNo(false) => Ok(EventRestoration::Off),
             Given::Word(word) => EventRestoration::from_word(&word).map_err(serde::de::Error::custom),
         }
-    }
-}
-
-impl std::str::FromStr for EventRestoration {
-    type Err = crate::Error;
-    fn from_str(word: &str) -> Result<Self> {
-        EventRestoration::from_word(word)
-    }
-}
-
-impl std::fmt::Display for EventRestoration {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.word())
     }
 }
 
