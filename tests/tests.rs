@@ -13,6 +13,7 @@ mod hybrid_denoise_tests;
 mod infer_tests;
 mod io_tests;
 mod live_tests;
+mod masked_training_tests;
 mod model_tests;
 mod module_cycles_tests;
 mod official_pipeline_tests;

@@ -27,7 +27,7 @@ pub fn bytes_per_voxel(base_width: usize) -> usize {
 /// in steps of half a slab's voxels, within the slab's own allowance.
 pub fn method_bytes_per_voxel(base_width: usize, method: SelfSupervision) -> usize {
     match method {
-        SelfSupervision::Interlaced => bytes_per_voxel(base_width),
+        SelfSupervision::Interlaced | SelfSupervision::Masked => bytes_per_voxel(base_width),
         SelfSupervision::Hybrid => bytes_per_voxel(base_width).div_ceil(2) + 5 * F32,
     }
 }

@@ -25,7 +25,7 @@ use tch::{Device, Kind, Tensor};
 use super::OutputType;
 use crate::io::FrameSource;
 use crate::io::SampleType;
-use crate::model::{Model, Normalization, SelfSupervision};
+use crate::model::{Model, Normalization};
 use crate::progress::{report, Event, Progress};
 use crate::vocabulary::Vocabulary;
 use crate::{Error, Result};
@@ -174,14 +174,14 @@ fn factor_of(model: &Model) -> f64 {
     }
 }
 
-/// The official pipelines run an interlaced U-Net on consecutive frames; a hybrid model's output
-/// comes from its parity split and blind spot, which they have no place for.
+/// The official pipelines run a plain U-Net on consecutive frames (interlaced and masked models);
+/// a hybrid model's output comes from its parity split and blind spot, which they have no place for.
 fn check_interlaced(model: &Model, pipeline: OfficialPipeline) -> Result<()> {
-    if model.metadata.method == SelfSupervision::Interlaced {
+    if model.metadata.method.denoises_with_plain_unet() {
         return Ok(());
     }
     Err(Error::usage(format!(
-        "--compat {} reproduces the official DeepCAD-RT pipeline for interlaced models; this model was trained with the {} method: denoise it without --compat",
+        "--compat {} reproduces the official DeepCAD-RT pipeline for plain U-Net models; this model was trained with the {} method: denoise it without --compat",
         pipeline.word(),
         model.metadata.method
     )))

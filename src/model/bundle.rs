@@ -229,7 +229,7 @@ impl Model {
         let vs = nn::VarStore::new(device);
         let net = UNet3d::new(&vs.root(), metadata.base_width);
         let hybrid = match metadata.method {
-            SelfSupervision::Interlaced => None,
+            SelfSupervision::Interlaced | SelfSupervision::Masked => None,
             SelfSupervision::Hybrid => Some(HybridHead::new(&(vs.root() / HYBRID_ROOT))),
         };
         Ok(Model { metadata, vs, net, hybrid })

@@ -9,6 +9,12 @@
 //! (SUPPORT's principle; `blind_spot.rs`, `hybrid.rs`). A fast event is then visible through the
 //! current frame's neighbouring pixels, while the output at a pixel still never depends on that
 //! pixel's own noise.
+//!
+//! Masked (Noise2Void's principle in 3-D): the same U-Net sees consecutive frames, with a few
+//! voxels of each patch replaced by the mean of their unmasked neighbours in the same frame, and
+//! learns to predict those voxels' raw values (`train/masked_voxels.rs`). Every frame is in the
+//! input, so a fast event shows through the current frame's neighbouring pixels; denoising is the
+//! plain U-Net on the whole movie, exactly as for an interlaced model.
 
 use crate::geometry::{DEFAULT_HALO, RECEPTIVE_FIELD_RADIUS};
 use crate::vocabulary::Vocabulary;
@@ -22,13 +28,18 @@ pub enum SelfSupervision {
     Interlaced,
     /// Interlaced context plus a blind-spot branch on the current frame.
     Hybrid,
+    /// The plain U-Net on consecutive frames, trained to predict masked voxels.
+    Masked,
 }
 
 /// The words every door uses (`--method`, settings JSON, bundle metadata), in the order they list them.
 impl Vocabulary for SelfSupervision {
     const WHAT: &'static str = "self-supervision method";
-    const WORDS: &'static [(Self, &'static str)] =
-        &[(SelfSupervision::Interlaced, "interlaced"), (SelfSupervision::Hybrid, "hybrid")];
+    const WORDS: &'static [(Self, &'static str)] = &[
+        (SelfSupervision::Interlaced, "interlaced"),
+        (SelfSupervision::Hybrid, "hybrid"),
+        (SelfSupervision::Masked, "masked"),
+    ];
 }
 crate::spelled!(SelfSupervision);
 
@@ -37,8 +48,17 @@ impl SelfSupervision {
     /// bundle by this name ("architecture ... is unknown") instead of failing on its extra tensors.
     pub fn architecture(self) -> &'static str {
         match self {
-            SelfSupervision::Interlaced => INTERLACED_ARCHITECTURE,
+            SelfSupervision::Interlaced | SelfSupervision::Masked => INTERLACED_ARCHITECTURE,
             SelfSupervision::Hybrid => HYBRID_ARCHITECTURE,
+        }
+    }
+
+    /// Whether denoising is the plain U-Net on consecutive frames (as the official pipelines and
+    /// bioimage.io packages run it), whatever the training taught it.
+    pub fn denoises_with_plain_unet(self) -> bool {
+        match self {
+            SelfSupervision::Interlaced | SelfSupervision::Masked => true,
+            SelfSupervision::Hybrid => false,
         }
     }
 
@@ -47,7 +67,7 @@ impl SelfSupervision {
     /// parity's frames `t ± 1 + 2k` for `|k| ≤` [`RECEPTIVE_FIELD_RADIUS`], so up to `2·51 + 1`.
     pub fn temporal_receptive_field_radius(self) -> usize {
         match self {
-            SelfSupervision::Interlaced => RECEPTIVE_FIELD_RADIUS,
+            SelfSupervision::Interlaced | SelfSupervision::Masked => RECEPTIVE_FIELD_RADIUS,
             SelfSupervision::Hybrid => 2 * RECEPTIVE_FIELD_RADIUS + 1,
         }
     }
@@ -63,13 +83,14 @@ impl SelfSupervision {
     /// Parameters beyond the U-Net's.
     pub fn extra_parameters(self) -> usize {
         match self {
-            SelfSupervision::Interlaced => 0,
+            SelfSupervision::Interlaced | SelfSupervision::Masked => 0,
             SelfSupervision::Hybrid => super::hybrid::hybrid_parameter_count(),
         }
     }
 }
 
-/// The `architecture` of an interlaced bundle (every bundle written before the hybrid existed).
+/// The `architecture` of a plain U-Net bundle: interlaced (every bundle written before the hybrid
+/// existed) and masked ones, whose networks are the same.
 pub const INTERLACED_ARCHITECTURE: &str = "deepcad-unet3d";
 /// The `architecture` of a hybrid bundle. `-c8`: 8 features per blind-spot layer; experimental
 /// hybrid bundles written with 16 (before the branch was made cheaper) are refused by this name.
@@ -89,6 +110,7 @@ mod tests {
             assert_eq!(word.parse::<SelfSupervision>().unwrap(), method);
         }
         assert_eq!(SelfSupervision::Interlaced.halo(), [DEFAULT_HALO; 3]);
+        assert_eq!(SelfSupervision::Masked.halo(), [DEFAULT_HALO; 3]);
         assert_eq!(SelfSupervision::Hybrid.halo()[0], 104);
     }
 }

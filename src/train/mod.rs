@@ -4,6 +4,7 @@
 //! Deviations from the reference are documented on [`TrainSettings`] and [`train`].
 
 pub mod augment;
+pub mod masked_voxels;
 pub mod model_checks;
 mod output_checks;
 mod pair_loss;

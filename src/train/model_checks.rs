@@ -17,11 +17,12 @@ use serde::Serialize;
 use tch::Tensor;
 
 use super::augment::Augmentation;
+use super::masked_voxels::blind_prediction;
 use super::pair_reader::PairReader;
 use super::patch_grid::Patch;
 use crate::evaluation::residual_checks;
 use crate::io::FrameSource;
-use crate::model::Model;
+use crate::model::{Model, SelfSupervision};
 use crate::Result;
 
 /// Patches per side (held-out, training) the checks look at: enough for stable numbers (each
@@ -150,7 +151,8 @@ struct PatchResidual {
 }
 
 /// Odd frames minus their prediction from the even frames (and, for a hybrid model, from the odd
-/// frames' other pixels through its blind spot), in the data's own units (counts).
+/// frames' other pixels through its blind spot; for a masked model, consecutive frames minus each
+/// voxel's prediction from its surroundings), in the data's own units (counts).
 fn residual_of(
     model: &Model,
     sources: &mut [Box<dyn FrameSource>],
@@ -159,11 +161,18 @@ fn residual_of(
 ) -> Result<PatchResidual> {
     let volume = reader.volume_len();
     let (mut input, mut target) = (vec![0f32; volume], vec![0f32; volume]);
-    reader.read_pair(sources, patch, Augmentation::NONE, &mut input, &mut target)?;
+    let masked = model.metadata.method == SelfSupervision::Masked;
+    if masked {
+        reader.read_consecutive(sources, patch, Augmentation::NONE, &mut target)?;
+    } else {
+        reader.read_pair(sources, patch, Augmentation::NONE, &mut input, &mut target)?;
+    }
     let [pt, py, px] = reader.patch();
     let x = Tensor::from_slice(&input).f_view([1, 1, pt as i64, py as i64, px as i64])?.f_to_device(model.device())?;
     let y = Tensor::from_slice(&target).f_view([1, 1, pt as i64, py as i64, px as i64])?.f_to_device(model.device())?;
-    let prediction = tch::no_grad(|| model.pair_forward(&x, &y))?.f_to_device(tch::Device::Cpu)?.f_flatten(0, -1)?;
+    let prediction = tch::no_grad(|| if masked { blind_prediction(model, &y) } else { model.pair_forward(&x, &y) })?
+        .f_to_device(tch::Device::Cpu)?
+        .f_flatten(0, -1)?;
     let mut predicted: Vec<f32> = Vec::<f32>::try_from(&prediction)?;
     // Back to counts, so the variance–intensity slope is the detector's gain.
     let (offset, scale) = reader.normalization(patch.source);
@@ -175,7 +184,8 @@ fn residual_of(
     let rms = (target.iter().zip(&predicted).map(|(&t, &p)| ((t - p) as f64).powi(2)).sum::<f64>() / volume as f64)
         .sqrt()
         / scale;
-    // The prediction comes from the even frames, so the targets' halves are independent of it.
+    // The prediction comes from the even frames (or, masked, from each voxel's surroundings), so
+    // the targets' halves are independent of it.
     let detail = crate::evaluation::detail_retention(&target, &predicted, px, py)
         .ok()
         .and_then(|d| d.scales.into_iter().find(|s| s.sigma_px == crate::evaluation::HEADLINE_SCALE));

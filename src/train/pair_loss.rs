@@ -1,14 +1,17 @@
 //! One optimisation step's arithmetic: a batch of training pairs, the loss of the network's
 //! prediction on them (float32 or mixed bfloat16), its gradients, and the held-out validation loss.
 
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use tch::{nn, Kind, Reduction, Tensor};
 
 use super::augment::Augmentation;
+use super::masked_voxels::{draw_mask, masked_input, masked_loss};
 use super::pair_reader::PairReader;
-use super::patch_grid::PatchPlan;
+use super::patch_grid::{Patch, PatchPlan};
 use super::settings::Loss;
 use crate::io::FrameSource;
-use crate::model::Model;
+use crate::model::{Model, SelfSupervision};
 use crate::Result;
 
 /// Fresh gradients of the pair loss in the optimiser's variables; returns the loss.
@@ -36,10 +39,13 @@ pub(super) fn gradients_are_finite(vs: &nn::VarStore) -> Result<bool> {
     Ok(true)
 }
 
-/// `n` training pairs, each volume `patch` (`[t, y, x]`) long, one after the other.
+/// `n` training pairs, each volume `patch` (`[t, y, x]`) long, one after the other. With a
+/// `mask` (masked-voxel training), `input` and `target` are the same frames: the masked voxels of
+/// the input are replaced and only they count in the loss.
 pub(super) struct PairBatch<'a> {
     pub input: &'a [f32],
     pub target: &'a [f32],
+    pub mask: Option<&'a [f32]>,
     pub n: usize,
     pub patch: [usize; 3],
 }
@@ -51,13 +57,23 @@ fn pair_loss(model: &Model, pairs: &PairBatch<'_>, loss: Loss, bfloat16: bool) -
     let [t, y, x] = pairs.patch.map(|v| v as i64);
     let shape = [pairs.n as i64, 1, t, y, x];
     let device = model.device();
-    let x = Tensor::from_slice(pairs.input).f_view(shape)?.f_to_device(device)?;
+    let mut x = Tensor::from_slice(pairs.input).f_view(shape)?.f_to_device(device)?;
     let y = Tensor::from_slice(pairs.target).f_view(shape)?.f_to_device(device)?;
+    let mask = match pairs.mask {
+        Some(mask) => Some(Tensor::from_slice(mask).f_view(shape)?.f_to_device(device)?),
+        None => None,
+    };
+    if let Some(mask) = &mask {
+        x = masked_input(&x, mask)?;
+    }
     let out = if bfloat16 {
         model.pair_forward(&x.f_to_kind(Kind::BFloat16)?, &y.f_to_kind(Kind::BFloat16)?)?.f_to_kind(Kind::Float)?
     } else {
         model.pair_forward(&x, &y)?
     };
+    if let Some(mask) = &mask {
+        return masked_loss(&out, &y, mask, loss == Loss::L1Mse);
+    }
     let l2 = out.f_mse_loss(&y, Reduction::Mean)?;
     match loss {
         Loss::Mse => Ok(l2),
@@ -76,18 +92,68 @@ pub(super) fn validation_loss(
     loss: Loss,
 ) -> Result<f64> {
     let volume = reader.volume_len();
-    let mut input = vec![0f32; batch * volume];
-    let mut target = vec![0f32; batch * volume];
+    let mut buffers = PairBuffers::new(batch * volume, model.metadata.method);
     let mut sum = 0f64;
     for chunk in validation.chunks(batch) {
         for (b, &index) in chunk.iter().enumerate() {
-            let (x, y) = (&mut input[b * volume..(b + 1) * volume], &mut target[b * volume..(b + 1) * volume]);
-            reader.read_pair(sources, &plan.patches[index], Augmentation::NONE, x, y)?;
+            // The same mask for a held-out patch every epoch, so its losses compare.
+            let mut rng = ChaCha8Rng::seed_from_u64(index as u64);
+            buffers.read(reader, sources, &plan.patches[index], Augmentation::NONE, b, &mut rng)?;
         }
-        let n = chunk.len();
-        let pairs = PairBatch { input: &input[..n * volume], target: &target[..n * volume], n, patch: plan.patch };
+        let pairs = buffers.batch(chunk.len(), plan.patch);
         let loss = tch::no_grad(|| pair_loss(model, &pairs, loss, false))?;
-        sum += loss.f_double_value(&[])? * n as f64;
+        sum += loss.f_double_value(&[])? * chunk.len() as f64;
     }
     Ok(sum / validation.len() as f64)
+}
+
+/// Reusable host buffers for a batch of pairs, filled as `method` trains: interleaved frames, or
+/// consecutive frames with a freshly drawn voxel mask.
+pub(super) struct PairBuffers {
+    input: Vec<f32>,
+    target: Vec<f32>,
+    mask: Option<Vec<f32>>,
+}
+
+impl PairBuffers {
+    pub fn new(len: usize, method: SelfSupervision) -> Self {
+        let mask = (method == SelfSupervision::Masked).then(|| vec![0f32; len]);
+        PairBuffers { input: vec![0f32; len], target: vec![0f32; len], mask }
+    }
+
+    /// Reads `patch` into slot `b`, drawing its mask (if any) from `rng`.
+    pub fn read(
+        &mut self,
+        reader: &mut PairReader,
+        sources: &mut [Box<dyn FrameSource>],
+        patch: &Patch,
+        augmentation: Augmentation,
+        b: usize,
+        rng: &mut impl rand::Rng,
+    ) -> Result<()> {
+        let volume = reader.volume_len();
+        let slot = b * volume..(b + 1) * volume;
+        let (x, y) = (&mut self.input[slot.clone()], &mut self.target[slot.clone()]);
+        match &mut self.mask {
+            None => reader.read_pair(sources, patch, augmentation, x, y),
+            Some(mask) => {
+                reader.read_consecutive(sources, patch, augmentation, y)?;
+                x.copy_from_slice(y);
+                draw_mask(rng, &mut mask[slot]);
+                Ok(())
+            }
+        }
+    }
+
+    /// The first `n` slots as a batch of pairs of volume `patch`.
+    pub fn batch(&self, n: usize, patch: [usize; 3]) -> PairBatch<'_> {
+        let len = n * patch.iter().product::<usize>();
+        PairBatch {
+            input: &self.input[..len],
+            target: &self.target[..len],
+            mask: self.mask.as_ref().map(|m| &m[..len]),
+            n,
+            patch,
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Builds training pairs straight from the sources, reading only the frames a window needs: the
 //! even frames of a `2·patch_t` window become the input and the odd ones the target (or the other
-//! way round when augmentation swaps them), cropped, transformed and normalised in one pass.
+//! way round when augmentation swaps them), cropped, transformed and normalised in one pass. Masked
+//! training reads half a window's frames in a row instead.
 //! Frames read from disk are kept in a bounded cache, so small data sets are decoded once and a
 //! 20 GB folder never needs more than the budget.
 
@@ -120,29 +121,61 @@ impl PairReader {
         input: &mut [f32],
         target: &mut [f32],
     ) -> Result<()> {
-        let [pt, py, px] = self.patch;
-        let plane = py * px;
+        let pt = self.patch[0];
+        let plane = self.patch[1] * self.patch[2];
+        for k in 0..2 * pt {
+            let to_input = (k % 2 == 0) != augmentation.swap;
+            let volume = if to_input { &mut *input } else { &mut *target };
+            let out = &mut volume[(k / 2) * plane..(k / 2 + 1) * plane];
+            self.read_plane(sources, patch, patch.t0 + k, augmentation, out)?;
+        }
+        Ok(())
+    }
+
+    /// Fills `volume` (`volume_len()` values) with `patch_t` consecutive frames of `patch`'s window,
+    /// for masked-voxel training: its first half, or its second when augmentation swaps (so both
+    /// halves of every window are used over the epochs).
+    pub fn read_consecutive(
+        &mut self,
+        sources: &mut [Box<dyn FrameSource>],
+        patch: &Patch,
+        augmentation: Augmentation,
+        volume: &mut [f32],
+    ) -> Result<()> {
+        let pt = self.patch[0];
+        let plane = self.patch[1] * self.patch[2];
+        let first = patch.t0 + if augmentation.swap { pt } else { 0 };
+        for k in 0..pt {
+            self.read_plane(sources, patch, first + k, augmentation, &mut volume[k * plane..(k + 1) * plane])?;
+        }
+        Ok(())
+    }
+
+    /// Movie frame `t`'s crop for `patch`, transformed and normalised, into `out` (one plane).
+    fn read_plane(
+        &mut self,
+        sources: &mut [Box<dyn FrameSource>],
+        patch: &Patch,
+        t: usize,
+        augmentation: Augmentation,
+        out: &mut [f32],
+    ) -> Result<()> {
+        let [_, py, px] = self.patch;
         let dihedral = augmentation.dihedral;
         let (oh, ow) = dihedral.output_size(py, px);
         let (offset, inv_scale) = self.affine(patch.source);
         let source = &mut sources[patch.source];
         let width = source.width();
-        for k in 0..2 * pt {
-            let t = patch.t0 + k;
-            let frame: &[f32] = if source.borrow_frame(t).is_some() {
-                source.borrow_frame(t).expect("checked above")
-            } else {
-                self.cache.get(source.as_mut(), patch.source, t)?
-            };
-            let to_input = (k % 2 == 0) != augmentation.swap;
-            let volume = if to_input { &mut *input } else { &mut *target };
-            let out = &mut volume[(k / 2) * plane..(k / 2 + 1) * plane];
-            for i in 0..oh {
-                for j in 0..ow {
-                    let (y, x) = dihedral.source(i, j, py, px);
-                    let v = frame[(patch.y0 + y) * width + patch.x0 + x];
-                    out[i * ow + j] = (v - offset) * inv_scale;
-                }
+        let frame: &[f32] = if source.borrow_frame(t).is_some() {
+            source.borrow_frame(t).expect("checked above")
+        } else {
+            self.cache.get(source.as_mut(), patch.source, t)?
+        };
+        for i in 0..oh {
+            for j in 0..ow {
+                let (y, x) = dihedral.source(i, j, py, px);
+                let v = frame[(patch.y0 + y) * width + patch.x0 + x];
+                out[i * ow + j] = (v - offset) * inv_scale;
             }
         }
         Ok(())

@@ -8,6 +8,7 @@ use std::path::Path;
 use tch::nn::OptimizerConfig;
 use tch::{nn, Device};
 
+use super::pair_loss::PairBuffers;
 use super::pair_reader::PairReader;
 use super::patch_grid::{plan_patches, PatchPlan, SourceShape};
 use super::settings::{NormalizationChoice, Precision, TrainSettings};
@@ -38,9 +39,8 @@ pub(super) struct Run<'s> {
     pub(super) reader: PairReader,
     pub(super) optimizer: nn::Optimizer,
     pub(super) bfloat16: bool,
-    /// One batch of inputs and targets, reused by every step.
-    pub(super) input: Vec<f32>,
-    pub(super) target: Vec<f32>,
+    /// One batch of inputs and targets (and masks, for masked training), reused by every step.
+    pub(super) pairs: PairBuffers,
 }
 
 /// Plans the patches, builds or loads the starting model, records what this run is and builds the
@@ -80,6 +80,7 @@ pub(super) fn prepare<'s>(
         }),
     )?;
     let reader = PairReader::per_source(plan.patch, &affines);
+    let method = model.metadata.method;
     let batch_values = settings.batch_size * reader.volume_len();
     Ok(Run {
         settings,
@@ -93,8 +94,7 @@ pub(super) fn prepare<'s>(
         reader,
         optimizer,
         bfloat16,
-        input: vec![0f32; batch_values],
-        target: vec![0f32; batch_values],
+        pairs: PairBuffers::new(batch_values, method),
     })
 }
 

@@ -97,7 +97,8 @@ fn seeded(seed: u64, initialise: impl FnOnce() -> Result<Model>) -> Result<Model
 /// The starting model made to train with the settings' method. An interlaced model (the
 /// built-in one, or a bundle being resumed or fine-tuned) asked to train hybrid gets a seeded
 /// blind-spot branch beside its U-Net; the branch starts silent, so training starts from the
-/// model's own interlaced prediction. A hybrid bundle stays hybrid, like its base width.
+/// model's own interlaced prediction; asked to train masked, it keeps its U-Net as it is (the
+/// networks are the same). A hybrid or masked bundle keeps its method, like its base width.
 pub(super) fn with_settings_method(
     model: Model,
     settings: &TrainSettings,
@@ -109,6 +110,10 @@ pub(super) fn with_settings_method(
         (SelfSupervision::Interlaced, SelfSupervision::Hybrid) => {
             report(progress, Event::Info("method hybrid: a blind-spot branch joins the model's U-Net (whose weights are kept); it starts silent, so training starts from the interlaced prediction"))?;
             seeded(settings.seed, || model.with_method(asked))
+        }
+        (SelfSupervision::Interlaced, SelfSupervision::Masked) => {
+            report(progress, Event::Info("method masked: the model's U-Net (its weights kept) now learns to predict masked voxels from consecutive frames, the current one included"))?;
+            model.with_method(asked)
         }
         _ => {
             report(

@@ -24,7 +24,7 @@ use tch::Device;
 use super::augment::Augmentation;
 use super::model_checks::model_checks;
 use super::output_checks::check_training_output;
-use super::pair_loss::{gradients_are_finite, loss_and_gradients, validation_loss, PairBatch};
+use super::pair_loss::{gradients_are_finite, loss_and_gradients, validation_loss};
 use super::run_preparation::{prepare, Run};
 use super::settings::{best_bundle_path, TrainReport, TrainSettings, EPOCHS_UNTIL_TIME_BUDGET};
 use crate::io::FrameSource;
@@ -195,15 +195,11 @@ fn train_step(
     progress: &mut dyn Progress,
 ) -> Result<f64> {
     let [_, py, px] = run.plan.patch;
-    let volume = run.reader.volume_len();
     for (b, &index) in chunk.iter().enumerate() {
         let augmentation = Augmentation::draw(rng, py, px);
-        let (x, y) = (&mut run.input[b * volume..(b + 1) * volume], &mut run.target[b * volume..(b + 1) * volume]);
-        run.reader.read_pair(sources, &run.plan.patches[index], augmentation, x, y)?;
+        run.pairs.read(&mut run.reader, sources, &run.plan.patches[index], augmentation, b, rng)?;
     }
-    let n = chunk.len();
-    let pairs =
-        PairBatch { input: &run.input[..n * volume], target: &run.target[..n * volume], n, patch: run.plan.patch };
+    let pairs = run.pairs.batch(chunk.len(), run.plan.patch);
     // A libtorch failure names the step and the first patch it was working on.
     let in_step = |e: Error| {
         let p = &run.plan.patches[chunk[0]];

@@ -157,10 +157,12 @@ pub struct TrainArgs {
     /// fixed normalisation (with a note).
     #[arg(long, default_value_t, value_parser = words::<deepcad::train::Init>())]
     pub init: deepcad::train::Init,
-    /// Self-supervision: interlaced (DeepCAD: odd frames predicted from even frames) or hybrid (that
+    /// Self-supervision: interlaced (DeepCAD: odd frames predicted from even frames), hybrid (that
     /// context plus a blind spot on the current frame, meant to keep events shorter than the frame
-    /// spacing; experimental, not yet better on the spike harness). Recorded in the bundle;
-    /// denoising follows it. A hybrid bundle resumed stays hybrid.
+    /// spacing) or masked (hidden voxels predicted from consecutive frames, the current one
+    /// included; denoises exactly like interlaced). Hybrid and masked are experimental, not yet
+    /// better on the spike harness. Recorded in the bundle; denoising follows it. A hybrid or
+    /// masked bundle resumed keeps its method.
     #[arg(long, default_value_t, value_parser = words::<deepcad::model::SelfSupervision>())]
     pub method: deepcad::model::SelfSupervision,
     #[command(flatten)]

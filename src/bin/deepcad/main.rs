@@ -213,6 +213,7 @@ fn info(a: InfoArgs) -> Result<()> {
     }
     println!("model:          {}", path.display());
     println!("format:         {} v{} ({})", meta.architecture, meta.format_version, meta.training.software);
+    println!("method:         {}", meta.method);
     println!("base width:     {} ({} parameters)", meta.base_width, meta.parameters);
     println!("patch [t,y,x]:  {:?}", meta.patch);
     println!("halo [t,y,x]:   {:?}", meta.halo);

@@ -144,12 +144,12 @@ pub struct ExportReport {
 /// the previous content, or the complete package. An existing `output` is an error unless
 /// `options.overwrite` is set.
 pub fn export_bioimageio(model: &Model, output: &Path, options: &ExportOptions) -> Result<ExportReport> {
-    if model.metadata.method != crate::model::SelfSupervision::Interlaced {
+    if !model.metadata.method.denoises_with_plain_unet() {
         // The package is one traced network run on whatever tile a bioimage.io runner cuts; a
         // hybrid model needs each tile's place in the movie (the parity of its first frame, where
         // mirror padding starts) to stay blind and seamless, which no package field can carry.
         return Err(Error::usage(format!(
-            "export-bioimageio cannot express the {} method's forward pass (its context comes from the other parity's frames and its blind spot needs each tile's place in the movie); only interlaced models can be exported",
+            "export-bioimageio cannot express the {} method's forward pass (its context comes from the other parity's frames and its blind spot needs each tile's place in the movie); only interlaced and masked models can be exported",
             model.metadata.method
         )));
     }

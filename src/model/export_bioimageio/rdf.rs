@@ -154,7 +154,7 @@ pub(super) fn documentation_text(model: &Model, min_size: [usize; 3], options: &
         "# {name}\n\n{description}\n\n\
 ## What it does\n\
 A 3-D U-Net (DeepCAD / DeepCAD-RT architecture, base width {f}, {p} parameters) trained self-supervised on \
-interlaced frames of a fluorescence movie. It convolves over time, y and x together. This package holds the \
+{trained_on} of a fluorescence movie. It convolves over time, y and x together. This package holds the \
 network alone: `deepcad denoise` also restores fast events afterwards, by default where a movie's events decay \
 within a few frames (a fast indicator or a low frame rate), and a consumer of this package does not; its output \
 smooths such brief transients.\n\n\
@@ -180,6 +180,10 @@ Origin: {origin}; epochs completed: {epochs}; software: {software}.\n\n\
         p = m.parameters,
         min = min_size,
         halo = m.halo,
+        trained_on = match m.method {
+            crate::model::SelfSupervision::Masked => "masked voxels of consecutive frames",
+            _ => "interlaced frames",
+        },
         origin = if m.training.origin.is_empty() { "unknown" } else { &m.training.origin },
         epochs = m.training.epochs_completed,
         software = m.training.software,

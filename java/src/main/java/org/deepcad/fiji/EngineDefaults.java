@@ -35,7 +35,7 @@ public final class EngineDefaults {
     public final int patchesPerEpoch;
     public final double learningRate;
     public final boolean startFromBuiltIn;
-    /** The self-supervision a new training uses ("interlaced" or "hybrid"). */
+    /** The self-supervision a new training uses ("interlaced", "hybrid" or "masked"). */
     public final String method;
     /** The training time budget in minutes, 0 for none. */
     public final double timeLimitMinutes;

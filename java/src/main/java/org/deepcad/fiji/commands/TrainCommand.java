@@ -104,13 +104,15 @@ public class TrainCommand extends DeepCadCommand {
 
     @Parameter(
             label = "Self-supervision",
-            choices = {"interlaced", "hybrid"},
+            choices = {"interlaced", "hybrid", "masked"},
             required = false,
             persist = false,
             description =
                     "interlaced: DeepCAD's (each frame predicted from the frames around it; events shorter than the "
                             + "frame spacing are smoothed). hybrid (experimental): also a blind spot on the frame "
-                            + "itself, meant to keep such events (not yet better in our tests); slower. The model "
+                            + "itself, meant to keep such events (not yet better in our tests); slower. masked "
+                            + "(experimental): learns hidden pixels from consecutive frames, the frame itself "
+                            + "included; denoises as fast as interlaced (not yet better in our tests). The model "
                             + "remembers its method")
     private String method;
 
