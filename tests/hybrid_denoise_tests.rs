@@ -2,18 +2,16 @@
 //! training on a simulated movie beats the raw movie, and the doors that cannot express the hybrid
 //! forward (the official pipelines, bioimage.io) refuse it by name.
 
-use std::path::Path;
-
 use deepcad::infer::official_pipeline::{denoise_official, CompatSettings, OfficialPipeline};
 use deepcad::infer::{denoise_source_to_memory, DenoiseSettings};
-use deepcad::io::{read_stack, InMemoryMovie, ReadOptions, SampleType};
+use deepcad::io::{InMemoryMovie, SampleType};
 use deepcad::metrics;
 use deepcad::model::export_bioimageio::{export_bioimageio, ExportOptions};
 use deepcad::model::{Model, ModelMetadata, Normalization, SelfSupervision};
 use deepcad::progress::Silent;
 use tch::Device;
 
-use crate::util::{deepcad, p, text};
+use crate::util::{deepcad_ok, p, read_movie};
 
 /// A small hybrid model with every weight random (the head's zero output layer too, so the blind
 /// spot contributes and a tiling mistake there would show).
@@ -99,15 +97,6 @@ fn a_hybrid_model_refuses_a_single_frame_and_the_doors_that_cannot_express_it() 
     assert!(!output.exists());
 }
 
-fn ok(args: &[&str]) {
-    let out = deepcad(args);
-    assert!(out.status.success(), "deepcad {args:?} failed: {}", text(&out));
-}
-
-fn read(path: &Path) -> Vec<f32> {
-    read_stack(path, &ReadOptions::default()).unwrap().1
-}
-
 #[test]
 fn a_short_hybrid_training_denoises_a_simulated_movie_better_than_the_raw_movie() {
     let dir = tempfile::tempdir().unwrap();
@@ -118,17 +107,17 @@ fn a_short_hybrid_training_denoises_a_simulated_movie_better_than_the_raw_movie(
         dir.path().join("d.tif"),
     );
     #[rustfmt::skip]
-    ok(&["simulate", "-o", p(&noisy), "--truth", p(&truth), "--width", "64", "--height", "64", "--frames", "160",
+    deepcad_ok(&["simulate", "-o", p(&noisy), "--truth", p(&truth), "--width", "64", "--height", "64", "--frames", "160",
         "--neurons", "10", "--photons", "2", "--seed", "3"]);
     #[rustfmt::skip]
-    ok(&["train", p(&noisy), "-o", p(&model), "--method", "hybrid", "--epochs", "2", "--patch-t", "16", "--patch-xy", "32",
+    deepcad_ok(&["train", p(&noisy), "-o", p(&model), "--method", "hybrid", "--epochs", "2", "--patch-t", "16", "--patch-xy", "32",
         "--patches-per-epoch", "24", "--seed", "1", "--device", "cpu"]);
     let metadata = Model::read_metadata(&model).unwrap();
     assert_eq!(metadata.method, SelfSupervision::Hybrid);
     assert_eq!(metadata.training.settings["method"], "hybrid", "the settings record the method that ran");
 
-    ok(&["denoise", p(&noisy), "--model", p(&model), "-o", p(&denoised), "--float32", "--device", "cpu"]);
-    let (raw, clean, out) = (read(&noisy), read(&truth), read(&denoised));
+    deepcad_ok(&["denoise", p(&noisy), "--model", p(&model), "-o", p(&denoised), "--float32", "--device", "cpu"]);
+    let (raw, clean, out) = (read_movie(&noisy), read_movie(&truth), read_movie(&denoised));
     assert_eq!(out.len(), raw.len(), "one output frame per input frame");
     assert!(out.iter().all(|v| v.is_finite()));
     let (snr_raw, snr_out) = (metrics::snr_db(&raw, &clean).unwrap(), metrics::snr_db(&out, &clean).unwrap());

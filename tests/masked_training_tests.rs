@@ -2,26 +2,15 @@
 //! records the method, and denoising is the plain U-Net's, so a masked model denoises exactly as
 //! the same weights described as interlaced do, in the engine's and the official pipelines' forms.
 
-use std::path::Path;
-
 use deepcad::infer::official_pipeline::{denoise_official, CompatSettings, OfficialPipeline};
 use deepcad::infer::{denoise_source_to_memory, DenoiseSettings};
-use deepcad::io::{read_stack, InMemoryMovie, ReadOptions, SampleType};
+use deepcad::io::{InMemoryMovie, SampleType};
 use deepcad::metrics;
 use deepcad::model::{Model, SelfSupervision};
 use deepcad::progress::Silent;
 use tch::Device;
 
-use crate::util::{deepcad, deepcad_logged, p, text};
-
-fn ok(args: &[&str]) {
-    let out = deepcad(args);
-    assert!(out.status.success(), "deepcad {args:?} failed: {}", text(&out));
-}
-
-fn read(path: &Path) -> Vec<f32> {
-    read_stack(path, &ReadOptions::default()).unwrap().1
-}
+use crate::util::{deepcad, deepcad_logged, deepcad_ok, p, read_movie, text};
 
 #[test]
 fn a_short_masked_training_denoises_and_its_model_runs_as_a_plain_u_net() {
@@ -29,10 +18,10 @@ fn a_short_masked_training_denoises_and_its_model_runs_as_a_plain_u_net() {
     let (noisy, truth, model) =
         (dir.path().join("noisy.tif"), dir.path().join("truth.tif"), dir.path().join("m.safetensors"));
     #[rustfmt::skip]
-    ok(&["simulate", "-o", p(&noisy), "--truth", p(&truth), "--width", "64", "--height", "64", "--frames", "160",
+    deepcad_ok(&["simulate", "-o", p(&noisy), "--truth", p(&truth), "--width", "64", "--height", "64", "--frames", "160",
         "--neurons", "10", "--photons", "2", "--seed", "3"]);
     #[rustfmt::skip]
-    ok(&["train", p(&noisy), "-o", p(&model), "--method", "masked", "--init", "random", "--epochs", "3",
+    deepcad_ok(&["train", p(&noisy), "-o", p(&model), "--method", "masked", "--init", "random", "--epochs", "3",
         "--patch-t", "16", "--patch-xy", "32", "--patches-per-epoch", "24", "--seed", "1", "--device", "cpu"]);
     let masked = Model::load(&model, Device::Cpu).unwrap();
     assert_eq!(masked.metadata.method, SelfSupervision::Masked);
@@ -40,8 +29,8 @@ fn a_short_masked_training_denoises_and_its_model_runs_as_a_plain_u_net() {
     assert!(masked.hybrid.is_none(), "a masked model is the plain U-Net");
 
     let denoised = dir.path().join("d.tif");
-    ok(&["denoise", p(&noisy), "--model", p(&model), "-o", p(&denoised), "--float32", "--device", "cpu"]);
-    let (raw, clean, out) = (read(&noisy), read(&truth), read(&denoised));
+    deepcad_ok(&["denoise", p(&noisy), "--model", p(&model), "-o", p(&denoised), "--float32", "--device", "cpu"]);
+    let (raw, clean, out) = (read_movie(&noisy), read_movie(&truth), read_movie(&denoised));
     let (snr_raw, snr_out) = (metrics::snr_db(&raw, &clean).unwrap(), metrics::snr_db(&out, &clean).unwrap());
     eprintln!("masked, 3 short epochs: SNR raw {snr_raw:.2} dB, denoised {snr_out:.2} dB");
     assert!(snr_out > snr_raw + 3.0, "denoised {snr_out:.2} dB vs raw {snr_raw:.2} dB");
@@ -69,7 +58,7 @@ fn the_built_in_model_fine_tuned_masked_keeps_its_u_net_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let (noisy, model) = (dir.path().join("noisy.tif"), dir.path().join("m.safetensors"));
     #[rustfmt::skip]
-    ok(&["simulate", "-o", p(&noisy), "--width", "48", "--height", "48", "--frames", "96", "--neurons", "4",
+    deepcad_ok(&["simulate", "-o", p(&noisy), "--width", "48", "--height", "48", "--frames", "96", "--neurons", "4",
         "--photons", "2", "--seed", "5"]);
     #[rustfmt::skip]
     let out = deepcad_logged(&["train", p(&noisy), "-o", p(&model), "--method", "masked", "--epochs", "1",

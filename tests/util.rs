@@ -26,6 +26,17 @@ pub fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
+/// Runs the `deepcad` binary quietly and fails the test, with its output, unless it succeeds.
+pub fn deepcad_ok(args: &[&str]) {
+    let out = deepcad(args);
+    assert!(out.status.success(), "deepcad {args:?} failed: {}", text(&out));
+}
+
+/// A movie file's values as float32, frame after frame.
+pub fn read_movie(path: &Path) -> Vec<f32> {
+    deepcad::io::read_stack(path, &deepcad::io::ReadOptions::default()).unwrap().1
+}
+
 /// A path as a command-line argument.
 pub fn p(path: &Path) -> &str {
     path.to_str().expect("test paths are UTF-8")

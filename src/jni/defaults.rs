@@ -82,7 +82,7 @@ mod tests {
         assert_eq!(d["official_pipeline"]["deepcad-rt"]["overlap"], json!(0.6));
         assert_eq!(d["suffix"], json!(DEFAULT_SUFFIX));
         assert_eq!(d["words"]["output_type"], json!(["auto", "input", "float32"]));
-        assert_eq!(d["words"]["method"], json!(["interlaced", "hybrid"]));
+        assert_eq!(d["words"]["method"], json!(["interlaced", "hybrid", "masked"]));
         // The overlap read back gives the pipeline's own gaps again.
         for name in ["deepcad-rt", "deepcad-rt-2021"] {
             let p = &d["official_pipeline"][name];
