@@ -72,7 +72,8 @@ impl HoleConv {
 }
 
 /// `[1, 1, 3, 3]` ones with a zero centre, made where the weights are (they may move device).
-fn hole_mask(device: Device) -> Result<Tensor> {
+/// Masked-voxel training sums a voxel's ring of neighbours with it too.
+pub(crate) fn hole_mask(device: Device) -> Result<Tensor> {
     let mut values = [1f32; 9];
     values[4] = 0.0;
     Ok(Tensor::f_from_slice(&values)?.f_reshape([1, 1, 3, 3])?.f_to_device(device)?)

@@ -14,6 +14,7 @@
 use rand::Rng;
 use tch::{Kind, Tensor};
 
+use crate::model::blind_spot::hole_mask;
 use crate::model::Model;
 use crate::Result;
 
@@ -42,9 +43,8 @@ pub fn draw_mask(rng: &mut impl Rng, mask: &mut [f32]) {
 /// voxels of its 3×3 ring in the same frame (0 when none is unmasked).
 pub fn masked_input(x: &Tensor, mask: &Tensor) -> Result<Tensor> {
     let keep = mask.f_neg()?.f_add_scalar(1.0)?;
-    let mut ring = [1f32; 9];
-    ring[4] = 0.0;
-    let ring = Tensor::f_from_slice(&ring)?.f_reshape([1, 1, 1, 3, 3])?.f_to_kind(x.kind())?.f_to_device(x.device())?;
+    // The blind-spot stack's 3×3 hole, one frame deep.
+    let ring = hole_mask(x.device())?.f_unsqueeze(2)?.f_to_kind(x.kind())?;
     let sum_of = |v: &Tensor| v.f_conv3d::<Tensor>(&ring, None, [1, 1, 1], [0, 1, 1], [1, 1, 1], 1);
     let kept = x.f_mul(&keep)?;
     let neighbour_sum = sum_of(&kept)?;

@@ -160,19 +160,20 @@ fn residual_of(
     patch: &Patch,
 ) -> Result<PatchResidual> {
     let volume = reader.volume_len();
-    let (mut input, mut target) = (vec![0f32; volume], vec![0f32; volume]);
-    let masked = model.metadata.method == SelfSupervision::Masked;
-    if masked {
-        reader.read_consecutive(sources, patch, Augmentation::NONE, &mut target)?;
-    } else {
-        reader.read_pair(sources, patch, Augmentation::NONE, &mut input, &mut target)?;
-    }
     let [pt, py, px] = reader.patch();
-    let x = Tensor::from_slice(&input).f_view([1, 1, pt as i64, py as i64, px as i64])?.f_to_device(model.device())?;
-    let y = Tensor::from_slice(&target).f_view([1, 1, pt as i64, py as i64, px as i64])?.f_to_device(model.device())?;
-    let prediction = tch::no_grad(|| if masked { blind_prediction(model, &y) } else { model.pair_forward(&x, &y) })?
-        .f_to_device(tch::Device::Cpu)?
-        .f_flatten(0, -1)?;
+    let on_device = |values: &[f32]| {
+        Tensor::from_slice(values).f_view([1, 1, pt as i64, py as i64, px as i64])?.f_to_device(model.device())
+    };
+    let mut target = vec![0f32; volume];
+    let prediction = if model.metadata.method == SelfSupervision::Masked {
+        reader.read_consecutive(sources, patch, Augmentation::NONE, &mut target)?;
+        tch::no_grad(|| blind_prediction(model, &on_device(&target)?))?
+    } else {
+        let mut input = vec![0f32; volume];
+        reader.read_pair(sources, patch, Augmentation::NONE, &mut input, &mut target)?;
+        tch::no_grad(|| model.pair_forward(&on_device(&input)?, &on_device(&target)?))?
+    };
+    let prediction = prediction.f_to_device(tch::Device::Cpu)?.f_flatten(0, -1)?;
     let mut predicted: Vec<f32> = Vec::<f32>::try_from(&prediction)?;
     // Back to counts, so the variance–intensity slope is the detector's gain.
     let (offset, scale) = reader.normalization(patch.source);

@@ -57,15 +57,14 @@ fn pair_loss(model: &Model, pairs: &PairBatch<'_>, loss: Loss, bfloat16: bool) -
     let [t, y, x] = pairs.patch.map(|v| v as i64);
     let shape = [pairs.n as i64, 1, t, y, x];
     let device = model.device();
-    let mut x = Tensor::from_slice(pairs.input).f_view(shape)?.f_to_device(device)?;
-    let y = Tensor::from_slice(pairs.target).f_view(shape)?.f_to_device(device)?;
-    let mask = match pairs.mask {
-        Some(mask) => Some(Tensor::from_slice(mask).f_view(shape)?.f_to_device(device)?),
-        None => None,
+    let on_device = |values: &[f32]| Tensor::from_slice(values).f_view(shape)?.f_to_device(device);
+    let y = on_device(pairs.target)?;
+    let mask = pairs.mask.map(on_device).transpose()?;
+    let x = match &mask {
+        // Masked training: the input is the target's frames with the masked voxels replaced.
+        Some(mask) => masked_input(&y, mask)?,
+        None => on_device(pairs.input)?,
     };
-    if let Some(mask) = &mask {
-        x = masked_input(&x, mask)?;
-    }
     let out = if bfloat16 {
         model.pair_forward(&x.f_to_kind(Kind::BFloat16)?, &y.f_to_kind(Kind::BFloat16)?)?.f_to_kind(Kind::Float)?
     } else {
@@ -118,7 +117,9 @@ pub(super) struct PairBuffers {
 impl PairBuffers {
     pub fn new(len: usize, method: SelfSupervision) -> Self {
         let mask = (method == SelfSupervision::Masked).then(|| vec![0f32; len]);
-        PairBuffers { input: vec![0f32; len], target: vec![0f32; len], mask }
+        // Masked pairs' inputs are their targets' frames: no buffer of their own.
+        let input = if mask.is_some() { Vec::new() } else { vec![0f32; len] };
+        PairBuffers { input, target: vec![0f32; len], mask }
     }
 
     /// Reads `patch` into slot `b`, drawing its mask (if any) from `rng`.
@@ -133,12 +134,11 @@ impl PairBuffers {
     ) -> Result<()> {
         let volume = reader.volume_len();
         let slot = b * volume..(b + 1) * volume;
-        let (x, y) = (&mut self.input[slot.clone()], &mut self.target[slot.clone()]);
+        let y = &mut self.target[slot.clone()];
         match &mut self.mask {
-            None => reader.read_pair(sources, patch, augmentation, x, y),
+            None => reader.read_pair(sources, patch, augmentation, &mut self.input[slot], y),
             Some(mask) => {
                 reader.read_consecutive(sources, patch, augmentation, y)?;
-                x.copy_from_slice(y);
                 draw_mask(rng, &mut mask[slot]);
                 Ok(())
             }
@@ -148,8 +148,9 @@ impl PairBuffers {
     /// The first `n` slots as a batch of pairs of volume `patch`.
     pub fn batch(&self, n: usize, patch: [usize; 3]) -> PairBatch<'_> {
         let len = n * patch.iter().product::<usize>();
+        let inputs = if self.mask.is_some() { &self.target } else { &self.input };
         PairBatch {
-            input: &self.input[..len],
+            input: &inputs[..len],
             target: &self.target[..len],
             mask: self.mask.as_ref().map(|m| &m[..len]),
             n,
